@@ -1,0 +1,222 @@
+"""The ``polythumb`` command: run and watch locally, check settings, build cloud packages.
+
+Flags are the ``THUMBS_*`` settings under another spelling; they override the
+environment and go through the same validation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from core import __version__
+from core.config import Config, load_config
+from core.errors import ConfigError, PolythumbError
+from core.outcome import Outcome, Status
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+PROVIDERS = ("aws", "gcp", "azure")
+
+# flag -> setting; every flag is optional and overrides the environment.
+_SETTING_FLAGS = {
+    "sizes": "THUMBS_SIZES",
+    "format": "THUMBS_FORMAT",
+    "quality": "THUMBS_QUALITY",
+    "fit": "THUMBS_FIT",
+    "key_template": "THUMBS_KEY_TEMPLATE",
+    "include": "THUMBS_INCLUDE",
+    "exclude": "THUMBS_EXCLUDE",
+    "max_pixels": "THUMBS_MAX_PIXELS",
+    "max_bytes": "THUMBS_MAX_BYTES",
+    "cache_control": "THUMBS_CACHE_CONTROL",
+    "strip_metadata": "THUMBS_STRIP_METADATA",
+    "on_delete": "THUMBS_ON_DELETE",
+}
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("settings (override THUMBS_* variables)")
+    for flag, setting in _SETTING_FLAGS.items():
+        group.add_argument(f"--{flag.replace('_', '-')}", dest=flag, metavar="VALUE", help=f"overrides {setting}")
+
+
+def _config_from(args: argparse.Namespace, *, dest: str | None) -> Config:
+    overrides = {setting: getattr(args, flag, None) for flag, setting in _SETTING_FLAGS.items()}
+    overrides["THUMBS_DEST_BUCKET"] = dest
+    return load_config(os.environ, overrides=overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(prog="polythumb", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"polythumb {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="thumbnails for every image under SRC")
+    run.add_argument("src", type=Path)
+    run.add_argument("--out", required=True, type=Path, help="destination directory")
+    run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: CPU count)")
+    run.add_argument("--json", action="store_true", help="one JSON object per source on stdout")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    _add_setting_flags(run)
+
+    watch = commands.add_parser("watch", help="keep DEST in step with SRC: new images rendered, deleted ones cleaned")
+    watch.add_argument("src", type=Path)
+    watch.add_argument("--out", required=True, type=Path)
+    watch.add_argument("--interval", type=float, default=1.0, help="seconds between scans (default 1)")
+    watch.add_argument("--no-initial", action="store_true", help="ignore images already present at start")
+    watch.add_argument("--json", action="store_true")
+    _add_setting_flags(watch)
+
+    check = commands.add_parser("config", help="validate the THUMBS_* environment and print the settings")
+    _add_setting_flags(check)
+
+    package = commands.add_parser("package", help="build the deployable artefact of a cloud provider")
+    package.add_argument("provider", choices=PROVIDERS)
+    package.add_argument("rest", nargs=argparse.REMAINDER, help="options of the provider's packager")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "watch":
+            return _watch(args)
+        if args.command == "config":
+            return _show_config(args)
+        return _package(args)
+    except ConfigError as exc:
+        print(f"polythumb: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except PolythumbError as exc:
+        print(f"polythumb: {exc.kind}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _run(args: argparse.Namespace) -> int:
+    from core.local import run_directory
+
+    if not args.src.is_dir():
+        print(f"polythumb: {args.src} is not a directory", file=sys.stderr)
+        return EXIT_USAGE
+    config = _config_from(args, dest=str(args.out.resolve()))
+    progress = _Progress(sys.stderr, enabled=not args.no_progress and sys.stderr.isatty())
+
+    def on_outcome(outcome: Outcome, done: int, total: int) -> None:
+        if args.json:
+            _print_json(outcome, config)
+        elif outcome.status is Status.FAILED:
+            progress.clear()
+            print(f"failed: {outcome.key}: [{outcome.error_kind}] {outcome.error_message}", file=sys.stderr)
+        progress.update(done, total)
+
+    summary = run_directory(args.src, config, workers=max(1, args.workers), on_outcome=on_outcome)
+    progress.clear()
+    print(summary.describe(), file=sys.stderr)
+    return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from core.local import watch_directory
+
+    if not args.src.is_dir():
+        print(f"polythumb: {args.src} is not a directory", file=sys.stderr)
+        return EXIT_USAGE
+    config = _config_from(args, dest=str(args.out.resolve()))
+    stop = threading.Event()
+
+    def on_outcome(outcome: Outcome) -> None:
+        if args.json:
+            _print_json(outcome, config)
+        elif outcome.status is not Status.SKIPPED:
+            detail = f"[{outcome.error_kind}] {outcome.error_message}" if outcome.error_kind else ""
+            written = ", ".join(o.key for o in outcome.outputs if o.action in ("written", "deleted"))
+            print(f"{outcome.kind} {outcome.key}: {outcome.status} {written}{detail}", file=sys.stderr, flush=True)
+
+    print(f"watching {args.src} -> {args.out} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    try:
+        summary = watch_directory(
+            args.src, config, interval=args.interval, initial=not args.no_initial, stop=stop, on_outcome=on_outcome
+        )
+    except KeyboardInterrupt:
+        return EXIT_OK
+    print(summary.describe(), file=sys.stderr)
+    return EXIT_OK
+
+
+def _show_config(args: argparse.Namespace) -> int:
+    config = _config_from(args, dest=os.environ.get("THUMBS_DEST_BUCKET"))
+    shown = {
+        "dest_bucket": config.dest_bucket,
+        "sizes": [str(b) for b in config.boxes],
+        "key_template": config.key_template,
+        "format": config.format,
+        "quality": config.quality,
+        "fit": str(config.fit),
+        "include": list(config.include),
+        "exclude": list(config.exclude),
+        "max_pixels": config.max_pixels,
+        "max_bytes": config.max_bytes,
+        "cache_control": config.cache_control,
+        "strip_metadata": config.strip_metadata,
+        "on_delete": config.on_delete,
+        "from": dict(config.sources),
+    }
+    print(json.dumps(shown, indent=2))
+    return EXIT_OK
+
+
+def _package(args: argparse.Namespace) -> int:
+    try:
+        packaging = importlib.import_module(f"providers.{args.provider}.packaging")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith(f"providers.{args.provider}"):
+            print(f"polythumb: packaging for {args.provider} is not available in this install", file=sys.stderr)
+            return EXIT_USAGE
+        raise
+    return int(packaging.main(args.rest))
+
+
+def _print_json(outcome: Outcome, config: Config) -> None:
+    record = outcome.to_dict()
+    # Local "buckets" are absolute paths: print keys relative to them, which is what users asked for.
+    record.pop("bucket", None)
+    print(json.dumps(record, ensure_ascii=False), flush=True)
+
+
+class _Progress:
+    """A one-line progress bar on a terminal; silent when not a TTY."""
+
+    def __init__(self, stream: TextIO, *, enabled: bool) -> None:
+        self._stream = stream
+        self._enabled = enabled
+        self._shown = False
+
+    def update(self, done: int, total: int) -> None:
+        if not self._enabled or total == 0:
+            return
+        width = 30
+        filled = width * done // total
+        self._stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        self._stream.flush()
+        self._shown = True
+
+    def clear(self) -> None:
+        if self._shown:
+            self._stream.write("\r\033[K")
+            self._stream.flush()
+            self._shown = False
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""Provider-neutral object events: what every entrypoint turns its envelope into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    """What happened to the object."""
+
+    CREATED = "created"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class ObjectEvent:
+    """One object created (or overwritten) or deleted in a watched bucket.
+
+    Attributes:
+        kind: Created or deleted.
+        bucket: Bucket or container name.
+        key: Object key, already decoded exactly once by the entrypoint.
+        size: Size in bytes where the event carries it.
+        etag: Entity tag without quotes, where the event carries it.
+        version: S3 versionId or GCS generation, where the event carries it.
+        event_id: The provider's id for the delivery, for logs and de-duplication.
+        event_time: The provider's timestamp, as sent (ISO 8601).
+        content_type: The object's content type, where the event carries it.
+    """
+
+    kind: EventKind
+    bucket: str
+    key: str
+    size: int | None = None
+    etag: str | None = None
+    version: str | None = None
+    event_id: str | None = None
+    event_time: str | None = None
+    content_type: str | None = None
+
+    @classmethod
+    def created(cls, bucket: str, key: str, **fields: object) -> ObjectEvent:
+        """Shorthand for a created event."""
+        return cls(EventKind.CREATED, bucket, key, **fields)  # type: ignore[arg-type]
+
+    @classmethod
+    def deleted(cls, bucket: str, key: str, **fields: object) -> ObjectEvent:
+        """Shorthand for a deleted event."""
+        return cls(EventKind.DELETED, bucket, key, **fields)  # type: ignore[arg-type]

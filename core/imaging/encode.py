@@ -1,0 +1,130 @@
+"""Encoding finished thumbnails, with exactly the metadata we choose.
+
+Pillow copies ``info`` (EXIF, ICC, XMP, comments) from a source to every
+image derived from it, and some savers write what they find there (AVIF
+writes EXIF and XMP, PNG the ICC profile, JPEG the comment). So we encode a
+copy with an empty ``info`` and pass metadata explicitly.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from PIL import Image
+
+from core.errors import UnsupportedImage
+
+#: Quality used when the caller passes ``quality=None``. PNG is lossless.
+DEFAULT_QUALITY: dict[str, int] = {"jpeg": 85, "webp": 80, "avif": 60}
+#: zlib level for PNG: 6 is the usual size/speed balance; no ``optimize``
+#: (it retries every filter and costs several times the CPU for ~5%).
+PNG_COMPRESS_LEVEL = 6
+_PILLOW_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF"}
+_ORIENTATION_TAG = 0x0112
+#: IFD0 tags that describe the source raster or embed other metadata blocks
+#: rather than being EXIF facts: a TIFF source's EXIF is its whole first IFD,
+#: and copying strip offsets, sample layout or embedded XMP/IPTC/ICC into a
+#: thumbnail would describe data that is not there (or leak what we strip).
+_SOURCE_LAYOUT_TAGS = frozenset(
+    {
+        0x0100,  # ImageWidth
+        0x0101,  # ImageLength
+        0x0102,  # BitsPerSample
+        0x0103,  # Compression
+        0x0106,  # PhotometricInterpretation
+        0x0111,  # StripOffsets
+        0x0115,  # SamplesPerPixel
+        0x0116,  # RowsPerStrip
+        0x0117,  # StripByteCounts
+        0x011C,  # PlanarConfiguration
+        0x013D,  # Predictor
+        0x0142,  # TileWidth
+        0x0143,  # TileLength
+        0x0144,  # TileOffsets
+        0x0145,  # TileByteCounts
+        0x0152,  # ExtraSamples
+        0x0153,  # SampleFormat
+        0x015B,  # JPEGTables
+        0x0212,  # YCbCrSubSampling
+        0x02BC,  # XMP
+        0x83BB,  # IPTC
+        0x8649,  # Photoshop resources
+        0x8773,  # ICC profile
+    }
+)
+
+
+def exif_for_output(exif: Image.Exif | None) -> bytes | None:
+    """Serialises source EXIF for a thumbnail, with Orientation reset to 1.
+
+    The pixels are already upright, so keeping the source orientation would
+    rotate them twice. None when there is no EXIF or it cannot be re-encoded
+    (corrupt values such as a string where a rational belongs).
+    """
+    if exif is None:
+        return None
+    try:
+        for tag in _SOURCE_LAYOUT_TAGS & set(exif):
+            del exif[tag]
+        if _ORIENTATION_TAG in exif:
+            exif[_ORIENTATION_TAG] = 1
+        return exif.tobytes() if len(exif) else None
+    except Exception:
+        return None
+
+
+def _save_options(output_format: str, quality: int | None) -> dict[str, Any]:
+    if output_format == "png":
+        return {"compress_level": PNG_COMPRESS_LEVEL}
+    chosen = DEFAULT_QUALITY[output_format] if quality is None else quality
+    if output_format == "jpeg":
+        return {"quality": chosen, "optimize": True}
+    return {"quality": chosen}
+
+
+def encode(
+    image: Image.Image,
+    *,
+    output_format: str,
+    quality: int | None,
+    exif: bytes | None,
+    icc_profile: bytes | None,
+) -> bytes:
+    """Encodes ``image`` (already in a mode the format holds).
+
+    Args:
+        image: The finished thumbnail; it is not modified.
+        output_format: One of ``core.imaging.types.FORMATS``.
+        quality: 1-100, or None for :data:`DEFAULT_QUALITY`; PNG ignores it.
+        exif: EXIF bytes to embed, or None for none.
+        icc_profile: ICC profile bytes to embed, or None for none.
+
+    Raises:
+        UnsupportedImage: The encoder refused the image.
+    """
+    clean = image.copy()
+    clean.info = {}  # write only the metadata passed in, see module docstring
+    options = _save_options(output_format, quality)
+    metadata: dict[str, Any] = {}
+    if exif:
+        metadata["exif"] = exif
+    if icc_profile:
+        metadata["icc_profile"] = icc_profile
+    try:
+        return _save(clean, output_format, {**options, **metadata})
+    except Exception as exc:
+        if not metadata:
+            raise UnsupportedImage(f"could not encode a {clean.mode} {output_format} thumbnail: {exc}") from exc
+    # Metadata is optional (e.g. EXIF over JPEG's 64 KB segment limit fails):
+    # a thumbnail without it beats no thumbnail.
+    try:
+        return _save(clean, output_format, options)
+    except Exception as exc:
+        raise UnsupportedImage(f"could not encode a {clean.mode} {output_format} thumbnail: {exc}") from exc
+
+
+def _save(image: Image.Image, output_format: str, options: dict[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=_PILLOW_FORMAT[output_format], **options)
+    return buffer.getvalue()

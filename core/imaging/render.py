@@ -1,0 +1,308 @@
+"""The imaging engine's entry points: probe a source, render its thumbnails.
+
+One source, any number of boxes, one decode:
+
+1. Open header-only and refuse more than ``max_pixels`` pixels before any
+   pixel is decoded (:mod:`core.imaging.decode`).
+2. Decode reduced where the format allows (JPEG DCT scaling, a HEIF
+   embedded thumbnail) to twice the size the largest box needs, computed in
+   the stored orientation.
+3. Apply the EXIF orientation (all 8 values) to that small image; corrupt
+   EXIF counts as orientation 1.
+4. Bring the pixels to a resizable mode (:func:`core.imaging.colour.working_mode`).
+5. Resize for each box, largest first, with LANCZOS; a smaller box is derived
+   from an earlier thumbnail that covers its region at least twice over,
+   else from the decoded image.
+6. Convert each thumbnail to sRGB (ICC profiles, CMYK), to a mode the output
+   format holds (alpha flattened onto white for JPEG), and encode it with
+   only the metadata asked for.
+
+Decisions:
+
+* Animated GIF, WebP, AVIF and HEIF render their first frame; multi-page
+  TIFF its first page; ICO its largest entry.
+* ``Fit.CONTAIN`` never upscales (a 64x64 source in a 256x256 box stays
+  64x64). ``Fit.COVER`` always returns exactly the box, centre-cropped, and
+  therefore upscales sources smaller than the box: callers ask for cover when
+  they lay thumbnails out in a fixed grid.
+* ``strip_metadata=True`` writes no EXIF, XMP, ICC profile or comment (the
+  pixels are sRGB by then). ``strip_metadata=False`` keeps the source EXIF
+  with Orientation reset to 1 (the pixels are already upright) and embeds an
+  sRGB profile when the source had a usable one; XMP and comments are never
+  copied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from PIL import Image
+
+from core.errors import ConfigError, ImageTooLarge, PolythumbError, UnsupportedImage
+from core.imaging import colour, decode, encode, geometry
+from core.imaging.geometry import Rect, Size
+from core.imaging.types import CONTENT_TYPES, FORMATS, Box, Fit, SourceProbe, Thumbnail
+
+#: The reduced decode is this many times the size the largest box needs, so
+#: the final resampling still has pixels to average (as Pillow's thumbnail).
+DRAFT_REDUCING_GAP = 2.0
+#: Resizing from the decoded image first shrinks by whole factors with a box
+#: filter down to this many times the target, then resamples with LANCZOS.
+RESIZE_REDUCING_GAP = 3.0
+#: An earlier thumbnail is a good enough source when it is this much larger.
+REUSE_FACTOR = 2.0
+
+
+def probe_image(data: bytes, *, max_pixels: int) -> SourceProbe:
+    """Reads what a source is without decoding its pixels.
+
+    Args:
+        data: The source file's bytes.
+        max_pixels: Largest width*height accepted.
+
+    Returns:
+        The format, displayed size (after EXIF orientation), mode, frame count
+        and whether the source has transparency.
+
+    Raises:
+        NotAnImage: Empty, or not a format we read.
+        UnsupportedImage: A recognised format we do not read, or HEIC without
+            the ``polythumb[heif]`` extra.
+        ImageTooLarge: More than ``max_pixels`` pixels.
+        TruncatedImage: The header is corrupt.
+        ConfigError: ``max_pixels`` is not a positive integer.
+    """
+    _check_max_pixels(max_pixels)
+    try:
+        with decode.open_image(data, max_pixels=max_pixels) as image:
+            orientation = decode.orientation_of(decode.read_exif(image))
+            width, height = decode.displayed_size(image, orientation)
+            return SourceProbe(
+                format=decode.pillow_format(image).lower(),
+                width=width,
+                height=height,
+                mode=image.mode,
+                frames=decode.frame_count(image),
+                has_alpha=decode.has_alpha(image),
+            )
+    except PolythumbError:
+        raise
+    except MemoryError as exc:
+        raise ImageTooLarge("ran out of memory probing the image") from exc
+    except Exception as exc:  # never let a raw Pillow error escape
+        raise UnsupportedImage(f"could not probe the image: {exc}") from exc
+
+
+def render_thumbnails(
+    data: bytes,
+    *,
+    boxes: Sequence[Box],
+    fit: Fit,
+    format: str,
+    quality: int | None,
+    strip_metadata: bool,
+    max_pixels: int,
+) -> list[Thumbnail]:
+    """Renders one thumbnail per box from a single decode of ``data``.
+
+    Args:
+        data: The source file's bytes.
+        boxes: Bounding boxes; the result follows their order.
+        fit: ``Fit.CONTAIN`` (inside the box, never upscaled) or
+            ``Fit.COVER`` (exactly the box, centre-cropped, upscaled if needed).
+        format: Output format, one of :data:`core.imaging.types.FORMATS`.
+        quality: 1-100, or None for the per-format default (JPEG 85, WebP 80,
+            AVIF 60); PNG ignores it.
+        strip_metadata: Write no EXIF/XMP/ICC/comments; when False, keep the
+            source EXIF with Orientation 1 and an sRGB profile.
+        max_pixels: Largest source width*height accepted.
+
+    Returns:
+        One :class:`Thumbnail` per box, in the order of ``boxes``.
+
+    Raises:
+        NotAnImage, UnsupportedImage, ImageTooLarge, TruncatedImage: The source
+            cannot be rendered (see :func:`probe_image`).
+        ConfigError: An argument is invalid (unknown format, quality out of
+            range, no boxes, a box larger than ``max_pixels``).
+    """
+    fit = _check_arguments(boxes=boxes, fit=fit, output_format=format, quality=quality, max_pixels=max_pixels)
+    try:
+        return _render(
+            data,
+            boxes=boxes,
+            fit=fit,
+            output_format=format,
+            quality=quality,
+            strip_metadata=strip_metadata,
+            max_pixels=max_pixels,
+        )
+    except PolythumbError:
+        raise
+    except MemoryError as exc:
+        raise ImageTooLarge("ran out of memory rendering thumbnails") from exc
+    except Exception as exc:  # never let a raw Pillow error escape
+        raise UnsupportedImage(f"could not render {format} thumbnails: {exc}") from exc
+
+
+def _check_max_pixels(max_pixels: int) -> None:
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+        raise ConfigError(f"max_pixels must be a positive integer, got {max_pixels!r}")
+
+
+def _check_arguments(
+    *,
+    boxes: Sequence[Box],
+    fit: Fit,
+    output_format: str,
+    quality: int | None,
+    max_pixels: int,
+) -> Fit:
+    _check_max_pixels(max_pixels)
+    if output_format not in FORMATS:
+        raise ConfigError(f"format must be one of {', '.join(FORMATS)}; got {output_format!r}")
+    if quality is not None and (isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100):
+        raise ConfigError(f"quality must be an integer from 1 to 100 or None; got {quality!r}")
+    if not boxes:
+        raise ConfigError("boxes must contain at least one Box")
+    for box in boxes:
+        if not isinstance(box, Box):
+            raise ConfigError(f"boxes must contain Box values; got {box!r}")
+        # Cover output is exactly the box, whatever the source size, so the
+        # box itself must respect the limit (contain never exceeds the source).
+        if fit == Fit.COVER and box.width * box.height > max_pixels:
+            raise ConfigError(f"cover box {box} is larger than max_pixels ({max_pixels:,})")
+    try:
+        return Fit(fit)
+    except ValueError:
+        raise ConfigError(f"fit must be one of {', '.join(Fit)}; got {fit!r}") from None
+
+
+@dataclass(frozen=True)
+class _Rendition:
+    """A resized image and the region of the decoded image it shows."""
+
+    image: Image.Image
+    region: Rect
+
+
+def _render(
+    data: bytes,
+    *,
+    boxes: Sequence[Box],
+    fit: Fit,
+    output_format: str,
+    quality: int | None,
+    strip_metadata: bool,
+    max_pixels: int,
+) -> list[Thumbnail]:
+    with decode.open_image(data, max_pixels=max_pixels) as image:
+        # The reduced decode needs the orientation first. PNG may keep its
+        # EXIF after the pixel data, so it is read once decoded (PNG has no
+        # reduced decode anyway).
+        is_png = image.format == "PNG"
+        planned_orientation = 1 if is_png else decode.orientation_of(decode.read_exif(image))
+        source_size = decode.displayed_size(image, planned_orientation)
+        draft_size = geometry.draft_request(
+            source_size,
+            boxes,
+            fit,
+            orientation=planned_orientation,
+            reducing_gap=DRAFT_REDUCING_GAP,
+        )
+        decoded = decode.decode(image, draft_size=draft_size, max_pixels=max_pixels)
+        # Read again: a decoder that rotated the pixels itself (Pillow's TIFF)
+        # has removed the Orientation tag by now.
+        exif = decode.read_exif(image)
+        orientation = decode.orientation_of(exif)
+        if is_png:
+            source_size = geometry.displayed_size(image.size, orientation)
+        icc_profile = image.info.get("icc_profile") or None
+        # Everything below may still share pixels with ``image``, so it runs
+        # before the ``with`` closes it.
+        base = colour.working_mode(decode.apply_orientation(decoded, orientation))
+        to_srgb = colour.SrgbConverter(icc_profile, base.mode)
+        exif_bytes = None if strip_metadata else encode.exif_for_output(exif)
+        renditions = [_Rendition(base, (0.0, 0.0, float(base.width), float(base.height)))]
+        rendered: dict[Box, Thumbnail] = {}
+        # dict.fromkeys: drop repeated boxes, keep a stable order among equals.
+        largest_first = sorted(
+            dict.fromkeys(boxes),
+            key=lambda box: _area(geometry.output_size(source_size, box, fit)),
+            reverse=True,
+        )
+        for box in largest_first:
+            resized = _resize_for_box(renditions, source_size=source_size, box=box, fit=fit)
+            final = colour.for_format(to_srgb(resized), output_format)
+            keeps_profile = not strip_metadata and final.mode in ("RGB", "RGBA")
+            body = encode.encode(
+                final,
+                output_format=output_format,
+                quality=quality,
+                exif=exif_bytes,
+                icc_profile=to_srgb.output_profile if keeps_profile else None,
+            )
+            rendered[box] = Thumbnail(
+                box=box,
+                width=final.width,
+                height=final.height,
+                format=output_format,
+                content_type=CONTENT_TYPES[output_format],
+                body=body,
+            )
+    return [rendered[box] for box in boxes]
+
+
+def _area(size: Size) -> int:
+    return size[0] * size[1]
+
+
+def _resize_for_box(renditions: list[_Rendition], *, source_size: Size, box: Box, fit: Fit) -> Image.Image:
+    """Resizes for ``box`` from the cheapest adequate rendition; records the result.
+
+    ``source_size`` is the full-resolution displayed size: contain sizes come
+    from it (not from the reduced decode) so they do not depend on how much
+    the decoder reduced.
+    """
+    base = renditions[0].image
+    size = geometry.output_size(source_size, box, fit)
+    region = renditions[0].region if fit is Fit.CONTAIN else geometry.cover_crop(base.size, box)
+    source = _pick_source(renditions, region=region, size=size)
+    left, top = source.region[0], source.region[1]
+    x_scale = source.image.width / (source.region[2] - left)
+    y_scale = source.image.height / (source.region[3] - top)
+    crop = geometry.clamp_rect(
+        geometry.scale_rect(
+            (region[0] - left, region[1] - top, region[2] - left, region[3] - top),
+            x_scale=x_scale,
+            y_scale=y_scale,
+        ),
+        source.image.size,
+    )
+    if size == source.image.size and crop == (0.0, 0.0, *map(float, source.image.size)):
+        return source.image  # already the right pixels (e.g. contain, no upscale)
+    resized = source.image.resize(
+        size,
+        Image.Resampling.LANCZOS,
+        box=crop,
+        # Only the decoded image can be many times too large; reducing first
+        # by whole factors keeps LANCZOS cheap without visible loss.
+        reducing_gap=RESIZE_REDUCING_GAP if source is renditions[0] else None,
+    )
+    renditions.append(_Rendition(resized, region))
+    return resized
+
+
+def _pick_source(renditions: list[_Rendition], *, region: Rect, size: Size) -> _Rendition:
+    """The smallest rendition showing ``region`` at ``REUSE_FACTOR`` x ``size``."""
+    for rendition in reversed(renditions[1:]):
+        if not geometry.rect_contains(rendition.region, region):
+            continue
+        x_scale = rendition.image.width / (rendition.region[2] - rendition.region[0])
+        y_scale = rendition.image.height / (rendition.region[3] - rendition.region[1])
+        if (region[2] - region[0]) * x_scale >= REUSE_FACTOR * size[0] and (
+            region[3] - region[1]
+        ) * y_scale >= REUSE_FACTOR * size[1]:
+            return rendition
+    return renditions[0]

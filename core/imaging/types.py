@@ -1,0 +1,118 @@
+"""Value types of the imaging engine, importable without Pillow.
+
+The configuration code imports this module at cold start, so it must stay
+free of Pillow (``import core.imaging.types`` leaves ``PIL`` out of
+``sys.modules``); only :mod:`core.imaging.render` and its helpers load Pillow.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+#: Output formats polythumb writes; the caller resolves "auto" to one of these.
+FORMATS: tuple[str, ...] = ("jpeg", "png", "webp", "avif")
+
+CONTENT_TYPES: dict[str, str] = {
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "avif": "image/avif",
+}
+
+#: File-name extension (without the dot) for each output format.
+EXTENSIONS: dict[str, str] = {
+    "jpeg": "jpg",
+    "png": "png",
+    "webp": "webp",
+    "avif": "avif",
+}
+
+_BOX_TEXT = re.compile(r"\s*(\d+)\s*[xX]\s*(\d+)\s*")
+
+
+class Fit(StrEnum):
+    """How a source is fitted into a requested :class:`Box`."""
+
+    #: Scale to fit inside the box, keeping the aspect ratio; never upscale.
+    CONTAIN = "contain"
+    #: Fill the box exactly, cropping the overflow around the centre.
+    COVER = "cover"
+
+
+@dataclass(frozen=True, order=True)
+class Box:
+    """A requested bounding box in pixels, for example ``Box(128, 128)``.
+
+    Raises:
+        ValueError: If a side is not a positive integer.
+    """
+
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        for side in (self.width, self.height):
+            # bool is an int subclass; Box(True, 1) is a bug, not a 1x1 box.
+            if not isinstance(side, int) or isinstance(side, bool) or side < 1:
+                raise ValueError(f"box sides must be positive integers, got {self.width!r}x{self.height!r}")
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}"
+
+    @classmethod
+    def parse(cls, text: str) -> Box:
+        """Parses ``"WIDTHxHEIGHT"`` (as written by ``str(box)``).
+
+        Raises:
+            ValueError: If ``text`` is not two positive integers joined by ``x``.
+        """
+        match = _BOX_TEXT.fullmatch(text)
+        if match is None:
+            raise ValueError(f"not a box (expected WIDTHxHEIGHT such as 128x128): {text!r}")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """One encoded thumbnail.
+
+    Attributes:
+        box: The box it was rendered for.
+        width: Actual pixel width (at most ``box.width`` for contain).
+        height: Actual pixel height.
+        format: One of :data:`FORMATS`.
+        content_type: The MIME type of ``body``.
+        body: The encoded bytes.
+    """
+
+    box: Box
+    width: int
+    height: int
+    format: str
+    content_type: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class SourceProbe:
+    """What the header of a source image says, read without decoding pixels.
+
+    Attributes:
+        format: Lower-case source format ("jpeg", "png", "gif", "webp", "avif",
+            "tiff", "bmp", "ico", "heif"); an MPO camera file reports "jpeg".
+        width: Displayed width, after applying the EXIF orientation.
+        height: Displayed height, after applying the EXIF orientation.
+        mode: Pillow mode of the stored pixels ("RGB", "P", "I;16", ...).
+        frames: Frame or page count (1 for still images).
+        has_alpha: Whether the source carries transparency (alpha channel or a
+            transparent palette/colour key).
+    """
+
+    format: str
+    width: int
+    height: int
+    mode: str
+    frames: int
+    has_alpha: bool

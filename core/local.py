@@ -1,0 +1,232 @@
+"""The embedded default: thumbnails for a directory, in parallel, or as a watching service.
+
+Directories play the part of buckets (:class:`core.storage.FilesystemStorage`),
+so the local service runs exactly the pipeline the clouds run.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.config import Config
+from core.errors import PolythumbError
+from core.events import EventKind, ObjectEvent
+from core.keys import is_selected
+from core.outcome import Outcome, Status
+from core.pipeline import Thumbnailer
+from core.storage.filesystem import RESERVED_DIR, FilesystemStorage
+
+
+def open_local_bucket(name: str) -> FilesystemStorage:
+    """A local "bucket" is a directory path."""
+    return FilesystemStorage(name)
+
+
+def handle_safely(thumbnailer: Thumbnailer, event: ObjectEvent) -> Outcome:
+    """Handle ``event``; a transient error or a bug becomes a FAILED outcome instead of ending the run."""
+    started = time.perf_counter()
+    try:
+        return thumbnailer.handle(event)
+    except PolythumbError as exc:
+        kind, message = exc.kind, str(exc)
+    except Exception as exc:  # a bug must not stop the other images; it is reported, not hidden
+        kind, message = "internal_error", f"{type(exc).__name__}: {exc}"
+    return Outcome(
+        kind=event.kind,
+        bucket=event.bucket,
+        key=event.key,
+        status=Status.FAILED,
+        error_kind=kind,
+        error_message=message,
+        duration_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+@dataclass
+class Summary:
+    """Counts of one run."""
+
+    ok: int = 0
+    skipped: int = 0
+    failed: int = 0
+    written: int = 0
+    seconds: float = 0.0
+    failures: list[Outcome] = field(default_factory=list)
+
+    def add(self, outcome: Outcome) -> None:
+        """Count one outcome."""
+        if outcome.status is Status.OK:
+            self.ok += 1
+            self.written += sum(1 for o in outcome.outputs if o.action == "written")
+        elif outcome.status is Status.SKIPPED:
+            self.skipped += 1
+        else:
+            self.failed += 1
+            self.failures.append(outcome)
+
+    @property
+    def total(self) -> int:
+        """Sources seen."""
+        return self.ok + self.skipped + self.failed
+
+    def describe(self) -> str:
+        """One human line."""
+        rate = self.total / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"{self.total} sources: {self.ok} ok, {self.skipped} skipped, {self.failed} failed; "
+            f"{self.written} thumbnails written in {self.seconds:.2f} s ({rate:.1f} images/s)"
+        )
+
+
+# -- run -------------------------------------------------------------------------
+
+_WORKER: Thumbnailer | None = None
+
+
+def _init_worker(config: Config) -> None:
+    global _WORKER  # noqa: PLW0603 -- one thumbnailer per worker process, reused for every image
+    _WORKER = Thumbnailer(config, open_local_bucket)
+
+
+def _render_in_worker(event: ObjectEvent) -> Outcome:
+    assert _WORKER is not None, "worker not initialised"
+    return handle_safely(_WORKER, event)
+
+
+def run_directory(
+    source: Path,
+    config: Config,
+    *,
+    workers: int = 1,
+    on_outcome: Callable[[Outcome, int, int], None] | None = None,
+) -> Summary:
+    """Render thumbnails for every selected image under ``source``.
+
+    Args:
+        source: The directory to read.
+        config: Settings; ``config.dest_bucket`` is the output directory.
+        workers: Processes to render in (1 renders in this process).
+        on_outcome: Called as ``(outcome, done, total)`` after each source.
+    """
+    store = FilesystemStorage(source, create=False)
+    bucket = store.bucket
+    events = [ObjectEvent.created(bucket, info.key, size=info.size) for info in store.list()]
+    summary = Summary()
+    started = time.perf_counter()
+
+    def record(outcome: Outcome) -> None:
+        summary.add(outcome)
+        if on_outcome:
+            on_outcome(outcome, summary.total, len(events))
+
+    local = Thumbnailer(config, open_local_bucket)
+    selected = []
+    for event in events:
+        if is_selected(config, event.key):
+            selected.append(event)
+        else:
+            record(local.handle(event))  # a cheap FILTERED outcome, no I/O
+    if workers <= 1 or len(selected) <= 1:
+        for event in selected:
+            record(handle_safely(local, event))
+    else:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=_process_context(), initializer=_init_worker, initargs=(config,)
+        ) as pool:
+            futures: list[Future[Outcome]] = [pool.submit(_render_in_worker, event) for event in selected]
+            for future in futures:
+                record(future.result())
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _process_context() -> multiprocessing.context.BaseContext:
+    # fork starts workers in milliseconds (Linux); spawn is the portable fallback.
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+# -- watch -----------------------------------------------------------------------
+
+Signature = tuple[int, int]  # (size, mtime_ns)
+
+
+def _scan(root: Path) -> dict[str, Signature]:
+    found: dict[str, Signature] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        if Path(dirpath) == root:
+            dirnames[:] = [d for d in dirnames if d != RESERVED_DIR]
+        rel = Path(dirpath).relative_to(root).as_posix()
+        for name in filenames:
+            if name.startswith(".polythumb-tmp-"):
+                continue
+            try:
+                stat = os.stat(os.path.join(dirpath, name))
+            except FileNotFoundError:
+                continue
+            key = name if rel == "." else f"{rel}/{name}"
+            found[key] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def watch_events(
+    source: Path, *, interval: float = 1.0, initial: bool = True, stop: threading.Event | None = None
+) -> Iterator[ObjectEvent]:
+    """Yield created/deleted events for ``source`` by polling it.
+
+    Polling (not inotify) works on every OS and on network mounts. A file is
+    reported once it has kept the same size and mtime for one full interval, so a
+    half-copied upload is never rendered.
+    """
+    root = Path(source).resolve()
+    bucket = str(root)
+    stop = stop or threading.Event()
+    known: dict[str, Signature] = {} if initial else _scan(root)
+    pending: dict[str, Signature] = {}
+    while not stop.is_set():
+        current = _scan(root)
+        for key in sorted(known.keys() - current.keys()):
+            pending.pop(key, None)
+            del known[key]
+            yield ObjectEvent.deleted(bucket, key)
+        for key, signature in sorted(current.items()):
+            if known.get(key) == signature:
+                continue
+            if pending.get(key) == signature:  # stable for one interval: complete
+                del pending[key]
+                known[key] = signature
+                yield ObjectEvent.created(bucket, key, size=signature[0])
+            else:
+                pending[key] = signature
+        if stop.wait(interval if not pending else min(interval, 0.25)):
+            return
+
+
+def watch_directory(
+    source: Path,
+    config: Config,
+    *,
+    interval: float = 1.0,
+    initial: bool = True,
+    stop: threading.Event | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> Summary:
+    """Keep ``config.dest_bucket`` in step with ``source`` until ``stop`` is set."""
+    thumbnailer = Thumbnailer(config, open_local_bucket)
+    summary = Summary()
+    started = time.perf_counter()
+    for event in watch_events(source, interval=interval, initial=initial, stop=stop):
+        outcome = handle_safely(thumbnailer, event)
+        if event.kind is EventKind.CREATED or outcome.status is not Status.SKIPPED:
+            summary.add(outcome)
+        if on_outcome:
+            on_outcome(outcome)
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,80 @@
+"""Structured results of handling one event: what the entrypoints map back to their platform."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+from core.events import EventKind
+
+
+class Status(StrEnum):
+    """How handling one source ended."""
+
+    OK = "ok"  # outputs written (or deleted)
+    SKIPPED = "skipped"  # nothing to do; ``reason`` says why
+    FAILED = "failed"  # a permanent error; ``error_kind`` classifies it; never retried
+
+
+class SkipReason(StrEnum):
+    """Why nothing was done."""
+
+    FILTERED = "filtered"  # THUMBS_INCLUDE / THUMBS_EXCLUDE
+    POLYTHUMB_OUTPUT = "polythumb_output"  # loop guard: polythumb wrote this object
+    UNCHANGED = "unchanged"  # every output already renders this source revision
+    SOURCE_MISSING = "source_missing"  # created event, but the object is gone again
+    SOURCE_EXISTS = "source_exists"  # deleted event, but the object exists again
+    KEPT = "kept"  # THUMBS_ON_DELETE=keep
+    NOT_APPLICABLE = "not_applicable"  # an event type polythumb acknowledges and ignores
+
+
+class Action(StrEnum):
+    """What happened to one output."""
+
+    WRITTEN = "written"
+    UNCHANGED = "unchanged"
+    DELETED = "deleted"
+    ABSENT = "absent"
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    """One thumbnail: where it is and what it is."""
+
+    key: str
+    box: str
+    action: Action
+    width: int | None = None
+    height: int | None = None
+    format: str | None = None
+    content_type: str | None = None
+    bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of handling one :class:`core.events.ObjectEvent`."""
+
+    kind: EventKind
+    bucket: str
+    key: str
+    status: Status
+    outputs: tuple[OutputRecord, ...] = ()
+    reason: SkipReason | None = None
+    error_kind: str | None = None
+    error_message: str | None = None
+    revision: str | None = None
+    duration_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True unless a permanent error ended the work."""
+        return self.status is not Status.FAILED
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the CLI's ``--json`` line, the entrypoints' log record)."""
+        data = asdict(self)
+        data["outputs"] = [{k: v for k, v in o.items() if v is not None} for o in data["outputs"]]
+        data["duration_ms"] = round(self.duration_ms, 1)
+        return {k: v for k, v in data.items() if v not in (None, ())}

@@ -1,0 +1,269 @@
+"""The pipeline every provider shares: one :class:`ObjectEvent` in, one :class:`Outcome` out.
+
+Created: filter -> loop guard -> idempotency -> limits -> one decode -> every
+size -> conditional puts. Deleted: remove the thumbnails this source produced.
+
+Permanent errors (bad image, over a limit, a bad key) come back as a FAILED
+outcome and are never retried. Transient errors (storage unavailable, a
+concurrent writer) are raised, so the platform retries the delivery; a retry
+finds finished outputs unchanged and completes the rest.
+
+Nothing is half-written: every size is rendered before the first put, each put
+is atomic, and each carries a condition on the output's revision observed
+before the source was read, so a slow worker can never overwrite thumbnails of
+a newer original with stale ones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.config import Config
+from core.errors import (
+    ImageTooLarge,
+    NotFound,
+    OutputConflict,
+    PermanentError,
+    PreconditionFailed,
+    SupersededError,
+)
+from core.events import EventKind, ObjectEvent
+from core.imaging.types import Box, Thumbnail
+from core.keys import (
+    META_PARAMS,
+    META_SOURCE,
+    META_SOURCE_BUCKET,
+    META_SOURCE_REVISION,
+    decode_meta_value,
+    is_polythumb_output,
+    is_selected,
+    output_format,
+    output_keys,
+    render_params_digest,
+    thumbnail_metadata,
+)
+from core.outcome import Action, Outcome, OutputRecord, SkipReason, Status
+from core.storage.port import ObjectInfo, Storage
+
+#: Opens the store for a bucket/container name. Providers pass their adapter's factory.
+BucketOpener = Callable[[str], Storage]
+
+
+@dataclass(frozen=True)
+class _Existing:
+    """An output key's state before rendering."""
+
+    box: Box
+    key: str
+    info: ObjectInfo | None
+
+
+class Thumbnailer:
+    """Turns object events into thumbnails, on any storage behind the port."""
+
+    def __init__(self, config: Config, open_bucket: BucketOpener) -> None:
+        self.config = config
+        self._open_bucket = open_bucket
+        self._stores: dict[str, Storage] = {}
+
+    def store(self, bucket: str) -> Storage:
+        """The (cached) store of ``bucket``."""
+        if bucket not in self._stores:
+            self._stores[bucket] = self._open_bucket(bucket)
+        return self._stores[bucket]
+
+    def handle(self, event: ObjectEvent) -> Outcome:
+        """Handle one event. Raises only :class:`core.errors.TransientError` (and bugs)."""
+        started = time.perf_counter()
+        try:
+            outcome = self._created(event) if event.kind is EventKind.CREATED else self._deleted(event)
+        except PermanentError as exc:
+            outcome = Outcome(
+                kind=event.kind,
+                bucket=event.bucket,
+                key=event.key,
+                status=Status.FAILED,
+                error_kind=exc.kind,
+                error_message=str(exc),
+            )
+        return _with_duration(outcome, started)
+
+    # -- created ------------------------------------------------------------
+
+    def _created(self, event: ObjectEvent) -> Outcome:
+        config = self.config
+        if not is_selected(config, event.key):
+            return _skipped(event, SkipReason.FILTERED)
+        source = self.store(event.bucket)
+        dest_bucket = config.dest_bucket or event.bucket
+        dest = self.store(dest_bucket)
+        targets = output_keys(config, event.key)
+        if dest_bucket == event.bucket and event.key in targets.values():
+            raise _overwrite_refused(event.key)
+
+        try:
+            info = source.head(event.key)
+        except NotFound:
+            return _skipped(event, SkipReason.SOURCE_MISSING)
+        if is_polythumb_output(info.metadata):
+            return _skipped(event, SkipReason.POLYTHUMB_OUTPUT)
+        _check_size(info.size, config)
+
+        fmt = output_format(config, event.key)
+        existing = [_Existing(box, key, _head_or_none(dest, key)) for box, key in targets.items()]
+        for item in existing:
+            if item.info is not None and not is_polythumb_output(item.info.metadata):
+                raise OutputConflict(
+                    f"{dest_bucket}/{item.key} holds an object polythumb did not write; refusing to overwrite it "
+                    "(change THUMBS_KEY_TEMPLATE or THUMBS_DEST_BUCKET)"
+                )
+        stale = [item for item in existing if not _is_current(item, info, fmt, config)]
+        if not stale:
+            records = tuple(_unchanged_record(item, fmt) for item in existing)
+            return _skipped(event, SkipReason.UNCHANGED, outputs=records, revision=info.revision)
+
+        try:
+            source_object = source.get(event.key)
+        except NotFound:
+            return _skipped(event, SkipReason.SOURCE_MISSING)
+        _check_size(source_object.info.size, config)
+        revision = source_object.info.revision
+
+        from core.imaging import render_thumbnails  # Pillow loads on first render, not at import
+
+        thumbnails = render_thumbnails(
+            source_object.body,
+            boxes=[item.box for item in stale],
+            fit=config.fit,
+            format=fmt,
+            quality=config.quality,
+            strip_metadata=config.strip_metadata,
+            max_pixels=config.max_pixels,
+        )
+        written = [self._put(dest, item, thumb, event, revision) for item, thumb in zip(stale, thumbnails, strict=True)]
+        unchanged = [_unchanged_record(item, fmt) for item in existing if item not in stale]
+        return Outcome(
+            kind=event.kind,
+            bucket=event.bucket,
+            key=event.key,
+            status=Status.OK,
+            outputs=tuple(written + unchanged),
+            revision=revision,
+        )
+
+    def _put(self, dest: Storage, item: _Existing, thumb: Thumbnail, event: ObjectEvent, revision: str) -> OutputRecord:
+        metadata = thumbnail_metadata(
+            self.config, bucket=event.bucket, source_key=event.key, revision=revision, fmt=thumb.format, box=item.box
+        )
+        try:
+            dest.put(
+                item.key,
+                thumb.body,
+                content_type=thumb.content_type,
+                cache_control=self.config.cache_control,
+                metadata=metadata,
+                if_match=item.info.revision if item.info else None,
+                if_none_match=item.info is None,
+            )
+        except PreconditionFailed as exc:
+            raise SupersededError(
+                f"{item.key} changed while {event.key} was rendered; a retry will reconcile ({exc})"
+            ) from exc
+        return OutputRecord(
+            key=item.key,
+            box=str(item.box),
+            action=Action.WRITTEN,
+            width=thumb.width,
+            height=thumb.height,
+            format=thumb.format,
+            content_type=thumb.content_type,
+            bytes=len(thumb.body),
+        )
+
+    # -- deleted ------------------------------------------------------------
+
+    def _deleted(self, event: ObjectEvent) -> Outcome:
+        config = self.config
+        if not is_selected(config, event.key):
+            return _skipped(event, SkipReason.FILTERED)
+        if config.on_delete == "keep":
+            return _skipped(event, SkipReason.KEPT)
+        source = self.store(event.bucket)
+        dest_bucket = config.dest_bucket or event.bucket
+        dest = self.store(dest_bucket)
+        # A delete that arrives after the key was re-created is stale: the thumbnails now belong to the new object.
+        if _head_or_none(source, event.key) is not None:
+            return _skipped(event, SkipReason.SOURCE_EXISTS)
+        records = []
+        for box, key in output_keys(config, event.key).items():
+            info = _head_or_none(dest, key)
+            if info is None:
+                records.append(OutputRecord(key=key, box=str(box), action=Action.ABSENT))
+            elif _derived_from(info, event.bucket, event.key):
+                dest.delete(key)
+                records.append(OutputRecord(key=key, box=str(box), action=Action.DELETED))
+            else:
+                raise OutputConflict(
+                    f"{dest_bucket}/{key} was not rendered from {event.bucket}/{event.key}; refusing to delete it"
+                )
+        return Outcome(kind=event.kind, bucket=event.bucket, key=event.key, status=Status.OK, outputs=tuple(records))
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def _head_or_none(store: Storage, key: str) -> ObjectInfo | None:
+    try:
+        return store.head(key)
+    except NotFound:
+        return None
+
+
+def _check_size(size: int, config: Config) -> None:
+    if size > config.max_bytes:
+        raise ImageTooLarge(
+            f"source is {size} bytes, over THUMBS_MAX_BYTES={config.max_bytes}; refused before download"
+        )
+
+
+def _is_current(item: _Existing, source: ObjectInfo, fmt: str, config: Config) -> bool:
+    if item.info is None:
+        return False
+    meta = item.info.metadata
+    return (
+        decode_meta_value(meta.get(META_SOURCE_REVISION, "")) == source.revision
+        and meta.get(META_PARAMS) == render_params_digest(config, fmt, item.box)
+    )
+
+
+def _derived_from(info: ObjectInfo, bucket: str, key: str) -> bool:
+    meta = info.metadata
+    if META_SOURCE not in meta or decode_meta_value(meta[META_SOURCE]) != key:
+        return False
+    recorded_bucket = meta.get(META_SOURCE_BUCKET)
+    return recorded_bucket is None or decode_meta_value(recorded_bucket) == bucket
+
+
+def _unchanged_record(item: _Existing, fmt: str) -> OutputRecord:
+    size = item.info.size if item.info else None
+    return OutputRecord(key=item.key, box=str(item.box), action=Action.UNCHANGED, format=fmt, bytes=size)
+
+
+def _skipped(event: ObjectEvent, reason: SkipReason, **fields: object) -> Outcome:
+    return Outcome(
+        kind=event.kind, bucket=event.bucket, key=event.key, status=Status.SKIPPED, reason=reason, **fields  # type: ignore[arg-type]
+    )
+
+
+def _overwrite_refused(key: str) -> OutputConflict:
+    return OutputConflict(
+        f"THUMBS_KEY_TEMPLATE maps {key!r} onto itself in its own bucket; refusing to overwrite the original"
+    )
+
+
+def _with_duration(outcome: Outcome, started: float) -> Outcome:
+    from dataclasses import replace
+
+    return replace(outcome, duration_ms=(time.perf_counter() - started) * 1000)
