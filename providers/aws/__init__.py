@@ -1,0 +1,26 @@
+"""Everything polythumb needs on AWS: the S3 adapter, the Lambda entrypoint, packaging and Terraform.
+
+Nothing here is imported by ``core``. boto3 is imported lazily (on the first
+client), so ``import providers.aws`` works without it; a missing SDK raises an
+ImportError that names the extra to install.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+INSTALL_HINT = "pip install 'polythumb[aws]'"
+
+
+def import_boto3() -> ModuleType:
+    """Return the ``boto3`` module, or fail with the extra to install.
+
+    Raises:
+        ImportError: boto3 is not installed (the Lambda runtime ships it).
+    """
+    try:
+        import boto3
+    except ImportError as exc:  # pragma: no cover - exercised only where boto3 is absent
+        raise ImportError(f"the AWS provider needs boto3: {INSTALL_HINT}") from exc
+    module: ModuleType = boto3  # boto3 ships no type information
+    return module

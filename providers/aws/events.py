@@ -1,0 +1,334 @@
+"""Every envelope by which an S3 notification reaches a Lambda, turned into :class:`ObjectEvent`s.
+
+Routes understood:
+
+* S3 -> Lambda: ``{"Records": [{"eventSource": "aws:s3", "s3": {...}}, ...]}``;
+* S3 -> SQS -> Lambda: ``Records[].body`` is that S3 document as a JSON string;
+* S3 -> SNS -> SQS -> Lambda: the body is an SNS envelope (``Type: Notification``) whose ``Message`` is the
+  S3 document, itself a JSON string; with raw message delivery the body is the S3 document directly;
+* S3 -> SNS -> Lambda: ``Records[].Sns.Message`` is the S3 document;
+* S3 -> EventBridge -> Lambda: ``{"source": "aws.s3", "detail-type": "Object Created", "detail": {...}}``;
+  S3 -> EventBridge -> SQS -> Lambda: the body is that event.
+
+``s3:TestEvent`` (sent once when a notification configuration is saved) and S3 events polythumb does not
+act on (restore, tagging, ACL, ...) are acknowledged and reported in :attr:`Parsed.ignored`.
+
+Keys in S3 notifications are form-URL-encoded (``+`` for space, ``%XX`` for the rest, ``/`` sometimes
+encoded too): :func:`decode_key` is the ONE place that decodes them, exactly once. EventBridge keys go
+through it as well; see :func:`decode_key` for why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote_plus
+
+from core.errors import MalformedEvent
+from core.events import EventKind, ObjectEvent
+
+#: What a notification document may be, for error messages.
+EXPECTED_DOCUMENT = (
+    "an S3 event notification ({'Records': [{'eventSource': 'aws:s3', 's3': {...}}]}), "
+    "an s3:TestEvent, an SNS envelope ({'Type': 'Notification', 'Message': '<S3 event JSON>'}) "
+    "or an EventBridge event from aws.s3 ({'source': 'aws.s3', 'detail-type': 'Object Created', 'detail': {...}})"
+)
+
+#: What a Lambda event may be, for error messages.
+EXPECTED_LAMBDA_EVENT = (
+    "an S3 notification (Records[].eventSource 'aws:s3'), an SQS batch (Records[].eventSource 'aws:sqs'), "
+    "an SNS delivery (Records[].EventSource 'aws:sns') or an EventBridge event from aws.s3 "
+    "('source': 'aws.s3', 'detail-type': 'Object Created' | 'Object Deleted')"
+)
+
+#: S3 notification event-name families (``eventName`` without the action) polythumb acts on.
+_CREATED_FAMILIES = ("ObjectCreated",)
+_DELETED_FAMILIES = ("ObjectRemoved", "LifecycleExpiration")
+
+_EVENTBRIDGE_KINDS = {"Object Created": EventKind.CREATED, "Object Deleted": EventKind.DELETED}
+
+#: The major S3 notification version this parser understands ("2.0" ... "2.3" and later minors).
+_SUPPORTED_MAJOR = "2"
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What one document (or one Lambda event) asks for.
+
+    Attributes:
+        events: The object events to handle, in delivery order.
+        ignored: Short descriptions of notifications acknowledged without work (``s3:TestEvent``,
+            ``ObjectTagging:Put``, ...), for the log.
+    """
+
+    events: tuple[ObjectEvent, ...] = ()
+    ignored: tuple[str, ...] = ()
+
+    def __add__(self, other: Parsed) -> Parsed:
+        return Parsed(self.events + other.events, self.ignored + other.ignored)
+
+
+@dataclass(frozen=True)
+class SqsMessage:
+    """One message of an SQS batch, as Lambda hands it over."""
+
+    message_id: str
+    body: str
+    source_arn: str = ""
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def fifo(self) -> bool:
+        """Whether the message comes from a FIFO queue (order matters on failure)."""
+        return self.source_arn.endswith(".fifo")
+
+
+def decode_key(raw: str) -> str:
+    """Decode an object key from an S3 notification, exactly once.
+
+    S3 sends keys form-URL-encoded ("red flower.jpg" arrives as "red+flower.jpg", "a+b" as "a%2Bb"). The
+    EventBridge documentation does not say; LocalStack encodes them like the other routes, moto 5.2 sends
+    them raw, and powertools decodes them. We decode them too: a raw key is only misread when it contains
+    ``+`` or ``%XX``, while an encoded key left alone breaks on every space, which is far more common.
+
+    Raises:
+        MalformedEvent: the percent-escapes are not valid UTF-8, or the key is empty.
+    """
+    try:
+        key = unquote_plus(raw, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise MalformedEvent(f"object key {raw!r} has percent-escapes that are not UTF-8") from exc
+    if not key:
+        raise MalformedEvent("the notification names an empty object key")
+    return key
+
+
+# -- Lambda events -------------------------------------------------------------
+
+
+def sqs_messages(event: Mapping[str, Any]) -> list[SqsMessage] | None:
+    """The messages of an SQS batch event, or ``None`` when ``event`` is not one."""
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if not isinstance(records, list) or not records:
+        return None
+    if not all(isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records):
+        return None
+    messages = []
+    for record in records:
+        message_id, body = record.get("messageId"), record.get("body")
+        if not isinstance(message_id, str) or not isinstance(body, str):
+            raise MalformedEvent("an SQS record needs a string 'messageId' and a string 'body'")
+        messages.append(
+            SqsMessage(message_id, body, str(record.get("eventSourceARN", "")), record.get("attributes") or {})
+        )
+    return messages
+
+
+def parse_lambda_event(event: Any) -> Parsed:
+    """Parse a Lambda event that is not an SQS batch (direct S3, SNS, EventBridge, s3:TestEvent).
+
+    Raises:
+        MalformedEvent: ``event`` is none of :data:`EXPECTED_LAMBDA_EVENT`.
+    """
+    if not isinstance(event, Mapping):
+        raise MalformedEvent(f"the Lambda event is a {type(event).__name__}; expected {EXPECTED_LAMBDA_EVENT}")
+    records = event.get("Records")
+    if isinstance(records, list):
+        if not records:
+            raise MalformedEvent(f"the Lambda event has an empty 'Records' list; expected {EXPECTED_LAMBDA_EVENT}")
+        parsed = Parsed()
+        for index, record in enumerate(records):
+            parsed += _parse_lambda_record(record, index)
+        return parsed
+    if _is_eventbridge(event) or _is_test_event(event):
+        return parse_document(event)
+    raise MalformedEvent(f"unrecognised Lambda event (keys: {_keys(event)}); expected {EXPECTED_LAMBDA_EVENT}")
+
+
+def _parse_lambda_record(record: Any, index: int) -> Parsed:
+    if not isinstance(record, Mapping):
+        raise MalformedEvent(f"Records[{index}] is not an object; expected {EXPECTED_LAMBDA_EVENT}")
+    if record.get("eventSource") == "aws:s3" or "s3" in record:
+        return _parse_s3_records([record])
+    if record.get("EventSource") == "aws:sns" and isinstance(record.get("Sns"), Mapping):
+        return _parse_sns_envelope(record["Sns"], where=f"Records[{index}].Sns")
+    if record.get("eventSource") == "aws:sqs":
+        raise MalformedEvent(f"Records[{index}] is an SQS record in a batch that mixes sources")
+    source = record.get("eventSource") or record.get("EventSource") or "unknown"
+    raise MalformedEvent(f"Records[{index}] comes from {source!r}; expected {EXPECTED_LAMBDA_EVENT}")
+
+
+# -- notification documents (the body of a message) ----------------------------
+
+
+def parse_body(body: str) -> Parsed:
+    """Parse an SQS message body: a JSON document as in :func:`parse_document`.
+
+    Raises:
+        MalformedEvent: the body is not JSON, or not one of :data:`EXPECTED_DOCUMENT`.
+    """
+    return parse_document(_load_json(body, "the message body"))
+
+
+def parse_document(document: Any) -> Parsed:
+    """Parse one notification document: S3 records, s3:TestEvent, an SNS envelope or an EventBridge event.
+
+    Raises:
+        MalformedEvent: naming :data:`EXPECTED_DOCUMENT`.
+    """
+    if not isinstance(document, Mapping):
+        raise MalformedEvent(f"the notification is a JSON {type(document).__name__}; expected {EXPECTED_DOCUMENT}")
+    if isinstance(document.get("Records"), list):
+        return _parse_s3_records(document["Records"])
+    if _is_test_event(document):
+        return Parsed(ignored=(f"s3:TestEvent for bucket {document.get('Bucket')!s}",))
+    if document.get("Type") == "Notification" and "Message" in document:
+        return _parse_sns_envelope(document, where="the SNS envelope")
+    if _is_eventbridge(document):
+        return _parse_eventbridge(document)
+    raise MalformedEvent(f"unrecognised notification (keys: {_keys(document)}); expected {EXPECTED_DOCUMENT}")
+
+
+def _parse_sns_envelope(envelope: Mapping[str, Any], *, where: str) -> Parsed:
+    message = envelope.get("Message")
+    if not isinstance(message, str):
+        raise MalformedEvent(f"{where} has no string 'Message'; expected the S3 event notification as JSON text")
+    inner = _load_json(message, f"{where} Message")
+    # SNS carries S3 notifications (and their s3:TestEvent), never another SNS envelope.
+    if isinstance(inner, Mapping) and (isinstance(inner.get("Records"), list) or _is_test_event(inner)):
+        return parse_document(inner)
+    raise MalformedEvent(f"{where} Message is not an S3 event notification (keys: {_keys(inner)})")
+
+
+def _parse_s3_records(records: Sequence[Any]) -> Parsed:
+    events: list[ObjectEvent] = []
+    ignored: list[str] = []
+    for index, record in enumerate(records):
+        if not isinstance(record, Mapping) or not isinstance(record.get("s3"), Mapping):
+            raise MalformedEvent(f"Records[{index}] has no 's3' object; expected {EXPECTED_DOCUMENT}")
+        version = str(record.get("eventVersion", ""))
+        if version.split(".", 1)[0] != _SUPPORTED_MAJOR:
+            raise MalformedEvent(f"Records[{index}] has eventVersion {version!r}; expected 2.x")
+        name = str(record.get("eventName", ""))
+        kind = _kind_of_event_name(name)
+        if kind is None:
+            ignored.append(f"{name or 'an event without eventName'} (not a create or delete)")
+            continue
+        s3 = record["s3"]
+        bucket = _text(s3.get("bucket"), "name", f"Records[{index}].s3.bucket.name")
+        obj = s3.get("object")
+        raw_key = _text(obj, "key", f"Records[{index}].s3.object.key")
+        assert isinstance(obj, Mapping)  # _text checked it
+        response = record.get("responseElements")
+        events.append(
+            ObjectEvent(
+                kind=kind,
+                bucket=bucket,
+                key=decode_key(raw_key),
+                size=_size(obj.get("size")),
+                etag=_etag(obj.get("eTag")),
+                version=_version(obj.get("versionId")),
+                event_id=_optional_text(response.get("x-amz-request-id")) if isinstance(response, Mapping) else None,
+                event_time=_optional_text(record.get("eventTime")),
+            )
+        )
+    return Parsed(tuple(events), tuple(ignored))
+
+
+def _parse_eventbridge(event: Mapping[str, Any]) -> Parsed:
+    detail_type = str(event.get("detail-type"))
+    kind = _EVENTBRIDGE_KINDS.get(detail_type)
+    if kind is None:
+        return Parsed(ignored=(f"EventBridge {detail_type!r} (not a create or delete)",))
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        raise MalformedEvent("the EventBridge event has no 'detail' object")
+    bucket = _text(detail.get("bucket"), "name", "detail.bucket.name")
+    obj = detail.get("object")
+    raw_key = _text(obj, "key", "detail.object.key")
+    assert isinstance(obj, Mapping)
+    return Parsed(
+        (
+            ObjectEvent(
+                kind=kind,
+                bucket=bucket,
+                key=decode_key(raw_key),
+                size=_size(obj.get("size")),
+                # AWS spells it "etag"; moto 5.2 sends "eTag" as in S3 notifications.
+                etag=_etag(obj.get("etag", obj.get("eTag"))),
+                version=_version(obj.get("version-id")),
+                event_id=_optional_text(event.get("id")),
+                event_time=_optional_text(event.get("time")),
+            ),
+        )
+    )
+
+
+# -- small helpers --------------------------------------------------------------
+
+
+def _kind_of_event_name(name: str) -> EventKind | None:
+    family = name.removeprefix("s3:").split(":", 1)[0]
+    if family in _CREATED_FAMILIES:
+        return EventKind.CREATED
+    if family in _DELETED_FAMILIES:
+        return EventKind.DELETED
+    return None
+
+
+def _is_test_event(document: Mapping[str, Any]) -> bool:
+    return document.get("Event") == "s3:TestEvent"
+
+
+def _is_eventbridge(document: Mapping[str, Any]) -> bool:
+    return document.get("source") == "aws.s3" and "detail-type" in document
+
+
+def _load_json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError) as exc:
+        # Never echo the text: it is a payload, and may be large or sensitive.
+        raise MalformedEvent(f"{what} is not JSON ({len(text)} characters); expected {EXPECTED_DOCUMENT}") from exc
+
+
+def _keys(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(sorted(str(k) for k in value)[:10]) or "none"
+    return f"a JSON {type(value).__name__}"
+
+
+def _text(container: Any, name: str, where: str) -> str:
+    value = container.get(name) if isinstance(container, Mapping) else None
+    if not isinstance(value, str) or not value:
+        raise MalformedEvent(f"{where} is missing or not a string")
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def _version(value: Any) -> str | None:
+    # Unversioned and suspended buckets report the literal "null" (moto: None).
+    text = _optional_text(value)
+    return None if text == "null" else text
+
+
+def _size(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _etag(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    return value.strip('"')

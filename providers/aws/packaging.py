@@ -1,0 +1,214 @@
+"""``polythumb package aws``: build the Lambda deployment zip.
+
+The zip holds polythumb's ``core`` and ``providers/aws`` (Python sources only) plus Linux wheels of the
+native dependencies (Pillow; pillow-heif with ``--with-heif``) for the chosen architecture and Python,
+fetched with ``pip download --platform ... --only-binary=:all:`` so it builds the same on any machine.
+boto3 is left out: the Lambda Python runtime ships it.
+
+Examples::
+
+    polythumb package aws                                # arm64, Python 3.12, downloads the wheels
+    polythumb package aws --arch x86_64 --python 3.13 --output build/fn.zip
+    polythumb package aws --wheelhouse wheels/           # offline: wheels already in wheels/
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import core
+import providers.aws
+
+#: Lambda architectures -> the manylinux platform tags their wheels may carry. The Python 3.12+ runtimes
+#: run on Amazon Linux 2023 (glibc 2.34), so any manylinux tag up to 2_34 works; pip does not expand
+#: "manylinux_2_X" tags downwards by itself, hence the explicit list.
+PLATFORMS = {
+    "arm64": ("manylinux2014_aarch64", "manylinux_2_28_aarch64", "manylinux_2_34_aarch64"),
+    "x86_64": ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64"),
+}
+#: Python versions with a Lambda runtime that polythumb supports.
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+
+#: What the runtime provides and the zip must never carry (a second boto3 would shadow the runtime's).
+FORBIDDEN = ("boto3", "botocore", "s3transfer")
+
+#: Lambda's own limits for a zip uploaded directly: 50 MB zipped, 250 MB unzipped.
+MAX_ZIPPED = 50 * 10**6
+MAX_UNZIPPED = 250 * 10**6
+
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest zip timestamp: same sources, same zip bytes
+_SKIPPED_SOURCE_DIRS = {"__pycache__", "deploy"}
+
+
+def default_output(arch: str, python_version: str) -> Path:
+    """Where the zip goes by default (the Terraform's default ``package_path`` for arm64 / 3.12)."""
+    return Path("dist") / f"polythumb-aws-{arch}-py{python_version}.zip"
+
+
+def native_requirements(*, with_heif: bool = False) -> list[str]:
+    """The native dependencies, pinned to the versions installed here (the ones the tests ran against)."""
+    names = ["Pillow"] + (["pillow-heif"] if with_heif else [])
+    pinned = []
+    for name in names:
+        try:
+            pinned.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pinned.append({"Pillow": "Pillow>=11.3", "pillow-heif": "pillow-heif>=0.18"}[name])
+    return pinned
+
+
+def pip_platform_args(arch: str, python_version: str) -> list[str]:
+    """The ``pip download/install`` options that select Lambda's platform instead of this machine's."""
+    abi = "cp" + python_version.replace(".", "")
+    args = ["--only-binary=:all:", "--implementation", "cp", "--python-version", python_version, "--abi", abi]
+    for platform in PLATFORMS[arch]:
+        args += ["--platform", platform]
+    return args
+
+
+def download_wheels(dest: Path, *, arch: str, python_version: str, requirements: Sequence[str]) -> None:
+    """Download the Linux wheels of ``requirements`` into ``dest`` (needs the package index).
+
+    Raises:
+        subprocess.CalledProcessError: pip failed (no wheel for that platform, no network).
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    _pip("download", "--dest", str(dest), *pip_platform_args(arch, python_version), *requirements)
+
+
+def build_zip(
+    output: Path,
+    *,
+    arch: str,
+    python_version: str,
+    wheelhouse: Path,
+    requirements: Sequence[str],
+) -> Path:
+    """Build the deployment zip from the sources and the wheels in ``wheelhouse`` (offline).
+
+    Raises:
+        subprocess.CalledProcessError: a wheel for that platform is missing from ``wheelhouse``.
+        RuntimeError: the zip would carry boto3/botocore, or exceed Lambda's size limits.
+    """
+    with tempfile.TemporaryDirectory(prefix="polythumb-lambda-") as tmp:
+        stage = Path(tmp) / "stage"
+        _pip(
+            "install", "--target", str(stage), "--no-index", "--find-links", str(wheelhouse), "--no-compile",
+            "--disable-pip-version-check", "--no-warn-script-location",
+            *pip_platform_args(arch, python_version), *requirements,
+        )  # fmt: skip
+        for name in FORBIDDEN:
+            if (stage / name).exists():
+                raise RuntimeError(f"{name} ended up in the package; the Lambda runtime provides it")
+        _copy_sources(stage)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        unzipped = _write_zip(stage, output)
+    zipped = output.stat().st_size
+    if zipped > MAX_ZIPPED or unzipped > MAX_UNZIPPED:
+        raise RuntimeError(
+            f"{output} is {zipped / 1e6:.1f} MB zipped / {unzipped / 1e6:.1f} MB unzipped; Lambda accepts at "
+            f"most {MAX_ZIPPED / 1e6:.0f} MB / {MAX_UNZIPPED / 1e6:.0f} MB for a direct upload"
+        )
+    return output
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``polythumb package aws [options]``; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="polythumb package aws", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arch", choices=sorted(PLATFORMS), default="arm64", help="Lambda architecture")
+    parser.add_argument("--python", choices=PYTHON_VERSIONS, default="3.12", help="Lambda Python runtime")
+    parser.add_argument("--output", type=Path, help="zip to write (default dist/polythumb-aws-<arch>-py<ver>.zip)")
+    parser.add_argument(
+        "--wheelhouse", type=Path, help="use the wheels already in DIR and never touch the network", metavar="DIR"
+    )
+    parser.add_argument("--with-heif", action="store_true", help="add pillow-heif (HEIC/HEIF sources)")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+
+    output = args.output or default_output(args.arch, args.python)
+    requirements = native_requirements(with_heif=args.with_heif)
+    try:
+        with tempfile.TemporaryDirectory(prefix="polythumb-wheels-") as tmp:
+            wheelhouse = args.wheelhouse
+            if wheelhouse is None:
+                wheelhouse = Path(tmp)
+                download_wheels(wheelhouse, arch=args.arch, python_version=args.python, requirements=requirements)
+            build_zip(
+                output, arch=args.arch, python_version=args.python, wheelhouse=wheelhouse, requirements=requirements
+            )
+    except subprocess.CalledProcessError as exc:
+        where = f"in {args.wheelhouse}" if args.wheelhouse else "on the package index"
+        print(
+            f"polythumb: pip could not get {', '.join(requirements)} for {args.arch}/Python {args.python} {where} "
+            f"(exit {exc.returncode})",
+            file=sys.stderr,
+        )
+        return 1
+    except RuntimeError as exc:
+        print(f"polythumb: {exc}", file=sys.stderr)
+        return 1
+    size = output.stat().st_size / 1e6
+    print(f"{output} ({size:.1f} MB): {args.arch}, Python {args.python}, {', '.join(requirements)}")
+    return 0
+
+
+def _pip(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "pip", *args, "--quiet"], check=True)
+
+
+def _copy_sources(stage: Path) -> None:
+    """``core`` and ``providers/aws``: Python sources only, without packaging, tests or Terraform."""
+    core_dir = Path(core.__file__).parent
+    aws_dir = Path(providers.aws.__file__).parent
+    _copy_tree(core_dir, stage / "core")
+    _copy_tree(aws_dir, stage / "providers" / "aws", skip={"packaging.py"})
+    package_init = aws_dir.parent / "__init__.py"
+    target = stage / "providers" / "__init__.py"
+    if package_init.exists():
+        shutil.copyfile(package_init, target)
+    else:
+        target.write_text("")  # a regular package in the zip: nothing else on Lambda's path can shadow it
+
+
+def _copy_tree(source: Path, target: Path, *, skip: set[str] | None = None) -> None:
+    for path in sorted(source.rglob("*.py")):
+        relative = path.relative_to(source)
+        if _SKIPPED_SOURCE_DIRS.intersection(relative.parts[:-1]) or path.name in (skip or set()):
+            continue
+        destination = target / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, destination)
+
+
+def _write_zip(stage: Path, output: Path) -> int:
+    """Write ``stage`` as a deterministic zip; return the unzipped size."""
+    unzipped = 0
+    files = []
+    for path in sorted(stage.rglob("*")):
+        parts = path.relative_to(stage).parts
+        # pip --target puts console scripts in bin/ (useless in Lambda); bytecode is compiled by the runtime.
+        if path.is_file() and parts[0] != "bin" and "__pycache__" not in parts and path.suffix != ".pyc":
+            files.append(path)
+    with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in files:
+            info = zipfile.ZipInfo(path.relative_to(stage).as_posix(), date_time=_FIXED_TIME)
+            # Lambda runs as a non-root user: files must be world-readable, shared objects executable.
+            mode = 0o755 if path.suffix == ".so" or ".so." in path.name else 0o644
+            info.external_attr = (stat.S_IFREG | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            data = path.read_bytes()
+            unzipped += len(data)
+            archive.writestr(info, data)  # zlib level 6: level 9 is 6x slower for <1% smaller
+    return unzipped
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

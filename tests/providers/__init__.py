@@ -1,0 +1,1 @@
+"""Tests of the cloud providers, one package per provider."""

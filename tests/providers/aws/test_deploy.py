@@ -1,0 +1,167 @@
+"""The Terraform in providers/aws/deploy parses, and agrees with the code it deploys."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+from typing import Any
+
+import hcl2  # python-hcl2, a test dependency
+import pytest
+
+from core.config import SETTINGS, load_config
+from providers.aws import packaging
+from providers.aws.handler import EXTRA_SETTINGS
+
+DEPLOY = Path(__file__).parents[3] / "providers" / "aws" / "deploy"
+TF_FILES = sorted(DEPLOY.glob("*.tf"))
+
+
+def clean(value: Any) -> Any:
+    """python-hcl2 keeps the quotes of strings and labels and adds ``__comments__``: drop both."""
+    if isinstance(value, dict):
+        return {clean(k): clean(v) for k, v in value.items() if not str(k).startswith("__")}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+@pytest.fixture(scope="module")
+def terraform() -> dict[str, list[Any]]:
+    """Every top-level block of every .tf file, by block type."""
+    merged: dict[str, list[Any]] = {}
+    for path in TF_FILES:
+        with path.open() as handle:
+            parsed = clean(hcl2.load(handle))
+        for block_type, blocks in parsed.items():
+            merged.setdefault(block_type, []).extend(blocks)
+    return merged
+
+
+def resource(terraform: dict[str, list[Any]], kind: str, name: str) -> dict[str, Any]:
+    for block in terraform.get("resource", []):
+        if kind in block and name in block[kind]:
+            return dict(block[kind][name])
+    raise AssertionError(f"no resource {kind}.{name}")
+
+
+def data_source(terraform: dict[str, list[Any]], kind: str, name: str) -> dict[str, Any]:
+    for block in terraform.get("data", []):
+        if kind in block and name in block[kind]:
+            return dict(block[kind][name])
+    raise AssertionError(f"no data {kind}.{name}")
+
+
+def variable_default(terraform: dict[str, list[Any]], name: str) -> Any:
+    for block in terraform["variable"]:
+        if name in block:
+            return block[name].get("default")
+    raise AssertionError(f"no variable {name}")
+
+
+def local_value(terraform: dict[str, list[Any]], name: str) -> Any:
+    for block in terraform["locals"]:
+        if name in block:
+            return block[name]
+    raise AssertionError(f"no local {name}")
+
+
+def test_every_file_parses(terraform: dict[str, list[Any]]) -> None:
+    assert {p.name for p in TF_FILES} >= {"versions.tf", "variables.tf", "lambda.tf", "iam.tf", "sqs.tf", "s3.tf"}
+    assert terraform["resource"] and terraform["variable"]
+
+
+def test_handler_string_resolves_to_the_entrypoint(terraform: dict[str, list[Any]]) -> None:
+    function = resource(terraform, "aws_lambda_function", "thumbnailer")
+    module_name, _, attribute = function["handler"].rpartition(".")
+    assert function["handler"] == "providers.aws.handler.handler"
+    assert callable(getattr(importlib.import_module(module_name), attribute))
+
+
+def test_function_matches_what_packaging_builds(terraform: dict[str, list[Any]]) -> None:
+    function = resource(terraform, "aws_lambda_function", "thumbnailer")
+    assert function["architectures"] == ["arm64"]
+    assert function["runtime"] == "python3.12"
+    package_path = local_value(terraform, "package_path")
+    assert f"/../../../{packaging.default_output('arm64', '3.12').as_posix()}" in package_path
+    assert function["reserved_concurrent_executions"] == "${var.reserved_concurrency}"
+    assert variable_default(terraform, "reserved_concurrency") >= 2
+    assert function["dead_letter_config"][0]["target_arn"] == "${aws_sqs_queue.dead_letters.arn}"
+
+
+def test_thumbs_settings_in_terraform_are_settings_of_the_code(terraform: dict[str, list[Any]]) -> None:
+    text = "\n".join(p.read_text() for p in TF_FILES)
+    named = set(re.findall(r"\bTHUMBS_[A-Z_]+\b", text))
+    assert named <= set(SETTINGS) | set(EXTRA_SETTINGS), named - set(SETTINGS)
+    environment = local_value(terraform, "environment")
+    for name in ("THUMBS_DEST_BUCKET", "THUMBS_SIZES", "THUMBS_KEY_TEMPLATE", "THUMBS_LOG_LEVEL"):
+        assert f"{name} = " in environment
+    function = resource(terraform, "aws_lambda_function", "thumbnailer")
+    assert function["environment"][0]["variables"] == "${local.environment}"
+
+
+def test_default_settings_are_valid_for_the_code(terraform: dict[str, list[Any]]) -> None:
+    dest_prefix = variable_default(terraform, "dest_prefix")
+    environment = local_value(terraform, "environment")
+    template = re.search(r'THUMBS_KEY_TEMPLATE = \\?"\$\{var\.dest_prefix\}([^"\\]+)', environment)
+    assert template, "THUMBS_KEY_TEMPLATE must start with the destination prefix the IAM policy allows"
+    config = load_config(
+        {
+            "THUMBS_DEST_BUCKET": "thumbs",
+            "THUMBS_SIZES": variable_default(terraform, "thumbs_sizes"),
+            "THUMBS_KEY_TEMPLATE": dest_prefix + template.group(1),
+            "THUMBS_LOG_LEVEL": variable_default(terraform, "thumbs_log_level"),
+        },
+        require_dest=True,
+    )
+    from core.keys import output_keys
+
+    assert all(key.startswith(dest_prefix) for key in output_keys(config, "uploads/a b/photo.jpg").values())
+
+
+def test_sqs_visibility_timeout_is_at_least_six_function_timeouts(terraform: dict[str, list[Any]]) -> None:
+    queue = resource(terraform, "aws_sqs_queue", "events")
+    assert queue["visibility_timeout_seconds"] == "${local.visibility_timeout}"
+    match = re.fullmatch(r"\$\{(\d+) \* var\.timeout\}", local_value(terraform, "visibility_timeout"))
+    assert match and int(match.group(1)) >= 6
+    timeout = variable_default(terraform, "timeout")
+    assert int(match.group(1)) * timeout <= 900  # SQS's maximum visibility timeout (12 h) is far; Lambda's 15 min
+    assert "maxReceiveCount" in queue["redrive_policy"] and "dead_letters" in queue["redrive_policy"]
+    mapping = resource(terraform, "aws_lambda_event_source_mapping", "events")
+    assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
+
+
+def test_notification_covers_creates_and_deletes_with_filters(terraform: dict[str, list[Any]]) -> None:
+    notification = resource(terraform, "aws_s3_bucket_notification", "source")
+    text = (DEPLOY / "notification.tf").read_text()
+    assert '"s3:ObjectCreated:*", "s3:ObjectRemoved:*"' in text
+    assert "filter_prefix" in text and "filter_suffix" in text
+    assert notification["bucket"] == "${aws_s3_bucket.source.id}"
+
+
+def test_function_policy_is_least_privilege(terraform: dict[str, list[Any]]) -> None:
+    policy = data_source(terraform, "aws_iam_policy_document", "thumbnailer")
+    statements = {s["sid"]: s for s in policy["statement"]}
+    dynamic = policy.get("dynamic", [])
+    dynamic_statements = [c for d in dynamic for c in d["statement"]["content"]]
+    assert [s["sid"] for s in dynamic_statements] == ["ConsumeEvents"]
+    for statement in [*statements.values(), *dynamic_statements]:
+        assert all("*" not in action for action in statement["actions"]), statement
+        assert all(resource != "*" for resource in statement["resources"]), statement
+    assert statements["ReadOriginals"]["actions"] == ["s3:GetObject"]
+    assert statements["ReadOriginals"]["resources"] == ["${aws_s3_bucket.source.arn}/${var.source_prefix}*"]
+    assert set(statements["WriteThumbnails"]["actions"]) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+    assert statements["WriteThumbnails"]["resources"] == ["${aws_s3_bucket.thumbnails.arn}/${var.dest_prefix}*"]
+    assert statements["Logs"]["resources"] == ["${aws_cloudwatch_log_group.function.arn}:*"]
+    writers = {s["sid"] for s in statements.values() if {"s3:PutObject", "s3:DeleteObject"} & set(s["actions"])}
+    assert writers == {"WriteThumbnails"}  # nothing else may write or delete anywhere
+
+
+def test_every_checkov_skip_gives_its_reason() -> None:
+    for path in TF_FILES:
+        for line in path.read_text().splitlines():
+            if "checkov:skip" in line:
+                assert re.search(r"#checkov:skip=CKV2?_AWS_\d+:\S.{20,}", line), f"{path.name}: {line.strip()}"
