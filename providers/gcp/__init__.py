@@ -1,0 +1,25 @@
+"""Everything polythumb needs on Google Cloud: the GCS adapter, the Cloud Functions entrypoints, packaging, Terraform.
+
+Nothing here is imported by ``core``. google-cloud-storage is imported lazily
+(on the first client), so ``import providers.gcp`` and the event parsers work
+without it; a missing SDK raises an ImportError that names the extra to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+INSTALL_HINT = "pip install 'polythumb[gcp]'"
+
+
+def import_storage() -> ModuleType:
+    """Return the ``google.cloud.storage`` module, or fail with the extra to install.
+
+    Raises:
+        ImportError: google-cloud-storage is not installed.
+    """
+    try:
+        return importlib.import_module("google.cloud.storage")
+    except ImportError as exc:  # pragma: no cover - exercised only where the SDK is absent
+        raise ImportError(f"the GCP provider needs google-cloud-storage: {INSTALL_HINT}") from exc

@@ -1,0 +1,84 @@
+locals {
+  # One function per Cloud Storage event type; both run the same entry point, which routes on the type.
+  triggers = merge(
+    { finalized = "google.cloud.storage.object.v1.finalized" },
+    var.handle_deletes ? { deleted = "google.cloud.storage.object.v1.deleted" } : {},
+  )
+
+  # The THUMBS_* settings of core/config.py. THUMBS_DEST_BUCKET is required by the entrypoint.
+  thumbs_environment = merge(var.thumbs_settings, {
+    THUMBS_DEST_BUCKET   = google_storage_bucket.thumbnails.name
+    THUMBS_SIZES         = var.thumbs_sizes
+    THUMBS_CACHE_CONTROL = var.thumbs_cache_control
+    THUMBS_LOG_LEVEL     = var.thumbs_log_level
+  })
+}
+
+resource "google_project_service" "apis" {
+  for_each = toset([
+    "artifactregistry.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "eventarc.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "storage.googleapis.com",
+  ])
+
+  service            = each.value
+  disable_on_destroy = false
+}
+
+resource "google_cloudfunctions2_function" "thumbnails" {
+  for_each = local.triggers
+
+  name        = "${var.name_prefix}-${each.key}"
+  location    = var.region
+  description = "polythumb: ${each.value} on gs://${google_storage_bucket.originals.name}"
+
+  build_config {
+    runtime         = var.runtime
+    entry_point     = "handle_cloud_event" # providers/gcp/main.py, re-exported by the archive's main.py
+    service_account = var.build_service_account
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.code.name
+        object = google_storage_bucket_object.package.name
+      }
+    }
+  }
+
+  service_config {
+    min_instance_count               = 0
+    max_instance_count               = var.max_instance_count # cost guard
+    max_instance_request_concurrency = 1                      # one image at a time per instance: CPU-bound work
+    available_memory                 = var.available_memory
+    available_cpu                    = var.available_cpu
+    timeout_seconds                  = var.timeout_seconds
+    ingress_settings                 = "ALLOW_INTERNAL_ONLY" # Eventarc pushes count as internal traffic
+    all_traffic_on_latest_revision   = true
+    service_account_email            = google_service_account.runtime.email
+    environment_variables            = local.thumbs_environment
+  }
+
+  event_trigger {
+    trigger_region        = var.region
+    event_type            = each.value
+    retry_policy          = "RETRY_POLICY_RETRY" # transient errors answer 500; permanent ones are logged and acknowledged
+    service_account_email = google_service_account.trigger.email
+
+    event_filters {
+      attribute = "bucket"
+      value     = google_storage_bucket.originals.name
+    }
+  }
+
+  depends_on = [
+    google_project_service.apis,
+    google_project_iam_member.gcs_publishes_events,
+    google_project_iam_member.trigger_receives_events,
+    google_storage_bucket_iam_member.runtime_reads_originals,
+    google_storage_bucket_iam_member.runtime_writes_thumbnails,
+  ]
+}

@@ -1,0 +1,116 @@
+locals {
+  source_bucket    = coalesce(var.source_bucket_name, "${var.project_id}-${var.name_prefix}-originals")
+  thumbnail_bucket = coalesce(var.thumbnail_bucket_name, "${var.project_id}-${var.name_prefix}-thumbnails")
+  package_path     = coalesce(var.package_path, "${path.module}/../../../dist/polythumb-gcp.zip")
+}
+
+# Originals. Versioning stays off on purpose: with it, deleting or overwriting an object only makes
+# the old generation noncurrent and GCS sends "archived" (which polythumb skips) instead of "deleted",
+# so thumbnails of deleted originals would never be removed.
+resource "google_storage_bucket" "originals" {
+  #checkov:skip=CKV_GCP_78:versioning turns deletions into "archived" events and thumbnails would never be cleaned up
+  name                        = local.source_bucket
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = var.force_destroy
+
+  versioning {
+    enabled = false
+  }
+
+  logging {
+    log_bucket = google_storage_bucket.access_logs.name
+  }
+}
+
+# Thumbnails: derived data, rendered again from the originals at will. Versioning would keep every
+# superseded thumbnail generation forever (each re-render replaces them).
+resource "google_storage_bucket" "thumbnails" {
+  #checkov:skip=CKV_GCP_78:thumbnails are derived from the originals; old generations are worthless and would only cost
+  name                        = local.thumbnail_bucket
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = var.force_destroy
+
+  versioning {
+    enabled = false
+  }
+
+  logging {
+    log_bucket = google_storage_bucket.access_logs.name
+  }
+}
+
+# The function's source archives.
+resource "google_storage_bucket" "code" {
+  name                        = "${var.project_id}-${var.name_prefix}-code"
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = true # only build inputs live here
+
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = 30
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  logging {
+    log_bucket = google_storage_bucket.access_logs.name
+  }
+}
+
+# Usage and storage logs of the buckets above.
+resource "google_storage_bucket" "access_logs" {
+  #checkov:skip=CKV_GCP_62:this is the access-log sink itself; logging it would log into itself (CKV_GCP_63) or recurse
+  name                        = "${var.project_id}-${var.name_prefix}-access-logs"
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = var.force_destroy
+
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      age = 90
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = 7
+    }
+    action {
+      type = "Delete"
+    }
+  }
+}
+
+# Cloud Storage writes usage logs as this Google group; it may only create objects in the log bucket.
+resource "google_storage_bucket_iam_member" "access_logs_writer" {
+  bucket = google_storage_bucket.access_logs.name
+  role   = "roles/storage.objectCreator"
+  member = "group:cloud-storage-analytics@google.com"
+}
+
+# Named by content: a new archive is a new object, which makes Terraform redeploy the functions.
+resource "google_storage_bucket_object" "package" {
+  name   = "polythumb-gcp-${filemd5(local.package_path)}.zip"
+  bucket = google_storage_bucket.code.name
+  source = local.package_path
+}

@@ -1,0 +1,120 @@
+variable "project_id" {
+  description = "Project that holds the buckets and the functions."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions, their Eventarc triggers and the buckets (a storage trigger must live where its bucket lives)."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (functions, service accounts, buckets)."
+  type        = string
+  default     = "polythumb"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{2,18}$", var.name_prefix))
+    error_message = "name_prefix: 3-19 lower-case letters, digits or hyphens, starting with a letter (service account ids are short)."
+  }
+}
+
+variable "source_bucket_name" {
+  description = "Bucket the originals are uploaded to (created here). Default: <project>-<prefix>-originals."
+  type        = string
+  default     = null
+}
+
+variable "thumbnail_bucket_name" {
+  description = "Bucket that receives the thumbnails (created here). Default: <project>-<prefix>-thumbnails."
+  type        = string
+  default     = null
+}
+
+variable "package_path" {
+  description = "The archive built by `polythumb package gcp`. Default: dist/polythumb-gcp.zip at the repository root."
+  type        = string
+  default     = null
+}
+
+variable "runtime" {
+  description = "Cloud Functions Python runtime; build the archive for the same version (`polythumb package gcp --python 3.11`)."
+  type        = string
+  default     = "python311"
+}
+
+variable "handle_deletes" {
+  description = "Deploy the second function, on object deletion, that removes the thumbnails of deleted originals."
+  type        = bool
+  default     = true
+}
+
+variable "max_instance_count" {
+  description = "Cost guard: at most this many instances per function, whatever the upload rate (events queue meanwhile)."
+  type        = number
+  default     = 10
+}
+
+variable "available_memory" {
+  description = "Memory per instance. A 50 MP photo decodes to about 150 MB; THUMBS_MAX_PIXELS bounds the worst case."
+  type        = string
+  default     = "1Gi"
+}
+
+variable "available_cpu" {
+  description = "vCPUs per instance."
+  type        = string
+  default     = "1"
+}
+
+variable "timeout_seconds" {
+  description = "Invocation timeout; the storage client gives up retrying one call after 30 s, well before it."
+  type        = number
+  default     = 120
+}
+
+variable "build_service_account" {
+  description = "Service account id (projects/<p>/serviceAccounts/<email>) Cloud Build uses to build the function; null keeps the project's default build account."
+  type        = string
+  default     = null
+}
+
+variable "thumbs_sizes" {
+  description = "THUMBS_SIZES: comma-separated boxes WIDTHxHEIGHT."
+  type        = string
+  default     = "256x256"
+}
+
+variable "thumbs_cache_control" {
+  description = "THUMBS_CACHE_CONTROL: Cache-Control of every thumbnail."
+  type        = string
+  default     = "public, max-age=86400"
+}
+
+variable "thumbs_log_level" {
+  description = "THUMBS_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."
+  type        = string
+  default     = "INFO"
+}
+
+variable "thumbs_settings" {
+  description = "Further THUMBS_* settings passed to both functions as is (e.g. THUMBS_FORMAT = \"webp\")."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = alltrue([for name in keys(var.thumbs_settings) : contains([
+      "THUMBS_SIZES", "THUMBS_KEY_TEMPLATE", "THUMBS_FORMAT", "THUMBS_QUALITY", "THUMBS_FIT", "THUMBS_INCLUDE",
+      "THUMBS_EXCLUDE", "THUMBS_MAX_PIXELS", "THUMBS_MAX_BYTES", "THUMBS_CACHE_CONTROL", "THUMBS_STRIP_METADATA",
+      "THUMBS_ON_DELETE", "THUMBS_LOG_LEVEL",
+    ], name)])
+    error_message = "thumbs_settings: only polythumb settings (THUMBS_FORMAT, THUMBS_QUALITY, ...); THUMBS_DEST_BUCKET is set from thumbnail_bucket_name."
+  }
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete buckets that still hold objects (originals included!)."
+  type        = bool
+  default     = false
+}

@@ -1,0 +1,18 @@
+# polythumb on Google Cloud: Cloud Functions 2nd gen behind Eventarc Cloud Storage triggers.
+# Build the source archive first: `polythumb package gcp --out dist/polythumb-gcp.zip` (see ../README.md).
+
+terraform {
+  required_version = ">= 1.5"
+
+  required_providers {
+    google = {
+      source  = "hashicorp/google"
+      version = ">= 5.40, < 8.0"
+    }
+  }
+}
+
+provider "google" {
+  project = var.project_id
+  region  = var.region
+}

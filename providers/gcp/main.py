@@ -1,0 +1,93 @@
+"""Cloud Functions entrypoints of polythumb.
+
+Two targets, one runtime:
+
+* ``handle_cloud_event`` -- **2nd gen** (Cloud Run functions, Eventarc), signature type
+  ``cloudevent``. Deploy one function per trigger type with this entry point:
+  ``google.cloud.storage.object.v1.finalized`` renders, ``...v1.deleted`` removes
+  the thumbnails; ``archived`` and ``metadataUpdated`` are acknowledged and skipped.
+  Binary (``ce-*`` headers) and structured CloudEvents both arrive here:
+  functions-framework decodes the HTTP request.
+* ``handle_legacy_event`` -- **1st gen** background functions, signature type ``event``
+  (``gcloud functions deploy --no-gen2 --entry-point handle_legacy_event
+  --trigger-event google.storage.object.finalize`` or ``.delete``; the old
+  ``providers/cloud.storage/eventTypes/object.change`` works too).
+
+Served locally with::
+
+    functions-framework --source providers/gcp/main.py --target handle_cloud_event \\
+        --signature-type cloudevent --port 8080
+
+The runtime (``THUMBS_*`` settings, logger, thumbnailer) is built once, at
+import: a bad setting fails the cold start loudly, and warm invocations reuse
+the GCS client. See :mod:`providers.gcp.dispatch` for what is retried and what
+is not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.runtime import FunctionRuntime
+from providers.gcp import INSTALL_HINT
+from providers.gcp.dispatch import run_event
+from providers.gcp.events import parse_background_event, parse_cloud_event
+from providers.gcp.storage import open_bucket
+
+try:
+    import functions_framework
+except ImportError as exc:  # pragma: no cover - exercised only where the SDK is absent
+    raise ImportError(f"the GCP entrypoints need functions-framework: {INSTALL_HINT}") from exc
+
+#: The container's runtime, configured at cold start from the THUMBS_* environment.
+RUNTIME = FunctionRuntime(open_bucket)
+
+
+@functions_framework.cloud_event
+def handle_cloud_event(cloud_event: Any) -> None:
+    """Handle one Cloud Storage CloudEvent (2nd gen / Eventarc).
+
+    Raises:
+        core.errors.TransientError: Eventarc should redeliver the event (HTTP 500).
+    """
+    attributes = cloud_event.get_attributes()
+    run_event(
+        RUNTIME,
+        lambda: parse_cloud_event(attributes, cloud_event.get_data()),
+        route="cloudevent",
+        event_id=attributes.get("id"),
+        event_type=attributes.get("type"),
+    )
+
+
+def handle_legacy_event(data: Any, context: Any) -> None:
+    """Handle one 1st-gen background event (``data``, ``context``) from Cloud Storage.
+
+    Raises:
+        core.errors.TransientError: Cloud Functions should retry the event (when retries are enabled).
+    """
+    fields = _context_fields(context)
+    run_event(
+        RUNTIME,
+        lambda: parse_background_event(data, **fields),
+        route="background",
+        event_id=fields["event_id"],
+        event_type=fields["event_type"],
+    )
+
+
+def _context_fields(context: Any) -> dict[str, Any]:
+    """The fields of a functions-framework ``Context`` (or of a plain ``context`` mapping)."""
+    if isinstance(context, dict):
+        return {
+            "event_type": context.get("eventType"),
+            "event_id": context.get("eventId"),
+            "timestamp": context.get("timestamp"),
+            "resource": context.get("resource"),
+        }
+    return {
+        "event_type": getattr(context, "event_type", None),
+        "event_id": getattr(context, "event_id", None),
+        "timestamp": getattr(context, "timestamp", None),
+        "resource": getattr(context, "resource", None),
+    }

@@ -1,0 +1,150 @@
+"""What the entrypoints answer the platform: transient -> raise (HTTP 500, retried), everything else -> 2xx.
+
+These run in-process: the dispatch directly, and ``handle_cloud_event`` inside functions-framework's
+own Flask app (``create_app``) so the HTTP status of a raised transient error is the real one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.errors import StorageUnavailable, TransientError
+from core.logs import LOGGER_NAME, JsonFormatter
+from core.outcome import Status
+from core.runtime import FunctionRuntime
+from providers.gcp.dispatch import run_event
+from providers.gcp.events import parse_cloud_event
+from providers.gcp.storage import GcsStorage
+from tests.fixtures.gcp import FakeGcs, free_port
+from tests.images import jpeg_bytes
+from tests.providers.gcp.deliveries import attributes, header_value, object_resource
+
+pytestmark = pytest.mark.gcp
+
+ROOT = Path(__file__).parents[3]
+FINALIZED = "google.cloud.storage.object.v1.finalized"
+
+
+@pytest.fixture
+def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The JSON records polythumb's logger writes during the test."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.addHandler(handler)
+    try:
+        yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines()]
+    finally:
+        logger.removeHandler(handler)
+
+
+def unreachable_store(bucket: str) -> GcsStorage:
+    """A bucket on an endpoint where nothing listens: every call fails as a connection error."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    client = storage.Client(
+        project="p",
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": f"http://127.0.0.1:{free_port()}"},
+    )
+    return GcsStorage(bucket, client=client, retry_deadline=0.2)
+
+
+def test_transient_storage_error_is_raised_for_a_retry(log_lines: Callable[[], list[dict[str, Any]]]) -> None:
+    runtime = FunctionRuntime(unreachable_store, environ={"THUMBS_DEST_BUCKET": "thumbs"})
+    attrs = attributes({"bucket": "src", "name": "a.jpg"}, FINALIZED)
+    with pytest.raises(StorageUnavailable) as caught:
+        run_event(runtime, lambda: parse_cloud_event(attrs, {"bucket": "src", "name": "a.jpg"}), route="cloudevent")
+    assert isinstance(caught.value, TransientError)
+    [record] = log_lines()
+    assert record["severity"] == "WARNING" and record["error_kind"] == "storage_unavailable"
+
+
+def test_malformed_and_ignored_events_return_without_storage(log_lines: Callable[[], list[dict[str, Any]]]) -> None:
+    runtime = FunctionRuntime(unreachable_store, environ={"THUMBS_DEST_BUCKET": "thumbs"})
+    attrs = attributes({"bucket": "src", "name": "a.jpg"}, FINALIZED)
+    assert run_event(runtime, lambda: parse_cloud_event(attrs, [1]), route="cloudevent", event_id="e1") is None
+    archived = {**attrs, "type": "google.cloud.storage.object.v1.archived"}
+    assert run_event(runtime, lambda: parse_cloud_event(archived, {"name": "a.jpg"}), route="cloudevent") is None
+    malformed, ignored = log_lines()
+    assert (malformed["severity"], malformed["error_kind"], malformed["event_id"]) == ("ERROR", "malformed_event", "e1")
+    assert (ignored["severity"], ignored["reason"], ignored["bucket"]) == ("INFO", "not_applicable", "src")
+
+
+def test_permanent_error_is_an_outcome_not_an_exception(
+    fake_gcs: FakeGcs, gcs_client: Any, gcs_new_bucket: Callable[[str], str]
+) -> None:
+    source = gcs_new_bucket("perm")
+    blob = gcs_client.bucket(source).blob("big.jpg")
+    blob.upload_from_string(jpeg_bytes(), content_type="image/jpeg")
+    resource = object_resource(blob)
+    runtime = FunctionRuntime(
+        lambda b: GcsStorage(b, client=gcs_client), environ={"THUMBS_DEST_BUCKET": source, "THUMBS_MAX_BYTES": "10"}
+    )
+    outcome = run_event(runtime, lambda: parse_cloud_event(attributes(resource, FINALIZED), resource), route="t")
+    assert outcome is not None
+    assert (outcome.status, outcome.error_kind) == (Status.FAILED, "too_large")
+
+
+@pytest.fixture
+def framework_app(monkeypatch: pytest.MonkeyPatch, fake_gcs: FakeGcs) -> Iterator[tuple[Any, types.ModuleType]]:
+    """functions-framework's real Flask app for ``handle_cloud_event``, in-process.
+
+    ``create_app`` loads ``providers/gcp/main.py`` as module ``main``, appends its folder to
+    ``sys.path`` and sets FUNCTION_* variables: all of that is undone afterwards.
+    """
+    import functions_framework
+
+    monkeypatch.setenv("THUMBS_DEST_BUCKET", "thumbs")
+    monkeypatch.setenv("FUNCTION_TARGET", "handle_cloud_event")
+    monkeypatch.setenv("FUNCTION_SIGNATURE_TYPE", "cloudevent")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setitem(sys.modules, "main", types.ModuleType("placeholder"))
+    app = functions_framework.create_app(
+        target="handle_cloud_event", source=str(ROOT / "providers" / "gcp" / "main.py"), signature_type="cloudevent"
+    )
+    yield app, sys.modules["main"]
+
+
+def test_transient_error_becomes_http_500_in_functions_framework(
+    framework_app: tuple[Any, types.ModuleType], monkeypatch: pytest.MonkeyPatch,
+    log_lines: Callable[[], list[dict[str, Any]]],
+) -> None:  # fmt: skip
+    app, module = framework_app
+    monkeypatch.setattr(module, "RUNTIME", FunctionRuntime(unreachable_store, environ={"THUMBS_DEST_BUCKET": "t"}))
+    attrs = attributes({"bucket": "src", "name": "dir/é.jpg"}, FINALIZED)
+    headers = {f"ce-{k}": header_value(v) for k, v in attrs.items()}
+    response = app.test_client().post(
+        "/", headers=headers, data=json.dumps({"bucket": "src", "name": "dir/é.jpg"}), content_type="application/json"
+    )
+    assert response.status_code == 500  # Eventarc redelivers (RETRY_POLICY_RETRY)
+    assert response.headers.get("X-Google-Status") == "crash"
+    assert any(r["error_kind"] == "storage_unavailable" for r in log_lines())
+
+
+def test_malformed_event_is_acknowledged_by_functions_framework(
+    framework_app: tuple[Any, types.ModuleType], log_lines: Callable[[], list[dict[str, Any]]]
+) -> None:
+    app, _ = framework_app
+    attrs = attributes({"bucket": "src", "name": "x.jpg"}, FINALIZED)
+    headers = {f"ce-{k}": v for k, v in attrs.items()}
+    response = app.test_client().post("/", headers=headers, data="[]", content_type="application/json")
+    assert response.status_code == 200
+    assert [r["error_kind"] for r in log_lines()] == ["malformed_event"]
+
+
+def test_module_builds_one_runtime_from_the_environment(framework_app: tuple[Any, types.ModuleType]) -> None:
+    _, module = framework_app
+    assert isinstance(module.RUNTIME, FunctionRuntime)
+    assert module.RUNTIME.config.dest_bucket == "thumbs"

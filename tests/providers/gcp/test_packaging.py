@@ -1,0 +1,119 @@
+"""``polythumb package gcp``: the zip Cloud Functions builds from, unpacked and imported in a clean interpreter."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from core.cli import main as polythumb
+from providers.gcp.packaging import ENTRY_POINTS, build_archive, requirements_txt
+
+# Runs inside the unpacked archive with only that folder and site-packages on sys.path (python -S: no
+# .pth files, so not even an editable install of the repository can leak in).
+IMPORT_CHECK = r"""
+import json, os, sys
+import main
+import functions_framework
+from functions_framework import _function_registry as registry
+import core, providers.gcp.main
+
+here = os.getcwd()
+app = functions_framework.create_app(target="handle_cloud_event", source="main.py", signature_type="cloudevent")
+attrs = {"ce-id": "1", "ce-specversion": "1.0", "ce-type": "google.cloud.storage.object.v1.archived",
+         "ce-source": "//storage.googleapis.com/projects/_/buckets/b"}
+answer = app.test_client().post("/", headers=attrs, json={"bucket": "b", "name": "x.jpg"})
+print(json.dumps({
+    "signature": registry.REGISTRY_MAP.get("handle_cloud_event"),
+    "callables": [callable(getattr(main, name, None)) for name in ("handle_cloud_event", "handle_legacy_event")],
+    "core_inside": os.path.realpath(core.__file__).startswith(here),
+    "provider_inside": os.path.realpath(providers.gcp.main.__file__).startswith(here),
+    "dest": main.RUNTIME.config.dest_bucket,
+    "status": answer.status_code,
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("package") / "polythumb-gcp.zip"
+    assert polythumb(["package", "gcp", "--out", str(out)]) == 0
+    return out
+
+
+def test_archive_layout(archive: Path) -> None:
+    names = set(zipfile.ZipFile(archive).namelist())
+    assert {"main.py", "requirements.txt", "core/__init__.py", "core/pipeline.py", "providers/__init__.py",
+            "providers/gcp/__init__.py", "providers/gcp/main.py", "providers/gcp/storage.py"} <= names  # fmt: skip
+    assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".tf")) or n.startswith("tests/")]
+    assert not [n for n in names if n.startswith("providers/") and not n.startswith(("providers/gcp/", "providers/__"))]
+
+
+def test_requirements_pin_exact_versions(archive: Path) -> None:
+    lines = [
+        line for line in zipfile.ZipFile(archive).read("requirements.txt").decode().splitlines()
+        if line and not line.startswith("#")
+    ]  # fmt: skip
+    assert lines
+    for line in lines:
+        assert re.fullmatch(r"[A-Za-z0-9._-]+==[0-9][A-Za-z0-9.+!-]*", line), line
+    names = {line.split("==")[0].lower() for line in lines}
+    assert {"pillow", "google-cloud-storage", "functions-framework", "google-api-core", "flask"} <= names
+
+
+def test_requirements_are_resolved_for_the_target_runtime() -> None:
+    # gunicorn is only required where platform_system != "Windows": the Linux runtime needs it.
+    assert "gunicorn==" in requirements_txt(python="3.11")
+
+
+def test_archive_is_reproducible(archive: Path, tmp_path: Path) -> None:
+    again = build_archive(tmp_path / "again.zip")
+    assert again.read_bytes() == archive.read_bytes()
+
+
+def test_unpacked_archive_imports_the_target_in_a_clean_interpreter(archive: Path, tmp_path: Path) -> None:
+    unpacked = tmp_path / "source"
+    zipfile.ZipFile(archive).extractall(unpacked)
+    site_packages = sysconfig.get_paths()["purelib"]
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": os.pathsep.join([str(unpacked), site_packages]),
+        "THUMBS_DEST_BUCKET": "thumbs",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", IMPORT_CHECK], cwd=unpacked, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {
+        "signature": "cloudevent",
+        "callables": [True, True],
+        "core_inside": True,
+        "provider_inside": True,
+        "dest": "thumbs",
+        "status": 200,
+    }
+
+
+def test_entry_points_are_the_targets_of_the_generated_main(archive: Path) -> None:
+    generated = zipfile.ZipFile(archive).read("main.py").decode()
+    for name in ENTRY_POINTS:
+        assert name in generated
+
+
+def test_a_missing_distribution_is_a_clear_usage_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from providers.gcp import packaging
+
+    monkeypatch.setattr(packaging, "RUNTIME_DISTRIBUTIONS", ("polythumb-no-such-distribution",))
+    assert packaging.main(["--out", str(tmp_path / "x.zip")]) == 2
+    assert "pip install 'polythumb[gcp]'" in capsys.readouterr().err
+    assert not (tmp_path / "x.zip").exists()
