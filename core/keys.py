@@ -96,8 +96,12 @@ def render_params_digest(config: Config, fmt: str, box: Box) -> str:
 
 
 def encode_meta_value(value: str) -> str:
-    """Percent-encode a value so it is ASCII (S3 and Azure refuse other metadata bytes)."""
-    return quote(value, safe="/ !$&'()*+,;=:@-._~")
+    """Percent-encode a value so it is ASCII (S3 and Azure refuse other metadata bytes).
+
+    Spaces are encoded too: S3 and Azure trim whitespace around metadata values, so a key
+    with a leading or trailing space would not round-trip.
+    """
+    return quote(value, safe="/!$&'()*+,;=:@-._~")
 
 
 def decode_meta_value(value: str) -> str:

@@ -180,6 +180,17 @@ def test_concurrent_duplicate_deliveries_end_in_one_consistent_set(buckets: dict
     assert sorted(i.key for i in buckets[DEST].inner.list()) == ["cat-256x256.jpg", "cat-64x64.jpg"]
 
 
+def test_keys_with_surrounding_spaces_round_trip_through_metadata(buckets: dict[str, CountingStore]) -> None:
+    upload(buckets, " padded name .jpg", jpeg_bytes(100, 100))
+    thumbnailer = make(buckets)
+    assert thumbnailer.handle(ObjectEvent.created(SOURCE, " padded name .jpg")).status is Status.OK
+    meta = buckets[DEST].inner.head(" padded name -256x256.jpg").metadata
+    assert meta[META_SOURCE] == "%20padded%20name%20.jpg"  # no bare space for a store to trim
+    buckets[SOURCE].inner.delete(" padded name .jpg")
+    deleted = thumbnailer.handle(ObjectEvent.deleted(SOURCE, " padded name .jpg"))
+    assert {o.action for o in deleted.outputs} == {Action.DELETED}
+
+
 def test_a_changed_source_regenerates(buckets: dict[str, CountingStore]) -> None:
     upload(buckets, "cat.jpg", jpeg_bytes(640, 480))
     thumbnailer = make(buckets)
