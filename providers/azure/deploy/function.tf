@@ -1,0 +1,70 @@
+resource "azurerm_service_plan" "this" {
+  #checkov:skip=CKV_AZURE_212:Flex Consumption (FC1) scales per event; there is no fixed worker count to raise.
+  #checkov:skip=CKV_AZURE_225:Zone redundancy of a Flex Consumption plan is set by the platform, not by zone_balancing_enabled.
+  name                = "${local.function_name}-plan"
+  resource_group_name = azurerm_resource_group.this.name
+  location            = azurerm_resource_group.this.location
+  os_type             = "Linux"
+  sku_name            = "FC1"
+  tags                = var.tags
+}
+
+locals {
+  app_settings = {
+    # Host storage, identity-based. The provider writes AzureWebJobsStorage as a key-based string
+    # built from the account name; an empty value removes it so the host uses the __ settings.
+    "AzureWebJobsStorage"              = ""
+    "AzureWebJobsStorage__accountName" = azurerm_storage_account.runtime.name
+    "AzureWebJobsStorage__credential"  = "managedidentity"
+
+    # The images connection (THUMBS_STORAGE_CONNECTION names it), identity-based as well.
+    "${local.images_connection}__blobServiceUri" = azurerm_storage_account.images.primary_blob_endpoint
+    "${local.images_connection}__credential"     = "managedidentity"
+
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING" = "Authorization=AAD"
+
+    # Only the function Event Grid delivers to runs; the other is disabled, not deleted.
+    "AzureWebJobs.on_event_grid.Disabled" = var.trigger == "event_grid" ? "false" : "true"
+    "AzureWebJobs.on_blob.Disabled"       = var.trigger == "blob" ? "false" : "true"
+
+    "THUMBS_STORAGE_CONNECTION" = local.images_connection
+    "THUMBS_SOURCE_CONTAINER"   = azurerm_storage_container.source.name
+    "THUMBS_DEST_BUCKET"        = azurerm_storage_container.dest.name
+    "THUMBS_SIZES"              = var.thumbs_sizes
+  }
+}
+
+resource "azurerm_function_app_flex_consumption" "this" {
+  name                = local.function_name
+  resource_group_name = azurerm_resource_group.this.name
+  location            = azurerm_resource_group.this.location
+  service_plan_id     = azurerm_service_plan.this.id
+
+  runtime_name           = "python"
+  runtime_version        = var.python_version
+  maximum_instance_count = var.maximum_instance_count
+  instance_memory_in_mb  = var.instance_memory_mb
+
+  # The deployment package lives in the runtime account; the app's own identity reads it.
+  storage_container_type      = "blobContainer"
+  storage_container_endpoint  = "${azurerm_storage_account.runtime.primary_blob_endpoint}${azurerm_storage_container.deployment.name}"
+  storage_authentication_type = "SystemAssignedIdentity"
+
+  https_only                                     = true
+  public_network_access_enabled                  = true # Event Grid pushes to the function's endpoint
+  webdeploy_publish_basic_authentication_enabled = false
+
+  identity {
+    type = "SystemAssigned"
+  }
+
+  site_config {
+    minimum_tls_version                    = "1.2"
+    http2_enabled                          = true
+    application_insights_connection_string = azurerm_application_insights.this.connection_string
+  }
+
+  app_settings = merge(local.app_settings, var.thumbs_settings)
+
+  tags = var.tags
+}

@@ -1,0 +1,15 @@
+locals {
+  images_account  = "${var.name_prefix}img"
+  runtime_account = "${var.name_prefix}fn"
+  function_name   = "${var.name_prefix}-thumbs"
+
+  # The connection name the code reads the images account from (THUMBS_STORAGE_CONNECTION): an
+  # identity-based Functions connection, "<name>__blobServiceUri" + "<name>__credential".
+  images_connection = "PolythumbImages"
+}
+
+resource "azurerm_resource_group" "this" {
+  name     = var.resource_group_name
+  location = var.location
+  tags     = var.tags
+}

@@ -1,0 +1,34 @@
+output "function_app_name" {
+  description = "Name of the function app (target of the zip deployment)."
+  value       = azurerm_function_app_flex_consumption.this.name
+}
+
+output "function_app_hostname" {
+  description = "Default host name of the function app."
+  value       = azurerm_function_app_flex_consumption.this.default_hostname
+}
+
+output "images_account" {
+  description = "Storage account holding the source and thumbnail containers."
+  value       = azurerm_storage_account.images.name
+}
+
+output "source_container" {
+  description = "Upload originals here."
+  value       = azurerm_storage_container.source.name
+}
+
+output "dest_container" {
+  description = "Thumbnails appear here."
+  value       = azurerm_storage_container.dest.name
+}
+
+output "deadletter_container" {
+  description = "Events Event Grid gave up delivering."
+  value       = azurerm_storage_container.deadletter.name
+}
+
+output "deploy_command" {
+  description = "Deploys the package built by `polythumb package azure` (remote build installs requirements.txt)."
+  value       = "az functionapp deployment source config-zip --resource-group ${azurerm_resource_group.this.name} --name ${azurerm_function_app_flex_consumption.this.name} --src dist/polythumb-azure.zip --build-remote true"
+}

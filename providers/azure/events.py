@@ -1,0 +1,309 @@
+"""Event Grid blob events, in both schemas, turned into :class:`core.events.ObjectEvent`.
+
+One module decodes every envelope the Azure entrypoint sees:
+
+* **Event Grid schema**: ``id, topic, subject, eventType, eventTime, data, dataVersion``.
+* **CloudEvents 1.0 schema**: ``id, source, subject, type, time, specversion, data``.
+* The objects the Functions worker hands over for either (``func.EventGridEvent``,
+  ``func.CloudEvent``), and webhook bodies (a JSON *array* of events, even for one).
+
+Container and blob path come from ``subject``:
+``/blobServices/default/containers/<container>/blobs/<path>``, split once on the first ``/blobs/``
+(container names cannot contain it; the path may contain ``/`` and even ``/blobs/``). Event Grid
+puts the blob name in the subject **as stored, not URL-encoded** (``data.url`` is the encoded
+form), so the key is used verbatim: decoding it would corrupt names holding a literal ``%``.
+
+**Which BlobCreated events count** (``data.api``). Data Lake (hierarchical namespace) and SFTP
+uploads raise BlobCreated more than once per upload; only the one that completes the content is
+processed, so an image is rendered once:
+
+=================  =========  ==========================================================
+``data.api``       processed  why
+=================  =========  ==========================================================
+PutBlob            yes        single-shot upload: the content is complete
+PutBlockList       yes        block commit: the content is complete
+CopyBlob           yes        server-side copy finished
+FlushWithClose     yes        Data Lake: the file is flushed and closed, content complete
+SftpCommit         yes        SFTP: the upload is committed
+CreateFile         no         Data Lake: the empty file is created; FlushWithClose follows
+SftpCreate         no         SFTP: the empty blob is created when the file is opened
+SftpWrite          no         SFTP resumable uploads: a partial write; SftpCommit follows
+(other / absent)   yes        unknown APIs are processed, not dropped: the core's idempotency
+                              makes an extra delivery cheap, a missed thumbnail is not
+=================  =========  ==========================================================
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from core.errors import MalformedEvent
+from core.events import ObjectEvent
+
+BLOB_CREATED = "Microsoft.Storage.BlobCreated"
+BLOB_DELETED = "Microsoft.Storage.BlobDeleted"
+SUBSCRIPTION_VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
+
+SUBJECT_PREFIX = "/blobServices/default/containers/"
+BLOBS_MARKER = "/blobs/"
+
+#: BlobCreated ``data.api`` values: True = the content is complete (process), False = an
+#: intermediate write another BlobCreated will follow (skip). Unlisted values are processed.
+CREATED_APIS: Mapping[str, bool] = {
+    "PutBlob": True,
+    "PutBlockList": True,
+    "CopyBlob": True,
+    "FlushWithClose": True,
+    "SftpCommit": True,
+    "CreateFile": False,
+    "SftpCreate": False,
+    "SftpWrite": False,
+}
+
+EVENT_GRID_SCHEMA = "eventgrid"
+CLOUDEVENTS_SCHEMA = "cloudevents"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One Event Grid event, either schema, reduced to the fields polythumb reads.
+
+    Attributes:
+        schema: ``"eventgrid"`` or ``"cloudevents"``.
+        event_id: The delivery's ``id``.
+        event_type: ``eventType`` or ``type``.
+        subject: The event subject.
+        event_time: ``eventTime`` or ``time``, ISO 8601.
+        data: The ``data`` object.
+    """
+
+    schema: str
+    event_id: str | None
+    event_type: str
+    subject: str
+    event_time: str | None
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """An event polythumb acknowledges without doing anything, and why.
+
+    Attributes:
+        reason: ``"event_type"`` (not a blob create/delete), ``"subscription_validation"``,
+            ``"intermediate_write"`` (see :data:`CREATED_APIS`) or ``"other_container"``.
+        event_type: The event's type.
+        event_id: The event's id.
+        detail: A short human explanation.
+    """
+
+    reason: str
+    event_type: str
+    event_id: str | None
+    detail: str
+
+
+def envelope_from_mapping(raw: object) -> Envelope:
+    """Read one event as JSON-decoded (either schema).
+
+    Raises:
+        MalformedEvent: when it is not an object with a type, a subject and a data object.
+    """
+    if not isinstance(raw, Mapping):
+        raise MalformedEvent(f"an Event Grid event must be a JSON object, got {type(raw).__name__}")
+    cloud = "specversion" in raw
+    return _envelope(
+        CLOUDEVENTS_SCHEMA if cloud else EVENT_GRID_SCHEMA,
+        event_id=raw.get("id"),
+        event_type=raw.get("type" if cloud else "eventType"),
+        subject=raw.get("subject"),
+        time=raw.get("time" if cloud else "eventTime"),
+        data=raw.get("data"),
+    )
+
+
+def envelope_from_host(event: object) -> Envelope:
+    """Read the object the Functions worker passes to an Event Grid trigger.
+
+    The worker decodes a CloudEvents-schema delivery into ``func.CloudEvent`` (attributes ``type``,
+    ``time``, ``specversion``) and an Event Grid-schema one into ``func.EventGridEvent``
+    (``event_type``, ``event_time``); both have ``id``, ``subject`` and ``get_json()``. A plain
+    mapping (a raw event) is accepted too.
+
+    Raises:
+        MalformedEvent: when the object is neither.
+    """
+    if isinstance(event, Mapping):
+        return envelope_from_mapping(event)
+    get_json = getattr(event, "get_json", None)
+    if not callable(get_json):
+        raise MalformedEvent(f"not an Event Grid event: {type(event).__name__}")
+    cloud = hasattr(event, "specversion")
+    return _envelope(
+        CLOUDEVENTS_SCHEMA if cloud else EVENT_GRID_SCHEMA,
+        event_id=getattr(event, "id", None),
+        event_type=getattr(event, "type" if cloud else "event_type", None),
+        subject=getattr(event, "subject", None),
+        time=getattr(event, "time" if cloud else "event_time", None),
+        data=get_json(),
+    )
+
+
+def to_object_event(envelope: Envelope) -> ObjectEvent | Ignored:
+    """Turn one envelope into the core's event, or say why it is ignored.
+
+    Raises:
+        MalformedEvent: for a blob event whose subject or data is not what Event Grid sends.
+    """
+    if envelope.event_type == SUBSCRIPTION_VALIDATION:
+        return Ignored(
+            "subscription_validation", envelope.event_type, envelope.event_id,
+            "the Functions host answers the Event Grid validation handshake itself",
+        )  # fmt: skip
+    if envelope.event_type not in (BLOB_CREATED, BLOB_DELETED):
+        return Ignored("event_type", envelope.event_type, envelope.event_id, "not a blob created/deleted event")
+
+    container, key = split_subject(envelope.subject)
+    data = envelope.data
+    fields: dict[str, Any] = {
+        "etag": etag_of(data.get("eTag")),
+        "event_id": envelope.event_id,
+        "event_time": envelope.event_time,
+        "content_type": _text(data.get("contentType")),
+    }
+    if envelope.event_type == BLOB_DELETED:
+        return ObjectEvent.deleted(container, key, **fields)
+
+    api = _text(data.get("api"))
+    if api is not None and CREATED_APIS.get(api) is False:
+        return Ignored(
+            "intermediate_write", envelope.event_type, envelope.event_id,
+            f"data.api={api} is an intermediate write of {container}/{key}; the completing event follows",
+        )  # fmt: skip
+    return ObjectEvent.created(container, key, size=_size(data.get("contentLength")), **fields)
+
+
+def parse_event(raw: object) -> ObjectEvent | Ignored:
+    """One raw event (either schema, or a worker object) to an ObjectEvent or an Ignored."""
+    return to_object_event(envelope_from_host(raw))
+
+
+def parse_batch(payload: str | bytes | Sequence[object] | Mapping[str, Any]) -> list[ObjectEvent | Ignored]:
+    """A webhook body: a JSON array of events (a lone object is accepted too).
+
+    Raises:
+        MalformedEvent: when the body is not JSON, not an array of objects, or holds a malformed
+            blob event.
+    """
+    if isinstance(payload, (str, bytes)):
+        try:
+            payload = json.loads(payload)
+        except ValueError as exc:
+            raise MalformedEvent(f"an Event Grid delivery must be JSON: {exc}") from None
+    if isinstance(payload, Mapping):
+        return [parse_event(payload)]
+    if not isinstance(payload, Sequence) or isinstance(payload, (str, bytes)):
+        raise MalformedEvent(f"an Event Grid delivery must be a JSON array of events, got {type(payload).__name__}")
+    return [parse_event(item) for item in payload]
+
+
+def blob_trigger_location(name: object, source_container: str | None) -> tuple[str, str]:
+    """Container and key of a blob-trigger invocation, from ``InputStream.name``.
+
+    The host sets ``name`` from the ``BlobTrigger`` metadata: the blob's path *with* its container
+    (``images/photos/a b.jpg``), not URL-encoded. The trigger's binding path is the source container,
+    so a name without that prefix is taken as a path inside it.
+
+    Raises:
+        MalformedEvent: when there is no name, or no way to tell the container.
+    """
+    if not isinstance(name, str) or not name.strip("/"):
+        raise MalformedEvent("blob trigger invocation without a blob name (BlobTrigger metadata)")
+    if source_container:
+        prefix = source_container + "/"
+        key = name[len(prefix) :] if name.startswith(prefix) else name
+        if not key:
+            raise MalformedEvent(f"blob trigger name {_clip(name)!r} names no blob")
+        return source_container, key
+    container, sep, key = name.partition("/")
+    if not sep or not container or not key:
+        raise MalformedEvent(
+            f"blob trigger name {_clip(name)!r} is not <container>/<path> and THUMBS_SOURCE_CONTAINER is not set"
+        )
+    return container, key
+
+
+def etag_of(value: object) -> str | None:
+    """An ETag without its quotes (Event Grid sends it quoted today, bare in older samples)."""
+    if not isinstance(value, str) or not value.strip().strip('"'):
+        return None
+    return value.strip().strip('"')
+
+
+def split_subject(subject: str) -> tuple[str, str]:
+    """``/blobServices/default/containers/<c>/blobs/<path>`` -> ``(c, path)``, split once.
+
+    Raises:
+        MalformedEvent: naming what is missing.
+    """
+    if not subject.startswith(SUBJECT_PREFIX):
+        raise MalformedEvent(f"blob event subject {_clip(subject)!r} does not start with {SUBJECT_PREFIX!r}")
+    container, marker, path = subject[len(SUBJECT_PREFIX) :].partition(BLOBS_MARKER)
+    if not marker or not container or "/" in container:
+        raise MalformedEvent(
+            f"blob event subject {_clip(subject)!r} is not {SUBJECT_PREFIX}<container>{BLOBS_MARKER}<path>"
+        )
+    if not path:
+        raise MalformedEvent(f"blob event subject {_clip(subject)!r} names no blob")
+    return container, path
+
+
+# -- helpers -------------------------------------------------------------------------
+
+
+def _envelope(
+    schema: str, *, event_id: object, event_type: object, subject: object, time: object, data: object
+) -> Envelope:
+    if not isinstance(event_type, str) or not event_type:
+        raise MalformedEvent(f"{schema} event {event_id!r} has no event type")
+    if subject is None:
+        subject = ""
+    if not isinstance(subject, str):
+        raise MalformedEvent(f"{schema} event {event_id!r} has a non-string subject")
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise MalformedEvent(f"{schema} event {event_id!r} ({event_type}) has a data field that is not an object")
+    if isinstance(time, datetime):
+        time = time.isoformat()
+    return Envelope(
+        schema=schema,
+        event_id=str(event_id) if event_id is not None else None,
+        event_type=event_type,
+        subject=subject,
+        event_time=time if isinstance(time, str) else None,
+        data=data,
+    )
+
+
+def _size(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    # Subjects are echoed in errors and logs; never echo an unbounded string.
+    return text if len(text) <= limit else text[:limit] + "..."

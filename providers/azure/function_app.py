@@ -1,0 +1,57 @@
+"""The Azure Functions entrypoint (Python v2 programming model).
+
+Two functions, one core path (:mod:`providers.azure.handlers`):
+
+* ``on_event_grid`` -- Event Grid trigger for ``Microsoft.Storage.BlobCreated`` and
+  ``BlobDeleted``, Event Grid or CloudEvents 1.0 schema (the route the Terraform deploys);
+* ``on_blob`` -- blob trigger with ``source=EventGrid`` on ``%THUMBS_SOURCE_CONTAINER%/{name}``,
+  for teams who prefer it. It sees creations only; deletions need the Event Grid route.
+
+Everything is built once per process at import (cold start): settings are validated here, so a
+missing ``THUMBS_DEST_BUCKET`` or storage connection fails the start loudly, and the one Blob
+client is reused by every warm invocation. The packaged app's root ``function_app.py`` re-exports
+``app`` from this module.
+"""
+
+from __future__ import annotations
+
+import os
+
+import azure.functions as func
+
+from core.runtime import FunctionRuntime
+from providers.azure.connection import resolve_connection
+from providers.azure.handlers import handle_blob, handle_event_grid
+from providers.azure.settings import EXTRA_SETTINGS, SOURCE_CONTAINER, load_azure_settings
+from providers.azure.storage import BlobStorageOpener
+
+settings = load_azure_settings(os.environ)
+runtime = FunctionRuntime(
+    BlobStorageOpener(resolve_connection(settings.connection_name, environ=os.environ)),
+    extra_settings=EXTRA_SETTINGS,
+)
+
+app = func.FunctionApp()
+
+
+@app.function_name("on_event_grid")
+@app.event_grid_trigger(arg_name="event")
+def on_event_grid(event: func.EventGridEvent) -> None:
+    """Thumbnails for a created blob, cleanup for a deleted one; other events are acknowledged.
+
+    The worker passes a ``func.EventGridEvent`` or, for a CloudEvents-schema subscription, a
+    ``func.CloudEvent``; both are read by :func:`providers.azure.events.envelope_from_host`.
+    """
+    handle_event_grid(runtime, event, source_container=settings.source_container)
+
+
+@app.function_name("on_blob")
+@app.blob_trigger(
+    arg_name="blob",
+    path=f"%{SOURCE_CONTAINER}%/{{name}}",
+    connection=settings.connection_name,
+    source=func.BlobSource.EVENT_GRID,
+)
+def on_blob(blob: func.InputStream) -> None:
+    """Thumbnails for a blob created or replaced in the source container."""
+    handle_blob(runtime, blob, source_container=settings.source_container)

@@ -1,0 +1,67 @@
+"""The Azure-specific settings, and nothing else: names, defaults and how they are read.
+
+Everything generic is a ``THUMBS_*`` setting of :mod:`core.config`. Azure adds two, passed to
+:class:`core.runtime.FunctionRuntime` as ``extra_settings`` so the core does not reject them:
+
+* ``THUMBS_SOURCE_CONTAINER`` -- the container the blob trigger watches (its binding path is
+  ``%THUMBS_SOURCE_CONTAINER%/{name}``, which the Functions host resolves from this app setting);
+  when set, the Event Grid route also acknowledges and skips events of any other container.
+* ``THUMBS_STORAGE_CONNECTION`` -- the *name* of the connection the images live behind, in the
+  Azure Functions sense (default ``AzureWebJobsStorage``): an app setting holding a connection
+  string, or identity-based settings ``<name>__blobServiceUri`` / ``<name>__accountName``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from core.errors import ConfigError
+
+SOURCE_CONTAINER = "THUMBS_SOURCE_CONTAINER"
+STORAGE_CONNECTION = "THUMBS_STORAGE_CONNECTION"
+DEFAULT_CONNECTION = "AzureWebJobsStorage"
+
+#: The THUMBS_* names this provider reads itself (``extra_settings`` of the runtime).
+EXTRA_SETTINGS = (SOURCE_CONTAINER, STORAGE_CONNECTION)
+
+# Azure container names: 3-63 characters, lower-case letters, digits and single hyphens,
+# starting and ending with a letter or digit.
+_CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
+# A connection name is an app-setting name; the host also reads "<name>__<property>" children.
+_CONNECTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+@dataclass(frozen=True)
+class AzureSettings:
+    """The Azure-only settings, validated."""
+
+    source_container: str | None = None
+    connection_name: str = DEFAULT_CONNECTION
+
+
+def load_azure_settings(environ: Mapping[str, str]) -> AzureSettings:
+    """Read and validate the Azure-only settings.
+
+    Raises:
+        ConfigError: naming the setting and what it accepts.
+    """
+    source = (environ.get(SOURCE_CONTAINER) or "").strip() or None
+    if source is not None and not is_container_name(source):
+        raise ConfigError(
+            f"{SOURCE_CONTAINER}={source!r} is not a valid container name; accepted values: 3-63 lower-case "
+            "letters, digits and single hyphens, starting and ending with a letter or digit"
+        )
+    connection = (environ.get(STORAGE_CONNECTION) or "").strip() or DEFAULT_CONNECTION
+    if not _CONNECTION_NAME.match(connection) or "__" in connection:
+        raise ConfigError(
+            f"{STORAGE_CONNECTION}={connection!r} is not valid; accepted values: the name of an app setting "
+            f"(letters, digits, '_' and '.', no '__'), default {DEFAULT_CONNECTION}"
+        )
+    return AzureSettings(source_container=source, connection_name=connection)
+
+
+def is_container_name(name: str) -> bool:
+    """Whether ``name`` is a valid Azure Blob container name."""
+    return bool(_CONTAINER_NAME.match(name))

@@ -1,0 +1,1 @@
+"""Tests of the Azure provider (Azurite, the Functions worker's converters, packaging and Terraform)."""

@@ -1,0 +1,113 @@
+"""What Event Grid and the Functions host would hand the app, built from real blobs on Azurite.
+
+* :func:`blob_event` -- the BlobCreated / BlobDeleted event Event Grid delivers for a blob, from the
+  blob's real properties, in either schema.
+* :func:`as_worker_event` -- that JSON decoded by the Python worker's own converter, exactly as the
+  host passes it to an Event Grid trigger (``func.EventGridEvent`` or ``func.CloudEvent``).
+* :func:`as_input_stream` -- the ``func.InputStream`` the worker builds for a blob trigger, from
+  the trigger metadata the host sends (BlobTrigger, Uri, Properties, Metadata).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "azure"
+TOPIC = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/devstoreaccount1"  # noqa: E501
+
+SCHEMAS = ("eventgrid", "cloudevents")
+
+
+def load_event(name: str) -> Any:
+    """A vendor sample from tests/events/azure."""
+    return json.loads((EVENTS / name).read_text(encoding="utf-8-sig"))
+
+
+def blob_event(
+    container: str,
+    key: str,
+    *,
+    schema: str,
+    kind: str = "created",
+    properties: Any = None,
+    url: str,
+    api: str | None = None,
+    event_id: str | None = None,
+    content_length: int | None = None,
+) -> dict[str, Any]:
+    """The event Event Grid delivers for ``container/key``.
+
+    ``properties`` is the blob's real ``BlobProperties`` (created events): its ETag is already quoted,
+    as Event Grid sends it; content type and length are the blob's.
+    """
+    event_type = "Microsoft.Storage.BlobCreated" if kind == "created" else "Microsoft.Storage.BlobDeleted"
+    data: dict[str, Any] = {
+        "api": api or ("PutBlob" if kind == "created" else "DeleteBlob"),
+        "clientRequestId": str(uuid.uuid4()),
+        "requestId": str(uuid.uuid4()),
+        "blobType": "BlockBlob",
+        "url": url,
+        "sequencer": uuid.uuid4().hex.upper(),
+        "storageDiagnostics": {"batchId": str(uuid.uuid4())},
+    }
+    if properties is not None:
+        data["contentType"] = properties.content_settings.content_type
+        if kind == "created":
+            data["eTag"] = properties.etag
+            data["contentLength"] = properties.size if content_length is None else content_length
+    subject = f"/blobServices/default/containers/{container}/blobs/{key}"
+    ident = event_id or str(uuid.uuid4())
+    if schema == "cloudevents":
+        return {
+            "source": TOPIC, "subject": subject, "type": event_type, "time": "2026-01-02T03:04:05.6789012Z",
+            "id": ident, "data": data, "specversion": "1.0",
+        }  # fmt: skip
+    return {
+        "topic": TOPIC, "subject": subject, "eventType": event_type, "eventTime": "2026-01-02T03:04:05.6789012Z",
+        "id": ident, "data": data, "dataVersion": "", "metadataVersion": "1",
+    }  # fmt: skip
+
+
+def as_worker_event(raw: dict[str, Any]) -> Any:
+    """Decode one event the way the Python worker does for an ``eventGridTrigger`` binding."""
+    from azure.functions import meta
+    from azure.functions.eventgrid import EventGridEventInConverter
+
+    return EventGridEventInConverter.decode(meta.Datum(json.dumps(raw), "json"), trigger_metadata={})
+
+
+def as_input_stream(
+    body: bytes, *, blob_trigger: str, uri: str, properties: dict[str, Any], metadata: dict[str, str]
+) -> Any:
+    """Decode a blob-trigger invocation the way the Python worker does (``blob`` binding)."""
+    from azure.functions import meta
+    from azure.functions.blob import BlobConverter
+
+    trigger_metadata = {
+        "BlobTrigger": meta.Datum(blob_trigger, "string"),
+        "Uri": meta.Datum(uri, "string"),
+        "Properties": meta.Datum(json.dumps(properties), "json"),
+        "Metadata": meta.Datum(json.dumps(metadata), "json"),
+    }
+    return BlobConverter.decode(meta.Datum(body, "bytes"), trigger_metadata=trigger_metadata)
+
+
+def host_blob_properties(properties: Any) -> dict[str, Any]:
+    """The ``Properties`` trigger metadata the host sends, from real ``BlobProperties``.
+
+    Shaped like the python-library sample: ETag unquoted, ContentLength a *string*, enums as ints.
+    """
+    return {
+        "ContentType": properties.content_settings.content_type,
+        "ETag": properties.etag.strip('"'),
+        "Created": properties.creation_time.isoformat(),
+        "LastModified": properties.last_modified.isoformat(),
+        "BlobType": 2,
+        "LeaseStatus": 2,
+        "LeaseState": 1,
+        "LeaseDuration": 0,
+        "ContentLength": str(properties.size),
+    }

@@ -1,0 +1,385 @@
+"""End to end on Azurite: the Functions app invoked as the host invokes it.
+
+Each test cold-starts ``providers.azure.function_app`` with its own settings (a fresh source and
+destination container), uploads originals with azure-storage-blob, builds the event Event Grid would
+deliver from the blob's real properties, decodes it with the Python worker's own converter and calls
+the user function found through ``app.get_functions()``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import io
+import json
+import logging
+import sys
+import typing
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from core.config import load_config
+from core.errors import ConfigError, StorageUnavailable, TransientError
+from core.keys import encode_meta_value, output_keys
+from core.logs import LOGGER_NAME, JsonFormatter
+from tests.fixtures.azure import ACCOUNT_NAME, Azurite, free_port
+from tests.images import jpeg_bytes, open_bytes, png_rgba_bytes
+from tests.providers.azure.delivery import (
+    SCHEMAS,
+    as_input_stream,
+    as_worker_event,
+    blob_event,
+    host_blob_properties,
+)
+
+MODULE = "providers.azure.function_app"
+KEYS = ["red flower.jpg", "unicode/café/日本語 写真.jpg", "deep/a/b/c/nested photo.png"]
+
+
+@dataclass
+class App:
+    """A cold-started function app and the containers it works on."""
+
+    module: ModuleType
+    source: str
+    dest: str
+    service: Any
+
+    def __post_init__(self) -> None:
+        # Once, as the worker does at indexing: FunctionApp.get_functions() refuses a second call.
+        self.functions = {f.get_function_name(): f for f in self.module.app.get_functions()}
+
+    def function(self, name: str) -> Any:
+        return self.functions[name]
+
+    def on_event_grid(self, event: Any) -> None:
+        assert self.function("on_event_grid").get_user_function()(event) is None
+
+    def on_blob(self, stream: Any) -> None:
+        assert self.function("on_blob").get_user_function()(stream) is None
+
+    def upload(self, key: str, body: bytes, content_type: str) -> tuple[Any, str]:
+        from azure.storage.blob import ContentSettings
+
+        blob = self.service.get_blob_client(self.source, key)
+        blob.upload_blob(body, overwrite=True, content_settings=ContentSettings(content_type=content_type))
+        return blob.get_blob_properties(), blob.url
+
+    def dest_names(self) -> list[str]:
+        return sorted(b.name for b in self.service.get_container_client(self.dest).list_blobs())
+
+
+@pytest.fixture
+def log_records() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The JSON records polythumb's logger writes during the test."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.addHandler(handler)
+    try:
+        yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines()]
+    finally:
+        logger.removeHandler(handler)
+
+
+def cold_start() -> ModuleType:
+    """Import the entrypoint afresh, as a new Functions worker process would."""
+    sys.modules.pop(MODULE, None)
+    return importlib.import_module(MODULE)
+
+
+@pytest.fixture
+def app(
+    monkeypatch: pytest.MonkeyPatch, azurite: Azurite, new_container: Callable[..., str], azure_service: Any
+) -> App:
+    source, dest = new_container("src"), new_container("thumbs")
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    monkeypatch.delenv("THUMBS_STORAGE_CONNECTION", raising=False)
+    monkeypatch.setenv("THUMBS_SOURCE_CONTAINER", source)
+    monkeypatch.setenv("THUMBS_DEST_BUCKET", dest)
+    monkeypatch.setenv("THUMBS_SIZES", "64x64,32x32")
+    return App(cold_start(), source, dest, azure_service)
+
+
+def expected_thumbnails(key: str) -> dict[Any, str]:
+    import os
+
+    from providers.azure.settings import EXTRA_SETTINGS
+
+    return output_keys(load_config(os.environ, extra_settings=EXTRA_SETTINGS), key)
+
+
+def assert_thumbnails_of(app: App, key: str, source_etag: str) -> None:
+    expected = expected_thumbnails(key)
+    assert set(expected.values()) <= set(app.dest_names())
+    for box, thumb_key in expected.items():
+        blob = app.service.get_blob_client(app.dest, thumb_key)
+        properties = blob.get_blob_properties()
+        content_type = "image/png" if key.endswith(".png") else "image/jpeg"
+        assert properties.content_settings.content_type == content_type
+        assert properties.content_settings.cache_control == "public, max-age=86400"
+        assert properties.metadata["polythumb_source"] == encode_meta_value(key)
+        assert properties.metadata["polythumb_source_bucket"] == app.source
+        assert properties.metadata["polythumb_source_revision"] == source_etag.strip('"')
+        assert properties.metadata["polythumb_box"] == str(box)
+        image = open_bytes(blob.download_blob().readall())
+        assert image.width <= box.width and image.height <= box.height
+        assert max(image.size) == max(box.width, box.height) or min(image.size) == min(box.width, box.height)
+
+
+def body_for(key: str) -> tuple[bytes, str]:
+    return (png_rgba_bytes(), "image/png") if key.endswith(".png") else (jpeg_bytes(), "image/jpeg")
+
+
+# -- bindings --------------------------------------------------------------------------
+
+
+def test_functions_and_bindings_are_what_the_host_indexes(app: App) -> None:
+    from azure.functions.blob import BlobConverter
+    from azure.functions.eventgrid import EventGridEventInConverter
+
+    functions = app.functions
+    assert sorted(functions) == ["on_blob", "on_event_grid"]
+
+    grid = functions["on_event_grid"]
+    assert json.loads(grid.get_function_json()) == {
+        "scriptFile": "function_app.py",
+        "bindings": [{"direction": "IN", "type": "eventGridTrigger", "name": "event"}],
+    }
+    blob = functions["on_blob"]
+    assert json.loads(blob.get_function_json())["bindings"] == [
+        {"direction": "IN", "type": "blobTrigger", "name": "blob", "path": "%THUMBS_SOURCE_CONTAINER%/{name}",
+         "connection": "AzureWebJobsStorage", "source": "EventGrid"},
+    ]  # fmt: skip
+    # The worker resolves annotations with typing.get_type_hints and checks them against the converter.
+    grid_hints = typing.get_type_hints(grid.get_user_function())
+    blob_hints = typing.get_type_hints(blob.get_user_function())
+    assert EventGridEventInConverter.check_input_type_annotation(grid_hints["event"])
+    assert BlobConverter.check_input_type_annotation(blob_hints["blob"])
+    assert grid_hints["return"] is type(None) and blob_hints["return"] is type(None)
+
+
+def test_blob_trigger_connection_follows_the_setting(
+    monkeypatch: pytest.MonkeyPatch, azurite: Azurite, new_container: Callable[..., str]
+) -> None:
+    monkeypatch.setenv("THUMBS_DEST_BUCKET", new_container("thumbs"))
+    monkeypatch.setenv("THUMBS_STORAGE_CONNECTION", "PolythumbImages")
+    monkeypatch.setenv("PolythumbImages", azurite.connection_string)
+    module = cold_start()
+    blob = {f.get_function_name(): f for f in module.app.get_functions()}["on_blob"]
+    assert blob.get_bindings_dict()["bindings"][0]["connection"] == "PolythumbImages"
+
+
+# -- Event Grid route --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+@pytest.mark.parametrize("key", KEYS)
+def test_created_makes_thumbnails_and_deleted_removes_them(
+    app: App, schema: str, key: str, log_records: Callable[[], list[dict[str, Any]]]
+) -> None:
+    body, content_type = body_for(key)
+    properties, url = app.upload(key, body, content_type)
+
+    app.on_event_grid(as_worker_event(blob_event(app.source, key, schema=schema, properties=properties, url=url)))
+    assert_thumbnails_of(app, key, properties.etag)
+    outcome = [r for r in log_records() if r.get("kind") == "created"][-1]
+    assert (outcome["status"], outcome["schema"], outcome["trigger"]) == ("ok", schema, "event_grid")
+
+    app.service.get_blob_client(app.source, key).delete_blob()
+    deleted = blob_event(app.source, key, schema=schema, kind="deleted", properties=properties, url=url)
+    app.on_event_grid(as_worker_event(deleted))
+    assert app.dest_names() == []
+
+
+def test_func_event_grid_event_built_directly(app: App) -> None:
+    import azure.functions as func
+
+    properties, url = app.upload("direct/cat.jpg", jpeg_bytes(320, 200), "image/jpeg")
+    raw = blob_event(app.source, "direct/cat.jpg", schema="eventgrid", properties=properties, url=url)
+    event = func.EventGridEvent(
+        id=raw["id"], data=raw["data"], topic=raw["topic"], subject=raw["subject"], event_type=raw["eventType"],
+        event_time=datetime.datetime.now(datetime.UTC), data_version=raw["dataVersion"],
+    )  # fmt: skip
+    app.on_event_grid(event)
+    assert_thumbnails_of(app, "direct/cat.jpg", properties.etag)
+
+
+def test_duplicate_delivery_does_nothing_twice(app: App, log_records: Callable[[], list[dict[str, Any]]]) -> None:
+    properties, url = app.upload("dup.jpg", jpeg_bytes(), "image/jpeg")
+    raw = blob_event(app.source, "dup.jpg", schema="eventgrid", properties=properties, url=url)
+    app.on_event_grid(as_worker_event(raw))
+    etags = {n: app.service.get_blob_client(app.dest, n).get_blob_properties().etag for n in app.dest_names()}
+
+    app.on_event_grid(as_worker_event(raw))  # Event Grid is at-least-once
+    again = {n: app.service.get_blob_client(app.dest, n).get_blob_properties().etag for n in app.dest_names()}
+    assert again == etags  # nothing rewritten
+    outcomes = [r for r in log_records() if r.get("kind") == "created"]
+    assert [o["status"] for o in outcomes] == ["ok", "skipped"]
+    assert outcomes[1]["reason"] == "unchanged"
+
+
+def test_data_lake_create_file_then_flush_with_close_processes_the_image_once(
+    app: App, log_records: Callable[[], list[dict[str, Any]]]
+) -> None:
+    # Data Lake: CreateFile makes an empty file (BlobCreated, contentLength 0), appends follow, and
+    # FlushWithClose commits them (a second BlobCreated). Azurite has no DFS endpoint, so the two
+    # writes are made with the Blob API; the events are the ones Event Grid sends for them.
+    empty, url = app.upload("lake/photo.jpg", b"", "application/octet-stream")
+    create_file = blob_event(app.source, "lake/photo.jpg", schema="cloudevents", properties=empty, url=url,
+                             api="CreateFile")  # fmt: skip
+    full, _ = app.upload("lake/photo.jpg", jpeg_bytes(), "image/jpeg")
+    flush = blob_event(app.source, "lake/photo.jpg", schema="cloudevents", properties=full, url=url,
+                       api="FlushWithClose")  # fmt: skip
+    flush["data"]["contentOffset"] = 0
+
+    app.on_event_grid(as_worker_event(create_file))
+    assert app.dest_names() == []
+    app.on_event_grid(as_worker_event(flush))
+    assert_thumbnails_of(app, "lake/photo.jpg", full.etag)
+
+    records = log_records()
+    assert [r.get("status") for r in records if r.get("kind") == "created"] == ["ok"]  # rendered once
+    skipped = [r for r in records if r.get("reason") == "intermediate_write"]
+    assert len(skipped) == 1 and skipped[0]["event_id"] == create_file["id"]
+
+
+def test_a_non_image_is_a_permanent_error_logged_not_raised(
+    app: App, log_records: Callable[[], list[dict[str, Any]]]
+) -> None:
+    properties, url = app.upload("notes/not-a-photo.jpg", b"<html>this is not a JPEG</html>", "image/jpeg")
+    app.on_event_grid(as_worker_event(blob_event(app.source, "notes/not-a-photo.jpg", schema="eventgrid",
+                                                 properties=properties, url=url)))  # fmt: skip
+    assert app.dest_names() == []
+    [failure] = [r for r in log_records() if r.get("status") == "failed"]
+    assert failure["severity"] == "ERROR"
+    assert failure["error_kind"] in ("not_an_image", "truncated", "unsupported")
+
+
+def test_malformed_event_is_logged_and_acknowledged(app: App, log_records: Callable[[], list[dict[str, Any]]]) -> None:
+    raw = blob_event(app.source, "x.jpg", schema="eventgrid", url="https://example.invalid/x.jpg")
+    raw["subject"] = "/blobServices/default/containers/only-a-container"
+    app.on_event_grid(as_worker_event(raw))  # not raised: retrying the same bad event cannot help
+    [record] = log_records()
+    assert record["severity"] == "ERROR"
+    assert (record["error_kind"], record["event_id"], record["trigger"]) == ("malformed_event", raw["id"], "event_grid")
+    assert "only-a-container" in record["message"]
+
+
+@pytest.mark.parametrize(
+    ("event_type", "reason"),
+    [("Microsoft.Storage.BlobTierChanged", "event_type"),
+     ("Microsoft.EventGrid.SubscriptionValidationEvent", "subscription_validation")],
+)  # fmt: skip
+def test_other_event_types_are_acknowledged_and_skipped(
+    app: App, event_type: str, reason: str, log_records: Callable[[], list[dict[str, Any]]]
+) -> None:
+    properties, url = app.upload("tier.jpg", jpeg_bytes(), "image/jpeg")
+    raw = blob_event(app.source, "tier.jpg", schema="eventgrid", properties=properties, url=url)
+    raw["eventType"] = event_type
+    app.on_event_grid(as_worker_event(raw))
+    assert app.dest_names() == []
+    [record] = log_records()
+    assert (record["status"], record["reason"], record["severity"]) == ("skipped", reason, "INFO")
+
+
+def test_events_of_another_container_are_skipped(
+    app: App, new_container: Callable[..., str], log_records: Callable[[], list[dict[str, Any]]]
+) -> None:
+    other = new_container("other")
+    blob = app.service.get_blob_client(other, "elsewhere.jpg")
+    blob.upload_blob(jpeg_bytes())
+    raw = blob_event(other, "elsewhere.jpg", schema="eventgrid", properties=blob.get_blob_properties(), url=blob.url)
+    app.on_event_grid(as_worker_event(raw))
+    assert app.dest_names() == []
+    assert [r["reason"] for r in log_records()] == ["other_container"]
+
+
+def test_transient_storage_errors_raise_so_event_grid_retries(
+    app: App, monkeypatch: pytest.MonkeyPatch, log_records: Callable[[], list[dict[str, Any]]]
+) -> None:
+    from azure.storage.blob import ExponentialRetry
+
+    from core.runtime import FunctionRuntime
+    from providers.azure.connection import resolve_connection
+    from providers.azure.settings import EXTRA_SETTINGS
+    from providers.azure.storage import BlobStorageOpener
+
+    properties, url = app.upload("outage.jpg", jpeg_bytes(), "image/jpeg")
+    raw = blob_event(app.source, "outage.jpg", schema="eventgrid", properties=properties, url=url)
+    # The storage account becomes unreachable (nothing listens there); SDK retries off to keep it fast.
+    dead = f"AccountName={ACCOUNT_NAME};AccountKey=eA==;BlobEndpoint=http://127.0.0.1:{free_port()}/{ACCOUNT_NAME};"
+    no_retry = ExponentialRetry(retry_total=0)
+    opener = BlobStorageOpener(resolve_connection("S", environ={"S": dead}), retry_policy=no_retry)
+    healthy = app.module.runtime
+    monkeypatch.setattr(app.module, "runtime", FunctionRuntime(opener, extra_settings=EXTRA_SETTINGS))
+
+    with pytest.raises(StorageUnavailable) as caught:
+        app.on_event_grid(as_worker_event(raw))
+    assert isinstance(caught.value, TransientError)
+    assert [r["severity"] for r in log_records()] == ["WARNING"]  # logged once, then raised to the host
+
+    monkeypatch.setattr(app.module, "runtime", healthy)  # the account is back: the redelivery completes
+    app.on_event_grid(as_worker_event(raw))
+    assert_thumbnails_of(app, "outage.jpg", properties.etag)
+
+
+# -- blob trigger route ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_blob_trigger_makes_thumbnails_once(
+    app: App, key: str, log_records: Callable[[], list[dict[str, Any]]]
+) -> None:
+    body, content_type = body_for(key)
+    properties, url = app.upload(key, body, content_type)
+    stream = as_input_stream(
+        body, blob_trigger=f"{app.source}/{key}", uri=url,
+        properties=host_blob_properties(properties), metadata=dict(properties.metadata),
+    )  # fmt: skip
+    app.on_blob(stream)
+    assert_thumbnails_of(app, key, properties.etag)
+
+    app.on_blob(as_input_stream(body, blob_trigger=f"{app.source}/{key}", uri=url,
+                                properties=host_blob_properties(properties), metadata={}))  # fmt: skip
+    outcomes = [r for r in log_records() if r.get("kind") == "created"]
+    assert [(o["status"], o.get("reason"), o["trigger"]) for o in outcomes] == [
+        ("ok", None, "blob"), ("skipped", "unchanged", "blob"),
+    ]  # fmt: skip
+
+
+def test_blob_trigger_non_image_is_not_raised(app: App, log_records: Callable[[], list[dict[str, Any]]]) -> None:
+    properties, url = app.upload("bad.png", b"\x89PNG\r\n\x1a\n truncated", "image/png")
+    app.on_blob(as_input_stream(b"\x89PNG\r\n\x1a\n truncated", blob_trigger=f"{app.source}/bad.png", uri=url,
+                                properties=host_blob_properties(properties), metadata={}))  # fmt: skip
+    assert app.dest_names() == []
+    assert [r["status"] for r in log_records() if r.get("kind") == "created"] == ["failed"]
+
+
+# -- cold start --------------------------------------------------------------------------
+
+
+def test_cold_start_fails_loudly_without_a_destination(monkeypatch: pytest.MonkeyPatch, azurite: Azurite) -> None:
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    with pytest.raises(ConfigError, match="THUMBS_DEST_BUCKET"):
+        cold_start()
+
+
+def test_cold_start_fails_loudly_without_a_storage_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AzureWebJobsStorage", raising=False)
+    monkeypatch.setenv("THUMBS_DEST_BUCKET", "thumbs")
+    with pytest.raises(ConfigError, match="AzureWebJobsStorage__accountName"):
+        cold_start()
+
+
+def test_cold_start_rejects_unknown_thumbs_settings(monkeypatch: pytest.MonkeyPatch, azurite: Azurite) -> None:
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    monkeypatch.setenv("THUMBS_DEST_BUCKET", "thumbs")
+    monkeypatch.setenv("THUMBS_SOURCE_CONTAINR", "images")
+    with pytest.raises(ConfigError, match="THUMBS_SOURCE_CONTAINER"):  # the suggestion names the real one
+        cold_start()
