@@ -41,16 +41,21 @@ _SETTING_FLAGS = {
 }
 
 
-def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+def add_setting_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("settings (override THUMBS_* variables)")
     for flag, setting in _SETTING_FLAGS.items():
         group.add_argument(f"--{flag.replace('_', '-')}", dest=flag, metavar="VALUE", help=f"overrides {setting}")
 
 
-def _config_from(args: argparse.Namespace, *, dest: str | None) -> Config:
+def setting_overrides(args: argparse.Namespace, *, dest: str | None) -> dict[str, str | None]:
+    """The THUMBS_* values the command line sets (None: not given), for :func:`core.config.load_config`."""
     overrides = {setting: getattr(args, flag, None) for flag, setting in _SETTING_FLAGS.items()}
     overrides["THUMBS_DEST_BUCKET"] = dest
-    return load_config(os.environ, overrides=overrides)
+    return overrides
+
+
+def _config_from(args: argparse.Namespace, *, dest: str | None) -> Config:
+    return load_config(os.environ, overrides=setting_overrides(args, dest=dest))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: CPU count)")
     run.add_argument("--json", action="store_true", help="one JSON object per source on stdout")
     run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    _add_setting_flags(run)
+    add_setting_flags(run)
 
     watch = commands.add_parser("watch", help="keep DEST in step with SRC: new images rendered, deleted ones cleaned")
     watch.add_argument("src", type=Path)
@@ -73,14 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--interval", type=float, default=1.0, help="seconds between scans (default 1)")
     watch.add_argument("--no-initial", action="store_true", help="ignore images already present at start")
     watch.add_argument("--json", action="store_true")
-    _add_setting_flags(watch)
+    add_setting_flags(watch)
 
     check = commands.add_parser("config", help="validate the THUMBS_* environment and print the settings")
-    _add_setting_flags(check)
+    add_setting_flags(check)
 
     package = commands.add_parser("package", help="build the deployable artefact of a cloud provider")
     package.add_argument("provider", choices=PROVIDERS)
     package.add_argument("rest", nargs=argparse.REMAINDER, help="options of the provider's packager")
+
+    from core.backfill.cli import add_parser as add_backfill_parser  # after core.cli is loaded: no cycle
+
+    add_backfill_parser(commands)
     return parser
 
 
@@ -94,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _watch(args)
         if args.command == "config":
             return _show_config(args)
+        if args.command == "backfill":
+            from core.backfill.cli import run as run_backfill
+
+            return run_backfill(args)
         return _package(args)
     except ConfigError as exc:
         print(f"polythumb: configuration error: {exc}", file=sys.stderr)
@@ -110,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"polythumb: {args.src} is not a directory", file=sys.stderr)
         return EXIT_USAGE
     config = _config_from(args, dest=str(args.out.resolve()))
-    progress = _Progress(sys.stderr, enabled=not args.no_progress and sys.stderr.isatty())
+    progress = Progress(sys.stderr, enabled=not args.no_progress and sys.stderr.isatty())
 
     def on_outcome(outcome: Outcome, done: int, total: int) -> None:
         if args.json:
@@ -194,7 +207,7 @@ def _print_json(outcome: Outcome, config: Config) -> None:
     print(json.dumps(record, ensure_ascii=False), flush=True)
 
 
-class _Progress:
+class Progress:
     """A one-line progress bar on a terminal; silent when not a TTY."""
 
     def __init__(self, stream: TextIO, *, enabled: bool) -> None:

@@ -1,0 +1,319 @@
+"""``polythumb backfill``: its arguments and how the command runs (plan, then local pool or cloud fan-out).
+
+Kept apart from :mod:`core.cli` so the main CLI stays a thin dispatcher; everything heavy is imported
+only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PROVIDERS, Progress, add_setting_flags, setting_overrides
+from core.config import load_config
+from core.errors import ConfigError
+
+if TYPE_CHECKING:  # the backfill loads only when its command runs
+    from core.backfill.checkpoint import Checkpoint, CheckpointWriter
+    from core.backfill.dispatch import WorkSink
+    from core.backfill.job import Job
+    from core.backfill.spool import Spool
+    from core.storage.port import Storage
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    backfill = commands.add_parser(
+        "backfill",
+        help="reconcile DEST with everything already in SRC: plan, then render locally or fan out to a cloud",
+        description="List SRC and DEST and classify every source as missing, stale or current, and every "
+        "polythumb thumbnail without a source as orphaned (no image is downloaded); then render what is missing "
+        "or stale here (--target local) or send work items to the deployed function (--target aws|gcp|azure).",
+    )
+    backfill.add_argument("src", help="source directory (--target local) or bucket/container name")
+    backfill.add_argument(
+        "--out", metavar="DEST", help="destination directory or bucket (default: THUMBS_DEST_BUCKET, else SRC)"
+    )
+    backfill.add_argument("--prefix", default="", metavar="P", help="only sources whose key starts with this")
+    backfill.add_argument("--target", choices=("local", *PROVIDERS), default="local", help="where to render")
+    backfill.add_argument("--dry-run", action="store_true", help="print the plan's counts and samples; change nothing")
+    backfill.add_argument("--json", action="store_true", help="print one JSON object (plan or summary) on stdout")
+    backfill.add_argument(
+        "--sample", type=_at_least(0), default=10, metavar="N", help="keys shown per class (default 10)"
+    )
+    backfill.add_argument(
+        "--workers",
+        type=_at_least(1),
+        metavar="N",
+        help="local: processes (default: CPU count); cloud: threads (default 16)",
+    )
+    backfill.add_argument("--delete-orphans", action="store_true", help="delete the orphaned thumbnails found")
+    backfill.add_argument("--resume", action="store_true", help="continue after the checkpoint's last completed key")
+    backfill.add_argument(
+        "--checkpoint", type=Path, metavar="FILE", help="checkpoint file (default: ./.polythumb-backfill-<id>.json)"
+    )
+    backfill.add_argument(
+        "--checkpoint-every",
+        type=_positive_float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between checkpoint writes: at most this much work is repeated after a crash (default 1)",
+    )
+    backfill.add_argument(
+        "--dead-letter", type=Path, metavar="FILE", help="cloud: where undeliverable items go (JSON lines)"
+    )
+    backfill.add_argument("--rate", type=_positive_float, metavar="N", help="cloud: work items per second at most")
+    backfill.add_argument("--batch", type=_at_least(1), metavar="N", help="cloud: items per send (capped by the sink)")
+    backfill.add_argument(
+        "--max-attempts", type=_at_least(1), default=5, metavar="N", help="cloud: sends per item (default 5)"
+    )
+    backfill.add_argument(
+        "--sink-option",
+        dest="sink_option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="cloud: an option of the provider's sink (see its README); repeatable",
+    )
+    backfill.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_setting_flags(backfill)
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text} is below {low}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not positive")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.backfill.registry import TargetUnavailable
+
+    try:
+        return _run_backfill(args)
+    except TargetUnavailable as exc:
+        print(f"polythumb: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _run_backfill(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from core.backfill import registry
+    from core.backfill.checkpoint import load_checkpoint
+    from core.backfill.concurrency import DEFAULT_IO_WORKERS
+    from core.backfill.job import Job
+
+    sink_options = _sink_options(args.sink_option)
+    extra = registry.extra_settings(args.target) if args.target != "local" else ()
+    config = load_config(os.environ, overrides=setting_overrides(args, dest=args.out), extra_settings=extra)
+    stores = _open_backfill_stores(args, config.dest_bucket or args.src)
+    if stores is None:
+        return EXIT_USAGE
+    source, dest = stores
+    job = Job(args.target, source, dest, replace(config, dest_bucket=dest.bucket), prefix=args.prefix)
+
+    checkpoint_path: Path = args.checkpoint or job.default_checkpoint(Path.cwd())
+    start = load_checkpoint(checkpoint_path, job=job.identity()) if args.resume else None
+    if args.resume and start is None:
+        print(f"polythumb: no checkpoint at {checkpoint_path}; starting from the beginning", file=sys.stderr)
+    after = start.last_key if start else None
+    io_workers = DEFAULT_IO_WORKERS if args.target == "local" else args.workers or DEFAULT_IO_WORKERS
+    report: dict[str, object] = {
+        "mode": "dry-run" if args.dry_run else "local" if args.target == "local" else "dispatch",
+        "target": args.target,
+        "source": source.bucket,
+        "dest": dest.bucket,
+        "prefix": args.prefix,
+        "resumed_after": after,
+    }
+
+    if args.dry_run:
+        plan, stats = job.plan(after=after, sample=args.sample, io_workers=io_workers)
+        if args.json:
+            print(json.dumps({**report, **plan.to_dict(stats)}, ensure_ascii=False))
+        else:
+            scope = f" (prefix {args.prefix!r})" if args.prefix else ""
+            print(f"backfill plan: {source.bucket} -> {dest.bucket}{scope}")
+            print(plan.describe(stats))
+        return EXIT_OK
+
+    sink: WorkSink | None = None
+    if args.target != "local":  # fail fast, before any listing, when the fan-out is not available
+        args.dest, args.config, args.sink_options = dest.bucket, job.config, sink_options
+        sink = registry.load_sink(args.target, args)
+    try:
+        return _execute_backfill(args, job, sink, start=start, checkpoint_path=checkpoint_path, report=report)
+    finally:
+        if sink is not None:
+            sink.close()
+
+
+def _sink_options(pairs: list[str]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--sink-option {pair!r} is not valid; accepted values: KEY=VALUE")
+        options[key.strip()] = value
+    return options
+
+
+def _open_backfill_stores(args: argparse.Namespace, dest_name: str) -> tuple[Storage, Storage] | None:
+    from core.backfill import registry
+    from core.storage import FilesystemStorage, MemoryStorage
+
+    if args.target != "local":
+        open_bucket = registry.bucket_opener(args.target)
+        return open_bucket(args.src), open_bucket(dest_name)
+    src_dir, dest_dir = Path(args.src), Path(dest_name)
+    if not src_dir.is_dir():
+        print(f"polythumb: {src_dir} is not a directory", file=sys.stderr)
+        return None
+    if dest_dir.is_dir() or not args.dry_run:
+        return FilesystemStorage(src_dir, create=False), FilesystemStorage(dest_dir)
+    # A dry run creates nothing; a destination that does not exist yet is an empty one.
+    return FilesystemStorage(src_dir, create=False), MemoryStorage(str(dest_dir.resolve()))
+
+
+def _execute_backfill(
+    args: argparse.Namespace,
+    job: Job,
+    sink: WorkSink | None,
+    *,
+    start: Checkpoint | None,
+    checkpoint_path: Path,
+    report: dict[str, object],
+) -> int:
+    from core.backfill.checkpoint import CheckpointWriter
+    from core.backfill.concurrency import DEFAULT_IO_WORKERS
+    from core.backfill.spool import Spool
+
+    io_workers = DEFAULT_IO_WORKERS if sink is None else args.workers or DEFAULT_IO_WORKERS
+    with Spool() as spool:
+        plan, stats = job.plan(
+            after=start.last_key if start else None,
+            sample=args.sample,
+            io_workers=io_workers,
+            spool=spool,
+            include_orphans=args.delete_orphans,
+        )
+        if not args.json:
+            print(plan.describe(stats), file=sys.stderr)
+            print(f"checkpoint: {checkpoint_path}", file=sys.stderr)
+        writer = CheckpointWriter(checkpoint_path, job.identity(), start=start, interval=args.checkpoint_every)
+        progress = Progress(sys.stderr, enabled=not args.no_progress and sys.stderr.isatty())
+        if sink is None:
+            result, failed = _backfill_local(args, job, spool, writer, progress)
+        else:
+            result, failed = _backfill_dispatch(
+                args, job, sink, spool, writer=writer, progress=progress, checkpoint_path=checkpoint_path
+            )
+    if args.json:
+        summary = {
+            **report,
+            **result,
+            "skipped_before_checkpoint": stats.before_checkpoint,
+            "checkpoint": str(checkpoint_path),
+            "plan": plan.to_dict(stats),
+        }
+        print(json.dumps(summary, ensure_ascii=False))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _backfill_local(
+    args: argparse.Namespace, job: Job, spool: Spool, writer: CheckpointWriter, progress: Progress
+) -> tuple[dict[str, object], bool]:
+    from core.backfill.local import EntryResult, LocalSummary, run_local
+
+    total = len(spool)
+
+    def on_result(result: EntryResult, summary: LocalSummary) -> None:
+        if result.render == "failed":
+            progress.clear()
+            print(f"failed: {result.key}: [{result.error_kind}] {result.error_message}", file=sys.stderr)
+        if result.orphan_error:
+            progress.clear()
+            print(f"orphan not deleted: {result.orphan_error}", file=sys.stderr)
+        progress.update(summary.entries, total)
+
+    summary = run_local(
+        spool,
+        config=job.config,
+        source_bucket=job.source.bucket,
+        dest_bucket=job.dest.bucket,
+        workers=args.workers or os.cpu_count() or 1,
+        delete_orphans=args.delete_orphans,
+        checkpoint=writer,
+        on_result=on_result,
+    )
+    progress.clear()
+    if not args.json:
+        print(summary.describe(), file=sys.stderr)
+    return summary.to_dict(), bool(summary.failed or summary.orphan_failures)
+
+
+def _backfill_dispatch(
+    args: argparse.Namespace,
+    job: Job,
+    sink: WorkSink,
+    spool: Spool,
+    *,
+    writer: CheckpointWriter,
+    progress: Progress,
+    checkpoint_path: Path,
+) -> tuple[dict[str, object], bool]:
+    from core.backfill.deadletter import DeadLetterFile
+    from core.backfill.dispatch import Dispatcher, DispatchOptions, DispatchSummary
+    from core.backfill.job import dead_letter_path
+    from core.backfill.orphans import OrphanAction, delete_orphan
+    from core.backfill.plan import Orphan
+
+    total = len(spool)
+    options = DispatchOptions(batch_size=args.batch, rate=args.rate, max_attempts=args.max_attempts)
+
+    def remove_orphan(orphan: Orphan) -> OrphanAction:
+        return delete_orphan(orphan, source=job.source, dest=job.dest, config=job.config)
+
+    def on_progress(summary: DispatchSummary) -> None:
+        progress.update(summary.completed, total)
+
+    dead_letter_file: Path = args.dead_letter or dead_letter_path(checkpoint_path)
+    with DeadLetterFile(dead_letter_file) as dead_letter:
+        dispatcher = Dispatcher(
+            sink,
+            job.source.bucket,
+            options=options,
+            dead_letter=dead_letter,
+            checkpoint=writer,
+            delete_orphan=remove_orphan if args.delete_orphans else None,
+            on_progress=on_progress,
+        )
+        summary = dispatcher.run(spool)
+    progress.clear()
+    if not args.json:
+        print(summary.describe(), file=sys.stderr)
+        if summary.dead_lettered:
+            print(f"dead letter: {dead_letter_file}", file=sys.stderr)
+    result = {**summary.to_dict(), "dead_letter": str(dead_letter_file) if summary.dead_lettered else None}
+    return result, bool(summary.dead_lettered or summary.orphan_failures)

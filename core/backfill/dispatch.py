@@ -1,0 +1,349 @@
+"""Cloud mode: hand the plan's work items to the cloud's own engine, through a provider's sink.
+
+The laptop only lists, compares and enqueues; the deployed function renders,
+and the platform's autoscaling sets the pace. This module is the
+provider-neutral driver: it **batches** work items (up to the sink's
+``max_batch_size``, or ``--batch``), **rate-limits** them (a token bucket,
+``--rate`` items per second), **retries** failed items with exponential
+backoff and jitter (``max_attempts`` in all), writes items that keep failing
+to a **dead-letter** JSON-lines file, and **checkpoints** the low-water mark of
+completed source keys exactly as local mode does. Orphans are not fanned out
+(deleting one is a cheap metadata call, not a render): with
+``--delete-orphans`` the driver deletes them itself, after checking each again.
+
+Provider contract (``polythumb backfill --target aws|gcp|azure``)
+-----------------------------------------------------------------
+The CLI imports ``providers.<cloud>.backfill`` lazily and calls its factory::
+
+    def make_sink(args: argparse.Namespace) -> WorkSink
+
+``args`` carries (read it, do not modify it):
+
+* ``target`` -- ``"aws"``, ``"gcp"`` or ``"azure"``;
+* ``src`` / ``dest`` -- the source and destination bucket (container) names,
+  ``dest`` already resolved (``--out``, else ``THUMBS_DEST_BUCKET``, else ``src``);
+* ``prefix`` -- the source prefix being backfilled;
+* ``batch`` (int or None) and ``rate`` (items/s or None) -- already enforced
+  by this driver; a sink need not rate-limit itself;
+* ``workers`` (int) -- a concurrency hint for sinks that deliver items in
+  parallel within one :meth:`WorkSink.send` (e.g. HTTP posts);
+* ``sink_options`` (``dict[str, str]``) -- the ``--sink-option KEY=VALUE``
+  pairs, whose keys each provider defines and documents (queue URL, endpoint,
+  ...); environment variables are fine too;
+* ``config`` -- the validated :class:`core.config.Config`.
+
+``make_sink`` raises :class:`core.errors.ConfigError` naming what is missing
+(a queue URL, an endpoint), and ``ImportError`` naming the extra to install
+when the SDK is absent. The sink it returns must:
+
+* expose ``max_batch_size`` -- the most items one :meth:`WorkSink.send` takes
+  (SQS ``SendMessageBatch``: 10; a Storage Queue or an HTTP endpoint: any size
+  the sink can deliver in parallel);
+* in ``send(batch)``, deliver each :class:`core.events.ObjectEvent` (a
+  ``created`` event with bucket, key, size, etag, version and a stable
+  ``event_id``) in the shape the deployed function already consumes -- AWS: an
+  S3 event notification record in the SQS message body, with the key
+  URL-encoded as S3 encodes it (the handler decodes it exactly once); Azure: a
+  Storage Queue message for a queue-triggered function of the same app; GCP: a
+  ``google.cloud.storage.object.v1.finalized`` CloudEvent posted to the
+  function's URL (or published to its Pub/Sub topic) -- and return a
+  :class:`SendResult` that places **every** batch index in ``accepted`` or
+  ``failed``. A per-item failure is a :class:`SendFailure`, ``retryable=False``
+  when resending cannot help (message too large, refused as malformed); those
+  go to the dead letter at once. An exception means the whole batch failed:
+  :class:`core.errors.TransientError` or ``OSError`` (throttled, timed out,
+  unreachable) is retried; anything else stops the run (a bug or a
+  misconfiguration), the checkpoint keeping everything completed so far;
+* implement ``close()`` to release its clients;
+* never log or put into a reason a message body, a credential, a connection
+  string or a signed URL.
+
+Optionally, ``providers.<cloud>.backfill`` may also define:
+
+* ``EXTRA_SETTINGS: tuple[str, ...]`` -- ``THUMBS_*`` names the sink reads from
+  the environment, so :func:`core.config.load_config` does not reject them;
+* ``open_bucket(name: str) -> Storage`` -- how the CLI opens SRC and DEST for
+  planning; without it the CLI uses ``providers.<cloud>.storage.open_bucket``.
+
+Delivery is at least once: an item in flight when the CLI dies is sent again
+on resume, and the pipeline's idempotency makes the repeat a no-op.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from core.backfill.checkpoint import CheckpointWriter, Watermark
+from core.backfill.deadletter import DeadLetterFile
+from core.backfill.orphans import OrphanAction
+from core.backfill.plan import Orphan, PlanEntry
+from core.backfill.ratelimit import Clock, SystemClock, TokenBucket
+from core.errors import PolythumbError, TransientError
+from core.events import ObjectEvent
+
+#: The name of the factory every ``providers.<cloud>.backfill`` module defines.
+SINK_FACTORY = "make_sink"
+
+
+@dataclass(frozen=True)
+class SendFailure:
+    """One item of a batch that the sink could not deliver.
+
+    Attributes:
+        index: Its position in the batch given to :meth:`WorkSink.send`.
+        reason: Short and safe to log (an error code and message, never a payload).
+        retryable: False when sending it again cannot succeed.
+    """
+
+    index: int
+    reason: str
+    retryable: bool = True
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What became of a batch: every index is in ``accepted`` or in ``failed``."""
+
+    accepted: tuple[int, ...] = ()
+    failed: tuple[SendFailure, ...] = ()
+
+    @classmethod
+    def all_accepted(cls, size: int) -> SendResult:
+        """Every item of a batch of ``size`` was delivered."""
+        return cls(accepted=tuple(range(size)))
+
+    @classmethod
+    def with_failures(cls, size: int, failures: Iterable[SendFailure]) -> SendResult:
+        """The items not named in ``failures`` were delivered."""
+        failed = tuple(failures)
+        names = {failure.index for failure in failed}
+        return cls(accepted=tuple(i for i in range(size) if i not in names), failed=failed)
+
+
+@runtime_checkable
+class WorkSink(Protocol):
+    """Delivers work items to a cloud's queue or endpoint (see the module docstring for the contract)."""
+
+    @property
+    def max_batch_size(self) -> int:
+        """The most items one :meth:`send` accepts."""
+        ...
+
+    def send(self, batch: Sequence[ObjectEvent]) -> SendResult:
+        """Deliver ``batch``; report each item as accepted or failed."""
+        ...
+
+    def close(self) -> None:
+        """Release clients and connections."""
+        ...
+
+
+@dataclass(frozen=True)
+class DispatchOptions:
+    """How the driver paces and retries.
+
+    Attributes:
+        batch_size: Items per send (capped by the sink's ``max_batch_size``); None uses the sink's.
+        rate: Items per second on average; None is unlimited.
+        max_attempts: Sends of one item before it goes to the dead letter.
+        base_delay: Backoff of the first retry, in seconds (doubling per attempt, with jitter).
+        max_delay: Backoff ceiling, in seconds.
+        backlog: Items waiting for a retry before no new items are taken (default: 10 batches).
+    """
+
+    batch_size: int | None = None
+    rate: float | None = None
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    backlog: int | None = None
+
+    def backoff(self, attempts: int, draw: float) -> float:
+        """Seconds before retry number ``attempts`` ("equal jitter": half fixed, half random, never zero)."""
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (attempts - 1))
+        return ceiling / 2 + draw * ceiling / 2
+
+
+@dataclass
+class DispatchSummary:
+    """Counts of one dispatch run."""
+
+    entries: int = 0
+    completed: int = 0
+    sent: int = 0
+    batches: int = 0
+    retries: int = 0
+    dead_lettered: int = 0
+    orphans_deleted: int = 0
+    orphans_kept: int = 0
+    orphan_failures: int = 0
+    rate_limited_seconds: float = 0.0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        data = dict(self.__dict__)
+        data["seconds"] = round(self.seconds, 3)
+        data["rate_limited_seconds"] = round(self.rate_limited_seconds, 3)
+        return data
+
+    def describe(self) -> str:
+        """One human line."""
+        return (
+            f"{self.sent} work items sent in {self.batches} batches ({self.retries} retries, "
+            f"{self.dead_lettered} dead-lettered), {self.orphans_deleted} orphans deleted in {self.seconds:.2f} s"
+        )
+
+
+@dataclass
+class _Item:
+    event: ObjectEvent
+    token: int
+    attempts: int = 0
+
+
+@dataclass
+class Dispatcher:
+    """Drives plan entries into a :class:`WorkSink`. Single-threaded: sinks parallelise inside ``send``.
+
+    Args:
+        sink: Where work items go.
+        source_bucket: The bucket the work items name.
+        options: Batching, pacing and retries.
+        clock: Time source for the rate limit and the backoff (a fake one in tests).
+        draw: Random numbers in [0, 1) for the jitter.
+        dead_letter: Where items go after their last attempt; None only counts them.
+        checkpoint: Where the low-water mark is saved; None keeps no checkpoint.
+        delete_orphan: Called for each orphan of each entry (None leaves orphans alone).
+        on_progress: Called after each completed entry (sent, dead-lettered or without work) with the counts.
+    """
+
+    sink: WorkSink
+    source_bucket: str
+    options: DispatchOptions = field(default_factory=DispatchOptions)
+    clock: Clock = field(default_factory=SystemClock)
+    draw: Callable[[], float] = random.random
+    dead_letter: DeadLetterFile | None = None
+    checkpoint: CheckpointWriter | None = None
+    delete_orphan: Callable[[Orphan], OrphanAction] | None = None
+    on_progress: Callable[[DispatchSummary], None] | None = None
+    summary: DispatchSummary = field(default_factory=DispatchSummary, init=False)
+    _watermark: Watermark = field(default_factory=Watermark, init=False)
+
+    def __post_init__(self) -> None:
+        limit = self.sink.max_batch_size
+        if limit < 1:
+            raise ValueError(f"{type(self.sink).__name__}.max_batch_size must be at least 1, not {limit}")
+        self.batch_size = min(self.options.batch_size or limit, limit)
+        if self.batch_size < 1:
+            raise ValueError("the batch size must be at least 1")
+        if self.options.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._bucket = TokenBucket(self.options.rate, burst=self.batch_size, clock=self.clock)
+        self._backlog = self.options.backlog or 10 * self.batch_size
+
+    def run(self, entries: Iterable[PlanEntry]) -> DispatchSummary:
+        """Send every entry that needs a render; return the counts. Entries come in increasing key order."""
+        started = time.perf_counter()
+        pending = iter(entries)
+        exhausted = False
+        retries: list[tuple[float, int, _Item]] = []  # (ready at, tie-breaker, item)
+        order = itertools.count()
+        try:
+            while True:
+                now = self.clock.monotonic()
+                batch: list[_Item] = []
+                while retries and retries[0][0] <= now and len(batch) < self.batch_size:
+                    batch.append(heapq.heappop(retries)[2])
+                while len(batch) < self.batch_size and not exhausted and len(retries) < self._backlog:
+                    entry = next(pending, None)
+                    if entry is None:
+                        exhausted = True
+                    elif (item := self._start(entry)) is not None:
+                        batch.append(item)
+                if batch:
+                    for item, delay in self._send(batch):
+                        heapq.heappush(retries, (self.clock.monotonic() + delay, next(order), item))
+                elif retries:
+                    self.clock.sleep(max(0.0, retries[0][0] - now))
+                else:
+                    break
+        finally:
+            if self.checkpoint is not None:
+                self.checkpoint.update(self._watermark, force=True)
+        if self.checkpoint is not None:
+            self.checkpoint.finish(self._watermark)
+        self.summary.seconds = time.perf_counter() - started
+        return self.summary
+
+    def _start(self, entry: PlanEntry) -> _Item | None:
+        """Register an entry, delete its orphans; return its work item, or None when it is already done."""
+        token = self._watermark.register(entry.key)
+        self.summary.entries += 1
+        if self.delete_orphan is not None:
+            for orphan in entry.orphans:
+                try:
+                    action = self.delete_orphan(orphan)
+                except PolythumbError:
+                    self.summary.orphan_failures += 1
+                    continue
+                self.summary.orphans_deleted += action is OrphanAction.DELETED
+                self.summary.orphans_kept += action is OrphanAction.KEPT
+        if entry.needs_render:
+            return _Item(entry.to_event(self.source_bucket), token)
+        self._complete(token)
+        return None
+
+    def _send(self, batch: list[_Item]) -> list[tuple[_Item, float]]:
+        """Send one batch; return the items to retry with their delays."""
+        self.summary.rate_limited_seconds += self._bucket.acquire(len(batch))
+        try:
+            result = self.sink.send([item.event for item in batch])
+        except TransientError as exc:
+            result = _all_failed(len(batch), f"[{exc.kind}] {exc}")
+        except OSError as exc:  # SDK messages may quote endpoints: keep only the type
+            result = _all_failed(len(batch), f"{type(exc).__name__} (batch not delivered)")
+        self.summary.batches += 1
+        failures = {failure.index: failure for failure in result.failed}
+        accepted = set(result.accepted)
+        retry: list[tuple[_Item, float]] = []
+        # One jitter draw per batch and attempt count: items that failed together come back together,
+        # so retries still travel in full batches (SQS bills per request, not per message).
+        delays: dict[int, float] = {}
+        for index, item in enumerate(batch):
+            item.attempts += 1
+            failure = failures.get(index)
+            if failure is None and index not in accepted:
+                failure = SendFailure(index, "the sink reported no result for this item")
+            if failure is None:
+                self.summary.sent += 1
+                self._complete(item.token)
+            elif failure.retryable and item.attempts < self.options.max_attempts:
+                self.summary.retries += 1
+                if item.attempts not in delays:
+                    delays[item.attempts] = self.options.backoff(item.attempts, self.draw())
+                retry.append((item, delays[item.attempts]))
+            else:
+                if self.dead_letter is not None:
+                    self.dead_letter.record(item.event, attempts=item.attempts, reason=failure.reason)
+                self.summary.dead_lettered += 1
+                self._complete(item.token)
+        return retry
+
+    def _complete(self, token: int) -> None:
+        self.summary.completed += 1
+        self._watermark.complete(token)
+        if self.checkpoint is not None:
+            self.checkpoint.update(self._watermark)
+        if self.on_progress is not None:
+            self.on_progress(self.summary)
+
+
+def _all_failed(size: int, reason: str) -> SendResult:
+    return SendResult(failed=tuple(SendFailure(index, reason) for index in range(size)))

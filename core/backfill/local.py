@@ -1,0 +1,233 @@
+"""Local mode (the embedded default): execute a plan in a process pool on this machine.
+
+Every source goes through the normal :class:`core.pipeline.Thumbnailer`, so
+idempotency, the loop guard and the conditional writes apply exactly as on a
+cloud; a source that changed since the plan is simply rendered from its new
+revision (or skipped as unchanged). Orphans are deleted (with
+``delete_orphans``) after :func:`core.backfill.orphans.delete_orphan` checks
+them again.
+
+Memory stays flat: at most ``2 x workers`` entries are in flight, and the
+entries come from the on-disk :class:`core.backfill.spool.Spool`. Progress is
+checkpointed as a low-water mark (see :mod:`core.backfill.checkpoint`); an
+item that fails is reported and counted, and the mark moves past it (a run
+without ``--resume`` plans it again, since it is still missing).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from core.backfill.checkpoint import CheckpointWriter, Watermark
+from core.backfill.orphans import OrphanAction, delete_orphan
+from core.backfill.plan import PlanEntry
+from core.config import Config
+from core.errors import PolythumbError
+from core.local import handle_safely, open_local_bucket
+from core.outcome import Status
+from core.pipeline import BucketOpener, Thumbnailer
+
+#: In-flight entries per worker process: enough to keep every worker busy, few enough to bound memory.
+IN_FLIGHT_PER_WORKER = 2
+
+
+@dataclass(frozen=True)
+class EntryResult:
+    """What executing one plan entry did."""
+
+    key: str
+    render: str | None = None  # "rendered", "unchanged" or "failed"; None when nothing was to render
+    error_kind: str | None = None
+    error_message: str | None = None
+    orphans_deleted: int = 0
+    orphans_kept: int = 0
+    orphan_error: str | None = None
+
+
+@dataclass
+class LocalSummary:
+    """Counts of one local run."""
+
+    entries: int = 0
+    rendered: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    orphans_deleted: int = 0
+    orphans_kept: int = 0
+    orphan_failures: int = 0
+    seconds: float = 0.0
+
+    def add(self, result: EntryResult) -> None:
+        """Count one entry's result."""
+        self.entries += 1
+        if result.render == "rendered":
+            self.rendered += 1
+        elif result.render == "unchanged":
+            self.unchanged += 1
+        elif result.render == "failed":
+            self.failed += 1
+        self.orphans_deleted += result.orphans_deleted
+        self.orphans_kept += result.orphans_kept
+        self.orphan_failures += result.orphan_error is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        data = dict(self.__dict__)
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+    def describe(self) -> str:
+        """One human line."""
+        return (
+            f"{self.rendered} rendered, {self.unchanged} unchanged, {self.failed} failed, "
+            f"{self.orphans_deleted} orphans deleted"
+            + (f" ({self.orphans_kept} kept: no longer orphans)" if self.orphans_kept else "")
+            + (f", {self.orphan_failures} orphan deletes failed" if self.orphan_failures else "")
+            + f" in {self.seconds:.2f} s"
+        )
+
+
+class EntryWorker:
+    """Executes plan entries: one per worker process, reused for every entry it gets."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        source_bucket: str,
+        dest_bucket: str,
+        delete_orphans: bool,
+        open_bucket: BucketOpener = open_local_bucket,
+    ) -> None:
+        self._thumbnailer = Thumbnailer(config, open_bucket)
+        self._config = config
+        self._source_bucket = source_bucket
+        self._dest_bucket = dest_bucket
+        self._delete_orphans = delete_orphans
+
+    def process(self, entry: PlanEntry) -> EntryResult:
+        """Delete the entry's orphans (if asked) and render its source (if needed); never raises."""
+        deleted = kept = 0
+        orphan_error: str | None = None
+        if self._delete_orphans and entry.orphans:
+            source = self._thumbnailer.store(self._source_bucket)
+            dest = self._thumbnailer.store(self._dest_bucket)
+            for orphan in entry.orphans:
+                try:
+                    action = delete_orphan(orphan, source=source, dest=dest, config=self._config)
+                except PolythumbError as exc:
+                    orphan_error = f"{orphan.key}: [{exc.kind}] {exc}"
+                    continue
+                deleted += action is OrphanAction.DELETED
+                kept += action is OrphanAction.KEPT
+        if not entry.needs_render:
+            return EntryResult(entry.key, orphans_deleted=deleted, orphans_kept=kept, orphan_error=orphan_error)
+        outcome = handle_safely(self._thumbnailer, entry.to_event(self._source_bucket))
+        render = {Status.OK: "rendered", Status.SKIPPED: "unchanged"}.get(outcome.status, "failed")
+        return EntryResult(
+            entry.key,
+            render=render,
+            error_kind=outcome.error_kind,
+            error_message=outcome.error_message,
+            orphans_deleted=deleted,
+            orphans_kept=kept,
+            orphan_error=orphan_error,
+        )
+
+
+_WORKER: dict[str, EntryWorker] = {}  # the worker process's one EntryWorker
+
+
+def _init_worker(make_worker: Callable[[], EntryWorker]) -> None:
+    _WORKER["worker"] = make_worker()
+
+
+def _process_in_worker(entry: PlanEntry) -> EntryResult:
+    return _WORKER["worker"].process(entry)
+
+
+def run_local(
+    entries: Iterable[PlanEntry],
+    *,
+    config: Config,
+    source_bucket: str,
+    dest_bucket: str,
+    workers: int = 1,
+    delete_orphans: bool = False,
+    open_bucket: BucketOpener = open_local_bucket,
+    checkpoint: CheckpointWriter | None = None,
+    on_result: Callable[[EntryResult, LocalSummary], None] | None = None,
+) -> LocalSummary:
+    """Execute plan entries (in increasing key order) and return the counts.
+
+    Args:
+        entries: The work, usually a :class:`core.backfill.spool.Spool`.
+        config: Settings; ``config.dest_bucket`` must name ``dest_bucket``.
+        source_bucket: The source's bucket name (a directory path locally).
+        dest_bucket: The destination's bucket name.
+        workers: Processes (1 works in this process).
+        delete_orphans: Delete the entries' orphans after checking them again.
+        open_bucket: Opens a bucket by name; must pickle (a module-level function) for ``workers > 1``.
+        checkpoint: Where to save the low-water mark; None keeps no checkpoint.
+        on_result: Called after each entry with its result and the running counts.
+    """
+    # A partial of a module-level class pickles, so spawn-started workers can build their own.
+    make_worker = partial(
+        EntryWorker,
+        config,
+        source_bucket=source_bucket,
+        dest_bucket=dest_bucket,
+        delete_orphans=delete_orphans,
+        open_bucket=open_bucket,
+    )
+    watermark = Watermark()
+    summary = LocalSummary()
+    started = time.perf_counter()
+
+    def record(token: int, result: EntryResult) -> None:
+        summary.add(result)
+        watermark.complete(token)
+        if checkpoint is not None:
+            checkpoint.update(watermark)
+        if on_result is not None:
+            on_result(result, summary)
+
+    try:
+        if workers <= 1:
+            worker = make_worker()
+            for entry in entries:
+                record(watermark.register(entry.key), worker.process(entry))
+        else:
+            with ProcessPoolExecutor(
+                max_workers=workers, mp_context=_process_context(), initializer=_init_worker, initargs=(make_worker,)
+            ) as pool:
+                in_flight: dict[Future[EntryResult], int] = {}
+                for entry in entries:
+                    in_flight[pool.submit(_process_in_worker, entry)] = watermark.register(entry.key)
+                    while len(in_flight) >= IN_FLIGHT_PER_WORKER * workers:
+                        done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            record(in_flight.pop(future), future.result())
+                while in_flight:
+                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        record(in_flight.pop(future), future.result())
+    finally:
+        if checkpoint is not None:
+            checkpoint.update(watermark, force=True)  # interrupted or not, keep every completed item
+    if checkpoint is not None:
+        checkpoint.finish(watermark)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _process_context() -> multiprocessing.context.BaseContext:
+    # fork starts workers in milliseconds (Linux); spawn is the portable fallback.
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")

@@ -1,0 +1,79 @@
+"""The dry run: counts per class and the first keys of each, as text or one JSON object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.backfill.plan import PlanEntry, PlanStats, SourceStatus
+
+CLASSES = ("missing", "stale", "current", "orphaned")
+DEFAULT_SAMPLE = 10
+
+
+@dataclass
+class PlanSummary:
+    """Counts and samples of a plan, filled entry by entry (memory: the samples only)."""
+
+    sample_size: int = DEFAULT_SAMPLE
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASSES, 0))
+    samples: dict[str, list[str]] = field(default_factory=lambda: {name: [] for name in CLASSES})
+    orphan_reasons: dict[str, int] = field(default_factory=dict)
+
+    def add(self, entry: PlanEntry) -> None:
+        """Count one entry: its source's status (if any) and each of its orphans."""
+        if entry.status is not None:
+            self._count(entry.status.value, entry.key)
+        for orphan in entry.orphans:
+            self._count("orphaned", orphan.key)
+            self.orphan_reasons[orphan.reason.value] = self.orphan_reasons.get(orphan.reason.value, 0) + 1
+
+    def _count(self, name: str, key: str) -> None:
+        self.counts[name] += 1
+        if len(self.samples[name]) < self.sample_size:
+            self.samples[name].append(key)
+
+    @property
+    def to_render(self) -> int:
+        """Sources to (re)render."""
+        return self.counts[SourceStatus.MISSING.value] + self.counts[SourceStatus.STALE.value]
+
+    def to_dict(self, stats: PlanStats) -> dict[str, Any]:
+        """The dry run's JSON object (without the job's identity, which the caller adds)."""
+        return {
+            **self.counts,
+            "orphan_reasons": dict(sorted(self.orphan_reasons.items())),
+            "sources": {
+                "listed": stats.source_listed,
+                "selected": stats.selected,
+                "filtered": stats.filtered,
+                "polythumb_outputs": stats.polythumb_outputs,
+                "before_checkpoint": stats.before_checkpoint,
+            },
+            "requests": {
+                "dest_prefix": stats.dest_prefix,
+                "dest_listed": stats.dest_listed,
+                "dest_heads": stats.dest_heads,
+                "source_heads": stats.source_heads,
+                "index_runs": stats.index_runs,
+            },
+            "samples": {name: list(keys) for name, keys in self.samples.items()},
+        }
+
+    def describe(self, stats: PlanStats) -> str:
+        """A few human lines."""
+        lines = [
+            f"{stats.source_listed} objects listed: {stats.selected} sources compared, {stats.filtered} filtered out"
+            + (f", {stats.polythumb_outputs} thumbnails in the source" if stats.polythumb_outputs else "")
+            + (f", {stats.before_checkpoint} before the checkpoint" if stats.before_checkpoint else ""),
+        ]
+        for name in CLASSES:
+            keys = self.samples[name]
+            more = ", ..." if self.counts[name] > len(keys) else ""
+            example = f"  e.g. {', '.join(keys)}{more}" if keys else ""
+            lines.append(f"  {name:<9}{self.counts[name]:>9}{example}")
+        lines.append(
+            f"{stats.dest_listed} destination objects listed under {stats.dest_prefix or '(all)'!s}, "
+            f"{stats.dest_heads + stats.source_heads} metadata requests"
+        )
+        return "\n".join(lines)

@@ -1,0 +1,158 @@
+"""Building blocks of a resumable backfill: watermark, checkpoint file, spool, orphan re-checks, local mode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.backfill.checkpoint import Checkpoint, CheckpointWriter, Watermark, load_checkpoint, save_checkpoint
+from core.backfill.local import run_local
+from core.backfill.orphans import OrphanAction, delete_orphan
+from core.backfill.plan import Orphan, OrphanReason, PlanEntry, Planner, SourceStatus
+from core.backfill.spool import Spool
+from core.config import load_config
+from core.errors import ConfigError
+from core.imaging.types import Box
+from core.keys import thumbnail_metadata
+from core.storage import MemoryStorage, ObjectInfo, Storage
+from tests.images import jpeg_bytes
+
+JOB = {"target": "local", "source": "/src", "dest": "/out", "prefix": ""}
+
+
+def test_the_watermark_advances_only_over_contiguous_completed_keys() -> None:
+    mark = Watermark()
+    tokens = {key: mark.register(key) for key in ("a", "b", "c", "d")}
+    mark.complete(tokens["b"])
+    mark.complete(tokens["d"])
+    assert (mark.low, mark.count, mark.in_flight) == (None, 0, 4)
+    mark.complete(tokens["a"])
+    assert (mark.low, mark.count) == ("b", 2)
+    mark.complete(tokens["c"])
+    assert (mark.low, mark.count, mark.in_flight) == ("d", 4, 0)
+    with pytest.raises(ValueError, match="increasing key order"):
+        mark.register("c")
+
+
+def test_checkpoint_files_are_replaced_atomically_and_checked_against_the_job(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "ck.json"
+    save_checkpoint(path, Checkpoint(job=JOB, last_key="photos/ü.jpg", done=3))
+    save_checkpoint(path, Checkpoint(job=JOB, last_key="photos/z.jpg", done=9))
+
+    assert [p.name for p in path.parent.iterdir()] == ["ck.json"]  # no temporary file left behind
+    loaded = load_checkpoint(path, job=JOB)
+    assert loaded is not None and (loaded.last_key, loaded.done, loaded.finished) == ("photos/z.jpg", 9, False)
+    assert load_checkpoint(tmp_path / "none.json", job=JOB) is None
+    with pytest.raises(ConfigError, match="belongs to another backfill"):
+        load_checkpoint(path, job={**JOB, "prefix": "other/"})
+    path.write_text("{not json")
+    with pytest.raises(ConfigError, match="not a readable backfill checkpoint"):
+        load_checkpoint(path, job=JOB)
+
+
+def test_the_writer_saves_at_most_once_per_interval_and_marks_the_end(tmp_path: Path) -> None:
+    now = [0.0]
+    path = tmp_path / "ck.json"
+    writer = CheckpointWriter(path, JOB, start=Checkpoint(job=JOB, last_key="a", done=5), interval=1.0,
+                              clock=lambda: now[0])  # fmt: skip
+    mark = Watermark()
+    mark.complete(mark.register("b"))
+    writer.update(mark)
+    assert json.loads(path.read_text())["last_key"] == "b"
+    mark.complete(mark.register("c"))
+    now[0] = 0.5
+    writer.update(mark)
+    assert json.loads(path.read_text())["last_key"] == "b"  # too soon
+    now[0] = 1.5
+    writer.update(mark)
+    saved = json.loads(path.read_text())
+    assert (saved["last_key"], saved["done"], saved["finished"]) == ("c", 7, False)
+    mark.register("d")
+    writer.finish(mark)
+    assert json.loads(path.read_text())["finished"] is False  # "d" never completed
+    fresh = CheckpointWriter(path, JOB, start=Checkpoint(job=JOB, last_key="a", done=5))
+    fresh.finish(Watermark())
+    saved = json.loads(path.read_text())
+    assert (saved["last_key"], saved["done"], saved["finished"]) == ("a", 5, True)  # resumed with nothing left
+
+
+def test_the_spool_reads_back_what_was_written_repeatably() -> None:
+    entries = [
+        PlanEntry("a.jpg", ObjectInfo(key="a.jpg", size=1, etag="x"), SourceStatus.MISSING, ("a-1x1.jpg",)),
+        PlanEntry("b.jpg", orphans=(Orphan("b-1x1.jpg", "b.jpg", OrphanReason.SOURCE_MISSING),)),
+    ]
+    with Spool() as spool:
+        for entry in entries:
+            spool.write(entry)
+        assert len(spool) == 2
+        assert list(spool) == entries
+        assert list(spool) == entries
+
+
+# -- orphans are checked again just before they go -------------------------------------------------------------
+
+
+@pytest.fixture
+def orphan_setup() -> tuple[MemoryStorage, MemoryStorage, Orphan]:
+    source, thumbs = MemoryStorage("photos"), MemoryStorage("thumbs")
+    config = load_config({}, overrides={"THUMBS_DEST_BUCKET": "thumbs"})
+    meta = thumbnail_metadata(config, bucket="photos", source_key="a.jpg", revision="r", fmt="jpeg", box=Box(256, 256))
+    thumbs.put("a-256x256.jpg", b"thumb", content_type="image/jpeg", metadata=meta)
+    return source, thumbs, Orphan("a-256x256.jpg", "a.jpg", OrphanReason.SOURCE_MISSING)
+
+
+def test_an_orphan_is_deleted_only_while_it_still_is_one(
+    orphan_setup: tuple[MemoryStorage, MemoryStorage, Orphan],
+) -> None:
+    source, thumbs, orphan = orphan_setup
+    config = load_config({}, overrides={"THUMBS_DEST_BUCKET": "thumbs"})
+
+    source.put("a.jpg", b"back again", content_type="image/jpeg")
+    assert delete_orphan(orphan, source=source, dest=thumbs, config=config) is OrphanAction.KEPT
+    source.delete("a.jpg")
+    assert delete_orphan(orphan, source=source, dest=thumbs, config=config) is OrphanAction.DELETED
+    assert delete_orphan(orphan, source=source, dest=thumbs, config=config) is OrphanAction.ABSENT
+
+
+def test_a_user_file_put_over_an_orphan_is_never_deleted(
+    orphan_setup: tuple[MemoryStorage, MemoryStorage, Orphan],
+) -> None:
+    source, thumbs, orphan = orphan_setup
+    config = load_config({}, overrides={"THUMBS_DEST_BUCKET": "thumbs"})
+    thumbs.put("a-256x256.jpg", b"mine now", content_type="image/jpeg")
+
+    assert delete_orphan(orphan, source=source, dest=thumbs, config=config) is OrphanAction.KEPT
+    assert thumbs.get("a-256x256.jpg").body == b"mine now"
+
+
+# -- local mode in one process -----------------------------------------------------------------------------------
+
+
+def test_local_mode_reports_failures_moves_past_them_and_counts_unchanged(tmp_path: Path) -> None:
+    source, thumbs = MemoryStorage("photos"), MemoryStorage("thumbs")
+    stores: dict[str, Storage] = {"photos": source, "thumbs": thumbs}
+    config = load_config({}, overrides={"THUMBS_DEST_BUCKET": "thumbs", "THUMBS_SIZES": "32x32"})
+    for key in ("a.jpg", "c.jpg"):
+        source.put(key, jpeg_bytes(64, 48), content_type="image/jpeg")
+    source.put("b.jpg", b"<html>502 Bad Gateway</html>", content_type="image/jpeg")
+    entries = list(Planner(source, thumbs, config).entries())
+    source.delete("c.jpg")  # gone between the plan and the work: skipped, not failed
+    path = tmp_path / "ck.json"
+
+    seen: list[str] = []
+    summary = run_local(
+        entries,
+        config=config,
+        source_bucket="photos",
+        dest_bucket="thumbs",
+        open_bucket=stores.__getitem__,
+        checkpoint=CheckpointWriter(path, JOB),
+        on_result=lambda result, counts: seen.append(f"{result.key}:{result.render}:{result.error_kind}"),
+    )
+
+    assert seen == ["a.jpg:rendered:None", "b.jpg:failed:not_an_image", "c.jpg:unchanged:None"]
+    assert (summary.rendered, summary.failed, summary.unchanged, summary.entries) == (1, 1, 1, 3)
+    saved = json.loads(path.read_text())
+    assert (saved["last_key"], saved["done"], saved["finished"]) == ("c.jpg", 3, True)
