@@ -6,6 +6,9 @@ Two functions, one core path (:mod:`providers.azure.handlers`):
   ``BlobDeleted``, Event Grid or CloudEvents 1.0 schema (the route the Terraform deploys);
 * ``on_blob`` -- blob trigger with ``source=EventGrid`` on ``%THUMBS_SOURCE_CONTAINER%/{name}``,
   for teams who prefer it. It sees creations only; deletions need the Event Grid route.
+* ``on_backfill_queue`` -- queue trigger on ``THUMBS_BACKFILL_QUEUE`` (default ``polythumb-backfill``)
+  of the images connection: the work items ``polythumb backfill --target azure`` sends, each an
+  Event Grid BlobCreated event (see :mod:`providers.azure.backfill`).
 
 Everything is built once per process at import (cold start): settings are validated here, so a
 missing ``THUMBS_DEST_BUCKET`` or storage connection fails the start loudly, and the one Blob
@@ -20,6 +23,7 @@ import os
 import azure.functions as func
 
 from core.runtime import FunctionRuntime
+from providers.azure.backfill import QUEUE_SETTING, backfill_queue_name, handle_queue_message
 from providers.azure.connection import resolve_connection
 from providers.azure.handlers import handle_blob, handle_event_grid
 from providers.azure.settings import EXTRA_SETTINGS, SOURCE_CONTAINER, load_azure_settings
@@ -28,8 +32,11 @@ from providers.azure.storage import BlobStorageOpener
 settings = load_azure_settings(os.environ)
 runtime = FunctionRuntime(
     BlobStorageOpener(resolve_connection(settings.connection_name, environ=os.environ)),
-    extra_settings=EXTRA_SETTINGS,
+    extra_settings=(*EXTRA_SETTINGS, QUEUE_SETTING),
 )
+# Read at indexing, not through a %...% binding expression: the host could not resolve one when the
+# setting is absent, and the default must work without it.
+backfill_queue = backfill_queue_name(os.environ)
 
 app = func.FunctionApp()
 
@@ -55,3 +62,10 @@ def on_event_grid(event: func.EventGridEvent) -> None:
 def on_blob(blob: func.InputStream) -> None:
     """Thumbnails for a blob created or replaced in the source container."""
     handle_blob(runtime, blob, source_container=settings.source_container)
+
+
+@app.function_name("on_backfill_queue")
+@app.queue_trigger(arg_name="message", queue_name=backfill_queue, connection=settings.connection_name)
+def on_backfill_queue(message: func.QueueMessage) -> None:
+    """Thumbnails for one backfill work item (or a re-queued Event Grid event); poison queue after retries."""
+    handle_queue_message(runtime, message, source_container=settings.source_container)

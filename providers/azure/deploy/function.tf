@@ -18,8 +18,9 @@ locals {
     "AzureWebJobsStorage__credential"  = "managedidentity"
 
     # The images connection (THUMBS_STORAGE_CONNECTION names it), identity-based as well.
-    "${local.images_connection}__blobServiceUri" = azurerm_storage_account.images.primary_blob_endpoint
-    "${local.images_connection}__credential"     = "managedidentity"
+    "${local.images_connection}__blobServiceUri"  = azurerm_storage_account.images.primary_blob_endpoint
+    "${local.images_connection}__queueServiceUri" = azurerm_storage_account.images.primary_queue_endpoint # backfill.tf
+    "${local.images_connection}__credential"      = "managedidentity"
 
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING" = "Authorization=AAD"
 

@@ -7,7 +7,7 @@ resource "azurerm_storage_account" "images" {
   #checkov:skip=CKV_AZURE_35:Same reason: a default-deny network rule would cut off the function app, which has no VNet integration in this deployment.
   #checkov:skip=CKV2_AZURE_33:Private endpoints need a VNet; this deployment relies on Entra ID-only access (see CKV_AZURE_59).
   #checkov:skip=CKV2_AZURE_1:Microsoft-managed keys plus infrastructure (double) encryption; a customer-managed key needs a Key Vault this deployment does not create.
-  #checkov:skip=CKV_AZURE_33:Classic Storage Analytics queue logging is superseded by the diagnostic setting on this account (monitoring.tf), and the images account holds no queues.
+  #checkov:skip=CKV_AZURE_33:Classic Storage Analytics queue logging is superseded by Azure Monitor diagnostic settings; the backfill queue's requests are logged by one (backfill.tf).
   name                     = local.images_account
   resource_group_name      = azurerm_resource_group.this.name
   location                 = azurerm_resource_group.this.location

@@ -118,3 +118,15 @@ variable "force_destroy" {
   type        = bool
   default     = false
 }
+
+# Backfill (backfill.tf).
+variable "backfill_invokers" {
+  description = "IAM members that may run `polythumb backfill --target gcp` (\"user:ops@example.com\", \"serviceAccount:...\"): roles/run.invoker on the finalized function's service only."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for member in var.backfill_invokers : can(regex("^(user|group|serviceAccount):", member))])
+    error_message = "backfill_invokers: user:, group: or serviceAccount: members only (no public or domain-wide members)."
+  }
+}

@@ -115,6 +115,9 @@ def test_packaged_app_loads_and_runs_in_a_clean_interpreter(
                     "bindings": [{"direction": "IN", "type": "blobTrigger", "name": "blob",
                                   "path": "%THUMBS_SOURCE_CONTAINER%/{name}", "connection": "AzureWebJobsStorage",
                                   "source": "EventGrid"}]},
+        "on_backfill_queue": {"scriptFile": "function_app.py",
+                              "bindings": [{"direction": "IN", "type": "queueTrigger", "name": "message",
+                                            "queueName": "polythumb-backfill", "connection": "AzureWebJobsStorage"}]},
     }  # fmt: skip
     assert report["hints"]["on_event_grid"]["event"] == "EventGridEvent"
     assert report["hints"]["on_blob"]["blob"] == "InputStream"

@@ -1,0 +1,362 @@
+"""The Azure backfill: Storage Queue work items, both ends -- what the CLI sends and what the function reads.
+
+**The message.** One backfill work item is one Storage Queue message whose text is exactly what Event
+Grid delivers for an upload: a ``Microsoft.Storage.BlobCreated`` event in the Event Grid schema (``subject``
+``/blobServices/default/containers/<container>/blobs/<name>``, ``data.eTag``, ``data.contentLength``,
+``data.api = "PolythumbBackfill"``). The queue-triggered function ``on_backfill_queue`` reads it with the
+same parser as ``on_event_grid`` (:func:`providers.azure.events.parse_batch`), so it also accepts a
+CloudEvents-schema event, or a JSON *array* of events -- the content of an Event Grid dead-letter blob can
+be re-queued as is to replay it.
+
+**Encoding.** The Functions queue extension (v5, extension bundle 4.x) decodes messages from base64 by
+default (``extensions.queues.messageEncoding``, set explicitly in ``host.json``), while azure-storage-queue
+sends text as is unless told otherwise: the sink encodes with ``TextBase64EncodePolicy``.
+
+**Sending** (``polythumb backfill SRC --target azure``). Storage Queues have no batch send, so each item is
+one ``Put Message``; a batch of the driver is sent on ``--workers`` threads. The queue is named by
+``--sink-option queue=NAME``, else ``THUMBS_BACKFILL_QUEUE``, else ``polythumb-backfill`` (the name the
+function listens on), on the account of ``--sink-option connection=NAME``, else
+``THUMBS_STORAGE_CONNECTION``, else ``AzureWebJobsStorage`` -- resolved as the Functions host resolves a
+connection: a connection string in ``<NAME>``, or identity-based ``<NAME>__queueServiceUri`` /
+``<NAME>__accountName`` (+ ``__credential``, ``__clientId``). ``--sink-option queue_url=https://...`` names
+the queue directly (with a SAS in its query, or else with ``DefaultAzureCredential``). Messages never
+expire (``time_to_live=-1``): a long backfill must not lose queued work after the default seven days.
+
+**Failures.** 408/429/5xx and connection errors are retried by the driver; 400/413 (a message the service
+refuses) go to the dead-letter file; a missing queue (404) or refused credentials (401/403) stop the run,
+the checkpoint keeping what is done. On the function side a transient error is raised, so the host makes
+the message visible again after ``visibilityTimeout`` and moves it to ``<queue>-poison`` after
+``maxDequeueCount`` attempts (``host.json``); permanent and malformed ones are logged and acknowledged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from core.backfill.dispatch import SendFailure, SendResult
+from core.errors import ConfigError, MalformedEvent, PermissionDenied
+from core.events import ObjectEvent
+from core.outcome import Outcome
+from core.runtime import FunctionRuntime
+from providers.azure import MISSING_SDK_HINT
+from providers.azure.connection import resolve_connection
+from providers.azure.events import BLOB_CREATED, SUBJECT_PREFIX, Ignored, parse_batch
+from providers.azure.settings import DEFAULT_CONNECTION, STORAGE_CONNECTION, load_azure_settings
+from providers.azure.settings import EXTRA_SETTINGS as FUNCTION_SETTINGS
+from providers.azure.storage import AzureBlobStorage, BlobStorageOpener
+
+#: The setting naming the backfill queue (on the images connection), and its default.
+QUEUE_SETTING = "THUMBS_BACKFILL_QUEUE"
+DEFAULT_QUEUE = "polythumb-backfill"
+
+#: THUMBS_* names the backfill reads: the function's Azure settings, plus the queue name.
+EXTRA_SETTINGS: tuple[str, ...] = (*FUNCTION_SETTINGS, QUEUE_SETTING)
+
+#: The ``--sink-option`` keys this sink understands.
+SINK_OPTIONS = ("queue", "connection", "queue_url")
+
+#: ``data.api`` of a backfill message: not an Event Grid API, so the parser processes it (see CREATED_APIS).
+BACKFILL_API = "PolythumbBackfill"
+
+#: Items per send of the driver, per worker thread (each item is one request).
+ITEMS_PER_WORKER = 4
+
+# Queue names: 3-63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit.
+_QUEUE_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
+_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_STOPPING_STATUS = frozenset({401, 403, 404})
+
+
+# -- the message -----------------------------------------------------------------------
+
+
+def queue_message(event: ObjectEvent) -> str:
+    """The message text for one work item: the Event Grid BlobCreated event of ``event``'s blob."""
+    data: dict[str, Any] = {"api": BACKFILL_API, "blobType": "BlockBlob"}
+    if event.etag:
+        data["eTag"] = f'"{event.etag}"'  # quoted, as Event Grid sends it
+    if event.size is not None:
+        data["contentLength"] = event.size
+    if event.content_type:
+        data["contentType"] = event.content_type
+    document = {
+        "id": event.event_id,
+        "subject": f"{SUBJECT_PREFIX}{event.bucket}/blobs/{event.key}",  # the name as stored, never encoded
+        "eventType": BLOB_CREATED,
+        "eventTime": event.event_time,
+        "data": data,
+        "dataVersion": "",
+        "metadataVersion": "1",
+    }
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def backfill_queue_name(environ: Mapping[str, str]) -> str:
+    """The backfill queue's name: ``THUMBS_BACKFILL_QUEUE``, default ``polythumb-backfill``.
+
+    Raises:
+        ConfigError: not a valid queue name.
+    """
+    return _checked_queue_name((environ.get(QUEUE_SETTING) or "").strip() or DEFAULT_QUEUE, QUEUE_SETTING)
+
+
+def _checked_queue_name(name: str, where: str) -> str:
+    if not _QUEUE_NAME.match(name):
+        raise ConfigError(
+            f"{where}={name!r} is not a valid queue name; accepted values: 3-63 lower-case letters, digits and "
+            "single hyphens, starting and ending with a letter or digit"
+        )
+    return name
+
+
+# -- the function side -----------------------------------------------------------------
+
+
+def handle_queue_message(
+    runtime: FunctionRuntime, message: Any, *, source_container: str | None = None
+) -> list[Outcome | Ignored] | MalformedEvent:
+    """Handle one message of the backfill queue (``func.QueueMessage``), on the same core path as Event Grid.
+
+    Every event of the message is handled; the first transient error is raised afterwards, so the host
+    retries the message (the events already done are found current and skipped).
+
+    Raises:
+        core.errors.TransientError: so the host retries, then poison-queues, the message.
+    """
+    context = {"trigger": "queue", "message_id": getattr(message, "id", None),
+               "dequeue_count": getattr(message, "dequeue_count", None)}  # fmt: skip
+    try:
+        parsed = parse_batch(message.get_body())
+    except MalformedEvent as exc:
+        runtime.logger.error(
+            "malformed backfill message, acknowledged and not retried: %s", exc,
+            extra={"fields": {**context, "status": "failed", "error_kind": exc.kind}},
+        )  # fmt: skip
+        return exc
+    results: list[Outcome | Ignored] = []
+    first_error: Exception | None = None
+    for parsed_item in parsed:
+        item = parsed_item
+        if isinstance(item, ObjectEvent) and source_container and item.bucket != source_container:
+            detail = f"{item.bucket} is not THUMBS_SOURCE_CONTAINER={source_container}"
+            item = Ignored("other_container", BLOB_CREATED, item.event_id, detail)
+        if isinstance(item, Ignored):
+            runtime.logger.info(
+                "acknowledged without work: %s (%s)", item.detail, item.reason,
+                extra={"fields": {**context, "status": "skipped", "reason": item.reason, "event_id": item.event_id}},
+            )  # fmt: skip
+            results.append(item)
+            continue
+        try:
+            results.append(runtime.handle(item, **context))
+        except Exception as exc:
+            first_error = first_error or exc  # finish the others; the retry skips what is done
+    if first_error is not None:
+        raise first_error
+    return results
+
+
+# -- opening the images account for planning -----------------------------------------------
+
+_openers: dict[str, BlobStorageOpener] = {}
+_openers_lock = threading.Lock()
+
+
+def open_bucket(name: str) -> AzureBlobStorage:
+    """Open container ``name`` of the images connection, resolved as the function resolves it.
+
+    ``THUMBS_STORAGE_CONNECTION`` names the connection (default ``AzureWebJobsStorage``): a connection
+    string, or ``<name>__blobServiceUri`` / ``<name>__accountName`` with an Entra ID identity.
+    """
+    with _openers_lock:
+        opener = _openers.get("images")
+        if opener is None:
+            settings = load_azure_settings(os.environ)
+            opener = _openers["images"] = BlobStorageOpener(
+                resolve_connection(settings.connection_name, environ=os.environ)
+            )
+    return opener(name)
+
+
+# -- the CLI side: the sink ------------------------------------------------------------------
+
+
+class StorageQueueSink:
+    """Puts work items on a Storage Queue, one request per item, ``workers`` at a time.
+
+    Args:
+        queue: An azure-storage-queue ``QueueClient`` that base64-encodes text (see :func:`queue_client`).
+        workers: Concurrent ``Put Message`` requests.
+    """
+
+    def __init__(self, queue: Any, *, workers: int) -> None:
+        self._queue = queue
+        self._workers = max(1, workers)
+        self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="polythumb-queue")
+
+    @property
+    def max_batch_size(self) -> int:
+        return self._workers * ITEMS_PER_WORKER
+
+    def send(self, batch: Sequence[ObjectEvent]) -> SendResult:
+        """Put every event of ``batch`` on the queue; report each."""
+        outcomes = list(self._pool.map(self._put, [queue_message(event) for event in batch]))
+        stopping = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+        if stopping:
+            raise stopping[0]  # a missing queue or refused credentials: resending cannot help
+        failures = [
+            SendFailure(index, outcome[0], retryable=outcome[1])
+            for index, outcome in enumerate(outcomes)
+            if isinstance(outcome, tuple)
+        ]
+        return SendResult.with_failures(len(batch), failures)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._queue.close()
+
+    def _put(self, text: str) -> tuple[str, bool] | Exception | None:
+        """None when sent; (reason, retryable) when it failed; an exception that must stop the run."""
+        from azure.core.exceptions import (
+            ClientAuthenticationError,
+            HttpResponseError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
+
+        try:
+            self._queue.send_message(text, time_to_live=-1)
+        except ClientAuthenticationError as exc:
+            return PermissionDenied(f"{self._where()}: the credential was refused ({type(exc).__name__})")
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            return (f"{type(exc).__name__}: queue service unreachable or too slow", True)
+        except HttpResponseError as exc:
+            status = int(exc.status_code or 0)
+            code = str(getattr(exc, "error_code", None) or status)
+            if status in _TRANSIENT_STATUS:
+                return (f"{code}: throttled or unavailable", True)
+            if status == 404:
+                return ConfigError(f"{self._where()} does not exist ({code}); check the queue name and account")
+            if status in _STOPPING_STATUS:
+                return PermissionDenied(
+                    f"{self._where()}: sending was refused ({code}); the sender needs the "
+                    "Storage Queue Data Message Sender role on the queue"
+                )
+            return (f"{code}: refused by the queue service", False)
+        return None
+
+    def _where(self) -> str:
+        return f"queue {self._queue.queue_name}"  # never the URL: it may carry a SAS
+
+
+def queue_client(*, connection_name: str, queue_name: str, environ: Mapping[str, str], **options: Any) -> Any:
+    """A base64-encoding ``QueueClient`` for ``queue_name`` on connection ``connection_name``.
+
+    Resolved as the Functions host resolves a queue connection: ``<name>`` (or ``AzureWebJobs<name>``)
+    holding a connection string, else ``<name>__queueServiceUri`` or ``<name>__accountName`` with an
+    Entra ID credential (``<name>__credential=managedidentity``, ``<name>__clientId``).
+
+    Raises:
+        ConfigError: neither is set (naming the settings looked for, never their values).
+    """
+    QueueClient, encode = _queue_sdk()
+    settings = _CaseInsensitive(environ)
+    kwargs = {"message_encode_policy": encode(), **_client_options(), **options}
+    for setting in (connection_name, f"AzureWebJobs{connection_name}"):
+        value = (settings.get(setting) or "").strip()
+        if value:
+            return QueueClient.from_connection_string(value, queue_name, **kwargs)
+    account_url = (settings.get(f"{connection_name}__queueServiceUri") or "").strip().rstrip("/")
+    account = (settings.get(f"{connection_name}__accountName") or "").strip()
+    if not account_url and account:
+        account_url = f"https://{account}.queue.core.windows.net"
+    if not account_url:
+        raise ConfigError(
+            f"no queue connection named {connection_name!r}: set {connection_name} to a connection string, or "
+            f"{connection_name}__queueServiceUri / {connection_name}__accountName for an identity-based one "
+            "(or pass --sink-option queue_url=https://<account>.queue.core.windows.net/<queue>)"
+        )
+    if not account_url.startswith("https://"):
+        raise ConfigError(f"{connection_name}__queueServiceUri must be an https:// endpoint (tokens need TLS)")
+    credential = _credential(
+        managed=(settings.get(f"{connection_name}__credential") or "").strip().lower() == "managedidentity",
+        client_id=(settings.get(f"{connection_name}__clientId") or "").strip() or None,
+    )
+    return QueueClient(account_url, queue_name, credential=credential, **kwargs)
+
+
+def make_sink(args: argparse.Namespace) -> StorageQueueSink:
+    """The sink for ``polythumb backfill --target azure`` (see :mod:`core.backfill.dispatch`).
+
+    Raises:
+        ConfigError: an unknown sink option, an invalid queue name, or no way to reach the queue.
+    """
+    options: Mapping[str, str] = getattr(args, "sink_options", None) or {}
+    unknown = sorted(set(options) - set(SINK_OPTIONS))
+    if unknown:
+        raise ConfigError(f"unknown --sink-option {', '.join(unknown)} for azure; accepted: {', '.join(SINK_OPTIONS)}")
+    workers = int(getattr(args, "workers", None) or 16)
+    queue_url = (options.get("queue_url") or "").strip()
+    if queue_url:
+        return StorageQueueSink(_client_from_url(queue_url), workers=workers)
+    connection = (options.get("connection") or os.environ.get(STORAGE_CONNECTION) or "").strip() or DEFAULT_CONNECTION
+    name = options.get("queue")
+    queue_name = _checked_queue_name(name.strip(), "--sink-option queue") if name else backfill_queue_name(os.environ)
+    client = queue_client(connection_name=connection, queue_name=queue_name, environ=os.environ)
+    return StorageQueueSink(client, workers=workers)
+
+
+def _client_from_url(queue_url: str) -> Any:
+    if not queue_url.startswith("https://") and not queue_url.startswith("http://127.0.0.1"):
+        raise ConfigError("--sink-option queue_url must be an https:// queue URL (tokens need TLS)")
+    QueueClient, encode = _queue_sdk()
+    # A SAS in the query authorises by itself; otherwise authenticate with the developer's/host's identity.
+    has_sas = "sig=" in queue_url.partition("?")[2]
+    credential = None if has_sas else _credential(managed=False, client_id=None)
+    return QueueClient.from_queue_url(queue_url, credential=credential, message_encode_policy=encode(),
+                                      **_client_options())  # fmt: skip
+
+
+def _client_options() -> dict[str, Any]:
+    from azure.storage.queue import ExponentialRetry
+
+    # One quick SDK retry smooths a blip; the driver's backoff (with a dead-letter file) handles the rest.
+    retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=1, random_jitter_range=1)
+    return {"retry_policy": retry, "connection_timeout": 10, "read_timeout": 30}
+
+
+def _queue_sdk() -> tuple[Any, Callable[[], Any]]:
+    try:
+        from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+    except ImportError as exc:  # pragma: no cover - covered by the core-only isolation session
+        raise ImportError(MISSING_SDK_HINT) from exc
+    return QueueClient, TextBase64EncodePolicy
+
+
+def _credential(*, managed: bool, client_id: str | None) -> Any:
+    try:
+        from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+    except ImportError as exc:  # pragma: no cover - covered by the core-only isolation session
+        raise ImportError(MISSING_SDK_HINT) from exc
+    if managed:
+        return ManagedIdentityCredential(client_id=client_id)
+    return DefaultAzureCredential(managed_identity_client_id=client_id)
+
+
+class _CaseInsensitive:
+    """App-setting lookup that ignores case, as the Functions host's configuration does."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._exact = environ
+        self._folded = {key.lower(): value for key, value in environ.items()}
+
+    def get(self, name: str) -> str | None:
+        value = self._exact.get(name)
+        return value if value is not None else self._folded.get(name.lower())
