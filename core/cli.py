@@ -23,6 +23,11 @@ from core.outcome import Outcome, Status
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PROVIDERS = ("aws", "gcp", "azure")
+#: Report commands, each delegating to ``core.reports.<name>.main`` (they need the dev/test extras).
+REPORTS = {
+    "conformance": "run the contract and end-to-end suites on every provider; write the conformance matrix",
+    "lockin": "write the vendor lock-in report (portability, cold start, cost, migration)",
+}
 
 # flag -> setting; every flag is optional and overrides the environment.
 _SETTING_FLAGS = {
@@ -83,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("config", help="validate the THUMBS_* environment and print the settings")
     add_setting_flags(check)
 
+    for report, help_text in REPORTS.items():
+        commands.add_parser(report, help=help_text)  # listed in --help; main() hands the arguments over
+
     package = commands.add_parser("package", help="build the deployable artefact of a cloud provider")
     package.add_argument("provider", choices=PROVIDERS)
     package.add_argument("rest", nargs=argparse.REMAINDER, help="options of the provider's packager")
@@ -95,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in REPORTS:  # their options (including --help) belong to the report module
+        report = importlib.import_module(f"core.reports.{argv[0]}")
+        return int(report.main(argv[1:]))
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":

@@ -140,3 +140,10 @@ def test_watch_renders_new_images_and_removes_thumbnails_of_deleted_ones(tmp_pat
     if same_folder:
         assert [o.reason for o in created if o.key == "sub/new photo-64x64.jpg"] == ["polythumb_output"]
     assert not any(o.status is Status.FAILED for o in outcomes)
+
+
+def test_report_commands_hand_their_options_to_the_report_modules(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["lockin", "--help"])
+    assert exited.value.code == 0
+    assert "--images-per-month" in capsys.readouterr().out

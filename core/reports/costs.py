@@ -1,0 +1,303 @@
+"""A monthly cost estimate per cloud for a workload, from measured duration and a dated price table.
+
+Per image the function does what the pipeline does: HEAD the original, GET it, HEAD each output,
+PUT each output (one decode, every size). Its billed duration is the render time measured here
+(times ``cpu_factor``) plus one round trip per storage request and the download of the original;
+its billed memory is what the Terraform deploys. The price table (``prices.json``) carries its date
+and sources; every assumption is listed by :func:`assumptions`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.reports.workload import RenderSample, Workload
+
+PRICES = Path(__file__).with_name("prices.json")
+GIB = 2**30
+
+
+@dataclass(frozen=True)
+class Price:
+    """One price: ``price`` per ``per`` ``unit``."""
+
+    price: float
+    per: float
+    unit: str
+    note: str = ""
+    sources: tuple[str, ...] = ()
+
+    def cost(self, quantity: float) -> float:
+        return quantity * self.price / self.per
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """The dated price table, per cloud."""
+
+    as_of: str
+    currency: str
+    regions: Mapping[str, str]
+    items: Mapping[str, Mapping[str, Price]]
+
+    def __getitem__(self, cloud: str) -> Mapping[str, Price]:
+        return self.items[cloud]
+
+
+def load_prices(path: Path = PRICES) -> PriceTable:
+    """Read a price table.
+
+    Raises:
+        ValueError: an item lacks a price, a unit or a source, or the table has no date.
+    """
+    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    if not document.get("as_of"):
+        raise ValueError(f"{path}: the price table needs an 'as_of' date")
+    items: dict[str, dict[str, Price]] = {}
+    regions = {}
+    for cloud in ("aws", "gcp", "azure"):
+        section = document.get(cloud) or {}
+        regions[cloud] = str(section.get("region", ""))
+        items[cloud] = {}
+        for name, raw in (section.get("items") or {}).items():
+            if "price" not in raw or not raw.get("unit") or not raw.get("sources"):
+                raise ValueError(f"{path}: {cloud}.{name} needs a price, a unit and at least one source URL")
+            items[cloud][name] = Price(
+                float(raw["price"]),
+                float(raw.get("per", 1)),
+                str(raw["unit"]),
+                str(raw.get("note", "")),
+                tuple(raw["sources"]),
+            )
+    return PriceTable(str(document["as_of"]), str(document.get("currency", "USD")), regions, items)
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    """What the model assumes beyond what is measured."""
+
+    request_ms: float = 15.0  # one storage request inside the region, round trip
+    download_mb_per_s: float = 100.0  # reading the original from storage inside the region
+    cpu_factor: float = 1.0  # a cloud vCPU against this machine's core
+    sqs_requests_per_image: int = 3  # S3's SendMessage, the poller's ReceiveMessage, DeleteMessage
+    pubsub_bytes_per_message: int = 1500  # a storage notification (object resource) as published and pushed
+    event_grid_operations_per_event: int = 2  # publish to the system topic + one delivery attempt
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The size one cloud's Terraform deploys, and how that cloud rounds billed time."""
+
+    memory_gb: float
+    cpu: float | None = None
+    granularity_ms: float = 1.0
+    minimum_ms: float = 0.0
+
+    def billed_seconds(self, seconds: float) -> float:
+        """``seconds`` as billed: at least the minimum, rounded up to the granularity."""
+        ms = max(seconds * 1000, self.minimum_ms)
+        return math.ceil(round(ms / self.granularity_ms, 6)) * self.granularity_ms / 1000
+
+
+def deployment_for(cloud: str, instance: Mapping[str, str]) -> Deployment:
+    """The deployment of ``cloud`` from its Terraform defaults (see :mod:`core.reports.concepts`)."""
+    if cloud == "aws":
+        return Deployment(memory_gb=float(instance.get("memory_mb", 2048)) / 1024, granularity_ms=1)
+    if cloud == "gcp":
+        return Deployment(
+            memory_gb=_gib(instance.get("memory", "1Gi")), cpu=_cpu(instance.get("cpu", "1")), granularity_ms=100
+        )
+    if cloud == "azure":
+        return Deployment(memory_gb=float(instance.get("memory_mb", 2048)) / 1024, granularity_ms=100, minimum_ms=1000)
+    raise ValueError(f"unknown cloud {cloud!r}")
+
+
+def _gib(text: str) -> float:
+    units = {"Ki": 1 / 2**20, "Mi": 1 / 1024, "Gi": 1.0, "M": 1e6 / GIB, "G": 1e9 / GIB}
+    for suffix, factor in units.items():
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor
+    return float(text) / GIB  # bytes
+
+
+def _cpu(text: str) -> float:
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of an estimate."""
+
+    item: str
+    quantity: float
+    price: Price
+
+    @property
+    def cost(self) -> float:
+        return self.price.cost(self.quantity)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A cloud's monthly cost for the workload."""
+
+    cloud: str
+    invocation_s: float
+    billed_s: float
+    deployment: Deployment
+    lines: list[Line] = field(default_factory=list)
+
+    @property
+    def total(self) -> float:
+        return sum(line.cost for line in self.lines)
+
+
+def invocation_seconds(workload: Workload, render: RenderSample, assumptions: Assumptions) -> float:
+    """Modelled duration of one invocation: render + storage round trips + download of the original."""
+    requests = 2 + 2 * workload.boxes
+    return (
+        render.median_s * assumptions.cpu_factor
+        + requests * assumptions.request_ms / 1000
+        + workload.mean_mb / assumptions.download_mb_per_s
+    )
+
+
+def _thumbnail_gb(workload: Workload, render: RenderSample) -> float:
+    return workload.images_per_month * sum(render.thumbnail_bytes) / GIB
+
+
+def estimate_aws(
+    workload: Workload,
+    render: RenderSample,
+    deployment: Deployment,
+    prices: Mapping[str, Price],
+    assumptions: Assumptions,
+) -> list[Line]:
+    """Lambda (SQS route) + S3 + SQS."""
+    n, k = workload.images_per_month, workload.boxes
+    billed = deployment.billed_seconds(invocation_seconds(workload, render, assumptions))
+    return [
+        Line("Lambda duration", n * billed * deployment.memory_gb, prices["lambda_gb_second"]),
+        Line("Lambda requests", n, prices["lambda_requests"]),
+        Line("S3 GET/HEAD (original HEAD + GET, one HEAD per output)", n * (k + 2), prices["s3_get_requests"]),
+        Line("S3 PUT (one per thumbnail)", n * k, prices["s3_put_requests"]),
+        Line("S3 storage of the month's thumbnails", _thumbnail_gb(workload, render), prices["s3_storage_gb_month"]),
+        Line("SQS requests", n * assumptions.sqs_requests_per_image, prices["sqs_requests"]),
+    ]
+
+
+def estimate_gcp(
+    workload: Workload,
+    render: RenderSample,
+    deployment: Deployment,
+    prices: Mapping[str, Price],
+    assumptions: Assumptions,
+) -> list[Line]:
+    """Cloud Run functions (Eventarc trigger) + Cloud Storage + Pub/Sub transport."""
+    n, k = workload.images_per_month, workload.boxes
+    billed = deployment.billed_seconds(invocation_seconds(workload, render, assumptions))
+    pubsub_bytes = 2 * max(1000, assumptions.pubsub_bytes_per_message)  # publish + push, 1000 B minimum each
+    return [
+        Line("Cloud Run functions CPU", n * billed * (deployment.cpu or 1.0), prices["run_vcpu_second"]),
+        Line("Cloud Run functions memory", n * billed * deployment.memory_gb, prices["run_gib_second"]),
+        Line("Cloud Run functions invocations", n, prices["run_requests"]),
+        Line("GCS class B (metadata + media GET, one metadata GET per output)", n * (k + 2), prices["gcs_class_b"]),
+        Line("GCS class A (one insert per thumbnail)", n * k, prices["gcs_class_a"]),
+        Line("GCS storage of the month's thumbnails", _thumbnail_gb(workload, render), prices["gcs_storage_gb_month"]),
+        Line("Eventarc events (Google source)", n, prices["eventarc_events"]),
+        Line("Pub/Sub transport (publish + push)", n * pubsub_bytes / 2**40, prices["pubsub_tib"]),
+    ]
+
+
+def estimate_azure(
+    workload: Workload,
+    render: RenderSample,
+    deployment: Deployment,
+    prices: Mapping[str, Price],
+    assumptions: Assumptions,
+) -> list[Line]:
+    """Functions Flex Consumption (Event Grid trigger) + Blob Storage + Event Grid."""
+    n, k = workload.images_per_month, workload.boxes
+    billed = deployment.billed_seconds(invocation_seconds(workload, render, assumptions))
+    return [
+        Line("Flex Consumption execution time", n * billed * deployment.memory_gb, prices["flex_gb_second"]),
+        Line("Flex Consumption executions", n, prices["flex_executions"]),
+        Line(
+            "Blob read/other (Get Blob Properties x outputs+1, Get Blob)", n * (k + 2), prices["blob_read_operations"]
+        ),
+        Line("Blob write (one Put Blob per thumbnail)", n * k, prices["blob_write_operations"]),
+        Line(
+            "Blob storage of the month's thumbnails", _thumbnail_gb(workload, render), prices["blob_storage_gb_month"]
+        ),
+        Line("Event Grid operations", n * assumptions.event_grid_operations_per_event, prices["event_grid_operations"]),
+    ]
+
+
+ESTIMATORS: Mapping[str, Callable[..., list[Line]]] = {
+    "aws": estimate_aws,
+    "gcp": estimate_gcp,
+    "azure": estimate_azure,
+}
+
+
+def estimate(
+    cloud: str,
+    workload: Workload,
+    *,
+    render: RenderSample,
+    deployment: Deployment,
+    prices: PriceTable,
+    assumptions: Assumptions,
+) -> Estimate:
+    """The monthly estimate of ``cloud``."""
+    seconds = invocation_seconds(workload, render, assumptions)
+    lines = ESTIMATORS[cloud](workload, render, deployment, prices[cloud], assumptions)
+    return Estimate(cloud, seconds, deployment.billed_seconds(seconds), deployment, lines)
+
+
+def assumptions_text(
+    workload: Workload,
+    render: RenderSample,
+    assumptions: Assumptions,
+    prices: PriceTable,
+    deployments: Mapping[str, Deployment],
+) -> list[str]:
+    """Every assumption behind the estimate, as sentences."""
+    lines = [
+        f"Workload: {workload.images_per_month:,} images a month, {workload.mean_mb:g} MB mean size, "
+        f"sizes {workload.sizes} ({workload.boxes} thumbnails each); creations only (a delete costs a few "
+        "HEAD requests; the DELETE requests themselves are free on S3, GCS and Azure).",
+        f"An original of {workload.mean_mb:g} MB is taken as a {workload.megapixels:.1f} MP JPEG "
+        f"({workload.bytes_per_pixel} bytes per pixel, as a 12 MP / 3.5 MB phone photo); a synthetic one of that "
+        f"size ({render.source_bytes / 1e6:.1f} MB, {render.pixels / 1e6:.1f} MP) rendered here in "
+        f"{render.median_s * 1000:.0f} ms (median), peak RSS {render.peak_rss_mb or 0:.0f} MB, thumbnails of "
+        f"{', '.join(str(b) for b in render.thumbnail_bytes)} bytes.",
+        f"Duration per invocation = render x {assumptions.cpu_factor:g} (a cloud vCPU against this core) + "
+        f"{2 + 2 * workload.boxes} storage requests x {assumptions.request_ms:g} ms + the download at "
+        f"{assumptions.download_mb_per_s:g} MB/s; one image per invocation (SQS batches and instance concurrency "
+        "would lower the per-request and minimum-duration charges).",
+        "Billed memory is what each Terraform deploys, not what the render used: "
+        + "; ".join(
+            f"{cloud} {d.memory_gb:g} GB"
+            + (f" and {d.cpu:g} vCPU" if d.cpu else "")
+            + f", billed per {d.granularity_ms:g} ms"
+            + (f" with a {d.minimum_ms:g} ms minimum" if d.minimum_ms else "")
+            for cloud, d in deployments.items()
+        )
+        + ".",
+        "Storage: the month's new thumbnails kept for a whole month (the stock of earlier months is not "
+        "counted); originals, their uploads, egress and logs are the same whatever polythumb does and are "
+        "left out. Sizes in GiB.",
+        f"Events: SQS {assumptions.sqs_requests_per_image} requests per image; Pub/Sub "
+        f"{assumptions.pubsub_bytes_per_message} bytes per message, published and pushed once (at least 1000 bytes "
+        f"billed each); Event Grid {assumptions.event_grid_operations_per_event} operations per event (publish + one "
+        "delivery, conservative).",
+        f"Prices: list prices as of {prices.as_of} in {prices.currency}, no free tier and no discounts "
+        f"({'; '.join(f'{c}: {r}' for c, r in prices.regions.items())}); see the price table's sources.",
+    ]
+    return lines
