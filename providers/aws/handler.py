@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Mapping
 from typing import Any
 
 from core.errors import MalformedEvent, TransientError
 from core.events import ObjectEvent
+from core.once import Once, once
 from core.outcome import Outcome
 from core.runtime import FunctionRuntime
 from providers.aws.events import SqsMessage, parse_body, parse_lambda_event, sqs_messages
@@ -148,19 +148,8 @@ def build_handler(environ: Mapping[str, str] | None = None, *, s3_client: Any = 
     return LambdaHandler(FunctionRuntime(open_bucket, environ=environ, extra_settings=EXTRA_SETTINGS))
 
 
-_default_lock = threading.Lock()
-_default: dict[str, LambdaHandler] = {}
-
-
-def default_handler() -> LambdaHandler:
-    """The container's handler, built from ``os.environ`` once (no global statement: the dict holds it)."""
-    handler = _default.get("handler")
-    if handler is None:
-        with _default_lock:
-            handler = _default.get("handler")
-            if handler is None:
-                handler = _default["handler"] = build_handler()
-    return handler
+#: The container's handler, built from ``os.environ`` on first use.
+default_handler: Once[LambdaHandler] = once(build_handler)
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -33,6 +32,7 @@ from core.errors import (
     StorageError,
     StorageUnavailable,
 )
+from core.once import Once, once
 from core.storage.port import ObjectInfo, StoredObject
 from core.storage.validation import check_key
 from providers.aws import import_boto3
@@ -75,8 +75,6 @@ _UNAVAILABLE_CODES = frozenset(
 _REFUSED_CODES = frozenset({"KeyTooLongError", "MetadataTooLarge"})  # permanent: the same write can never pass
 
 # The container's one client, behind a lock (no global statement: the dict is the holder).
-_client_lock = threading.Lock()
-_shared: dict[str, Any] = {}
 
 
 def client_config() -> Any:
@@ -99,15 +97,8 @@ def make_client(*, endpoint_url: str | None = None, region_name: str | None = No
     return session.client("s3", endpoint_url=endpoint_url, region_name=region_name, config=client_config())
 
 
-def shared_client() -> Any:
-    """The container's one S3 client, created on first use and reused by every warm invocation."""
-    client = _shared.get("s3")
-    if client is None:
-        with _client_lock:
-            client = _shared.get("s3")
-            if client is None:
-                client = _shared["s3"] = make_client()
-    return client
+#: The container's one S3 client, created on first use and reused by every warm invocation.
+shared_client: Once[Any] = once(make_client)
 
 
 def open_bucket(bucket: str) -> S3Storage:

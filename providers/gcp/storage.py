@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -32,6 +31,7 @@ from core.errors import (
     StorageError,
     StorageUnavailable,
 )
+from core.once import Once, once
 from core.storage.port import ObjectInfo, StoredObject
 from core.storage.validation import check_key
 from providers.gcp import import_storage
@@ -55,8 +55,6 @@ TIMEOUT = (3.0, 20.0)
 #: Attempts of :meth:`GcsStorage.get` when the object is replaced between reading its metadata and its bytes.
 _GET_ATTEMPTS = 3
 
-_client_lock = threading.Lock()
-_shared: dict[str, Any] = {}  # "client" -> the container's storage.Client, once created
 
 
 def make_client() -> Any:
@@ -76,15 +74,8 @@ def make_client() -> Any:
     return storage.Client(client_info=client_info)
 
 
-def shared_client() -> Any:
-    """The container's one GCS client, created on first use and reused by every warm invocation."""
-    client = _shared.get("client")
-    if client is None:
-        with _client_lock:
-            client = _shared.get("client")
-            if client is None:
-                client = _shared["client"] = make_client()
-    return client
+#: The container's one GCS client, created on first use and reused by every warm invocation.
+shared_client: Once[Any] = once(make_client)
 
 
 def open_bucket(bucket: str) -> GcsStorage:

@@ -18,6 +18,7 @@ from core.config import load_config
 from core.errors import MalformedEvent, StorageUnavailable
 from core.keys import META_PARAMS, META_SOURCE, META_SOURCE_BUCKET, META_SOURCE_REVISION, decode_meta_value
 from core.keys import output_keys as config_output_keys
+from core.once import once
 from core.runtime import FunctionRuntime
 from providers.aws.handler import LambdaHandler, build_handler
 from providers.aws.storage import S3Storage
@@ -322,8 +323,8 @@ def test_the_module_handler_reads_its_environment_once(
     from providers.aws import storage
     from tests.fixtures.aws import CREDENTIALS
 
-    monkeypatch.setattr(module, "_default", {})
-    monkeypatch.setattr(storage, "_shared", {})
+    monkeypatch.setattr(module, "default_handler", once(module.build_handler))
+    monkeypatch.setattr(storage, "shared_client", once(storage.make_client))
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     for name, value in CREDENTIALS.items():

@@ -18,8 +18,9 @@ from core.errors import (
     StorageUnavailable,
     TransientError,
 )
+from core.once import once
 from providers.aws import storage
-from providers.aws.storage import S3Storage, client_config, make_client, shared_client, translate_error
+from providers.aws.storage import S3Storage, client_config, make_client, translate_error
 from tests.fixtures.aws import CREDENTIALS, REGION
 
 pytestmark = pytest.mark.aws
@@ -53,9 +54,9 @@ def test_aws_endpoint_url_is_honoured(aws_environment: str, new_bucket: Callable
 
 
 def test_one_shared_client_per_container(aws_environment: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(storage, "_shared", {})
-    first = shared_client()
-    assert shared_client() is first
+    monkeypatch.setattr(storage, "shared_client", once(storage.make_client))
+    first = storage.shared_client()
+    assert storage.shared_client() is first
     assert S3Storage("any-bucket")._client is first
     assert storage.open_bucket("other-bucket")._client is first
 

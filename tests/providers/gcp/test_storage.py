@@ -19,6 +19,7 @@ from core.errors import (
     StorageUnavailable,
     TransientError,
 )
+from core.once import once
 from core.storage import ObjectInfo
 from providers.gcp import storage as gcs
 from providers.gcp.storage import GcsStorage, translate_error
@@ -136,7 +137,7 @@ def test_unreachable_endpoint_is_storage_unavailable_within_the_retry_deadline()
 def test_shared_client_follows_the_emulator_variable_and_is_reused(
     fake_gcs: FakeGcs, monkeypatch: pytest.MonkeyPatch, gcs_new_bucket: Callable[[str], str]
 ) -> None:
-    monkeypatch.setattr(gcs, "_shared", {})
+    monkeypatch.setattr(gcs, "shared_client", once(gcs.make_client))
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", fake_gcs.url)
     bucket = gcs_new_bucket("shared")
     first, second = gcs.open_bucket(bucket), gcs.open_bucket(bucket)
