@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -137,6 +138,10 @@ def run_directory(
         for event in selected:
             record(handle_safely(local, event))
     else:
+        # Forked workers inherit the parent's imports: load Pillow and the engine once here rather than in
+        # every worker (about 0.1 s each). libvips itself loads in the workers, on first use.
+        import core.imaging.render  # noqa: F401
+
         with ProcessPoolExecutor(
             max_workers=workers, mp_context=_process_context(), initializer=_init_worker, initargs=(config,)
         ) as pool:
@@ -148,9 +153,14 @@ def run_directory(
 
 
 def _process_context() -> multiprocessing.context.BaseContext:
-    # fork starts workers in milliseconds (Linux); spawn is the portable fallback.
+    # fork starts workers in milliseconds (Linux). But once libvips (the `fast` engine) has started its thread
+    # pool in this process, a forked child cannot use it (the threads do not survive fork; core.imaging falls
+    # back to Pillow there). The CLI never renders before forking; a caller that did (a test, a notebook)
+    # gets forkserver workers, fresh processes that keep the fast engine.
     methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    if "fork" in methods and "pyvips" not in sys.modules:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 # -- watch -----------------------------------------------------------------------

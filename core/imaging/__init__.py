@@ -3,7 +3,8 @@
 Importing this package (or :mod:`core.imaging.types`) does not import
 Pillow, which keeps configuration code cheap at cold start; the first use of
 :func:`probe_image` or :func:`render_thumbnails` loads
-:mod:`core.imaging.render` and Pillow with it.
+:mod:`core.imaging.render` and Pillow with it, and the first render the
+optional libvips engine takes (:mod:`core.imaging.engine`) loads pyvips.
 """
 
 from __future__ import annotations

@@ -93,6 +93,17 @@ def draft_request(
     return request
 
 
+def jpeg_scale(stored: Size, request: Size) -> int:
+    """The DCT scaling denominator (1, 2, 4 or 8) a JPEG decoder should use for ``request``.
+
+    The largest reduction that keeps both sides at least as large as asked:
+    exactly the choice of Pillow's ``JpegImageFile.draft``, so both engines
+    decode a JPEG at the same size.
+    """
+    ratio = min(stored[0] // max(1, request[0]), stored[1] // max(1, request[1]))
+    return next(scale for scale in (8, 4, 2, 1) if ratio >= scale)
+
+
 def displayed_size(stored: Size, orientation: int) -> Size:
     """The size of a stored raster once its EXIF orientation is applied."""
     if orientation in SWAPPING_ORIENTATIONS:

@@ -186,3 +186,39 @@ def _isobmff_size(data: bytes) -> tuple[int, int] | None:
         if largest is None or width * height > largest[0] * largest[1]:
             largest = (width, height)
     return largest
+
+
+#: PNG chunks whose content Pillow folds into EXIF, orientation or the ICC
+#: profile: an eXIf or iCCP chunk, or a text chunk with one of these keywords.
+_PNG_METADATA_CHUNKS = frozenset({b"eXIf", b"iCCP"})
+_PNG_TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
+_PNG_METADATA_KEYWORDS = frozenset({b"Raw profile type exif", b"XML:com.adobe.xmp"})
+
+
+def png_header_tells_all(data: bytes) -> bool:
+    """Whether a header-only open of this PNG sees all that a full decode would.
+
+    True when the chunk list is complete (every chunk whole, up to IEND) and
+    no eXIf, iCCP or EXIF/XMP text chunk follows the first IDAT: Pillow reads
+    those only after decoding the pixels, and only a full decode reports a
+    file cut short. Walks chunk lengths; nothing is inflated.
+    """
+    if not data.startswith(_PNG_MAGIC):
+        return False
+    offset, seen_pixels = len(_PNG_MAGIC), False
+    while offset + 12 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, offset)
+        payload = offset + 8
+        if payload + length + 4 > len(data):
+            return False  # cut short: the decoder must see it and report it
+        if kind == b"IEND":
+            return True
+        if kind == b"IDAT":
+            seen_pixels = True
+        elif seen_pixels and (
+            kind in _PNG_METADATA_CHUNKS
+            or (kind in _PNG_TEXT_CHUNKS and data[payload : payload + 80].split(b"\0", 1)[0] in _PNG_METADATA_KEYWORDS)
+        ):
+            return False
+        offset = payload + length + 4  # payload, then the CRC
+    return False  # no IEND

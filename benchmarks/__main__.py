@@ -1,0 +1,84 @@
+"""``python -m benchmarks [--quick] [--out DIR]``: run the benchmark, print the tables, write JSON and a chart."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from benchmarks import report, targets
+from benchmarks.run import Options, run
+
+DEFAULT_OUT = Path("reports/bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, no 24 MP input (a few minutes)")
+    parser.add_argument("--tiny", action="store_true", help="tiny inputs, one round: checks the machinery only")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"results directory (default {DEFAULT_OUT})")
+    parser.add_argument("--cache", type=Path, help="generated inputs (default OUT/cache; kept between runs)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        help="timed rounds per input, at least (default 7, quick 3, tiny 1; more while a"
+        " per-input budget of 25 s, quick 6 s, lasts)",
+    )
+    parser.add_argument("--no-rss", action="store_true", help="skip peak-memory probes")
+    parser.add_argument("--no-imports", action="store_true", help="skip entrypoint import times")
+    parser.add_argument("--no-throughput", action="store_true", help="skip `polythumb run` throughput")
+    parser.add_argument("--no-chart", action="store_true", help="do not draw the PNG chart")
+    return parser
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    """Options for the suite chosen on the command line."""
+    suite = "tiny" if args.tiny else "quick" if args.quick else "full"
+    # (rounds at least, time budget per input in s, import repeats, throughput repeats)
+    defaults = {"full": (11, 30.0, 7, 3), "quick": (5, 8.0, 5, 2), "tiny": (1, 0.0, 1, 1)}[suite]
+    return Options(
+        suite=suite,
+        repeats=args.repeats or defaults[0],
+        budget_s=defaults[1],
+        out=args.out,
+        cache=args.cache or args.out / "cache",
+        rss=not args.no_rss,
+        imports=not args.no_imports,
+        import_repeats=defaults[2],
+        throughput=not args.no_throughput,
+        throughput_repeats=defaults[3],
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns 0 when the run completed (whether or not every target is met)."""
+    args = build_parser().parse_args(argv)
+    options = options_from(args)
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    results = run(options, log=log)
+    results["targets"] = targets.evaluate(results)
+    results["meta"]["seconds"] = time.perf_counter() - started
+    options.out.mkdir(parents=True, exist_ok=True)
+    (options.out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    built = report.tables(results)
+    (options.out / "report.md").write_text(
+        "\n\n".join(report.as_markdown(table) for table in built) + "\n", encoding="utf-8"
+    )
+    print("\n\n".join(report.as_text(table) for table in built))
+    if not args.no_chart:
+        from benchmarks.chart import write_chart
+
+        write_chart(results, options.out / "chart.png")
+    log(f"wrote {options.out / 'results.json'}, report.md" + ("" if args.no_chart else ", chart.png"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

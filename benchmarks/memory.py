@@ -1,0 +1,44 @@
+"""Peak memory of one case, in a fresh process: ``ru_maxrss`` after the work minus before it.
+
+The probe process imports what the case uses and warms it up on a 64x48
+image of the same kind (so code pages, codec tables and thread pools, paid
+once per process, are in the baseline), notes its peak RSS, reads the source,
+runs the case once and notes the peak again. The difference is what
+rendering that input costs, the source bytes included.
+
+Linux hands a child the parent's RSS high-water mark (fork copies the memory
+map with its peak, and exec folds that peak into ``ru_maxrss``), so a probe
+started straight from this (large) benchmark process would report the
+benchmark's peak. A tiny launcher in between starts the probe from a fresh,
+small process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_LAUNCHER = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
+
+
+def peak_rss_mb(case: str, source: Path, *, kind: str, timeout: float = 300) -> float:
+    """MB of peak RSS ``case`` adds on ``source`` (a photo of ``kind``), measured in a fresh process."""
+    probe = [sys.executable, "-m", "benchmarks.probe", case, str(source), kind]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    completed = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, *probe],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"memory probe of {case} failed: {completed.stderr.strip()[-500:]}")
+    result = json.loads(completed.stdout)
+    return float(result["peak_mb"]) - float(result["baseline_mb"])

@@ -1,0 +1,132 @@
+"""Tables of a run's results: aligned text for the terminal, Markdown for the README."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Results = dict[str, Any]
+Table = tuple[str, list[str], list[list[str]]]
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def _ratio(top: float | None, bottom: float | None) -> str:
+    return "-" if not top or not bottom else f"{top / bottom:.2f}x"
+
+
+def _case(photo: Results, name: str, field: str = "median_ms") -> Any:
+    return photo["cases"].get(name, {}).get(field)
+
+
+def _mb(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.0f}"
+
+
+def _psnr(photo: Results, name: str) -> str:
+    values = _case(photo, name, "psnr_db")
+    return "-" if not values else f"{min(values):.1f}"
+
+
+def tables(results: Results) -> list[Table]:
+    """The report's tables: (title, headers, rows)."""
+    found = [_time_table(results), _engine_table(results), _memory_table(results)]
+    if results.get("imports"):
+        found.append(_imports_table(results))
+    if "throughput" in results:
+        speed = results["throughput"]
+        rows = [[str(workers), f"{rate:.2f}", f"{rate / speed['images_per_s']['1']:.2f}x",
+                 f"{speed['cpu_ms_per_image'][workers]:.0f}", f"{speed['cores_used'][workers]:.2f}"]
+                for workers, rate in speed["images_per_s"].items()]  # fmt: skip
+        title = (f"polythumb run, {speed['images']} photos, sizes {speed['sizes']} (medians; "
+                 f"load average {speed['load_average']:.1f} on {speed['cpus']} CPUs)")  # fmt: skip
+        found.append((title, ["workers", "images/s", "vs 1 worker", "CPU ms/image", "cores used"], rows))
+    if results.get("targets"):
+        rows = []
+        for target in results["targets"]:
+            value = target["value"]
+            shown = "-" if value is None else f"{value:.2f}{target['unit']}"
+            limit = f"{'<=' if target['at_most'] else '>='} {target['limit']:g}{target['unit']}"
+            met = {True: "yes", False: "NO", None: "n/a"}[target["met"]]
+            rows.append([target["target"], shown, limit, met, target["detail"]])
+        found.append(("Targets (issue 7)", ["target", "measured", "limit", "met", "detail"], rows))
+    return found
+
+
+def _time_table(results: Results) -> Table:
+    rows = []
+    for photo in results["photos"]:
+        one, three = _case(photo, "polythumb_256"), _case(photo, "polythumb_x3")
+        rows.append([
+            photo["name"], f"{photo['megapixels']:g}", f"{photo['engine']['256']}/{photo['engine']['x3']}",
+            _ms(_case(photo, "floor_256")), _ms(_case(photo, "seed_256")), _ms(one),
+            _ratio(_case(photo, "seed_256"), one), _ratio(one, _case(photo, "floor_256")),
+            _ms(_case(photo, "ref_256")), _ms(_case(photo, "seed_x3")), _ms(three),
+            _ratio(_case(photo, "seed_x3"), three), _ms(_case(photo, "polythumb_1024")),
+            _ratio(three, _case(photo, "polythumb_1024")), _ms(_case(photo, "full_decode")),
+        ])  # fmt: skip
+    headers = ["input", "MP", "engine 1/3", "floor", "seed", "polythumb", "seed/pt", "pt/floor", "libvips",
+               "seed x3", "pt x3", "seed/pt x3", "pt 1024", "x3/1024", "full decode"]  # fmt: skip
+    return ("Time, ms (medians): one size = 256 box, x3 = 128+512+1024, JPEG q85 out", headers, rows)
+
+
+def _engine_table(results: Results) -> Table:
+    rows = []
+    for photo in results["photos"]:
+        rows.append([photo["name"]] + [_ms(_case(photo, name)) for name in (
+            "pillow_256", "vips_256", "pillow_1024", "vips_1024", "pillow_x3", "vips_x3", "ref_x3")])  # fmt: skip
+    headers = ["input", "pillow 256", "vips 256", "pillow 1024", "vips 1024", "pillow x3", "vips x3", "libvips x3"]
+    return ("Engines side by side, ms (medians)", headers, rows)
+
+
+def _memory_table(results: Results) -> Table:
+    rows = []
+    for photo in results["photos"]:
+        seed_bytes, own_bytes = _case(photo, "seed_256", "out_bytes"), _case(photo, "polythumb_256", "out_bytes")
+        rows.append([
+            photo["name"], f"{photo['bytes'] / 1e6:.1f}",
+            *(_mb(_case(photo, name, "peak_rss_mb")) for name in (
+                "seed_256", "pillow_256", "vips_256", "pillow_x3", "vips_x3")),
+            f"{seed_bytes[0] / 1000:.1f}/{own_bytes[0] / 1000:.1f}" if seed_bytes and own_bytes else "-",
+            _psnr(photo, "seed_256"), _psnr(photo, "polythumb_256"), _psnr(photo, "ref_256"),
+            _psnr(photo, "seed_x3"), _psnr(photo, "polythumb_x3"),
+        ])  # fmt: skip
+    headers = ["input", "source MB", "RSS seed", "RSS pillow", "RSS vips", "RSS pillow x3", "RSS vips x3",
+               "kB seed/pt", "PSNR seed", "PSNR pt", "PSNR libvips", "PSNR seed x3", "PSNR pt x3"]  # fmt: skip
+    title = "Peak RSS, MB over an idle interpreter (fresh process); output kB (256); PSNR dB vs full-res LANCZOS"
+    return (title, headers, rows)
+
+
+def _imports_table(results: Results) -> Table:
+    rows = []
+    for entry in results["imports"]:
+        heavy = ", ".join(f"{item['package']} {item['self_ms']:.0f}" for item in entry["heavy"][:5])
+        rows.append([
+            entry["provider"], entry["entrypoint"], ", ".join(entry["host_preloaded"]) or "-",
+            _ms(entry["entry_ms"]), _ms(entry["floor_ms"]), f"{entry['over_floor_ms']:+.0f}",
+            "yes" if entry["imports_pillow"] else "no", ", ".join(entry["foreign_sdk_modules"]) or "none", heavy,
+        ])  # fmt: skip
+    headers = ["provider", "entrypoint", "host preloaded", "import ms", "floor ms", "over floor", "Pillow",
+               "other SDKs", "heaviest packages (self ms)"]  # fmt: skip
+    return ("Entrypoint import in a fresh interpreter (medians); floor = Pillow + SDK + one client", headers, rows)
+
+
+def as_text(table: Table) -> str:
+    """An aligned plain-text table."""
+    title, headers, rows = table
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    lines = [title, "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)
+
+
+def as_markdown(table: Table) -> str:
+    """A GitHub Markdown table with its title in bold."""
+    title, headers, rows = table
+    lines = [f"**{title}**", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,157 @@
+"""One benchmark run: every input through every case, then memory, imports and throughput."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import cases, imports, memory, photos, quality, throughput, timing
+from benchmarks.cases import LARGE, ONE, THREE
+
+#: Cases whose peak RSS is measured (each in a fresh process), per suite.
+RSS_CASES = {
+    "full": ("seed_256", "seed_1024", "pillow_256", "pillow_x3", "vips_256", "vips_x3", "ref_x3"),
+    "quick": ("seed_256", "pillow_256", "pillow_x3", "vips_256", "vips_x3"),
+    "tiny": ("seed_256", "pillow_x3", "vips_x3"),
+}
+_ONE_SIZE = ("floor_256", "seed_256", "pillow_256", "vips_256", "ref_256")
+_THREE_SIZES = ("seed_128", "seed_512", "seed_1024", "pillow_x3", "vips_x3")
+#: The quick suite measures, per input, what the targets need (None: every case); the full suite all.
+QUICK_CASES: dict[str, tuple[str, ...] | None] = {
+    "jpeg-12mp": None,
+    "jpeg-50mp": (*_ONE_SIZE, *_THREE_SIZES),
+    "png-12mp": _ONE_SIZE,
+    "webp-12mp": (*_ONE_SIZE, "pillow_x3", "vips_x3"),
+}
+#: Inputs whose memory the quick and tiny suites probe (the memory targets' and the common ones).
+QUICK_RSS = ("jpeg-12mp", "jpeg-50mp", "png-12mp", "webp-12mp", "jpeg-tiny", "webp-tiny")
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to run; ``python -m benchmarks --help`` describes each."""
+
+    suite: str = "full"
+    repeats: int = 11
+    budget_s: float = 30.0
+    out: Path = Path("reports/bench")
+    cache: Path = Path("reports/bench/cache")
+    rss: bool = True
+    imports: bool = True
+    import_repeats: int = 7
+    throughput: bool = True
+    throughput_repeats: int = 3
+
+
+Log = Callable[[str], None]
+
+
+def run(options: Options, *, log: Log) -> dict[str, Any]:
+    """Runs the benchmark and returns its results (the JSON document)."""
+    has_vips = cases.vips_installed()
+    results: dict[str, Any] = {"meta": _meta(options, has_vips), "photos": []}
+    for photo in photos.SUITES[options.suite]:
+        log(f"{photo.name}: generating/reading input")
+        path = photos.cached(photo, options.cache)
+        results["photos"].append(_bench_photo(photo, path, options, has_vips=has_vips, log=log))
+    if options.imports:
+        results["imports"] = []
+        for provider in imports.PROVIDERS:
+            if not imports.installed(provider):
+                log(f"imports: {provider.name} SDK not installed, skipped")
+                continue
+            log(f"imports: {provider.name}")
+            results["imports"].append(imports.measure(provider, repeats=options.import_repeats))
+    if options.throughput:
+        base = photos.SUITES[options.suite][0]  # the 12 MP baseline JPEG (tiny in the smoke suite)
+        folder = throughput.make_folder(photos.cached(base, options.cache), options.cache / f"run-{base.name}")
+        log(f"throughput: polythumb run on {throughput.IMAGES} images, 1 and 2 workers")
+        results["throughput"] = throughput.measure(folder, repeats=options.throughput_repeats)
+    return results
+
+
+def _meta(options: Options, has_vips: bool) -> dict[str, Any]:
+    from PIL import __version__ as pillow_version
+
+    vips_version = None
+    if has_vips:
+        pyvips = cases.load_pyvips()
+        vips_version = f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}"
+    return {
+        "command": "python -m benchmarks " + " ".join(sys.argv[1:]),
+        "suite": options.suite,
+        "repeats": options.repeats,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "pillow": pillow_version,
+        "libvips": vips_version,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
+        # Other work on the machine at the start: medians resist it, but a high figure explains noise.
+        "load_average_at_start": os.getloadavg()[0],
+        "sizes": {"one": ONE, "large": LARGE, "three": list(THREE)},
+        "output": f"JPEG q{cases.QUALITY}",
+    }
+
+
+def _bench_photo(photo: photos.Photo, path: Path, options: Options, *, has_vips: bool, log: Log) -> dict[str, Any]:
+    data = path.read_bytes()
+    wanted = QUICK_CASES.get(photo.name, _ONE_SIZE) if options.suite == "quick" else None
+    selected = [
+        case
+        for case in cases.all_cases()
+        if (has_vips or not case.needs_vips) and (wanted is None or case.name in wanted)
+    ]
+    runners = {case.name: case.runner(data) for case in selected}
+    log(f"{photo.name}: warm-up and quality")
+    outputs = {name: runner() for name, runner in runners.items()}  # also the warm-up round
+    reference = quality.reference_image(data)
+    log(f"{photo.name}: timing {len(runners)} cases, at least {options.repeats} rounds, interleaved")
+    timings = timing.interleaved(runners, repeats=options.repeats, warmup=0, budget_s=options.budget_s)
+    if all(f"seed_{size}" in timings for size in THREE):
+        timings["seed_x3"] = timing.summed(timings, [f"seed_{size}" for size in THREE])
+    result: dict[str, Any] = {
+        "name": photo.name,
+        "kind": photo.kind,
+        "width": photo.width,
+        "height": photo.height,
+        "megapixels": round(photo.megapixels, 1),
+        "bytes": len(data),
+        "cases": {},
+        "engine": {},
+    }
+    for name, measured in timings.items():
+        entry: dict[str, Any] = {
+            "median_ms": measured.median_ms,
+            "min_ms": measured.min_ms,
+            "cpu_median_ms": measured.cpu_median_ms,
+            "runs_ms": [value * 1000 for value in measured.runs],
+        }
+        produced = outputs.get(name) or []
+        if name == "seed_x3":
+            produced = [outputs[f"seed_{size}"][0] for size in THREE]
+        if produced:
+            entry["out_bytes"] = [len(body) for body in produced]
+            entry["psnr_db"] = [quality.psnr(body, reference) for body in produced]
+        result["cases"][name] = entry
+    for label, sizes in (("256", (ONE,)), ("1024", (LARGE,)), ("x3", THREE)):
+        chosen = cases.auto_engine(data, sizes) if has_vips else "pillow"
+        result["engine"][label] = chosen
+        if f"{chosen}_{label}" in result["cases"]:
+            result["cases"][f"polythumb_{label}"] = {**result["cases"][f"{chosen}_{label}"], "engine": chosen}
+    if options.rss and (options.suite == "full" or photo.name in QUICK_RSS):
+        for name in RSS_CASES[options.suite]:
+            if name in result["cases"]:
+                log(f"{photo.name}: peak RSS of {name}")
+                result["cases"][name]["peak_rss_mb"] = memory.peak_rss_mb(name, path, kind=photo.kind)
+        for label in ("256", "x3"):
+            source = result["cases"].get(f"{result['engine'][label]}_{label}", {})
+            if "peak_rss_mb" in source:
+                result["cases"][f"polythumb_{label}"]["peak_rss_mb"] = source["peak_rss_mb"]
+    os.environ.pop("POLYTHUMB_ENGINE", None)
+    return result

@@ -1,0 +1,99 @@
+"""The targets of issue 7, checked against a run's results.
+
+Each target names the figures it compares. "One size" is the default box
+(256); the three sizes are 128, 512 and 1024, compared with one render of the
+largest of them (1024: the same decode, so the ratio measures what the two
+extra sizes cost) and with the seed's code run once per size. Times are wall
+medians; each detail also gives the ratio of CPU medians, which background
+load on a shared machine barely moves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Results = dict[str, Any]
+
+
+def _photo(results: Results, name: str) -> Results | None:
+    return next((photo for photo in results["photos"] if photo["name"] == name), None)
+
+
+def _ms(photo: Results, case: str, field: str = "median_ms") -> float:
+    return float(photo["cases"][case][field])
+
+
+def _target(text: str, value: float | None, limit: float, *, at_most: bool, unit: str, detail: str) -> dict[str, Any]:
+    met = None if value is None else (value <= limit if at_most else value >= limit)
+    return {"target": text, "value": value, "limit": limit, "at_most": at_most, "unit": unit, "met": met,
+            "detail": detail}  # fmt: skip
+
+
+def _ratio(photo: Results, text: str, top: str, bottom: str, limit: float, *, at_most: bool) -> dict[str, Any]:
+    """A time-ratio target: ``top`` / ``bottom`` of ``photo``'s cases, with the CPU ratio in the detail."""
+    cpu = _ms(photo, top, "cpu_median_ms") / _ms(photo, bottom, "cpu_median_ms")
+    detail = f"{top} {_ms(photo, top):.0f} ms / {bottom} {_ms(photo, bottom):.0f} ms; CPU ratio {cpu:.2f}x"
+    value = _ms(photo, top) / _ms(photo, bottom)
+    return _target(text, value, limit, at_most=at_most, unit="x", detail=detail)
+
+
+def evaluate(results: Results) -> list[dict[str, Any]]:
+    """Every target with its measured value and whether it is met (None: not measured in this run)."""
+    found: list[dict[str, Any]] = []
+    jpeg = _photo(results, "jpeg-12mp") or _photo(results, "jpeg-tiny")
+    if jpeg:
+        found += [
+            _ratio(jpeg, "3 sizes <= 1.3x one render of the largest (12 MP JPEG)", "polythumb_x3",
+                   "polythumb_1024", 1.3, at_most=True),
+            _ratio(jpeg, "3 sizes >= 2.5x faster than the seed run 3 times (12 MP JPEG)", "seed_x3",
+                   "polythumb_x3", 2.5, at_most=False),
+            _ratio(jpeg, "one size within 1.15x of the decode floor (12 MP JPEG)", "polythumb_256", "floor_256",
+                   1.15, at_most=True),
+        ]  # fmt: skip
+    worst = max(results["photos"], key=lambda photo: _ms(photo, "polythumb_256") / _ms(photo, "seed_256"))
+    slowest = _ratio(worst, "one size no slower than the seed on any input", "polythumb_256", "seed_256", 1.0,
+                     at_most=True)  # fmt: skip
+    slowest["detail"] = f"worst input {worst['name']}: {slowest['detail']}"
+    found.append(slowest)
+    if results["meta"]["libvips"]:
+        found += _fast_engine_targets(results)
+    for entry in results.get("imports", []):
+        foreign = ", ".join(entry["foreign_sdk_modules"])
+        found.append(
+            _target(f"{entry['provider']} entrypoint import <= floor + 50 ms, no other provider's SDK",
+                    entry["over_floor_ms"] if not foreign else float("inf"), 50.0, at_most=True, unit="ms",
+                    detail=f"entry {entry['entry_ms']:.0f} ms, floor {entry['floor_ms']:.0f} ms; "
+                    f"other SDKs: {foreign or 'none'}")
+        )  # fmt: skip
+    if "throughput" in results:
+        speed = results["throughput"]
+        cpu = speed["cpu_ms_per_image"]
+        found.append(
+            _target("polythumb run: 2 workers >= 1.7x the images/s of 1", speed["speedup_2_vs_1"], 1.7,
+                    at_most=False, unit="x",
+                    detail=f"{speed['images_per_s']['1']:.2f} vs {speed['images_per_s']['2']:.2f} images/s; CPU per "
+                    f"image {cpu['1']:.0f} vs {cpu['2']:.0f} ms; cores used {speed['cores_used']['2']:.2f} of 2")
+        )  # fmt: skip
+    return found
+
+
+def _fast_engine_targets(results: Results) -> list[dict[str, Any]]:
+    found = []
+    for name in ("png-12mp", "webp-12mp", "png-tiny", "webp-tiny"):
+        photo = _photo(results, name)
+        if photo:
+            found.append(_ratio(photo, f"fast engine: {name} >= 1.5x faster than the seed", "seed_256",
+                                "polythumb_256", 1.5, at_most=False))  # fmt: skip
+    for name, limit in (("webp-12mp", 40.0), ("jpeg-50mp", 30.0), ("webp-tiny", 40.0)):
+        photo = _photo(results, name)
+        if photo is None:
+            continue
+        peaks = {label: photo["cases"].get(f"polythumb_{label}", {}).get("peak_rss_mb") for label in ("256", "x3")}
+        measured = [peak for peak in peaks.values() if peak is not None]
+        found.append(
+            _target(f"fast engine: peak RSS of {name} <= +{limit:.0f} MB", max(measured) if measured else None,
+                    limit, at_most=True, unit="MB",
+                    detail=", ".join(f"{label}: {peak:+.1f} MB ({photo['engine'][label]})"
+                                     for label, peak in peaks.items() if peak is not None))
+        )  # fmt: skip
+    return found

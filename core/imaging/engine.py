@@ -1,0 +1,129 @@
+"""Which engine decodes and resizes a source: Pillow (always there) or libvips (the ``fast`` extra).
+
+Both engines follow one plan (:mod:`core.imaging.plan`) and hand back Pillow
+images of the thumbnails; colour management, the output mode and encoding are
+shared (:mod:`core.imaging.render`), so the choice changes speed and memory,
+never what a thumbnail is.
+
+The choice, per source, comes from the benchmark (``python -m benchmarks``):
+libvips wins on large PNG and WebP sources (it shrinks WebP while decoding and
+resizes several times faster) and on JPEGs rendered to large thumbnails; the
+``VIPS_*`` constants below say where. ``POLYTHUMB_ENGINE`` overrides it:
+``pillow`` never uses libvips, ``vips`` uses it for every source it can
+decode, ``auto`` (the default) follows the table. Nothing here imports
+pyvips; the libvips engine loads it on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from PIL import Image, ImageFile
+
+from core.errors import ConfigError
+from core.imaging.types import Box, Fit
+
+#: Environment variable that overrides the engine choice.
+ENGINE_ENV = "POLYTHUMB_ENGINE"
+ENGINES = ("auto", "pillow", "vips")
+FAST_EXTRA_HINT = "install the optional engine with `pip install 'polythumb[fast]'`"
+
+#: ``auto`` leaves sources smaller than this to Pillow: libvips' fixed cost per
+#: render (building its pipeline, waking its threads) outweighs what it saves on
+#: a tiny image (360x240: Pillow 10 ms, libvips 17 ms). At 0.24 Mpx they tie on
+#: JPEG and WebP and libvips already wins on PNG (12 vs 19 ms); at 1 Mpx it
+#: wins on all three (PNG 33 vs 49 ms, WebP 37 vs 45, JPEG at 1024 px 36 vs 56).
+VIPS_MIN_SOURCE_PIXELS = 250_000
+#: ``auto`` renders a JPEG with libvips only when the largest thumbnail's long
+#: side is over this. Both engines decode through the same DCT scaling, so small
+#: thumbnails are bound by that decode and tie (12 MP at 256 px: 63 vs 62 ms);
+#: a large thumbnail needs a large decode, and there libvips' vectorised,
+#: streaming resize wins (12 MP at 1024 px: 106 vs 199 ms, +31 vs +69 MB).
+VIPS_JPEG_LARGE_OUTPUT = 512
+#: PNG modes ``auto`` sends to libvips: the truecolour and grey photos the
+#: benchmark measures (12 MP: RGB 351 vs 698 ms, RGBA 523 vs 841 ms, and half
+#: the memory). Palette and bilevel PNGs (graphics, not measured) stay with
+#: Pillow; so does the test suite's 100 Mpx bilevel memory-probe control.
+VIPS_PNG_MODES = frozenset({"L", "LA", "RGB", "RGBA", "I;16", "I;16B"})
+
+
+@dataclass(frozen=True)
+class Resized:
+    """What an engine hands back: the thumbnails before colour conversion and encoding.
+
+    Attributes:
+        thumbnails: ``(box, image)`` for each distinct box, largest first;
+            the images are upright, in the working mode ``mode``.
+        mode: The working mode (see :func:`core.imaging.colour.working_mode`).
+        exif: The source EXIF, if any and parsable.
+        icc_profile: The source's embedded ICC profile, if any.
+    """
+
+    thumbnails: list[tuple[Box, Image.Image]]
+    mode: str
+    exif: Image.Exif | None
+    icc_profile: bytes | None
+
+
+def requested() -> str:
+    """The engine asked for in ``POLYTHUMB_ENGINE`` ("auto" when unset).
+
+    Raises:
+        ConfigError: An unknown engine name.
+    """
+    name = os.environ.get(ENGINE_ENV, "").strip().lower() or "auto"
+    if name not in ENGINES:
+        raise ConfigError(f"{ENGINE_ENV} must be one of {', '.join(ENGINES)}; got {name!r}")
+    return name
+
+
+def uses_vips(image: ImageFile.ImageFile, data: bytes, *, boxes: Sequence[Box], fit: Fit) -> bool:
+    """Whether the libvips engine renders this source (opened header-only from ``data``) for ``boxes``.
+
+    Raises:
+        ConfigError: ``POLYTHUMB_ENGINE=vips`` but the libvips engine cannot run here.
+    """
+    name = requested()
+    if name == "pillow":
+        return False
+    from core.imaging import vips_engine  # cheap: pyvips itself loads on first use
+
+    if name == "vips":
+        reason = vips_engine.unavailable_reason()
+        if reason is not None:
+            raise ConfigError(f"{ENGINE_ENV}=vips but the libvips engine cannot run: {reason}; {FAST_EXTRA_HINT}")
+        return vips_engine.supports(image, data)
+    # auto: only where the benchmark shows libvips winning, and only if installed.
+    return _vips_wins(image, boxes=boxes, fit=fit) and vips_engine.available() and vips_engine.supports(image, data)
+
+
+def _vips_wins(image: ImageFile.ImageFile, *, boxes: Sequence[Box], fit: Fit) -> bool:
+    """The benchmark's verdict for this source and these boxes (see the ``VIPS_*`` constants)."""
+    from core.imaging import decode, geometry
+
+    width, height = image.size
+    if width * height < VIPS_MIN_SOURCE_PIXELS:
+        return False
+    fmt = decode.pillow_format(image)
+    if fmt == "JPEG":
+        displayed = geometry.displayed_size((width, height), decode.orientation_of(decode.read_exif(image)))
+        longest = max(max(geometry.output_size(displayed, box, fit)) for box in boxes)
+        return longest > VIPS_JPEG_LARGE_OUTPUT
+    if fmt == "PNG":
+        return image.mode in VIPS_PNG_MODES
+    # Still WebP: libvips scales while decoding (12 MP at 256 px: 344 vs 453 ms, +10 vs +190 MB).
+    return fmt == "WEBP"
+
+
+def engine_for(data: bytes, *, boxes: Sequence[Box], fit: Fit, max_pixels: int) -> str:
+    """The engine ("pillow" or "vips") that would render ``data`` for ``boxes`` (reads the header only).
+
+    Raises:
+        The errors of :func:`core.imaging.decode.open_image`, and ConfigError as :func:`uses_vips`.
+    """
+    from core.imaging import decode
+
+    with decode.open_image(data, max_pixels=max_pixels) as image:
+        return "vips" if uses_vips(image, data, boxes=boxes, fit=fit) else "pillow"

@@ -1,0 +1,246 @@
+"""The libvips engine (the optional ``fast`` extra): decode while shrinking, resize, hand back Pillow images.
+
+Only the two expensive steps run in libvips: decoding (JPEG shrinks in the
+DCT as Pillow's draft does, WebP while decoding, which Pillow cannot; rows
+stream through the resize instead of the whole raster sitting in memory) and
+resizing (vectorised LANCZOS3). Everything that defines what a thumbnail *is*
+stays shared with the Pillow engine, so the semantics are the same:
+
+* **limits**: Pillow opened the source header-only and :mod:`core.imaging.decode`
+  checked it against ``max_pixels`` before libvips sees a byte;
+* **formats**: JPEG, still PNG and still WebP only, each through its own loader
+  (never libvips' sniffing ``new_from_buffer``); everything else is Pillow's;
+* **orientation, EXIF, ICC**: read by Pillow from the header (a PNG keeping
+  them after its pixel data, or cut short, goes to the Pillow engine, which
+  reads the rest after decoding); the plan (:mod:`core.imaging.plan`) runs in
+  stored orientation and each small thumbnail is transposed upright by Pillow;
+* **modes**: 16-bit samples keep their top byte, palettes and tRNS keys
+  become RGB(A)/LA in the loader, alpha is resized premultiplied;
+* **errors**: libvips fails on truncated data (``fail_on="truncated"``), and
+  any libvips failure while decoding is a :class:`TruncatedImage`.
+
+pyvips is imported on first use, never at import; its operation cache is
+switched off so a warm container does not keep old sources alive.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+from types import ModuleType
+from typing import Any
+
+from PIL import Image, ImageFile
+
+from core.errors import ImageTooLarge, TruncatedImage
+from core.imaging import decode, geometry, plan, sniff
+from core.imaging.engine import Resized
+from core.imaging.types import Box, Fit
+
+#: Pillow modes of each source format this engine decodes exactly as the Pillow engine does.
+_MODES = {
+    "JPEG": frozenset({"L", "RGB", "CMYK"}),
+    "PNG": frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I;16B"}),
+    "WEBP": frozenset({"RGB", "RGBA"}),
+}
+#: Sources with a larger ICC profile are left to the Pillow engine. Real profiles stay under 600 KB; a
+#: JPEG can carry 16 MB of APP2 "profile", which libvips copies again (a peak near 180 MB, Pillow's ~97 MB).
+MAX_ICC_BYTES = 1 << 20
+#: WebP decodes this many times the largest output. libwebp scales while decoding by exact area
+#: averaging (not by powers of two like a JPEG's DCT), so it needs less margin than ``draft_gap``:
+#: 1.5 keeps 48 dB PSNR against a full LANCZOS resize (2.0: 50 dB) and cuts the peak memory of a
+#: 12 MP WebP at 1024 px from +46 MB to +32 MB (the decoded frame is held whole).
+WEBP_DRAFT_GAP = 1.5
+#: The resize from the decoded image first shrinks by whole factors (box
+#: filter) down to this many times the target, then applies LANCZOS3; the
+#: same trade as the Pillow engine's ``reducing_gap``.
+REDUCING_GAP = 2.0
+
+
+_forked_after_start: list[bool] = []  # set in a child forked after libvips started (no global statement)
+
+
+@functools.cache
+def _pyvips() -> ModuleType | None:
+    """pyvips, configured once; None when it (or the libvips library) is missing."""
+    try:
+        pyvips = importlib.import_module("pyvips")
+    except (ImportError, OSError):  # not installed, or libvips failed to load
+        return None
+    # Every render has new bytes: cached operations would only keep old sources in memory.
+    pyvips.cache_set_max(0)
+    # libvips keeps a pool of worker threads; a child forked from this process has none of them and
+    # would wait for them forever. Such a child renders with Pillow instead (fork before first use,
+    # or use forkserver/spawn, to keep the fast engine in workers).
+    os.register_at_fork(after_in_child=lambda: _forked_after_start.append(True))
+    return pyvips
+
+
+def unavailable_reason() -> str | None:
+    """Why this engine cannot run in this process, or None when it can (imports pyvips on first call)."""
+    if _pyvips() is None:
+        return "pyvips (or the libvips library) is not installed"
+    if _forked_after_start:
+        return "this process was forked after libvips started its threads"
+    return None
+
+
+def available() -> bool:
+    """Whether this engine can run here: pyvips and libvips installed, and no fork after their start."""
+    return unavailable_reason() is None
+
+
+def supports(image: ImageFile.ImageFile, data: bytes) -> bool:
+    """Whether this engine renders ``image`` (opened header-only from ``data``) as Pillow would."""
+    fmt = decode.pillow_format(image)
+    if image.mode not in _MODES.get(fmt, ()):
+        return False
+    if len(image.info.get("icc_profile") or b"") > MAX_ICC_BYTES:
+        return False  # libvips would keep its own copy of a hostile profile on top of Pillow's
+    if fmt == "JPEG":
+        return True  # an MPO's first image is what both read
+    if decode.frame_count(image) != 1:
+        return False  # animations: Pillow composes the first frame
+    return fmt != "PNG" or sniff.png_header_tells_all(data)
+
+
+def resize(
+    image: ImageFile.ImageFile,
+    data: bytes,
+    *,
+    boxes: list[Box],
+    fit: Fit,
+    draft_gap: float,
+    reuse_factor: float,
+) -> Resized:
+    """Decodes ``data`` with libvips and resizes it for every box.
+
+    Args:
+        image: ``data`` opened header-only by Pillow (limits already checked).
+        data: The source bytes.
+        boxes: The boxes asked for.
+        fit: How each box is filled.
+        draft_gap: Decode a JPEG reduced to this many times the largest output
+            (WebP: :data:`WEBP_DRAFT_GAP`).
+        reuse_factor: See :func:`core.imaging.plan.plan_resizes`.
+
+    Raises:
+        TruncatedImage: libvips could not decode the pixels.
+        ImageTooLarge: Memory ran out.
+    """
+    vips = _pyvips()
+    assert vips is not None, "call available() first"
+    exif = decode.read_exif(image)
+    orientation = decode.orientation_of(exif)
+    stored = image.size
+    displayed = geometry.displayed_size(stored, orientation)
+    fmt = decode.pillow_format(image)
+    gap = WEBP_DRAFT_GAP if fmt == "WEBP" else draft_gap
+    request = geometry.draft_request(displayed, boxes, fit, orientation=orientation, reducing_gap=gap)
+    mode = _working_mode(image)
+    try:
+        decoded = _load(vips, data, fmt, stored=stored, request=request)
+        decoded = _to_eight_bits(decoded)
+        steps = plan.plan_resizes(
+            (decoded.width, decoded.height),
+            source_size=stored,
+            boxes=boxes,
+            fit=fit,
+            reuse_factor=reuse_factor,
+            swap=orientation in geometry.SWAPPING_ORIENTATIONS,
+        )
+        if sum(1 for step in steps if step.source == plan.DECODED) > 1:
+            # Read more than once: decode to memory once (a sequential load streams only once).
+            decoded = decoded.copy_memory()
+        images = [decoded]
+        pillow: dict[int, Image.Image] = {}
+        thumbnails = []
+        for step in steps:
+            index = step.source
+            if step.resizes:
+                images.append(_resize(images[index], step, from_decoded=index == plan.DECODED))
+                index = len(images) - 1
+            if index not in pillow:
+                pillow[index] = decode.apply_orientation(_to_pillow(images[index], mode), orientation)
+            thumbnails.append((step.box, pillow[index]))
+    except vips.Error as exc:
+        if "out of memory" in str(exc).lower():
+            raise ImageTooLarge(f"ran out of memory decoding a {stored[0]}x{stored[1]} image") from exc
+        raise TruncatedImage(f"image data is truncated or corrupt: {_first_line(exc)}") from exc
+    return Resized(thumbnails=thumbnails, mode=mode, exif=exif, icc_profile=image.info.get("icc_profile") or None)
+
+
+def _working_mode(image: Image.Image) -> str:
+    """The working mode the Pillow engine brings this source to (see ``colour.working_mode``)."""
+    alpha = decode.has_alpha(image)
+    if image.mode in ("1", "L", "I;16", "I;16B", "LA"):
+        return "LA" if alpha or image.mode == "LA" else "L"
+    if image.mode == "CMYK":
+        return "CMYK"
+    return "RGBA" if alpha or image.mode == "RGBA" else "RGB"
+
+
+def _load(vips: ModuleType, data: bytes, fmt: str, *, stored: tuple[int, int], request: tuple[int, int]) -> Any:
+    """A lazy, sequential libvips image of ``data``, reduced while decoding where the format allows."""
+    # A memory source reads ``data`` in place; the *_buffer loaders copy it first (+13 MB for a 50 MP JPEG).
+    source = vips.Source.new_from_memory(data)
+    options: dict[str, Any] = {"access": "sequential", "fail_on": "truncated"}
+    if fmt == "JPEG":
+        return vips.Image.jpegload_source(source, shrink=geometry.jpeg_scale(stored, request), **options)
+    if fmt == "WEBP":
+        # libwebp scales while decoding; never below the request (the same margin as a JPEG draft).
+        scale = min(1.0, max(request[0] / stored[0], request[1] / stored[1]))
+        return vips.Image.webpload_source(source, scale=scale, **options)
+    return vips.Image.pngload_source(source, **options)
+
+
+def _to_eight_bits(image: Any) -> Any:
+    """16-bit samples keep their top byte, as the Pillow engine's (viewers') reduction does."""
+    if image.format == "uchar":
+        return image
+    return (image >> 8).cast("uchar")
+
+
+def _resize(image: Any, step: plan.Step, *, from_decoded: bool) -> Any:
+    """Crops and resizes ``image`` for ``step``, alpha premultiplied; the result is in memory."""
+    left, top, right, bottom = step.crop
+    # libvips crops whole pixels: the fraction dropped from a cover crop is below one source pixel.
+    x, y = round(left), round(top)
+    width, height = max(1, round(right) - x), max(1, round(bottom) - y)
+    if (x, y, width, height) != (0, 0, image.width, image.height):
+        image = image.crop(x, y, width, height)
+    alpha = image.hasalpha()
+    if alpha:
+        # 8-bit premultiplied, as Pillow resizes RGBa/La: libvips' float premultiply would
+        # make the whole resize run on 4-byte floats (slower, and 4x the memory).
+        image = image.premultiply().cast("uchar")
+    resized = image.resize(
+        step.size[0] / width,
+        vscale=step.size[1] / height,
+        kernel="lanczos3",
+        # Only the decoded image can be many times too large (see REDUCING_GAP); 0 = LANCZOS3 alone.
+        gap=REDUCING_GAP if from_decoded else 0.0,
+    )
+    if alpha:
+        resized = resized.unpremultiply().cast("uchar")
+    if (resized.width, resized.height) != step.size:
+        # Rounding of scale x size can land one pixel off: pad by copying edges, then cut.
+        resized = resized.embed(0, 0, max(resized.width, step.size[0]), max(resized.height, step.size[1]),
+                                extend="copy").crop(0, 0, *step.size)  # fmt: skip
+    return resized.copy_memory()
+
+
+def _to_pillow(image: Any, mode: str) -> Image.Image:
+    """Copies a small libvips image into a Pillow image of ``mode``."""
+    cmyk = image.interpretation == "cmyk"
+    natural = {1: "L", 2: "LA", 3: "RGB", 4: "CMYK" if cmyk else "RGBA"}.get(image.bands)
+    if natural is None:
+        raise TruncatedImage(f"decoded {image.bands} bands where the header promised {mode}")
+    converted = Image.frombytes(natural, (image.width, image.height), image.write_to_memory())
+    # The loaders expand exactly as the Pillow engine does; this only guards a disagreement.
+    return converted if natural == mode else converted.convert(mode)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

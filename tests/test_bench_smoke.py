@@ -1,0 +1,111 @@
+"""The benchmark runs end to end on tiny inputs and writes its table, JSON and chart.
+
+Only the machinery is checked (every section present, every field filled);
+timings on tiny images mean nothing and are never asserted.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+TINY_INPUTS = {"jpeg-tiny", "jpeg-progressive-tiny", "jpeg-cmyk-tiny", "png-tiny", "png-rgba-tiny", "webp-tiny"}
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One tiny benchmark run: its output directory and its stdout."""
+    out = tmp_path_factory.mktemp("bench")
+    command = [sys.executable, "-m", "benchmarks", "--tiny", "--out", str(out)]
+    if not HAS_MATPLOTLIB:
+        command.append("--no-chart")
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return out, completed.stdout
+
+
+@pytest.fixture(scope="module")
+def results(bench: tuple[Path, str]) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((bench[0] / "results.json").read_text(encoding="utf-8"))
+    return loaded
+
+
+def test_every_input_has_every_case_measured(results: dict[str, Any]) -> None:
+    assert results["meta"]["suite"] == "tiny"
+    assert {"python", "pillow", "libvips", "machine", "command", "repeats"} <= set(results["meta"])
+    assert {photo["name"] for photo in results["photos"]} == TINY_INPUTS
+    has_vips = results["meta"]["libvips"] is not None
+    for photo in results["photos"]:
+        cases = photo["cases"]
+        expected = {"floor_256", "floor_1024", "full_decode", "seed_256", "seed_x3", "pillow_256", "pillow_x3",
+                    "polythumb_256", "polythumb_1024", "polythumb_x3"}  # fmt: skip
+        if has_vips:
+            expected |= {"vips_256", "vips_x3", "ref_256", "ref_x3"}
+        assert expected <= set(cases), photo["name"]
+        for name, case in cases.items():
+            assert case["median_ms"] > 0 and len(case["runs_ms"]) == results["meta"]["repeats"], name
+        for name in ("seed_256", "polythumb_256", "polythumb_x3"):
+            assert all(size > 0 for size in cases[name]["out_bytes"])
+            assert all(0 < psnr <= 99 for psnr in cases[name]["psnr_db"]), (photo["name"], name)
+        # polythumb's thumbnails look like the reference (the seed's RGBA ones do not: it drops alpha).
+        assert min(cases["polythumb_x3"]["psnr_db"]) > 20, photo["name"]
+        assert len(cases["polythumb_x3"]["out_bytes"]) == 3
+        assert set(photo["engine"]) == {"256", "1024", "x3"}
+
+
+def test_memory_is_probed_in_fresh_processes(results: dict[str, Any]) -> None:
+    probed = {photo["name"]: photo["cases"]["seed_256"].get("peak_rss_mb") for photo in results["photos"]}
+    assert probed["jpeg-tiny"] is not None and probed["webp-tiny"] is not None
+    assert all(isinstance(value, float) for value in probed.values() if value is not None)
+
+
+def _installed(*modules: str) -> bool:
+    try:
+        return all(importlib.util.find_spec(module) is not None for module in modules)
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
+
+
+def test_imports_and_throughput_are_reported(results: dict[str, Any]) -> None:
+    providers = {entry["provider"]: entry for entry in results["imports"]}
+    installed = {
+        "aws": _installed("boto3"),
+        "gcp": _installed("functions_framework", "google.cloud.storage"),
+        "azure": _installed("azure.functions", "azure.storage.blob"),
+    }
+    assert set(providers) == {name for name, present in installed.items() if present}
+    for entry in providers.values():
+        assert entry["entry_ms"] > 0 and entry["floor_ms"] > 0
+        assert entry["foreign_sdk_modules"] == [], entry  # no provider drags in another's SDK
+        assert entry["heavy"] and {"package", "self_ms"} <= set(entry["heavy"][0])
+    speed = results["throughput"]
+    assert speed["images"] == 40
+    assert set(speed["images_per_s"]) == {"1", "2"} and speed["speedup_2_vs_1"] > 0
+
+
+def test_targets_table_and_markdown(results: dict[str, Any], bench: tuple[Path, str]) -> None:
+    out, stdout = bench
+    texts = [target["target"] for target in results["targets"]]
+    assert any("3 sizes" in text for text in texts) and any("decode floor" in text for text in texts)
+    assert all(target["met"] in (True, False, None) for target in results["targets"])
+    for title in ("Time, ms", "Engines side by side", "Peak RSS", "polythumb run", "Targets"):
+        assert title in stdout
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert markdown.count("| input |") == 3
+    if results["imports"]:  # empty where no provider SDK is installed (the core-only session)
+        assert "Entrypoint import" in stdout and "| provider |" in markdown
+
+
+@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="the chart needs matplotlib (nox -s bench installs it)")
+def test_the_chart_is_a_png(bench: tuple[Path, str]) -> None:
+    chart = bench[0] / "chart.png"
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert chart.stat().st_size > 10_000

@@ -1,0 +1,270 @@
+"""The engine choice, the libvips engine's own guarantees, and the shared resize plan.
+
+The imaging behaviour under each engine (orientation, colour, alpha, metadata,
+limits, errors) is checked by re-running the imaging, corpus and pipeline
+suites with the engine forced: see ``tests/test_imaging_engine_suites.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import multiprocessing
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from core.config import load_config
+from core.errors import ConfigError
+from core.imaging import Box, Fit, geometry, plan, render_thumbnails, sniff, vips_engine
+from core.imaging.engine import ENGINE_ENV, engine_for
+from core.local import run_directory
+from tests.images import gradient
+from tests.test_imaging_limits import LAUNCHER, ROOT
+
+CORPUS = Path(__file__).parent / "data" / "corpus"
+MAX_PIXELS = 200_000_000
+needs_vips = pytest.mark.skipif(
+    not vips_engine.available(), reason="the libvips engine is optional: pip install 'polythumb[fast]'"
+)
+
+
+def encode(image: Image.Image, fmt: str, **options: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def chosen(data: bytes, *sizes: int, fit: Fit = Fit.CONTAIN) -> str:
+    return engine_for(data, boxes=[Box(size, size) for size in sizes], fit=fit, max_pixels=MAX_PIXELS)
+
+
+@pytest.fixture(scope="module")
+def photo_jpeg() -> bytes:
+    """A 1600x1200 (1.9 Mpx) JPEG: large enough for ``auto`` to consider libvips."""
+    return encode(gradient(1600, 1200), "JPEG", quality=90)
+
+
+# --- choosing the engine ---------------------------------------------------------------------------
+
+
+def test_pillow_is_forced_by_the_environment(monkeypatch: pytest.MonkeyPatch, photo_jpeg: bytes) -> None:
+    monkeypatch.setenv(ENGINE_ENV, "pillow")
+    assert chosen(photo_jpeg, 1024) == "pillow"
+
+
+def test_an_unknown_engine_is_a_config_error(monkeypatch: pytest.MonkeyPatch, photo_jpeg: bytes) -> None:
+    monkeypatch.setenv(ENGINE_ENV, "imagemagick")
+    with pytest.raises(ConfigError, match=f"{ENGINE_ENV} must be one of auto, pillow, vips"):
+        chosen(photo_jpeg, 256)
+
+
+def test_forcing_vips_without_it_names_the_extra(monkeypatch: pytest.MonkeyPatch, photo_jpeg: bytes) -> None:
+    monkeypatch.setattr(vips_engine, "unavailable_reason", lambda: "pyvips is not installed")
+    monkeypatch.setenv(ENGINE_ENV, "vips")
+    with pytest.raises(ConfigError, match=r"polythumb\[fast\]"):
+        render_thumbnails(
+            photo_jpeg, boxes=[Box(64, 64)], fit=Fit.CONTAIN, format="jpeg", quality=None,
+            strip_metadata=True, max_pixels=MAX_PIXELS,
+        )  # fmt: skip
+
+
+def test_auto_without_libvips_is_always_pillow(monkeypatch: pytest.MonkeyPatch, photo_jpeg: bytes) -> None:
+    monkeypatch.setattr(vips_engine, "available", lambda: False)
+    assert chosen(photo_jpeg, 1024) == "pillow"
+    assert chosen(encode(gradient(1600, 1200), "WEBP"), 256) == "pillow"
+
+
+@needs_vips
+def test_auto_follows_the_benchmark(photo_jpeg: bytes) -> None:
+    # JPEG: small thumbnails are bound by the DCT-reduced decode both engines share; large ones by the resize.
+    assert chosen(photo_jpeg, 256) == "pillow"
+    assert chosen(photo_jpeg, 128, 512) == "pillow"
+    assert chosen(photo_jpeg, 128, 1024) == "vips"
+    assert chosen(photo_jpeg, 600, fit=Fit.COVER) == "vips"
+    # Large truecolour PNG and still WebP: libvips, whatever the size asked.
+    assert chosen(encode(gradient(1600, 1200, "RGBA"), "PNG"), 64) == "vips"
+    assert chosen(encode(gradient(1600, 1200), "WEBP"), 64) == "vips"
+    # Palette PNGs, small sources and formats libvips does not decode for us: Pillow.
+    assert chosen(encode(gradient(1600, 1200).convert("P"), "PNG"), 64) == "pillow"
+    assert chosen(encode(gradient(400, 300), "PNG"), 64) == "pillow"  # 0.12 Mpx
+    assert chosen(encode(gradient(1600, 1200), "TIFF"), 1024) == "pillow"
+    assert chosen((CORPUS / "webp-animated.webp").read_bytes(), 64) == "pillow"
+
+
+@needs_vips
+def test_forced_vips_covers_every_source_it_decodes_like_pillow(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENGINE_ENV, "vips")
+    for name in ("jpeg-cmyk.jpg", "png-palette-trns.png", "png-16bit-gray-trns.png", "webp-lossy-alpha.webp"):
+        assert chosen((CORPUS / name).read_bytes(), 64) == "vips", name
+    for name in ("webp-animated.webp", "gif-transparency.gif", "tiff-cmyk.tif", "broken-truncated.png"):
+        assert chosen((CORPUS / name).read_bytes(), 64) == "pillow", name
+
+
+@needs_vips
+def test_a_source_with_a_huge_icc_profile_stays_with_pillow(monkeypatch: pytest.MonkeyPatch) -> None:
+    # libvips would copy a hostile 16 MB "profile" once more; real profiles are under 600 KB.
+    monkeypatch.setenv(ENGINE_ENV, "vips")
+    image = gradient(64, 48)
+    assert chosen(encode(image, "JPEG", icc_profile=b"\xa5" * 500_000), 64) == "vips"
+    assert chosen(encode(image, "JPEG", icc_profile=b"\xa5" * (vips_engine.MAX_ICC_BYTES + 1)), 64) == "pillow"
+
+
+# --- what the libvips engine guarantees --------------------------------------------------------------
+
+
+@needs_vips
+@pytest.mark.parametrize(("width", "box", "expected"), [(4000, 256, 1000), (4000, 150, 500), (4000, 1024, 4000)])
+def test_vips_shrinks_a_jpeg_on_load_exactly_as_pillow_drafts(
+    monkeypatch: pytest.MonkeyPatch, width: int, box: int, expected: int
+) -> None:
+    data = encode(gradient(width, width * 3 // 4), "JPEG", quality=80)
+    loaded: list[int] = []
+    pyvips = vips_engine._pyvips()
+    assert pyvips is not None
+    original = pyvips.Image.jpegload_source
+
+    def recording(source: Any, **options: Any) -> Any:
+        image = original(source, **options)
+        loaded.append(image.width)
+        return image
+
+    monkeypatch.setattr(pyvips.Image, "jpegload_source", recording)
+    monkeypatch.setenv(ENGINE_ENV, "vips")
+    render_thumbnails(data, boxes=[Box(box, box)], fit=Fit.CONTAIN, format="jpeg", quality=None,
+                      strip_metadata=True, max_pixels=MAX_PIXELS)  # fmt: skip
+    with Image.open(io.BytesIO(data)) as image:
+        request = geometry.draft_request(image.size, [Box(box, box)], Fit.CONTAIN, orientation=1, reducing_gap=2.0)
+        image.draft(None, request)
+        assert image.size[0] == expected
+    assert loaded == [expected]
+
+
+@needs_vips
+def test_vips_renders_a_large_bilevel_png_without_holding_its_pixels() -> None:
+    """The 100 Mpx bilevel PNG: Pillow holds its raster (over 150 MB), libvips streams it."""
+    script = (
+        "import json, os, resource, sys\n"
+        "from core.imaging import Box, Fit, render_thumbnails\n"
+        "os.environ['POLYTHUMB_ENGINE'] = 'vips'\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "(t,) = render_thumbnails(data, boxes=[Box(128, 128)], fit=Fit.CONTAIN, format='jpeg', quality=None,\n"
+        "                         strip_metadata=True, max_pixels=200_000_000)\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "print(json.dumps({'size': [t.width, t.height], 'mb': peak}))\n"
+    )
+    path = CORPUS / "decompression-bomb-warning-zone-10000x10000.png"
+    completed = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, sys.executable, "-c", script, str(path)],
+        cwd=ROOT, capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    result = json.loads(completed.stdout)
+    assert result["size"] == [128, 128]
+    assert result["mb"] < 150, result  # Pillow needs more than 150 MB (test_imaging_limits' control)
+
+
+def _render_in_child(data: bytes, queue: Any) -> None:
+    queue.put((engine_for(data, boxes=[Box(1024, 1024)], fit=Fit.CONTAIN, max_pixels=MAX_PIXELS),
+               len(render_thumbnails(data, boxes=[Box(1024, 1024)], fit=Fit.CONTAIN, format="jpeg", quality=None,
+                                     strip_metadata=True, max_pixels=MAX_PIXELS))))  # fmt: skip
+
+
+@needs_vips
+def test_a_child_forked_after_libvips_started_renders_with_pillow(photo_jpeg: bytes) -> None:
+    # libvips' worker threads do not survive fork(); a child using it would wait for them forever.
+    assert chosen(photo_jpeg, 1024) == "vips"
+    render_thumbnails(photo_jpeg, boxes=[Box(1024, 1024)], fit=Fit.CONTAIN, format="jpeg", quality=None,
+                      strip_metadata=True, max_pixels=MAX_PIXELS)  # fmt: skip
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_render_in_child, args=(photo_jpeg, queue))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0, "the forked child hung or failed"
+    assert queue.get(timeout=5) == ("pillow", 1)
+
+
+@needs_vips
+def test_run_directory_after_libvips_started_uses_fresh_workers(photo_jpeg: bytes, tmp_path: Path) -> None:
+    render_thumbnails(photo_jpeg, boxes=[Box(1024, 1024)], fit=Fit.CONTAIN, format="jpeg", quality=None,
+                      strip_metadata=True, max_pixels=MAX_PIXELS)  # fmt: skip
+    source = tmp_path / "src"
+    source.mkdir()
+    for index in range(3):
+        (source / f"photo-{index}.jpg").write_bytes(photo_jpeg)
+    config = load_config({"THUMBS_DEST_BUCKET": str(tmp_path / "out"), "THUMBS_SIZES": "1024x1024"})
+    summary = run_directory(source, config, workers=2)
+    assert (summary.ok, summary.failed, summary.written) == (3, 0, 3)
+
+
+# --- the plan both engines follow ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fit", list(Fit))
+def test_a_plan_in_stored_orientation_is_the_displayed_plan_rotated(fit: Fit) -> None:
+    boxes = [Box(300, 200), Box(64, 64), Box(100, 300), Box(40, 30)]
+    displayed = plan.plan_resizes((1000, 750), source_size=(4000, 3000), boxes=boxes, fit=fit, reuse_factor=2.0)
+    stored = plan.plan_resizes((750, 1000), source_size=(3000, 4000), boxes=boxes, fit=fit, reuse_factor=2.0,
+                               swap=True)  # fmt: skip
+    assert [step.box for step in stored] == [step.box for step in displayed]
+    assert [step.size[::-1] for step in stored] == [step.size for step in displayed]
+    assert [step.source for step in stored] == [step.source for step in displayed]
+
+
+def test_the_plan_derives_each_box_from_the_smallest_adequate_result() -> None:
+    steps = plan.plan_resizes(
+        (2000, 1500), source_size=(4000, 3000), boxes=[Box(256, 256), Box(512, 512), Box(64, 64), Box(128, 128)],
+        fit=Fit.CONTAIN, reuse_factor=2.0,
+    )  # fmt: skip
+    assert [(step.box.width, step.size, step.source) for step in steps] == [
+        (512, (512, 384), plan.DECODED),
+        (256, (256, 192), 1),
+        (128, (128, 96), 2),
+        (64, (64, 48), 3),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("size", "request_size"),
+    [
+        ((4000, 3000), (512, 384)),
+        ((4000, 3000), (2048, 1536)),
+        ((4000, 3000), (400, 300)),
+        ((8640, 5760), (2048, 1366)),
+    ],
+)
+def test_jpeg_scale_is_pillows_draft_choice(size: tuple[int, int], request_size: tuple[int, int]) -> None:
+    with Image.open(io.BytesIO(encode(Image.new("RGB", size), "JPEG"))) as image:
+        image.draft(None, request_size)
+        scale = geometry.jpeg_scale(size, request_size)
+        assert image.size == (-(-size[0] // scale), -(-size[1] // scale))
+
+
+# --- PNG chunk walk ----------------------------------------------------------------------------------
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _png(*after_pixels: bytes) -> bytes:
+    header = _chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0))
+    pixels = _chunk(b"IDAT", zlib.compress(b"\x00\x80"))
+    return b"\x89PNG\r\n\x1a\n" + header + pixels + b"".join(after_pixels) + _chunk(b"IEND", b"")
+
+
+def test_png_header_tells_all_unless_metadata_follows_the_pixels() -> None:
+    assert sniff.png_header_tells_all(_png())
+    assert sniff.png_header_tells_all(_png(_chunk(b"tEXt", b"Comment\0hello"), _chunk(b"tIME", bytes(7))))
+    assert not sniff.png_header_tells_all(_png(_chunk(b"eXIf", b"MM\0*")))
+    assert not sniff.png_header_tells_all(_png(_chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0<x/>")))
+    assert not sniff.png_header_tells_all(_png(_chunk(b"zTXt", b"Raw profile type exif\0\0x")))
+    assert not sniff.png_header_tells_all(_png()[:-6])  # cut short inside IEND
+    assert not sniff.png_header_tells_all(b"GIF89a")
+    assert Image.open(io.BytesIO(_png())).size == (1, 1)  # the helper makes real PNGs
