@@ -131,6 +131,16 @@ def fuzz(session: nox.Session) -> None:
     session.run("python", "tests/reliability/fuzz_decode.py", *(session.posargs or ["--seconds", "60"]))
 
 
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Performance benchmark (issue 7): tables on stdout; JSON, Markdown and a chart under reports/bench/.
+
+    `nox -s bench` runs the full suite (about 15 minutes on 2 cores); `nox -s bench -- --quick` a few minutes.
+    """
+    session.install("-e", ".[all,fast]", "matplotlib>=3.8")
+    session.run("python", "-m", "benchmarks", *session.posargs)
+
+
 def _run_e2e(session: nox.Session, provider: str) -> None:
     """The end-to-end suite on one entrypoint. A run of its own: its -k must not filter the other suites."""
     session.run("pytest", "tests/e2e", "-k", provider, *session.posargs)

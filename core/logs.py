@@ -19,19 +19,34 @@ from core.outcome import Outcome, Status
 
 LOGGER_NAME = "polythumb"
 
-# Things that must never reach a log: signed-URL query strings, connection-string secrets,
-# bearer tokens and AWS secret keys.
+# Things that must never reach a log. Names are matched case-insensitively, as ``name=value``,
+# ``name: value`` or ``"name": "value"`` (a JSON field, or a repr of a dict), and only as whole names, so
+# an object key such as "design=1.jpg" is left alone. Values end where a connection string (";"), a query
+# string ("&", "#") or a quoted string ends, and before a backslash (a JSON escape must stay whole).
+_SECRET_NAMES = (
+    "AccountKey", "SharedAccessSignature", "sig", "Signature", "X-Amz-Signature", "X-Amz-Credential",
+    "X-Amz-Security-Token", "X-Goog-Signature", "X-Goog-Credential", "aws_secret_access_key",
+    "aws_session_token", "SecretAccessKey", "SessionToken", "secret", "client_secret", "password", "passwd",
+    "token", "access_token", "refresh_token", "id_token", "api_key", "apikey", "private_key",
+)  # fmt: skip
 _SECRET_PATTERNS = (
-    re.compile(r"(?i)((?:AccountKey|SharedAccessSignature|sig|X-Amz-Signature|X-Amz-Credential|X-Goog-Signature|"
-               r"X-Goog-Credential|aws_secret_access_key|password|token)\s*[=:]\s*)([^;&\s\"']+)"),
-    re.compile(r"(?i)(Bearer\s+)([A-Za-z0-9._~+/-]+=*)"),
+    # PEM private keys (a service-account JSON), whole: their body spans lines.
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S), "***"),
+    (re.compile(r"(?i)(?<![A-Za-z0-9_-])((?:" + "|".join(map(re.escape, _SECRET_NAMES)) + r")[\"']?\s*[=:]\s*[\"']?)"
+                r"([^;&#\s\"'\\]+)"), r"\1***"),
+    # Credentials in a URL (scheme://user:password@host): requests keeps them in every URL it quotes.
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)([^/\s@]+)(@)"), r"\1***\3"),
+    (re.compile(r"(?i)(Bearer\s+)([A-Za-z0-9._~+/-]+=*)"), r"\1***"),
+    (re.compile(r"(?i)(SharedKey(?:Lite)?\s+[^:\s]+:)([A-Za-z0-9+/]+=*)"), r"\1***"),
+    # AWS access key ids (long-term AKIA, temporary ASIA), wherever they appear.
+    (re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])"), "***"),
 )  # fmt: skip
 
 
 def redact(text: str) -> str:
     """Replace secret values in ``text`` with ``***``."""
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(r"\1***", text)
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
     return text
 
 

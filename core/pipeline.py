@@ -11,7 +11,10 @@ finds finished outputs unchanged and completes the rest.
 Nothing is half-written: every size is rendered before the first put, each put
 is atomic, and each carries a condition on the output's revision observed
 before the source was read, so a slow worker can never overwrite thumbnails of
-a newer original with stale ones.
+a newer original with stale ones. A condition that fails because the output
+already holds exactly this render (a write whose answer was lost and that the
+SDK retried, or a duplicate delivery that won the race) counts as done rather
+than costing the platform a retry.
 """
 
 from __future__ import annotations
@@ -119,7 +122,7 @@ class Thumbnailer:
                     f"{dest_bucket}/{item.key} holds an object polythumb did not write; refusing to overwrite it "
                     "(change THUMBS_KEY_TEMPLATE or THUMBS_DEST_BUCKET)"
                 )
-        stale = [item for item in existing if not _is_current(item, info, fmt, config)]
+        stale = [item for item in existing if not _is_current(item.info, item.box, info.revision, fmt, config)]
         if not stale:
             records = tuple(_unchanged_record(item, fmt) for item in existing)
             return _skipped(event, SkipReason.UNCHANGED, outputs=records, revision=info.revision)
@@ -168,6 +171,16 @@ class Thumbnailer:
                 if_none_match=item.info is None,
             )
         except PreconditionFailed as exc:
+            # The output changed since we looked. If it now holds exactly this render (the SDK retried a
+            # write whose answer was lost, or a duplicate delivery of the same event won the race), the
+            # work is done; anything else is a real race, for the platform's retry to settle.
+            current = _head_or_none(dest, item.key)
+            if (
+                current is not None
+                and _derived_from(current, event.bucket, event.key)
+                and _is_current(current, item.box, revision, thumb.format, self.config)
+            ):
+                return _unchanged_record(_Existing(item.box, item.key, current), thumb.format)
             raise SupersededError(
                 f"{item.key} changed while {event.key} was rendered; a retry will reconcile ({exc})"
             ) from exc
@@ -228,13 +241,14 @@ def _check_size(size: int, config: Config) -> None:
         )
 
 
-def _is_current(item: _Existing, source: ObjectInfo, fmt: str, config: Config) -> bool:
-    if item.info is None:
+def _is_current(output: ObjectInfo | None, box: Box, revision: str, fmt: str, config: Config) -> bool:
+    """Whether ``output`` is the thumbnail of source ``revision`` in ``box`` with today's settings."""
+    if output is None:
         return False
-    meta = item.info.metadata
+    meta = output.metadata
     return (
-        decode_meta_value(meta.get(META_SOURCE_REVISION, "")) == source.revision
-        and meta.get(META_PARAMS) == render_params_digest(config, fmt, item.box)
+        decode_meta_value(meta.get(META_SOURCE_REVISION, "")) == revision
+        and meta.get(META_PARAMS) == render_params_digest(config, fmt, box)
     )
 
 

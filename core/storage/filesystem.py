@@ -10,6 +10,10 @@
   ``root/.polythumb/meta/<key>.json``. The sidecar records the data file's size
   and mtime; a file changed behind our back (or never written by us, like a
   user's photo) is reported with a stat-derived etag and no metadata.
+* What a directory tree cannot hold is refused with InvalidKey, never a raw
+  ``OSError``: a last segment longer than 250 bytes (its sidecar name needs 5
+  more), a key below an object (``a/b`` when ``a`` is a file) and a key naming a
+  directory of other objects. Reads of such keys are NotFound.
 """
 
 from __future__ import annotations
@@ -31,7 +35,10 @@ from core.storage.validation import check_key
 
 RESERVED_DIR = ".polythumb"
 _TMP_PREFIX = ".polythumb-tmp-"
+_SIDECAR_SUFFIX = ".json"
 _NAME_MAX = 255
+#: The last segment also names its sidecar, ``<segment>.json``, which must fit in NAME_MAX too.
+_LAST_NAME_MAX = _NAME_MAX - len(_SIDECAR_SUFFIX)
 
 # One lock per root across instances: conditional writes compare-then-swap under it.
 _ROOT_LOCKS: dict[str, threading.Lock] = {}
@@ -79,6 +86,8 @@ class FilesystemStorage:
                 raise InvalidKey(f"key {key!r}: segment longer than {_NAME_MAX} bytes")
             if any(ord(c) < 0x20 for c in part):
                 raise InvalidKey(f"key {key!r}: control characters are not allowed on the filesystem")
+        if len(parts[-1].encode("utf-8")) > _LAST_NAME_MAX:
+            raise InvalidKey(f"key {key!r}: last segment longer than {_LAST_NAME_MAX} bytes")
         if parts[0] == RESERVED_DIR or parts[-1].startswith(_TMP_PREFIX):
             raise InvalidKey(f"key {key!r} is reserved for polythumb's own files")
         path = self._root.joinpath(*parts)
@@ -88,7 +97,7 @@ class FilesystemStorage:
         return path
 
     def _sidecar_for(self, key: str) -> Path:
-        return self._meta_root.joinpath(*key.split("/")).with_name(key.rsplit("/", 1)[-1] + ".json")
+        return self._meta_root.joinpath(*key.split("/")).with_name(key.rsplit("/", 1)[-1] + _SIDECAR_SUFFIX)
 
     # -- port -----------------------------------------------------------------
 
@@ -96,7 +105,7 @@ class FilesystemStorage:
         path = self.path_for(key)
         try:
             stat = path.stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # NotADirectory: a parent segment is an object
             raise NotFound(f"{key}: no such object") from None
         except PermissionError as exc:
             raise PermissionDenied(f"{key}: {exc.strerror}") from exc
@@ -110,7 +119,7 @@ class FilesystemStorage:
             with path.open("rb") as handle:
                 stat = os.fstat(handle.fileno())
                 body = handle.read()
-        except (FileNotFoundError, IsADirectoryError):
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFound(f"{key}: no such object") from None
         except PermissionError as exc:
             raise PermissionDenied(f"{key}: {exc.strerror}") from exc
@@ -134,6 +143,8 @@ class FilesystemStorage:
             tmp = self._write_temp(path, body)
         except PermissionError as exc:
             raise PermissionDenied(f"{key}: {exc.strerror}") from exc
+        except (FileExistsError, NotADirectoryError):
+            raise InvalidKey(f"key {key!r}: a parent segment is an object here, not a directory") from None
         try:
             stat = tmp.stat()
             sidecar = {
@@ -145,6 +156,8 @@ class FilesystemStorage:
                 "metadata": {k.lower(): v for k, v in (metadata or {}).items()},
             }
             with self._lock:
+                if path.is_dir():
+                    raise InvalidKey(f"key {key!r} names a directory of other objects here")
                 self._check_preconditions(key, path, if_match=if_match, if_none_match=if_none_match)
                 self._write_sidecar(key, sidecar)
                 if if_none_match:
@@ -161,7 +174,10 @@ class FilesystemStorage:
     def delete(self, key: str) -> None:
         path = self.path_for(key)
         with self._lock:
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except (NotADirectoryError, IsADirectoryError):
+                return  # a parent is an object, or the key names a directory: no such object, nothing to do
             self._sidecar_for(key).unlink(missing_ok=True)
         self._prune_empty_dirs(path.parent, self._root)
         self._prune_empty_dirs(self._sidecar_for(key).parent, self._meta_root)
@@ -242,7 +258,10 @@ class FilesystemStorage:
         target = self._sidecar_for(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._write_temp(target, json.dumps(sidecar, ensure_ascii=False).encode("utf-8"))
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)  # gone already after a successful replace
 
     @staticmethod
     def _prune_empty_dirs(directory: Path, stop: Path) -> None:

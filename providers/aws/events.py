@@ -21,13 +21,15 @@ through it as well; see :func:`decode_key` for why.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
-from core.errors import MalformedEvent
+from core.errors import InvalidKey, MalformedEvent
 from core.events import EventKind, ObjectEvent
+from core.storage.validation import check_key
 
 #: What a notification document may be, for error messages.
 EXPECTED_DOCUMENT = (
@@ -51,6 +53,11 @@ _EVENTBRIDGE_KINDS = {"Object Created": EventKind.CREATED, "Object Deleted": Eve
 
 #: The major S3 notification version this parser understands ("2.0" ... "2.3" and later minors).
 _SUPPORTED_MAJOR = "2"
+
+#: S3 bucket names: 3-63 lower-case letters, digits, dots and hyphens today; buckets created in us-east-1
+#: before March 2018 may also hold upper case and underscores, up to 255 characters. Anything else (a
+#: slash, a NUL, a space) is not a bucket S3 could have sent, whatever the envelope says.
+_BUCKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,254}")
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,8 @@ def decode_key(raw: str) -> str:
     ``+`` or ``%XX``, while an encoded key left alone breaks on every space, which is far more common.
 
     Raises:
-        MalformedEvent: the percent-escapes are not valid UTF-8, or the key is empty.
+        MalformedEvent: the percent-escapes are not valid UTF-8, or the key is empty, holds a NUL or is
+            longer than S3's 1024 bytes.
     """
     try:
         key = unquote_plus(raw, encoding="utf-8", errors="strict")
@@ -102,7 +110,10 @@ def decode_key(raw: str) -> str:
         raise MalformedEvent(f"object key {raw!r} has percent-escapes that are not UTF-8") from exc
     if not key:
         raise MalformedEvent("the notification names an empty object key")
-    return key
+    try:
+        return check_key(key)  # no NUL, at most 1024 bytes: what S3 itself allows
+    except InvalidKey as exc:
+        raise MalformedEvent(f"the notification names an object key S3 cannot hold: {exc}") from None
 
 
 # -- Lambda events -------------------------------------------------------------
@@ -217,7 +228,7 @@ def _parse_s3_records(records: Sequence[Any]) -> Parsed:
             ignored.append(f"{name or 'an event without eventName'} (not a create or delete)")
             continue
         s3 = record["s3"]
-        bucket = _text(s3.get("bucket"), "name", f"Records[{index}].s3.bucket.name")
+        bucket = _bucket(s3.get("bucket"), f"Records[{index}].s3.bucket.name")
         obj = s3.get("object")
         raw_key = _text(obj, "key", f"Records[{index}].s3.object.key")
         assert isinstance(obj, Mapping)  # _text checked it
@@ -245,7 +256,7 @@ def _parse_eventbridge(event: Mapping[str, Any]) -> Parsed:
     detail = event.get("detail")
     if not isinstance(detail, Mapping):
         raise MalformedEvent("the EventBridge event has no 'detail' object")
-    bucket = _text(detail.get("bucket"), "name", "detail.bucket.name")
+    bucket = _bucket(detail.get("bucket"), "detail.bucket.name")
     obj = detail.get("object")
     raw_key = _text(obj, "key", "detail.object.key")
     assert isinstance(obj, Mapping)
@@ -289,8 +300,9 @@ def _is_eventbridge(document: Mapping[str, Any]) -> bool:
 def _load_json(text: str, what: str) -> Any:
     try:
         return json.loads(text)
-    except (ValueError, TypeError) as exc:
-        # Never echo the text: it is a payload, and may be large or sensitive.
+    except (ValueError, TypeError, RecursionError) as exc:
+        # Never echo the text: it is a payload, and may be large or sensitive. RecursionError: nesting
+        # deeper than the interpreter's stack (a few thousand "[") is hostile, not JSON we can use.
         raise MalformedEvent(f"{what} is not JSON ({len(text)} characters); expected {EXPECTED_DOCUMENT}") from exc
 
 
@@ -305,6 +317,13 @@ def _text(container: Any, name: str, where: str) -> str:
     if not isinstance(value, str) or not value:
         raise MalformedEvent(f"{where} is missing or not a string")
     return value
+
+
+def _bucket(container: Any, where: str) -> str:
+    name = _text(container, "name", where)
+    if not _BUCKET_NAME.fullmatch(name):
+        raise MalformedEvent(f"{where} {name[:80]!r} is not an S3 bucket name")
+    return name
 
 
 def _optional_text(value: Any) -> str | None:
@@ -324,7 +343,7 @@ def _size(value: Any) -> int | None:
         return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's Infinity
         return None
 
 

@@ -117,8 +117,11 @@ def retry_policy() -> Any:
     The SDK default (15 s initial back-off, base 3, 3 retries) can spend about a minute inside one
     invocation. The platform already retries a failed delivery (Event Grid with back-off, then its
     dead-letter; the blob trigger up to ``maxDequeueCount``), so in-process retries only need to
-    smooth a blip: 3 retries after roughly 1 s, 3 s and 5 s (plus up to 1 s of jitter), bounded well
-    inside ``functionTimeout``. Retrying to the secondary region is off: RA-GRS is not assumed.
+    smooth a blip: 3 retries. ``ExponentialRetry`` waits ``initial_backoff + increment_base**n``
+    before retry ``n`` (n = 1, 2, 3), +/- ``random_jitter_range``: about 3 s, 5 s and 9 s, each
+    +/- 1 s of jitter, at most 20 s in all -- under the 30 s Event Grid waits for an answer before it
+    redelivers, and well inside ``functionTimeout``. Retrying to the secondary region is off: RA-GRS
+    is not assumed. (``tests/reliability/test_retry_policy.py`` measures this schedule.)
     """
     from azure.storage.blob import ExponentialRetry
 

@@ -36,13 +36,15 @@ SftpWrite          no         SFTP resumable uploads: a partial write; SftpCommi
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.errors import MalformedEvent
+from core.errors import InvalidKey, MalformedEvent
 from core.events import ObjectEvent
+from core.storage.validation import check_key
 
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
 BLOB_DELETED = "Microsoft.Storage.BlobDeleted"
@@ -204,6 +206,8 @@ def parse_batch(payload: str | bytes | Sequence[object] | Mapping[str, Any]) -> 
             payload = json.loads(payload)
         except ValueError as exc:
             raise MalformedEvent(f"an Event Grid delivery must be JSON: {exc}") from None
+        except RecursionError:  # hostile nesting deeper than the interpreter's stack
+            raise MalformedEvent("an Event Grid delivery must be JSON: nested too deeply") from None
     if isinstance(payload, Mapping):
         return [parse_event(payload)]
     if not isinstance(payload, Sequence) or isinstance(payload, (str, bytes)):
@@ -228,13 +232,13 @@ def blob_trigger_location(name: object, source_container: str | None) -> tuple[s
         key = name[len(prefix) :] if name.startswith(prefix) else name
         if not key:
             raise MalformedEvent(f"blob trigger name {_clip(name)!r} names no blob")
-        return source_container, key
+        return source_container, _blob_name(key, name)
     container, sep, key = name.partition("/")
     if not sep or not container or not key:
         raise MalformedEvent(
             f"blob trigger name {_clip(name)!r} is not <container>/<path> and THUMBS_SOURCE_CONTAINER is not set"
         )
-    return container, key
+    return _container(container, name), _blob_name(key, name)
 
 
 def etag_of(value: object) -> str | None:
@@ -259,10 +263,31 @@ def split_subject(subject: str) -> tuple[str, str]:
         )
     if not path:
         raise MalformedEvent(f"blob event subject {_clip(subject)!r} names no blob")
-    return container, path
+    return _container(container, subject), _blob_name(path, subject)
 
 
 # -- helpers -------------------------------------------------------------------------
+
+#: What a container name in an event may look like: Azure's own rule is 3-63 lower-case letters, digits
+#: and single hyphens (plus ``$root`` and ``$web``); this looser form refuses what no container can be
+#: (upper case, dots, spaces, NUL, other control characters) without second-guessing the service.
+_CONTAINER_CHARS = re.compile(r"\$?[a-z0-9-]{1,63}")
+
+
+def _container(name: str, where: str) -> str:
+    """``name`` if it is a container Blob Storage could have named, else MalformedEvent."""
+    if not _CONTAINER_CHARS.fullmatch(name):
+        raise MalformedEvent(f"{_clip(where)!r} names {_clip(name)!r}, which is not a blob container name")
+    return name
+
+
+def _blob_name(path: str, where: str) -> str:
+    """``path`` if every storage backend can be asked for it (no NUL, at most 1024 bytes), else MalformedEvent."""
+    try:
+        return check_key(path)
+    except InvalidKey as exc:
+        raise MalformedEvent(f"{_clip(where)!r} names a blob no storage can hold: {exc}") from None
+
 
 
 def _envelope(
@@ -295,7 +320,8 @@ def _size(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value if value >= 0 else None
-    if isinstance(value, str) and value.isdigit():
+    # ASCII digits only ("²".isdigit() is true, int() refuses it), and no more than a size can have.
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
         return int(value)
     return None
 

@@ -28,8 +28,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import MalformedEvent
+from core.errors import InvalidKey, MalformedEvent
 from core.events import EventKind, ObjectEvent
+from core.storage.validation import check_key
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 DELETED = "google.cloud.storage.object.v1.deleted"
@@ -52,6 +53,12 @@ LEGACY_OBJECT_CHANGE = "providers/cloud.storage/eventTypes/object.change"
 LEGACY_KINDS: Mapping[str, EventKind] = {LEGACY_FINALIZE: EventKind.CREATED, LEGACY_DELETE: EventKind.DELETED}
 ACKNOWLEDGED_LEGACY_TYPES = frozenset({LEGACY_ARCHIVE, LEGACY_METADATA_UPDATE})
 
+#: Cloud Storage bucket names: lower-case letters, digits, "-", "_" and ".", 3-63 characters (222 when
+#: dotted). A name outside that (a slash, a NUL, upper case) is not one GCS could have sent.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,221}")
+#: A size or generation sent as text: ASCII digits only (``str.isdigit`` also takes "²", which ``int``
+#: refuses) and at most 20 of them (``int`` refuses more than 4300; no size or generation has 21).
+_DECIMAL = re.compile(r"[0-9]{1,20}")
 _SOURCE_BUCKET = re.compile(r"//storage\.googleapis\.com/projects/[^/]+/buckets/([^/]+)")
 _RESOURCE_BUCKET = re.compile(r"projects/[^/]+/buckets/([^/]+)(?:/objects/.*)?")
 
@@ -201,9 +208,15 @@ def _object_event(
     name = data.get("name")
     if not isinstance(name, str) or not name:
         raise MalformedEvent(f"event data has no object name ('name' is {_describe(name)})")
+    try:
+        check_key(name)  # no NUL, no lone surrogate, at most 1024 bytes: what GCS itself allows
+    except InvalidKey as exc:
+        raise MalformedEvent(f"event data 'name' is not an object name GCS can hold: {exc}") from None
     bucket = _optional_text(data.get("bucket")) or fallback_bucket
     if not bucket:
         raise MalformedEvent("event names no bucket (neither data.bucket nor the source/bucket attributes)")
+    if not _BUCKET_NAME.fullmatch(bucket):
+        raise MalformedEvent(f"event names bucket {_short(bucket)}, which is not a Cloud Storage bucket name")
     generation = _whole_number(data, "generation")
     return ObjectEvent(
         kind=kind,
@@ -222,7 +235,7 @@ def _as_mapping(data: object, what: str) -> Mapping[str, Any]:
     if isinstance(data, (bytes, bytearray, str)):
         try:
             data = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: hostile nesting deeper than the stack
             raise MalformedEvent(f"{what} is not JSON") from None
     if not isinstance(data, Mapping):
         raise MalformedEvent(f"{what} is {_describe(data)}, expected a Cloud Storage object resource (JSON object)")
@@ -236,9 +249,10 @@ def _whole_number(data: Mapping[str, Any], name: str) -> int | None:
         return None
     if isinstance(value, bool):  # bool is an int subclass; true is not a size
         raise MalformedEvent(f"event data '{name}' is {_describe(value)}, not a whole number")
+    text = value.strip() if isinstance(value, str) else ""
     if isinstance(value, int):
         number = value
-    elif (isinstance(value, str) and value.strip().isdigit()) or (isinstance(value, float) and value.is_integer()):
+    elif _DECIMAL.fullmatch(text) or (isinstance(value, float) and value.is_integer()):
         number = int(value)
     else:
         raise MalformedEvent(f"event data '{name}' is {_describe(value)}, not a whole number")

@@ -1,0 +1,190 @@
+"""Storage faults between the function and the real emulators, on every provider.
+
+The promise, checked after every scenario by reading the whole destination back: the SDK rides out
+a blip with its own bounded retries; a longer fault becomes a transient error the platform retries (on
+AWS, the partial batch response names only the affected message); no thumbnail is ever truncated or
+missing its metadata; a later delivery completes the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from core.errors import StorageUnavailable, TransientError
+from tests.images import jpeg_bytes
+from tests.reliability.conftest import PROVIDERS, SdkSleeps
+from tests.reliability.faultproxy import Fault, Rule, http_error
+from tests.reliability.rigs import Rig, is_transient
+
+SOURCE = jpeg_bytes(320, 240)
+#: Thumbnails per source (rigs.SIZES).
+OUTPUTS = 2
+
+BLIPS: dict[str, Callable[[Rig], Rule]] = {
+    "reset": lambda rig: Rule(Fault.RESET),
+    "hold_drop": lambda rig: Rule(Fault.HOLD_DROP, hold=0.2),
+    "http_500": lambda rig: http_error(500),
+    "http_503": lambda rig: http_error(503),
+    "throttle": lambda rig: rig.throttle(),
+}
+
+
+#: Each fault once per provider in the default run (on the request it is likeliest to hit); the rest of
+#: the fault x request matrix is marked slow.
+DEFAULT_TARGET = {"reset": "dest_write", "hold_drop": "source_read", "http_500": "dest_write",
+                  "http_503": "source_read", "throttle": "source_read"}  # fmt: skip
+MATRIX = [
+    pytest.param(fault, target, marks=() if DEFAULT_TARGET[fault] == target else pytest.mark.slow)
+    for fault in sorted(BLIPS)
+    for target in ("source_read", "dest_write")
+]
+
+
+@pytest.mark.parametrize(("fault", "target"), MATRIX)
+def test_a_blip_is_absorbed_by_the_sdk_retry(rig: Rig, sdk_sleeps: SdkSleeps, fault: str, target: str) -> None:
+    key = f"blip/{fault}.jpg"
+    notification = rig.upload(key, SOURCE)
+    method, path = getattr(rig, target)()
+    rule = rig.proxy.add(BLIPS[fault](rig), method=method, path=path, times=1)
+
+    delivery = rig.deliver(notification)
+
+    assert not delivery.retry, f"one blip should not cost a platform retry: {delivery.error!r}"
+    assert rule.fired == 1
+    requests = rig.proxy.seen(method, path)
+    expected = 2 if target == "source_read" else OUTPUTS + 1  # the faulted request once more, nothing else
+    assert len(requests) == expected, [(e.method, e.fault, e.status) for e in requests]
+    assert len(sdk_sleeps.of(rig.provider)) == 1, "the SDK backs off once before its retry"
+    rig.assert_complete(key)
+
+
+def test_an_upload_cut_mid_body_never_leaves_a_truncated_thumbnail(rig: Rig, sdk_sleeps: SdkSleeps) -> None:
+    key = "cut/photo.jpg"
+    notification = rig.upload(key, SOURCE)
+    method, path = rig.dest_write()
+    rule = rig.proxy.add(Rule(Fault.CUT_UPLOAD), method=method, path=path, times=1)
+
+    delivery = rig.deliver(notification)
+
+    assert rule.fired == 1
+    assert not delivery.retry, delivery.error
+    rig.assert_complete(key)  # every byte of every thumbnail, and its metadata
+
+
+def test_a_lost_answer_to_a_write_converges_without_rewriting(rig: Rig, sdk_sleeps: SdkSleeps) -> None:
+    """The write reached the store but its answer was lost: the SDK retries a create-only write that now fails."""
+    key = "lost/photo.jpg"
+    notification = rig.upload(key, SOURCE)
+    method, path = rig.dest_write()
+    rule = rig.proxy.add(Rule(Fault.LOST_RESPONSE), method=method, path=path, times=1)
+
+    delivery = rig.deliver(notification)
+
+    assert rule.fired == 1
+    assert not delivery.retry, f"a lost answer to our own write must not cost a platform retry: {delivery.error!r}"
+    rig.assert_complete(key)
+    writes = rig.proxy.seen(method, path)
+    succeeded = [e for e in writes if e.status is not None and 200 <= e.status < 300]
+    assert len(succeeded) == OUTPUTS, "each thumbnail was stored exactly once"
+
+
+def test_a_persistent_read_outage_fails_only_its_event_and_a_later_delivery_completes(
+    rig: Rig, sdk_sleeps: SdkSleeps
+) -> None:
+    healthy, broken = "ok/fine.jpg", "down/later.jpg"
+    good = rig.upload(healthy, SOURCE)
+    bad = rig.upload(broken, SOURCE)
+    method, path = rig.source_read()
+    rule = rig.proxy.add(http_error(503), method=method, path=path + "down", times=None)
+
+    first = rig.deliver_batch([good, bad])
+
+    assert [d.retry for d in first] == [False, True]
+    assert is_transient(first[1]), first[1].error
+    if rig.provider == "aws":  # the partial batch response names exactly the affected message
+        assert rig.last_batch_response == {"batchItemFailures": [{"itemIdentifier": bad.ident}]}
+    else:
+        assert isinstance(first[1].error, StorageUnavailable)
+    attempts = len(rig.proxy.seen(method, path + "down"))
+    assert attempts == rule.fired and 2 <= attempts <= 30, f"bounded SDK retries, saw {attempts}"
+    rig.assert_complete(healthy)
+    rig.assert_absent(broken)  # nothing half-done for the failed event
+
+    rig.proxy.clear()  # the outage ends; the platform redelivers
+    assert not rig.deliver(bad).retry
+    rig.assert_complete(broken)
+
+
+def test_a_write_outage_after_the_first_thumbnail_leaves_only_whole_thumbnails(rig: Rig, sdk_sleeps: SdkSleeps) -> None:
+    key = "half/photo.jpg"
+    notification = rig.upload(key, SOURCE)
+    method, path = rig.dest_write()
+    rig.proxy.add(http_error(503), method=method, path=path, skip=1, times=None)
+
+    failed = rig.deliver(notification)
+
+    assert failed.retry and is_transient(failed)
+    if rig.provider != "aws":
+        assert isinstance(failed.error, TransientError)
+    written = rig.assert_outputs_sound()  # what exists is whole and carries its metadata
+    assert len(written) == 1
+
+    rig.proxy.clear()
+    rig.proxy.reset_record()
+    assert not rig.deliver(notification).retry
+    rig.assert_complete(key)
+    rewrites = [e for e in rig.proxy.seen(method, path) if e.status is not None and e.status < 300]
+    assert len(rewrites) == OUTPUTS - 1, "the finished thumbnail is not written again"
+
+
+@pytest.fixture
+def gcp_rig(request: pytest.FixtureRequest) -> Rig:
+    from tests.reliability import rigs
+
+    return rigs.build("gcp", request)
+
+
+@pytest.mark.slow  # the function's own client, unpatched: it retries for its full 30 s deadline first
+@pytest.mark.skipif("gcp" not in PROVIDERS, reason="needs google-cloud-storage and fake-gcs-server")
+def test_gcp_function_answers_500_during_an_outage_and_200_after(gcp_rig: Rig, tmp_path: Path) -> None:
+    """Over real HTTP: functions-framework turns the transient error into 500, which Eventarc redelivers."""
+    rig = gcp_rig
+    import os
+    import subprocess
+    import sys
+
+    from tests.fixtures.gcp import PROJECT, ROOT, _stop, _wait_for_http, free_port
+    from tests.providers.gcp.deliveries import post_binary
+
+    key = "http/photo.jpg"
+    notification = rig.upload(key, SOURCE)
+    method, path = rig.source_read()
+    rig.proxy.add(http_error(503), method=method, path=path, times=None)
+    port, log = free_port(), tmp_path / "ff.log"
+    environ = {name: value for name, value in os.environ.items() if not name.startswith("THUMBS_")}
+    environ.update(THUMBS_DEST_BUCKET=rig.dest, THUMBS_SIZES="64x64,32x32", STORAGE_EMULATOR_HOST=rig.proxy.url,
+                   GOOGLE_CLOUD_PROJECT=PROJECT, PYTHONPATH=str(ROOT), WORKERS="1", THREADS="1")  # fmt: skip
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "functions_framework", "--source", str(ROOT / "providers" / "gcp" / "main.py"),
+             "--target", "handle_cloud_event", "--signature-type", "cloudevent", "--host", "127.0.0.1",
+             "--port", str(port)],
+            cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_for_http(url, server, log, "functions-framework")
+        attrs, data = notification.payload
+        outage = post_binary(url, attrs, data)
+        assert outage.status_code == 500, log.read_text()  # Eventarc retries a 5xx
+        assert len(rig.proxy.seen(method, path)) >= 2, "the SDK retried before giving up"
+        rig.assert_absent(key)
+
+        rig.proxy.clear()
+        assert post_binary(url, attrs, data).status_code == 200, log.read_text()
+        rig.assert_complete(key)
+    finally:
+        _stop(server)

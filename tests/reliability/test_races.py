@@ -1,0 +1,194 @@
+"""Duplicate, reordered and concurrent events on every provider.
+
+Platforms deliver at least once, in no guaranteed order, and may run two deliveries at the same time.
+Whatever the order, the destination must end matching the source as it finally is (its newest revision,
+or nothing), with no stale thumbnail left for a newer original, and with no more writes than the
+platform's duplicates force. Puts and reads are counted at the proxy.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from core.keys import META_SOURCE_REVISION, decode_meta_value
+from tests.images import jpeg_bytes, open_bytes
+from tests.reliability.conftest import SdkSleeps
+from tests.reliability.faultproxy import Fault, Rule
+from tests.reliability.rigs import Delivery, Notification, Rig
+
+LANDSCAPE = jpeg_bytes(320, 240)
+PORTRAIT = jpeg_bytes(180, 320)
+OUTPUTS = 2
+THREADS = 4
+
+
+def successful_writes(rig: Rig) -> int:
+    method, path = rig.dest_write()
+    return sum(1 for e in rig.proxy.seen(method, path) if e.status is not None and 200 <= e.status < 300)
+
+
+def source_reads(rig: Rig) -> int:
+    method, path = rig.source_read()
+    return len(rig.proxy.seen(method, path))
+
+
+def assert_portrait(rig: Rig, key: str) -> None:
+    """Every thumbnail of ``key`` shows the newest (portrait) original."""
+    rig.assert_complete(key)
+    objects = rig.dest_objects()
+    for out_key in rig.expected_outputs(key):
+        image = open_bytes(objects[out_key].body)
+        assert image.height > image.width, f"{out_key} is {image.size}: rendered from the older original"
+
+
+def test_the_same_event_twice_does_the_work_once(rig: Rig) -> None:
+    key = "twice/photo.jpg"
+    notification = rig.upload(key, LANDSCAPE)
+
+    assert not rig.deliver(notification).retry
+    assert not rig.deliver(notification).retry  # at least once: the same delivery again
+
+    rig.assert_complete(key)
+    assert successful_writes(rig) == OUTPUTS
+    assert source_reads(rig) == 1, "the duplicate was settled from metadata alone"
+
+
+def test_the_same_event_delivered_concurrently_stores_each_thumbnail_once(rig: Rig, sdk_sleeps: SdkSleeps) -> None:
+    key = "concurrent/photo.jpg"
+    notification = rig.upload(key, LANDSCAPE)
+    method, path = rig.dest_write()
+    # Hold every thumbnail write until all deliveries have rendered: then they really race.
+    gate = rig.proxy.add(Rule(Fault.GATE, times=None), method=method, path=path)
+    runtimes = [rig.new_runtime() for _ in range(THREADS)]  # separate containers, separate clients
+    results: list[Delivery] = []
+    lock = threading.Lock()
+
+    def run(index: int) -> None:
+        delivery = rig.deliver(notification, runtimes[index])
+        with lock:
+            results.append(delivery)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for _ in range(200):
+        if gate.matched >= THREADS:
+            break
+        threading.Event().wait(0.05)
+    assert gate.matched >= THREADS, "the deliveries did not all reach their first write"
+    gate.open()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert len(results) == THREADS
+    assert not [d for d in results if d.retry], [d.error for d in results if d.retry]
+    rig.assert_complete(key)
+    assert successful_writes(rig) == OUTPUTS, "each thumbnail stored exactly once"
+    assert source_reads(rig) <= THREADS  # each concurrent delivery renders at most once: platform-forced
+
+
+#: Orders of (create v1, delete, create v2) where the last event delivered is not the newest one.
+ORDERS = {"delete_last": (0, 2, 1), "newest_first": (2, 0, 1), "delete_first": (1, 2, 0)}
+
+
+@pytest.mark.parametrize("order", sorted(ORDERS))
+def test_create_delete_recreate_in_any_order_ends_with_the_new_original(rig: Rig, order: str) -> None:
+    key = "recreated/photo.jpg"
+    rig.upload(key, LANDSCAPE)
+    rig.delete(key)
+    rig.upload(key, PORTRAIT)
+    events = [n for n in rig.notifications if n.key == key]
+    assert len(events) == 3
+
+    for notification in (events[i] for i in ORDERS[order]):
+        assert not rig.deliver(notification).retry
+    for notification in events:  # and whatever else the platform still redelivers, in its order
+        assert not rig.deliver(notification).retry
+
+    assert_portrait(rig, key)
+
+
+@pytest.mark.parametrize("order", ["delete_first", "create_first"])
+def test_create_then_delete_in_any_order_leaves_nothing(rig: Rig, order: str) -> None:
+    key = "gone/photo.jpg"
+    created = rig.upload(key, LANDSCAPE)
+    deleted = rig.delete(key)
+
+    sequence = [deleted, created] if order == "delete_first" else [created, deleted]
+    for notification in sequence:
+        assert not rig.deliver(notification).retry
+
+    rig.assert_absent(key)
+    if order == "delete_first":
+        assert successful_writes(rig) == 0, "a create for a source that is gone renders nothing"
+
+
+def _overwrite(rig: Rig, key: str) -> tuple[Notification, Notification, list[Notification]]:
+    first = rig.upload(key, LANDSCAPE)
+    second = rig.upload(key, PORTRAIT)
+    return first, second, [n for n in rig.notifications if n.key == key]
+
+
+def test_two_rapid_overwrites_delivered_newest_first_leave_the_newest(rig: Rig) -> None:
+    key = "overwrite/reversed.jpg"
+    first, second, everything = _overwrite(rig, key)
+
+    assert not rig.deliver(second).retry
+    writes = successful_writes(rig)
+    assert not rig.deliver(first).retry  # the older event, late: finds the outputs current
+
+    assert successful_writes(rig) == writes == OUTPUTS
+    for notification in everything:
+        assert not rig.deliver(notification).retry
+    assert_portrait(rig, key)
+
+
+def test_two_rapid_overwrites_delivered_concurrently_leave_the_newest(rig: Rig) -> None:
+    key = "overwrite/concurrent.jpg"
+    first, second, _ = _overwrite(rig, key)
+    results: dict[str, Delivery] = {}
+    runtimes = {"first": rig.new_runtime(), "second": rig.new_runtime()}
+    pending = {"first": first, "second": second}
+
+    def run(name: str) -> None:
+        results[name] = rig.deliver(pending[name], runtimes[name])
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in pending]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    for name, delivery in results.items():
+        if delivery.retry:  # a platform retry is allowed; it must then settle
+            assert not rig.deliver(pending[name]).retry
+    assert_portrait(rig, key)
+
+
+def test_a_slow_worker_never_leaves_a_stale_thumbnail(rig: Rig) -> None:
+    """Worker A renders v1 and stalls before writing; v2 arrives and worker B finishes it; then A writes."""
+    key = "slow/photo.jpg"
+    v1 = rig.upload(key, LANDSCAPE)
+    method, path = rig.dest_write()
+    stall = rig.proxy.add(Rule(Fault.GATE), method=method, path=path)  # A's first write waits here
+    slow_runtime, fast_runtime = rig.new_runtime(), rig.new_runtime()
+    slow: list[Delivery] = []
+    worker = threading.Thread(target=lambda: slow.append(rig.deliver(v1, slow_runtime)))
+    worker.start()
+    assert stall.arrived.wait(30), "worker A never reached its write"
+
+    v2 = rig.upload(key, PORTRAIT)
+    assert not rig.deliver(v2, fast_runtime).retry  # worker B: the newer original, written first
+    stall.open()
+    worker.join(timeout=60)
+
+    [late] = slow
+    assert late.retry, "A's stale write must not succeed silently"
+    assert_portrait(rig, key)  # and it did not overwrite B's thumbnails
+    assert not rig.deliver(v1, slow_runtime).retry  # the platform's retry of A settles from metadata
+    assert_portrait(rig, key)
+    new_revision = rig.source_revision(key)
+    for stored in rig.dest_objects().values():
+        assert decode_meta_value(stored.info.metadata[META_SOURCE_REVISION]) == new_revision
