@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -48,13 +47,18 @@ from core.runtime import FunctionRuntime
 from providers.azure import MISSING_SDK_HINT
 from providers.azure.connection import resolve_connection
 from providers.azure.events import BLOB_CREATED, SUBJECT_PREFIX, Ignored, parse_batch
-from providers.azure.settings import DEFAULT_CONNECTION, STORAGE_CONNECTION, load_azure_settings
+from providers.azure.settings import (
+    DEFAULT_CONNECTION,
+    QUEUE_SETTING,
+    STORAGE_CONNECTION,
+    backfill_queue_name,
+    checked_queue_name,
+    load_azure_settings,
+)
 from providers.azure.settings import EXTRA_SETTINGS as FUNCTION_SETTINGS
 from providers.azure.storage import AzureBlobStorage, BlobStorageOpener
 
 #: The setting naming the backfill queue (on the images connection), and its default.
-QUEUE_SETTING = "THUMBS_BACKFILL_QUEUE"
-DEFAULT_QUEUE = "polythumb-backfill"
 
 #: THUMBS_* names the backfill reads: the function's Azure settings, plus the queue name.
 EXTRA_SETTINGS: tuple[str, ...] = (*FUNCTION_SETTINGS, QUEUE_SETTING)
@@ -69,7 +73,6 @@ BACKFILL_API = "PolythumbBackfill"
 ITEMS_PER_WORKER = 4
 
 # Queue names: 3-63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit.
-_QUEUE_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _STOPPING_STATUS = frozenset({401, 403, 404})
 
@@ -96,24 +99,6 @@ def queue_message(event: ObjectEvent) -> str:
         "metadataVersion": "1",
     }
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-
-
-def backfill_queue_name(environ: Mapping[str, str]) -> str:
-    """The backfill queue's name: ``THUMBS_BACKFILL_QUEUE``, default ``polythumb-backfill``.
-
-    Raises:
-        ConfigError: not a valid queue name.
-    """
-    return _checked_queue_name((environ.get(QUEUE_SETTING) or "").strip() or DEFAULT_QUEUE, QUEUE_SETTING)
-
-
-def _checked_queue_name(name: str, where: str) -> str:
-    if not _QUEUE_NAME.match(name):
-        raise ConfigError(
-            f"{where}={name!r} is not a valid queue name; accepted values: 3-63 lower-case letters, digits and "
-            "single hyphens, starting and ending with a letter or digit"
-        )
-    return name
 
 
 # -- the function side -----------------------------------------------------------------
@@ -308,7 +293,7 @@ def make_sink(args: argparse.Namespace) -> StorageQueueSink:
         return StorageQueueSink(_client_from_url(queue_url), workers=workers)
     connection = (options.get("connection") or os.environ.get(STORAGE_CONNECTION) or "").strip() or DEFAULT_CONNECTION
     name = options.get("queue")
-    queue_name = _checked_queue_name(name.strip(), "--sink-option queue") if name else backfill_queue_name(os.environ)
+    queue_name = checked_queue_name(name.strip(), "--sink-option queue") if name else backfill_queue_name(os.environ)
     client = queue_client(connection_name=connection, queue_name=queue_name, environ=os.environ)
     return StorageQueueSink(client, workers=workers)
 

@@ -23,10 +23,15 @@ import os
 import azure.functions as func
 
 from core.runtime import FunctionRuntime
-from providers.azure.backfill import QUEUE_SETTING, backfill_queue_name, handle_queue_message
 from providers.azure.connection import resolve_connection
 from providers.azure.handlers import handle_blob, handle_event_grid
-from providers.azure.settings import EXTRA_SETTINGS, SOURCE_CONTAINER, load_azure_settings
+from providers.azure.settings import (
+    EXTRA_SETTINGS,
+    QUEUE_SETTING,
+    SOURCE_CONTAINER,
+    backfill_queue_name,
+    load_azure_settings,
+)
 from providers.azure.storage import BlobStorageOpener
 
 settings = load_azure_settings(os.environ)
@@ -68,4 +73,6 @@ def on_blob(blob: func.InputStream) -> None:
 @app.queue_trigger(arg_name="message", queue_name=backfill_queue, connection=settings.connection_name)
 def on_backfill_queue(message: func.QueueMessage) -> None:
     """Thumbnails for one backfill work item (or a re-queued Event Grid event); poison queue after retries."""
+    from providers.azure.backfill import handle_queue_message  # not at cold start: ~60 ms the events never need
+
     handle_queue_message(runtime, message, source_container=settings.source_container)

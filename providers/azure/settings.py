@@ -65,3 +65,29 @@ def load_azure_settings(environ: Mapping[str, str]) -> AzureSettings:
 def is_container_name(name: str) -> bool:
     """Whether ``name`` is a valid Azure Blob container name."""
     return bool(_CONTAINER_NAME.match(name))
+
+
+# -- the backfill queue (here, not in backfill.py, so the app indexes it without importing the backfill) --
+
+QUEUE_SETTING = "THUMBS_BACKFILL_QUEUE"
+DEFAULT_QUEUE = "polythumb-backfill"
+_QUEUE_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
+
+
+def backfill_queue_name(environ: Mapping[str, str]) -> str:
+    """The backfill queue's name: ``THUMBS_BACKFILL_QUEUE``, default ``polythumb-backfill``.
+
+    Raises:
+        ConfigError: not a valid queue name.
+    """
+    return checked_queue_name((environ.get(QUEUE_SETTING) or "").strip() or DEFAULT_QUEUE, QUEUE_SETTING)
+
+
+def checked_queue_name(name: str, where: str) -> str:
+    """``name`` if Azure accepts it as a queue name, else a ConfigError naming ``where``."""
+    if not _QUEUE_NAME.match(name):
+        raise ConfigError(
+            f"{where}={name!r} is not a valid queue name; accepted values: 3-63 lower-case letters, digits and "
+            "single hyphens, starting and ending with a letter or digit"
+        )
+    return name

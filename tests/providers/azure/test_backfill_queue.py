@@ -32,16 +32,10 @@ from core.errors import ConfigError, StorageUnavailable
 from core.events import ObjectEvent
 from core.keys import META_SOURCE_REVISION, decode_meta_value, output_keys
 from core.runtime import FunctionRuntime
-from providers.azure.backfill import (
-    DEFAULT_QUEUE,
-    EXTRA_SETTINGS,
-    StorageQueueSink,
-    backfill_queue_name,
-    queue_client,
-    queue_message,
-)
+from providers.azure.backfill import EXTRA_SETTINGS, StorageQueueSink, queue_client, queue_message
 from providers.azure.connection import resolve_connection
 from providers.azure.events import parse_batch
+from providers.azure.settings import DEFAULT_QUEUE, backfill_queue_name
 from providers.azure.storage import BlobStorageOpener
 from tests.fixtures.azure import ACCOUNT_NAME, AzuriteQueue, free_port
 from tests.images import jpeg_bytes, open_bytes
