@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from providers.aws.backfill import MAX_BATCH, SqsSink, message_body, s3_record
 from providers.aws.events import parse_body
 from providers.aws.handler import LambdaHandler, build_handler
 from providers.aws.storage import S3Storage
+from tests.backfill_support import wait_for_progress
 from tests.fixtures.aws import CREDENTIALS, REGION
 from tests.images import jpeg_bytes, open_bytes
 
@@ -84,19 +84,6 @@ def drain(queue: Queue, handler: LambdaHandler) -> list[str]:
             queue.settle(chunk, response)
             keys += [event.key for m in chunk for event in parse_body(m["Body"]).events]
     return keys
-
-
-def wait_for_progress(process: subprocess.Popen[str], checkpoint: Path, *, at_least: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the backfill ended before it could be interrupted"
-        try:
-            if json.loads(checkpoint.read_text()).get("done", 0) >= at_least:
-                return
-        except (FileNotFoundError, ValueError):
-            pass
-        time.sleep(0.01)
-    raise AssertionError("no checkpoint progress within 60 s")
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +36,7 @@ from providers.azure.connection import resolve_connection
 from providers.azure.events import parse_batch
 from providers.azure.settings import DEFAULT_QUEUE, backfill_queue_name
 from providers.azure.storage import BlobStorageOpener
+from tests.backfill_support import wait_for_progress
 from tests.fixtures.azure import ACCOUNT_NAME, AzuriteQueue, free_port
 from tests.images import jpeg_bytes, open_bytes
 
@@ -155,19 +155,6 @@ def environment(app: BackfillApp) -> dict[str, str]:
         THUMBS_BACKFILL_QUEUE=os.environ["THUMBS_BACKFILL_QUEUE"],
     )
     return env
-
-
-def wait_for_progress(process: subprocess.Popen[str], checkpoint: Path, *, at_least: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the backfill ended before it could be interrupted"
-        try:
-            if json.loads(checkpoint.read_text()).get("done", 0) >= at_least:
-                return
-        except (FileNotFoundError, ValueError):
-            pass
-        time.sleep(0.01)
-    raise AssertionError("no checkpoint progress within 60 s")
 
 
 def test_queue_trigger_binding_is_what_the_host_indexes(app: BackfillApp, queue_name: str) -> None:

@@ -32,6 +32,7 @@ from core.keys import render_params_digest as digest
 from providers.gcp.backfill import CloudEventSink, TokenSource, cloud_event_headers, object_resource
 from providers.gcp.events import parse_cloud_event
 from providers.gcp.storage import GcsStorage
+from tests.backfill_support import wait_for_progress
 from tests.fixtures.gcp import PROJECT, FakeGcs, FunctionServer
 from tests.images import jpeg_bytes, open_bytes
 
@@ -75,19 +76,6 @@ def complete_keys(source: GcsStorage, dest: GcsStorage, config: Config) -> set[s
         ):
             done.add(info.key)
     return done
-
-
-def wait_for_progress(process: subprocess.Popen[str], checkpoint: Path, *, at_least: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the backfill ended before it could be interrupted"
-        try:
-            if json.loads(checkpoint.read_text()).get("done", 0) >= at_least:
-                return
-        except (FileNotFoundError, ValueError):
-            pass
-        time.sleep(0.01)
-    raise AssertionError("no checkpoint progress within 60 s")
 
 
 def wait_until_quiet(dest: GcsStorage) -> None:
