@@ -39,15 +39,7 @@ def handle_safely(thumbnailer: Thumbnailer, event: ObjectEvent) -> Outcome:
         kind, message = exc.kind, str(exc)
     except Exception as exc:  # a bug must not stop the other images; it is reported, not hidden
         kind, message = "internal_error", f"{type(exc).__name__}: {exc}"
-    return Outcome(
-        kind=event.kind,
-        bucket=event.bucket,
-        key=event.key,
-        status=Status.FAILED,
-        error_kind=kind,
-        error_message=message,
-        duration_ms=(time.perf_counter() - started) * 1000,
-    )
+    return Outcome.failed(event, kind=kind, message=message, duration_ms=(time.perf_counter() - started) * 1000)
 
 
 @dataclass

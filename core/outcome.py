@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from core.events import EventKind
+from core.events import EventKind, ObjectEvent
 
 
 class Status(StrEnum):
@@ -67,10 +67,18 @@ class Outcome:
     revision: str | None = None
     duration_ms: float = 0.0
 
-    @property
-    def ok(self) -> bool:
-        """True unless a permanent error ended the work."""
-        return self.status is not Status.FAILED
+    @classmethod
+    def failed(cls, event: ObjectEvent, *, kind: str, message: str, duration_ms: float = 0.0) -> Outcome:
+        """The outcome of an event that ended in an error of ``kind``."""
+        return cls(
+            kind=event.kind,
+            bucket=event.bucket,
+            key=event.key,
+            status=Status.FAILED,
+            error_kind=kind,
+            error_message=message,
+            duration_ms=duration_ms,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the CLI's ``--json`` line, the entrypoints' log record)."""

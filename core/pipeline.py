@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.config import Config
 from core.errors import (
@@ -83,14 +83,7 @@ class Thumbnailer:
         try:
             outcome = self._created(event) if event.kind is EventKind.CREATED else self._deleted(event)
         except PermanentError as exc:
-            outcome = Outcome(
-                kind=event.kind,
-                bucket=event.bucket,
-                key=event.key,
-                status=Status.FAILED,
-                error_kind=exc.kind,
-                error_message=str(exc),
-            )
+            outcome = Outcome.failed(event, kind=exc.kind, message=str(exc))
         return _with_duration(outcome, started)
 
     # -- created ------------------------------------------------------------
@@ -278,6 +271,4 @@ def _overwrite_refused(key: str) -> OutputConflict:
 
 
 def _with_duration(outcome: Outcome, started: float) -> Outcome:
-    from dataclasses import replace
-
     return replace(outcome, duration_ms=(time.perf_counter() - started) * 1000)
