@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from core.registry import ProviderSpec
+
 INSTALL_HINT = "pip install 'polythumb[aws]'"
 
 
@@ -24,3 +26,16 @@ def import_boto3() -> ModuleType:
         raise ImportError(f"the AWS provider needs boto3: {INSTALL_HINT}") from exc
     module: ModuleType = boto3  # boto3 ships no type information
     return module
+
+
+#: This provider, as the core's registry sees it (:mod:`core.registry`); importing it loads no SDK.
+PROVIDER = ProviderSpec(
+    name="aws",
+    title="AWS",
+    extra="aws",
+    open_bucket="providers.aws.storage:open_bucket",
+    entrypoints={"function": "providers.aws.handler:handler"},
+    backfill_sink="providers.aws.backfill:make_sink",
+    packager="providers.aws.packaging:main",
+    sdk_modules=("boto3", "botocore"),
+)

@@ -7,5 +7,20 @@ and name the extra to install when it is missing.
 
 from __future__ import annotations
 
+from core.registry import ProviderSpec
+
 #: What to tell a user whose environment lacks the Azure SDKs.
 MISSING_SDK_HINT = "the Azure SDKs are not installed; install them with: pip install 'polythumb[azure]'"
+
+
+#: This provider, as the core's registry sees it (:mod:`core.registry`); importing it loads no SDK.
+PROVIDER = ProviderSpec(
+    name="azure",
+    title="Azure",
+    extra="azure",
+    open_bucket="providers.azure.backfill:open_bucket",
+    entrypoints={"function_app": "providers.azure.function_app:app"},
+    backfill_sink="providers.azure.backfill:make_sink",
+    packager="providers.azure.packaging:main",
+    sdk_modules=("azure.storage.blob", "azure.functions"),
+)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from core.registry import ProviderSpec
+
 INSTALL_HINT = "pip install 'polythumb[gcp]'"
 
 
@@ -23,3 +25,19 @@ def import_storage() -> ModuleType:
         return importlib.import_module("google.cloud.storage")
     except ImportError as exc:  # pragma: no cover - exercised only where the SDK is absent
         raise ImportError(f"the GCP provider needs google-cloud-storage: {INSTALL_HINT}") from exc
+
+
+#: This provider, as the core's registry sees it (:mod:`core.registry`); importing it loads no SDK.
+PROVIDER = ProviderSpec(
+    name="gcp",
+    title="Google Cloud",
+    extra="gcp",
+    open_bucket="providers.gcp.storage:open_bucket",
+    entrypoints={
+        "function": "providers.gcp.main:handle_cloud_event",
+        "legacy_function": "providers.gcp.main:handle_legacy_event",
+    },
+    backfill_sink="providers.gcp.backfill:make_sink",
+    packager="providers.gcp.packaging:main",
+    sdk_modules=("google.cloud.storage", "functions_framework"),
+)
