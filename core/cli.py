@@ -20,6 +20,7 @@ from core import __version__
 from core.config import Config, load_config
 from core.errors import ConfigError, PolythumbError
 from core.outcome import Outcome, Status
+from core.profiles import active_profiles, explain
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PROVIDERS = ("aws", "gcp", "azure")
@@ -43,6 +44,8 @@ _SETTING_FLAGS = {
     "cache_control": "THUMBS_CACHE_CONTROL",
     "strip_metadata": "THUMBS_STRIP_METADATA",
     "on_delete": "THUMBS_ON_DELETE",
+    "profiles": "THUMBS_PROFILES",
+    "max_frames": "THUMBS_MAX_FRAMES",
 }
 
 
@@ -88,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("config", help="validate the THUMBS_* environment and print the settings")
     add_setting_flags(check)
 
+    profiles = commands.add_parser("profiles", help="which profile a key gets and what it renders")
+    profile_commands = profiles.add_subparsers(dest="profiles_command", required=True)
+    explain = profile_commands.add_parser("explain", help="the profile KEY gets and every output it makes")
+    explain.add_argument("key", help="a source key, e.g. avatars/ada.jpg")
+    add_setting_flags(explain)
+
     for report, help_text in REPORTS.items():
         commands.add_parser(report, help=help_text)  # listed in --help; main() hands the arguments over
 
@@ -115,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _watch(args)
         if args.command == "config":
             return _show_config(args)
+        if args.command == "profiles":
+            return _explain_profile(args)
         if args.command == "backfill":
             from core.backfill.cli import run as run_backfill
 
@@ -195,9 +206,18 @@ def _show_config(args: argparse.Namespace) -> int:
         "cache_control": config.cache_control,
         "strip_metadata": config.strip_metadata,
         "on_delete": config.on_delete,
+        "max_frames": config.max_frames,
+        "max_duration": config.max_duration,
+        "profiles": [profile.describe() for profile in active_profiles(config)],
         "from": dict(config.sources),
     }
     print(json.dumps(shown, indent=2))
+    return EXIT_OK
+
+
+def _explain_profile(args: argparse.Namespace) -> int:
+    config = _config_from(args, dest=os.environ.get("THUMBS_DEST_BUCKET"))
+    print(json.dumps(explain(config, args.key), indent=2))
     return EXIT_OK
 
 

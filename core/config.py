@@ -11,10 +11,14 @@ import difflib
 import re
 import string
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from core.errors import ConfigError
 from core.imaging.types import Box, Fit
+
+if TYPE_CHECKING:
+    from core.profiles import Profile
 
 OUTPUT_FORMATS = ("auto", "jpeg", "png", "webp", "avif")
 DELETE_POLICIES = ("delete", "keep")
@@ -42,6 +46,9 @@ SETTINGS = (
     "THUMBS_STRIP_METADATA",
     "THUMBS_ON_DELETE",
     "THUMBS_LOG_LEVEL",
+    "THUMBS_PROFILES",
+    "THUMBS_MAX_FRAMES",
+    "THUMBS_MAX_DURATION",
 )
 LEGACY_SETTINGS = {"THUMBNAIL_BUCKET_NAME": "THUMBS_DEST_BUCKET", "THUMBNAIL_SIZE": "THUMBS_SIZES"}
 
@@ -70,6 +77,11 @@ class Config:
     strip_metadata: bool = True
     on_delete: str = "delete"
     log_level: str = "INFO"
+    #: Named recipes from THUMBS_PROFILES (see :mod:`core.profiles`); empty: the settings above are the one recipe.
+    profiles: tuple[Profile, ...] = ()
+    #: Animated outputs (``animated = "keep"``): most frames, and longest total duration in seconds.
+    max_frames: int = 300
+    max_duration: float = 60.0
     #: Which variable each value came from, for error messages and ``polythumb config``.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -130,14 +142,20 @@ def load_config(
         log_level=_parse_choice(
             "THUMBS_LOG_LEVEL", text("THUMBS_LOG_LEVEL"), ("debug", "info", "warning", "error"), "info"
         ).upper(),
+        max_frames=_parse_int("THUMBS_MAX_FRAMES", text("THUMBS_MAX_FRAMES"), 1, 100_000, None) or defaults.max_frames,
+        max_duration=_parse_seconds("THUMBS_MAX_DURATION", text("THUMBS_MAX_DURATION"), defaults.max_duration),
         sources=sources,
     )
     _check_key_template(config)
-    too_big = [str(b) for b in config.boxes if config.fit is Fit.COVER and b.width * b.height > config.max_pixels]
+    if text("THUMBS_PROFILES"):
+        from core.profiles import load_profiles  # local import: profiles imports this module
+
+        config = replace(config, profiles=load_profiles(raw["THUMBS_PROFILES"], base=config))
+    too_big = [str(b) for b in config.boxes if config.fit is not Fit.CONTAIN and b.width * b.height > config.max_pixels]
     if too_big:
         raise ConfigError(
             f"THUMBS_SIZES box {', '.join(too_big)} has more pixels than THUMBS_MAX_PIXELS={config.max_pixels} "
-            "allows with THUMBS_FIT=cover; lower the box or raise the limit"
+            f"allows with THUMBS_FIT={config.fit}; lower the box or raise the limit"
         )
     if require_dest and not config.dest_bucket:
         raise ConfigError(
@@ -188,6 +206,17 @@ def _parse_bytes(name: str, value: str | None, default: int) -> int:
     return int(match.group(1)) * _BYTE_UNITS[unit]
 
 
+def _parse_seconds(name: str, value: str | None, default: float) -> float:
+    if value is None:
+        return default
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*s?\s*", value)
+    if not match or not 0 < float(match.group(1)) <= 86400:
+        raise ConfigError(
+            f"{name}={value!r} is not valid; accepted values: seconds above 0, up to 86400, e.g. 60 or 7.5s"
+        )
+    return float(match.group(1))
+
+
 def _parse_bool(name: str, value: str | None, default: bool) -> bool:
     if value is None:
         return default
@@ -213,6 +242,11 @@ def _parse_cache_control(value: str | None, default: str) -> str:
             "of printable ASCII, e.g. 'public, max-age=86400'"
         )
     return value
+
+
+def parse_boxes(value: str, name: str) -> tuple[Box, ...]:
+    """Parses comma-separated boxes (``128x128,512``); errors name ``name`` (a variable or a profile field)."""
+    return _parse_boxes(value, name, ())
 
 
 def _parse_boxes(value: str | None, name: str, default: tuple[Box, ...]) -> tuple[Box, ...]:

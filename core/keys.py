@@ -8,7 +8,6 @@ event wrote.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import posixpath
 import re
 from collections.abc import Mapping
@@ -54,20 +53,25 @@ def content_type_for(fmt: str) -> str:
 
 
 def output_key(config: Config, source_key: str, box: Box) -> str:
-    """The destination key of the thumbnail of ``source_key`` in ``box``.
+    """The destination key of the thumbnail of ``source_key`` in ``box`` (single-recipe settings).
 
     The default template gives ``<dir>/<stem>-<W>x<H>.<ext>``; a top-level key
     has no leading slash. Keys use the box, not the measured size, so they are
     stable and a delete can find them.
     """
+    return render_key(config.key_template, source_key, box, output_format(config, source_key))
+
+
+def render_key(template: str, source_key: str, box: Box, fmt: str) -> str:
+    """``template`` filled for ``source_key``, ``box`` and the concrete format ``fmt``."""
     directory, name = posixpath.split(source_key)
     stem, dot_ext = posixpath.splitext(name)
-    rendered = config.key_template.format(
+    rendered = template.format(
         dir=directory,
         stem=stem,
         name=name,
         srcext=dot_ext.lstrip("."),
-        ext=EXTENSIONS[output_format(config, source_key)],
+        ext=EXTENSIONS[fmt],
         size=str(box),
         width=box.width,
         height=box.height,
@@ -82,6 +86,17 @@ def output_keys(config: Config, source_key: str) -> dict[Box, str]:
 
 
 def is_selected(config: Config, key: str) -> bool:
+    """Whether ``key`` gets thumbnails: it passes the filter and (with THUMBS_PROFILES) a profile takes it."""
+    if not passes_filter(config, key):
+        return False
+    if not config.profiles:
+        return True
+    from core.profiles import profile_for  # local import: profiles imports this module
+
+    return profile_for(config, key) is not None
+
+
+def passes_filter(config: Config, key: str) -> bool:
     """Whether ``key`` passes ``THUMBS_INCLUDE`` and ``THUMBS_EXCLUDE`` (case-insensitive globs)."""
     lowered = key.lower()
     if config.include and not any(fnmatch.fnmatchcase(lowered, glob.lower()) for glob in config.include):
@@ -90,9 +105,12 @@ def is_selected(config: Config, key: str) -> bool:
 
 
 def render_params_digest(config: Config, fmt: str, box: Box) -> str:
-    """A short digest of everything that changes a thumbnail's bytes besides the source."""
-    params = f"{fmt}|{config.quality}|{config.fit}|{int(config.strip_metadata)}|{box}"
-    return hashlib.sha256(params.encode()).hexdigest()[:16]
+    """A short digest of everything that changes a thumbnail's bytes besides the source (single recipe)."""
+    from core.profiles import params_digest
+
+    return params_digest(
+        fmt=fmt, quality=config.quality, fit=config.fit, strip_metadata=config.strip_metadata, box=box, animated="first"
+    )
 
 
 def encode_meta_value(value: str) -> str:
@@ -110,15 +128,15 @@ def decode_meta_value(value: str) -> str:
 
 
 def thumbnail_metadata(
-    config: Config, *, bucket: str, source_key: str, revision: str, fmt: str, box: Box
+    config: Config, *, bucket: str, source_key: str, revision: str, fmt: str, box: Box, params: str | None = None
 ) -> dict[str, str]:
-    """The user metadata written on every thumbnail."""
+    """The user metadata written on every thumbnail (``params``: the output's digest; default: single recipe)."""
     return {
         META_SOURCE: encode_meta_value(source_key),
         META_SOURCE_BUCKET: encode_meta_value(bucket),
         META_SOURCE_REVISION: encode_meta_value(revision),
         META_BOX: str(box),
-        META_PARAMS: render_params_digest(config, fmt, box),
+        META_PARAMS: params or render_params_digest(config, fmt, box),
         META_VERSION: __version__,
     }
 

@@ -50,6 +50,7 @@ class OutputRecord:
     format: str | None = None
     content_type: str | None = None
     bytes: int | None = None
+    frames: int | None = None  # set for an animated thumbnail
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class Outcome:
     error_message: str | None = None
     revision: str | None = None
     duration_ms: float = 0.0
+    #: What was asked but not done, without failing (an animation over a limit rendered as a still).
+    warnings: tuple[str, ...] = ()
 
     @classmethod
     def failed(cls, event: ObjectEvent, *, kind: str, message: str, duration_ms: float = 0.0) -> Outcome:

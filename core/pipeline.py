@@ -1,7 +1,10 @@
 """The pipeline every provider shares: one :class:`ObjectEvent` in, one :class:`Outcome` out.
 
 Created: filter -> loop guard -> idempotency -> limits -> one decode -> every
-size -> conditional puts. Deleted: remove the thumbnails this source produced.
+size in every format -> conditional puts. Deleted: remove the thumbnails this
+source produced. The outputs are those of the key's profile
+(:func:`core.profiles.outputs_for`; without THUMBS_PROFILES, the one recipe of
+the THUMBS_* settings).
 
 Permanent errors (bad image, over a limit, a bad key) come back as a FAILED
 outcome and are never retried. Transient errors (storage unavailable, a
@@ -33,7 +36,7 @@ from core.errors import (
     SupersededError,
 )
 from core.events import EventKind, ObjectEvent
-from core.imaging.types import Box, Thumbnail
+from core.imaging.types import Thumbnail
 from core.keys import (
     META_PARAMS,
     META_SOURCE,
@@ -41,13 +44,10 @@ from core.keys import (
     META_SOURCE_REVISION,
     decode_meta_value,
     is_polythumb_output,
-    is_selected,
-    output_format,
-    output_keys,
-    render_params_digest,
     thumbnail_metadata,
 )
 from core.outcome import Action, Outcome, OutputRecord, SkipReason, Status
+from core.profiles import Output, outputs_for
 from core.storage.port import ObjectInfo, Storage
 
 #: Opens the store for a bucket/container name. Providers pass their adapter's factory.
@@ -56,11 +56,14 @@ BucketOpener = Callable[[str], Storage]
 
 @dataclass(frozen=True)
 class _Existing:
-    """An output key's state before rendering."""
+    """An output's state before rendering."""
 
-    box: Box
-    key: str
+    output: Output
     info: ObjectInfo | None
+
+    @property
+    def key(self) -> str:
+        return self.output.key
 
 
 class Thumbnailer:
@@ -90,13 +93,13 @@ class Thumbnailer:
 
     def _created(self, event: ObjectEvent) -> Outcome:
         config = self.config
-        if not is_selected(config, event.key):
+        outputs = outputs_for(config, event.key)
+        if not outputs:
             return _skipped(event, SkipReason.FILTERED)
         source = self.store(event.bucket)
         dest_bucket = config.dest_bucket or event.bucket
         dest = self.store(dest_bucket)
-        targets = output_keys(config, event.key)
-        if dest_bucket == event.bucket and event.key in targets.values():
+        if dest_bucket == event.bucket and any(output.key == event.key for output in outputs):
             raise _overwrite_refused(event.key)
 
         try:
@@ -107,17 +110,16 @@ class Thumbnailer:
             return _skipped(event, SkipReason.POLYTHUMB_OUTPUT)
         _check_size(info.size, config)
 
-        fmt = output_format(config, event.key)
-        existing = [_Existing(box, key, _head_or_none(dest, key)) for box, key in targets.items()]
+        existing = [_Existing(output, _head_or_none(dest, output.key)) for output in outputs]
         for item in existing:
             if item.info is not None and not is_polythumb_output(item.info.metadata):
                 raise OutputConflict(
                     f"{dest_bucket}/{item.key} holds an object polythumb did not write; refusing to overwrite it "
                     "(change THUMBS_KEY_TEMPLATE or THUMBS_DEST_BUCKET)"
                 )
-        stale = [item for item in existing if not _is_current(item.info, item.box, info.revision, fmt, config)]
+        stale = [item for item in existing if not _is_current(item.info, item.output, info.revision)]
         if not stale:
-            records = tuple(_unchanged_record(item, fmt) for item in existing)
+            records = tuple(_unchanged_record(item) for item in existing)
             return _skipped(event, SkipReason.UNCHANGED, outputs=records, revision=info.revision)
 
         try:
@@ -127,19 +129,26 @@ class Thumbnailer:
         _check_size(source_object.info.size, config)
         revision = source_object.info.revision
 
-        from core.imaging import render_thumbnails  # Pillow loads on first render, not at import
+        from core.imaging.render import render_outputs  # Pillow loads on first render, not at import
 
-        thumbnails = render_thumbnails(
+        # One profile per key: every output shares its fit and animation mode; one decode serves them all.
+        first = stale[0].output
+        rendered = render_outputs(
             source_object.body,
-            boxes=[item.box for item in stale],
-            fit=config.fit,
-            format=fmt,
-            quality=config.quality,
+            boxes=list(dict.fromkeys(item.output.box for item in stale)),
+            fit=first.fit,
+            encodings=list(dict.fromkeys((item.output.format, item.output.quality) for item in stale)),
             strip_metadata=config.strip_metadata,
             max_pixels=config.max_pixels,
+            animated=first.animated,
+            max_frames=config.max_frames,
+            max_duration=config.max_duration,
         )
-        written = [self._put(dest, item, thumb, event, revision) for item, thumb in zip(stale, thumbnails, strict=True)]
-        unchanged = [_unchanged_record(item, fmt) for item in existing if item not in stale]
+        by_output = {(thumb.box, thumb.format): thumb for thumb in rendered.thumbnails}
+        written = [
+            self._put(dest, item, by_output[(item.output.box, item.output.format)], event, revision) for item in stale
+        ]
+        unchanged = [_unchanged_record(item) for item in existing if item not in stale]
         return Outcome(
             kind=event.kind,
             bucket=event.bucket,
@@ -147,11 +156,19 @@ class Thumbnailer:
             status=Status.OK,
             outputs=tuple(written + unchanged),
             revision=revision,
+            warnings=rendered.warnings,
         )
 
     def _put(self, dest: Storage, item: _Existing, thumb: Thumbnail, event: ObjectEvent, revision: str) -> OutputRecord:
+        output = item.output
         metadata = thumbnail_metadata(
-            self.config, bucket=event.bucket, source_key=event.key, revision=revision, fmt=thumb.format, box=item.box
+            self.config,
+            bucket=event.bucket,
+            source_key=event.key,
+            revision=revision,
+            fmt=output.format,
+            box=output.box,
+            params=output.params,
         )
         try:
             dest.put(
@@ -171,28 +188,30 @@ class Thumbnailer:
             if (
                 current is not None
                 and _derived_from(current, event.bucket, event.key)
-                and _is_current(current, item.box, revision, thumb.format, self.config)
+                and _is_current(current, output, revision)
             ):
-                return _unchanged_record(_Existing(item.box, item.key, current), thumb.format)
+                return _unchanged_record(_Existing(output, current))
             raise SupersededError(
                 f"{item.key} changed while {event.key} was rendered; a retry will reconcile ({exc})"
             ) from exc
         return OutputRecord(
             key=item.key,
-            box=str(item.box),
+            box=str(output.box),
             action=Action.WRITTEN,
             width=thumb.width,
             height=thumb.height,
             format=thumb.format,
             content_type=thumb.content_type,
             bytes=len(thumb.body),
+            frames=thumb.frames if thumb.frames > 1 else None,
         )
 
     # -- deleted ------------------------------------------------------------
 
     def _deleted(self, event: ObjectEvent) -> Outcome:
         config = self.config
-        if not is_selected(config, event.key):
+        outputs = outputs_for(config, event.key)
+        if not outputs:
             return _skipped(event, SkipReason.FILTERED)
         if config.on_delete == "keep":
             return _skipped(event, SkipReason.KEPT)
@@ -203,13 +222,14 @@ class Thumbnailer:
         if _head_or_none(source, event.key) is not None:
             return _skipped(event, SkipReason.SOURCE_EXISTS)
         records = []
-        for box, key in output_keys(config, event.key).items():
+        for output in outputs:  # every size in every format: a pure function of the key and the profiles
+            key = output.key
             info = _head_or_none(dest, key)
             if info is None:
-                records.append(OutputRecord(key=key, box=str(box), action=Action.ABSENT))
+                records.append(OutputRecord(key=key, box=str(output.box), action=Action.ABSENT, format=output.format))
             elif _derived_from(info, event.bucket, event.key):
                 dest.delete(key)
-                records.append(OutputRecord(key=key, box=str(box), action=Action.DELETED))
+                records.append(OutputRecord(key=key, box=str(output.box), action=Action.DELETED, format=output.format))
             else:
                 raise OutputConflict(
                     f"{dest_bucket}/{key} was not rendered from {event.bucket}/{event.key}; refusing to delete it"
@@ -234,15 +254,12 @@ def _check_size(size: int, config: Config) -> None:
         )
 
 
-def _is_current(output: ObjectInfo | None, box: Box, revision: str, fmt: str, config: Config) -> bool:
-    """Whether ``output`` is the thumbnail of source ``revision`` in ``box`` with today's settings."""
-    if output is None:
+def _is_current(info: ObjectInfo | None, output: Output, revision: str) -> bool:
+    """Whether ``info`` is ``output`` rendered from source ``revision`` with today's settings."""
+    if info is None:
         return False
-    meta = output.metadata
-    return (
-        decode_meta_value(meta.get(META_SOURCE_REVISION, "")) == revision
-        and meta.get(META_PARAMS) == render_params_digest(config, fmt, box)
-    )
+    meta = info.metadata
+    return decode_meta_value(meta.get(META_SOURCE_REVISION, "")) == revision and meta.get(META_PARAMS) == output.params
 
 
 def _derived_from(info: ObjectInfo, bucket: str, key: str) -> bool:
@@ -253,14 +270,21 @@ def _derived_from(info: ObjectInfo, bucket: str, key: str) -> bool:
     return recorded_bucket is None or decode_meta_value(recorded_bucket) == bucket
 
 
-def _unchanged_record(item: _Existing, fmt: str) -> OutputRecord:
+def _unchanged_record(item: _Existing) -> OutputRecord:
     size = item.info.size if item.info else None
-    return OutputRecord(key=item.key, box=str(item.box), action=Action.UNCHANGED, format=fmt, bytes=size)
+    return OutputRecord(
+        key=item.key, box=str(item.output.box), action=Action.UNCHANGED, format=item.output.format, bytes=size
+    )
 
 
 def _skipped(event: ObjectEvent, reason: SkipReason, **fields: object) -> Outcome:
     return Outcome(
-        kind=event.kind, bucket=event.bucket, key=event.key, status=Status.SKIPPED, reason=reason, **fields  # type: ignore[arg-type]
+        kind=event.kind,
+        bucket=event.bucket,
+        key=event.key,
+        status=Status.SKIPPED,
+        reason=reason,
+        **fields,  # type: ignore[arg-type]
     )
 
 

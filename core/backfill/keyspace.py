@@ -11,6 +11,7 @@ costs one request per object).
 
 from __future__ import annotations
 
+import posixpath
 import re
 import string
 
@@ -34,19 +35,26 @@ _FIELD_PATTERNS = {
 
 
 def output_key_pattern(config: Config) -> re.Pattern[str]:
-    """A regex every output key of ``config.key_template`` matches in full, for any source and box.
+    """A regex every output key of every key template in use matches in full, for any source and box.
 
     Literal slashes are optional in the pattern because rendering collapses
     repeated slashes and strips a leading one (:func:`core.keys.output_key`).
-    A placeholder with a format spec or conversion matches anything.
+    A placeholder with a format spec or conversion matches anything. With
+    THUMBS_PROFILES, it is the union of the profiles' templates.
     """
+    from core.profiles import key_templates
+
+    return re.compile("|".join(f"(?:{_template_pattern(t)})" for t in key_templates(config)), re.DOTALL)
+
+
+def _template_pattern(template: str) -> str:
     parts: list[str] = []
-    for literal, name, spec, conversion in string.Formatter().parse(config.key_template):
+    for literal, name, spec, conversion in string.Formatter().parse(template):
         for piece in re.split(r"(/+)", literal):
             parts.append("/*" if piece.startswith("/") else re.escape(piece))
         if name is not None:
             parts.append(".*" if spec or conversion else _FIELD_PATTERNS.get(name, ".*"))
-    return re.compile("".join(parts), re.DOTALL)
+    return "".join(parts)
 
 
 def dest_scan_prefix(config: Config, prefix: str) -> str:
@@ -54,10 +62,18 @@ def dest_scan_prefix(config: Config, prefix: str) -> str:
 
     It is the template's literal head, followed, when the first placeholder is
     ``{dir}``, by the directory part of ``prefix`` (every source under
-    ``photos/2024/`` has a directory starting with ``photos/2024``).
+    ``photos/2024/`` has a directory starting with ``photos/2024``). With
+    THUMBS_PROFILES, the common prefix of every template's.
     """
+    from core.profiles import key_templates
+
+    heads = [_template_prefix(template, prefix) for template in key_templates(config)]
+    return posixpath.commonprefix(heads)
+
+
+def _template_prefix(template: str, prefix: str) -> str:
     head = ""
-    for literal, name, spec, conversion in string.Formatter().parse(config.key_template):
+    for literal, name, spec, conversion in string.Formatter().parse(template):
         head += literal
         if name == "dir" and not spec and not conversion and "/" in prefix:
             head += prefix.rsplit("/", 1)[0]

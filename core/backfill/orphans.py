@@ -17,7 +17,8 @@ from enum import StrEnum
 from core.backfill.plan import Orphan, OrphanReason
 from core.config import Config
 from core.errors import NotFound
-from core.keys import META_SOURCE, META_SOURCE_BUCKET, decode_meta_value, is_selected, output_keys
+from core.keys import META_SOURCE, META_SOURCE_BUCKET, decode_meta_value, is_selected
+from core.profiles import outputs_for
 from core.storage.port import Storage
 
 
@@ -49,7 +50,7 @@ def delete_orphan(orphan: Orphan, *, source: Storage, dest: Storage, config: Con
 
 def _still_orphaned(orphan: Orphan, *, source: Storage, config: Config) -> bool:
     if orphan.reason is OrphanReason.NOT_CONFIGURED:
-        return orphan.key not in output_keys(config, orphan.source_key).values()
+        return orphan.key not in {output.key for output in outputs_for(config, orphan.source_key)}
     if orphan.reason is OrphanReason.SOURCE_FILTERED:
         return not is_selected(config, orphan.source_key)
     try:

@@ -7,13 +7,13 @@ image, and yields one :class:`PlanEntry` per source key, in listing order:
   no thumbnail of this source;
 * **stale** -- every output exists, but one was rendered from another source
   revision (``polythumb_source_revision``) or with other settings
-  (``polythumb_params`` differs from :func:`core.keys.render_params_digest`);
+  (``polythumb_params`` differs from the output's :attr:`core.profiles.Output.params`);
 * **current** -- every output exists and renders this revision with these settings;
 * **orphaned** (on the entry of the source key an orphan records) -- a
   destination object carrying the ``polythumb_source`` marker whose source is
   no longer in the listing (gone, or now excluded by THUMBS_INCLUDE/EXCLUDE),
-  or that is not an output of its source under the current settings (a size
-  no longer configured, another format). Objects without the marker are never
+  or that is not an output of its source under the current settings (a size,
+  format or profile no longer configured: :func:`core.profiles.outputs_for`). Objects without the marker are never
   orphans, and neither are thumbnails another source bucket wrote.
 
 How, with bounded memory for millions of objects:
@@ -72,10 +72,8 @@ from core.keys import (
     META_SOURCE_REVISION,
     decode_meta_value,
     is_selected,
-    output_format,
-    output_keys,
-    render_params_digest,
 )
+from core.profiles import outputs_for
 from core.storage.port import ObjectInfo, Storage
 
 
@@ -328,25 +326,24 @@ class Planner:
                 yield PlanEntry(source_key, orphans=orphans)
 
     def _classify(self, info: ObjectInfo, rows: list[Row]) -> PlanEntry | _Uncertain:
-        config = self.config
-        expected = output_keys(config, info.key)
-        fmt = output_format(config, info.key)
+        expected = outputs_for(self.config, info.key)  # every size in every format of the key's profile
         by_output = {row[_OUTPUT]: row for row in rows}
         missing: list[str] = []
         stale: list[str] = []
         unsure: list[tuple[str, str]] = []
-        for box, key in expected.items():
+        for output in expected:
+            key = output.key
             row = by_output.get(key)
             if row is None:
                 missing.append(key)
-            elif row[_PARAMS] != render_params_digest(config, fmt, box):
+            elif row[_PARAMS] != output.params:
                 stale.append(key)
             elif info.version is not None:
                 if row[_REVISION] != info.version:
                     stale.append(key)
             elif row[_REVISION] != info.etag:
                 unsure.append((key, row[_REVISION]))  # maybe a version id the listing does not show
-        outputs = set(expected.values())
+        outputs = {output.key for output in expected}
         orphans = tuple(
             Orphan(row[_OUTPUT], info.key, OrphanReason.NOT_CONFIGURED)
             for row in rows

@@ -51,9 +51,23 @@ def cover_crop(source: Size, box: Box) -> Rect:
     return clamp_rect((left, top, left + crop_width, top + crop_height), source)
 
 
+def focus_crop(source: Size, box: Box, focus: tuple[float, float]) -> Rect:
+    """The region of ``source`` with ``box``'s aspect ratio centred on ``focus`` (fractions of the size).
+
+    As large as :func:`cover_crop`'s, moved so its centre is as close to the
+    focus point as the image's edges allow (libvips' ``smartcrop`` placement).
+    """
+    width, height = source
+    left, top, right, bottom = cover_crop(source, box)
+    crop_width, crop_height = right - left, bottom - top
+    left = min(max(0.0, focus[0] * width - crop_width / 2), width - crop_width)
+    top = min(max(0.0, focus[1] * height - crop_height / 2), height - crop_height)
+    return clamp_rect((left, top, left + crop_width, top + crop_height), source)
+
+
 def output_size(source: Size, box: Box, fit: Fit) -> Size:
     """The size of the thumbnail rendered for ``box``."""
-    if fit is Fit.COVER:
+    if fit is not Fit.CONTAIN:
         return (box.width, box.height)
     return contain_size(source, box)
 
@@ -61,7 +75,7 @@ def output_size(source: Size, box: Box, fit: Fit) -> Size:
 def source_scale(source: Size, box: Box, fit: Fit) -> float:
     """How much the source is scaled for ``box`` (below 1 shrinks)."""
     width, height = source
-    if fit is Fit.COVER:
+    if fit is not Fit.CONTAIN:
         return max(box.width / width, box.height / height)
     return min(1.0, box.width / width, box.height / height)
 

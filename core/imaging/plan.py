@@ -55,6 +55,7 @@ def plan_resizes(
     fit: Fit,
     reuse_factor: float,
     swap: bool = False,
+    focus: tuple[float, float] | None = None,
 ) -> list[Step]:
     """Plans the thumbnails of ``boxes``, largest first.
 
@@ -88,7 +89,12 @@ def plan_resizes(
     steps = []
     for box in largest_first:
         size = geometry.output_size(source_size, stored(box), fit)
-        region = full if fit is Fit.CONTAIN else geometry.cover_crop(decoded, stored(box))
+        if fit is Fit.CONTAIN:
+            region = full
+        elif fit is Fit.SMART and focus is not None:
+            region = geometry.focus_crop(decoded, stored(box), focus)
+        else:
+            region = geometry.cover_crop(decoded, stored(box))
         source = _pick_source(images, region=region, size=size, reuse_factor=reuse_factor)
         (width, height), (left, top, right, bottom) = images[source]
         crop = geometry.clamp_rect(

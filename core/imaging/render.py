@@ -26,7 +26,13 @@ thumbnails.
 Decisions:
 
 * Animated GIF, WebP, AVIF and HEIF render their first frame; multi-page
-  TIFF its first page; ICO its largest entry.
+  TIFF its first page; ICO its largest entry. With ``animated="keep"``, GIF
+  and WebP animations become animated WebP outputs (:mod:`core.imaging.animation`);
+  over a limit they fall back to the first frame with a warning.
+* ``Fit.SMART`` is ``Fit.COVER`` with the crop centred on the most salient
+  point instead of the middle (:mod:`core.imaging.attention`).
+* Several formats cost one decode and one resize chain: each thumbnail is
+  encoded once per format.
 * ``Fit.CONTAIN`` never upscales (a 64x64 source in a 256x256 box stays
   64x64). ``Fit.COVER`` always returns exactly the box, centre-cropped, and
   therefore upscales sources smaller than the box: callers ask for cover when
@@ -41,13 +47,17 @@ Decisions:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from PIL import Image, ImageFile
 
 from core.errors import ConfigError, ImageTooLarge, PolythumbError, UnsupportedImage
-from core.imaging import colour, decode, encode, engine, geometry, plan
+from core.imaging import animation, attention, colour, decode, encode, engine, geometry, plan
 from core.imaging.engine import Resized
-from core.imaging.types import CONTENT_TYPES, FORMATS, Box, Fit, SourceProbe, Thumbnail
+from core.imaging.types import CONTENT_TYPES, FORMATS, Box, Fit, Rendered, SourceProbe, Thumbnail
+
+#: One output encoding: (format, quality or None for the format's default).
+Encoding = tuple[str, int | None]
 
 #: The reduced decode is this many times the size the largest box needs, so
 #: the final resampling still has pixels to average (as Pillow's thumbnail).
@@ -137,23 +147,111 @@ def render_thumbnails(
         ConfigError: An argument is invalid (unknown format, quality out of
             range, no boxes, a box larger than ``max_pixels``).
     """
-    fit = _check_arguments(boxes=boxes, fit=fit, output_format=format, quality=quality, max_pixels=max_pixels)
+    return render_outputs(
+        data,
+        boxes=boxes,
+        fit=fit,
+        encodings=[(format, quality)],
+        strip_metadata=strip_metadata,
+        max_pixels=max_pixels,
+    ).thumbnails
+
+
+def render_outputs(
+    data: bytes,
+    *,
+    boxes: Sequence[Box],
+    fit: Fit,
+    encodings: Sequence[Encoding],
+    strip_metadata: bool,
+    max_pixels: int,
+    animated: str = "first",
+    max_frames: int = 300,
+    max_duration: float = 60.0,
+) -> Rendered:
+    """Renders every box in every encoding from a single decode of ``data``.
+
+    Args:
+        data: The source file's bytes.
+        boxes: Bounding boxes; the result follows their order.
+        fit: How each box is filled (see :func:`render_thumbnails`; ``Fit.SMART``
+            crops around the most salient point).
+        encodings: ``(format, quality)`` pairs; every box is encoded in each.
+        strip_metadata: As :func:`render_thumbnails`.
+        max_pixels: Largest source width*height accepted (for an animation:
+            all its frames together).
+        animated: ``first`` renders a still; ``keep`` turns a GIF or WebP
+            animation into animated WebP outputs (other formats get the first frame).
+        max_frames: Most frames an animation may have to be kept.
+        max_duration: Longest animation kept, in seconds.
+
+    Returns:
+        The thumbnails, box by box (in the order of ``boxes``), each box's in
+        the order of ``encodings``; and warnings (an animation over a limit).
+
+    Raises:
+        The errors of :func:`render_thumbnails`.
+    """
+    fit = _check_arguments(boxes=boxes, fit=fit, encodings=encodings, max_pixels=max_pixels)
     try:
-        return _render(
-            data,
-            boxes=boxes,
-            fit=fit,
-            output_format=format,
-            quality=quality,
-            strip_metadata=strip_metadata,
-            max_pixels=max_pixels,
-        )
+        warnings: list[str] = []
+        done: dict[tuple[Box, str], Thumbnail] = {}
+        moving = [item for item in encodings if item[0] in animation.ANIMATED_FORMATS]
+        if animated == "keep" and moving:
+            limits = _AnimationLimits(max_pixels=max_pixels, max_frames=max_frames, max_duration=max_duration)
+            done = _render_animated(data, boxes=boxes, fit=fit, encodings=moving, limits=limits, warnings=warnings)
+        still = [item for item in encodings if (boxes[0], item[0]) not in done]
+        if still:
+            done.update(
+                _render(
+                    data, boxes=boxes, fit=fit, encodings=still, strip_metadata=strip_metadata, max_pixels=max_pixels
+                )
+            )
+        formats = dict.fromkeys(fmt for fmt, _ in encodings)
+        ordered = [done[(box, fmt)] for box in boxes for fmt in formats]
+        return Rendered(thumbnails=ordered, warnings=tuple(warnings))
     except PolythumbError:
         raise
     except MemoryError as exc:
         raise ImageTooLarge("ran out of memory rendering thumbnails") from exc
     except Exception as exc:  # never let a raw Pillow error escape
-        raise UnsupportedImage(f"could not render {format} thumbnails: {exc}") from exc
+        names = "/".join(fmt for fmt, _ in encodings)
+        raise UnsupportedImage(f"could not render {names} thumbnails: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class _AnimationLimits:
+    max_pixels: int
+    max_frames: int
+    max_duration: float
+
+
+def _render_animated(
+    data: bytes,
+    *,
+    boxes: Sequence[Box],
+    fit: Fit,
+    encodings: Sequence[Encoding],
+    limits: _AnimationLimits,
+    warnings: list[str],
+) -> dict[tuple[Box, str], Thumbnail]:
+    """The animated outputs, or none (and a warning) when the animation is over a limit."""
+    with decode.open_image(data, max_pixels=limits.max_pixels) as image:
+        if not animation.is_animated(image):
+            return {}  # a still GIF/WebP: the still path renders it
+        try:
+            animation.check_limits(image, max_frames=limits.max_frames, max_pixels=limits.max_pixels)
+            return animation.render(
+                image,
+                boxes=boxes,
+                fit=fit,
+                encodings=encodings,
+                max_duration=limits.max_duration,
+                reuse_factor=REUSE_FACTOR,
+            )
+        except animation.OverLimit as exc:
+            warnings.append(str(exc))
+            return {}
 
 
 def _check_max_pixels(max_pixels: int) -> None:
@@ -165,15 +263,19 @@ def _check_arguments(
     *,
     boxes: Sequence[Box],
     fit: Fit,
-    output_format: str,
-    quality: int | None,
+    encodings: Sequence[Encoding],
     max_pixels: int,
 ) -> Fit:
     _check_max_pixels(max_pixels)
-    if output_format not in FORMATS:
-        raise ConfigError(f"format must be one of {', '.join(FORMATS)}; got {output_format!r}")
-    if quality is not None and (isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100):
-        raise ConfigError(f"quality must be an integer from 1 to 100 or None; got {quality!r}")
+    if not encodings:
+        raise ConfigError("encodings must name at least one format")
+    for output_format, quality in encodings:
+        if output_format not in FORMATS:
+            raise ConfigError(f"format must be one of {', '.join(FORMATS)}; got {output_format!r}")
+        if quality is not None and (
+            isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100
+        ):
+            raise ConfigError(f"quality must be an integer from 1 to 100 or None; got {quality!r}")
     if not boxes:
         raise ConfigError("boxes must contain at least one Box")
     for box in boxes:
@@ -181,7 +283,7 @@ def _check_arguments(
             raise ConfigError(f"boxes must contain Box values; got {box!r}")
         # Cover output is exactly the box, whatever the source size, so the
         # box itself must respect the limit (contain never exceeds the source).
-        if fit == Fit.COVER and box.width * box.height > max_pixels:
+        if fit in (Fit.COVER, Fit.SMART) and box.width * box.height > max_pixels:
             raise ConfigError(f"cover box {box} is larger than max_pixels ({max_pixels:,})")
     try:
         return Fit(fit)
@@ -194,11 +296,10 @@ def _render(
     *,
     boxes: Sequence[Box],
     fit: Fit,
-    output_format: str,
-    quality: int | None,
+    encodings: Sequence[Encoding],
     strip_metadata: bool,
     max_pixels: int,
-) -> list[Thumbnail]:
+) -> dict[tuple[Box, str], Thumbnail]:
     with decode.open_image(data, max_pixels=max_pixels) as image:
         if engine.uses_vips(image, data, boxes=boxes, fit=fit):
             from core.imaging import vips_engine
@@ -212,26 +313,28 @@ def _render(
         # before the ``with`` closes it.
         to_srgb = colour.SrgbConverter(resized.icc_profile, resized.mode)
         exif_bytes = None if strip_metadata else encode.exif_for_output(resized.exif)
-        rendered: dict[Box, Thumbnail] = {}
+        rendered: dict[tuple[Box, str], Thumbnail] = {}
         for box, thumbnail in resized.thumbnails:
-            final = colour.for_format(to_srgb(thumbnail), output_format)
-            keeps_profile = not strip_metadata and final.mode in ("RGB", "RGBA")
-            body = encode.encode(
-                final,
-                output_format=output_format,
-                quality=quality,
-                exif=exif_bytes,
-                icc_profile=to_srgb.output_profile if keeps_profile else None,
-            )
-            rendered[box] = Thumbnail(
-                box=box,
-                width=final.width,
-                height=final.height,
-                format=output_format,
-                content_type=CONTENT_TYPES[output_format],
-                body=body,
-            )
-    return [rendered[box] for box in boxes]
+            srgb = to_srgb(thumbnail)
+            for output_format, quality in encodings:  # one resize, one encode per format
+                final = colour.for_format(srgb, output_format)
+                keeps_profile = not strip_metadata and final.mode in ("RGB", "RGBA")
+                body = encode.encode(
+                    final,
+                    output_format=output_format,
+                    quality=quality,
+                    exif=exif_bytes,
+                    icc_profile=to_srgb.output_profile if keeps_profile else None,
+                )
+                rendered[(box, output_format)] = Thumbnail(
+                    box=box,
+                    width=final.width,
+                    height=final.height,
+                    format=output_format,
+                    content_type=CONTENT_TYPES[output_format],
+                    body=body,
+                )
+    return rendered
 
 
 def _resize_with_pillow(image: ImageFile.ImageFile, *, boxes: Sequence[Box], fit: Fit, max_pixels: int) -> Resized:
@@ -259,7 +362,10 @@ def _resize_with_pillow(image: ImageFile.ImageFile, *, boxes: Sequence[Box], fit
     base = colour.working_mode(decode.apply_orientation(decoded, orientation))
     images = [base]
     thumbnails = []
-    steps = plan.plan_resizes(base.size, source_size=source_size, boxes=boxes, fit=fit, reuse_factor=REUSE_FACTOR)
+    focus = attention.focus_with_pillow(base, attention.largest_box(boxes)) if fit is Fit.SMART else None
+    steps = plan.plan_resizes(
+        base.size, source_size=source_size, boxes=boxes, fit=fit, reuse_factor=REUSE_FACTOR, focus=focus
+    )
     for step in steps:
         source = images[step.source]
         if not step.resizes:

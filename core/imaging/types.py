@@ -39,6 +39,8 @@ class Fit(StrEnum):
     CONTAIN = "contain"
     #: Fill the box exactly, cropping the overflow around the centre.
     COVER = "cover"
+    #: Fill the box exactly, cropping around the most salient region (edges, skin tones, saturation).
+    SMART = "smart"
 
 
 @dataclass(frozen=True, order=True)
@@ -85,6 +87,7 @@ class Thumbnail:
         format: One of :data:`FORMATS`.
         content_type: The MIME type of ``body``.
         body: The encoded bytes.
+        frames: Frames in ``body`` (above 1 for an animated thumbnail).
     """
 
     box: Box
@@ -93,6 +96,21 @@ class Thumbnail:
     format: str
     content_type: str
     body: bytes
+    frames: int = 1
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What one render of a source produced.
+
+    Attributes:
+        thumbnails: One per (box, format) asked for, boxes in the order given, formats within each box.
+        warnings: Why a requested behaviour was not applied (an animation over a limit rendered as a
+            still); never an error.
+    """
+
+    thumbnails: list[Thumbnail]
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

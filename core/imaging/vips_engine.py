@@ -34,7 +34,7 @@ from typing import Any
 from PIL import Image, ImageFile
 
 from core.errors import ImageTooLarge, TruncatedImage
-from core.imaging import decode, geometry, plan, sniff
+from core.imaging import attention, decode, geometry, plan, sniff
 from core.imaging.engine import Resized
 from core.imaging.types import Box, Fit
 
@@ -142,13 +142,21 @@ def resize(
     try:
         decoded = _load(vips, data, fmt, stored=stored, request=request)
         decoded = _to_eight_bits(decoded)
+        swap = orientation in geometry.SWAPPING_ORIENTATIONS
+        focus = None
+        if fit is Fit.SMART:
+            # The attention measure reads the decoded pixels once more: keep them in memory.
+            decoded = decoded.copy_memory()
+            largest = attention.largest_box(boxes)
+            focus = attention.focus_with_vips(decoded, Box(largest.height, largest.width) if swap else largest)
         steps = plan.plan_resizes(
             (decoded.width, decoded.height),
             source_size=stored,
             boxes=boxes,
             fit=fit,
             reuse_factor=reuse_factor,
-            swap=orientation in geometry.SWAPPING_ORIENTATIONS,
+            swap=swap,
+            focus=focus,
         )
         if sum(1 for step in steps if step.source == plan.DECODED) > 1:
             # Read more than once: decode to memory once (a sequential load streams only once).

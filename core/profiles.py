@@ -1,0 +1,440 @@
+"""Profiles: named recipes chosen per source key (sizes, formats, fit, quality, animation, key template).
+
+``THUMBS_PROFILES`` names a TOML or JSON file, or holds inline JSON, with one
+``profiles`` table whose entries are tried in order; the first whose ``match``
+globs take the key (and whose ``exclude`` globs do not) renders it. Without
+``THUMBS_PROFILES`` the single-recipe ``THUMBS_*`` settings are one profile,
+``default``, so existing deployments render, name and digest exactly as before.
+
+Everything here is a pure function of the source key and the settings: a
+delete event (no image to look at) enumerates the same outputs a create event
+wrote, and the backfill plan the same outputs the pipeline renders. Neither the
+source's real animation nor the engine changes a key or a digest.
+
+Example (TOML)::
+
+    [profiles.avatars]
+    match = ["avatars/*"]
+    sizes = ["64x64", "256x256"]
+    formats = ["avif", "webp", "jpeg"]
+    fit = "smart"
+    quality = { avif = 55, jpeg = 80 }
+
+    [profiles.banners]
+    match = ["banners/*"]
+    sizes = ["1200x400"]
+    fit = "cover"
+    animated = "keep"
+    formats = ["webp"]
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import posixpath
+import string
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.errors import ConfigError
+from core.imaging.types import FORMATS, Box, Fit
+
+if TYPE_CHECKING:
+    from core.config import Config
+
+PROFILES_SETTING = "THUMBS_PROFILES"
+DEFAULT_PROFILE = "default"
+ANIMATED = ("first", "keep")
+FIELDS = ("match", "exclude", "sizes", "formats", "fit", "quality", "animated", "key_template")
+#: Source extensions that may hold an animation ``animated = "keep"`` preserves.
+ANIMATED_EXTENSIONS = frozenset({"gif", "webp"})
+#: The format ``auto`` gives an animated-capable source in a ``keep`` profile: WebP holds
+#: animation and alpha in a fraction of a GIF's bytes.
+ANIMATED_AUTO_FORMAT = "webp"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One recipe.
+
+    Attributes:
+        name: The profile's name (``default`` for the single-recipe settings).
+        match: Globs on the source key (case-insensitive; ``*`` crosses ``/``).
+        exclude: Globs that take a matched key back out (it falls through to the next profile).
+        sizes: Boxes, in the order given.
+        formats: Output formats in order; ``auto`` picks one from the source extension.
+        fit: ``contain``, ``cover`` or ``smart``.
+        quality: ``(format, quality)`` pairs; a format not listed uses the encoder's default.
+        animated: ``first`` (a still of the first frame) or ``keep`` (animated WebP).
+        key_template: Output key template (see ``THUMBS_KEY_TEMPLATE``).
+    """
+
+    name: str
+    match: tuple[str, ...]
+    exclude: tuple[str, ...]
+    sizes: tuple[Box, ...]
+    formats: tuple[str, ...]
+    fit: Fit
+    quality: tuple[tuple[str, int | None], ...]
+    animated: str
+    key_template: str
+
+    def quality_for(self, fmt: str) -> int | None:
+        """The quality asked for ``fmt`` (None: the encoder's default)."""
+        return dict(self.quality).get(fmt)
+
+    def takes(self, key: str) -> bool:
+        """Whether this profile renders ``key`` (its globs; the global filter is checked elsewhere)."""
+        lowered = key.lower()
+        if not any(fnmatch.fnmatchcase(lowered, glob.lower()) for glob in self.match):
+            return False
+        return not any(fnmatch.fnmatchcase(lowered, glob.lower()) for glob in self.exclude)
+
+    def formats_for(self, source_key: str) -> tuple[str, ...]:
+        """The concrete formats written for ``source_key``, ``auto`` resolved, repeats dropped."""
+        from core.keys import AUTO_FALLBACK_FORMAT, AUTO_FORMATS
+
+        extension = posixpath.splitext(source_key)[1].lstrip(".").lower()
+        if self.animated == "keep" and extension in ANIMATED_EXTENSIONS:
+            auto = ANIMATED_AUTO_FORMAT
+        else:
+            auto = AUTO_FORMATS.get(extension, AUTO_FALLBACK_FORMAT)
+        return tuple(dict.fromkeys(auto if fmt == "auto" else fmt for fmt in self.formats))
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready view (``polythumb config``)."""
+        return {
+            "name": self.name,
+            "match": list(self.match),
+            "exclude": list(self.exclude),
+            "sizes": [str(box) for box in self.sizes],
+            "formats": list(self.formats),
+            "fit": str(self.fit),
+            "quality": {fmt: quality for fmt, quality in self.quality if quality is not None},
+            "animated": self.animated,
+            "key_template": self.key_template,
+        }
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output of one source: where it goes and everything that decides its bytes.
+
+    ``params`` is the digest written as ``polythumb_params``; it covers the
+    format, quality, fit, metadata stripping, box and (when not ``first``) the
+    animation mode. The profile's name is not in it: renaming a profile does
+    not re-render anything.
+    """
+
+    key: str
+    box: Box
+    format: str
+    quality: int | None
+    fit: Fit
+    animated: str
+    strip_metadata: bool
+    profile: str
+
+    @property
+    def params(self) -> str:
+        """The render-settings digest of this output."""
+        return params_digest(
+            fmt=self.format,
+            quality=self.quality,
+            fit=self.fit,
+            strip_metadata=self.strip_metadata,
+            box=self.box,
+            animated=self.animated,
+        )
+
+
+def params_digest(*, fmt: str, quality: int | None, fit: Fit, strip_metadata: bool, box: Box, animated: str) -> str:
+    """A short digest of everything that changes an output's bytes besides the source.
+
+    The text digested for ``animated="first"`` is the one polythumb has always
+    written, so thumbnails rendered before profiles existed stay current.
+    """
+    text = f"{fmt}|{quality}|{fit}|{int(strip_metadata)}|{box}"
+    if animated != "first":
+        text += f"|animated={animated}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# -- resolving keys -------------------------------------------------------------------------------
+
+
+def active_profiles(config: Config) -> tuple[Profile, ...]:
+    """The configured profiles, or the one ``default`` profile of the single-recipe settings."""
+    return config.profiles or (default_profile(config),)
+
+
+def default_profile(config: Config) -> Profile:
+    """The single-recipe ``THUMBS_*`` settings as a profile."""
+    return Profile(
+        name=DEFAULT_PROFILE,
+        match=("*",),
+        exclude=(),
+        sizes=config.boxes,
+        formats=(config.format,),
+        fit=config.fit,
+        quality=tuple((fmt, config.quality) for fmt in FORMATS),
+        animated="first",
+        key_template=config.key_template,
+    )
+
+
+def profile_for(config: Config, key: str) -> Profile | None:
+    """The profile that renders ``key``: the first that takes it, after THUMBS_INCLUDE/EXCLUDE; None if none."""
+    from core.keys import passes_filter
+
+    if not passes_filter(config, key):
+        return None
+    return next((profile for profile in active_profiles(config) if profile.takes(key)), None)
+
+
+def outputs_for(config: Config, key: str) -> list[Output]:
+    """Every output of ``key``: each size (largest first) in each format; empty when no profile takes it."""
+    profile = profile_for(config, key)
+    return [] if profile is None else profile_outputs(config, profile, key)
+
+
+def profile_outputs(config: Config, profile: Profile, key: str) -> list[Output]:
+    """The outputs ``profile`` makes of ``key`` (whether or not it would be chosen for it)."""
+    from core.keys import render_key
+
+    boxes = sorted(profile.sizes, key=lambda box: box.width * box.height, reverse=True)
+    return [
+        Output(
+            key=render_key(profile.key_template, key, box, fmt),
+            box=box,
+            format=fmt,
+            quality=profile.quality_for(fmt),
+            fit=profile.fit,
+            animated=profile.animated,
+            strip_metadata=config.strip_metadata,
+            profile=profile.name,
+        )
+        for box in boxes
+        for fmt in profile.formats_for(key)
+    ]
+
+
+def key_templates(config: Config) -> tuple[str, ...]:
+    """Every key template in use (the backfill lists and matches the destination with them)."""
+    return tuple(dict.fromkeys(profile.key_template for profile in active_profiles(config)))
+
+
+def explain(config: Config, key: str) -> dict[str, Any]:
+    """Which profile ``key`` gets and which outputs it makes (``polythumb profiles explain``)."""
+    from core.keys import passes_filter
+
+    profile = profile_for(config, key)
+    if profile is None:
+        why = (
+            "THUMBS_INCLUDE/THUMBS_EXCLUDE leave it out"
+            if not passes_filter(config, key)
+            else "no profile's match takes it"
+        )
+        return {"key": key, "profile": None, "reason": why, "outputs": []}
+    return {
+        "key": key,
+        "profile": profile.name,
+        "outputs": [
+            {
+                "key": output.key,
+                "box": str(output.box),
+                "format": output.format,
+                "quality": output.quality,
+                "fit": str(output.fit),
+                "animated": output.animated,
+                "params": output.params,
+            }
+            for output in profile_outputs(config, profile, key)
+        ],
+    }
+
+
+# -- parsing and validation -----------------------------------------------------------------------
+
+
+def load_profiles(value: str, *, base: Config) -> tuple[Profile, ...]:
+    """Parses ``THUMBS_PROFILES``: inline JSON, or the path of a ``.toml`` or ``.json`` file.
+
+    Fields a profile leaves out take the single-recipe settings' values
+    (``base``: THUMBS_SIZES, THUMBS_FORMAT, THUMBS_FIT, THUMBS_QUALITY,
+    THUMBS_KEY_TEMPLATE); ``match`` is required.
+
+    Raises:
+        ConfigError: naming THUMBS_PROFILES, the profile and the field.
+    """
+    text = value.strip()
+    if text.startswith("{"):
+        where = f"{PROFILES_SETTING} (inline JSON)"
+        document = _parse_json(text, where)
+    else:
+        path = Path(text).expanduser()
+        where = f"{PROFILES_SETTING}={text!r}"
+        suffix = path.suffix.lower()
+        if suffix not in (".toml", ".json"):
+            raise ConfigError(f"{where}: accepted values: inline JSON ({{...}}), or a path ending in .toml or .json")
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot read the file ({exc.strerror or exc})") from None
+        document = _parse_json(raw, where) if suffix == ".json" else _parse_toml(raw, where)
+    return parse_document(document, where=where, base=base)
+
+
+def parse_document(document: Any, *, where: str, base: Config) -> tuple[Profile, ...]:
+    """Validates a parsed profiles document (``{"profiles": {name: {...}, ...}}``)."""
+    if not isinstance(document, Mapping) or set(document) != {"profiles"}:
+        raise ConfigError(f"{where}: the document must hold exactly one table, 'profiles' (name -> profile)")
+    table = document["profiles"]
+    if not isinstance(table, Mapping) or not table:
+        raise ConfigError(f"{where}: 'profiles' must be a non-empty table of named profiles")
+    profiles = tuple(_parse_profile(str(name), fields, where=where, base=base) for name, fields in table.items())
+    return profiles
+
+
+def _parse_json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{where}: not valid JSON ({exc})") from None
+
+
+def _parse_toml(text: str, where: str) -> Any:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML ({exc})") from None
+
+
+def _parse_profile(name: str, fields: Any, *, where: str, base: Config) -> Profile:
+    here = f"{where}: profile {name!r}"
+    if not name.strip() or not all(c.isalnum() or c in "-_." for c in name):
+        raise ConfigError(f"{here}: a profile name uses letters, digits, '-', '_' or '.'")
+    if not isinstance(fields, Mapping):
+        raise ConfigError(f"{here}: must be a table of fields ({', '.join(FIELDS)})")
+    unknown = sorted(set(fields) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"{here}, field {unknown[0]!r}: not a profile field; accepted fields: {', '.join(FIELDS)}")
+    if "match" not in fields:
+        raise ConfigError(f"{here}, field 'match': required (globs on the source key, e.g. [\"avatars/*\"])")
+    formats = _formats(fields.get("formats", [base.format]), f"{here}, field 'formats'")
+    profile = Profile(
+        name=name,
+        match=_globs(fields["match"], f"{here}, field 'match'", required=True),
+        exclude=_globs(fields.get("exclude", []), f"{here}, field 'exclude'", required=False),
+        sizes=_sizes(fields["sizes"], f"{here}, field 'sizes'") if "sizes" in fields else base.boxes,
+        formats=formats,
+        fit=_choice(fields.get("fit", str(base.fit)), tuple(Fit), f"{here}, field 'fit'", Fit),
+        quality=_quality(fields.get("quality", base.quality), formats, f"{here}, field 'quality'"),
+        animated=_choice(fields.get("animated", "first"), ANIMATED, f"{here}, field 'animated'", str),
+        key_template=_template(fields.get("key_template", base.key_template), f"{here}, field 'key_template'"),
+    )
+    _check_keys_distinct(profile, here)
+    if profile.fit is not Fit.CONTAIN:
+        too_big = [str(box) for box in profile.sizes if box.width * box.height > base.max_pixels]
+        if too_big:
+            raise ConfigError(
+                f"{here}, field 'sizes': box {', '.join(too_big)} has more pixels than THUMBS_MAX_PIXELS="
+                f"{base.max_pixels} allows with fit={profile.fit}; lower the box or raise the limit"
+            )
+    return profile
+
+
+def _globs(value: Any, here: str, *, required: bool) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(item, str) and item.strip() for item in items):
+        raise ConfigError(f'{here}: accepted values: a glob or a list of globs on the source key, e.g. ["photos/*"]')
+    if required and not items:
+        raise ConfigError(f"{here}: names no glob; a profile without one would never be used")
+    return tuple(item.strip() for item in items)
+
+
+def _sizes(value: Any, here: str) -> tuple[Box, ...]:
+    from core.config import parse_boxes
+
+    if isinstance(value, list) and all(isinstance(item, str | int) and not isinstance(item, bool) for item in value):
+        value = ",".join(str(item) for item in value)
+    if not isinstance(value, str):
+        raise ConfigError(f'{here}: accepted values: a list of boxes such as ["128x128", "512x512"] or [256]')
+    return parse_boxes(value, here)
+
+
+def _formats(value: Any, here: str) -> tuple[str, ...]:
+    accepted = ("auto", *FORMATS)
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise ConfigError(f"{here}: accepted values: a non-empty list of {' | '.join(accepted)}")
+    formats = []
+    for item in items:
+        if not isinstance(item, str) or item.lower() not in accepted:
+            raise ConfigError(f"{here}: {item!r} is not a format; accepted values: {' | '.join(accepted)}")
+        formats.append(item.lower())
+    return tuple(dict.fromkeys(formats))
+
+
+def _choice(value: Any, choices: Sequence[str], here: str, kind: Any) -> Any:
+    accepted = tuple(str(choice) for choice in choices)
+    if not isinstance(value, str) or value.lower() not in accepted:
+        raise ConfigError(f"{here}: {value!r} is not valid; accepted values: {' | '.join(accepted)}")
+    return kind(value.lower())
+
+
+def _quality(value: Any, formats: tuple[str, ...], here: str) -> tuple[tuple[str, int | None], ...]:
+    accepted = "a whole number from 1 to 100, or a table of them per format, e.g. { avif = 55, jpeg = 80 }"
+    if value is None:
+        return tuple((fmt, None) for fmt in FORMATS)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return tuple((fmt, _one_quality(value, here, accepted)) for fmt in FORMATS)
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{here}: {value!r} is not valid; accepted values: {accepted}")
+    for fmt in value:
+        if fmt not in FORMATS:
+            raise ConfigError(f"{here}: {fmt!r} is not a format; accepted keys: {' | '.join(FORMATS)}")
+    del formats  # a quality for a format the profile does not write is harmless (and kept for later)
+    return tuple((fmt, _one_quality(value[fmt], f"{here}.{fmt}", accepted) if fmt in value else None)
+                 for fmt in FORMATS)  # fmt: skip
+
+
+def _one_quality(value: Any, here: str, accepted: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+        raise ConfigError(f"{here}: {value!r} is not valid; accepted values: {accepted}")
+    return value
+
+
+def _template(value: Any, here: str) -> str:
+    from core.config import KEY_PLACEHOLDERS
+
+    accepted = f"accepted placeholders: {', '.join('{' + p + '}' for p in KEY_PLACEHOLDERS)}"
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{here}: accepted values: a key template string; {accepted}")
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+    except ValueError as exc:
+        raise ConfigError(f"{here}: {value!r} is not a valid template ({exc}); {accepted}") from None
+    for name in names:
+        if name not in KEY_PLACEHOLDERS:
+            raise ConfigError(f"{here}: {value!r} has an unknown placeholder {{{name}}}; {accepted}")
+    return value
+
+
+def _check_keys_distinct(profile: Profile, here: str) -> None:
+    """Two outputs of one source must never share a key: deletes and the backfill find outputs by key."""
+    from core.keys import render_key
+
+    for sample in ("photos/sample.jpg", "photos/sample.gif"):
+        keys = [render_key(profile.key_template, sample, box, fmt)
+                for box in profile.sizes for fmt in profile.formats_for(sample)]  # fmt: skip
+        if len(set(keys)) != len(keys):
+            raise ConfigError(
+                f"{here}, field 'key_template': {profile.key_template!r} gives one key to two outputs; "
+                "include {size} (or {width} and {height}) and, with several formats, {ext}"
+            )
