@@ -43,10 +43,7 @@ class FunctionRuntime:
         except TransientError as exc:
             self.logger.warning(
                 "transient error on %s/%s, the platform will retry: [%s] %s",
-                event.bucket,
-                event.key,
-                exc.kind,
-                exc,
+                event.bucket, event.key, exc.kind, exc,
                 extra={"fields": {"event_id": event.event_id, "key": event.key, "error_kind": exc.kind, **context}},
             )
             raise
