@@ -88,4 +88,6 @@ class Outcome:
         data = asdict(self)
         data["outputs"] = [{k: v for k, v in o.items() if v is not None} for o in data["outputs"]]
         data["duration_ms"] = round(self.duration_ms, 1)
+        if self.warnings:
+            data["warnings"] = list(self.warnings)
         return {k: v for k, v in data.items() if v not in (None, ())}
