@@ -147,15 +147,20 @@ def test_fields_left_out_take_the_single_recipe_settings(tmp_path: Path) -> None
         ({"profiles": {"a": {"match": "*", "quality": {"jpeg": 101}}}}, "profile 'a', field 'quality'.jpeg"),
         ({"profiles": {"a": {"match": "*", "quality": {"heic": 50}}}}, "profile 'a', field 'quality'"),
         ({"profiles": {"a": {"match": "*", "animated": "loop"}}}, "profile 'a', field 'animated'"),
-        ({"profiles": {"a": {"match": "*", "key_template": "{dir}/{nope}.{ext}"}}}, "profile 'a', field 'key_template'"),
+        (
+            {"profiles": {"a": {"match": "*", "key_template": "{dir}/{nope}.{ext}"}}},
+            "profile 'a', field 'key_template'",
+        ),
         (
             {"profiles": {"a": {"match": "*", "formats": ["webp", "jpeg"], "key_template": "{dir}/{stem}-{size}.jpg"}}},
             "profile 'a', field 'key_template'",
         ),
         ({"profiles": {"a": {"match": "*", "size": ["64"]}}}, "profile 'a', field 'size'"),
         ({"profiles": {"a": {"match": []}}}, "profile 'a', field 'match'"),
-        ({"profiles": {"b": {"match": "*"}, "c": {"match": "*", "fit": "cover", "sizes": ["20000x20000"]}}},
-         "profile 'c', field 'sizes'"),
+        (
+            {"profiles": {"b": {"match": "*"}, "c": {"match": "*", "fit": "cover", "sizes": ["20000x20000"]}}},
+            "profile 'c', field 'sizes'",
+        ),
         ({"profiles": {}}, "'profiles' must be a non-empty table"),
         ({"recipes": {}}, "exactly one table, 'profiles'"),
     ],
@@ -282,7 +287,11 @@ def _rendered(dest: Path) -> dict[str, tuple[tuple[int, int], str, int]]:
     for path in dest.rglob("*"):
         if path.is_file() and ".polythumb" not in path.parts:
             with Image.open(path) as image:
-                found[path.relative_to(dest).as_posix()] = (image.size, str(image.format), getattr(image, "n_frames", 1))
+                found[path.relative_to(dest).as_posix()] = (
+                    image.size,
+                    str(image.format),
+                    getattr(image, "n_frames", 1),
+                )
     return found
 
 

@@ -41,6 +41,7 @@ from core.imaging.types import Box
 ANALYSIS_EDGE = 256
 #: The score grid (libvips shrinks the score to 32x32).
 GRID = 32
+_MIN_AMPLITUDE = 0.2
 _SKIN_A = (3, 22)
 _SKIN_B = (4, 31)
 _SKIN_MIN_L = 15.0
@@ -115,8 +116,8 @@ def _score(light: Image.Image, a_channel: Image.Image, b_channel: Image.Image) -
     horizontal = ImageFilter.Kernel((3, 3), (-1, 0, 1, -2, 0, 2, -1, 0, 1), scale=_SOBEL_SCALE, offset=128)
     vertical = ImageFilter.Kernel((3, 3), (-1, -2, -1, 0, 0, 0, 1, 2, 1), scale=_SOBEL_SCALE, offset=128)
     magnitude = [abs(v - 128) for v in range(256)]
-    edges_x = light.filter(horizontal).point(magnitude)
-    edges_y = light.filter(vertical).point(magnitude)
+    edges_x = _inner(light.filter(horizontal)).point(magnitude)
+    edges_y = _inner(light.filter(vertical)).point(magnitude)
     # Pillow's Lab stores L as 0..255 and a, b offset by 128.
     skin = ImageChops.multiply(
         ImageChops.multiply(
@@ -140,14 +141,28 @@ def _score(light: Image.Image, a_channel: Image.Image, b_channel: Image.Image) -
     ).convert("F")
 
 
+def _inner(filtered: Image.Image) -> Image.Image:
+    """``filtered`` with its one-pixel border set to "no edge": Pillow copies border pixels unfiltered."""
+    width, height = filtered.size
+    out = Image.new("L", filtered.size, 128)
+    if width > 2 and height > 2:
+        out.paste(filtered.crop((1, 1, width - 1, height - 1)), (1, 1))
+    return out
+
+
 def _sigma(size: geometry.Size, window: geometry.Size) -> float:
     """libvips' blur radius: a sixth of the crop window's diagonal, in grid cells."""
     return math.hypot(window[0] * GRID / size[0], window[1] * GRID / size[1]) / 6
 
 
 def _blurred_max(values: list[float], *, sigma: float) -> tuple[int, int]:
-    """The (x, y) of the largest value of the 32x32 ``values`` after a Gaussian blur (edges extended)."""
-    radius = max(1, math.ceil(3 * sigma))
+    """The (x, y) of the largest value of the 32x32 ``values`` after a Gaussian blur.
+
+    Outside the grid counts as zero: extending the edges instead would let one busy corner cell,
+    replicated across the whole mask, outweigh a subject in the middle.
+    """
+    # libvips' gaussblur stops its mask where it falls below 0.2 of the peak (min_ampl): so does this one.
+    radius = max(1, math.floor(sigma * math.sqrt(-2 * math.log(_MIN_AMPLITUDE))))
     weights = [math.exp(-(i * i) / (2 * sigma * sigma)) for i in range(-radius, radius + 1)]
     total = sum(weights)
     weights = [w / total for w in weights]
@@ -157,7 +172,7 @@ def _blurred_max(values: list[float], *, sigma: float) -> tuple[int, int]:
         for y in range(GRID):
             row = grid[y * GRID : (y + 1) * GRID]
             for x in range(GRID):
-                out.append(sum(w * row[min(GRID - 1, max(0, x + i - radius))] for i, w in enumerate(weights)))
+                out.append(sum(w * row[x + i - radius] for i, w in enumerate(weights) if 0 <= x + i - radius < GRID))
         return out
 
     def transpose(grid: list[float]) -> list[float]:
