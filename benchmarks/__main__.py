@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-imports", action="store_true", help="skip entrypoint import times")
     parser.add_argument("--no-throughput", action="store_true", help="skip `polythumb run` throughput")
     parser.add_argument("--no-chart", action="store_true", help="do not draw the PNG chart")
+    parser.add_argument("--no-formats", action="store_true", help="skip 3 sizes x 3 formats vs one format")
     return parser
 
 
@@ -50,6 +51,7 @@ def options_from(args: argparse.Namespace) -> Options:
         import_repeats=defaults[2],
         throughput=not args.no_throughput,
         throughput_repeats=defaults[3],
+        formats=not args.no_formats,
     )
 
 

@@ -44,6 +44,10 @@ def tables(results: Results) -> list[Table]:
         title = (f"polythumb run, {speed['images']} photos, sizes {speed['sizes']} (medians; "
                  f"load average {speed['load_average']:.1f} on {speed['cpus']} CPUs)")  # fmt: skip
         found.append((title, ["workers", "images/s", "vs 1 worker", "CPU ms/image", "cores used"], rows))
+    if "formats" in results:
+        from benchmarks.formats import table as formats_table
+
+        found.append(formats_table(results["formats"]))
     if results.get("targets"):
         rows = []
         for target in results["targets"]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cases, imports, memory, photos, quality, throughput, timing
+from benchmarks import cases, formats, imports, memory, photos, quality, throughput, timing
 from benchmarks.cases import LARGE, ONE, THREE
 
 #: Cases whose peak RSS is measured (each in a fresh process), per suite.
@@ -47,6 +47,7 @@ class Options:
     import_repeats: int = 7
     throughput: bool = True
     throughput_repeats: int = 3
+    formats: bool = True
 
 
 Log = Callable[[str], None]
@@ -68,6 +69,12 @@ def run(options: Options, *, log: Log) -> dict[str, Any]:
                 continue
             log(f"imports: {provider.name}")
             results["imports"].append(imports.measure(provider, repeats=options.import_repeats))
+    if options.formats:
+        base = photos.SUITES[options.suite][0]  # the 12 MP baseline JPEG (tiny in the smoke suite)
+        log(f"formats: {base.name}, 3 sizes x AVIF+WebP+JPEG vs JPEG alone")
+        results["formats"] = formats.measure(
+            photos.cached(base, options.cache), repeats=options.repeats, budget_s=options.budget_s
+        )
     if options.throughput:
         base = photos.SUITES[options.suite][0]  # the 12 MP baseline JPEG (tiny in the smoke suite)
         folder = throughput.make_folder(photos.cached(base, options.cache), options.cache / f"run-{base.name}")

@@ -20,6 +20,10 @@ DEFAULT_QUALITY: dict[str, int] = {"jpeg": 85, "webp": 80, "avif": 60}
 #: zlib level for PNG: 6 is the usual size/speed balance; no ``optimize``
 #: (it retries every filter and costs several times the CPU for ~5%).
 PNG_COMPRESS_LEVEL = 6
+#: libavif's encoder speed (0 slowest .. 10). Its default, 6, spends 8x the CPU of 9 on a 1024 px
+#: thumbnail for files 4% smaller (308 vs 39 ms, 81.5 vs 84.7 KB): with AVIF next to WebP and JPEG from
+#: one decode (profiles), the AVIF encode would cost more than everything else together.
+AVIF_SPEED = 9
 _PILLOW_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF"}
 _ORIENTATION_TAG = 0x0112
 #: IFD0 tags that describe the source raster or embed other metadata blocks
@@ -80,6 +84,8 @@ def _save_options(output_format: str, quality: int | None) -> dict[str, Any]:
     chosen = DEFAULT_QUALITY[output_format] if quality is None else quality
     if output_format == "jpeg":
         return {"quality": chosen, "optimize": True}
+    if output_format == "avif":
+        return {"quality": chosen, "speed": AVIF_SPEED}
     return {"quality": chosen}
 
 

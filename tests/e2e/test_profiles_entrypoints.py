@@ -26,7 +26,12 @@ CORPUS = Path(__file__).parents[1] / "data" / "corpus"
 
 PROFILES = {
     "profiles": {
-        "avatars": {"match": "*/avatars/*", "sizes": [64, "96x72"], "formats": ["avif", "webp", "jpeg"], "fit": "smart"},
+        "avatars": {
+            "match": "*/avatars/*",
+            "sizes": [64, "96x72"],
+            "formats": ["avif", "webp", "jpeg"],
+            "fit": "smart",
+        },
         "products": {"match": "*/products/*", "sizes": [128], "formats": ["webp", "auto"], "quality": {"webp": 70}},
         "banners": {
             "match": "*/banners/*",

@@ -1,0 +1,22 @@
+"""The several-formats benchmark case runs and reports (machinery only: timings are never asserted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks import formats, photos
+from benchmarks.report import as_text
+
+
+def test_formats_case_measures_both_renders_and_prints_the_ratio(tmp_path: Path) -> None:
+    tiny = photos.Photo("jpeg-tiny", "jpeg", 360, 240)
+    result = formats.measure(photos.cached(tiny, tmp_path), repeats=1, budget_s=0.0)
+
+    assert result["one_format"]["formats"] == ["jpeg"]
+    assert result["three_formats"]["formats"] == ["avif", "webp", "jpeg"]
+    assert len(result["one_format"]["out_bytes"]) == 3  # 3 sizes
+    assert len(result["three_formats"]["out_bytes"]) == 9  # 3 sizes x 3 formats, from one decode
+    assert all(size > 0 for size in result["three_formats"]["out_bytes"])
+    assert result["ratio"] == result["three_formats"]["median_ms"] / result["one_format"]["median_ms"]
+    text = as_text(formats.table(result))
+    assert "avif, webp, jpeg" in text and "<= 2.5x" in text
