@@ -12,11 +12,16 @@ def test_formats_case_measures_both_renders_and_prints_the_ratio(tmp_path: Path)
     tiny = photos.Photo("jpeg-tiny", "jpeg", 360, 240)
     result = formats.measure(photos.cached(tiny, tmp_path), repeats=1, budget_s=0.0)
 
-    assert result["one_format"]["formats"] == ["jpeg"]
-    assert result["three_formats"]["formats"] == ["avif", "webp", "jpeg"]
-    assert len(result["one_format"]["out_bytes"]) == 3  # 3 sizes
-    assert len(result["three_formats"]["out_bytes"]) == 9  # 3 sizes x 3 formats, from one decode
-    assert all(size > 0 for size in result["three_formats"]["out_bytes"])
-    assert result["ratio"] == result["three_formats"]["median_ms"] / result["one_format"]["median_ms"]
+    cases = result["cases"]
+    assert [cases[name]["formats"] for name in ("avif_only", "webp_only", "jpeg_only")] == [
+        ["avif"],
+        ["webp"],
+        ["jpeg"],
+    ]
+    assert cases["three_formats"]["formats"] == ["avif", "webp", "jpeg"]
+    assert all(len(cases[name]["out_bytes"]) == 3 for name in ("avif_only", "webp_only", "jpeg_only"))  # 3 sizes
+    assert len(cases["three_formats"]["out_bytes"]) == 9  # 3 sizes x 3 formats, from one decode
+    assert all(size > 0 for size in cases["three_formats"]["out_bytes"])
+    assert result["ratio"] == cases["three_formats"]["median_ms"] / cases["jpeg_only"]["median_ms"]
     text = as_text(formats.table(result))
     assert "avif, webp, jpeg" in text and "<= 2.5x" in text
