@@ -104,6 +104,22 @@ def test_over_a_limit_falls_back_to_the_first_frame_with_a_warning(limits: dict[
             assert getattr(image, "n_frames", 1) == 1
 
 
+def test_thumbnail_frames_count_against_the_pixel_limit_too() -> None:
+    """A cover box enlarges small frames: 5 frames of 100x100 at 1000x1000 would hold 5 Mpx of thumbnails."""
+    data = (CORPUS / "gif-animated-dispose-bg.gif").read_bytes()
+    rendered = render_outputs(
+        data,
+        boxes=[Box(1000, 1000)],
+        fit=Fit.COVER,
+        encodings=[("webp", None)],
+        strip_metadata=True,
+        max_pixels=4_000_000,
+        animated="keep",
+    )
+    assert "animated thumbnails would hold 5,000,000 pixels" in rendered.warnings[0]
+    assert rendered.thumbnails[0].frames == 1
+
+
 def test_within_the_limits_at_their_edge_the_animation_is_kept() -> None:
     data = (CORPUS / "gif-animated.gif").read_bytes()
     durations, _ = frame_durations(data)

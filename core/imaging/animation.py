@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageFile, ImageSequence
 
-from core.imaging import attention, colour, decode, plan
+from core.imaging import attention, colour, decode, geometry, plan
 from core.imaging.types import CONTENT_TYPES, Box, Fit, Thumbnail
 
 #: Output formats that hold an animation here (WebP: alpha, small files, every current browser).
@@ -42,8 +42,13 @@ def is_animated(image: ImageFile.ImageFile) -> bool:
     return decode.pillow_format(image) in SOURCE_FORMATS and decode.frame_count(image) > 1
 
 
-def check_limits(image: ImageFile.ImageFile, *, max_frames: int, max_pixels: int) -> None:
-    """Refuses an animation over the frame or total-pixel limit (header only).
+def check_limits(
+    image: ImageFile.ImageFile, *, boxes: Sequence[Box], fit: Fit, max_frames: int, max_pixels: int
+) -> None:
+    """Refuses an animation over the frame or pixel limits (header only).
+
+    ``max_pixels`` bounds the source's frames together (the decoding work) and, separately, the
+    thumbnails' frames together (they are all held until encoded: a cover box enlarges small frames).
 
     Raises:
         OverLimit: naming the limit.
@@ -56,6 +61,13 @@ def check_limits(image: ImageFile.ImageFile, *, max_frames: int, max_pixels: int
         raise OverLimit(
             f"animation has {total:,} pixels over its {frames} frames, over THUMBS_MAX_PIXELS={max_pixels:,}; "
             "kept the first frame"
+        )
+    sizes = [geometry.output_size(image.size, box, fit) for box in dict.fromkeys(boxes)]
+    produced = frames * sum(width * height for width, height in sizes)
+    if produced > max_pixels:
+        raise OverLimit(
+            f"animated thumbnails would hold {produced:,} pixels over {frames} frames, over THUMBS_MAX_PIXELS="
+            f"{max_pixels:,}; kept the first frame"
         )
 
 

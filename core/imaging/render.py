@@ -240,7 +240,9 @@ def _render_animated(
         if not animation.is_animated(image):
             return {}  # a still GIF/WebP: the still path renders it
         try:
-            animation.check_limits(image, max_frames=limits.max_frames, max_pixels=limits.max_pixels)
+            animation.check_limits(
+                image, boxes=boxes, fit=fit, max_frames=limits.max_frames, max_pixels=limits.max_pixels
+            )
             return animation.render(
                 image,
                 boxes=boxes,
