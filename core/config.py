@@ -275,16 +275,21 @@ def _parse_boxes(value: str | None, name: str, default: tuple[Box, ...]) -> tupl
     return tuple(boxes)
 
 
-def _check_key_template(config: Config) -> None:
-    template = config.key_template
+def check_template(template: str, name: str) -> None:
+    """Refuses a key template that does not parse or names an unknown placeholder; errors name ``name``."""
     accepted = f"accepted placeholders: {', '.join('{' + p + '}' for p in KEY_PLACEHOLDERS)}"
     try:
         fields = [f for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
     except ValueError as exc:
-        raise ConfigError(f"THUMBS_KEY_TEMPLATE={template!r} is not a valid template ({exc}); {accepted}") from None
-    for name in fields:
-        if name not in KEY_PLACEHOLDERS:
-            raise ConfigError(f"THUMBS_KEY_TEMPLATE={template!r}: unknown placeholder {{{name}}}; {accepted}")
+        raise ConfigError(f"{name}={template!r} is not a valid template ({exc}); {accepted}") from None
+    for field_name in fields:
+        if field_name not in KEY_PLACEHOLDERS:
+            raise ConfigError(f"{name}={template!r}: unknown placeholder {{{field_name}}}; {accepted}")
+
+
+def _check_key_template(config: Config) -> None:
+    template = config.key_template
+    check_template(template, "THUMBS_KEY_TEMPLATE")
     # Stable keys per box: two sizes must never land on one key (deletes find outputs by key).
     from core.keys import output_key  # local import: keys imports this module
 

@@ -34,7 +34,6 @@ import fnmatch
 import hashlib
 import json
 import posixpath
-import string
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -411,18 +410,11 @@ def _one_quality(value: Any, here: str, accepted: str) -> int:
 
 
 def _template(value: Any, here: str) -> str:
-    from core.config import KEY_PLACEHOLDERS
+    from core.config import check_template
 
-    accepted = f"accepted placeholders: {', '.join('{' + p + '}' for p in KEY_PLACEHOLDERS)}"
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{here}: accepted values: a key template string; {accepted}")
-    try:
-        names = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
-    except ValueError as exc:
-        raise ConfigError(f"{here}: {value!r} is not a valid template ({exc}); {accepted}") from None
-    for name in names:
-        if name not in KEY_PLACEHOLDERS:
-            raise ConfigError(f"{here}: {value!r} has an unknown placeholder {{{name}}}; {accepted}")
+        raise ConfigError(f'{here}: accepted values: a key template string such as "{{dir}}/{{stem}}-{{size}}.{{ext}}"')
+    check_template(value, here)
     return value
 
 

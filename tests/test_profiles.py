@@ -295,14 +295,19 @@ def _rendered(dest: Path) -> dict[str, tuple[tuple[int, int], str, int]]:
     return found
 
 
+def _run_scene(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *flags: str) -> tuple[Path, Path]:
+    """The three folders rendered by ``polythumb run`` with the TOML profiles: (source, destination)."""
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    _scene(src)
+    monkeypatch.setenv("THUMBS_PROFILES", _write(tmp_path, "v1.toml", TOML))
+    assert main(["run", str(src), "--out", str(dest), "--workers", "1", "--no-progress", *flags]) == 0
+    return src, dest
+
+
 def test_local_cli_renders_three_folders_with_three_profiles(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src, dest = tmp_path / "src", tmp_path / "dest"
-    _scene(src)
-    monkeypatch.setenv("THUMBS_PROFILES", _write(tmp_path, "p.toml", TOML))
-
-    assert main(["run", str(src), "--out", str(dest), "--workers", "1", "--json", "--no-progress"]) == 0
+    src, dest = _run_scene(tmp_path, monkeypatch, "--json")
 
     records = {r["key"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
     found = _rendered(dest)
@@ -368,10 +373,7 @@ def test_loop_guard_and_limits_follow_the_profile() -> None:
 def test_backfill_dry_run_reports_exactly_the_stale_and_orphaned_outputs_after_a_profile_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src, dest = tmp_path / "src", tmp_path / "dest"
-    _scene(src)
-    monkeypatch.setenv("THUMBS_PROFILES", _write(tmp_path, "v1.toml", TOML))
-    assert main(["run", str(src), "--out", str(dest), "--workers", "1", "--no-progress"]) == 0
+    src, dest = _run_scene(tmp_path, monkeypatch)
     capsys.readouterr()
 
     # v2: avatars drop AVIF and 64x64 (orphans) and change JPEG quality (stale); products change nothing;
