@@ -154,6 +154,9 @@ def _run(args: argparse.Namespace) -> int:
         elif outcome.status is Status.FAILED:
             progress.clear()
             print(f"failed: {outcome.key}: [{outcome.error_kind}] {outcome.error_message}", file=sys.stderr)
+        elif outcome.warnings:
+            progress.clear()
+            print(f"warning: {outcome.key}: {'; '.join(outcome.warnings)}", file=sys.stderr)
         progress.update(done, total)
 
     summary = run_directory(args.src, config, workers=max(1, args.workers), on_outcome=on_outcome)

@@ -150,3 +150,17 @@ def test_pipeline_reports_the_fallback_in_the_outcome_and_never_fails() -> None:
     outcome = Thumbnailer(config, stores.__getitem__).handle(ObjectEvent.created("src", "gifs/a.gif"))
     assert outcome.warnings == ()
     assert outcome.outputs[0].frames == 42
+
+
+def test_polythumb_run_prints_the_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from core.cli import main
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.gif").write_bytes((CORPUS / "gif-animated.gif").read_bytes())
+    monkeypatch.setenv("THUMBS_PROFILES", json.dumps({"profiles": {"all": {"match": "*", "animated": "keep"}}}))
+    status = main(["run", str(tmp_path / "src"), "--out", str(tmp_path / "out"), "--workers", "1", "--max-frames", "3"])
+    assert status == 0
+    assert "warning: a.gif: animation has 42 frames, over THUMBS_MAX_FRAMES=3" in capsys.readouterr().err
+    assert (tmp_path / "out" / "a-256x256.webp").exists()
