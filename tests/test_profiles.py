@@ -414,3 +414,37 @@ def test_outputs_have_the_expected_pixels_and_formats(tmp_path: Path) -> None:
         with Image.open(io.BytesIO(body)) as image:
             assert (image.size, image.format) == EXPECTED["avatars/ada.jpg"][record.key]
         assert stores["dst"].head(record.key).content_type == record.content_type
+
+
+def test_a_smart_crop_redone_for_one_size_crops_as_the_first_render(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The focus does not depend on which sizes a render redoes: a lost output comes back with the same crop.
+
+    (Not the same bytes: alone, the small size is resized from a smaller reduced decode.) The crop of
+    each box is read from the plan, as a fraction of the decoded image.
+    """
+    from core.imaging import plan
+
+    crops: list[dict[str, tuple[float, ...]]] = []
+    original = plan.plan_resizes
+
+    def spy(decoded: tuple[int, int], **options: Any) -> list[plan.Step]:
+        steps = original(decoded, **options)
+        width, height = decoded
+        crops.append({str(s.box): (s.region[0] / width, s.region[1] / height, s.region[2] / width,
+                                   s.region[3] / height) for s in steps})  # fmt: skip
+        return steps
+
+    monkeypatch.setattr(plan, "plan_resizes", spy)
+    monkeypatch.setenv("POLYTHUMB_ENGINE", "pillow")
+    profiles = {"profiles": {"p": {"match": "*", "sizes": ["300x100", "64x64"], "fit": "smart", "formats": ["webp"]}}}
+    stores = {"src": MemoryStorage("src"), "dst": MemoryStorage("dst")}
+    stores["src"].put("a/ada.jpg", jpeg_bytes(1200, 1200), content_type="image/jpeg")
+    event = ObjectEvent.created("src", "a/ada.jpg")
+    _thumbnailer(profiles, stores).handle(event)
+    stores["dst"].delete("a/ada-64x64.webp")
+    outcome = _thumbnailer(profiles, stores).handle(event)
+
+    assert [o.key for o in outcome.outputs if o.action is Action.WRITTEN] == ["a/ada-64x64.webp"]
+    first, redone = crops
+    assert set(first) == {"300x100", "64x64"} and set(redone) == {"64x64"}
+    assert redone["64x64"] == pytest.approx(first["64x64"], abs=1e-6)

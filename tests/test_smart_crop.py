@@ -82,9 +82,9 @@ def test_smart_window_holds_the_object_the_centre_crop_cuts(seed: int) -> None:
     centre = geometry.cover_crop(size, BOX)
     assert not _inside(thing, centre), "the scene must be one a centre crop gets wrong"
 
-    windows = {"pillow": geometry.focus_crop(size, BOX, attention.focus_with_pillow(image, BOX))}
+    windows = {"pillow": geometry.focus_crop(size, BOX, attention.focus_with_pillow(image))}
     if "vips" in _engines():
-        windows["vips"] = geometry.focus_crop(size, BOX, attention.focus_with_vips(_vips_image(image), BOX))
+        windows["vips"] = geometry.focus_crop(size, BOX, attention.focus_with_vips(_vips_image(image)))
     for engine, window in windows.items():
         assert _inside(thing, window), f"{engine}: {window} leaves out the object at {thing}"
 
@@ -137,8 +137,8 @@ def test_engines_agree_on_the_crop_window_over_the_corpus_and_generated_scenes()
     for name, image in images:
         vips_image = _vips_image(image)
         for box in COMPARED_BOXES:
-            pillow_window = geometry.focus_crop(image.size, box, attention.focus_with_pillow(image, box))
-            vips_window = geometry.focus_crop(image.size, box, attention.focus_with_vips(vips_image, box))
+            pillow_window = geometry.focus_crop(image.size, box, attention.focus_with_pillow(image))
+            vips_window = geometry.focus_crop(image.size, box, attention.focus_with_vips(vips_image))
             scores[f"{name}@{box}"] = _iou(pillow_window, vips_window)
     values = sorted(scores.values())
     mean = sum(values) / len(values)
@@ -168,4 +168,4 @@ def test_focus_crop_geometry() -> None:
 
 def test_smart_focus_is_deterministic() -> None:
     image, _, _ = _salient_scene(3)
-    assert attention.focus_with_pillow(image, BOX) == attention.focus_with_pillow(image.copy(), BOX)
+    assert attention.focus_with_pillow(image) == attention.focus_with_pillow(image.copy())

@@ -103,7 +103,7 @@ def render(
         if steps is None:  # every frame has the canvas size: one plan (and one smart focus) for all
             focus = None
             if fit is Fit.SMART:
-                focus = attention.focus_with_pillow(full, attention.largest_box(boxes))
+                focus = attention.focus_with_pillow(full)
             steps = plan.plan_resizes(
                 full.size, source_size=full.size, boxes=boxes, fit=fit, reuse_factor=reuse_factor, focus=focus
             )

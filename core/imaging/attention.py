@@ -10,7 +10,7 @@ Both engines compute the focus point on a small analysis image (longest edge
    is above 60 (saturated colour);
 3. shrink the score to 32x32 and Gaussian-blur it with a sigma proportional to
    the crop's size (the area the score should consider);
-4. the maximum is the focus.
+4. the maximum is the focus: every box's crop is centred on it, as far as the edges allow.
 
 The Pillow engine runs it with Pillow's own filters (sub-second pure Python on
 a 32x32 grid; no numpy); the libvips engine asks libvips' ``smartcrop`` for its
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import array
 import math
-from collections.abc import Sequence
 from typing import Any
 
 from PIL import Image, ImageChops, ImageCms, ImageFilter, ImageMath
@@ -39,6 +38,10 @@ from core.imaging.types import Box
 
 #: The analysis image's longest edge: enough for a 32x32 score grid with edges that mean something.
 ANALYSIS_EDGE = 256
+#: The crop window the score is blurred for (libvips: the crop asked for). A square of the short side
+#: for every box, so one focus point serves every size and does not depend on which sizes a render
+#: happens to redo (a re-render of one stale size crops exactly as the first render did).
+REFERENCE_BOX = Box(1, 1)
 #: The score grid (libvips shrinks the score to 32x32).
 GRID = 32
 _MIN_AMPLITUDE = 0.2
@@ -50,11 +53,6 @@ _SATURATION_CHROMA = 60.0
 _SOBEL_SCALE = 8
 
 _SRGB_TO_LAB: list[Any] = []  # built on first use (lcms profiles are cheap but not free)
-
-
-def largest_box(boxes: Sequence[Box]) -> Box:
-    """The box whose crop window the focus is measured for (the largest; ties: the first)."""
-    return max(boxes, key=lambda box: box.width * box.height)
 
 
 def analysis_size(size: geometry.Size) -> geometry.Size:
@@ -70,8 +68,8 @@ def crop_size(size: geometry.Size, box: Box) -> geometry.Size:
     return max(1, min(size[0], round(right - left))), max(1, min(size[1], round(bottom - top)))
 
 
-def focus_with_pillow(image: Image.Image, box: Box) -> tuple[float, float]:
-    """The focus point of ``image`` for crops shaped like ``box``, as fractions of its width and height."""
+def focus_with_pillow(image: Image.Image) -> tuple[float, float]:
+    """The focus point of ``image``, as fractions of its width and height."""
     size = analysis_size(image.size)
     small = image if image.size == size else image.resize(size, Image.Resampling.BOX)
     small = small.convert("RGB")
@@ -79,13 +77,13 @@ def focus_with_pillow(image: Image.Image, box: Box) -> tuple[float, float]:
     light, a_channel, b_channel = lab.split()
     score = _score(light, a_channel, b_channel)
     grid = score.resize((GRID, GRID), Image.Resampling.BOX)
-    window = crop_size(size, box)
+    window = crop_size(size, REFERENCE_BOX)
     x, y = _blurred_max(list(array.array("f", grid.tobytes())), sigma=_sigma(size, window))
     # libvips centres on (shrink * x_pos): the grid cell's top-left corner, in image pixels.
     return x / GRID, y / GRID
 
 
-def focus_with_vips(image: Any, box: Box) -> tuple[float, float]:
+def focus_with_vips(image: Any) -> tuple[float, float]:
     """The same measure by libvips itself (``image``: a pyvips image in the plan's orientation)."""
     width, height = analysis_size((image.width, image.height))
     small = (
@@ -98,7 +96,7 @@ def focus_with_vips(image: Any, box: Box) -> tuple[float, float]:
     elif small.bands < 3:
         small = small.extract_band(0).bandjoin([small.extract_band(0), small.extract_band(0)])
     small = small.copy(interpretation="srgb")
-    crop_width, crop_height = crop_size((width, height), box)
+    crop_width, crop_height = crop_size((width, height), REFERENCE_BOX)
     _, found = small.smartcrop(crop_width, crop_height, interesting="attention", attention_x=True, attention_y=True)
     return found["attention_x"] / width, found["attention_y"] / height
 

@@ -364,7 +364,7 @@ def _resize_with_pillow(image: ImageFile.ImageFile, *, boxes: Sequence[Box], fit
     base = colour.working_mode(decode.apply_orientation(decoded, orientation))
     images = [base]
     thumbnails = []
-    focus = attention.focus_with_pillow(base, attention.largest_box(boxes)) if fit is Fit.SMART else None
+    focus = attention.focus_with_pillow(base) if fit is Fit.SMART else None
     steps = plan.plan_resizes(
         base.size, source_size=source_size, boxes=boxes, fit=fit, reuse_factor=REUSE_FACTOR, focus=focus
     )

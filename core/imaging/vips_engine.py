@@ -147,8 +147,7 @@ def resize(
         if fit is Fit.SMART:
             # The attention measure reads the decoded pixels once more: keep them in memory.
             decoded = decoded.copy_memory()
-            largest = attention.largest_box(boxes)
-            focus = attention.focus_with_vips(decoded, Box(largest.height, largest.width) if swap else largest)
+            focus = attention.focus_with_vips(decoded)
         steps = plan.plan_resizes(
             (decoded.width, decoded.height),
             source_size=stored,
