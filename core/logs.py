@@ -82,9 +82,9 @@ def configure_logging(level: str = "INFO", *, stream: Any = None) -> logging.Log
 
 
 def log_outcome(logger: logging.Logger, outcome: Outcome, **context: Any) -> None:
-    """Log one outcome: FAILED at ERROR (reported once, not retried), others at INFO."""
+    """Log one outcome: FAILED at ERROR (reported once, not retried), with warnings at WARNING, others at INFO."""
     fields = {**context, **outcome.to_dict()}
-    level = logging.ERROR if outcome.status is Status.FAILED else logging.INFO
+    level = logging.ERROR if outcome.status is Status.FAILED else logging.WARNING if outcome.warnings else logging.INFO
     message = f"{outcome.kind} {outcome.bucket}/{outcome.key}: {outcome.status}"
     if outcome.reason:
         message += f" ({outcome.reason})"

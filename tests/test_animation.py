@@ -164,3 +164,21 @@ def test_polythumb_run_prints_the_warning(
     assert status == 0
     assert "warning: a.gif: animation has 42 frames, over THUMBS_MAX_FRAMES=3" in capsys.readouterr().err
     assert (tmp_path / "out" / "a-256x256.webp").exists()
+
+
+def test_an_outcome_with_a_warning_is_logged_at_warning_level(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from core.logs import log_outcome
+    from core.outcome import Outcome
+
+    logger = logging.getLogger("polythumb-test-warnings")
+    event = ObjectEvent.created("src", "gifs/a.gif")
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        log_outcome(logger, Outcome(kind=event.kind, bucket="src", key="gifs/a.gif", status=Status.OK))
+        log_outcome(
+            logger,
+            Outcome(kind=event.kind, bucket="src", key="gifs/a.gif", status=Status.OK, warnings=("over a limit",)),
+        )
+    assert [record.levelname for record in caplog.records] == ["INFO", "WARNING"]
+    assert caplog.records[1].fields["warnings"] == ["over a limit"]  # type: ignore[attr-defined]
