@@ -136,6 +136,18 @@ class OutputConflict(PermanentError):
     kind = "output_conflict"
 
 
+class CopyPending(TransientError):
+    """The source is the destination of a server-side copy that has not finished (Azure); retry later."""
+
+    kind = "copy_pending"
+
+
+class PrefixTooLarge(PermanentError):
+    """A recursive directory delete met more objects than one event may examine; the rest is left."""
+
+    kind = "prefix_too_large"
+
+
 class SupersededError(TransientError):
     """A concurrent writer changed an output while we rendered; retry decides."""
 

@@ -11,11 +11,14 @@ class EventKind(StrEnum):
 
     CREATED = "created"
     DELETED = "deleted"
+    #: A directory and everything under it was deleted at once (Data Lake ``DirectoryDeleted``,
+    #: recursive): ``key`` is the directory's path, without a trailing slash.
+    PREFIX_DELETED = "prefix_deleted"
 
 
 @dataclass(frozen=True)
 class ObjectEvent:
-    """One object created (or overwritten) or deleted in a watched bucket.
+    """One object created (or overwritten) or deleted, or one directory deleted, in a watched bucket.
 
     Attributes:
         kind: Created or deleted.
@@ -27,6 +30,8 @@ class ObjectEvent:
         event_id: The provider's id for the delivery, for logs and de-duplication.
         event_time: The provider's timestamp, as sent (ISO 8601).
         content_type: The object's content type, where the event carries it.
+        raw_key: Where the envelope's encoding is ambiguous (S3 via EventBridge), the key exactly as
+            sent. The pipeline tries it only when ``key`` is not found: one extra HEAD, only on a miss.
     """
 
     kind: EventKind
@@ -38,6 +43,7 @@ class ObjectEvent:
     event_id: str | None = None
     event_time: str | None = None
     content_type: str | None = None
+    raw_key: str | None = None
 
     @classmethod
     def created(cls, bucket: str, key: str, **fields: object) -> ObjectEvent:
@@ -48,3 +54,8 @@ class ObjectEvent:
     def deleted(cls, bucket: str, key: str, **fields: object) -> ObjectEvent:
         """Shorthand for a deleted event."""
         return cls(EventKind.DELETED, bucket, key, **fields)  # type: ignore[arg-type]
+
+    @classmethod
+    def prefix_deleted(cls, bucket: str, prefix: str, **fields: object) -> ObjectEvent:
+        """Shorthand for a recursive directory delete (``prefix`` without a trailing slash)."""
+        return cls(EventKind.PREFIX_DELETED, bucket, prefix.rstrip("/"), **fields)  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ class SkipReason(StrEnum):
     POLYTHUMB_OUTPUT = "polythumb_output"  # loop guard: polythumb wrote this object
     UNCHANGED = "unchanged"  # every output already renders this source revision
     SOURCE_MISSING = "source_missing"  # created event, but the object is gone again
+    COPY_FAILED = "copy_failed"  # created by a server-side copy that failed or was aborted (Azure)
     SOURCE_EXISTS = "source_exists"  # deleted event, but the object exists again
     KEPT = "kept"  # THUMBS_ON_DELETE=keep
     NOT_APPLICABLE = "not_applicable"  # an event type polythumb acknowledges and ignores

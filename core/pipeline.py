@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 
 from core.config import Config
 from core.errors import (
+    CopyPending,
     ImageTooLarge,
     NotFound,
     OutputConflict,
@@ -47,6 +48,7 @@ from core.keys import (
     thumbnail_metadata,
 )
 from core.outcome import Action, Outcome, OutputRecord, SkipReason, Status
+from core.prefixes import delete_outputs_under
 from core.profiles import Output, outputs_for
 from core.storage.port import ObjectInfo, Storage
 
@@ -84,7 +86,12 @@ class Thumbnailer:
         """Handle one event. Raises only :class:`core.errors.TransientError` (and bugs)."""
         started = time.perf_counter()
         try:
-            outcome = self._created(event) if event.kind is EventKind.CREATED else self._deleted(event)
+            if event.kind is EventKind.CREATED:
+                outcome = self._created(event)
+            elif event.kind is EventKind.PREFIX_DELETED:
+                outcome = self._prefix_deleted(event)
+            else:
+                outcome = self._deleted(event)
         except PermanentError as exc:
             outcome = Outcome.failed(event, kind=exc.kind, message=str(exc))
         return _with_duration(outcome, started)
@@ -105,9 +112,15 @@ class Thumbnailer:
         try:
             info = source.head(event.key)
         except NotFound:
+            if event.raw_key and event.raw_key != event.key:  # the envelope's encoding was ambiguous
+                return self._created(replace(event, key=event.raw_key, raw_key=None))
             return _skipped(event, SkipReason.SOURCE_MISSING)
         if is_polythumb_output(info.metadata):
             return _skipped(event, SkipReason.POLYTHUMB_OUTPUT)
+        if info.copy_status == "pending":
+            raise CopyPending(f"{event.bucket}/{event.key} is still being copied; a retry will find it complete")
+        if info.copy_status in ("failed", "aborted"):
+            return _skipped(event, SkipReason.COPY_FAILED)
         _check_size(info.size, config)
 
         existing = [_Existing(output, _head_or_none(dest, output.key)) for output in outputs]
@@ -234,7 +247,17 @@ class Thumbnailer:
                 raise OutputConflict(
                     f"{dest_bucket}/{key} was not rendered from {event.bucket}/{event.key}; refusing to delete it"
                 )
+        if event.raw_key and event.raw_key != event.key and all(r.action is Action.ABSENT for r in records):
+            return self._deleted(replace(event, key=event.raw_key, raw_key=None))  # ambiguous encoding: try as sent
         return Outcome(kind=event.kind, bucket=event.bucket, key=event.key, status=Status.OK, outputs=tuple(records))
+
+    def _prefix_deleted(self, event: ObjectEvent) -> Outcome:
+        if self.config.on_delete == "keep":
+            return _skipped(event, SkipReason.KEPT)
+        source = self.store(event.bucket)
+        dest = self.store(self.config.dest_bucket or event.bucket)
+        records = delete_outputs_under(self.config, source=source, dest=dest, directory=event.key)
+        return Outcome(kind=event.kind, bucket=event.bucket, key=event.key, status=Status.OK, outputs=records)
 
 
 # -- helpers -------------------------------------------------------------------

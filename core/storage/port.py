@@ -27,6 +27,10 @@ class ObjectInfo:
         cache_control: Cache-Control, where known.
         metadata: User metadata. Names are lower-case (S3 folds them).
         last_modified: Modification time, where known.
+        copy_status: The state of a server-side copy into this object where the backend copies
+            asynchronously (Azure Blob: ``pending``, ``success``, ``aborted``, ``failed``); ``None``
+            where no copy is recorded, and on backends whose copies complete before they return
+            (S3, GCS, filesystem, memory).
     """
 
     key: str
@@ -37,6 +41,7 @@ class ObjectInfo:
     cache_control: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     last_modified: datetime | None = None
+    copy_status: str | None = None
 
     @property
     def revision(self) -> str:
@@ -71,6 +76,8 @@ class Storage(Protocol):
     * ``list`` yields every object under ``prefix`` in key order, paging
       transparently. ``content_type`` and ``metadata`` may be absent from
       listed records (S3 does not return them).
+    * ``head`` reports ``copy_status`` where a copy into the object may still be running (Azure);
+      an object written by ``put`` has ``copy_status`` ``None`` on every backend.
     * Throttling, timeouts and 5xx raise :class:`core.errors.StorageUnavailable`.
     """
 

@@ -15,11 +15,17 @@ act on (restore, tagging, ACL, ...) are acknowledged and reported in :attr:`Pars
 
 Keys in S3 notifications are form-URL-encoded (``+`` for space, ``%XX`` for the rest, ``/`` sometimes
 encoded too): :func:`decode_key` is the ONE place that decodes them, exactly once. EventBridge keys go
-through it as well; see :func:`decode_key` for why.
+through it as well, and also travel as sent (``ObjectEvent.raw_key``), because AWS does not document
+their encoding; see :func:`decode_key`.
+
+Event ids: S3 notifications carry only the request id (``x-amz-request-id``), which every record of a
+multi-object delete shares, so the neutral ``event_id`` is ``<request id>:<digest of the key as sent>``:
+unique per object of a request, and the same on every redelivery of that record.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -96,9 +102,13 @@ def decode_key(raw: str) -> str:
     """Decode an object key from an S3 notification, exactly once.
 
     S3 sends keys form-URL-encoded ("red flower.jpg" arrives as "red+flower.jpg", "a+b" as "a%2Bb"). The
-    EventBridge documentation does not say; LocalStack encodes them like the other routes, moto 5.2 sends
-    them raw, and powertools decodes them. We decode them too: a raw key is only misread when it contains
-    ``+`` or ``%XX``, while an encoded key left alone breaks on every space, which is far more common.
+    EventBridge documentation does not say (the S3 user guide's "EventBridge event message structure",
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html, describes ``object.key`` only
+    as the key); LocalStack encodes them like the other routes, moto 5.2 sends them raw, powertools
+    decodes them, and public captures show a raw ``:``. We decode them too: a raw key is only misread
+    when it contains ``+`` or ``%XX``, while an encoded key left alone breaks on every space. The key as
+    sent also travels in ``ObjectEvent.raw_key``, which the pipeline tries when the decoded key is not
+    found (one extra HEAD, only on a miss), so both forms reach the right object.
 
     Raises:
         MalformedEvent: the percent-escapes are not valid UTF-8, or the key is empty, holds a NUL or is
@@ -233,6 +243,7 @@ def _parse_s3_records(records: Sequence[Any]) -> Parsed:
         raw_key = _text(obj, "key", f"Records[{index}].s3.object.key")
         assert isinstance(obj, Mapping)  # _text checked it
         response = record.get("responseElements")
+        request_id = _optional_text(response.get("x-amz-request-id")) if isinstance(response, Mapping) else None
         events.append(
             ObjectEvent(
                 kind=kind,
@@ -241,7 +252,7 @@ def _parse_s3_records(records: Sequence[Any]) -> Parsed:
                 size=_size(obj.get("size")),
                 etag=_etag(obj.get("eTag")),
                 version=_version(obj.get("versionId")),
-                event_id=_optional_text(response.get("x-amz-request-id")) if isinstance(response, Mapping) else None,
+                event_id=f"{request_id}:{_digest(raw_key)}" if request_id else None,
                 event_time=_optional_text(record.get("eventTime")),
             )
         )
@@ -260,12 +271,14 @@ def _parse_eventbridge(event: Mapping[str, Any]) -> Parsed:
     obj = detail.get("object")
     raw_key = _text(obj, "key", "detail.object.key")
     assert isinstance(obj, Mapping)
+    key = decode_key(raw_key)
     return Parsed(
         (
             ObjectEvent(
                 kind=kind,
                 bucket=bucket,
-                key=decode_key(raw_key),
+                key=key,
+                raw_key=raw_key if raw_key != key and _storable(raw_key) else None,
                 size=_size(obj.get("size")),
                 # AWS spells it "etag"; moto 5.2 sends "eTag" as in S3 notifications.
                 etag=_etag(obj.get("etag", obj.get("eTag"))),
@@ -287,6 +300,18 @@ def _kind_of_event_name(name: str) -> EventKind | None:
     if family in _DELETED_FAMILIES:
         return EventKind.DELETED
     return None
+
+
+def _digest(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def _storable(key: str) -> bool:
+    try:
+        check_key(key)
+    except InvalidKey:
+        return False
+    return True
 
 
 def _is_test_event(document: Mapping[str, Any]) -> bool:

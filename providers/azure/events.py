@@ -22,7 +22,9 @@ processed, so an image is rendered once:
 =================  =========  ==========================================================
 PutBlob            yes        single-shot upload: the content is complete
 PutBlockList       yes        block commit: the content is complete
-CopyBlob           yes        server-side copy finished
+CopyBlob           yes        a server-side copy; on a hierarchical-namespace account the event is
+                              sent when the copy *starts*, so the pipeline checks the copy status
+                              on head: ``pending`` is retried, ``failed``/``aborted`` skipped
 FlushWithClose     yes        Data Lake: the file is flushed and closed, content complete
 SftpCommit         yes        SFTP: the upload is committed
 CreateFile         no         Data Lake: the empty file is created; FlushWithClose follows
@@ -31,16 +33,35 @@ SftpWrite          no         SFTP resumable uploads: a partial write; SftpCommi
 (other / absent)   yes        unknown APIs are processed, not dropped: the core's idempotency
                               makes an extra delivery cheap, a missed thumbnail is not
 =================  =========  ==========================================================
+
+A Data Lake file written with flushes but never closed emits only ``CreateFile`` (and no
+``FlushWithClose``): polythumb never sees it, by design, since its content is not final.
+
+**Data Lake (hierarchical namespace) events**:
+
+* ``BlobRenamed``: two events, the old name deleted (``data.sourceUrl``) and the new name created
+  (``subject``), so thumbnails follow the file.
+* ``DirectoryDeleted`` with ``data.recursive`` true: one prefix delete (``EventKind.PREFIX_DELETED``),
+  which removes polythumb's own thumbnails of every source under the directory
+  (:mod:`core.prefixes`). A non-recursive directory delete removes an empty directory: ignored.
+* ``DirectoryCreated`` and ``DirectoryRenamed``: ignored. A renamed directory's files get no events of
+  their own; ``polythumb backfill`` renders them and ``--delete-orphans`` removes the old thumbnails.
+
+An event without ``subject`` is located by ``data.url`` (``https://<account>.blob|dfs.core.windows.net/
+<container>/<path>``, or the emulator's path-style ``http://host:port/<account>/<container>/<path>``),
+whose path is percent-encoded: it is decoded exactly once.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from core.errors import InvalidKey, MalformedEvent
 from core.events import ObjectEvent
@@ -48,6 +69,8 @@ from core.storage.validation import check_key
 
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
 BLOB_DELETED = "Microsoft.Storage.BlobDeleted"
+BLOB_RENAMED = "Microsoft.Storage.BlobRenamed"
+DIRECTORY_DELETED = "Microsoft.Storage.DirectoryDeleted"
 SUBSCRIPTION_VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
 
 SUBJECT_PREFIX = "/blobServices/default/containers/"
@@ -96,8 +119,9 @@ class Ignored:
     """An event polythumb acknowledges without doing anything, and why.
 
     Attributes:
-        reason: ``"event_type"`` (not a blob create/delete), ``"subscription_validation"``,
-            ``"intermediate_write"`` (see :data:`CREATED_APIS`) or ``"other_container"``.
+        reason: ``"event_type"`` (not an event polythumb acts on), ``"subscription_validation"``,
+            ``"intermediate_write"`` (see :data:`CREATED_APIS`), ``"empty_directory"`` (a
+            non-recursive DirectoryDeleted) or ``"other_container"``.
         event_type: The event's type.
         event_id: The event's id.
         detail: A short human explanation.
@@ -155,43 +179,50 @@ def envelope_from_host(event: object) -> Envelope:
     )
 
 
-def to_object_event(envelope: Envelope) -> ObjectEvent | Ignored:
-    """Turn one envelope into the core's event, or say why it is ignored.
+def to_object_events(envelope: Envelope) -> list[ObjectEvent | Ignored]:
+    """Turn one envelope into the core's events (two for a rename), or say why it is ignored.
 
     Raises:
         MalformedEvent: for a blob event whose subject or data is not what Event Grid sends.
     """
     if envelope.event_type == SUBSCRIPTION_VALIDATION:
-        return Ignored(
+        return [Ignored(
             "subscription_validation", envelope.event_type, envelope.event_id,
             "the Functions host answers the Event Grid validation handshake itself",
-        )  # fmt: skip
-    if envelope.event_type not in (BLOB_CREATED, BLOB_DELETED):
-        return Ignored("event_type", envelope.event_type, envelope.event_id, "not a blob created/deleted event")
+        )]  # fmt: skip
+    if envelope.event_type not in (BLOB_CREATED, BLOB_DELETED, BLOB_RENAMED, DIRECTORY_DELETED):
+        return [Ignored("event_type", envelope.event_type, envelope.event_id, "not an event polythumb acts on")]
 
-    container, key = split_subject(envelope.subject)
     data = envelope.data
-    fields: dict[str, Any] = {
-        "etag": etag_of(data.get("eTag")),
-        "event_id": envelope.event_id,
-        "event_time": envelope.event_time,
-        "content_type": _text(data.get("contentType")),
-    }
-    if envelope.event_type == BLOB_DELETED:
-        return ObjectEvent.deleted(container, key, **fields)
+    container, key = _locate(envelope)
+    fields: dict[str, Any] = {"event_id": envelope.event_id, "event_time": envelope.event_time}
+    if envelope.event_type == DIRECTORY_DELETED:
+        if str(data.get("recursive", "")).lower() != "true":
+            return [Ignored("empty_directory", envelope.event_type, envelope.event_id,
+                            f"{container}/{key} was deleted without recursion, so it was empty")]  # fmt: skip
+        return [ObjectEvent.prefix_deleted(container, key, **fields)]
+    if envelope.event_type == BLOB_RENAMED:
+        old_url = data.get("sourceUrl")
+        if not isinstance(old_url, str) or not old_url:
+            raise MalformedEvent(f"{envelope.schema} event {envelope.event_id!r} (BlobRenamed) has no data.sourceUrl")
+        old_container, old_key = location_from_url(old_url)
+        return [ObjectEvent.deleted(old_container, old_key, **fields), ObjectEvent.created(container, key, **fields)]
 
+    fields.update(etag=etag_of(data.get("eTag")), content_type=_text(data.get("contentType")))
+    if envelope.event_type == BLOB_DELETED:
+        return [ObjectEvent.deleted(container, key, **fields)]
     api = _text(data.get("api"))
     if api is not None and CREATED_APIS.get(api) is False:
-        return Ignored(
+        return [Ignored(
             "intermediate_write", envelope.event_type, envelope.event_id,
             f"data.api={api} is an intermediate write of {container}/{key}; the completing event follows",
-        )  # fmt: skip
-    return ObjectEvent.created(container, key, size=_size(data.get("contentLength")), **fields)
+        )]  # fmt: skip
+    return [ObjectEvent.created(container, key, size=_size(data.get("contentLength")), **fields)]
 
 
-def parse_event(raw: object) -> ObjectEvent | Ignored:
-    """One raw event (either schema, or a worker object) to an ObjectEvent or an Ignored."""
-    return to_object_event(envelope_from_host(raw))
+def parse_events(raw: object) -> list[ObjectEvent | Ignored]:
+    """One raw event (either schema, or a worker object) to its ObjectEvents or an Ignored."""
+    return to_object_events(envelope_from_host(raw))
 
 
 def parse_batch(payload: str | bytes | Sequence[object] | Mapping[str, Any]) -> list[ObjectEvent | Ignored]:
@@ -209,10 +240,10 @@ def parse_batch(payload: str | bytes | Sequence[object] | Mapping[str, Any]) -> 
         except RecursionError:  # hostile nesting deeper than the interpreter's stack
             raise MalformedEvent("an Event Grid delivery must be JSON: nested too deeply") from None
     if isinstance(payload, Mapping):
-        return [parse_event(payload)]
+        return parse_events(payload)
     if not isinstance(payload, Sequence) or isinstance(payload, (str, bytes)):
         raise MalformedEvent(f"an Event Grid delivery must be a JSON array of events, got {type(payload).__name__}")
-    return [parse_event(item) for item in payload]
+    return [result for item in payload for result in parse_events(item)]
 
 
 def blob_trigger_location(name: object, source_container: str | None) -> tuple[str, str]:
@@ -266,7 +297,58 @@ def split_subject(subject: str) -> tuple[str, str]:
     return _container(container, subject), _blob_name(path, subject)
 
 
+def location_from_url(url: str) -> tuple[str, str]:
+    """``(container, path)`` of a blob URL, its path percent-decoded exactly once.
+
+    ``https://<account>.blob.core.windows.net/<container>/<path>`` (``dfs`` for Data Lake), or the
+    emulator's path-style ``http://127.0.0.1:10000/<account>/<container>/<path>``.
+
+    Raises:
+        MalformedEvent: naming what is missing.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        raise MalformedEvent(f"blob URL {_clip(url)!r} is not a URL") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise MalformedEvent(f"blob URL {_clip(url)!r} is not an http(s) URL")
+    path = parts.path.lstrip("/")
+    if _path_style(host):
+        path = path.partition("/")[2]  # the account comes first
+    container, _slash, encoded = path.partition("/")
+    if not encoded:
+        raise MalformedEvent(f"blob URL {_clip(url)!r} names no blob")
+    try:
+        name = unquote(encoded, errors="strict")
+    except UnicodeDecodeError:
+        raise MalformedEvent(f"blob URL {_clip(url)!r} has percent-escapes that are not UTF-8") from None
+    return _container(container, url), _blob_name(name, url)
+
+
 # -- helpers -------------------------------------------------------------------------
+
+
+def _locate(envelope: Envelope) -> tuple[str, str]:
+    """Container and key from the subject; from ``data.url`` (or ``destinationUrl``) when there is none."""
+    if envelope.subject:
+        return split_subject(envelope.subject)
+    url = envelope.data.get("url") or envelope.data.get("destinationUrl")
+    if not isinstance(url, str) or not url:
+        raise MalformedEvent(f"{envelope.schema} event {envelope.event_id!r} has neither a subject nor data.url")
+    return location_from_url(url)
+
+
+def _path_style(host: str) -> bool:
+    """Whether a URL names the account in its path (Azurite, a custom domain-less endpoint)."""
+    if host == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
 
 #: What a container name in an event may look like: Azure's own rule is 3-63 lower-case letters, digits
 #: and single hyphens (plus ``$root`` and ``$web``); this looser form refuses what no container can be

@@ -34,34 +34,46 @@ from providers.azure.events import (
     blob_trigger_location,
     envelope_from_host,
     etag_of,
-    to_object_event,
+    to_object_events,
 )
 
 #: What a handler did: the core's outcome, an acknowledged no-op, or a logged malformed event.
 Result = Outcome | Ignored | MalformedEvent
 
 
-def handle_event_grid(runtime: FunctionRuntime, event: object, *, source_container: str | None = None) -> Result:
-    """Handle one event delivered to the Event Grid trigger (either schema).
+def handle_event_grid(
+    runtime: FunctionRuntime, event: object, *, source_container: str | None = None
+) -> list[Result]:
+    """Handle one event delivered to the Event Grid trigger (either schema); a rename is two events.
 
     Raises:
-        core.errors.TransientError: so Event Grid redelivers.
+        core.errors.TransientError: so Event Grid redelivers (after every event of the envelope ran).
     """
     envelope: Envelope | None = None
     try:
         envelope = envelope_from_host(event)
-        parsed = to_object_event(envelope)
+        parsed = to_object_events(envelope)
     except MalformedEvent as exc:
-        return _malformed(runtime.logger, exc, trigger="event_grid", event_id=_event_id(event, envelope))
+        return [_malformed(runtime.logger, exc, trigger="event_grid", event_id=_event_id(event, envelope))]
     context = {"trigger": "event_grid", "schema": envelope.schema, "event_type": envelope.event_type}
-    if isinstance(parsed, ObjectEvent) and source_container and parsed.bucket != source_container:
-        parsed = Ignored(
-            "other_container", envelope.event_type, envelope.event_id,
-            f"{parsed.bucket} is not THUMBS_SOURCE_CONTAINER={source_container}",
-        )  # fmt: skip
-    if isinstance(parsed, Ignored):
-        return _ignored(runtime.logger, parsed, **context)
-    return runtime.handle(parsed, **context)
+    results: list[Result] = []
+    first_error: Exception | None = None
+    for item in parsed:
+        if isinstance(item, ObjectEvent) and source_container and item.bucket != source_container:
+            item = Ignored(
+                "other_container", envelope.event_type, envelope.event_id,
+                f"{item.bucket} is not THUMBS_SOURCE_CONTAINER={source_container}",
+            )  # fmt: skip
+        if isinstance(item, Ignored):
+            results.append(_ignored(runtime.logger, item, **context))
+            continue
+        try:
+            results.append(runtime.handle(item, **context))
+        except Exception as exc:  # finish the rename's other half; the redelivery finds it done
+            first_error = first_error or exc
+    if first_error is not None:
+        raise first_error
+    return results
 
 
 def handle_blob(runtime: FunctionRuntime, blob: Any, *, source_container: str | None = None) -> Result:

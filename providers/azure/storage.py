@@ -270,7 +270,21 @@ def _info(key: str, properties: BlobProperties) -> ObjectInfo:
         cache_control=settings.cache_control if settings else None,
         metadata={name.lower(): value for name, value in (properties.metadata or {}).items()},
         last_modified=properties.last_modified,
+        copy_status=_copy_status(properties),
     )
+
+
+def _copy_status(properties: BlobProperties) -> str | None:
+    """``x-ms-copy-status`` as the port's lower-case word, or None when the blob records no copy.
+
+    The blob properties of a Copy Blob destination say whether the copy is still running: on an
+    account with a hierarchical namespace Event Grid sends BlobCreated when the copy *starts*.
+    """
+    copy = getattr(properties, "copy", None)
+    status = getattr(copy, "status", None)
+    if not status:
+        return None
+    return str(getattr(status, "value", status)).lower()
 
 
 def _check_metadata(metadata: Mapping[str, str]) -> dict[str, str]:

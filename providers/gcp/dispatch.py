@@ -13,7 +13,7 @@ as a failure to redeliver for the whole retry window. So:
   acknowledged; raising, even as an HTTP 400, would be redelivered for a day.
   A request that is not a CloudEvent at all never reaches this code:
   functions-framework itself answers it with 400;
-* **acknowledged types** (archived, metadataUpdated): logged at INFO, skipped;
+* **acknowledged types** (metadataUpdated): logged at INFO, skipped;
 * **permanent errors** (not an image, too large, ...): the core returns a
   FAILED outcome; :meth:`core.runtime.FunctionRuntime.handle` logs it at ERROR
   and the delivery is acknowledged (no retry);

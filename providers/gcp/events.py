@@ -37,12 +37,18 @@ DELETED = "google.cloud.storage.object.v1.deleted"
 ARCHIVED = "google.cloud.storage.object.v1.archived"
 METADATA_UPDATED = "google.cloud.storage.object.v1.metadataUpdated"
 
-#: CloudEvent types that become work, and what they mean.
-CLOUD_EVENT_KINDS: Mapping[str, EventKind] = {FINALIZED: EventKind.CREATED, DELETED: EventKind.DELETED}
-#: CloudEvent types that are acknowledged and skipped: neither changes an object's bytes for good.
-#: (``archived``: a versioned bucket kept the old generation as noncurrent; ``metadataUpdated``: only
-#: metadata changed, the thumbnails already match the bytes.)
-ACKNOWLEDGED_CLOUD_EVENT_TYPES = frozenset({ARCHIVED, METADATA_UPDATED})
+#: CloudEvent types that become work, and what they mean. ``archived`` is how a bucket with object
+#: versioning reports a delete: the live generation becomes noncurrent and no ``deleted`` event is sent
+#: (https://cloud.google.com/storage/docs/pubsub-notifications#events). An overwrite also archives the old
+#: generation; the pipeline then finds the key live again and leaves the thumbnails alone.
+CLOUD_EVENT_KINDS: Mapping[str, EventKind] = {
+    FINALIZED: EventKind.CREATED,
+    DELETED: EventKind.DELETED,
+    ARCHIVED: EventKind.DELETED,
+}
+#: CloudEvent types that are acknowledged and skipped: only metadata changed, the thumbnails already
+#: match the bytes.
+ACKNOWLEDGED_CLOUD_EVENT_TYPES = frozenset({METADATA_UPDATED})
 
 LEGACY_FINALIZE = "google.storage.object.finalize"
 LEGACY_DELETE = "google.storage.object.delete"
@@ -50,8 +56,12 @@ LEGACY_ARCHIVE = "google.storage.object.archive"
 LEGACY_METADATA_UPDATE = "google.storage.object.metadataUpdate"
 LEGACY_OBJECT_CHANGE = "providers/cloud.storage/eventTypes/object.change"
 
-LEGACY_KINDS: Mapping[str, EventKind] = {LEGACY_FINALIZE: EventKind.CREATED, LEGACY_DELETE: EventKind.DELETED}
-ACKNOWLEDGED_LEGACY_TYPES = frozenset({LEGACY_ARCHIVE, LEGACY_METADATA_UPDATE})
+LEGACY_KINDS: Mapping[str, EventKind] = {
+    LEGACY_FINALIZE: EventKind.CREATED,
+    LEGACY_DELETE: EventKind.DELETED,
+    LEGACY_ARCHIVE: EventKind.DELETED,
+}
+ACKNOWLEDGED_LEGACY_TYPES = frozenset({LEGACY_METADATA_UPDATE})
 
 #: Cloud Storage bucket names: lower-case letters, digits, "-", "_" and ".", 3-63 characters (222 when
 #: dotted). A name outside that (a slash, a NUL, upper case) is not one GCS could have sent.
@@ -65,7 +75,7 @@ _RESOURCE_BUCKET = re.compile(r"projects/[^/]+/buckets/([^/]+)(?:/objects/.*)?")
 
 @dataclass(frozen=True)
 class IgnoredEvent:
-    """A storage event polythumb acknowledges and does nothing for (archived, metadataUpdated).
+    """A storage event polythumb acknowledges and does nothing for (metadataUpdated).
 
     Attributes:
         event_type: The provider's event type, as sent.

@@ -4,8 +4,9 @@ Two targets, one runtime:
 
 * ``handle_cloud_event`` -- **2nd gen** (Cloud Run functions, Eventarc), signature type
   ``cloudevent``. Deploy one function per trigger type with this entry point:
-  ``google.cloud.storage.object.v1.finalized`` renders, ``...v1.deleted`` removes
-  the thumbnails; ``archived`` and ``metadataUpdated`` are acknowledged and skipped.
+  ``google.cloud.storage.object.v1.finalized`` renders, ``...v1.deleted`` and
+  ``...v1.archived`` (a delete on a versioned bucket) remove the thumbnails;
+  ``metadataUpdated`` is acknowledged and skipped.
   Binary (``ce-*`` headers) and structured CloudEvents both arrive here:
   functions-framework decodes the HTTP request.
 * ``handle_legacy_event`` -- **1st gen** background functions, signature type ``event``

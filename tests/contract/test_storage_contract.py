@@ -138,3 +138,33 @@ def test_replace_only_of_a_missing_object_fails(store: Storage) -> None:
         store.put("absent.jpg", b"1", content_type="image/jpeg", if_match="0123456789abcdef")
     with pytest.raises(NotFound):
         store.head("absent.jpg")
+
+
+def test_a_written_object_records_no_copy(store: Storage) -> None:
+    # copy_status says whether a server-side copy into the object is still running (Azure's asynchronous
+    # Copy Blob); an object written by put never has one, on any backend.
+    written = store.put("copy/none.bin", b"x", content_type="application/octet-stream")
+    assert written.copy_status is None
+    assert store.head("copy/none.bin").copy_status is None
+    assert store.get("copy/none.bin").info.copy_status is None
+
+
+def test_a_directory_delete_removes_only_polythumbs_outputs_of_that_directory(store: Storage) -> None:
+    from core.config import load_config
+    from core.prefixes import delete_outputs_under
+    from core.storage import MemoryStorage
+
+    source = MemoryStorage("uploads")  # the directory's sources are gone
+    marker = {"polythumb_source_bucket": "uploads", "polythumb_box": "64x64"}
+    for key, source_key in [("dir/a-64x64.jpg", "dir/a.jpg"), ("dir/sub/b-64x64.jpg", "dir/sub/b.jpg"),
+                            ("dir2/c-64x64.jpg", "dir2/c.jpg")]:  # fmt: skip
+        store.put(key, b"thumb", content_type="image/jpeg", metadata={**marker, "polythumb_source": source_key})
+    store.put("dir/mine.jpg", b"user", content_type="image/jpeg")  # not polythumb's: never touched
+    store.put("dir/other-bucket-64x64.jpg", b"t", content_type="image/jpeg",
+              metadata={**marker, "polythumb_source_bucket": "elsewhere", "polythumb_source": "dir/x.jpg"})  # fmt: skip
+    config = load_config({"THUMBS_DEST_BUCKET": store.bucket, "THUMBS_SIZES": "64x64"})
+
+    records = delete_outputs_under(config, source=source, dest=store, directory="dir")
+
+    assert sorted(r.key for r in records) == ["dir/a-64x64.jpg", "dir/sub/b-64x64.jpg"]
+    assert [info.key for info in store.list()] == ["dir/mine.jpg", "dir/other-bucket-64x64.jpg", "dir2/c-64x64.jpg"]

@@ -320,9 +320,9 @@ def _gcp_parse(data: Any) -> Any:
 
 
 def _azure_parse(event: Any) -> Any:
-    from providers.azure.events import parse_event
+    from providers.azure.events import parse_events
 
-    return parse_event(event)
+    return parse_events(event)
 
 
 def _azure_batch(body: str) -> Any:

@@ -84,6 +84,16 @@ EXPECTED: dict[str, list[tuple[EventKind, str, str, int | None, str | None, str 
     "s3_eventbridge_object_created_powertools_pr4069.json": [
         (C, "s3-eb-unwrap-sourcebucket", "s3-eb-template.yaml", 1565, "e56e21b1610dd94e9907f82b8d05b934", None)
     ],
+    # Issue 17: a key with ":", " ", "+" and "%" in both forms (see SOURCES.md). The raw form is misread by
+    # the decoder (so the event also carries the key as sent, for the pipeline to try on a miss).
+    "s3_eventbridge_object_created_special_key_raw_docs.json": [
+        (C, "DOC-EXAMPLE-BUCKET1", "photos/2023-08-08T14:03:40 red flower 1 100%.jpg", 5,
+         "b1946ac92492d2347c6235b4d2611184", "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e")
+    ],
+    "s3_eventbridge_object_created_special_key_encoded_docs.json": [
+        (C, "DOC-EXAMPLE-BUCKET1", "photos/2023-08-08T14:03:40 red flower+1 100%.jpg", 5,
+         "b1946ac92492d2347c6235b4d2611184", "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e")
+    ],
 }  # fmt: skip
 
 #: Payloads that are valid SQS batches but whose bodies are not S3 notifications.
@@ -128,7 +138,7 @@ def test_bodies_that_are_not_s3_notifications_are_malformed(name: str) -> None:
 
 def test_event_ids_and_times_are_carried() -> None:
     [event] = parse_any(load_event("s3_put_docs.json")).events
-    assert event.event_id == "C3D13FE58DE4C810"
+    assert event.event_id is not None and event.event_id.startswith("C3D13FE58DE4C810:")  # request id, then key
     assert event.event_time == "1970-01-01T00:00:00.000Z"
     [bridged] = parse_any(load_event("s3_eventbridge_object_created_docs.json")).events
     assert bridged.event_id == "17793124-05d4-b198-2fde-7ededc63b103"
@@ -169,6 +179,34 @@ def test_eventbridge_keys_go_through_the_same_decoder() -> None:
     event["detail"]["object"]["key"] = "photos/red+flower%2B1.jpg"
     [parsed] = parse_lambda_event(event).events
     assert parsed.key == "photos/red flower+1.jpg"
+
+
+def test_eventbridge_events_carry_the_key_as_sent_when_decoding_changed_it() -> None:
+    [raw] = parse_lambda_event(load_event("s3_eventbridge_object_created_special_key_raw_docs.json")).events
+    assert raw.raw_key == "photos/2023-08-08T14:03:40 red flower+1 100%.jpg"  # the stored key, for a miss
+    [encoded] = parse_lambda_event(load_event("s3_eventbridge_object_created_special_key_encoded_docs.json")).events
+    assert encoded.key == "photos/2023-08-08T14:03:40 red flower+1 100%.jpg"
+    assert encoded.raw_key == "photos/2023-08-08T14%3A03%3A40+red+flower%2B1+100%25.jpg"
+    [plain] = parse_lambda_event(load_event("s3_eventbridge_object_created_docs.json")).events
+    assert plain.raw_key is None  # nothing to retry when decoding changed nothing
+
+
+def test_s3_notification_keys_are_documented_as_encoded_so_carry_no_alternative() -> None:
+    [event] = parse_any(load_event("s3_put_percent20_key_go.json")).events
+    assert event.key == "Happy Face.jpg" and event.raw_key is None
+
+
+def test_records_sharing_a_request_id_get_distinct_event_ids() -> None:
+    # Every record of a multi-object delete carries the same x-amz-request-id; the dotnet sample's two
+    # records share theirs (and their sequencer). Before issue 17 both events had the id "EXAMPLE123456789".
+    document = load_event("s3_multi_records_dotnet.json")
+    for record in document["Records"]:
+        record["eventName"] = "ObjectRemoved:Delete"
+    events = parse_document(document).events
+    ids = [event.event_id for event in events]
+    assert len(events) == 2 and len(set(ids)) == 2
+    assert all(i is not None and i.startswith("EXAMPLE123456789:") for i in ids)
+    assert parse_document(document).events[0].event_id == ids[0]  # stable across redeliveries
 
 
 # -- event kinds -------------------------------------------------------------------

@@ -15,7 +15,7 @@ from providers.azure.events import (
     blob_trigger_location,
     envelope_from_host,
     parse_batch,
-    parse_event,
+    parse_events,
     split_subject,
 )
 from tests.providers.azure.delivery import EVENTS, as_input_stream, as_worker_event, load_event
@@ -29,10 +29,25 @@ BLOB_SAMPLES = [
 ]
 
 
+#: Issue 17's Data Lake (hierarchical namespace) samples and the event without a subject.
+DATA_LAKE_SAMPLES = [
+    "eventgrid_schema_blobrenamed_datalake_docs.json",
+    "cloudevents_blobrenamed_datalake_docs.json",
+    "cloudevents_directorydeleted_datalake_docs.json",
+    "eventgrid_schema_directorydeleted_datalake_docs.json",
+    "eventgrid_schema_blobcreated_createfile_datalake_docs.json",
+    "eventgrid_schema_blobcreated_flushwithclose_datalake_docs.json",
+    "eventgrid_schema_blobcreated_copyblob_rehydrate_docs.json",
+    "cloudevents_blobcreated_no_subject_docs.json",
+]
+
+
 def test_every_shared_sample_is_here_and_parses() -> None:
     names = sorted(p.name for p in EVENTS.glob("*.json"))
-    assert names == sorted([*BLOB_SAMPLES, "eventgrid_subscription_validation_docs.json",
+    assert names == sorted([*BLOB_SAMPLES, *DATA_LAKE_SAMPLES, "eventgrid_subscription_validation_docs.json",
                             "blob_trigger_metadata_python_library.json"])  # fmt: skip
+    sources = (EVENTS / "SOURCES.md").read_text(encoding="utf-8")
+    assert all(f"| {name} |" in sources for name in names), "every sample has its source recorded"
     for name in names:
         assert load_event(name)  # valid JSON, not empty
 
@@ -43,7 +58,7 @@ def test_vendor_blob_samples_parse_as_raw_json_and_as_worker_objects(name: str) 
     assert isinstance(batch, list) and len(batch) == 1  # webhook bodies are arrays, even for one event
     raw = batch[0]
     from_json = parse_batch(json.dumps(batch))
-    from_worker = parse_event(as_worker_event(raw))
+    [from_worker] = parse_events(as_worker_event(raw))
     for parsed in (from_json[0], from_worker):
         assert isinstance(parsed, ObjectEvent)
         assert parsed.key == raw["subject"].split("/blobs/", 1)[1]
@@ -140,7 +155,7 @@ def test_subject_is_split_once_and_never_url_decoded(subject: str, expected: tup
 def test_bad_subjects_are_malformed_with_a_clear_message(subject: str) -> None:
     raw = {"eventType": "Microsoft.Storage.BlobCreated", "id": "x", "subject": subject, "data": {"api": "PutBlob"}}
     with pytest.raises(MalformedEvent, match="subject"):
-        parse_event(raw)
+        parse_events(raw)
 
 
 @pytest.mark.parametrize(
@@ -154,7 +169,7 @@ def test_bad_subjects_are_malformed_with_a_clear_message(subject: str) -> None:
 )
 def test_malformed_envelopes(raw: object, match: str) -> None:
     with pytest.raises(MalformedEvent, match=match):
-        parse_event(raw)
+        parse_events(raw)
 
 
 def test_malformed_batches() -> None:
@@ -173,7 +188,7 @@ def test_very_long_subjects_are_clipped_in_errors() -> None:
 @pytest.mark.parametrize(("api", "processed"), sorted(CREATED_APIS.items()))
 def test_data_api_table(api: str, processed: bool) -> None:
     raw = load_event("eventgrid_schema_blobcreated_docs.json")[0]
-    result = parse_event({**raw, "data": {**raw["data"], "api": api}})
+    [result] = parse_events({**raw, "data": {**raw["data"], "api": api}})
     assert isinstance(result, ObjectEvent) is processed
     if not processed:
         assert isinstance(result, Ignored) and result.reason == "intermediate_write"
@@ -183,7 +198,7 @@ def test_data_api_table(api: str, processed: bool) -> None:
 def test_unknown_or_absent_api_is_processed(data: dict[str, str]) -> None:
     raw = {"eventType": "Microsoft.Storage.BlobCreated", "subject": "/blobServices/default/containers/c/blobs/a.jpg",
            "data": data}  # fmt: skip
-    assert isinstance(parse_event(raw), ObjectEvent)
+    assert [type(r) for r in parse_events(raw)] == [ObjectEvent]
 
 
 def test_data_lake_duplicate_pair_yields_one_event() -> None:
@@ -232,3 +247,86 @@ def test_blob_trigger_location(name: str, source: str | None, expected: tuple[st
 def test_blob_trigger_location_malformed(name: str | None, source: str | None) -> None:
     with pytest.raises(MalformedEvent):
         blob_trigger_location(name, source)
+
+
+# -- issue 17: Data Lake (hierarchical namespace) events, and an event without a subject ------------
+
+
+@pytest.mark.parametrize(
+    "name", ["eventgrid_schema_blobrenamed_datalake_docs.json", "cloudevents_blobrenamed_datalake_docs.json"]
+)
+def test_a_rename_is_a_delete_of_the_old_name_and_a_create_of_the_new(name: str) -> None:
+    # Before issue 17 BlobRenamed was ignored: the new name got no thumbnails, the old ones stayed.
+    raw = load_event(name)[0]
+    for results in (parse_batch(load_event(name)), parse_events(as_worker_event(raw))):
+        assert [(r.kind, r.bucket, r.key) for r in results if isinstance(r, ObjectEvent)] == [
+            (EventKind.DELETED, "my-file-system", "my-original-file.txt"),
+            (EventKind.CREATED, "my-file-system", "my-renamed-file.txt"),
+        ]
+
+
+def test_a_rename_without_its_source_url_is_malformed() -> None:
+    raw = load_event("eventgrid_schema_blobrenamed_datalake_docs.json")[0]
+    del raw["data"]["sourceUrl"]
+    with pytest.raises(MalformedEvent, match="sourceUrl"):
+        parse_events(raw)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["cloudevents_directorydeleted_datalake_docs.json", "eventgrid_schema_directorydeleted_datalake_docs.json"],
+)
+def test_a_recursive_directory_delete_is_one_prefix_delete(name: str) -> None:
+    [event] = parse_batch(load_event(name))
+    assert isinstance(event, ObjectEvent)
+    assert (event.kind, event.bucket, event.key) == (EventKind.PREFIX_DELETED, "my-file-system", "directory-to-delete")
+
+
+def test_a_directory_deleted_without_recursion_was_empty_and_is_ignored() -> None:
+    raw = load_event("cloudevents_directorydeleted_datalake_docs.json")[0]
+    raw["data"]["recursive"] = "false"
+    [result] = parse_events(raw)
+    assert isinstance(result, Ignored) and result.reason == "empty_directory"
+
+
+def test_create_file_then_flush_with_close_renders_once() -> None:
+    create = parse_batch(load_event("eventgrid_schema_blobcreated_createfile_datalake_docs.json"))
+    flush = parse_batch(load_event("eventgrid_schema_blobcreated_flushwithclose_datalake_docs.json"))
+    assert isinstance(create[0], Ignored) and create[0].reason == "intermediate_write"
+    assert [(type(r), r.key) for r in flush if isinstance(r, ObjectEvent)] == [(ObjectEvent, "new-file.txt")]
+
+
+def test_copy_blob_is_processed_and_the_copy_status_is_the_pipelines_to_check() -> None:
+    [event] = parse_batch(load_event("eventgrid_schema_blobcreated_copyblob_rehydrate_docs.json"))
+    assert isinstance(event, ObjectEvent) and event.kind is EventKind.CREATED
+    assert (event.bucket, event.key, event.etag, event.size) == ("my-file-system", "photos/copied.jpg",
+                                                                 "0x8D9595DCA505BDF", 48)  # fmt: skip
+
+
+def test_an_event_without_subject_is_located_by_its_url() -> None:
+    # Before issue 17 this was refused as malformed although data.url names the blob.
+    [event] = parse_batch(load_event("cloudevents_blobcreated_no_subject_docs.json"))
+    assert isinstance(event, ObjectEvent) and (event.bucket, event.key) == ("testcontainer", "new-file.txt")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://acct.blob.core.windows.net/c1/photos/red%20flower%2B1.jpg", ("c1", "photos/red flower+1.jpg")),
+        ("https://acct.dfs.core.windows.net/fs/a/b%25c.jpg", ("fs", "a/b%c.jpg")),  # decoded exactly once
+        ("http://127.0.0.1:10000/devstoreaccount1/c1/x%C3%A9.jpg", ("c1", "xé.jpg")),  # Azurite, path-style
+    ],
+)
+def test_blob_urls_are_decoded_once(url: str, expected: tuple[str, str]) -> None:
+    raw = {"eventType": "Microsoft.Storage.BlobCreated", "id": "u", "data": {"api": "PutBlob", "url": url}}
+    [event] = parse_events(raw)
+    assert isinstance(event, ObjectEvent) and (event.bucket, event.key) == expected
+
+
+@pytest.mark.parametrize(
+    "url", ["", "ftp://acct.blob.core.windows.net/c/a.jpg", "https://acct.blob.core.windows.net/c", "https://x/c/%FF"]
+)
+def test_unusable_urls_without_a_subject_are_malformed(url: str) -> None:
+    raw = {"eventType": "Microsoft.Storage.BlobCreated", "id": "u", "data": {"url": url}}
+    with pytest.raises(MalformedEvent):
+        parse_events(raw)

@@ -207,3 +207,26 @@ def test_connection_errors_and_timeouts_are_transient(name: str) -> None:
 
 def _connection(connection_string: str) -> BlobConnection:
     return resolve_connection("AzureWebJobsStorage", environ={"AzureWebJobsStorage": connection_string})
+
+
+def test_head_reports_the_copy_status_of_a_copied_blob(azure_store: AzureBlobStorage) -> None:
+    # On a Data Lake account Event Grid's BlobCreated for CopyBlob fires when the copy starts; the pipeline
+    # reads this status to retry a pending copy. Azurite completes same-account copies at once: "success".
+    azure_store.put("original.jpg", b"abc", content_type="image/jpeg")
+    source_url = azure_store._container.get_blob_client("original.jpg").url
+    azure_store._container.get_blob_client("copied.jpg").start_copy_from_url(source_url)
+    assert azure_store.head("copied.jpg").copy_status == "success"
+    assert azure_store.get("copied.jpg").info.copy_status == "success"
+    assert azure_store.head("original.jpg").copy_status is None
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("pending", "pending"), ("aborted", "aborted"), ("failed", "failed"),
+                                               (None, None)])  # fmt: skip
+def test_copy_status_words_from_the_sdks_properties(raw: str | None, expected: str | None) -> None:
+    from azure.storage.blob import BlobProperties
+
+    from providers.azure.storage import _info
+
+    properties = BlobProperties()
+    properties.copy.status = raw  # what the SDK deserialises from x-ms-copy-status
+    assert _info("k", properties).copy_status == expected

@@ -57,7 +57,7 @@ def parse_sample(name: str) -> Any:
 
 def test_every_sample_is_copied_with_its_source() -> None:
     sources = (EVENTS / "SOURCES.md").read_text(encoding="utf-8")
-    assert len(SAMPLES) == 6
+    assert len(SAMPLES) == 7
     for name in SAMPLES:
         assert f"| {name} |" in sources, f"{name} has no row in SOURCES.md"
 
@@ -148,20 +148,40 @@ def test_old_format_converted_by_functions_framework_keeps_its_deletion() -> Non
     assert isinstance(event, ObjectEvent) and event.kind is EventKind.DELETED
 
 
-@pytest.mark.parametrize("event_type", [ARCHIVED, METADATA_UPDATED])
-def test_archived_and_metadata_updated_are_acknowledged(event_type: str) -> None:
+def test_metadata_updated_is_acknowledged() -> None:
     payload = load_event("cloudevent_finalized_conformance.json")
-    payload["type"] = event_type
+    payload["type"] = METADATA_UPDATED
     parsed = parse_structured_cloud_event(payload)
-    assert parsed == IgnoredEvent(event_type, "some-bucket", "folder/Test.cs", "aaaaaa-1111-bbbb-2222-cccccccccccc")
+    assert parsed == IgnoredEvent(
+        METADATA_UPDATED, "some-bucket", "folder/Test.cs", "aaaaaa-1111-bbbb-2222-cccccccccccc"
+    )
 
 
-@pytest.mark.parametrize("event_type", ["google.storage.object.archive", "google.storage.object.metadataUpdate"])
-def test_legacy_archive_and_metadata_update_are_acknowledged(event_type: str) -> None:
+def test_legacy_metadata_update_is_acknowledged() -> None:
     payload = load_event("legacy_background_finalize_dotnet.json")
-    payload["context"]["eventType"] = event_type
+    payload["context"]["eventType"] = "google.storage.object.metadataUpdate"
     parsed = parse_legacy_envelope(payload)
     assert isinstance(parsed, IgnoredEvent) and parsed.key == "folder/Test.cs"
+
+
+def test_archived_is_a_delete_on_a_versioned_bucket() -> None:
+    # A versioned bucket sends no "deleted" for a delete: the live generation is archived (it becomes
+    # noncurrent). Before issue 17 this was acknowledged and skipped, and the thumbnails stayed.
+    event = parse_sample("cloudevent_archived_workflows_google_cloudevents.json")
+    assert event == ObjectEvent(
+        kind=EventKind.DELETED, bucket="sample-bucket", key="MyFile", size=0, etag="COu8mb3Dn+kCEAE=",
+        version="96883251", event_id="1234567", event_time="2021-11-25T21:04:32.279744Z", content_type="text/plain",
+    )  # fmt: skip
+    assert parse_cloud_event(binary_attributes("b-1", "a.jpg", event_type=ARCHIVED), {"name": "a.jpg"}).kind is (
+        EventKind.DELETED
+    )
+
+
+def test_legacy_archive_is_a_delete() -> None:
+    payload = load_event("legacy_background_finalize_dotnet.json")
+    payload["context"]["eventType"] = "google.storage.object.archive"
+    parsed = parse_legacy_envelope(payload)
+    assert isinstance(parsed, ObjectEvent) and parsed.kind is EventKind.DELETED and parsed.key == "folder/Test.cs"
 
 
 @pytest.mark.parametrize(

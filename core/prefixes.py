@@ -1,0 +1,102 @@
+"""Recursive directory deletes: remove polythumb's own thumbnails of every source under a directory.
+
+A Data Lake account deletes a directory with one call and one event (``DirectoryDeleted``, recursive),
+not one event per blob. The sources are gone; their thumbnails are found by listing the destination
+under the directory's output prefix (paged by the backend) and reading each candidate's metadata:
+only an object carrying polythumb's marker, rendered from a source under that directory of that
+bucket, is deleted, and only if its source has not been re-created since. Objects polythumb did not
+write are never touched.
+
+The work per event is bounded: after :data:`PREFIX_DELETE_LIMIT` listed objects the event fails as
+:class:`core.errors.PrefixTooLarge` (permanent: a retry would re-examine the same objects), naming
+``polythumb backfill --delete-orphans`` for the rest.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+
+from core.config import Config
+from core.errors import NotFound, PrefixTooLarge
+from core.keys import META_BOX, META_SOURCE, META_SOURCE_BUCKET, decode_meta_value, is_polythumb_output
+from core.outcome import Action, OutputRecord
+from core.storage.port import ObjectInfo, Storage
+
+#: Objects one directory delete may list in the destination (each may cost a HEAD on S3 and Azure,
+#: whose listings carry no metadata): about 10,000 HEADs, well inside every platform's timeout.
+PREFIX_DELETE_LIMIT = 10_000
+
+_SLASHES = re.compile(r"/{2,}")
+
+
+def output_listing_prefix(config: Config, directory: str) -> str:
+    """The longest destination key prefix every thumbnail of a source under ``directory`` starts with.
+
+    The key template's literal text up to its first field; when that field is ``{dir}``, the directory
+    too (a source below it has a ``{dir}`` that starts with it), and a following ``/``.
+    """
+    parts = list(string.Formatter().parse(config.key_template))
+    prefix = ""
+    for index, (literal, field, _spec, _conversion) in enumerate(parts):
+        prefix += literal
+        if field is None:
+            continue
+        if field == "dir":
+            following = parts[index + 1][0] if index + 1 < len(parts) else ""
+            prefix += directory + ("/" if following.startswith("/") else "")
+        break
+    return _SLASHES.sub("/", prefix).lstrip("/")
+
+
+def delete_outputs_under(
+    config: Config,
+    *,
+    source: Storage,
+    dest: Storage,
+    directory: str,
+    limit: int = PREFIX_DELETE_LIMIT,
+) -> tuple[OutputRecord, ...]:
+    """Delete the thumbnails of every source that was under ``directory`` in ``source``.
+
+    Raises:
+        PrefixTooLarge: more than ``limit`` objects listed; those already deleted stay deleted.
+    """
+    under = directory.rstrip("/") + "/"
+    live: dict[str, bool] = {}
+    records: list[OutputRecord] = []
+    for examined, listed in enumerate(dest.list(output_listing_prefix(config, directory)), start=1):
+        if examined > limit:
+            raise PrefixTooLarge(
+                f"{source.bucket}/{under}: deleted {len(records)} thumbnails, then stopped after examining {limit} "
+                f"objects in {dest.bucket}; run `polythumb backfill --delete-orphans` for the rest"
+            )
+        info = listed if listed.metadata else _head_or_none(dest, listed.key)
+        if info is None or not is_polythumb_output(info.metadata):
+            continue
+        source_key = _recorded_source(info, source.bucket)
+        if source_key is None or not source_key.startswith(under):
+            continue
+        if source_key not in live:  # a source re-created since the delete keeps its thumbnails
+            live[source_key] = _head_or_none(source, source_key) is not None
+        if live[source_key]:
+            continue
+        dest.delete(info.key)
+        records.append(OutputRecord(key=info.key, box=info.metadata.get(META_BOX, ""), action=Action.DELETED))
+    return tuple(records)
+
+
+def _recorded_source(info: ObjectInfo, bucket: str) -> str | None:
+    """The source key a thumbnail records, if it was rendered from ``bucket``."""
+    meta = info.metadata
+    recorded_bucket = meta.get(META_SOURCE_BUCKET)
+    if recorded_bucket is not None and decode_meta_value(recorded_bucket) != bucket:
+        return None
+    return decode_meta_value(meta[META_SOURCE]) if META_SOURCE in meta else None
+
+
+def _head_or_none(store: Storage, key: str) -> ObjectInfo | None:
+    try:
+        return store.head(key)
+    except NotFound:
+        return None
