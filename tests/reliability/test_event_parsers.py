@@ -139,7 +139,8 @@ def test_aws_sqs_batches_never_fail_and_never_retry_a_malformed_message(data: An
 
 # -- GCP -------------------------------------------------------------------------------------
 
-GCP_CLOUD_EVENTS = ["cloudevent_finalized_conformance.json", "cloudevent_finalized_workflows_google_cloudevents.json"]
+GCP_CLOUD_EVENTS = ["cloudevent_finalized_conformance.json", "cloudevent_finalized_workflows_google_cloudevents.json",
+                    "cloudevent_archived_workflows_google_cloudevents.json"]
 GCP_LEGACY = ["legacy_background_finalize_dotnet.json", "legacy_object_change_deleted_dotnet.json"]
 GCP_OBJECTS = ["storageobjectdata_complex.json", "storageobjectdata_simple_binary_body.json"]
 FINALIZED_ATTRIBUTES = {
@@ -204,7 +205,20 @@ AZURE_EVENTS = [n for n in samples("azure") if not n.startswith("blob_trigger")]
 
 
 def azure_subject_paths(strings: set[str]) -> set[str]:
-    return {text.partition("/blobs/")[2] for text in strings}
+    """Blob paths an envelope names: after ``/blobs/`` in a subject, or a blob URL's decoded path."""
+    from urllib.parse import unquote, urlsplit
+
+    paths = {text.partition("/blobs/")[2] for text in strings}
+    for text in strings:
+        if "://" not in text:
+            continue
+        try:
+            path = urlsplit(text).path.lstrip("/")
+        except ValueError:
+            continue
+        after_container = path.partition("/")[2]  # <container>/<path>, or <account>/<container>/<path>
+        paths.update(unquote(part) for part in (after_container, after_container.partition("/")[2]))
+    return paths
 
 
 @HYPOTHESIS
@@ -349,5 +363,5 @@ def test_hostile_sizes_are_dropped_not_fatal_where_size_is_advisory() -> None:
     [event] = _aws_parse(json.loads(json.dumps(_aws_record(size=float("inf")))))
     assert event.size is None
     for size in ("²", "9" * 5000, "１２"):
-        result = _azure_parse(_azure_event(AZURE_SUBJECT.format("images", "a.jpg"), contentLength=size))
+        [result] = _azure_parse(_azure_event(AZURE_SUBJECT.format("images", "a.jpg"), contentLength=size))
         assert isinstance(result, ObjectEvent) and result.size is None

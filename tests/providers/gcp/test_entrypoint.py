@@ -75,8 +75,8 @@ def test_malformed_and_ignored_events_return_without_storage(log_lines: Callable
     runtime = FunctionRuntime(unreachable_store, environ={"THUMBS_DEST_BUCKET": "thumbs"})
     attrs = attributes({"bucket": "src", "name": "a.jpg"}, FINALIZED)
     assert run_event(runtime, lambda: parse_cloud_event(attrs, [1]), route="cloudevent", event_id="e1") is None
-    archived = {**attrs, "type": "google.cloud.storage.object.v1.archived"}
-    assert run_event(runtime, lambda: parse_cloud_event(archived, {"name": "a.jpg"}), route="cloudevent") is None
+    updated = {**attrs, "type": "google.cloud.storage.object.v1.metadataUpdated"}
+    assert run_event(runtime, lambda: parse_cloud_event(updated, {"name": "a.jpg"}), route="cloudevent") is None
     malformed, ignored = log_lines()
     assert (malformed["severity"], malformed["error_kind"], malformed["event_id"]) == ("ERROR", "malformed_event", "e1")
     assert (ignored["severity"], ignored["reason"], ignored["bucket"]) == ("INFO", "not_applicable", "src")

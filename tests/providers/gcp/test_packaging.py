@@ -27,7 +27,7 @@ import core, providers.gcp.main
 
 here = os.getcwd()
 app = functions_framework.create_app(target="handle_cloud_event", source="main.py", signature_type="cloudevent")
-attrs = {"ce-id": "1", "ce-specversion": "1.0", "ce-type": "google.cloud.storage.object.v1.archived",
+attrs = {"ce-id": "1", "ce-specversion": "1.0", "ce-type": "google.cloud.storage.object.v1.metadataUpdated",
          "ce-source": "//storage.googleapis.com/projects/_/buckets/b"}
 answer = app.test_client().post("/", headers=attrs, json={"bucket": "b", "name": "x.jpg"})
 print(json.dumps({

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -197,3 +198,25 @@ def test_exhausted_retries_and_transport_errors_are_transient() -> None:
                 requests.Timeout("slow"), TransportError("metadata server"), TimeoutError()):  # fmt: skip
         assert isinstance(translate_error(exc, "get", "gs://b/k"), StorageUnavailable), exc
     assert isinstance(translate_error(RefreshError("invalid_grant"), "get", "gs://b/k"), PermissionDenied)
+
+
+def test_head_and_get_see_the_live_generation_when_noncurrent_ones_exist(gcs_client: Any) -> None:
+    # Object versioning on: an overwrite keeps the old generation as noncurrent, a delete keeps the last
+    # one. head/get must answer for the live object only (NotFound once it is deleted), never a noncurrent one.
+    from google.cloud import storage
+
+    bucket = storage.Bucket(gcs_client, f"pt-versions-{uuid.uuid4().hex[:12]}")
+    bucket.versioning_enabled = True
+    store = GcsStorage(gcs_client.create_bucket(bucket).name, client=gcs_client)
+    first = store.put("v.jpg", b"one", content_type="image/jpeg")
+    second = store.put("v.jpg", b"two", content_type="image/jpeg", if_match=first.revision)
+    assert first.version != second.version
+    assert store.head("v.jpg").version == second.version
+    assert store.get("v.jpg").body == b"two"
+    assert [info.key for info in store.list()] == ["v.jpg"]
+    store.delete("v.jpg")
+    assert gcs_client.bucket(store.bucket).blob("v.jpg", generation=int(second.version or 0)).download_as_bytes()
+    with pytest.raises(NotFound):
+        store.head("v.jpg")
+    with pytest.raises(NotFound):
+        store.get("v.jpg")
