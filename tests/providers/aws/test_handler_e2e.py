@@ -354,3 +354,30 @@ def test_a_bad_setting_fails_the_lambda_cold_start(tmp_path: Any) -> None:
     )  # fmt: skip
     assert result.returncode != 0
     assert "ConfigError" in result.stderr and "THUMBS_SIZES" in result.stderr
+
+
+EVENTBRIDGE_SAMPLES = Path(__file__).parents[2] / "events" / "aws"
+
+
+@pytest.mark.parametrize(
+    "sample",
+    ["s3_eventbridge_object_created_special_key_raw_docs.json",
+     "s3_eventbridge_object_created_special_key_encoded_docs.json"],
+)  # fmt: skip
+def test_an_eventbridge_key_with_special_characters_is_found_in_either_form(
+    new_bucket: Callable[..., str], s3_client: Any, logs: LogCapture, sample: str
+) -> None:
+    # Issue 17: AWS does not document whether EventBridge keys are encoded. Before, a key sent raw with
+    # "+" or "%" was form-decoded into a key that does not exist, and the image was skipped as missing.
+    source, dest = new_bucket("src"), new_bucket("dst")
+    stored = "photos/2023-08-08T14:03:40 red flower+1 100%.jpg"
+    s3_client.put_object(Bucket=source, Key=stored, Body=jpeg_bytes(), ContentType="image/jpeg")
+    event = json.loads((EVENTBRIDGE_SAMPLES / sample).read_text(encoding="utf-8"))
+    event["detail"]["bucket"]["name"] = source
+    event["resources"] = [f"arn:aws:s3:::{source}"]
+
+    response = build_handler(settings(dest), s3_client=s3_client)(event, LambdaContext())
+
+    [outcome] = response["outcomes"]
+    assert (outcome["status"], outcome["key"]) == ("ok", stored)
+    assert sorted(keys_in(s3_client, dest)) == sorted(expected_outputs(dest, stored))

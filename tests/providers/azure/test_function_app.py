@@ -383,3 +383,69 @@ def test_cold_start_rejects_unknown_thumbs_settings(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("THUMBS_SOURCE_CONTAINR", "images")
     with pytest.raises(ConfigError, match="THUMBS_SOURCE_CONTAINER"):  # the suggestion names the real one
         cold_start()
+
+
+# -- issue 17: Data Lake renames and directory deletes, events without a subject --------------------
+
+
+def vendor_event(name: str, app: App, **replace: str) -> dict[str, Any]:
+    """A vendor sample (tests/events/azure) pointed at this test's containers and names."""
+    from tests.providers.azure.delivery import load_event
+
+    text = json.dumps(load_event(name)[0]).replace("my-file-system", app.source)
+    for old, new in replace.items():
+        text = text.replace(old, new)
+    return typing.cast(dict[str, Any], json.loads(text))
+
+
+@pytest.mark.parametrize(
+    "sample", ["eventgrid_schema_blobrenamed_datalake_docs.json", "cloudevents_blobrenamed_datalake_docs.json"]
+)
+def test_a_renamed_file_moves_its_thumbnails(app: App, sample: str) -> None:
+    # Before issue 17 BlobRenamed was ignored: the new name had no thumbnails, the old ones became orphans.
+    old, new = "lake/my-original-file.jpg", "lake/my-renamed-file.jpg"
+    properties, url = app.upload(old, jpeg_bytes(), "image/jpeg")
+    app.on_event_grid(as_worker_event(blob_event(app.source, old, schema="eventgrid", properties=properties, url=url)))
+    assert_thumbnails_of(app, old, properties.etag)
+    # Azurite has no Data Lake rename; the state a RenameFile leaves is the same blob under the new name.
+    renamed = app.service.get_blob_client(app.source, new)
+    renamed.start_copy_from_url(url)
+    app.service.get_blob_client(app.source, old).delete_blob()
+
+    names = {"my-original-file.txt": old, "my-renamed-file.txt": new}
+    app.on_event_grid(as_worker_event(vendor_event(sample, app, **names)))
+
+    assert_thumbnails_of(app, new, renamed.get_blob_properties().etag)
+    assert set(app.dest_names()) == set(expected_thumbnails(new).values())
+
+
+@pytest.mark.parametrize(
+    "sample",
+    ["cloudevents_directorydeleted_datalake_docs.json", "eventgrid_schema_directorydeleted_datalake_docs.json"],
+)
+def test_a_recursive_directory_delete_removes_every_childs_thumbnails(app: App, sample: str) -> None:
+    # Before issue 17 DirectoryDeleted was ignored: every child's thumbnails stayed as orphans.
+    inside = ["directory-to-delete/a.jpg", "directory-to-delete/deeper/b c.png"]
+    for key in [*inside, "directory-to-delete-not/c.jpg"]:
+        body, content_type = body_for(key)
+        properties, url = app.upload(key, body, content_type)
+        app.on_event_grid(as_worker_event(blob_event(app.source, key, schema="eventgrid", properties=properties,
+                                                     url=url)))  # fmt: skip
+    app.service.get_container_client(app.dest).upload_blob("directory-to-delete/readme.txt", b"not a thumbnail")
+    for key in inside:  # what DeleteDirectory (recursive) does to the source
+        app.service.get_blob_client(app.source, key).delete_blob()
+
+    app.on_event_grid(as_worker_event(vendor_event(sample, app)))
+
+    assert app.dest_names() == sorted(
+        ["directory-to-delete/readme.txt", *expected_thumbnails("directory-to-delete-not/c.jpg").values()]
+    )
+
+
+def test_an_event_without_subject_is_handled_by_its_url(app: App) -> None:
+    key = "no subject/café.jpg"
+    properties, url = app.upload(key, jpeg_bytes(), "image/jpeg")  # Azurite's URL: path-style, percent-encoded
+    raw = blob_event(app.source, key, schema="cloudevents", properties=properties, url=url)
+    del raw["subject"]
+    app.on_event_grid(as_worker_event(raw))
+    assert_thumbnails_of(app, key, properties.etag)
