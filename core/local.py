@@ -30,6 +30,11 @@ def open_local_bucket(name: str) -> FilesystemStorage:
     return FilesystemStorage(name)
 
 
+def sweep_destination(config: Config) -> int:
+    """Remove the temporaries a killed run left in the output directory (see FilesystemStorage)."""
+    return FilesystemStorage(config.dest_bucket).sweep_temporaries() if config.dest_bucket else 0
+
+
 def handle_safely(thumbnailer: Thumbnailer, event: ObjectEvent) -> Outcome:
     """Handle ``event``; a transient error or a bug becomes a FAILED outcome instead of ending the run."""
     started = time.perf_counter()
@@ -109,6 +114,7 @@ def run_directory(
         on_outcome: Called as ``(outcome, done, total)`` after each source.
     """
     store = FilesystemStorage(source, create=False)
+    sweep_destination(config)
     bucket = store.bucket
     events = [ObjectEvent.created(bucket, info.key, size=info.size) for info in store.list()]
     summary = Summary()
@@ -221,6 +227,7 @@ def watch_directory(
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> Summary:
     """Keep ``config.dest_bucket`` in step with ``source`` until ``stop`` is set."""
+    sweep_destination(config)
     thumbnailer = Thumbnailer(config, open_local_bucket)
     summary = Summary()
     started = time.perf_counter()

@@ -190,7 +190,11 @@ def _open_backfill_stores(args: argparse.Namespace, dest_name: str) -> tuple[Sto
     if not src_dir.is_dir():
         print(f"polythumb: {src_dir} is not a directory", file=sys.stderr)
         return None
-    if dest_dir.is_dir() or not args.dry_run:
+    if not args.dry_run:
+        dest = FilesystemStorage(dest_dir)
+        dest.sweep_temporaries()  # what a killed run (or resume) left mid-write
+        return FilesystemStorage(src_dir, create=False), dest
+    if dest_dir.is_dir():
         return FilesystemStorage(src_dir, create=False), FilesystemStorage(dest_dir)
     # A dry run creates nothing; a destination that does not exist yet is an empty one.
     return FilesystemStorage(src_dir, create=False), MemoryStorage(str(dest_dir.resolve()))

@@ -3,9 +3,13 @@
 * Keys map to paths under ``root`` segment by segment; ``..``, ``.``, empty
   segments, absolute keys and the reserved ``.polythumb`` tree are refused, so a
   key can never name a file outside ``root``.
-* Writes are atomic: the body goes to a temporary file in the target directory,
-  is fsynced, then renamed over the target (``os.replace``), or hard-linked into
-  place for create-only writes so that "exists" is decided by the kernel.
+* Writes are atomic: the body goes to a temporary file under ``root/.polythumb/tmp/``
+  (on the root's filesystem, so the rename stays atomic; beside the target when the
+  target's directory is another mount), is fsynced, then renamed over the target
+  (``os.replace``), or hard-linked into place for create-only writes so that "exists"
+  is decided by the kernel. A process killed mid-write leaves its temporary there, out
+  of every listing; :meth:`FilesystemStorage.sweep_temporaries` removes those older
+  than an hour (every ``run``, ``watch`` and ``backfill`` calls it at start).
 * Content type, cache control and metadata live in a JSON sidecar under
   ``root/.polythumb/meta/<key>.json``. The sidecar records the data file's size
   and mtime; a file changed behind our back (or never written by us, like a
@@ -24,6 +28,7 @@ import mimetypes
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +39,12 @@ from core.storage.port import ObjectInfo, StoredObject
 from core.storage.validation import check_key
 
 RESERVED_DIR = ".polythumb"
-_TMP_PREFIX = ".polythumb-tmp-"
+#: Temporaries of writes in progress, under the root's reserved area.
+TMP_DIR = "tmp"
+#: A temporary older than this belongs to a process that died mid-write (a write takes milliseconds;
+#: an hour leaves a wide margin for a slow disk or a suspended laptop), so a sweep may remove it.
+STALE_TEMPORARY_AGE = 3600.0
+_TMP_PREFIX = ".polythumb-tmp-"  # temporaries beside their target: another mount, or older versions
 _SIDECAR_SUFFIX = ".json"
 _NAME_MAX = 255
 #: The last segment also names its sidecar, ``<segment>.json``, which must fit in NAME_MAX too.
@@ -60,6 +70,7 @@ class FilesystemStorage:
         elif not self._root.is_dir():
             raise NotFound(f"{self._root}: no such directory")
         self._meta_root = self._root / RESERVED_DIR / "meta"
+        self._tmp_root = self._root / RESERVED_DIR / TMP_DIR
         self._lock = _root_lock(self._root)
 
     @property
@@ -238,14 +249,44 @@ class FilesystemStorage:
             if current.revision != if_match:
                 raise PreconditionFailed(f"{key} is at revision {current.revision}, not {if_match}")
 
-    @staticmethod
-    def _write_temp(path: Path, body: bytes) -> Path:
-        tmp = path.with_name(f"{_TMP_PREFIX}{secrets.token_hex(6)}-{path.name}"[:_NAME_MAX])
+    def sweep_temporaries(self, *, older_than: float = STALE_TEMPORARY_AGE) -> int:
+        """Remove temporaries left by writers killed mid-write; return how many were removed.
+
+        Only files older than ``older_than`` seconds go, so a concurrent writer's temporary is never
+        touched. Temporaries that older versions left beside their targets are found and removed too.
+        """
+        cutoff = time.time() - older_than
+        removed = 0
+        for dirpath, dirnames, filenames in os.walk(self._root):
+            here = Path(dirpath)
+            if here == self._root / RESERVED_DIR:
+                dirnames[:] = [d for d in dirnames if d == TMP_DIR]  # not the metadata tree
+            for name in filenames:
+                if here != self._tmp_root and not name.startswith(_TMP_PREFIX):
+                    continue
+                try:
+                    if (here / name).lstat().st_mtime < cutoff:
+                        (here / name).unlink()
+                        removed += 1
+                except FileNotFoundError:
+                    continue  # another sweep got there first
+        return removed
+
+    def _write_temp(self, path: Path, body: bytes) -> Path:
+        tmp = self._temp_name(path)
         with tmp.open("xb") as handle:
             handle.write(body)
             handle.flush()
             os.fsync(handle.fileno())
         return tmp
+
+    def _temp_name(self, path: Path) -> Path:
+        token = secrets.token_hex(8)
+        self._tmp_root.mkdir(parents=True, exist_ok=True)
+        if os.stat(self._tmp_root).st_dev == os.stat(path.parent).st_dev:
+            return self._tmp_root / f"{token}-{path.name}"[:_NAME_MAX]
+        # The target's directory is another mount: a rename across filesystems is not atomic (EXDEV).
+        return path.with_name(f"{_TMP_PREFIX}{token}-{path.name}"[:_NAME_MAX])
 
     def _read_sidecar(self, key: str) -> dict[str, Any] | None:
         try:
