@@ -5,6 +5,19 @@
 # below, then dead-letters the event to the eventgrid-deadletter container. Permanent errors (not an
 # image, a malformed event) are acknowledged by the code and never reach the dead-letter container.
 
+locals {
+  # What on_event_grid acts on (providers/azure/events.py). BlobRenamed and DirectoryDeleted come only from
+  # Data Lake (hierarchical namespace) accounts: a rename moves the thumbnails, a recursive directory delete
+  # removes those of every file under it. The blob trigger's endpoint takes creations only.
+  event_grid_event_types = [
+    "Microsoft.Storage.BlobCreated",
+    "Microsoft.Storage.BlobDeleted",
+    "Microsoft.Storage.BlobRenamed",
+    "Microsoft.Storage.DirectoryDeleted",
+  ]
+  blob_trigger_event_types = ["Microsoft.Storage.BlobCreated", "Microsoft.Storage.BlobDeleted"]
+}
+
 resource "azurerm_eventgrid_system_topic" "images" {
   name                   = "${local.function_name}-blob-events"
   resource_group_name    = azurerm_resource_group.this.name
@@ -40,7 +53,7 @@ resource "azurerm_eventgrid_system_topic_event_subscription" "thumbnails" {
   system_topic        = azurerm_eventgrid_system_topic.images.name
   resource_group_name = azurerm_resource_group.this.name
 
-  included_event_types  = ["Microsoft.Storage.BlobCreated", "Microsoft.Storage.BlobDeleted"]
+  included_event_types  = var.trigger == "blob" ? local.blob_trigger_event_types : local.event_grid_event_types
   event_delivery_schema = var.trigger == "blob" ? "EventGridSchema" : var.event_delivery_schema
 
   # Only the source container: thumbnails written to the destination never come back as events.

@@ -1,8 +1,13 @@
 locals {
-  # One function per Cloud Storage event type; both run the same entry point, which routes on the type.
+  # One function per Cloud Storage event type; all run the same entry point, which routes on the type.
+  # "archived" is how a bucket with object versioning reports a delete (it sends no "deleted"); on a
+  # bucket without versioning it never fires, so it costs nothing there.
   triggers = merge(
     { finalized = "google.cloud.storage.object.v1.finalized" },
-    var.handle_deletes ? { deleted = "google.cloud.storage.object.v1.deleted" } : {},
+    var.handle_deletes ? {
+      deleted  = "google.cloud.storage.object.v1.deleted"
+      archived = "google.cloud.storage.object.v1.archived"
+    } : {},
   )
 
   # The THUMBS_* settings of core/config.py. THUMBS_DEST_BUCKET is required by the entrypoint.

@@ -4,11 +4,11 @@ locals {
   package_path     = coalesce(var.package_path, "${path.module}/../../../dist/polythumb-gcp.zip")
 }
 
-# Originals. Versioning stays off on purpose: with it, deleting or overwriting an object only makes
-# the old generation noncurrent and GCS sends "archived" (which polythumb skips) instead of "deleted",
-# so thumbnails of deleted originals would never be removed.
+# Originals. Versioning is off by default: noncurrent generations cost storage until a lifecycle rule
+# removes them. polythumb supports it either way: with versioning on, a delete arrives as "archived"
+# (no "deleted" is sent), which the "archived" trigger handles as a delete.
 resource "google_storage_bucket" "originals" {
-  #checkov:skip=CKV_GCP_78:versioning turns deletions into "archived" events and thumbnails would never be cleaned up
+  #checkov:skip=CKV_GCP_78:noncurrent originals would cost storage without a lifecycle rule; polythumb syncs deletes either way (archived trigger)
   name                        = local.source_bucket
   location                    = var.region
   uniform_bucket_level_access = true

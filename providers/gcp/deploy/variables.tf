@@ -45,7 +45,7 @@ variable "runtime" {
 }
 
 variable "handle_deletes" {
-  description = "Deploy the second function, on object deletion, that removes the thumbnails of deleted originals."
+  description = "Deploy the functions on object deletion (deleted, and archived for versioned buckets) that remove the thumbnails of deleted originals."
   type        = bool
   default     = true
 }

@@ -200,7 +200,14 @@ def test_event_subscription_targets_the_code_and_only_the_source_container(tf: T
     assert topic["source_arm_resource_id"] == "${azurerm_storage_account.images.id}"
 
     subscription = tf.resource("azurerm_eventgrid_system_topic_event_subscription", "thumbnails")
-    assert subscription["included_event_types"] == ["Microsoft.Storage.BlobCreated", "Microsoft.Storage.BlobDeleted"]
+    assert subscription["included_event_types"] == (
+        '${var.trigger == "blob" ? local.blob_trigger_event_types : local.event_grid_event_types}'
+    )
+    from providers.azure.events import BLOB_CREATED, BLOB_DELETED, BLOB_RENAMED, DIRECTORY_DELETED
+
+    # Every type the Event Grid route acts on is subscribed (issue 17 added the Data Lake rename and delete).
+    assert tf.locals["event_grid_event_types"] == [BLOB_CREATED, BLOB_DELETED, BLOB_RENAMED, DIRECTORY_DELETED]
+    assert tf.locals["blob_trigger_event_types"] == [BLOB_CREATED, BLOB_DELETED]
     prefix = tf.resolve(subscription["subject_filter"][0]["subject_begins_with"])
     assert prefix == "/blobServices/default/containers/images/blobs/"
 
