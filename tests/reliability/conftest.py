@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -50,21 +51,34 @@ class _TimeShim:
 
     ``monotonic`` runs ahead by the time skipped, so a retry *deadline* (GCS) still sees the full
     back-off it asked for and stops after as many attempts as it would in production.
+
+    Both are per thread. A retry loop computes its deadline and sleeps in one thread, so it must see
+    only its own skipped time: with one shared clock, another thread's back-off (a thread of this test,
+    or one a previous test left behind still retrying) moved every deadline forward, and a single
+    dropped GCS download ended in ``RetryError`` within a second. Sleeps of threads that were already
+    running when the test started belong to another test: they run at real speed and are not recorded.
     """
 
     def __init__(self, record: list[float], *, compress: bool) -> None:
         self._record = record
         self._compress = compress
-        self.skipped = 0.0
+        self._foreign = {thread.ident for thread in threading.enumerate()} - {threading.get_ident()}
+        self._skipped: dict[int, float] = {}
+        self._lock = threading.Lock()
 
     def sleep(self, seconds: float) -> None:
-        self._record.append(float(seconds))
+        me = threading.get_ident()
+        if me in self._foreign:
+            time.sleep(seconds)
+            return
         actual = min(seconds, COMPRESSED_SLEEP) if self._compress else seconds
-        self.skipped += seconds - actual
+        with self._lock:
+            self._record.append(float(seconds))
+            self._skipped[me] = self._skipped.get(me, 0.0) + seconds - actual
         time.sleep(actual)
 
     def monotonic(self) -> float:
-        return time.monotonic() + self.skipped
+        return time.monotonic() + self._skipped.get(threading.get_ident(), 0.0)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(time, name)
