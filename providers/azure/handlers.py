@@ -58,7 +58,8 @@ def handle_event_grid(
     context = {"trigger": "event_grid", "schema": envelope.schema, "event_type": envelope.event_type}
     results: list[Result] = []
     first_error: Exception | None = None
-    for item in parsed:
+    for parsed_item in parsed:
+        item = parsed_item
         if isinstance(item, ObjectEvent) and source_container and item.bucket != source_container:
             item = Ignored(
                 "other_container", envelope.event_type, envelope.event_id,
