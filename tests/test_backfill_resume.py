@@ -29,6 +29,28 @@ def _backfill(src: Path, out: Path, checkpoint: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
+def _write_pictures(src: Path, count: int, *, batches: int) -> list[str]:
+    """``count`` identical 800x600 PNGs under ``batches`` folders of ``src``; their keys, sorted."""
+    picture = encode(gradient(800, 600), "PNG")  # a PNG decodes in full: each render takes real time
+    keys = sorted(f"batch{i % batches}/pic{i:03}.png" for i in range(count))
+    for key in keys:
+        (src / key).parent.mkdir(parents=True, exist_ok=True)
+        (src / key).write_bytes(picture)
+    return keys
+
+
+def _start_backfill(src: Path, out: Path, checkpoint: Path, *, cwd: Path) -> subprocess.Popen[str]:
+    """The CLI in its own session: it and its pool workers form one process group, signalled together."""
+    return subprocess.Popen(
+        _backfill(src, out, checkpoint), cwd=cwd, env=_env(), text=True, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
 def _complete(src: FilesystemStorage, out: FilesystemStorage, key: str) -> bool:
     """Whether every thumbnail of ``key`` exists and renders its current revision with these settings."""
     config = load_config({}, overrides={"THUMBS_SIZES": SIZES})
@@ -61,23 +83,15 @@ def _wait_for_progress(process: subprocess.Popen[str], checkpoint: Path, *, at_l
 
 def test_killed_backfill_resumes_after_its_checkpoint_and_ends_with_one_correct_set(tmp_path: Path) -> None:
     src, out, checkpoint = tmp_path / "src", tmp_path / "out", tmp_path / "run.checkpoint.json"
-    picture = encode(gradient(800, 600), "PNG")  # a PNG decodes in full: each render takes real time
-    keys = sorted(f"batch{i % 3}/pic{i:03}.png" for i in range(COUNT))
-    for key in keys:
-        (src / key).parent.mkdir(parents=True, exist_ok=True)
-        (src / key).write_bytes(picture)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    keys = _write_pictures(src, COUNT, batches=3)
+    env = _env()
 
-    # start_new_session: the CLI and its pool workers form one process group, killed together by its id.
-    first = subprocess.Popen(
-        _backfill(src, out, checkpoint), cwd=tmp_path, env=env, text=True, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    first = _start_backfill(src, out, checkpoint, cwd=tmp_path)
     try:
         _wait_for_progress(first, checkpoint, at_least=COUNT // 3)
     finally:
         os.killpg(first.pid, signal.SIGKILL)
-        first.communicate(timeout=30)
+        first.wait(timeout=30)
     saved = json.loads(checkpoint.read_text())
     assert saved["finished"] is False and saved["done"] < COUNT
 

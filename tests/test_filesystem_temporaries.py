@@ -21,8 +21,8 @@ from core.keys import output_keys
 from core.local import run_directory
 from core.storage import FilesystemStorage
 from core.storage.filesystem import RESERVED_DIR, STALE_TEMPORARY_AGE, TMP_DIR
-from tests.images import encode, gradient, jpeg_bytes
-from tests.test_backfill_resume import ROOT, SIZES, _backfill, _complete
+from tests.images import jpeg_bytes
+from tests.test_backfill_resume import SIZES, _backfill, _complete, _env, _start_backfill, _write_pictures
 
 COUNT = 160
 HOURS_AGO = time.time() - 2 * STALE_TEMPORARY_AGE
@@ -110,18 +110,9 @@ def _stop_mid_write(process: subprocess.Popen[str], out: Path) -> list[Path]:
 
 def test_a_backfill_killed_mid_write_leaves_no_temporary_after_the_resume(tmp_path: Path) -> None:
     src, out, checkpoint = tmp_path / "src", tmp_path / "out", tmp_path / "run.checkpoint.json"
-    picture = encode(gradient(800, 600), "PNG")
-    keys = sorted(f"batch{i % 4}/pic{i:03}.png" for i in range(COUNT))
-    for key in keys:
-        (src / key).parent.mkdir(parents=True, exist_ok=True)
-        (src / key).write_bytes(picture)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    keys = _write_pictures(src, COUNT, batches=4)
 
-    # start_new_session: the CLI and its two pool workers form one process group, stopped and killed together.
-    first = subprocess.Popen(
-        _backfill(src, out, checkpoint), cwd=tmp_path, env=env, text=True, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    first = _start_backfill(src, out, checkpoint, cwd=tmp_path)  # the CLI and its two workers, one group
     try:
         caught = _stop_mid_write(first, out)
     finally:
@@ -136,7 +127,7 @@ def test_a_backfill_killed_mid_write_leaves_no_temporary_after_the_resume(tmp_pa
         os.utime(path, (HOURS_AGO, HOURS_AGO))
 
     resumed = subprocess.run(
-        _backfill(src, out, checkpoint, "--resume"), cwd=tmp_path, env=env, text=True, capture_output=True,
+        _backfill(src, out, checkpoint, "--resume"), cwd=tmp_path, env=_env(), text=True, capture_output=True,
         timeout=120,
     )  # fmt: skip
 
