@@ -21,6 +21,7 @@ from core.config import Config
 from core.errors import NotFound, PrefixTooLarge
 from core.keys import META_BOX, META_SOURCE, META_SOURCE_BUCKET, decode_meta_value, is_polythumb_output
 from core.outcome import Action, OutputRecord
+from core.profiles import key_templates
 from core.storage.port import ObjectInfo, Storage
 
 #: Objects one directory delete may list in the destination (each may cost a HEAD on S3 and Azure,
@@ -30,13 +31,13 @@ PREFIX_DELETE_LIMIT = 10_000
 _SLASHES = re.compile(r"/{2,}")
 
 
-def output_listing_prefix(config: Config, directory: str) -> str:
-    """The longest destination key prefix every thumbnail of a source under ``directory`` starts with.
+def output_listing_prefix(template: str, directory: str) -> str:
+    """The longest destination key prefix every key ``template`` gives a source under ``directory`` starts with.
 
-    The key template's literal text up to its first field; when that field is ``{dir}``, the directory
-    too (a source below it has a ``{dir}`` that starts with it), and a following ``/``.
+    The template's literal text up to its first field; when that field is ``{dir}``, the directory too
+    (a source below it has a ``{dir}`` that starts with it), and a following ``/``.
     """
-    parts = list(string.Formatter().parse(config.key_template))
+    parts = list(string.Formatter().parse(template))
     prefix = ""
     for index, (literal, field, _spec, _conversion) in enumerate(parts):
         prefix += literal
@@ -47,6 +48,12 @@ def output_listing_prefix(config: Config, directory: str) -> str:
             prefix += directory + ("/" if following.startswith("/") else "")
         break
     return _SLASHES.sub("/", prefix).lstrip("/")
+
+
+def output_listing_prefixes(config: Config, directory: str) -> list[str]:
+    """The prefixes to list for ``directory``: one per key template in use (profiles may differ), none nested."""
+    prefixes = sorted({output_listing_prefix(template, directory) for template in key_templates(config)})
+    return [p for i, p in enumerate(prefixes) if not any(p.startswith(q) for q in prefixes[:i])]
 
 
 def delete_outputs_under(
@@ -65,7 +72,8 @@ def delete_outputs_under(
     under = directory.rstrip("/") + "/"
     live: dict[str, bool] = {}
     records: list[OutputRecord] = []
-    for examined, listed in enumerate(dest.list(output_listing_prefix(config, directory)), start=1):
+    listed_under = (info for prefix in output_listing_prefixes(config, directory) for info in dest.list(prefix))
+    for examined, listed in enumerate(listed_under, start=1):
         if examined > limit:
             raise PrefixTooLarge(
                 f"{source.bucket}/{under}: deleted {len(records)} thumbnails, then stopped after examining {limit} "

@@ -18,7 +18,7 @@ from core.errors import CopyPending, PrefixTooLarge
 from core.events import EventKind, ObjectEvent
 from core.keys import output_key
 from core.outcome import Action, SkipReason, Status
-from core.prefixes import delete_outputs_under, output_listing_prefix
+from core.prefixes import delete_outputs_under, output_listing_prefix, output_listing_prefixes
 from core.storage import ObjectInfo
 from tests.images import jpeg_bytes
 from tests.test_pipeline import DEST, SOURCE, CountingStore, make, upload
@@ -187,7 +187,31 @@ def test_a_directory_delete_reads_metadata_where_the_listing_has_none(buckets: d
 )
 def test_the_listing_prefix_covers_every_thumbnail_under_the_directory(template: str, prefix: str) -> None:
     config = load_config({"THUMBS_DEST_BUCKET": DEST, "THUMBS_KEY_TEMPLATE": template})
-    assert output_listing_prefix(config, "dir/sub") == prefix
+    assert output_listing_prefix(template, "dir/sub") == prefix
+    assert output_listing_prefixes(config, "dir/sub") == [prefix]
     for source in ("dir/sub/a.jpg", "dir/sub/deeper/b c.png"):
         for box in config.boxes:
             assert output_key(config, source, box).startswith(prefix)
+
+
+def test_a_directory_delete_finds_the_thumbnails_of_every_profiles_key_template(
+    buckets: dict[str, CountingStore],
+) -> None:
+    import json
+
+    profiles = {"profiles": {
+        "avatars": {"match": "dir/avatars/*", "sizes": ["64x64"], "key_template": "avatars/{dir}/{stem}.{ext}"},
+        "rest": {"match": "*", "sizes": ["64x64"]},
+    }}  # fmt: skip
+    settings = {"THUMBS_PROFILES": json.dumps(profiles)}
+    _render(buckets, "dir/avatars/me.jpg", "dir/photo.jpg", "other/keep.jpg", **settings)
+    assert {info.key for info in buckets[DEST].list()} == {
+        "avatars/dir/avatars/me.jpg", "dir/photo-64x64.jpg", "other/keep-64x64.jpg"
+    }  # fmt: skip
+    for key in ("dir/avatars/me.jpg", "dir/photo.jpg"):
+        buckets[SOURCE].delete(key)
+
+    outcome = make(buckets, **settings).handle(ObjectEvent.prefix_deleted(SOURCE, "dir"))
+
+    assert sorted(o.key for o in outcome.outputs) == ["avatars/dir/avatars/me.jpg", "dir/photo-64x64.jpg"]
+    assert [info.key for info in buckets[DEST].list()] == ["other/keep-64x64.jpg"]
