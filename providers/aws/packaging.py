@@ -1,8 +1,10 @@
 """``polythumb package aws``: build the Lambda deployment zip.
 
 The zip holds polythumb's ``core`` and ``providers/aws`` (Python sources only) plus Linux wheels of the
-native dependencies (Pillow; pillow-heif with ``--with-heif``) for the chosen architecture and Python,
-fetched with ``pip download --platform ... --only-binary=:all:`` so it builds the same on any machine.
+imaging engines (by default Pillow, pillow-heif, pyvips and pyvips-binary, which bundles libvips;
+``--engine pillow``: Pillow only, pillow-heif too with ``--with-heif``) for the chosen architecture and
+Python, fetched with ``pip download --platform ... --only-binary=:all:`` so it builds the same on any
+machine. pyvips is published as source only: it is pure Python, built here once into a universal wheel.
 boto3 is left out: the Lambda Python runtime ships it.
 
 Examples::
@@ -10,12 +12,14 @@ Examples::
     polythumb package aws                                # arm64, Python 3.12, downloads the wheels
     polythumb package aws --arch x86_64 --python 3.13 --output build/fn.zip
     polythumb package aws --wheelhouse wheels/           # offline: wheels already in wheels/
+    polythumb package aws --engine pillow                # the minimal zip: Pillow only
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
 import shutil
 import stat
 import subprocess
@@ -27,6 +31,7 @@ from pathlib import Path
 
 import core
 import providers.aws
+from core.imaging import distributions
 
 #: Lambda architectures -> the manylinux platform tags their wheels may carry. The Python 3.12+ runtimes
 #: run on Amazon Linux 2023 (glibc 2.34), so any manylinux tag up to 2_34 works; pip does not expand
@@ -54,15 +59,21 @@ def default_output(arch: str, python_version: str) -> Path:
     return Path("dist") / f"polythumb-aws-{arch}-py{python_version}.zip"
 
 
-def native_requirements(*, with_heif: bool = False) -> list[str]:
-    """The native dependencies, pinned to the versions installed here (the ones the tests ran against)."""
-    names = ["Pillow"] + (["pillow-heif"] if with_heif else [])
+#: Lower bounds (pyproject.toml's) for a distribution that is not installed here, so cannot be pinned.
+_FALLBACK_SPECIFIERS = {"Pillow": ">=11.3", "pillow-heif": ">=0.18", "pyvips": ">=2.2", "pyvips-binary": ">=8.16"}
+
+
+def native_requirements(*, engine: str = distributions.DEFAULT_ENGINE, with_heif: bool = False) -> list[str]:
+    """The imaging dependencies of ``engine``, pinned to the versions installed here (the ones tested)."""
+    names = list(distributions.distributions(engine))
+    if with_heif and "pillow-heif" not in names:
+        names.append("pillow-heif")
     pinned = []
     for name in names:
         try:
             pinned.append(f"{name}=={importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
-            pinned.append({"Pillow": "Pillow>=11.3", "pillow-heif": "pillow-heif>=0.18"}[name])
+            pinned.append(name + _FALLBACK_SPECIFIERS[name])
     return pinned
 
 
@@ -82,7 +93,38 @@ def download_wheels(dest: Path, *, arch: str, python_version: str, requirements:
         subprocess.CalledProcessError: pip failed (no wheel for that platform, no network).
     """
     dest.mkdir(parents=True, exist_ok=True)
-    _pip("download", "--dest", str(dest), *pip_platform_args(arch, python_version), *requirements)
+    source_only = [r for r in requirements if _name_of(r) in distributions.SOURCE_ONLY]
+    binary = [r for r in requirements if r not in source_only]
+    if source_only:
+        _build_universal_wheels(dest, source_only)
+        binary += ["cffi"]  # what pyvips imports libvips through, as a wheel for the target platform
+    _pip("download", "--dest", str(dest), *pip_platform_args(arch, python_version), *binary)
+
+
+def _name_of(requirement: str) -> str:
+    return requirement.split("=", 1)[0].split(">", 1)[0].strip()
+
+
+def _build_universal_wheels(dest: Path, requirements: Sequence[str]) -> None:
+    """Builds ``requirements`` (source-only, pure Python) into ``py3-none-any`` wheels in ``dest``.
+
+    pyvips' build compiles a C extension against this machine's libvips when it finds one; pointing
+    ``PKG_CONFIG`` at nothing forces its pure-Python (ABI mode) build, which is what runs on Lambda.
+
+    Raises:
+        subprocess.CalledProcessError: pip failed.
+        RuntimeError: The build made a platform-specific wheel anyway.
+    """
+    with tempfile.TemporaryDirectory(prefix="polythumb-sdist-") as tmp:
+        env = {**os.environ, "PKG_CONFIG": "polythumb-no-pkg-config"}
+        names = ",".join(map(_name_of, requirements))
+        command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-binary", names, "--wheel-dir", tmp,
+                   "--quiet", *requirements]  # fmt: skip
+        subprocess.run(command, check=True, env=env)
+        for wheel in Path(tmp).glob("*.whl"):
+            if not wheel.name.endswith("-py3-none-any.whl"):
+                raise RuntimeError(f"{wheel.name} is not a pure-Python wheel; it would not run on Lambda")
+            shutil.copyfile(wheel, dest / wheel.name)
 
 
 def build_zip(
@@ -130,11 +172,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--wheelhouse", type=Path, help="use the wheels already in DIR and never touch the network", metavar="DIR"
     )
-    parser.add_argument("--with-heif", action="store_true", help="add pillow-heif (HEIC/HEIF sources)")
+    distributions.add_engine_option(parser)
+    parser.add_argument("--with-heif", action="store_true", help="with --engine pillow: add pillow-heif (HEIC/HEIF)")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     output = args.output or default_output(args.arch, args.python)
-    requirements = native_requirements(with_heif=args.with_heif)
+    requirements = native_requirements(engine=args.engine, with_heif=args.with_heif)
     try:
         with tempfile.TemporaryDirectory(prefix="polythumb-wheels-") as tmp:
             wheelhouse = args.wheelhouse
@@ -155,9 +198,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"polythumb: {exc}", file=sys.stderr)
         return 1
-    size = output.stat().st_size / 1e6
-    print(f"{output} ({size:.1f} MB): {args.arch}, Python {args.python}, {', '.join(requirements)}")
+    zipped, unzipped = zip_sizes(output)
+    print(
+        f"{output} ({zipped / 1e6:.1f} MB zipped, {unzipped / 1e6:.1f} MB unzipped; Lambda's limits "
+        f"{MAX_ZIPPED / 1e6:.0f} / {MAX_UNZIPPED / 1e6:.0f} MB): {args.arch}, Python {args.python}, "
+        f"{', '.join(requirements)}"
+    )
     return 0
+
+
+def zip_sizes(path: Path) -> tuple[int, int]:
+    """``(zipped, unzipped)`` bytes of a zip: what Lambda's two limits are checked against."""
+    with zipfile.ZipFile(path) as archive:
+        return path.stat().st_size, sum(info.file_size for info in archive.infolist())
 
 
 def _pip(*args: str) -> None:

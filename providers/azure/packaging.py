@@ -4,7 +4,8 @@ The zip is what Azure Functions deploys (zip deploy with a remote build)::
 
     function_app.py      the script the Python worker indexes; re-exports ``app``
     host.json            host settings (timeouts, logging, retries of the blob trigger)
-    requirements.txt     pinned runtime dependencies, installed by the remote build
+    requirements.txt     pinned runtime dependencies, installed by the remote build (``--engine pillow``:
+                         without the lines marked ``engine: fast``, i.e. Pillow only)
     core/...             polythumb's provider-agnostic core
     providers/azure/...  this provider (without deploy/ and this packager)
 
@@ -20,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import core
+from core.imaging import distributions
 
 PROVIDER = Path(__file__).resolve().parent
 CORE = Path(core.__file__).resolve().parent
@@ -39,12 +41,15 @@ __all__ = ["app"]
 '''
 
 _EXCLUDED_PROVIDER_FILES = {"packaging.py"}
+#: Marks a requirements.txt line that only the fast engines need.
+FAST_MARKER = "# engine: fast"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def build_zip(out: Path) -> list[str]:
+def build_zip(out: Path, *, engine: str = distributions.DEFAULT_ENGINE) -> list[str]:
     """Write the function-app zip to ``out`` and return its entry names."""
     entries = dict(_entries())
+    entries["requirements.txt"] = requirements_txt(engine).encode()
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(entries):
@@ -59,16 +64,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``polythumb package azure [--out PATH]``."""
     parser = argparse.ArgumentParser(prog="polythumb package azure", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"zip to write (default {DEFAULT_OUT})")
+    distributions.add_engine_option(parser)
     args = parser.parse_args(list(argv) if argv is not None else None)
-    names = build_zip(args.out)
+    names = build_zip(args.out, engine=args.engine)
     print(f"wrote {args.out} ({len(names)} files); deploy it with a remote build, see providers/azure/README.md")
     return 0
+
+
+def requirements_txt(engine: str) -> str:
+    """``providers/azure/requirements.txt`` for ``engine``: as written for fast, without the fast lines for pillow."""
+    text = (PROVIDER / "requirements.txt").read_text(encoding="utf-8")
+    keep_fast = set(distributions.FAST_ONLY) <= set(distributions.distributions(engine))
+    return "".join(line for line in text.splitlines(keepends=True) if keep_fast or FAST_MARKER not in line)
 
 
 def _entries() -> Iterator[tuple[str, bytes]]:
     yield "function_app.py", ENTRY_SCRIPT.encode()
     yield "host.json", (PROVIDER / "host.json").read_bytes()
-    yield "requirements.txt", (PROVIDER / "requirements.txt").read_bytes()
     for path in _python_files(CORE):
         yield f"core/{path.relative_to(CORE).as_posix()}", path.read_bytes()
     providers_init = PROVIDER.parent / "__init__.py"

@@ -5,8 +5,9 @@ Cloud Functions (1st and 2nd gen, Python runtimes) wants a zip whose root holds
 (installed by the build). The archive is::
 
     main.py              generated: re-exports the targets of providers/gcp/main.py
-    requirements.txt     exact pins of what was tested: Pillow, google-cloud-storage,
-                         functions-framework and everything they pull in
+    requirements.txt     exact pins of what was tested: the imaging engines (Pillow, pillow-heif,
+                         pyvips, pyvips-binary; ``--engine pillow``: Pillow only),
+                         google-cloud-storage, functions-framework and everything they pull in
     core/**.py           polythumb's provider-agnostic core
     providers/__init__.py
     providers/gcp/**.py  this provider (no Terraform, no docs)
@@ -26,13 +27,14 @@ import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from core.imaging import distributions
 from providers.gcp import INSTALL_HINT
 
 #: Entry points a deployment may name; both live in ``providers/gcp/main.py``.
 ENTRY_POINTS = ("handle_cloud_event", "handle_legacy_event")
-#: The distributions the function imports at run time (the ``gcp`` extra plus the core's Pillow).
-RUNTIME_DISTRIBUTIONS = ("Pillow", "google-cloud-storage", "functions-framework")
-#: Added with ``--heif``: HEIC/HEIF sources (iPhone photos).
+#: The distributions the function imports at run time besides the imaging engines (the ``gcp`` extra).
+RUNTIME_DISTRIBUTIONS = ("google-cloud-storage", "functions-framework")
+#: Added with ``--engine pillow --heif``: HEIC/HEIF sources (iPhone photos; the default engines have it).
 HEIF_DISTRIBUTION = "pillow-heif"
 #: The Python of the Cloud Functions runtime (Terraform's ``runtime = "python311"``).
 DEFAULT_PYTHON = "3.11"
@@ -67,14 +69,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Build the Cloud Functions source zip (main.py at the root, pinned requirements.txt).",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"zip to write (default {DEFAULT_OUT})")
-    parser.add_argument("--heif", action="store_true", help=f"also pin {HEIF_DISTRIBUTION} (HEIC/HEIF sources)")
+    distributions.add_engine_option(parser)
+    parser.add_argument(
+        "--heif", action="store_true", help=f"with --engine pillow: also pin {HEIF_DISTRIBUTION} (HEIC/HEIF sources)"
+    )
     parser.add_argument(
         "--python", default=DEFAULT_PYTHON, metavar="X.Y",
         help=f"Python of the Cloud Functions runtime, for dependency markers (default {DEFAULT_PYTHON})",
     )  # fmt: skip
     args = parser.parse_args(argv)
     try:
-        path = build_archive(args.out, heif=args.heif, python=args.python)
+        path = build_archive(args.out, heif=args.heif, python=args.python, engine=args.engine)
     except PackagingError as exc:
         print(f"polythumb package gcp: {exc}", file=sys.stderr)
         return 2
@@ -82,7 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def build_archive(out: Path, *, heif: bool = False, python: str = DEFAULT_PYTHON) -> Path:
+def build_archive(
+    out: Path, *, heif: bool = False, python: str = DEFAULT_PYTHON, engine: str = distributions.DEFAULT_ENGINE
+) -> Path:
     """Write the archive to ``out`` and return its path.
 
     Raises:
@@ -90,7 +97,7 @@ def build_archive(out: Path, *, heif: bool = False, python: str = DEFAULT_PYTHON
     """
     files = dict(source_files())
     files["main.py"] = ROOT_MAIN.encode()
-    files["requirements.txt"] = requirements_txt(heif=heif, python=python).encode()
+    files["requirements.txt"] = requirements_txt(heif=heif, python=python, engine=engine).encode()
     out.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -120,7 +127,9 @@ def _python_files(folder: Path, prefix: str) -> Iterable[tuple[str, bytes]]:
             yield f"{prefix}/{relative.as_posix()}", path.read_bytes()
 
 
-def requirements_txt(*, heif: bool = False, python: str = DEFAULT_PYTHON) -> str:
+def requirements_txt(
+    *, heif: bool = False, python: str = DEFAULT_PYTHON, engine: str = distributions.DEFAULT_ENGINE
+) -> str:
     """requirements.txt: ``name==version`` for the runtime distributions and all they depend on.
 
     Versions are the installed ones (what the tests ran with); dependency markers are evaluated
@@ -129,7 +138,7 @@ def requirements_txt(*, heif: bool = False, python: str = DEFAULT_PYTHON) -> str
     Raises:
         PackagingError: A distribution in the closure is not installed here.
     """
-    roots = [*RUNTIME_DISTRIBUTIONS, *([HEIF_DISTRIBUTION] if heif else [])]
+    roots = [*distributions.distributions(engine), *RUNTIME_DISTRIBUTIONS, *([HEIF_DISTRIBUTION] if heif else [])]
     pins = pinned_closure(roots, target_environment(python))
     header = (
         "# Generated by `polythumb package gcp`: exact versions of what polythumb was tested with,\n"
@@ -175,9 +184,10 @@ def pinned_closure(roots: Iterable[str], environment: Mapping[str, str]) -> dict
         try:
             distribution = importlib.metadata.distribution(name)
         except importlib.metadata.PackageNotFoundError:
+            engines = " and pip install 'polythumb[fast,heif]' (or --engine pillow)"
             raise PackagingError(
                 f"{name} is needed on the Cloud Functions runtime but is not installed here, so its version "
-                f"cannot be pinned: {INSTALL_HINT}" + (" pillow-heif" if name == HEIF_DISTRIBUTION else "")
+                f"cannot be pinned: {INSTALL_HINT}" + (engines if name in distributions.FAST_ONLY else "")
             ) from None
         pins[distribution.metadata["Name"]] = distribution.version
         for line in distribution.requires or ():

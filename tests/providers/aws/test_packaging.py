@@ -1,7 +1,8 @@
-"""`polythumb package aws`: the Lambda zip holds the code and Linux Pillow, and nothing it must not."""
+"""`polythumb package aws`: the Lambda zip holds the code and the Linux imaging engines, and nothing it must not."""
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import platform
 import subprocess
@@ -14,24 +15,36 @@ import pytest
 from core.cli import main as cli_main
 from providers.aws import packaging
 
-#: Well above today's 6.6 MB (Pillow for aarch64 is most of it), well below Lambda's 50 MB upload limit.
+#: Above today's 21.7 MB (arm64; Pillow, pillow-heif and libvips are most of it), well below Lambda's 50 MB
+#: upload limit; the unzipped bound (today 58-69 MB) leaves Lambda's 250 MB for layers and growth.
 MAX_ZIP_BYTES = 30 * 10**6
+MAX_UNZIPPED_BYTES = 100 * 10**6
+HEIC = Path(__file__).parents[2] / "data" / "corpus" / "heic-hevc.heic"
+#: Top-level entries only the default (fast) engine brings: libvips, its cffi binding, pillow-heif.
+FAST_ENGINE_TOPS = {"pyvips", "pyvips_binary.libs", "_libvips.abi3.so", "pillow_heif", "pillow_heif.libs", "cffi",
+                    "_cffi_backend.cpython-312-aarch64-linux-gnu.so"}  # fmt: skip
 
 
 def wheelhouse_for(request: pytest.FixtureRequest, arch: str, python_version: str) -> Path:
     """Linux wheels for ``arch``/``python_version``, downloaded once into pytest's cache directory.
 
-    The download is the one network access of the suite (the package index only, Pillow only); later runs
-    find the wheels in the cache and build offline.
+    The download is the one network access of the suite (the package index only, the imaging engines only);
+    later runs find the wheels in the cache and build offline.
     """
     cache = request.config.cache
     root = cache.mkdir("polythumb-aws-wheels") if cache is not None else request.getfixturevalue("tmp_path")
     wheelhouse = Path(root) / f"{arch}-py{python_version}"
-    [requirement] = packaging.native_requirements()
-    version = requirement.partition("==")[2] or "*"
     machine = "aarch64" if arch == "arm64" else "x86_64"
-    tag = "cp" + python_version.replace(".", "")
-    if not list(wheelhouse.glob(f"pillow-{version}-{tag}-{tag}-*{machine}*.whl")):
+    wanted = []
+    for requirement in packaging.native_requirements():
+        name, _, version = requirement.partition("==")
+        wanted.append(f"{name.lower().replace('-', '_')}-{version or '*'}-*")
+    present = {path.name.lower() for path in wheelhouse.glob("*.whl")}
+    complete = all(
+        any(fnmatch.fnmatch(name, pattern + ".whl") and (machine in name or "none-any" in name) for name in present)
+        for pattern in wanted
+    )
+    if not complete:
         packaging.download_wheels(
             wheelhouse, arch=arch, python_version=python_version, requirements=packaging.native_requirements()
         )
@@ -49,6 +62,7 @@ def test_arm64_zip_contents_and_size(arm64_wheels: Path, tmp_path: Path) -> None
     assert packaging.main(["--arch", "arm64", "--python", "3.12", "--wheelhouse", str(arm64_wheels),
                            "--output", str(output)]) == 0  # fmt: skip
     assert output.stat().st_size < MAX_ZIP_BYTES
+    assert packaging.zip_sizes(output)[1] < MAX_UNZIPPED_BYTES
 
     with zipfile.ZipFile(output) as archive:
         names = archive.namelist()
@@ -63,12 +77,42 @@ def test_arm64_zip_contents_and_size(arm64_wheels: Path, tmp_path: Path) -> None
     shared_objects = [n for n in names if n.startswith("PIL/") and n.endswith(".so")]
     assert any("_imaging.cpython-312-aarch64-linux-gnu.so" in n for n in shared_objects), shared_objects
     assert all("aarch64" in n for n in shared_objects)
+    # The default engine set: libvips (bundled by pyvips-binary, reached through cffi) and pillow-heif.
+    assert tops >= FAST_ENGINE_TOPS, FAST_ENGINE_TOPS - tops
+    assert "pyvips/__init__.py" in names and "pillow_heif/__init__.py" in names
+    assert any(n.startswith("pyvips_binary.libs/libvips-") for n in names)
+    elf_machines = {_elf_machine(archive_bytes) for archive_bytes in _shared_objects(output)}
+    assert elf_machines == {"aarch64"}, elf_machines  # every native library is built for Lambda's CPU
     assert not tops & {"boto3", "botocore", "s3transfer", "tests", "bin"}
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or "/deploy/" in n or n.endswith(".tf")]
     assert "providers/aws/packaging.py" not in names  # build-time only
     # Lambda runs as an unprivileged user: everything readable, shared objects executable.
     assert all(infos[n].external_attr >> 16 & 0o444 == 0o444 for n in names)
     assert all(infos[n].external_attr >> 16 & 0o111 for n in shared_objects)
+
+
+def _shared_objects(path: Path) -> list[bytes]:
+    """The first 20 bytes (ELF header) of every shared object in the zip."""
+    with zipfile.ZipFile(path) as archive:
+        return [archive.open(name).read(20) for name in archive.namelist() if name.endswith(".so") or ".so." in name]
+
+
+def _elf_machine(header: bytes) -> str:
+    assert header[:4] == b"\x7fELF", header[:4]
+    return {0x3E: "x86_64", 0xB7: "aarch64"}.get(int.from_bytes(header[18:20], "little"), "other")
+
+
+@pytest.mark.slow
+def test_engine_pillow_builds_the_minimal_zip(arm64_wheels: Path, tmp_path: Path) -> None:
+    full, minimal = tmp_path / "fast.zip", tmp_path / "pillow.zip"
+    assert packaging.main(["--wheelhouse", str(arm64_wheels), "--output", str(full)]) == 0
+    assert packaging.main(["--engine", "pillow", "--wheelhouse", str(arm64_wheels), "--output", str(minimal)]) == 0
+    with zipfile.ZipFile(minimal) as archive:
+        tops = {name.split("/", 1)[0] for name in archive.namelist()}
+    assert {"core", "providers", "PIL", "pillow.libs"} <= tops
+    assert not tops & FAST_ENGINE_TOPS, tops & FAST_ENGINE_TOPS
+    assert not [top for top in tops if top.startswith(("pyvips", "pillow_heif", "cffi"))]
+    assert minimal.stat().st_size < full.stat().st_size / 2
 
 
 @pytest.mark.slow
@@ -122,6 +166,17 @@ Image.new("RGB", (320, 200), (200, 30, 30)).save(buffer, "JPEG")
 [thumb] = render_thumbnails(buffer.getvalue(), boxes=[Box(64, 64)], fit=Fit.CONTAIN, format="webp",
                             quality=None, strip_metadata=True, max_pixels=10**8)
 assert (thumb.width, thumb.height) == (64, 40), (thumb.width, thumb.height)
+# The engines a local install picks from are in the zip: libvips for a large PNG, pillow-heif for HEIC.
+import pyvips, pillow_heif
+assert pyvips.__file__.startswith({str(root)!r}) and pillow_heif.__file__.startswith({str(root)!r})
+from core.imaging.engine import engine_for
+from core.imaging.types import Box as B
+png = io.BytesIO()
+Image.new("RGB", (1200, 900), (10, 120, 30)).save(png, "PNG")
+assert engine_for(png.getvalue(), boxes=[B(256, 256)], fit=Fit.CONTAIN, max_pixels=10**8) == "vips"
+[heic] = render_thumbnails(open({str(HEIC)!r}, "rb").read(), boxes=[Box(64, 64)], fit=Fit.CONTAIN, format="webp",
+                           quality=None, strip_metadata=True, max_pixels=10**8)
+assert heic.width == 64, heic.width
 from providers.aws.handler import build_handler
 handler = build_handler({{"THUMBS_DEST_BUCKET": "thumbs"}})
 event = {{"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2024-01-01T00:00:00Z", "Bucket": "b"}}

@@ -68,6 +68,28 @@ def test_zip_layout(built: Path) -> None:
     assert "from providers.azure.function_app import app" in shim
 
 
+def _pins(text: str) -> dict[str, str]:
+    pins = {}
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            name, sep, version = line.partition("==")
+            assert sep, f"not pinned: {line}"
+            pins[name.lower()] = version
+    return pins
+
+
+def test_zip_carries_the_fast_engines_and_engine_pillow_drops_them(built: Path, tmp_path: Path) -> None:
+    default = _pins(zipfile.ZipFile(built).read("requirements.txt").decode())
+    assert {"pillow", "pillow-heif", "pyvips", "pyvips-binary"} <= default.keys()
+    minimal_zip = tmp_path / "minimal.zip"
+    assert polythumb(["package", "azure", "--engine", "pillow", "--out", str(minimal_zip)]) == 0
+    minimal = _pins(zipfile.ZipFile(minimal_zip).read("requirements.txt").decode())
+    assert minimal == {name: version for name, version in default.items()
+                       if name not in {"pillow-heif", "pyvips", "pyvips-binary"}}  # fmt: skip
+    assert "pillow" in minimal and "azure-storage-blob" in minimal
+
+
 def test_zip_is_reproducible(tmp_path: Path) -> None:
     first, second = tmp_path / "a.zip", tmp_path / "b.zip"
     packaging.build_zip(first)
@@ -131,19 +153,14 @@ def test_requirements_are_pinned_and_agree_with_pyproject() -> None:
 
     from packaging.requirements import Requirement
 
-    pins: dict[str, str] = {}
-    for raw in (PROVIDER / "requirements.txt").read_text().splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if line:
-            name, sep, version = line.partition("==")
-            assert sep, f"not pinned: {line}"
-            pins[name.lower()] = version
+    pins = _pins((PROVIDER / "requirements.txt").read_text())
     # Everything the packaged code imports at run time is pinned.
-    assert {"azure-functions", "azure-core", "azure-storage-blob", "azure-identity", "pillow"} <= pins.keys()
+    assert {"azure-functions", "azure-core", "azure-storage-blob", "azure-identity", "pillow", "pillow-heif",
+            "pyvips", "pyvips-binary"} <= pins.keys()  # fmt: skip
 
     project = tomllib.loads((PROVIDER.parents[1] / "pyproject.toml").read_text())["project"]
     declared = [*project["dependencies"], *project["optional-dependencies"]["azure"],
-                *project["optional-dependencies"]["heif"]]  # fmt: skip
+                *project["optional-dependencies"]["heif"], *project["optional-dependencies"]["fast"]]  # fmt: skip
     for requirement in map(Requirement, declared):
         name = requirement.name.lower()
         if name in pins:

@@ -68,6 +68,26 @@ def test_requirements_pin_exact_versions(archive: Path) -> None:
     assert {"pillow", "google-cloud-storage", "functions-framework", "google-api-core", "flask"} <= names
 
 
+def _pinned_names(text: str) -> set[str]:
+    return {line.split("==")[0].lower().replace("_", "-") for line in text.splitlines() if "==" in line}
+
+
+def test_requirements_carry_the_fast_engines_by_default(archive: Path) -> None:
+    names = _pinned_names(zipfile.ZipFile(archive).read("requirements.txt").decode())
+    # libvips (pyvips + the manylinux libvips of pyvips-binary, through cffi) and HEIC, as `.[fast,heif]` locally.
+    assert {"pillow", "pillow-heif", "pyvips", "pyvips-binary", "cffi"} <= names
+
+
+def test_engine_pillow_pins_pillow_only(tmp_path: Path) -> None:
+    out = tmp_path / "minimal.zip"
+    assert polythumb(["package", "gcp", "--engine", "pillow", "--out", str(out)]) == 0
+    names = _pinned_names(zipfile.ZipFile(out).read("requirements.txt").decode())
+    assert "pillow" in names and {"google-cloud-storage", "functions-framework"} <= names
+    assert not names & {"pillow-heif", "pyvips", "pyvips-binary"}
+    with_heif = _pinned_names(requirements_txt(engine="pillow", heif=True))
+    assert "pillow-heif" in with_heif and not with_heif & {"pyvips", "pyvips-binary"}
+
+
 def test_requirements_are_resolved_for_the_target_runtime() -> None:
     # gunicorn is only required where platform_system != "Windows": the Linux runtime needs it.
     assert "gunicorn==" in requirements_txt(python="3.11")
