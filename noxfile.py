@@ -133,11 +133,15 @@ def fuzz(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Performance benchmark (issue 7): tables on stdout; JSON, Markdown and a chart under reports/bench/.
+    """Performance benchmark (issues 7, 14): tables on stdout; JSON, Markdown and a chart under reports/bench/.
 
     `nox -s bench` runs the full suite (about 15 minutes on 2 cores); `nox -s bench -- --quick` a few minutes.
     """
     session.install("-e", ".[all,fast]", "matplotlib>=3.8")
+    # Real photographs: the public-domain and CC0 camera photos in scikit-image's wheel, read as files
+    # (never imported, hence --no-deps). The peer, sharp, is pinned in package-lock.json.
+    session.install("--no-deps", "scikit-image==0.26.0")
+    session.run("npm", "ci", "--no-audit", "--no-fund", external=True)
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-throughput", action="store_true", help="skip `polythumb run` throughput")
     parser.add_argument("--no-chart", action="store_true", help="do not draw the PNG chart")
     parser.add_argument("--no-formats", action="store_true", help="skip 3 sizes x 3 formats vs one format")
+    parser.add_argument("--no-sharp", action="store_true", help="skip the sharp peer (needs node and `npm ci`)")
+    parser.add_argument(
+        "--deployed", default=None, metavar="CLOUDS",
+        help="comma-separated clouds whose x86_64 package is built, unpacked and timed (default aws,gcp,azure; "
+        "tiny: none); 'none' to skip",
+    )  # fmt: skip
+    parser.add_argument("--only", default="", metavar="INPUTS", help="comma-separated input names to run (default all)")
     return parser
 
 
@@ -52,13 +60,32 @@ def options_from(args: argparse.Namespace) -> Options:
         throughput=not args.no_throughput,
         throughput_repeats=defaults[3],
         formats=not args.no_formats,
+        sharp=not args.no_sharp,
+        deployed=_clouds(args.deployed, suite),
+        deployed_repeats=defaults[2],
+        only=tuple(name for name in args.only.split(",") if name),
     )
+
+
+def _clouds(value: str | None, suite: str) -> tuple[str, ...]:
+    if value is None:
+        return () if suite == "tiny" else ("aws", "gcp", "azure")
+    if value.strip() == "none":
+        return ()
+    clouds = tuple(name.strip() for name in value.split(",") if name.strip())
+    unknown = set(clouds) - {"aws", "gcp", "azure"}
+    if unknown:
+        raise SystemExit(f"--deployed: unknown cloud(s) {', '.join(sorted(unknown))}; use aws, gcp, azure or none")
+    return clouds
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns 0 when the run completed (whether or not every target is met)."""
     args = build_parser().parse_args(argv)
     options = options_from(args)
+    # One thread per process on both sides, as the peer runs (sharp.concurrency(1), UV_THREADPOOL_SIZE=1):
+    # libvips' worker threads in this process, the memory probes and the deployed packages' processes.
+    os.environ.setdefault("VIPS_CONCURRENCY", "1")
     started = time.perf_counter()
 
     def log(message: str) -> None:

@@ -1,4 +1,4 @@
-"""Deterministic, photo-like test images.
+"""The benchmark's inputs: deterministic, photo-like generated images, and real photographs.
 
 Flat colours or smooth gradients compress to nothing and make every encoder
 and decoder look fast. These images mix what real photos contain, so each
@@ -6,10 +6,22 @@ stage does real work: smooth multi-scale structure (sky, light), hard edges
 (objects; the part a resize filter must get right), fine texture and sensor
 grain (what makes JPEG and PNG files large). Everything comes from a seeded
 :class:`random.Random`, so one seed always gives the same pixels.
+
+Real photographs come from a registry package, never from the network at run
+time: the camera photos scikit-image ships in its wheel (``skimage/data``,
+read as files; scikit-image itself is never imported, so ``nox -s bench``
+installs it with ``--no-deps``). :data:`REAL_PHOTOS` records each one's
+licence. They are small (0.2-2 MP), so they show real content, not the 12 MP
+targets. The HEIC input is generated too (HEVC through pillow-heif's x265),
+12 MP like an iPhone's main camera but one coded image, where an iPhone
+writes a grid of 512x512 tiles: no permissively licensed iPhone HEIC ships
+in a registry package or in this repository's corpus (its one HEIC is a
+128x128 test file).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import random
 from dataclasses import dataclass
@@ -38,6 +50,8 @@ class Photo:
     width: int
     height: int
     seed: int = 7
+    #: A real photograph: the file under scikit-image's ``skimage/data`` it is read (and re-encoded) from.
+    real: str | None = None
 
     @property
     def megapixels(self) -> float:
@@ -47,7 +61,7 @@ class Photo:
     @property
     def suffix(self) -> str:
         """File-name extension for this kind."""
-        return {"png": "png", "png-rgba": "png", "webp": "webp"}.get(self.kind, "jpg")
+        return {"png": "png", "png-rgba": "png", "webp": "webp", "heic": "heic"}.get(self.kind, "jpg")
 
 
 def _smooth_noise(rng: random.Random, size: tuple[int, int], cells: tuple[int, int], mode: str) -> Image.Image:
@@ -119,8 +133,18 @@ def _camera_exif() -> bytes:
 
 def encode_photo(photo: Photo) -> bytes:
     """The encoded bytes of ``photo`` (deterministic for a given Pillow build)."""
-    pixels = render_pixels(photo.width, photo.height, seed=photo.seed, alpha=photo.kind == "png-rgba")
+    if photo.real is not None:
+        pixels = Image.open(real_photo_path(photo.real)).convert("RGB")
+    else:
+        pixels = render_pixels(photo.width, photo.height, seed=photo.seed, alpha=photo.kind == "png-rgba")
     buffer = io.BytesIO()
+    if photo.kind == "heic":
+        from core.imaging.decode import heif_opener_available  # registers pillow-heif (x265 is in its wheels)
+
+        if not heif_opener_available():
+            raise RuntimeError("the HEIC input needs pillow-heif: pip install 'polythumb[heif]'")
+        pixels.save(buffer, "HEIF", quality=80, exif=_camera_exif())
+        return buffer.getvalue()
     if photo.kind == "jpeg":
         pixels.save(buffer, "JPEG", quality=90, exif=_camera_exif())
     elif photo.kind == "jpeg-progressive":
@@ -139,6 +163,44 @@ def encode_photo(photo: Photo) -> bytes:
 #: Bump when the generator changes, so cached files are remade.
 GENERATOR_VERSION = 1
 
+#: Real photographs in scikit-image's wheel: file -> (what, licence as its docstring in skimage.data states).
+REAL_PHOTOS = {
+    "astronaut.png": ("astronaut Eileen Collins, NASA Great Images", "public domain (NASA, no known restrictions)"),
+    "rocket.jpg": ("launch of DSCOVR on Falcon 9, SpaceX", "public domain (released by SpaceX)"),
+    "coffee.png": ("a cup of coffee, Rachel Michetti", "CC0"),
+    "chelsea.png": ("Chelsea the cat, Stefan van der Walt", "CC0"),
+    "retina.jpg": ("human retina, Häggström et al.", "CC0 1.0"),
+}
+
+
+REAL_HINT = "pip install --no-deps scikit-image"
+
+
+def real_photo_path(name: str) -> Path:
+    """The file ``name`` of scikit-image's bundled data (not imported: located only).
+
+    Raises:
+        FileNotFoundError: scikit-image is not installed (``pip install --no-deps scikit-image``).
+    """
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError(f"real photos need scikit-image's data files: {REAL_HINT}")
+    return Path(spec.origin).parent / "data" / name
+
+
+def heic_available() -> bool:
+    """Whether HEIC inputs can be made and read here (pillow-heif installed)."""
+    return importlib.util.find_spec("pillow_heif") is not None
+
+
+def real_photos_available() -> bool:
+    """Whether scikit-image's photos are installed here."""
+    try:
+        return real_photo_path("astronaut.png").is_file()
+    except FileNotFoundError:
+        return False
+
+
 _FULL = (
     Photo("jpeg-12mp", "jpeg", 4000, 3000),
     Photo("jpeg-24mp", "jpeg", 6000, 4000),
@@ -148,22 +210,33 @@ _FULL = (
     Photo("png-12mp", "png", 4000, 3000),
     Photo("png-rgba-12mp", "png-rgba", 4000, 3000),
     Photo("webp-12mp", "webp", 4000, 3000),
+    Photo("heic-12mp", "heic", 4032, 3024),
+)
+#: Real photographs (scikit-image's), each as it ships or re-encoded to cover JPEG, PNG and WebP.
+REAL = (
+    Photo("real-rocket-jpeg", "jpeg", 640, 427, real="rocket.jpg"),
+    Photo("real-retina-jpeg", "jpeg", 1411, 1411, real="retina.jpg"),
+    Photo("real-astronaut-png", "png", 512, 512, real="astronaut.png"),
+    Photo("real-coffee-webp", "webp", 600, 400, real="coffee.png"),
+    Photo("real-chelsea-heic", "heic", 451, 300, real="chelsea.png"),
 )
 #: The inputs of each suite: ``quick`` drops the 24 MP JPEG; ``tiny`` is for the smoke test.
 SUITES: dict[str, tuple[Photo, ...]] = {
-    "full": _FULL,
-    "quick": tuple(photo for photo in _FULL if photo.name != "jpeg-24mp"),
+    "full": _FULL + REAL,
+    "quick": tuple(photo for photo in _FULL if photo.name != "jpeg-24mp") + REAL,
     "tiny": tuple(
         Photo(photo.name.replace("12mp", "tiny"), photo.kind, 360, 240)
         for photo in _FULL
         if photo.name.endswith("12mp")
-    ),
+    )
+    + REAL[:1],
 }
 
 
 def cached(photo: Photo, cache_dir: Path) -> Path:
     """The file of ``photo`` under ``cache_dir``, generated on first use."""
-    name = f"{photo.name}-{photo.width}x{photo.height}-s{photo.seed}-v{GENERATOR_VERSION}.{photo.suffix}"
+    origin = f"real-{Path(photo.real).stem}" if photo.real else f"s{photo.seed}"
+    name = f"{photo.name}-{photo.width}x{photo.height}-{origin}-v{GENERATOR_VERSION}.{photo.suffix}"
     path = cache_dir / name
     if not path.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)

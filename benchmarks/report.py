@@ -34,8 +34,13 @@ def _psnr(photo: Results, name: str) -> str:
 def tables(results: Results) -> list[Table]:
     """The report's tables: (title, headers, rows)."""
     found = [_time_table(results), _engine_table(results), _memory_table(results)]
+    if any(name.startswith(("sharp", "awspkg")) for photo in results["photos"] for name in photo["cases"]):
+        found.append(_peer_table(results))
+        found.append(_peer_memory_table(results))
     if results.get("imports"):
         found.append(_imports_table(results))
+    if [entry for entry in results.get("deployed", []) if "skipped" not in entry]:
+        found.append(_deployed_table(results))
     if "throughput" in results:
         speed = results["throughput"]
         rows = [[str(workers), f"{rate:.2f}", f"{rate / speed['images_per_s']['1']:.2f}x",
@@ -48,16 +53,79 @@ def tables(results: Results) -> list[Table]:
         from benchmarks.formats import table as formats_table
 
         found.append(formats_table(results["formats"]))
-    if results.get("targets"):
+    for issue in (7, 14):
         rows = []
-        for target in results["targets"]:
+        for target in results.get("targets", []):
+            if target.get("issue", 7) != issue:
+                continue
             value = target["value"]
             shown = "-" if value is None else f"{value:.2f}{target['unit']}"
             limit = f"{'<=' if target['at_most'] else '>='} {target['limit']:g}{target['unit']}"
             met = {True: "yes", False: "NO", None: "n/a"}[target["met"]]
             rows.append([target["target"], shown, limit, met, target["detail"]])
-        found.append(("Targets (issue 7)", ["target", "measured", "limit", "met", "detail"], rows))
+        if rows:
+            found.append((f"Targets (issue {issue})", ["target", "measured", "limit", "met", "detail"], rows))
     return found
+
+
+def _peer_table(results: Results) -> Table:
+    clouds = [entry["provider"] for entry in results.get("deployed", []) if "skipped" not in entry]
+    rows = []
+    for photo in results["photos"]:
+        failed = photo.get("failed", {})
+        sharp_one = "cannot read" if "sharp_256" in failed else _ms(_case(photo, "sharp_256"))
+        row = [photo["name"], _ms(_case(photo, "polythumb_256"))]
+        row += [_ms(_case(photo, f"{cloud}pkg_256")) for cloud in clouds]
+        row += [sharp_one, _ratio(_case(photo, "sharp_256"), _case(photo, f"{clouds[0]}pkg_256" if clouds else
+                                                                       "polythumb_256"))]  # fmt: skip
+        row += [_ms(_case(photo, "polythumb_x3"))] + [_ms(_case(photo, f"{cloud}pkg_x3")) for cloud in clouds]
+        deployed_x3 = _case(photo, f"{clouds[0]}pkg_x3" if clouds else "polythumb_x3")
+        row += ["cannot read" if "sharp_x3" in failed else _ms(_case(photo, "sharp_x3")),
+                _ms(_case(photo, "sharpbest_x3")), _ratio(_case(photo, "sharp_x3"), deployed_x3),
+                _ratio(_case(photo, "sharpbest_x3"), deployed_x3)]  # fmt: skip
+        rows.append(row)
+    first = clouds[0] if clouds else "venv"
+    headers = ["input", "pt 1 (venv)", *(f"{c} pkg 1" for c in clouds), "sharp 1", f"sharp/{first} 1",
+               "pt x3 (venv)", *(f"{c} pkg x3" for c in clouds), "sharp FB x3", "sharp best x3",
+               f"sharp FB/{first} x3", f"sharp best/{first} x3"]  # fmt: skip
+    title = ("polythumb (venv and each cloud's x86_64 package as deployed) vs sharp, ms (medians, interleaved; "
+             "sharp with concurrency(1), UV_THREADPOOL_SIZE=1; FB = Firebase way, one pipeline per size)")  # fmt: skip
+    return (title, headers, rows)
+
+
+def _peer_memory_table(results: Results) -> Table:
+    rows = []
+    for photo in results["photos"]:
+        rows.append([
+            photo["name"], photo.get("licence", "generated"),
+            _mb(_case(photo, "polythumb_x3", "peak_rss_mb")), _mb(_case(photo, "sharp_x3", "peak_rss_mb")),
+            _mb(_case(photo, "sharpbest_x3", "peak_rss_mb")),
+            _psnr(photo, "polythumb_x3"), _psnr(photo, "sharp_x3"), _psnr(photo, "sharpbest_x3"),
+            "; ".join(f"{name}: {error}" for name, error in photo.get("failed", {}).items())[:120] or "-",
+        ])  # fmt: skip
+    headers = ["input", "licence", "RSS pt x3", "RSS sharp FB x3", "RSS sharp best x3", "PSNR pt x3",
+               "PSNR sharp FB x3", "PSNR sharp best x3", "failed"]  # fmt: skip
+    return ("Peak RSS, MB over each warm idle process (fresh process); PSNR dB (min of 3 sizes) vs the same reference",
+            headers, rows)  # fmt: skip
+
+
+def _deployed_table(results: Results) -> Table:
+    rows = []
+    for entry in results["deployed"]:
+        if "skipped" in entry:
+            rows.append([entry["provider"], "-", "-", "-", "-", "-", "-", "-", entry["skipped"][:80]])
+            continue
+        rows.append([
+            entry["provider"], f"{entry['zipped_mb']:.1f} / {entry['unzipped_mb']:.1f}", _ms(entry["entry_ms"]),
+            _ms(entry["floor_ms"]), f"{entry['over_floor_ms']:+.0f}",
+            "yes" if entry["loaded_at_import"]["pyvips"] else "no",
+            f"+{entry['vips_first_use_ms']:.0f}" if entry["vips"] else "not in package",
+            f"+{entry['heif_first_use_ms']:.0f}" if entry["heif"] else "not in package", entry["entrypoint"],
+        ])  # fmt: skip
+    headers = ["package", "MB zipped / unzipped", "import ms", "floor ms", "over floor", "pyvips at import",
+               "first libvips render", "first HEIC", "entry module"]  # fmt: skip
+    return ("Each cloud's x86_64 package as deployed: cold import from the package (python -S, medians), and what "
+            "the first render that needs libvips / pillow-heif adds, ms", headers, rows)  # fmt: skip
 
 
 def _time_table(results: Results) -> Table:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import platform
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cases, formats, imports, memory, photos, quality, throughput, timing
-from benchmarks.cases import LARGE, ONE, THREE
+from benchmarks import cases, deployed, formats, imports, memory, peers, photos, quality, throughput, timing
+from benchmarks.cases import LARGE, ONE, QUALITY, THREE
 
 #: Cases whose peak RSS is measured (each in a fresh process), per suite.
 RSS_CASES = {
@@ -31,6 +32,16 @@ QUICK_CASES: dict[str, tuple[str, ...] | None] = {
 }
 #: Inputs whose memory the quick and tiny suites probe (the memory targets' and the common ones).
 QUICK_RSS = ("jpeg-12mp", "jpeg-50mp", "png-12mp", "webp-12mp", "jpeg-tiny", "webp-tiny")
+#: HEIC: only polythumb's own cases (the seed cannot open it, libvips' prebuilt binaries have no HEVC).
+HEIC_CASES = ("pillow_256", "pillow_x3")
+#: Real photographs in the quick suite (small: every one-size case, and three sizes).
+REAL_CASES = (*_ONE_SIZE, "pillow_x3", "vips_x3")
+#: The peer's cases: sharp the Firebase way (one pipeline per size), and sharp's best (one decode, clones).
+SHARP_CASES = {"sharp_256": ("firebase", (ONE,)), "sharp_x3": ("firebase", THREE), "sharpbest_x3": ("best", THREE)}
+#: Cases of each cloud's package as deployed.
+DEPLOYED_SIZES = {"256": (ONE,), "x3": THREE}
+#: The memory probes of the peer (fresh Node process each), on the inputs whose memory is probed.
+SHARP_RSS = ("sharp_x3", "sharpbest_x3")
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,10 @@ class Options:
     throughput: bool = True
     throughput_repeats: int = 3
     formats: bool = True
+    sharp: bool = True
+    deployed: tuple[str, ...] = ("aws", "gcp", "azure")
+    deployed_repeats: int = 5
+    only: tuple[str, ...] = field(default_factory=tuple)
 
 
 Log = Callable[[str], None]
@@ -57,10 +72,24 @@ def run(options: Options, *, log: Log) -> dict[str, Any]:
     """Runs the benchmark and returns its results (the JSON document)."""
     has_vips = cases.vips_installed()
     results: dict[str, Any] = {"meta": _meta(options, has_vips), "photos": []}
-    for photo in photos.SUITES[options.suite]:
-        log(f"{photo.name}: generating/reading input")
-        path = photos.cached(photo, options.cache)
-        results["photos"].append(_bench_photo(photo, path, options, has_vips=has_vips, log=log))
+    with contextlib.ExitStack() as stack:
+        sharp = _start_sharp(options, results, stack, log=log)
+        packages = _start_deployed(options, results, stack, log=log)
+        for photo in photos.SUITES[options.suite]:
+            if options.only and photo.name not in options.only:
+                continue
+            if photo.real and not photos.real_photos_available():
+                log(f"{photo.name}: skipped, scikit-image's photos are not installed: {photos.REAL_HINT}")
+                continue
+            if photo.kind == "heic" and not photos.heic_available():
+                log(f"{photo.name}: skipped, pillow-heif is not installed (pip install '.[heif]')")
+                continue
+            log(f"{photo.name}: generating/reading input")
+            path = photos.cached(photo, options.cache)
+            peers_of = _peer_runners(photo, path, sharp, packages)
+            results["photos"].append(
+                _bench_photo(photo, path, options, has_vips=has_vips, log=log, extra=peers_of, sharp=sharp is not None)
+            )
     if options.imports:
         results["imports"] = []
         for provider in imports.PROVIDERS:
@@ -83,6 +112,54 @@ def run(options: Options, *, log: Log) -> dict[str, Any]:
     return results
 
 
+def _start_sharp(
+    options: Options, results: dict[str, Any], stack: contextlib.ExitStack[Any], *, log: Log
+) -> peers.SharpWorker | None:
+    """The sharp peer's long-lived Node process, or None (not asked for, or not installed: said in meta)."""
+    reason = peers.unavailable_reason() if options.sharp else "not asked for (--no-sharp)"
+    if reason is not None:
+        log(f"sharp: skipped, {reason}")
+        results["meta"]["sharp"] = {"skipped": reason}
+        return None
+    worker = stack.enter_context(peers.SharpWorker())
+    results["meta"]["sharp"] = worker.versions()
+    return worker
+
+
+def _start_deployed(
+    options: Options, results: dict[str, Any], stack: contextlib.ExitStack[Any], *, log: Log
+) -> dict[str, deployed.DeployedWorker]:
+    """Each asked-for cloud's package, built, unpacked and started; its cold start measured first."""
+    workers: dict[str, deployed.DeployedWorker] = {}
+    results["deployed"] = []
+    for cloud in options.deployed:
+        log(f"deployed: building and unpacking the {cloud} package (x86_64, Python {deployed.PYTHON})")
+        try:
+            package = deployed.build(cloud, options.cache / "deployed")
+        except Exception as exc:  # a cloud whose package cannot be built here is reported, not fatal
+            log(f"deployed: {cloud} skipped: {type(exc).__name__}: {exc}")
+            results["deployed"].append({"provider": cloud, "skipped": f"{type(exc).__name__}: {exc}"})
+            continue
+        log(f"deployed: {cloud} cold start, {options.deployed_repeats} fresh interpreters")
+        results["deployed"].append(deployed.coldstart(package, repeats=options.deployed_repeats))
+        workers[cloud] = stack.enter_context(deployed.DeployedWorker(package))
+    return workers
+
+
+def _peer_runners(
+    photo: photos.Photo, path: Path, sharp: peers.SharpWorker | None, packages: dict[str, deployed.DeployedWorker]
+) -> dict[str, Callable[[], Any]]:
+    """The cases that run in another process for this input: sharp's, and each deployed package's."""
+    runners: dict[str, Callable[[], Any]] = {}
+    if sharp is not None:
+        for name, (mode, sizes) in SHARP_CASES.items():
+            runners[name] = lambda mode=mode, sizes=sizes: sharp.render(path, mode=mode, sizes=sizes, quality=QUALITY)
+    for cloud, worker in packages.items():
+        for label, sizes in DEPLOYED_SIZES.items():
+            runners[f"{cloud}pkg_{label}"] = lambda w=worker, sizes=sizes: w.render(path, sizes=sizes, quality=QUALITY)
+    return runners
+
+
 def _meta(options: Options, has_vips: bool) -> dict[str, Any]:
     from PIL import __version__ as pillow_version
 
@@ -103,20 +180,43 @@ def _meta(options: Options, has_vips: bool) -> dict[str, Any]:
         "load_average_at_start": os.getloadavg()[0],
         "sizes": {"one": ONE, "large": LARGE, "three": list(THREE)},
         "output": f"JPEG q{cases.QUALITY}",
+        "vips_concurrency": os.environ.get("VIPS_CONCURRENCY"),
     }
 
 
-def _bench_photo(photo: photos.Photo, path: Path, options: Options, *, has_vips: bool, log: Log) -> dict[str, Any]:
+def _bench_photo(
+    photo: photos.Photo,
+    path: Path,
+    options: Options,
+    *,
+    has_vips: bool,
+    log: Log,
+    extra: dict[str, Callable[[], Any]],
+    sharp: bool,
+) -> dict[str, Any]:
     data = path.read_bytes()
     wanted = QUICK_CASES.get(photo.name, _ONE_SIZE) if options.suite == "quick" else None
+    if photo.real and options.suite == "quick":
+        wanted = REAL_CASES
+    if photo.kind == "heic":
+        wanted = HEIC_CASES
     selected = [
         case
         for case in cases.all_cases()
         if (has_vips or not case.needs_vips) and (wanted is None or case.name in wanted)
     ]
-    runners = {case.name: case.runner(data) for case in selected}
+    runners: dict[str, Callable[[], Any]] = {case.name: case.runner(data) for case in selected}
     log(f"{photo.name}: warm-up and quality")
-    outputs = {name: runner() for name, runner in runners.items()}  # also the warm-up round
+    outputs: dict[str, list[bytes]] = {}
+    failures: dict[str, str] = {}
+    for name, runner in [*runners.items(), *extra.items()]:  # also the warm-up round
+        try:
+            produced = runner()
+        except (peers.SharpError, RuntimeError) as exc:  # the peer cannot read it (sharp has no HEVC decoder)
+            failures[name] = str(exc).splitlines()[0][:200]
+            continue
+        outputs[name] = produced.outputs if isinstance(produced, timing.SelfTimed) else produced
+        runners[name] = runner
     reference = quality.reference_image(data)
     log(f"{photo.name}: timing {len(runners)} cases, at least {options.repeats} rounds, interleaved")
     timings = timing.interleaved(runners, repeats=options.repeats, warmup=0, budget_s=options.budget_s)
@@ -131,6 +231,8 @@ def _bench_photo(photo: photos.Photo, path: Path, options: Options, *, has_vips:
         "bytes": len(data),
         "cases": {},
         "engine": {},
+        "failed": failures,
+        "licence": photos.REAL_PHOTOS[photo.real][1] if photo.real else "generated",
     }
     for name, measured in timings.items():
         entry: dict[str, Any] = {
@@ -160,5 +262,14 @@ def _bench_photo(photo: photos.Photo, path: Path, options: Options, *, has_vips:
             source = result["cases"].get(f"{result['engine'][label]}_{label}", {})
             if "peak_rss_mb" in source:
                 result["cases"][f"polythumb_{label}"]["peak_rss_mb"] = source["peak_rss_mb"]
+        if sharp:
+            warm = photos.cached(photos.Photo(f"warm-up-{photo.kind}", photo.kind, 64, 48), options.cache)
+            for name in SHARP_RSS:
+                if name in result["cases"]:
+                    log(f"{photo.name}: peak RSS of {name} (fresh Node process)")
+                    mode, sizes = SHARP_CASES[name]
+                    result["cases"][name]["peak_rss_mb"] = peers.peak_rss_mb(
+                        path, warm, mode=mode, sizes=sizes, quality=QUALITY
+                    )
     os.environ.pop("POLYTHUMB_ENGINE", None)
     return result

@@ -1,4 +1,4 @@
-"""The targets of issue 7, checked against a run's results.
+"""The targets of issues 7 and 14, checked against a run's results.
 
 Each target names the figures it compares. "One size" is the default box
 (256); the three sizes are 128, 512 and 1024, compared with one render of the
@@ -50,7 +50,8 @@ def evaluate(results: Results) -> list[dict[str, Any]]:
             _ratio(jpeg, "one size within 1.15x of the decode floor (12 MP JPEG)", "polythumb_256", "floor_256",
                    1.15, at_most=True),
         ]  # fmt: skip
-    worst = max(results["photos"], key=lambda photo: _ms(photo, "polythumb_256") / _ms(photo, "seed_256"))
+    with_seed = [photo for photo in results["photos"] if "seed_256" in photo["cases"]]  # not HEIC: the seed can't
+    worst = max(with_seed, key=lambda photo: _ms(photo, "polythumb_256") / _ms(photo, "seed_256"))
     slowest = _ratio(worst, "one size no slower than the seed on any input", "polythumb_256", "seed_256", 1.0,
                      at_most=True)  # fmt: skip
     slowest["detail"] = f"worst input {worst['name']}: {slowest['detail']}"
@@ -65,6 +66,7 @@ def evaluate(results: Results) -> list[dict[str, Any]]:
                     detail=f"entry {entry['entry_ms']:.0f} ms, floor {entry['floor_ms']:.0f} ms; "
                     f"other SDKs: {foreign or 'none'}")
         )  # fmt: skip
+    found += peer_targets(results)
     if "throughput" in results:
         speed = results["throughput"]
         cpu = speed["cpu_ms_per_image"]
@@ -96,4 +98,89 @@ def _fast_engine_targets(results: Results) -> list[dict[str, Any]]:
                     detail=", ".join(f"{label}: {peak:+.1f} MB ({photo['engine'][label]})"
                                      for label, peak in peaks.items() if peak is not None))
         )  # fmt: skip
+    return found
+
+
+# -- issue 14: the deployed package against sharp ----------------------------------------------------------
+
+#: The package whose process stands for "polythumb as deployed" (all three carry the same engines).
+DEPLOYED_REFERENCE = "aws"
+
+
+def _deployed_case(results: Results, photo: Results, label: str) -> tuple[str, str]:
+    """The case standing for polythumb as deployed at ``label``, and how it was measured."""
+    for entry in results.get("deployed", []):
+        name = f"{entry['provider']}pkg_{label}"
+        if entry["provider"] == DEPLOYED_REFERENCE and name in photo["cases"]:
+            return name, f"the {DEPLOYED_REFERENCE} x86_64 package"
+    return f"polythumb_{label}", "this venv (no package measured)"
+
+
+def _issue14(text: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    return {**_target(text, *args, **kwargs), "issue": 14}
+
+
+def peer_targets(results: Results) -> list[dict[str, Any]]:
+    """Issue 14's targets: the deployed package vs sharp, memory vs sharp, the WebP seed ratio, cold starts."""
+    found: list[dict[str, Any]] = []
+    has_sharp = "sharp" in results["meta"] and "skipped" not in results["meta"]["sharp"]
+    for name in ("jpeg-12mp", "png-12mp", "webp-12mp", "heic-12mp"):
+        photo = _photo(results, name)
+        if photo is None or not has_sharp:
+            continue
+        for label, peer, limit, what in (
+            ("x3", "sharp_x3", 1.5, "3 sizes >= 1.5x faster than sharp the Firebase way"),
+            ("x3", "sharpbest_x3", 1.0, "3 sizes >= 1.0x sharp's best (one decode, clone per size)"),
+            ("256", "sharp_256", 1.0, "1 size no slower than sharp"),
+        ):
+            if label == "x3" and name == "heic-12mp":
+                continue  # the issue's 3-size targets name JPEG, PNG and WebP
+            ours, how = _deployed_case(results, photo, label)
+            text = f"deployed, {what} ({name})"
+            if peer in photo.get("failed", {}):
+                found.append(_issue14(text, None, limit, at_most=False, unit="x",
+                                      detail=f"sharp cannot read it: {photo['failed'][peer]}; polythumb renders it "
+                                      f"({_ms(photo, ours):.0f} ms, {how})"))  # fmt: skip
+                continue
+            if ours not in photo["cases"] or peer not in photo["cases"]:
+                continue
+            target = _ratio(photo, text, peer, ours, limit, at_most=False)
+            target["detail"] += f"; polythumb measured in {how}"
+            found.append({**target, "issue": 14})
+    for name in ("png-12mp", "webp-12mp"):
+        photo = _photo(results, name)
+        if photo is None:
+            continue
+        ours = photo["cases"].get("polythumb_x3", {}).get("peak_rss_mb")
+        theirs = photo["cases"].get("sharp_x3", {}).get("peak_rss_mb")
+        best = photo["cases"].get("sharpbest_x3", {}).get("peak_rss_mb")
+        if ours is None or theirs is None:
+            continue
+        found.append(_issue14(f"peak RSS, 3 sizes, {name} <= sharp's + 10 MB", ours - theirs, 10.0, at_most=True,
+                              unit="MB", detail=f"polythumb {ours:+.1f} MB ({photo['engine']['x3']}), sharp the "
+                              f"Firebase way {theirs:+.1f} MB" + (f", sharp's best {best:+.1f} MB" if best else "")
+                              + "; each over its own warm, idle process"))  # fmt: skip
+    photo = _photo(results, "jpeg-50mp")
+    if photo and photo["cases"].get("polythumb_x3", {}).get("peak_rss_mb") is not None:
+        peak = photo["cases"]["polythumb_x3"]["peak_rss_mb"]
+        found.append(_issue14("peak RSS, 50 MP JPEG, 3 sizes <= +40 MB over the interpreter", peak, 40.0,
+                              at_most=True, unit="MB", detail=f"{peak:+.1f} MB ({photo['engine']['x3']})"))  # fmt: skip
+    photo = _photo(results, "webp-12mp")
+    if photo and "seed_256" in photo["cases"]:
+        ours, how = _deployed_case(results, photo, "256")
+        target = _ratio(photo, "12 MP WebP, 1 size >= 1.5x faster than the seed", "seed_256", ours, 1.5,
+                        at_most=False)  # fmt: skip
+        target["detail"] += f"; polythumb measured in {how}"
+        found.append({**target, "issue": 14})
+    for entry in results.get("deployed", []):
+        if "skipped" in entry:
+            continue
+        lazy = not entry["loaded_at_import"]["pyvips"] and not entry["loaded_at_import"]["pillow_heif"]
+        found.append(_issue14(
+            f"{entry['provider']} package cold start: import <= Pillow + SDK + one client + 50 ms; pyvips lazy",
+            entry["over_floor_ms"] if lazy else float("inf"), 50.0, at_most=True, unit="ms",
+            detail=f"entry {entry['entry_ms']:.0f} ms, floor {entry['floor_ms']:.0f} ms (both from the package, "
+            f"python -S); pyvips at import: {entry['loaded_at_import']['pyvips']}; first libvips render pays "
+            f"+{entry['vips_first_use_ms']:.0f} ms, first HEIC +{entry['heif_first_use_ms']:.0f} ms",
+        ))  # fmt: skip
     return found

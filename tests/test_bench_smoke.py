@@ -18,6 +18,8 @@ import pytest
 ROOT = Path(__file__).parent.parent
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 TINY_INPUTS = {"jpeg-tiny", "jpeg-progressive-tiny", "jpeg-cmyk-tiny", "png-tiny", "png-rgba-tiny", "webp-tiny"}
+HAS_HEIF = importlib.util.find_spec("pillow_heif") is not None
+HAS_REAL_PHOTOS = importlib.util.find_spec("skimage") is not None  # its data files; never imported
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +43,16 @@ def results(bench: tuple[Path, str]) -> dict[str, Any]:
 def test_every_input_has_every_case_measured(results: dict[str, Any]) -> None:
     assert results["meta"]["suite"] == "tiny"
     assert {"python", "pillow", "libvips", "machine", "command", "repeats"} <= set(results["meta"])
-    assert {photo["name"] for photo in results["photos"]} == TINY_INPUTS
+    expected_inputs = TINY_INPUTS | ({"heic-tiny"} if HAS_HEIF else set())
+    expected_inputs |= {"real-rocket-jpeg"} if HAS_REAL_PHOTOS else set()
+    assert {photo["name"] for photo in results["photos"]} == expected_inputs
     has_vips = results["meta"]["libvips"] is not None
     for photo in results["photos"]:
         cases = photo["cases"]
+        if photo["name"] == "heic-tiny":  # polythumb's own cases only: the seed and libvips cannot read HEIC
+            assert {"pillow_256", "pillow_x3", "polythumb_256", "polythumb_x3"} <= set(cases)
+            assert min(cases["polythumb_x3"]["psnr_db"]) > 20 and len(cases["polythumb_x3"]["out_bytes"]) == 3
+            continue
         expected = {"floor_256", "floor_1024", "full_decode", "seed_256", "seed_x3", "pillow_256", "pillow_x3",
                     "polythumb_256", "polythumb_1024", "polythumb_x3"}  # fmt: skip
         if has_vips:
@@ -59,6 +67,27 @@ def test_every_input_has_every_case_measured(results: dict[str, Any]) -> None:
         assert min(cases["polythumb_x3"]["psnr_db"]) > 20, photo["name"]
         assert len(cases["polythumb_x3"]["out_bytes"]) == 3
         assert set(photo["engine"]) == {"256", "1024", "x3"}
+
+
+def test_the_sharp_peer_runs_beside_polythumb(results: dict[str, Any]) -> None:
+    """With node and `npm ci` (sharp pinned in package-lock.json), every input also runs through sharp."""
+    sharp = results["meta"]["sharp"]
+    if "skipped" in sharp:
+        pytest.skip(f"sharp not available here: {sharp['skipped']}")
+    assert sharp["sharp"] and sharp["libvips"]
+    for photo in results["photos"]:
+        if photo["name"] == "heic-tiny":
+            # sharp's prebuilt libvips has no HEVC decoder: the failure is recorded, not hidden.
+            assert {"sharp_256", "sharp_x3", "sharpbest_x3"} <= set(photo["failed"]), photo["failed"]
+            continue
+        for name in ("sharp_256", "sharp_x3", "sharpbest_x3"):
+            case = photo["cases"][name]
+            assert case["median_ms"] > 0 and case["cpu_median_ms"] >= 0, (photo["name"], name)
+            assert len(case["out_bytes"]) == (1 if name == "sharp_256" else 3)
+            assert all(0 < psnr <= 99 for psnr in case["psnr_db"]), (photo["name"], name)
+    webp = next(photo for photo in results["photos"] if photo["name"] == "webp-tiny")
+    assert isinstance(webp["cases"]["sharp_x3"]["peak_rss_mb"], float)
+    assert any(target.get("issue") == 14 for target in results["targets"])
 
 
 def test_memory_is_probed_in_fresh_processes(results: dict[str, Any]) -> None:
