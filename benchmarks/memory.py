@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-_LAUNCHER = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
+LAUNCHER = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
 
 
 def peak_rss_mb(case: str, source: Path, *, kind: str, timeout: float = 300) -> float:
@@ -30,7 +30,7 @@ def peak_rss_mb(case: str, source: Path, *, kind: str, timeout: float = 300) -> 
     probe = [sys.executable, "-m", "benchmarks.probe", case, str(source), kind]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     completed = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, *probe],
+        [sys.executable, "-c", LAUNCHER, *probe],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -15,9 +15,11 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import IO, Any
 
+from benchmarks.memory import LAUNCHER
 from benchmarks.timing import SelfTimed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,7 +123,10 @@ def peak_rss_mb(source: Path, warmup: Path, *, mode: str, sizes: tuple[int, ...]
         raise RuntimeError("node is not installed")
     command = [executable, str(WORKER), "probe", str(source), str(warmup), mode, ",".join(map(str, sizes)),
                str(quality)]  # fmt: skip
-    completed = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True, check=False, timeout=300)
+    # Through the tiny launcher, as the Python probes: a child of this large process would inherit its
+    # RSS high-water mark (see benchmarks.memory) and report no growth at all.
+    completed = subprocess.run([sys.executable, "-c", LAUNCHER, *command], cwd=ROOT, env=_env(), capture_output=True,
+                               text=True, check=False, timeout=300)  # fmt: skip
     if completed.returncode != 0:
         raise SharpError(completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "probe failed")
     result = json.loads(completed.stdout)

@@ -27,7 +27,7 @@ _THREE_SIZES = ("seed_128", "seed_512", "seed_1024", "pillow_x3", "vips_x3")
 QUICK_CASES: dict[str, tuple[str, ...] | None] = {
     "jpeg-12mp": None,
     "jpeg-50mp": (*_ONE_SIZE, *_THREE_SIZES),
-    "png-12mp": _ONE_SIZE,
+    "png-12mp": (*_ONE_SIZE, "pillow_x3", "vips_x3"),
     "webp-12mp": (*_ONE_SIZE, "pillow_x3", "vips_x3"),
 }
 #: Inputs whose memory the quick and tiny suites probe (the memory targets' and the common ones).
