@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated clouds whose x86_64 package is built, unpacked and timed (default aws,gcp,azure; "
         "tiny: none); 'none' to skip",
     )  # fmt: skip
+    parser.add_argument(
+        "--report-only", type=Path, metavar="RESULTS", help="re-evaluate the targets and tables of a saved results.json"
+    )
     parser.add_argument("--only", default="", metavar="INPUTS", help="comma-separated input names to run (default all)")
     return parser
 
@@ -82,6 +85,11 @@ def _clouds(value: str | None, suite: str) -> tuple[str, ...]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns 0 when the run completed (whether or not every target is met)."""
     args = build_parser().parse_args(argv)
+    if args.report_only:
+        saved = json.loads(args.report_only.read_text(encoding="utf-8"))
+        saved["targets"] = targets.evaluate(saved)
+        print("\n\n".join(report.as_markdown(table) for table in report.tables(saved)))
+        return 0
     options = options_from(args)
     # One thread per process on both sides, as the peer runs (sharp.concurrency(1), UV_THREADPOOL_SIZE=1):
     # libvips' worker threads in this process, the memory probes and the deployed packages' processes.
