@@ -26,10 +26,11 @@ import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from benchmarks.imports import PROVIDERS
 from benchmarks.timing import SelfTimed
+from benchmarks.workers import JsonLinesWorker
 
 WORKER = Path(__file__).resolve().parent / "deployed_worker.py"
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -123,33 +124,17 @@ def build(cloud: str, cache: Path) -> Deployed:
                     zipped_bytes=archive.stat().st_size, unzipped_bytes=unzipped)  # fmt: skip
 
 
-class DeployedWorker:
+class DeployedWorker(JsonLinesWorker):
     """A ``deployed_worker.py serve`` process inside one unpacked package; a context manager."""
 
     def __init__(self, deployed: Deployed) -> None:
+        super().__init__([sys.executable, "-S", str(WORKER), "serve", deployed.entry], cwd=deployed.path[0],
+                         env=deployed.environ(), name=f"{deployed.cloud} package", error_type=RuntimeError)  # fmt: skip
         self.deployed = deployed
-        self._process = subprocess.Popen(
-            [sys.executable, "-S", str(WORKER), "serve", deployed.entry],
-            cwd=deployed.path[0],
-            env=deployed.environ(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
         self.engines: dict[str, str] = {}
 
     def __enter__(self) -> DeployedWorker:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        stdin: IO[str] | None = self._process.stdin
-        if stdin:
-            stdin.close()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
 
     def render(self, source: Path, *, sizes: tuple[int, ...], quality: int) -> SelfTimed:
         """Renders ``source`` in the packaged process; records the engine it picked.
@@ -157,17 +142,7 @@ class DeployedWorker:
         Raises:
             RuntimeError: The packaged process failed on it, or ended.
         """
-        stdin: IO[str] | None = self._process.stdin
-        stdout: IO[str] | None = self._process.stdout
-        assert stdin is not None and stdout is not None
-        stdin.write(json.dumps({"file": str(source), "sizes": list(sizes), "quality": quality}) + "\n")
-        stdin.flush()
-        line = stdout.readline()
-        if not line:
-            raise RuntimeError(f"the {self.deployed.cloud} package's process ended (exit {self._process.poll()})")
-        answer: dict[str, Any] = json.loads(line)
-        if "error" in answer:
-            raise RuntimeError(f"{self.deployed.cloud} package: {answer['error']}")
+        answer = self.ask({"file": str(source), "sizes": list(sizes), "quality": quality})
         self.engines[str(source)] = answer["engine"]
         return SelfTimed([base64.b64decode(b) for b in answer["outputs"]], answer["wall_s"], answer["cpu_s"])
 

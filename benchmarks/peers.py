@@ -17,10 +17,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from benchmarks.memory import LAUNCHER
 from benchmarks.timing import SelfTimed
+from benchmarks.workers import JsonLinesWorker
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "sharp_worker.mjs"
@@ -50,55 +51,26 @@ def unavailable_reason() -> str | None:
     return None
 
 
-class SharpWorker:
+class SharpError(RuntimeError):
+    """sharp refused or failed on an input."""
+
+
+class SharpWorker(JsonLinesWorker):
     """A running ``sharp_worker.mjs serve`` process; use as a context manager."""
 
     def __init__(self) -> None:
         executable = node()
         if executable is None:
             raise RuntimeError("node is not installed")
-        self._process = subprocess.Popen(
-            [executable, str(WORKER), "serve"],
-            cwd=ROOT,
-            env=_env(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        super().__init__([executable, str(WORKER), "serve"], cwd=ROOT, env=_env(), name="sharp worker",
+                         error_type=SharpError)  # fmt: skip
 
     def __enter__(self) -> SharpWorker:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Ends the Node process."""
-        if self._process.stdin:
-            self._process.stdin.close()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-
-    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
-        stdin: IO[str] | None = self._process.stdin
-        stdout: IO[str] | None = self._process.stdout
-        assert stdin is not None and stdout is not None
-        stdin.write(json.dumps(request) + "\n")
-        stdin.flush()
-        line = stdout.readline()
-        if not line:
-            raise RuntimeError(f"the sharp worker ended (exit {self._process.poll()})")
-        answer: dict[str, Any] = json.loads(line)
-        if "error" in answer:
-            raise SharpError(answer["error"])
-        return answer
-
     def versions(self) -> dict[str, Any]:
         """sharp, libvips and Node versions, and the HEIF suffixes sharp's prebuilt libvips decodes."""
-        return self._ask({"op": "version"})
+        return self.ask({"op": "version"})
 
     def render(self, source: Path, *, mode: str, sizes: tuple[int, ...], quality: int) -> SelfTimed:
         """Renders ``source`` (read once by the worker) to JPEGs of ``sizes``, the ``mode`` way.
@@ -106,14 +78,10 @@ class SharpWorker:
         Raises:
             SharpError: sharp could not render it (e.g. an HEVC HEIC: no decoder in sharp's prebuilt libvips).
         """
-        answer = self._ask({"op": "render", "file": str(source), "mode": mode, "sizes": list(sizes),
+        answer = self.ask({"op": "render", "file": str(source), "mode": mode, "sizes": list(sizes),
                             "quality": quality})  # fmt: skip
         outputs = [base64.b64decode(body) for body in answer["outputs"]]
         return SelfTimed(outputs, float(answer["wall_s"]), float(answer["cpu_s"]))
-
-
-class SharpError(RuntimeError):
-    """sharp refused or failed on an input."""
 
 
 def peak_rss_mb(source: Path, warmup: Path, *, mode: str, sizes: tuple[int, ...], quality: int) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import os
 import platform
 import sys
@@ -37,9 +38,13 @@ HEIC_CASES = ("pillow_256", "pillow_x3")
 #: Real photographs in the quick suite (small: every one-size case, and three sizes).
 REAL_CASES = (*_ONE_SIZE, "pillow_x3", "vips_x3")
 #: The peer's cases: sharp the Firebase way (one pipeline per size), and sharp's best (one decode, clones).
-SHARP_CASES = {"sharp_256": ("firebase", (ONE,)), "sharp_x3": ("firebase", THREE), "sharpbest_x3": ("best", THREE)}
+SHARP_CASES: dict[str, tuple[str, tuple[int, ...]]] = {
+    "sharp_256": ("firebase", (ONE,)),
+    "sharp_x3": ("firebase", THREE),
+    "sharpbest_x3": ("best", THREE),
+}
 #: Cases of each cloud's package as deployed.
-DEPLOYED_SIZES = {"256": (ONE,), "x3": THREE}
+DEPLOYED_SIZES: dict[str, tuple[int, ...]] = {"256": (ONE,), "x3": THREE}
 #: The memory probes of the peer (fresh Node process each), on the inputs whose memory is probed.
 SHARP_RSS = ("sharp_x3", "sharpbest_x3")
 
@@ -153,10 +158,10 @@ def _peer_runners(
     runners: dict[str, Callable[[], Any]] = {}
     if sharp is not None:
         for name, (mode, sizes) in SHARP_CASES.items():
-            runners[name] = lambda mode=mode, sizes=sizes: sharp.render(path, mode=mode, sizes=sizes, quality=QUALITY)
+            runners[name] = functools.partial(sharp.render, path, mode=mode, sizes=sizes, quality=QUALITY)
     for cloud, worker in packages.items():
         for label, sizes in DEPLOYED_SIZES.items():
-            runners[f"{cloud}pkg_{label}"] = lambda w=worker, sizes=sizes: w.render(path, sizes=sizes, quality=QUALITY)
+            runners[f"{cloud}pkg_{label}"] = functools.partial(worker.render, path, sizes=sizes, quality=QUALITY)
     return runners
 
 
@@ -267,9 +272,9 @@ def _bench_photo(
             for name in SHARP_RSS:
                 if name in result["cases"]:
                     log(f"{photo.name}: peak RSS of {name} (fresh Node process)")
-                    mode, sizes = SHARP_CASES[name]
+                    mode, peer_sizes = SHARP_CASES[name]
                     result["cases"][name]["peak_rss_mb"] = peers.peak_rss_mb(
-                        path, warm, mode=mode, sizes=sizes, quality=QUALITY
+                        path, warm, mode=mode, sizes=peer_sizes, quality=QUALITY
                     )
     os.environ.pop("POLYTHUMB_ENGINE", None)
     return result
