@@ -137,7 +137,7 @@ def peer_targets(results: Results) -> list[dict[str, Any]]:
     """Issue 14's targets: the deployed package vs sharp, memory vs sharp, the WebP seed ratio, cold starts."""
     found: list[dict[str, Any]] = []
     has_sharp = "sharp" in results["meta"] and "skipped" not in results["meta"]["sharp"]
-    for name in ("jpeg-12mp", "png-12mp", "webp-12mp", "heic-12mp"):
+    for name in ("jpeg-12mp", "png-12mp", "webp-12mp", "heic-12mp", "jpeg-tiny", "png-tiny", "webp-tiny", "heic-tiny"):
         photo = _photo(results, name)
         if photo is None or not has_sharp:
             continue
@@ -146,7 +146,7 @@ def peer_targets(results: Results) -> list[dict[str, Any]]:
             ("x3", "sharpbest_x3", 1.0, "3 sizes >= 1.0x sharp's best (one decode, clone per size)"),
             ("256", "sharp_256", 1.0, "1 size no slower than sharp"),
         ):
-            if label == "x3" and name == "heic-12mp":
+            if label == "x3" and name.startswith("heic"):
                 continue  # the issue's 3-size targets name JPEG, PNG and WebP
             ours, how = _deployed_case(results, photo, label)
             text = f"deployed, {what} ({name})"
@@ -158,7 +158,7 @@ def peer_targets(results: Results) -> list[dict[str, Any]]:
             if ours not in photo["cases"] or peer not in photo["cases"]:
                 continue
             found.append(_cpu_ratio(photo, text, peer, ours, limit, how=how))
-    for name in ("png-12mp", "webp-12mp"):
+    for name in ("png-12mp", "webp-12mp", "webp-tiny"):
         photo = _photo(results, name)
         if photo is None:
             continue
