@@ -6,6 +6,7 @@ so the local service runs exactly the pipeline the clouds run.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import sys
@@ -17,12 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.config import Config
+from core.delivery import INTERNAL_ERROR, deliver
 from core.errors import PolythumbError
 from core.events import EventKind, ObjectEvent
 from core.keys import is_selected
 from core.outcome import Outcome, Status
-from core.pipeline import Thumbnailer
+from core.runtime import FunctionRuntime
 from core.storage.filesystem import RESERVED_DIR, FilesystemStorage
+
+#: Deliveries of a local run are not logged: the CLI prints each outcome (``--json``: the same keys).
+QUIET = logging.getLogger("polythumb.local")
+QUIET.addHandler(logging.NullHandler())
+QUIET.propagate = False
 
 
 def open_local_bucket(name: str) -> FilesystemStorage:
@@ -35,15 +42,20 @@ def sweep_destination(config: Config) -> int:
     return FilesystemStorage(config.dest_bucket).sweep_temporaries() if config.dest_bucket else 0
 
 
-def handle_safely(thumbnailer: Thumbnailer, event: ObjectEvent) -> Outcome:
-    """Handle ``event``; a transient error or a bug becomes a FAILED outcome instead of ending the run."""
+def local_runtime(config: Config) -> FunctionRuntime:
+    """The runtime of a local run (or of one of its worker processes): directories as buckets, not logged."""
+    return FunctionRuntime(open_local_bucket, config=config, logger=QUIET)
+
+
+def handle_safely(runtime: FunctionRuntime, event: ObjectEvent) -> Outcome:
+    """Deliver ``event``; a transient error or a bug becomes a FAILED outcome instead of ending the run."""
     started = time.perf_counter()
-    try:
-        return thumbnailer.handle(event)
-    except PolythumbError as exc:
-        kind, message = exc.kind, str(exc)
-    except Exception as exc:  # a bug must not stop the other images; it is reported, not hidden
-        kind, message = "internal_error", f"{type(exc).__name__}: {exc}"
+    [result] = deliver(runtime, lambda: event, route="local").results
+    if result.outcome is not None:
+        return result.outcome
+    error = result.error
+    kind = error.kind if isinstance(error, PolythumbError) else INTERNAL_ERROR
+    message = str(error) if isinstance(error, PolythumbError) else f"{type(error).__name__}: {error}"
     return Outcome.failed(event, kind=kind, message=message, duration_ms=(time.perf_counter() - started) * 1000)
 
 
@@ -85,12 +97,12 @@ class Summary:
 
 # -- run -------------------------------------------------------------------------
 
-_WORKER: Thumbnailer | None = None
+_WORKER: FunctionRuntime | None = None
 
 
 def _init_worker(config: Config) -> None:
-    global _WORKER  # noqa: PLW0603 -- one thumbnailer per worker process, reused for every image
-    _WORKER = Thumbnailer(config, open_local_bucket)
+    global _WORKER  # noqa: PLW0603 -- one runtime per worker process, reused for every image
+    _WORKER = local_runtime(config)
 
 
 def _render_in_worker(event: ObjectEvent) -> Outcome:
@@ -125,13 +137,13 @@ def run_directory(
         if on_outcome:
             on_outcome(outcome, summary.total, len(events))
 
-    local = Thumbnailer(config, open_local_bucket)
+    local = local_runtime(config)
     selected = []
     for event in events:
         if is_selected(config, event.key):
             selected.append(event)
         else:
-            record(local.handle(event))  # a cheap FILTERED outcome, no I/O
+            record(handle_safely(local, event))  # a cheap FILTERED outcome, no I/O
     if workers <= 1 or len(selected) <= 1:
         for event in selected:
             record(handle_safely(local, event))
@@ -228,11 +240,11 @@ def watch_directory(
 ) -> Summary:
     """Keep ``config.dest_bucket`` in step with ``source`` until ``stop`` is set."""
     sweep_destination(config)
-    thumbnailer = Thumbnailer(config, open_local_bucket)
+    runtime = local_runtime(config)
     summary = Summary()
     started = time.perf_counter()
     for event in watch_events(source, interval=interval, initial=initial, stop=stop):
-        outcome = handle_safely(thumbnailer, event)
+        outcome = handle_safely(runtime, event)
         if event.kind is EventKind.CREATED or outcome.status is not Status.SKIPPED:
             summary.add(outcome)
         if on_outcome:

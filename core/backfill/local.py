@@ -29,9 +29,10 @@ from core.backfill.orphans import OrphanAction, delete_orphan
 from core.backfill.plan import PlanEntry
 from core.config import Config
 from core.errors import PolythumbError
-from core.local import handle_safely, open_local_bucket
+from core.local import QUIET, handle_safely, open_local_bucket
 from core.outcome import Status
-from core.pipeline import BucketOpener, Thumbnailer
+from core.pipeline import BucketOpener
+from core.runtime import FunctionRuntime
 
 #: In-flight entries per worker process: enough to keep every worker busy, few enough to bound memory.
 IN_FLIGHT_PER_WORKER = 2
@@ -105,7 +106,8 @@ class EntryWorker:
         delete_orphans: bool,
         open_bucket: BucketOpener = open_local_bucket,
     ) -> None:
-        self._thumbnailer = Thumbnailer(config, open_bucket)
+        self._runtime = FunctionRuntime(open_bucket, config=config, logger=QUIET)
+        self._thumbnailer = self._runtime.thumbnailer
         self._config = config
         self._source_bucket = source_bucket
         self._dest_bucket = dest_bucket
@@ -128,7 +130,7 @@ class EntryWorker:
                 kept += action is OrphanAction.KEPT
         if not entry.needs_render:
             return EntryResult(entry.key, orphans_deleted=deleted, orphans_kept=kept, orphan_error=orphan_error)
-        outcome = handle_safely(self._thumbnailer, entry.to_event(self._source_bucket))
+        outcome = handle_safely(self._runtime, entry.to_event(self._source_bucket))
         render = {Status.OK: "rendered", Status.SKIPPED: "unchanged"}.get(outcome.status, "failed")
         return EntryResult(
             entry.key,

@@ -211,8 +211,7 @@ class LocalRig(_Rig):
     name = "local"
 
     def __init__(self, root: Path, *, in_place: bool) -> None:
-        from core.local import open_local_bucket
-        from core.pipeline import Thumbnailer
+        from core.local import local_runtime
         from core.storage.filesystem import FilesystemStorage
 
         self._root = (root / "src").resolve()
@@ -222,7 +221,7 @@ class LocalRig(_Rig):
         super().__init__(
             source=FilesystemStorage(self._root), dest=FilesystemStorage(dest), settings=settings, extra_settings=()
         )
-        self._thumbnailer = Thumbnailer(self.config, open_local_bucket)
+        self._runtime = local_runtime(self.config)
         self._created: set[str] = set()
         self._watcher: _Watcher | None = None
         self._start_watcher()
@@ -254,7 +253,7 @@ class LocalRig(_Rig):
         assert self._watcher is not None
         event = self._watcher.next(kind, key)
         started = time.perf_counter()
-        outcome = handle_safely(self._thumbnailer, event)
+        outcome = handle_safely(self._runtime, event)
         elapsed = (time.perf_counter() - started) * 1000
         return self._record(
             Delivery(
