@@ -21,8 +21,8 @@ from core.config import Config
 from core.delivery import INTERNAL_ERROR, deliver
 from core.errors import PolythumbError
 from core.events import EventKind, ObjectEvent
-from core.keys import is_selected
 from core.outcome import Outcome, Status
+from core.profiles import is_selected
 from core.runtime import FunctionRuntime
 from core.storage.filesystem import RESERVED_DIR, FilesystemStorage
 
