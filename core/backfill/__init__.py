@@ -21,9 +21,9 @@ Small modules, one job each:
   :mod:`~core.backfill.deadletter`) over a provider's ``WorkSink``, whose
   contract its docstring states; :mod:`~core.backfill.memory` is the
   reference sink;
-* :mod:`~core.backfill.orphans` -- delete an orphan after checking it again;
-* :mod:`~core.backfill.registry` -- how ``--target aws|gcp|azure`` finds a
-  provider's sink and storage, lazily.
+* :mod:`~core.backfill.orphans` -- delete an orphan after checking it again.
+
+``--target <provider>`` finds the provider's sink and storage in :mod:`core.registry`, lazily.
 """
 
 from __future__ import annotations

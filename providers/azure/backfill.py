@@ -31,7 +31,6 @@ the message visible again after ``visibilityTimeout`` and moves it to ``<queue>-
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import threading
@@ -39,7 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from core.backfill.dispatch import SendFailure, SendResult
+from core.backfill.dispatch import SendFailure, SendResult, SinkRequest
 from core.errors import ConfigError, PermissionDenied
 from core.events import ObjectEvent
 from providers.azure import MISSING_SDK_HINT
@@ -228,17 +227,17 @@ def queue_client(*, connection_name: str, queue_name: str, environ: Mapping[str,
     return QueueClient(account_url, queue_name, credential=credential, **kwargs)
 
 
-def make_sink(args: argparse.Namespace) -> StorageQueueSink:
+def make_sink(request: SinkRequest) -> StorageQueueSink:
     """The sink for ``polythumb backfill --target azure`` (see :mod:`core.backfill.dispatch`).
 
     Raises:
         ConfigError: an unknown sink option, an invalid queue name, or no way to reach the queue.
     """
-    options: Mapping[str, str] = getattr(args, "sink_options", None) or {}
+    options: Mapping[str, str] = request.sink_options
     unknown = sorted(set(options) - set(SINK_OPTIONS))
     if unknown:
         raise ConfigError(f"unknown --sink-option {', '.join(unknown)} for azure; accepted: {', '.join(SINK_OPTIONS)}")
-    workers = int(getattr(args, "workers", None) or 16)
+    workers = int(request.workers or 16)
     queue_url = (options.get("queue_url") or "").strip()
     if queue_url:
         return StorageQueueSink(_client_from_url(queue_url), workers=workers)
