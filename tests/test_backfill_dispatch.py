@@ -17,21 +17,21 @@ from typing import Any, ClassVar
 import pytest
 
 from core import registry
-from core.backfill.checkpoint import CheckpointWriter, load_checkpoint
-from core.backfill.cli import load_sink
-from core.backfill.deadletter import DeadLetterFile
-from core.backfill.dispatch import Dispatcher, DispatchOptions, SendFailure, SendResult, SinkRequest, WorkSink
-from core.backfill.memory import MemorySink
-from core.backfill.orphans import delete_orphan
-from core.backfill.plan import PlanEntry, Planner, SourceStatus
-from core.backfill.ratelimit import TokenBucket
-from core.backfill.spool import Spool
-from core.cli import main
 from core.config import load_config
 from core.errors import StorageUnavailable
 from core.events import EventKind, ObjectEvent
 from core.imaging.types import Box
 from core.keys import output_keys, thumbnail_metadata
+from core.ops.backfill.checkpoint import CheckpointWriter, load_checkpoint
+from core.ops.backfill.cli import load_sink
+from core.ops.backfill.deadletter import DeadLetterFile
+from core.ops.backfill.dispatch import Dispatcher, DispatchOptions, SendFailure, SendResult, SinkRequest, WorkSink
+from core.ops.backfill.memory_sink import MemorySink
+from core.ops.backfill.orphans import delete_orphan
+from core.ops.backfill.planner import PlanEntry, Planner, SourceStatus
+from core.ops.backfill.ratelimit import TokenBucket
+from core.ops.backfill.spool import Spool
+from core.ops.cli import main
 from core.outcome import Status
 from core.pipeline import Thumbnailer
 from core.registry import ProviderSpec, ProviderUnavailable

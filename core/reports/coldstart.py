@@ -23,7 +23,7 @@ from core.reports.facts import clouds, reporting
 
 #: The local entrypoint's module; each provider's comes from its reporting facts (:mod:`core.reports.facts`).
 LOCAL = "local"
-LOCAL_MODULE = "core.local"
+LOCAL_MODULE = "core.ops.runner"
 
 #: SDK families every entrypoint may load, besides its own cloud's: family -> module prefixes.
 SHARED_FAMILIES: Mapping[str, tuple[str, ...]] = {

@@ -27,6 +27,7 @@ from core import registry
 from core.reports import charts, coldstart, conformance, costs, migration
 from core.reports.coldstart import ColdStart
 from core.reports.concepts import Concepts, provider_concepts
+from core.reports.document import Block, Bullets, Code, Heading, Image, Table, Text, document_html, document_markdown
 from core.reports.facts import clouds
 from core.reports.matrix import (
     Latency,
@@ -38,7 +39,6 @@ from core.reports.matrix import (
     observed_values,
     suites,
 )
-from core.reports.render import Block, Bullets, Code, Heading, Image, Table, Text, document_html, document_markdown
 from core.reports.source_metrics import Layer, measure_layers, portable_share
 from core.reports.workload import DEFAULT_BYTES_PER_PIXEL, RenderSample, Workload, measure_render
 

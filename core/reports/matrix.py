@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.reports.document import code_spans, html_page, html_table, md_table, paragraph
 from core.reports.facts import clouds, reporting
-from core.reports.render import code_spans, html_page, html_table, md_table, paragraph
 
 #: The columns that are not providers: the in-memory backend and the local service.
 MEMORY, LOCAL = "memory", "local"

@@ -35,9 +35,9 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from core import __version__
-from core.backfill.dispatch import SendFailure, SendResult, SinkRequest
 from core.errors import ConfigError, PermissionDenied, PolythumbError, TransientError
 from core.events import ObjectEvent
+from core.ops.backfill.dispatch import SendFailure, SendResult, SinkRequest
 from providers.aws import import_boto3
 
 #: The environment setting naming the queue when ``--sink-option queue_url`` is not given.
@@ -238,7 +238,7 @@ def make_client(queue_url: str) -> Any:
 
 
 def make_sink(request: SinkRequest) -> SqsSink:
-    """The sink for ``polythumb backfill --target aws`` (see :mod:`core.backfill.dispatch`).
+    """The sink for ``polythumb backfill --target aws`` (see :mod:`core.ops.backfill.dispatch`).
 
     Raises:
         ConfigError: no queue URL (``--sink-option queue_url=...`` or ``THUMBS_BACKFILL_QUEUE_URL``),

@@ -38,9 +38,9 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from core.backfill.dispatch import SendFailure, SendResult, SinkRequest
 from core.errors import ConfigError, PermissionDenied
 from core.events import ObjectEvent
+from core.ops.backfill.dispatch import SendFailure, SendResult, SinkRequest
 from providers.azure import MISSING_SDK_HINT
 from providers.azure.connection import resolve_connection
 from providers.azure.events import BLOB_CREATED, SUBJECT_PREFIX
@@ -228,7 +228,7 @@ def queue_client(*, connection_name: str, queue_name: str, environ: Mapping[str,
 
 
 def make_sink(request: SinkRequest) -> StorageQueueSink:
-    """The sink for ``polythumb backfill --target azure`` (see :mod:`core.backfill.dispatch`).
+    """The sink for ``polythumb backfill --target azure`` (see :mod:`core.ops.backfill.dispatch`).
 
     Raises:
         ConfigError: an unknown sink option, an invalid queue name, or no way to reach the queue.

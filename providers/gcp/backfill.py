@@ -41,9 +41,9 @@ from typing import Any
 from urllib.parse import quote
 
 from core import __version__
-from core.backfill.dispatch import SendFailure, SendResult, SinkRequest
 from core.errors import ConfigError, PermissionDenied
 from core.events import ObjectEvent
+from core.ops.backfill.dispatch import SendFailure, SendResult, SinkRequest
 from providers.gcp import INSTALL_HINT
 from providers.gcp.events import FINALIZED
 
@@ -220,7 +220,7 @@ class CloudEventSink:
 
 
 def make_sink(request: SinkRequest) -> CloudEventSink:
-    """The sink for ``polythumb backfill --target gcp`` (see :mod:`core.backfill.dispatch`).
+    """The sink for ``polythumb backfill --target gcp`` (see :mod:`core.ops.backfill.dispatch`).
 
     Raises:
         ConfigError: no URL (``--sink-option url=...`` or ``THUMBS_BACKFILL_URL``), an unknown sink option,

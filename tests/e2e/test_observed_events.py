@@ -146,7 +146,7 @@ def _azure(document: Any) -> tuple[int, int]:
 
 
 def _local_watch(tmp_path: Path) -> Iterator[ObjectEvent]:
-    from core.local import watch_events
+    from core.ops.runner import watch_events
 
     stop = threading.Event()
     timer = threading.Timer(10, stop.set)  # never wait forever on a poller

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main as cli_main
+from core.ops.cli import main as cli_main
 from providers.aws import packaging
 
 #: Well above today's 6.6 MB (Pillow for aarch64 is most of it), well below Lambda's 50 MB upload limit.

@@ -61,14 +61,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from core.backfill.checkpoint import CheckpointWriter, Watermark
-from core.backfill.deadletter import DeadLetterFile
-from core.backfill.orphans import OrphanAction
-from core.backfill.plan import Orphan, PlanEntry
-from core.backfill.ratelimit import Clock, SystemClock, TokenBucket
 from core.config import Config
 from core.errors import PolythumbError, TransientError
 from core.events import ObjectEvent
+from core.ops.backfill.checkpoint import CheckpointWriter, Watermark
+from core.ops.backfill.deadletter import DeadLetterFile
+from core.ops.backfill.orphans import OrphanAction
+from core.ops.backfill.planner import Orphan, PlanEntry
+from core.ops.backfill.ratelimit import Clock, SystemClock, TokenBucket
 
 
 @dataclass(frozen=True)

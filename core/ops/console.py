@@ -1,6 +1,6 @@
 """What every ``polythumb`` command shares: exit statuses, the THUMBS_* flags and the progress bar.
 
-Its own module so :mod:`core.cli` and the commands it dispatches to (:mod:`core.backfill.cli`) both import it
+Its own module so :mod:`core.ops.cli` and the commands it dispatches to (:mod:`core.ops.backfill.cli`) both import it
 without importing each other.
 """
 

@@ -1,6 +1,6 @@
 """``polythumb backfill``: its arguments and how the command runs (plan, then local pool or cloud fan-out).
 
-Kept apart from :mod:`core.cli` so the main CLI stays a thin dispatcher; everything heavy is imported
+Kept apart from :mod:`core.ops.cli` so the main CLI stays a thin dispatcher; everything heavy is imported
 only when the command runs.
 """
 
@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 from core import registry
 from core.config import load_config
-from core.console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Progress, add_setting_flags, setting_overrides
 from core.errors import ConfigError
+from core.ops.console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Progress, add_setting_flags, setting_overrides
 
 if TYPE_CHECKING:  # the backfill loads only when its command runs
-    from core.backfill.checkpoint import Checkpoint, CheckpointWriter
-    from core.backfill.dispatch import SinkRequest, WorkSink
-    from core.backfill.job import Job
-    from core.backfill.spool import Spool
+    from core.ops.backfill.checkpoint import Checkpoint, CheckpointWriter
+    from core.ops.backfill.dispatch import SinkRequest, WorkSink
+    from core.ops.backfill.job import Job
+    from core.ops.backfill.spool import Spool
     from core.storage.port import Storage
 
 
@@ -118,10 +118,10 @@ def run(args: argparse.Namespace) -> int:
 def _run_backfill(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from core.backfill.checkpoint import load_checkpoint
-    from core.backfill.concurrency import DEFAULT_IO_WORKERS
-    from core.backfill.dispatch import SinkRequest
-    from core.backfill.job import Job
+    from core.ops.backfill.checkpoint import load_checkpoint
+    from core.ops.backfill.concurrency import DEFAULT_IO_WORKERS
+    from core.ops.backfill.dispatch import SinkRequest
+    from core.ops.backfill.job import Job
 
     sink_options = _sink_options(args.sink_option)
     extra = registry.get(args.target).settings if args.target != "local" else ()
@@ -176,9 +176,9 @@ def load_sink(spec: registry.ProviderSpec, request: SinkRequest) -> WorkSink:
 
     Raises:
         ProviderUnavailable: the provider offers no backfill sink, its SDK is missing, or what its factory
-            returns is not a :class:`core.backfill.dispatch.WorkSink`.
+            returns is not a :class:`core.ops.backfill.dispatch.WorkSink`.
     """
-    from core.backfill.dispatch import WorkSink
+    from core.ops.backfill.dispatch import WorkSink
 
     sink = spec.resolve("backfill_sink")(request)
     if not isinstance(sink, WorkSink):
@@ -228,9 +228,9 @@ def _execute_backfill(
     checkpoint_path: Path,
     report: dict[str, object],
 ) -> int:
-    from core.backfill.checkpoint import CheckpointWriter
-    from core.backfill.concurrency import DEFAULT_IO_WORKERS
-    from core.backfill.spool import Spool
+    from core.ops.backfill.checkpoint import CheckpointWriter
+    from core.ops.backfill.concurrency import DEFAULT_IO_WORKERS
+    from core.ops.backfill.spool import Spool
 
     io_workers = DEFAULT_IO_WORKERS if sink is None else args.workers or DEFAULT_IO_WORKERS
     with Spool() as spool:
@@ -267,7 +267,7 @@ def _execute_backfill(
 def _backfill_local(
     args: argparse.Namespace, job: Job, spool: Spool, writer: CheckpointWriter, progress: Progress
 ) -> tuple[dict[str, object], bool]:
-    from core.backfill.local import EntryResult, LocalSummary, run_local
+    from core.ops.backfill.executor import EntryResult, LocalSummary, run_local
 
     total = len(spool)
 
@@ -306,11 +306,11 @@ def _backfill_dispatch(
     progress: Progress,
     checkpoint_path: Path,
 ) -> tuple[dict[str, object], bool]:
-    from core.backfill.deadletter import DeadLetterFile
-    from core.backfill.dispatch import Dispatcher, DispatchOptions, DispatchSummary
-    from core.backfill.job import dead_letter_path
-    from core.backfill.orphans import OrphanAction, delete_orphan
-    from core.backfill.plan import Orphan
+    from core.ops.backfill.deadletter import DeadLetterFile
+    from core.ops.backfill.dispatch import Dispatcher, DispatchOptions, DispatchSummary
+    from core.ops.backfill.job import dead_letter_path
+    from core.ops.backfill.orphans import OrphanAction, delete_orphan
+    from core.ops.backfill.planner import Orphan
 
     total = len(spool)
     options = DispatchOptions(batch_size=args.batch, rate=args.rate, max_attempts=args.max_attempts)

@@ -7,20 +7,19 @@ so the local service runs exactly the pipeline the clouds run.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from core.config import Config
 from core.delivery import INTERNAL_ERROR, deliver
 from core.errors import PolythumbError
 from core.events import EventKind, ObjectEvent
+from core.ops.pool import imap_unordered
 from core.outcome import Outcome, Status
 from core.profiles import is_selected
 from core.runtime import FunctionRuntime
@@ -97,17 +96,15 @@ class Summary:
 
 # -- run -------------------------------------------------------------------------
 
-_WORKER: FunctionRuntime | None = None
 
+class _RenderWorker:
+    """Renders events with one local runtime: one per worker process, reused for every image."""
 
-def _init_worker(config: Config) -> None:
-    global _WORKER  # noqa: PLW0603 -- one runtime per worker process, reused for every image
-    _WORKER = local_runtime(config)
+    def __init__(self, config: Config) -> None:
+        self._runtime = local_runtime(config)
 
-
-def _render_in_worker(event: ObjectEvent) -> Outcome:
-    assert _WORKER is not None, "worker not initialised"
-    return handle_safely(_WORKER, event)
+    def __call__(self, event: ObjectEvent) -> Outcome:
+        return handle_safely(self._runtime, event)
 
 
 def run_directory(
@@ -144,33 +141,14 @@ def run_directory(
             selected.append(event)
         else:
             record(handle_safely(local, event))  # a cheap FILTERED outcome, no I/O
-    if workers <= 1 or len(selected) <= 1:
-        for event in selected:
-            record(handle_safely(local, event))
-    else:
+    if workers > 1 and len(selected) > 1:
         # Forked workers inherit the parent's imports: load Pillow and the engine once here rather than in
         # every worker (about 0.1 s each). libvips itself loads in the workers, on first use.
         import core.imaging.render  # noqa: F401
-
-        with ProcessPoolExecutor(
-            max_workers=workers, mp_context=_process_context(), initializer=_init_worker, initargs=(config,)
-        ) as pool:
-            futures: list[Future[Outcome]] = [pool.submit(_render_in_worker, event) for event in selected]
-            for future in futures:
-                record(future.result())
+    for _, outcome in imap_unordered(selected, partial(_RenderWorker, config), workers=min(workers, len(selected))):
+        record(outcome)
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _process_context() -> multiprocessing.context.BaseContext:
-    # fork starts workers in milliseconds (Linux). But once libvips (the `fast` engine) has started its thread
-    # pool in this process, a forked child cannot use it (the threads do not survive fork; core.imaging falls
-    # back to Pillow there). The CLI never renders before forking; a caller that did (a test, a notebook)
-    # gets forkserver workers, fresh processes that keep the fast engine.
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and "pyvips" not in sys.modules:
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 # -- watch -----------------------------------------------------------------------

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core import __version__, registry
-from core.backfill import cli as backfill_cli
 from core.config import Config, load_config
-from core.console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Progress, add_setting_flags, setting_overrides
 from core.errors import ConfigError, PolythumbError
+from core.ops.backfill import cli as backfill_cli
+from core.ops.console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Progress, add_setting_flags, setting_overrides
 from core.outcome import Outcome, Status
 from core.profiles import active_profiles, explain
 
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from core.local import run_directory
+    from core.ops.runner import run_directory
 
     if not args.src.is_dir():
         print(f"polythumb: {args.src} is not a directory", file=sys.stderr)
@@ -129,7 +129,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from core.local import watch_directory
+    from core.ops.runner import watch_directory
 
     if not args.src.is_dir():
         print(f"polythumb: {args.src} is not a directory", file=sys.stderr)

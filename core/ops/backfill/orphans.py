@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from core.backfill.plan import Orphan, OrphanReason
 from core.config import Config
 from core.errors import NotFound
 from core.keys import Provenance
+from core.ops.backfill.planner import Orphan, OrphanReason
 from core.profiles import is_selected, outputs_for
 from core.storage.port import Storage
 

@@ -19,9 +19,9 @@ image, and yields one :class:`PlanEntry` per source key, in listing order:
 How, with bounded memory for millions of objects:
 
 1. **Destination pass.** The destination is listed under the narrowest prefix
-   that can hold an output (:func:`~core.backfill.keyspace.dest_scan_prefix`),
+   that can hold an output (:func:`~core.ops.backfill.keyspace.dest_scan_prefix`),
    and only keys shaped like an output of the key template
-   (:func:`~core.backfill.keyspace.output_key_pattern`) are inspected. S3 and
+   (:func:`~core.ops.backfill.keyspace.output_key_pattern`) are inspected. S3 and
    Azure listings return no metadata, so each such key costs one ``head``;
    they run on a bounded thread pool (:func:`ordered_map`, 16 threads by
    default), and listings that do carry metadata (GCS, the filesystem) cost
@@ -59,13 +59,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from core.backfill.concurrency import DEFAULT_IO_WORKERS, ordered_map
-from core.backfill.keyspace import dest_scan_prefix, output_key_pattern
-from core.backfill.sorting import DEFAULT_CHUNK_SIZE, ExternalSorter, Row
 from core.config import Config
 from core.errors import NotFound, StorageError
 from core.events import ObjectEvent
 from core.keys import Provenance
+from core.ops.backfill.concurrency import DEFAULT_IO_WORKERS, ordered_map
+from core.ops.backfill.keyspace import dest_scan_prefix, output_key_pattern
+from core.ops.backfill.sorting import DEFAULT_CHUNK_SIZE, ExternalSorter, Row
 from core.profiles import is_selected, outputs_for
 from core.storage.port import ObjectInfo, Storage
 

@@ -1,0 +1,154 @@
+"""The shape of the code: no import cycle, the function runtime apart from the tools, no cloud named in core.
+
+The import graph is read from the sources (every ``import`` statement, those inside functions included, so
+lazy imports count; those under ``if TYPE_CHECKING:`` do not run and do not count).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("core", "providers")
+#: Operator tools (what a person runs) and repository tools (reports, models): the runtime never imports them.
+TOOLS = ("core.ops", "core.reports")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def sources() -> dict[str, Path]:
+    return {module_name(path): path for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py"))}
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            continue  # typing only: never executed
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        yield from _imports(node)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the project modules it imports (``from a import b`` counts as ``a.b`` when that is a module)."""
+    modules = sources()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets: set[str] = set()
+        for node in _imports(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif node.module and node.level == 0:
+                for alias in node.names:
+                    child = f"{node.module}.{alias.name}"
+                    targets.add(child if child in modules else node.module)
+        graph[name] = {target for target in targets if target in modules and target != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def is_tool(module: str) -> bool:
+    return any(module == tool or module.startswith(tool + ".") for tool in TOOLS)
+
+
+def test_the_graph_sees_imports_inside_functions_and_skips_type_checking_blocks() -> None:
+    graph = import_graph()
+    assert "core.imaging.vips_engine" in graph["core.imaging.engine"]  # imported inside a function
+    assert "core.runtime" not in graph["core.delivery"]  # imported under TYPE_CHECKING only
+    assert "core.ops.backfill.cli" in graph["core.ops.cli"]  # "from core.ops.backfill import cli"
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_import_cycle() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_the_runtime_never_imports_operator_or_repository_tools() -> None:
+    graph = import_graph()
+    edges = sorted(
+        f"{module} -> {target}"
+        for module, targets in graph.items()
+        if module.startswith("core") and not is_tool(module)
+        for target in targets
+        if is_tool(target)
+    )
+    assert edges == []
+
+
+def provider_names() -> list[str]:
+    return sorted(path.name for path in (ROOT / "providers").iterdir() if (path / "__init__.py").is_file())
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "core").rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_provider_is_named_in_core(path: Path) -> None:
+    """Only :mod:`core.registry` may know where providers live; everything else asks it."""
+    if path == ROOT / "core" / "registry.py":
+        return
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, provider_names())) + r")\b")
+    hits = [
+        f"{number}: {line.strip()}"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert hits == []
+
+
+def test_the_provider_name_check_would_see_a_name() -> None:
+    names = provider_names()
+    assert names, "no provider folder: the name check would check nothing"
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
+    assert pattern.search(f'target = "{names[0]}"') and not pattern.search(f"{names[0]}_secret_access_key")
