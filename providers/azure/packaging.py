@@ -19,10 +19,9 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import core
+from core.ops.packaging import runtime_files
 
 PROVIDER = Path(__file__).resolve().parent
-CORE = Path(core.__file__).resolve().parent
 DEFAULT_OUT = Path("dist") / "polythumb-azure.zip"
 
 #: The root script. The worker imports ``function_app`` and indexes the single FunctionApp instance it
@@ -38,7 +37,6 @@ from providers.azure.function_app import app
 __all__ = ["app"]
 '''
 
-_EXCLUDED_PROVIDER_FILES = {"packaging.py"}
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -69,22 +67,8 @@ def _entries() -> Iterator[tuple[str, bytes]]:
     yield "function_app.py", ENTRY_SCRIPT.encode()
     yield "host.json", (PROVIDER / "host.json").read_bytes()
     yield "requirements.txt", (PROVIDER / "requirements.txt").read_bytes()
-    for path in _python_files(CORE):
-        yield f"core/{path.relative_to(CORE).as_posix()}", path.read_bytes()
-    providers_init = PROVIDER.parent / "__init__.py"
-    if providers_init.exists():
-        yield "providers/__init__.py", providers_init.read_bytes()
-    for path in _python_files(PROVIDER):
-        relative = path.relative_to(PROVIDER)
-        if relative.parts[0] == "deploy" or relative.as_posix() in _EXCLUDED_PROVIDER_FILES:
-            continue
-        yield f"providers/azure/{relative.as_posix()}", path.read_bytes()
-
-
-def _python_files(root: Path) -> Iterator[Path]:
-    for path in sorted(root.rglob("*.py")):
-        if "__pycache__" not in path.parts:
-            yield path
+    for name, path in runtime_files("azure"):
+        yield name, path.read_bytes()
 
 
 if __name__ == "__main__":
