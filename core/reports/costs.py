@@ -162,6 +162,27 @@ def invocation_seconds(workload: Workload, render: RenderSample, assumptions: As
     )
 
 
+@dataclass(frozen=True)
+class Month:
+    """The workload's month, as every cloud's :func:`estimate` prices it.
+
+    Attributes:
+        images: Images rendered in the month.
+        thumbnails: Thumbnails per image.
+        billed_s: Billed seconds of one invocation (the deployment's rounding applied).
+        thumbnail_gb: GiB of the month's new thumbnails.
+        deployment: What the Terraform deploys.
+        assumptions: The model's assumptions.
+    """
+
+    images: int
+    thumbnails: int
+    billed_s: float
+    thumbnail_gb: float
+    deployment: Deployment
+    assumptions: Assumptions
+
+
 def thumbnail_gb(workload: Workload, render: RenderSample) -> float:
     return workload.images_per_month * sum(render.thumbnail_bytes) / GIB
 
@@ -177,8 +198,12 @@ def estimate(
 ) -> Estimate:
     """The monthly estimate of ``cloud``."""
     seconds = invocation_seconds(workload, render, assumptions)
-    lines: list[Line] = pricing(cloud).estimate(workload, render, deployment, prices[cloud], assumptions)
-    return Estimate(cloud, seconds, deployment.billed_seconds(seconds), deployment, lines)
+    billed = deployment.billed_seconds(seconds)
+    month = Month(
+        workload.images_per_month, workload.boxes, billed, thumbnail_gb(workload, render), deployment, assumptions
+    )
+    lines: list[Line] = pricing(cloud).estimate(month, prices[cloud])
+    return Estimate(cloud, seconds, billed, deployment, lines)
 
 
 def assumptions_text(

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from core.reports.costs import Assumptions, Deployment, Line, Price, invocation_seconds, thumbnail_gb
-from core.reports.workload import RenderSample, Workload
+from core.reports.costs import Deployment, Line, Month, Price
 
 
 def deployment(instance: Mapping[str, str]) -> Deployment:
@@ -17,21 +16,14 @@ def deployment(instance: Mapping[str, str]) -> Deployment:
     return Deployment(memory_gb=float(instance.get("memory_mb", 2048)) / 1024, granularity_ms=1)
 
 
-def estimate(
-    workload: Workload,
-    render: RenderSample,
-    deployment: Deployment,
-    prices: Mapping[str, Price],
-    assumptions: Assumptions,
-) -> list[Line]:
+def estimate(month: Month, prices: Mapping[str, Price]) -> list[Line]:
     """Lambda (SQS route) + S3 + SQS."""
-    n, k = workload.images_per_month, workload.boxes
-    billed = deployment.billed_seconds(invocation_seconds(workload, render, assumptions))
+    n, k, billed = month.images, month.thumbnails, month.billed_s
     return [
-        Line("Lambda duration", n * billed * deployment.memory_gb, prices["lambda_gb_second"]),
+        Line("Lambda duration", n * billed * month.deployment.memory_gb, prices["lambda_gb_second"]),
         Line("Lambda requests", n, prices["lambda_requests"]),
         Line("S3 GET/HEAD (original HEAD + GET, one HEAD per output)", n * (k + 2), prices["s3_get_requests"]),
         Line("S3 PUT (one per thumbnail)", n * k, prices["s3_put_requests"]),
-        Line("S3 storage of the month's thumbnails", thumbnail_gb(workload, render), prices["s3_storage_gb_month"]),
-        Line("SQS requests", n * assumptions.sqs_requests_per_image, prices["sqs_requests"]),
+        Line("S3 storage of the month's thumbnails", month.thumbnail_gb, prices["s3_storage_gb_month"]),
+        Line("SQS requests", n * month.assumptions.sqs_requests_per_image, prices["sqs_requests"]),
     ]

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from core.reports.costs import Assumptions, Deployment, Line, Price, invocation_seconds, thumbnail_gb
-from core.reports.workload import RenderSample, Workload
+from core.reports.costs import Deployment, Line, Month, Price
 
 
 def deployment(instance: Mapping[str, str]) -> Deployment:
@@ -17,25 +16,20 @@ def deployment(instance: Mapping[str, str]) -> Deployment:
     return Deployment(memory_gb=float(instance.get("memory_mb", 2048)) / 1024, granularity_ms=100, minimum_ms=1000)
 
 
-def estimate(
-    workload: Workload,
-    render: RenderSample,
-    deployment: Deployment,
-    prices: Mapping[str, Price],
-    assumptions: Assumptions,
-) -> list[Line]:
+def estimate(month: Month, prices: Mapping[str, Price]) -> list[Line]:
     """Functions Flex Consumption (Event Grid trigger) + Blob Storage + Event Grid."""
-    n, k = workload.images_per_month, workload.boxes
-    billed = deployment.billed_seconds(invocation_seconds(workload, render, assumptions))
+    n, k, billed = month.images, month.thumbnails, month.billed_s
     return [
-        Line("Flex Consumption execution time", n * billed * deployment.memory_gb, prices["flex_gb_second"]),
+        Line("Flex Consumption execution time", n * billed * month.deployment.memory_gb, prices["flex_gb_second"]),
         Line("Flex Consumption executions", n, prices["flex_executions"]),
         Line(
             "Blob read/other (Get Blob Properties x outputs+1, Get Blob)", n * (k + 2), prices["blob_read_operations"]
         ),
         Line("Blob write (one Put Blob per thumbnail)", n * k, prices["blob_write_operations"]),
+        Line("Blob storage of the month's thumbnails", month.thumbnail_gb, prices["blob_storage_gb_month"]),
         Line(
-            "Blob storage of the month's thumbnails", thumbnail_gb(workload, render), prices["blob_storage_gb_month"]
+            "Event Grid operations",
+            n * month.assumptions.event_grid_operations_per_event,
+            prices["event_grid_operations"],
         ),
-        Line("Event Grid operations", n * assumptions.event_grid_operations_per_event, prices["event_grid_operations"]),
     ]

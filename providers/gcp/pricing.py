@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from core.reports.costs import GIB, Assumptions, Deployment, Line, Price, invocation_seconds, thumbnail_gb
-from core.reports.workload import RenderSample, Workload
+from core.reports.costs import GIB, Deployment, Line, Month, Price
 
 
 def deployment(instance: Mapping[str, str]) -> Deployment:
@@ -31,24 +30,17 @@ def _cpu(text: str) -> float:
     return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
 
 
-def estimate(
-    workload: Workload,
-    render: RenderSample,
-    deployment: Deployment,
-    prices: Mapping[str, Price],
-    assumptions: Assumptions,
-) -> list[Line]:
+def estimate(month: Month, prices: Mapping[str, Price]) -> list[Line]:
     """Cloud Run functions (Eventarc trigger) + Cloud Storage + Pub/Sub transport."""
-    n, k = workload.images_per_month, workload.boxes
-    billed = deployment.billed_seconds(invocation_seconds(workload, render, assumptions))
-    pubsub_bytes = 2 * max(1000, assumptions.pubsub_bytes_per_message)  # publish + push, 1000 B minimum each
+    n, k, billed = month.images, month.thumbnails, month.billed_s
+    pubsub_bytes = 2 * max(1000, month.assumptions.pubsub_bytes_per_message)  # publish + push, 1000 B minimum each
     return [
-        Line("Cloud Run functions CPU", n * billed * (deployment.cpu or 1.0), prices["run_vcpu_second"]),
-        Line("Cloud Run functions memory", n * billed * deployment.memory_gb, prices["run_gib_second"]),
+        Line("Cloud Run functions CPU", n * billed * (month.deployment.cpu or 1.0), prices["run_vcpu_second"]),
+        Line("Cloud Run functions memory", n * billed * month.deployment.memory_gb, prices["run_gib_second"]),
         Line("Cloud Run functions invocations", n, prices["run_requests"]),
         Line("GCS class B (metadata + media GET, one metadata GET per output)", n * (k + 2), prices["gcs_class_b"]),
         Line("GCS class A (one insert per thumbnail)", n * k, prices["gcs_class_a"]),
-        Line("GCS storage of the month's thumbnails", thumbnail_gb(workload, render), prices["gcs_storage_gb_month"]),
+        Line("GCS storage of the month's thumbnails", month.thumbnail_gb, prices["gcs_storage_gb_month"]),
         Line("Eventarc events (Google source)", n, prices["eventarc_events"]),
         Line("Pub/Sub transport (publish + push)", n * pubsub_bytes / 2**40, prices["pubsub_tib"]),
     ]
