@@ -25,7 +25,7 @@ SIZES = "128x128,512x512,1024x1024"
 _TRANSPOSES = (None, Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.FLIP_TOP_BOTTOM, Image.Transpose.ROTATE_180)
 _RUN = """
 import json, resource, sys, tempfile, time
-from core.cli import main
+from core.ops.cli import main
 
 def cpu():
     usages = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]

@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import difflib
 import re
-import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from core.errors import ConfigError
 from core.imaging.types import Box, Fit
-
-if TYPE_CHECKING:
-    from core.profiles import Profile
+from core.keys import output_key
+from core.profiles import Profile, load_profiles
+from core.syntax import check_template, parse_boxes
 
 OUTPUT_FORMATS = ("auto", "jpeg", "png", "webp", "avif")
 DELETE_POLICIES = ("delete", "keep")
-KEY_PLACEHOLDERS = ("dir", "stem", "ext", "size", "width", "height", "name", "srcext")
 
 #: Extensions polythumb renders by default (matched case-insensitively on the key).
 DEFAULT_INCLUDE = (
@@ -52,7 +49,6 @@ SETTINGS = (
 )
 LEGACY_SETTINGS = {"THUMBNAIL_BUCKET_NAME": "THUMBS_DEST_BUCKET", "THUMBNAIL_SIZE": "THUMBS_SIZES"}
 
-_MAX_EDGE = 16384  # the largest box edge; beyond this it is not a thumbnail
 _BYTE_UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "KIB": 1024, "M": 10**6, "MB": 10**6,
                "MIB": 2**20, "G": 10**9, "GB": 10**9, "GIB": 2**30}  # fmt: skip
 _TRUE = ("1", "true", "yes", "on")
@@ -127,7 +123,7 @@ def load_config(
     defaults = Config()
     config = Config(
         dest_bucket=text("THUMBS_DEST_BUCKET"),
-        boxes=_parse_boxes(text("THUMBS_SIZES"), sources.get("THUMBS_SIZES", "THUMBS_SIZES"), defaults.boxes),
+        boxes=parse_boxes(text("THUMBS_SIZES"), sources.get("THUMBS_SIZES", "THUMBS_SIZES"), defaults.boxes),
         key_template=text("THUMBS_KEY_TEMPLATE") or defaults.key_template,
         format=_parse_choice("THUMBS_FORMAT", text("THUMBS_FORMAT"), OUTPUT_FORMATS, defaults.format),
         quality=_parse_int("THUMBS_QUALITY", text("THUMBS_QUALITY"), 1, 100, None),
@@ -148,8 +144,6 @@ def load_config(
     )
     _check_key_template(config)
     if text("THUMBS_PROFILES"):
-        from core.profiles import load_profiles  # local import: profiles imports this module
-
         config = replace(config, profiles=load_profiles(raw["THUMBS_PROFILES"], base=config))
     too_big = [str(b) for b in config.boxes if config.fit is not Fit.CONTAIN and b.width * b.height > config.max_pixels]
     if too_big:
@@ -244,55 +238,10 @@ def _parse_cache_control(value: str | None, default: str) -> str:
     return value
 
 
-def parse_boxes(value: str, name: str) -> tuple[Box, ...]:
-    """Parses comma-separated boxes (``128x128,512``); errors name ``name`` (a variable or a profile field)."""
-    return _parse_boxes(value, name, ())
-
-
-def _parse_boxes(value: str | None, name: str, default: tuple[Box, ...]) -> tuple[Box, ...]:
-    if value is None:
-        return default
-    accepted = (
-        f"accepted values: comma-separated boxes WIDTHxHEIGHT (or one number for a square), "
-        f"each edge 1..{_MAX_EDGE}, e.g. 128x128,512x512"
-    )
-    if name == "THUMBNAIL_SIZE":  # the seed's "128,128" is one box, not two squares
-        value = value.replace(",", "x", 1) if value.count(",") == 1 else value
-    boxes: list[Box] = []
-    for part in value.split(","):
-        match = re.fullmatch(r"\s*(\d+)\s*(?:[xX×]\s*(\d+))?\s*", part)
-        if not match:
-            raise ConfigError(f"{name}={value!r}: {part.strip()!r} is not a box; {accepted}")
-        width = int(match.group(1))
-        height = int(match.group(2) or width)
-        if not (1 <= width <= _MAX_EDGE and 1 <= height <= _MAX_EDGE):
-            raise ConfigError(f"{name}={value!r}: {part.strip()!r} is out of range; {accepted}")
-        box = Box(width, height)
-        if box not in boxes:
-            boxes.append(box)
-    if not boxes:
-        raise ConfigError(f"{name}={value!r} names no size; {accepted}")
-    return tuple(boxes)
-
-
-def check_template(template: str, name: str) -> None:
-    """Refuses a key template that does not parse or names an unknown placeholder; errors name ``name``."""
-    accepted = f"accepted placeholders: {', '.join('{' + p + '}' for p in KEY_PLACEHOLDERS)}"
-    try:
-        fields = [f for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
-    except ValueError as exc:
-        raise ConfigError(f"{name}={template!r} is not a valid template ({exc}); {accepted}") from None
-    for field_name in fields:
-        if field_name not in KEY_PLACEHOLDERS:
-            raise ConfigError(f"{name}={template!r}: unknown placeholder {{{field_name}}}; {accepted}")
-
-
 def _check_key_template(config: Config) -> None:
     template = config.key_template
     check_template(template, "THUMBS_KEY_TEMPLATE")
     # Stable keys per box: two sizes must never land on one key (deletes find outputs by key).
-    from core.keys import output_key  # local import: keys imports this module
-
     sample = [output_key(config, "photos/sample.jpg", box) for box in config.boxes]
     if len(set(sample)) != len(sample):
         raise ConfigError(

@@ -1,21 +1,28 @@
-"""Output naming: keys, formats and the metadata that ties a thumbnail to its source.
+"""A thumbnail's identity: its key, what it is rendered as (:class:`RenderSpec`) and where it comes from
+(:class:`Provenance`, the metadata that ties it to its source).
 
-Everything here is a pure function of the source key and the configuration, so
-a delete event (which has no image to look at) finds the same keys a create
-event wrote.
+Keys and specs are pure functions of the source key and the configuration, so a delete event (which has no
+image to look at) finds the same keys a create event wrote. :meth:`Provenance.from_metadata` is the one
+reader of a thumbnail's metadata (the pipeline's loop guard and idempotency, the backfill plan, the orphan
+check).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import posixpath
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 from core import __version__
-from core.config import Config
-from core.imaging.types import CONTENT_TYPES, EXTENSIONS, Box
+from core.imaging.types import EXTENSIONS, Box, Fit
+
+if TYPE_CHECKING:  # config validates key templates with output_key: a runtime import would be a cycle
+    from core.config import Config
 
 # Metadata names valid on S3, GCS and Azure alike: lower case (S3 folds case), and
 # C# identifiers (Azure): letters, digits and underscores, no hyphens.
@@ -45,11 +52,6 @@ def output_format(config: Config, source_key: str) -> str:
         return config.format
     extension = posixpath.splitext(source_key)[1].lstrip(".").lower()
     return AUTO_FORMATS.get(extension, AUTO_FALLBACK_FORMAT)
-
-
-def content_type_for(fmt: str) -> str:
-    """MIME type of an output format."""
-    return CONTENT_TYPES[fmt]
 
 
 def output_key(config: Config, source_key: str, box: Box) -> str:
@@ -85,17 +87,6 @@ def output_keys(config: Config, source_key: str) -> dict[Box, str]:
     return {box: output_key(config, source_key, box) for box in boxes}
 
 
-def is_selected(config: Config, key: str) -> bool:
-    """Whether ``key`` gets thumbnails: it passes the filter and (with THUMBS_PROFILES) a profile takes it."""
-    if not passes_filter(config, key):
-        return False
-    if not config.profiles:
-        return True
-    from core.profiles import profile_for  # local import: profiles imports this module
-
-    return profile_for(config, key) is not None
-
-
 def passes_filter(config: Config, key: str) -> bool:
     """Whether ``key`` passes ``THUMBS_INCLUDE`` and ``THUMBS_EXCLUDE`` (case-insensitive globs)."""
     lowered = key.lower()
@@ -104,13 +95,53 @@ def passes_filter(config: Config, key: str) -> bool:
     return not any(fnmatch.fnmatchcase(lowered, glob.lower()) for glob in config.exclude)
 
 
+@dataclass(frozen=True)
+class RenderSpec:
+    """What one output is rendered as: everything that changes its bytes besides the source and the box.
+
+    One spec per output format (a profile rendering several formats holds several specs). The limits
+    (``THUMBS_MAX_PIXELS``, ``THUMBS_MAX_BYTES``) are not part of it: they decide whether a source is
+    rendered, not what the thumbnail is, so changing them must not re-render every thumbnail.
+
+    Attributes:
+        format: The concrete output format (``jpeg``, ``png``, ``webp``, ``avif``).
+        quality: 1-100 for lossy formats; None for the format's default.
+        fit: ``contain``, ``cover`` or ``smart``.
+        strip_metadata: Whether EXIF, XMP and ICC are stripped.
+        animated: ``first`` (a still of the first frame) or ``keep`` (an animated output).
+    """
+
+    format: str
+    quality: int | None
+    fit: Fit
+    strip_metadata: bool
+    animated: str = "first"
+
+    @classmethod
+    def for_source(cls, config: Config, source_key: str) -> RenderSpec:
+        """The spec ``config`` renders ``source_key`` with (``THUMBS_FORMAT=auto`` looks at its extension)."""
+        return cls.of(config, output_format(config, source_key))
+
+    @classmethod
+    def of(cls, config: Config, fmt: str) -> RenderSpec:
+        """The spec ``config`` renders ``fmt`` with."""
+        return cls(format=fmt, quality=config.quality, fit=config.fit, strip_metadata=config.strip_metadata)
+
+    def digest(self, box: Box) -> str:
+        """The ``polythumb_params`` of a thumbnail in ``box``: a changed spec or box gives another digest.
+
+        The text digested for ``animated="first"`` is the one polythumb has always written, so thumbnails
+        rendered before profiles existed stay current.
+        """
+        params = f"{self.format}|{self.quality}|{self.fit}|{int(self.strip_metadata)}|{box}"
+        if self.animated != "first":
+            params += f"|animated={self.animated}"
+        return hashlib.sha256(params.encode()).hexdigest()[:16]
+
+
 def render_params_digest(config: Config, fmt: str, box: Box) -> str:
     """A short digest of everything that changes a thumbnail's bytes besides the source (single recipe)."""
-    from core.profiles import params_digest
-
-    return params_digest(
-        fmt=fmt, quality=config.quality, fit=config.fit, strip_metadata=config.strip_metadata, box=box, animated="first"
-    )
+    return RenderSpec.of(config, fmt).digest(box)
 
 
 def encode_meta_value(value: str) -> str:
@@ -127,20 +158,78 @@ def decode_meta_value(value: str) -> str:
     return unquote(value)
 
 
+@dataclass(frozen=True)
+class Provenance:
+    """Where a thumbnail comes from and how it was made: its user metadata, as a record.
+
+    Attributes:
+        source_key: The source object's key.
+        source_bucket: The source's bucket (None on thumbnails written before it was recorded).
+        source_revision: The source's etag or version id the thumbnail was rendered from.
+        box: The box it was rendered for (``WxH``).
+        params: The :meth:`RenderSpec.digest` it was rendered with.
+        version: The polythumb version that wrote it.
+    """
+
+    source_key: str
+    source_bucket: str | None
+    source_revision: str
+    box: str
+    params: str
+    version: str = __version__
+
+    @classmethod
+    def of(cls, spec: RenderSpec, *, bucket: str, source_key: str, revision: str, box: Box) -> Provenance:
+        """The provenance of a thumbnail rendered now from ``bucket/source_key`` at ``revision``."""
+        return cls(source_key, bucket, revision, str(box), spec.digest(box))
+
+    def to_metadata(self) -> dict[str, str]:
+        """The user metadata written on the thumbnail (valid on every cloud: see the README)."""
+        metadata = {
+            META_SOURCE: encode_meta_value(self.source_key),
+            META_SOURCE_BUCKET: encode_meta_value(self.source_bucket or ""),
+            META_SOURCE_REVISION: encode_meta_value(self.source_revision),
+            META_BOX: self.box,
+            META_PARAMS: self.params,
+            META_VERSION: self.version,
+        }
+        if self.source_bucket is None:
+            del metadata[META_SOURCE_BUCKET]
+        return metadata
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, str]) -> Provenance | None:
+        """Read a thumbnail's metadata (names in any case); None when polythumb did not write the object."""
+        meta = {name.lower(): value for name, value in metadata.items()}
+        if META_SOURCE not in meta:
+            return None
+        bucket = meta.get(META_SOURCE_BUCKET)
+        return cls(
+            source_key=decode_meta_value(meta[META_SOURCE]),
+            source_bucket=decode_meta_value(bucket) if bucket is not None else None,
+            source_revision=decode_meta_value(meta.get(META_SOURCE_REVISION, "")),
+            box=meta.get(META_BOX, ""),
+            params=meta.get(META_PARAMS, ""),
+            version=meta.get(META_VERSION, ""),
+        )
+
+    def derives_from(self, bucket: str, key: str) -> bool:
+        """Whether this thumbnail was rendered from ``bucket/key`` (an unrecorded bucket matches any)."""
+        return self.source_key == key and (self.source_bucket is None or self.source_bucket == bucket)
+
+    def is_current(self, revision: str, params: str) -> bool:
+        """Whether it renders source ``revision`` with the settings digested as ``params``: nothing to redo."""
+        return self.source_revision == revision and self.params == params
+
+
 def thumbnail_metadata(
     config: Config, *, bucket: str, source_key: str, revision: str, fmt: str, box: Box, params: str | None = None
 ) -> dict[str, str]:
     """The user metadata written on every thumbnail (``params``: the output's digest; default: single recipe)."""
-    return {
-        META_SOURCE: encode_meta_value(source_key),
-        META_SOURCE_BUCKET: encode_meta_value(bucket),
-        META_SOURCE_REVISION: encode_meta_value(revision),
-        META_BOX: str(box),
-        META_PARAMS: params or render_params_digest(config, fmt, box),
-        META_VERSION: __version__,
-    }
+    digest = params or render_params_digest(config, fmt, box)
+    return Provenance(source_key, bucket, revision, str(box), digest).to_metadata()
 
 
 def is_polythumb_output(metadata: Mapping[str, str]) -> bool:
     """The loop-guard test: did polythumb write this object?"""
-    return META_SOURCE in {name.lower() for name in metadata}
+    return Provenance.from_metadata(metadata) is not None

@@ -15,6 +15,7 @@ class Status(StrEnum):
     OK = "ok"  # outputs written (or deleted)
     SKIPPED = "skipped"  # nothing to do; ``reason`` says why
     FAILED = "failed"  # a permanent error; ``error_kind`` classifies it; never retried
+    ERROR = "error"  # not done: a transient error or a bug; the platform delivers it again (logs only)
 
 
 class SkipReason(StrEnum):

@@ -38,15 +38,7 @@ from core.errors import (
 )
 from core.events import EventKind, ObjectEvent
 from core.imaging.types import Thumbnail
-from core.keys import (
-    META_PARAMS,
-    META_SOURCE,
-    META_SOURCE_BUCKET,
-    META_SOURCE_REVISION,
-    decode_meta_value,
-    is_polythumb_output,
-    thumbnail_metadata,
-)
+from core.keys import Provenance, is_polythumb_output
 from core.outcome import Action, Outcome, OutputRecord, SkipReason, Status
 from core.prefixes import delete_outputs_under
 from core.profiles import Output, outputs_for
@@ -174,15 +166,9 @@ class Thumbnailer:
 
     def _put(self, dest: Storage, item: _Existing, thumb: Thumbnail, event: ObjectEvent, revision: str) -> OutputRecord:
         output = item.output
-        metadata = thumbnail_metadata(
-            self.config,
-            bucket=event.bucket,
-            source_key=event.key,
-            revision=revision,
-            fmt=output.format,
-            box=output.box,
-            params=output.params,
-        )
+        metadata = Provenance.of(
+            output.spec, bucket=event.bucket, source_key=event.key, revision=revision, box=output.box
+        ).to_metadata()
         try:
             dest.put(
                 item.key,
@@ -279,18 +265,13 @@ def _check_size(size: int, config: Config) -> None:
 
 def _is_current(info: ObjectInfo | None, output: Output, revision: str) -> bool:
     """Whether ``info`` is ``output`` rendered from source ``revision`` with today's settings."""
-    if info is None:
-        return False
-    meta = info.metadata
-    return decode_meta_value(meta.get(META_SOURCE_REVISION, "")) == revision and meta.get(META_PARAMS) == output.params
+    provenance = Provenance.from_metadata(info.metadata) if info is not None else None
+    return provenance is not None and provenance.is_current(revision, output.params)
 
 
 def _derived_from(info: ObjectInfo, bucket: str, key: str) -> bool:
-    meta = info.metadata
-    if META_SOURCE not in meta or decode_meta_value(meta[META_SOURCE]) != key:
-        return False
-    recorded_bucket = meta.get(META_SOURCE_BUCKET)
-    return recorded_bucket is None or decode_meta_value(recorded_bucket) == bucket
+    provenance = Provenance.from_metadata(info.metadata)
+    return provenance is not None and provenance.derives_from(bucket, key)
 
 
 def _unchanged_record(item: _Existing) -> OutputRecord:

@@ -19,7 +19,7 @@ import string
 
 from core.config import Config
 from core.errors import NotFound, PrefixTooLarge
-from core.keys import META_BOX, META_SOURCE, META_SOURCE_BUCKET, decode_meta_value, is_polythumb_output
+from core.keys import Provenance
 from core.outcome import Action, OutputRecord
 from core.profiles import key_templates
 from core.storage.port import ObjectInfo, Storage
@@ -80,27 +80,19 @@ def delete_outputs_under(
                 f"objects in {dest.bucket}; run `polythumb backfill --delete-orphans` for the rest"
             )
         info = listed if listed.metadata else _head_or_none(dest, listed.key)
-        if info is None or not is_polythumb_output(info.metadata):
-            continue
-        source_key = _recorded_source(info, source.bucket)
-        if source_key is None or not source_key.startswith(under):
+        provenance = Provenance.from_metadata(info.metadata) if info is not None else None
+        if info is None or provenance is None or not provenance.derives_from(source.bucket, provenance.source_key):
+            continue  # not polythumb's, or rendered from another bucket
+        source_key = provenance.source_key
+        if not source_key.startswith(under):
             continue
         if source_key not in live:  # a source re-created since the delete keeps its thumbnails
             live[source_key] = _head_or_none(source, source_key) is not None
         if live[source_key]:
             continue
         dest.delete(info.key)
-        records.append(OutputRecord(key=info.key, box=info.metadata.get(META_BOX, ""), action=Action.DELETED))
+        records.append(OutputRecord(key=info.key, box=provenance.box, action=Action.DELETED))
     return tuple(records)
-
-
-def _recorded_source(info: ObjectInfo, bucket: str) -> str | None:
-    """The source key a thumbnail records, if it was rendered from ``bucket``."""
-    meta = info.metadata
-    recorded_bucket = meta.get(META_SOURCE_BUCKET)
-    if recorded_bucket is not None and decode_meta_value(recorded_bucket) != bucket:
-        return None
-    return decode_meta_value(meta[META_SOURCE]) if META_SOURCE in meta else None
 
 
 def _head_or_none(store: Storage, key: str) -> ObjectInfo | None:

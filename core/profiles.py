@@ -31,7 +31,6 @@ Example (TOML)::
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import posixpath
 import tomllib
@@ -42,6 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError
 from core.imaging.types import FORMATS, Box, Fit
+from core.keys import AUTO_FALLBACK_FORMAT, AUTO_FORMATS, RenderSpec, passes_filter, render_key
+from core.syntax import check_template, parse_boxes
 
 if TYPE_CHECKING:
     from core.config import Config
@@ -96,8 +97,6 @@ class Profile:
 
     def formats_for(self, source_key: str) -> tuple[str, ...]:
         """The concrete formats written for ``source_key``, ``auto`` resolved, repeats dropped."""
-        from core.keys import AUTO_FALLBACK_FORMAT, AUTO_FORMATS
-
         extension = posixpath.splitext(source_key)[1].lstrip(".").lower()
         if self.animated == "keep" and extension in ANIMATED_EXTENSIONS:
             auto = ANIMATED_AUTO_FORMAT
@@ -140,28 +139,14 @@ class Output:
     profile: str
 
     @property
+    def spec(self) -> RenderSpec:
+        """What this output is rendered as (everything its digest covers but the box)."""
+        return RenderSpec(self.format, self.quality, self.fit, self.strip_metadata, self.animated)
+
+    @property
     def params(self) -> str:
-        """The render-settings digest of this output."""
-        return params_digest(
-            fmt=self.format,
-            quality=self.quality,
-            fit=self.fit,
-            strip_metadata=self.strip_metadata,
-            box=self.box,
-            animated=self.animated,
-        )
-
-
-def params_digest(*, fmt: str, quality: int | None, fit: Fit, strip_metadata: bool, box: Box, animated: str) -> str:
-    """A short digest of everything that changes an output's bytes besides the source.
-
-    The text digested for ``animated="first"`` is the one polythumb has always
-    written, so thumbnails rendered before profiles existed stay current.
-    """
-    text = f"{fmt}|{quality}|{fit}|{int(strip_metadata)}|{box}"
-    if animated != "first":
-        text += f"|animated={animated}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+        """The render-settings digest of this output (:meth:`core.keys.RenderSpec.digest`)."""
+        return self.spec.digest(self.box)
 
 
 # -- resolving keys -------------------------------------------------------------------------------
@@ -189,11 +174,14 @@ def default_profile(config: Config) -> Profile:
 
 def profile_for(config: Config, key: str) -> Profile | None:
     """The profile that renders ``key``: the first that takes it, after THUMBS_INCLUDE/EXCLUDE; None if none."""
-    from core.keys import passes_filter
-
     if not passes_filter(config, key):
         return None
     return next((profile for profile in active_profiles(config) if profile.takes(key)), None)
+
+
+def is_selected(config: Config, key: str) -> bool:
+    """Whether ``key`` gets thumbnails: it passes the filter and (with THUMBS_PROFILES) a profile takes it."""
+    return profile_for(config, key) is not None
 
 
 def outputs_for(config: Config, key: str) -> list[Output]:
@@ -204,8 +192,6 @@ def outputs_for(config: Config, key: str) -> list[Output]:
 
 def profile_outputs(config: Config, profile: Profile, key: str) -> list[Output]:
     """The outputs ``profile`` makes of ``key`` (whether or not it would be chosen for it)."""
-    from core.keys import render_key
-
     boxes = sorted(profile.sizes, key=lambda box: box.width * box.height, reverse=True)
     return [
         Output(
@@ -230,8 +216,6 @@ def key_templates(config: Config) -> tuple[str, ...]:
 
 def explain(config: Config, key: str) -> dict[str, Any]:
     """Which profile ``key`` gets and which outputs it makes (``polythumb profiles explain``)."""
-    from core.keys import passes_filter
-
     profile = profile_for(config, key)
     if profile is None:
         why = (
@@ -358,8 +342,6 @@ def _globs(value: Any, here: str, *, required: bool) -> tuple[str, ...]:
 
 
 def _sizes(value: Any, here: str) -> tuple[Box, ...]:
-    from core.config import parse_boxes
-
     if isinstance(value, list) and all(isinstance(item, str | int) and not isinstance(item, bool) for item in value):
         value = ",".join(str(item) for item in value)
     if not isinstance(value, str):
@@ -410,8 +392,6 @@ def _one_quality(value: Any, here: str, accepted: str) -> int:
 
 
 def _template(value: Any, here: str) -> str:
-    from core.config import check_template
-
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f'{here}: accepted values: a key template string such as "{{dir}}/{{stem}}-{{size}}.{{ext}}"')
     check_template(value, here)
@@ -420,8 +400,6 @@ def _template(value: Any, here: str) -> str:
 
 def _check_keys_distinct(profile: Profile, here: str) -> None:
     """Two outputs of one source must never share a key: deletes and the backfill find outputs by key."""
-    from core.keys import render_key
-
     for sample in ("photos/sample.jpg", "photos/sample.gif"):
         keys = [render_key(profile.key_template, sample, box, fmt)
                 for box in profile.sizes for fmt in profile.formats_for(sample)]  # fmt: skip

@@ -34,7 +34,7 @@ def main() -> int:
 
     from PIL import Image
 
-    from core.cli import main as polythumb
+    from core.ops.cli import main as polythumb
 
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp, "src"), Path(tmp, "out")

@@ -155,7 +155,7 @@ def test_pipeline_reports_the_fallback_in_the_outcome_and_never_fails() -> None:
 def test_polythumb_run_prints_the_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from core.cli import main
+    from core.ops.cli import main
 
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "a.gif").write_bytes((CORPUS / "gif-animated.gif").read_bytes())

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.backfill.local import run_local
-from core.backfill.plan import Planner
-from core.backfill.report import PlanSummary
 from core.config import load_config
 from core.events import ObjectEvent
+from core.ops.backfill.executor import run_local
+from core.ops.backfill.planner import Planner
+from core.ops.backfill.report import PlanSummary
 from core.outcome import Status
 from core.pipeline import Thumbnailer
 from core.storage import Storage

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from core.backfill.checkpoint import Checkpoint, CheckpointWriter, Watermark, load_checkpoint, save_checkpoint
-from core.backfill.local import run_local
-from core.backfill.orphans import OrphanAction, delete_orphan
-from core.backfill.plan import Orphan, OrphanReason, PlanEntry, Planner, SourceStatus
-from core.backfill.spool import Spool
 from core.config import load_config
 from core.errors import ConfigError
 from core.imaging.types import Box
 from core.keys import thumbnail_metadata
+from core.ops.backfill.checkpoint import Checkpoint, CheckpointWriter, Watermark, load_checkpoint, save_checkpoint
+from core.ops.backfill.executor import run_local
+from core.ops.backfill.orphans import OrphanAction, delete_orphan
+from core.ops.backfill.planner import Orphan, OrphanReason, PlanEntry, Planner, SourceStatus
+from core.ops.backfill.spool import Spool
 from core.storage import MemoryStorage, ObjectInfo, Storage
 from tests.images import jpeg_bytes
 

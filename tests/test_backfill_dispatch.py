@@ -6,33 +6,35 @@ measured exactly and cost no wall time.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import types
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
-from core.backfill.checkpoint import CheckpointWriter, load_checkpoint
-from core.backfill.deadletter import DeadLetterFile
-from core.backfill.dispatch import Dispatcher, DispatchOptions, SendFailure, SendResult, WorkSink
-from core.backfill.memory import MemorySink
-from core.backfill.orphans import delete_orphan
-from core.backfill.plan import PlanEntry, Planner, SourceStatus
-from core.backfill.ratelimit import TokenBucket
-from core.backfill.registry import TargetUnavailable, load_sink
-from core.backfill.spool import Spool
-from core.cli import main
+from core import registry
 from core.config import load_config
 from core.errors import StorageUnavailable
 from core.events import EventKind, ObjectEvent
 from core.imaging.types import Box
 from core.keys import output_keys, thumbnail_metadata
+from core.ops.backfill.checkpoint import CheckpointWriter, load_checkpoint
+from core.ops.backfill.cli import load_sink
+from core.ops.backfill.deadletter import DeadLetterFile
+from core.ops.backfill.dispatch import Dispatcher, DispatchOptions, SendFailure, SendResult, SinkRequest, WorkSink
+from core.ops.backfill.memory_sink import MemorySink
+from core.ops.backfill.orphans import delete_orphan
+from core.ops.backfill.planner import PlanEntry, Planner, SourceStatus
+from core.ops.backfill.ratelimit import TokenBucket
+from core.ops.backfill.spool import Spool
+from core.ops.cli import main
 from core.outcome import Status
 from core.pipeline import Thumbnailer
+from core.registry import ProviderSpec, ProviderUnavailable
 from core.storage import MemoryStorage, ObjectInfo, Storage
 from tests.images import jpeg_bytes
 
@@ -306,69 +308,78 @@ def test_dispatched_items_are_what_the_pipeline_needs_and_orphans_are_deleted_lo
 # -- the CLI and the provider contract ------------------------------------------------------------------------
 
 
+FAKE = "fake"  # a provider written for this test, registered instead of the real ones
+
+
 @pytest.fixture
 def fake_provider(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
-    """A ``providers.aws.backfill`` module as a provider engineer would write it, over memory buckets."""
+    """A provider as a provider engineer would describe it (core.registry), over memory buckets."""
     buckets = {"photos": MemoryStorage("photos"), "thumbs": MemoryStorage("thumbs")}
     for i in range(12):
         buckets["photos"].put(f"in/{i:02}.jpg", jpeg_bytes(64, 48), content_type="image/jpeg")
-    state = types.SimpleNamespace(buckets=buckets, args=None, sink=None)
+    state = types.SimpleNamespace(buckets=buckets, request=None, sink=None)
 
-    def make_sink(args: argparse.Namespace) -> WorkSink:
-        state.args = args
+    def make_sink(request: SinkRequest) -> WorkSink:
+        state.request = request
         state.sink = MemorySink(max_batch_size=10)
         return state.sink  # type: ignore[no-any-return]
 
-    module = types.ModuleType("providers.aws.backfill")
+    module = types.ModuleType("fake_provider_backfill")
     module.make_sink = make_sink  # type: ignore[attr-defined]
     module.open_bucket = buckets.__getitem__  # type: ignore[attr-defined]
-    module.EXTRA_SETTINGS = ("THUMBS_BACKFILL_QUEUE",)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "providers.aws.backfill", module)
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    state.spec = ProviderSpec(
+        name=FAKE, title="Fake cloud", extra="fake", open_bucket=f"{module.__name__}:open_bucket",
+        backfill_sink=f"{module.__name__}:make_sink", settings=("THUMBS_BACKFILL_QUEUE",),
+    )  # fmt: skip
+    monkeypatch.setattr(registry, "providers", lambda: {FAKE: state.spec})
     monkeypatch.setenv("THUMBS_BACKFILL_QUEUE", "thumbs-work")  # a provider setting: accepted, not "unknown"
     return state
 
 
-def test_cli_cloud_target_calls_make_sink_with_the_documented_args(
+def test_cli_cloud_target_calls_make_sink_with_the_documented_request(
     fake_provider: types.SimpleNamespace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     status = main(
-        ["backfill", "photos", "--target", "aws", "--out", "thumbs", "--prefix", "in/", "--json", "--batch", "4",
+        ["backfill", "photos", "--target", FAKE, "--out", "thumbs", "--prefix", "in/", "--json", "--batch", "4",
          "--rate", "10000", "--workers", "8", "--sink-option", "queue_url=https://sqs.example/q",
          "--checkpoint", str(tmp_path / "ck.json"), "--sizes", "32x32"]
     )  # fmt: skip
     summary = json.loads(capsys.readouterr().out)
 
     assert status == 0
-    args = fake_provider.args
-    assert (args.target, args.src, args.dest, args.prefix, args.batch, args.rate, args.workers) == (
-        "aws", "photos", "thumbs", "in/", 4, 10000.0, 8,
+    request = fake_provider.request
+    assert isinstance(request, SinkRequest)
+    assert (request.target, request.src, request.dest, request.prefix, request.batch, request.rate) == (
+        FAKE, "photos", "thumbs", "in/", 4, 10000.0,
     )  # fmt: skip
-    assert args.sink_options == {"queue_url": "https://sqs.example/q"} and args.config.dest_bucket == "thumbs"
+    assert request.workers == 8 and request.config.dest_bucket == "thumbs"
+    assert request.sink_options == {"queue_url": "https://sqs.example/q"}
     assert [len(batch) for batch in fake_provider.sink.batches] == [4, 4, 4] and fake_provider.sink.closed
     assert {event.bucket for event in fake_provider.sink.delivered} == {"photos"}
     assert summary["mode"] == "dispatch" and summary["sent"] == 12 and summary["dead_lettered"] == 0
     assert json.loads((tmp_path / "ck.json").read_text())["last_key"] == "in/11.jpg"
 
 
-def test_cli_cloud_target_without_make_sink_fails_clearly_but_dry_run_works(
-    fake_provider: types.SimpleNamespace, capsys: pytest.CaptureFixture[str]
+def test_cli_cloud_target_without_a_sink_fails_clearly_but_dry_run_works(
+    fake_provider: types.SimpleNamespace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    delattr(sys.modules["providers.aws.backfill"], "make_sink")
-    status = main(["backfill", "photos", "--target", "aws", "--out", "thumbs"])
+    delattr(sys.modules["fake_provider_backfill"], "make_sink")
+    status = main(["backfill", "photos", "--target", FAKE, "--out", "thumbs"])
     assert status == 2
-    assert "providers.aws.backfill has no make_sink(args) factory" in capsys.readouterr().err
+    assert "fake_provider_backfill defines no make_sink" in capsys.readouterr().err
 
-    assert main(["backfill", "photos", "--target", "aws", "--out", "thumbs", "--dry-run", "--json"]) == 0
+    assert main(["backfill", "photos", "--target", FAKE, "--out", "thumbs", "--dry-run", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["missing"] == 12
 
-
-def test_a_target_without_a_backfill_module_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "providers.gcp.backfill", None)  # as if the file did not exist
-    with pytest.raises(TargetUnavailable, match=r"providers/gcp/backfill\.py with a make_sink\(args\) factory"):
-        load_sink("gcp", argparse.Namespace())
+    no_sink = replace(fake_provider.spec, backfill_sink=None)
+    monkeypatch.setattr(registry, "providers", lambda: {FAKE: no_sink})
+    assert main(["backfill", "photos", "--target", FAKE, "--out", "thumbs"]) == 2
+    assert "the Fake cloud provider offers no backfill_sink" in capsys.readouterr().err
 
 
 def test_a_factory_must_return_a_work_sink(fake_provider: types.SimpleNamespace) -> None:
-    setattr(sys.modules["providers.aws.backfill"], "make_sink", lambda args: object())  # noqa: B010
-    with pytest.raises(TargetUnavailable, match="not a WorkSink"):
-        load_sink("aws", argparse.Namespace())
+    setattr(sys.modules["fake_provider_backfill"], "make_sink", lambda request: object())  # noqa: B010
+    request = SinkRequest(target=FAKE, src="photos", dest="thumbs", config=load_config({}))
+    with pytest.raises(ProviderUnavailable, match="not a WorkSink"):
+        load_sink(fake_provider.spec, request)

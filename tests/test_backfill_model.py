@@ -10,16 +10,16 @@ from typing import Any
 import hcl2
 import pytest
 
-from core.backfill.model import (
+from core.reports.capacity import (
     MEASURED_RENDER_SECONDS,
-    SOURCES,
     Assumptions,
     estimate,
-    lambda_ramp_seconds,
     main,
     measure_render_seconds,
     scenarios,
+    sources,
 )
+from providers.aws.capacity import lambda_ramp_seconds
 
 ROOT = Path(__file__).parents[1]
 
@@ -63,8 +63,8 @@ def test_deploy_rows_use_the_deploy_files_numbers() -> None:
 
 def test_every_row_names_its_sources_and_each_source_is_a_url() -> None:
     for row in scenarios():
-        assert row.sources and set(row.sources) <= set(SOURCES)
-    assert all(source.url.startswith("https://") for source in SOURCES.values())
+        assert row.sources and set(row.sources) <= set(sources())
+    assert all(source.url.startswith("https://") for source in sources().values())
 
 
 def test_total_is_plan_plus_drain_and_the_bottleneck_is_the_slowest_stage() -> None:
@@ -101,7 +101,7 @@ def test_main_prints_both_tables_and_the_sources(capsys: pytest.CaptureFixture[s
     text = capsys.readouterr().out
     assert "first backfill" in text and "re-render (all thumbnails exist)" in text
     assert text.count("| aws |") == 4 and text.count("| gcp |") == 4 and text.count("| azure |") == 4
-    assert all(source.url in text for source in SOURCES.values())
+    assert all(source.url in text for source in sources().values())
     assert main(["--json", "--images", "1000"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["assumptions"]["images"] == 1000

@@ -12,17 +12,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.backfill.concurrency import ordered_map
-from core.backfill.keyspace import dest_scan_prefix, output_key_pattern
-from core.backfill.plan import Orphan, OrphanReason, PlanEntry, Planner, SourceStatus
-from core.backfill.report import PlanSummary
-from core.backfill.sorting import ExternalSorter
-from core.cli import main
 from core.config import Config, load_config
 from core.events import ObjectEvent
 from core.imaging.types import Box
 from core.keys import META_SOURCE, encode_meta_value, output_key, output_keys, thumbnail_metadata
-from core.local import open_local_bucket
+from core.ops.backfill.concurrency import ordered_map
+from core.ops.backfill.keyspace import dest_scan_prefix, output_key_pattern
+from core.ops.backfill.planner import Orphan, OrphanReason, PlanEntry, Planner, SourceStatus
+from core.ops.backfill.report import PlanSummary
+from core.ops.backfill.sorting import ExternalSorter
+from core.ops.cli import main
+from core.ops.runner import open_local_bucket
 from core.outcome import Status
 from core.pipeline import Thumbnailer
 from core.storage import FilesystemStorage, MemoryStorage, ObjectInfo, Storage

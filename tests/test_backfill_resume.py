@@ -24,7 +24,7 @@ COUNT = 300
 
 def _backfill(src: Path, out: Path, checkpoint: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "core.cli", "backfill", str(src), "--out", str(out), "--sizes", SIZES,
+        sys.executable, "-m", "core.ops.cli", "backfill", str(src), "--out", str(out), "--sizes", SIZES,
         "--workers", "2", "--checkpoint", str(checkpoint), "--checkpoint-every", "0.05", "--json", *extra,
     ]  # fmt: skip
 

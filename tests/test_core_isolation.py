@@ -32,5 +32,6 @@ def test_loading_settings_does_not_import_pillow() -> None:
     watched = "('PIL', 'boto3', 'botocore', 'google', 'azure', 'functions_framework')"
     listing = f"print(sorted(m for m in sys.modules if m.split('.')[0] in {watched}))"
     baseline = _run(f"import sys; {listing}")
-    out = _run(f"import sys, core.config, core.pipeline, core.runtime, core.keys, core.storage, core.local; {listing}")
+    modules = "core.config, core.pipeline, core.runtime, core.keys, core.storage, core.ops.runner"
+    out = _run(f"import sys, {modules}; {listing}")
     assert out == baseline

@@ -18,7 +18,7 @@ import pytest
 
 from core.config import load_config
 from core.keys import output_keys
-from core.local import run_directory
+from core.ops.runner import run_directory
 from core.storage import FilesystemStorage
 from core.storage.filesystem import RESERVED_DIR, STALE_TEMPORARY_AGE, TMP_DIR
 from tests.images import jpeg_bytes

@@ -24,7 +24,7 @@ from core.config import load_config
 from core.errors import ConfigError
 from core.imaging import Box, Fit, geometry, plan, render_thumbnails, sniff, vips_engine
 from core.imaging.engine import ENGINE_ENV, engine_for
-from core.local import run_directory
+from core.ops.runner import run_directory
 from tests.images import gradient
 from tests.test_imaging_limits import LAUNCHER, ROOT
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
 from core.config import load_config
-from core.local import run_directory, watch_directory
+from core.ops.cli import main
+from core.ops.runner import run_directory, watch_directory
 from core.outcome import Outcome, Status
 from tests.images import jpeg_bytes, open_bytes, png_rgba_bytes
 
@@ -90,7 +90,8 @@ def test_config_command_prints_effective_settings(
 
 def test_console_script_runs_in_a_subprocess(photos: Path, tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "core.cli", "run", str(photos), "--out", str(tmp_path / "t"), "--exclude", "broken*"],
+        [sys.executable, "-m", "core.ops.cli", "run", str(photos), "--out", str(tmp_path / "t"),
+         "--exclude", "broken*"],
         capture_output=True, text=True, timeout=120, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

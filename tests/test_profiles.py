@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from core.backfill.plan import Planner
-from core.cli import main
 from core.config import load_config
 from core.errors import ConfigError
 from core.events import ObjectEvent
 from core.keys import META_PARAMS, render_params_digest
+from core.ops.backfill.planner import Planner
+from core.ops.cli import main
 from core.outcome import Action, SkipReason, Status
 from core.pipeline import Thumbnailer
 from core.profiles import active_profiles, explain, outputs_for, profile_for

@@ -113,14 +113,14 @@ def test_a_provider_that_did_not_run_is_not_run() -> None:
     document = {"format": "polythumb-conformance/1", "results": [result("a.py::t[local]", "e2e", "B", "local")]}
     matrix = build_matrix(document)
     assert cell_text(matrix, matrix.rows[0], "azure") == ("not run", "na")
-    assert "not run (SDK not installed): memory, aws, gcp, azure" in to_markdown(matrix)
+    assert "not run (SDK not installed): memory, aws, azure, gcp" in to_markdown(matrix)
 
 
 def test_markdown_has_one_table_per_suite_with_escaped_pipes(document: dict[str, Any]) -> None:
     text = to_markdown(build_matrix(document))
     assert text.startswith("# polythumb conformance matrix")
-    assert "| Behaviour | local | aws | gcp | azure |" in text  # e2e: no memory column
-    assert "| Behaviour | memory | local | aws | gcp | azure |" in text
+    assert "| Behaviour | local | aws | azure | gcp |" in text  # e2e: no memory column
+    assert "| Behaviour | memory | local | aws | azure | gcp |" in text
     assert "| Upload makes thumbnails. | pass · 0.50 s (fn 0.12 s) | pass · 0.25 s (fn 0.04 s) | n/a | n/a |" in text
     assert "HEAD `0x<hex>` \\| bare" in text
     assert "cells: 6 pass, 1 fail, 1 skipped" in text

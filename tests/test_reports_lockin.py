@@ -11,7 +11,7 @@ import pytest
 
 from core.reports import charts, coldstart, costs, lockin, migration
 from core.reports.concepts import event_names, provider_concepts, setting_keys, terraform_default
-from core.reports.render import Block, Bullets, Code, Heading, Image, Table, Text, document_html, document_markdown
+from core.reports.document import Block, Bullets, Code, Heading, Image, Table, Text, document_html, document_markdown
 from core.reports.source_metrics import count, measure_layers, portable_share
 from core.reports.workload import RenderSample, Workload
 
@@ -293,7 +293,7 @@ def test_cold_start_of_the_local_entrypoint_loads_no_cloud_sdk() -> None:
     probe = coldstart.measure(ROOT, "local", repeat=1)
     assert probe.error is None, probe.error
     assert probe.median_ms is not None and probe.median_ms > 0 and probe.imaging_ms is not None
-    assert "core.local" in probe.modules
+    assert "core.ops.runner" in probe.modules
     assert probe.foreign == [] and not {"aws", "gcp", "azure"} & set(probe.families)
 
 

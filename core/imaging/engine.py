@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from PIL import Image, ImageFile
+from PIL import ImageFile
 
 from core.errors import ConfigError
 from core.imaging.types import Box, Fit
@@ -47,24 +46,6 @@ VIPS_JPEG_LARGE_OUTPUT = 512
 #: the memory). Palette and bilevel PNGs (graphics, not measured) stay with
 #: Pillow; so does the test suite's 100 Mpx bilevel memory-probe control.
 VIPS_PNG_MODES = frozenset({"L", "LA", "RGB", "RGBA", "I;16", "I;16B"})
-
-
-@dataclass(frozen=True)
-class Resized:
-    """What an engine hands back: the thumbnails before colour conversion and encoding.
-
-    Attributes:
-        thumbnails: ``(box, image)`` for each distinct box, largest first;
-            the images are upright, in the working mode ``mode``.
-        mode: The working mode (see :func:`core.imaging.colour.working_mode`).
-        exif: The source EXIF, if any and parsable.
-        icc_profile: The source's embedded ICC profile, if any.
-    """
-
-    thumbnails: list[tuple[Box, Image.Image]]
-    mode: str
-    exif: Image.Exif | None
-    icc_profile: bytes | None
 
 
 def requested() -> str:

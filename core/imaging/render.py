@@ -53,7 +53,7 @@ from PIL import Image, ImageFile
 
 from core.errors import ConfigError, ImageTooLarge, PolythumbError, UnsupportedImage
 from core.imaging import animation, attention, colour, decode, encode, engine, geometry, plan
-from core.imaging.engine import Resized
+from core.imaging.resized import Resized
 from core.imaging.types import CONTENT_TYPES, FORMATS, Box, Fit, Rendered, SourceProbe, Thumbnail
 
 #: One output encoding: (format, quality or None for the format's default).

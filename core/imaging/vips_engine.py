@@ -42,7 +42,7 @@ from PIL import Image, ImageFile
 
 from core.errors import ConfigError, ImageTooLarge, TruncatedImage
 from core.imaging import attention, decode, geometry, plan, sniff
-from core.imaging.engine import Resized
+from core.imaging.resized import Resized
 from core.imaging.types import Box, Fit
 
 #: Pillow modes of each source format this engine decodes exactly as the Pillow engine does.

@@ -7,7 +7,7 @@
   cold starts, latency, a monthly cost estimate and what a move between clouds takes;
 * :mod:`core.reports.source_metrics`, :mod:`core.reports.concepts`, :mod:`core.reports.coldstart`,
   :mod:`core.reports.workload`, :mod:`core.reports.costs`, :mod:`core.reports.migration`,
-  :mod:`core.reports.charts`, :mod:`core.reports.render` -- one measurement or one format each.
+  :mod:`core.reports.charts`, :mod:`core.reports.document` -- one measurement or one format each.
 
 Nothing here imports a cloud SDK or pytest at import time: what needs them runs in a subprocess.
 """

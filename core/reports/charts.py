@@ -10,9 +10,19 @@ import importlib.util
 import io
 from collections.abc import Mapping, Sequence
 
+from core.reports.facts import clouds, reporting
+
 MISSING = "matplotlib is not installed (pip install matplotlib); the numbers are in the table above"
 
-_COLOURS = {"aws": "#ff9900", "gcp": "#4285f4", "azure": "#0078d4", "local": "#6e7781", "memory": "#afb8c1"}
+#: Bars of the columns that are not providers (whose colours are in their reporting facts).
+_COLOURS = {"local": "#6e7781", "memory": "#afb8c1"}
+_OTHER = "#8c959f"
+
+
+def _colour(label: str) -> str:
+    if label in _COLOURS or label not in clouds():
+        return _COLOURS.get(label, _OTHER)
+    return str(reporting(label).get("colour", _OTHER))
 
 
 def available() -> bool:
@@ -51,7 +61,7 @@ def bars(
             axes.legend(fontsize=8, frameon=False)
         else:
             axes.bar(
-                labels, [values[label] for label in labels], color=[_COLOURS.get(label, "#8c959f") for label in labels]
+                labels, [values[label] for label in labels], color=[_colour(label) for label in labels]
             )
         for index, label in enumerate(labels):
             axes.annotate(f"{values[label]:,.2f}", (index, values[label]), ha="center", va="bottom", fontsize=8)

@@ -1,9 +1,9 @@
 """Cold-start cost of each entrypoint: import time in a fresh interpreter, and which SDK modules it loads.
 
 Each probe is a new ``python`` process that imports the entrypoint module exactly as the platform
-does at cold start (with the settings it needs, and, for AWS, ``AWS_LAMBDA_FUNCTION_NAME`` set so the
-handler and its S3 client are built at import as in Lambda), then reports the seconds the import took,
-the modules it added, and the peak RSS. Nothing reaches a network: clients are built, not used.
+does at cold start (with the settings it needs, which each provider declares in its reporting facts, so
+that its handler and storage client are built at import as on the platform), then reports the seconds the
+import took, the modules it added, and the peak RSS. Nothing reaches a network: clients are built, not used.
 The median of ``repeat`` probes is reported; a second figure is the first render after that (Pillow
 is imported on first use, so the first invocation pays it).
 """
@@ -19,57 +19,29 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: entrypoint -> (module the platform imports, the settings its cold start needs)
-ENTRYPOINTS: Mapping[str, tuple[str, Mapping[str, str]]] = {
-    "local": ("core.local", {}),
-    "aws": (
-        "providers.aws.handler",
-        {
-            "AWS_LAMBDA_FUNCTION_NAME": "polythumb-coldstart",
-            "THUMBS_DEST_BUCKET": "coldstart-thumbs",
-            "AWS_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "coldstart",
-            "AWS_SECRET_ACCESS_KEY": "coldstart",
-            "AWS_EC2_METADATA_DISABLED": "true",
-        },
-    ),
-    "gcp": (
-        "providers.gcp.main",
-        {
-            "THUMBS_DEST_BUCKET": "coldstart-thumbs",
-            "GOOGLE_CLOUD_PROJECT": "coldstart",
-            "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9",
-        },
-    ),
-    "azure": (
-        "providers.azure.function_app",
-        {
-            "THUMBS_DEST_BUCKET": "thumbs",
-            "THUMBS_SOURCE_CONTAINER": "images",
-            "AzureWebJobsStorage": "UseDevelopmentStorage=true",
-        },
-    ),
-}
+from core.reports.facts import clouds, reporting
 
-#: SDK family -> top-level module names (dotted prefixes) that belong to it.
-FAMILIES: Mapping[str, tuple[str, ...]] = {
-    "aws": ("boto3", "botocore", "s3transfer"),
-    "gcp": (
-        "google.cloud",
-        "google.api_core",
-        "google.auth",
-        "google.resumable_media",
-        "google_crc32c",
-        "functions_framework",
-        "cloudevents",
-    ),
-    "azure": ("azure",),
+#: The local entrypoint's module; each provider's comes from its reporting facts (:mod:`core.reports.facts`).
+LOCAL = "local"
+LOCAL_MODULE = "core.ops.runner"
+
+#: SDK families every entrypoint may load, besides its own cloud's: family -> module prefixes.
+SHARED_FAMILIES: Mapping[str, tuple[str, ...]] = {
     "Pillow": ("PIL",),
     "web framework": ("flask", "werkzeug", "gunicorn"),
 }
 
-#: Which SDK family each cloud entrypoint may load (its own); any other cloud's is an isolation failure.
-CLOUDS = ("aws", "gcp", "azure")
+
+def entrypoint_module(entrypoint: str) -> str:
+    """The module the platform imports for ``entrypoint`` (``local`` or a provider's name)."""
+    return LOCAL_MODULE if entrypoint == LOCAL else str(reporting(entrypoint)["coldstart"]["module"])
+
+
+def families() -> dict[str, tuple[str, ...]]:
+    """SDK family -> the module prefixes that belong to it: one family per provider, then the shared ones."""
+    found = {cloud: tuple(reporting(cloud).get("sdk_families", ())) for cloud in clouds()}
+    return {**found, **SHARED_FAMILIES}
+
 
 _PROBE = """
 import importlib, json, sys, time
@@ -120,12 +92,12 @@ class ColdStart:
     @property
     def families(self) -> dict[str, int]:
         """SDK family -> how many of its modules the import loaded."""
-        return {name: n for name, prefixes in FAMILIES.items() if (n := _count(self.modules, prefixes))}
+        return {name: n for name, prefixes in families().items() if (n := _count(self.modules, prefixes))}
 
     @property
     def foreign(self) -> list[str]:
         """Other clouds' SDK families this entrypoint loaded (must be empty)."""
-        return [cloud for cloud in CLOUDS if cloud != self.entrypoint and cloud in self.families]
+        return [cloud for cloud in clouds() if cloud != self.entrypoint and cloud in self.families]
 
 
 def _count(modules: Sequence[str], prefixes: Sequence[str]) -> int:
@@ -134,7 +106,10 @@ def _count(modules: Sequence[str], prefixes: Sequence[str]) -> int:
 
 def _environment(root: Path, settings: Mapping[str, str]) -> dict[str, str]:
     # A clean slate: no THUMBS_*/cloud settings of the caller may change what the import does.
-    drop = ("THUMBS_", "THUMBNAIL_", "AWS_", "AZURE", "AzureWebJobs", "GOOGLE_", "STORAGE_EMULATOR")
+    cloud_prefixes = [
+        prefix for cloud in clouds() for prefix in reporting(cloud).get("coldstart", {}).get("clean_env", ())
+    ]
+    drop = ("THUMBS_", "THUMBNAIL_", *cloud_prefixes)
     env = {name: value for name, value in os.environ.items() if not name.startswith(drop)}
     env["PYTHONPATH"] = str(root)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -144,7 +119,8 @@ def _environment(root: Path, settings: Mapping[str, str]) -> dict[str, str]:
 
 def measure(root: Path, entrypoint: str, *, repeat: int = 5, python: str = sys.executable) -> ColdStart:
     """Probe ``entrypoint`` ``repeat`` times in fresh interpreters."""
-    module, settings = ENTRYPOINTS[entrypoint]
+    module = entrypoint_module(entrypoint)
+    settings = {} if entrypoint == LOCAL else dict(reporting(entrypoint)["coldstart"]["settings"])
     samples, imaging, modules, rss = [], [], [], None
     for _ in range(repeat):
         process = subprocess.run(

@@ -2,7 +2,7 @@
 
 * **event types**: the event-type and source names the provider's ``events.py`` recognises (string
   constants such as ``google.cloud.storage.object.v1.finalized``, ``Microsoft.Storage.BlobCreated``,
-  ``aws:sqs``, and the names in its kind/family tables);
+  ``<source>:<service>`` pairs, and the names in its kind/family tables);
 * **IAM**: the identity and permission resources of its Terraform, and the actions or roles granted;
 * **settings**: the ``THUMBS_*`` names its Terraform sets, the provider-only ``THUMBS_*`` names (not in
   :data:`core.config.SETTINGS`), and the platform settings its code or Terraform reads;
@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from core import registry
 from core.config import SETTINGS
 
 _EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[.:][A-Za-z0-9*]+)+$")
 _TABLE_NAME = re.compile(r"KIND|FAMIL|TYPE|API|SCHEMA")
 _RESOURCE = re.compile(r'^\s*resource\s+"([a-z0-9_]+)"\s+"([A-Za-z0-9_-]+)"', re.MULTILINE)
 _IAM_RESOURCE = re.compile(r"iam|role|policy|service_account|identity|assignment|member|binding")
-_AWS_ACTION = re.compile(r'"((?:s3|sqs|sns|logs|kms|lambda|events):[A-Za-z*]+)"')
-_GCP_ROLE = re.compile(r'"(roles/[A-Za-z.]+)"')
-_AZURE_ROLE = re.compile(r'role_definition_name\s*=\s*"([^"]+)"')
 _THUMBS = re.compile(r"\bTHUMBS_[A-Z][A-Z_]*[A-Z]\b")
 _SETTING_BLOCK = re.compile(
     r"\b(app_settings|environment|environment_variables|thumbs_environment)\s*=\s*(?:merge\([^{)\n]*)?\{"
@@ -56,7 +56,7 @@ class Concepts:
 def event_names(source: str) -> list[str]:
     """Event-type names a provider's events module recognises.
 
-    Dotted or colon names (``aws:sqs``, ``google.cloud.storage.object.v1.finalized``) that the module
+    Dotted or colon names (``<source>:<service>``, ``google.cloud.storage.object.v1.finalized``) that the module
     compares against or binds to a module-level name, and every string of its module-level
     kind/family/type/API/schema tables (``ObjectCreated``, ``PutBlob``).
     """
@@ -115,12 +115,15 @@ def terraform_default(terraform: str, name: str) -> str | None:
     return match.group(1) if match else None
 
 
-#: Terraform variable holding each provider's instance size, and what it means.
-INSTANCE_VARIABLES = {
-    "aws": {"memory_mb": "memory_size"},
-    "gcp": {"memory": "available_memory", "cpu": "available_cpu"},
-    "azure": {"memory_mb": "instance_memory_mb"},
-}
+def _terraform_facts(provider: str) -> Mapping[str, Any]:
+    """What the provider's descriptor says about its Terraform (``facts["terraform"]``), if this install has it.
+
+    ``permission_pattern``: a regular expression whose first group is one permission granted (an IAM action,
+    a role); ``instance_variables``: label (``memory_mb``, ``memory``, ``cpu``) -> the variable sizing an instance.
+    """
+    spec = registry.providers().get(provider)
+    facts: Mapping[str, Any] = spec.facts.get("terraform", {}) if spec is not None else {}
+    return facts
 
 
 def provider_concepts(root: Path, provider: str) -> Concepts:
@@ -132,9 +135,9 @@ def provider_concepts(root: Path, provider: str) -> Concepts:
     events_file = folder / "events.py"
     names = event_names(events_file.read_text(encoding="utf-8")) if events_file.exists() else []
     resources = sorted({kind for kind, _ in _RESOURCE.findall(terraform)})
-    permissions = sorted(
-        {*_AWS_ACTION.findall(terraform), *_GCP_ROLE.findall(terraform), *_AZURE_ROLE.findall(terraform)}
-    )
+    facts = _terraform_facts(provider)
+    pattern = facts.get("permission_pattern")
+    permissions = sorted(set(re.findall(pattern, terraform))) if pattern else []
     set_keys = setting_keys(terraform)
     thumbs = sorted({*(_THUMBS.findall(code)), *(k for k in set_keys if k.startswith("THUMBS_"))})
     platform_keys = {re.sub(r"\$\{[^}]*\}", "<connection>", k) for k in set_keys if not k.startswith("THUMBS_")}
@@ -147,7 +150,7 @@ def provider_concepts(root: Path, provider: str) -> Concepts:
     ]
     instance = {
         label: value
-        for label, variable in INSTANCE_VARIABLES.get(provider, {}).items()
+        for label, variable in facts.get("instance_variables", {}).items()
         if (value := terraform_default(terraform, variable)) is not None
     }
     return Concepts(

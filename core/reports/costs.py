@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import registry
 from core.reports.workload import RenderSample, Workload
 
 PRICES = Path(__file__).with_name("prices.json")
@@ -60,7 +61,7 @@ def load_prices(path: Path = PRICES) -> PriceTable:
         raise ValueError(f"{path}: the price table needs an 'as_of' date")
     items: dict[str, dict[str, Price]] = {}
     regions = {}
-    for cloud in ("aws", "gcp", "azure"):
+    for cloud in registry.names():
         section = document.get(cloud) or {}
         regions[cloud] = str(section.get("region", ""))
         items[cloud] = {}
@@ -104,29 +105,23 @@ class Deployment:
         return math.ceil(round(ms / self.granularity_ms, 6)) * self.granularity_ms / 1000
 
 
+def pricing(cloud: str) -> Any:
+    """The provider's pricing module (its descriptor's ``facts["pricing"]``): ``deployment`` and ``estimate``.
+
+    Raises:
+        ValueError: ``cloud`` is no provider of this install, or declares no pricing.
+    """
+    spec = registry.providers().get(cloud)
+    path = spec.facts.get("pricing") if spec is not None else None
+    if not path:
+        raise ValueError(f"unknown cloud {cloud!r}")
+    return registry.resolve(path)
+
+
 def deployment_for(cloud: str, instance: Mapping[str, str]) -> Deployment:
     """The deployment of ``cloud`` from its Terraform defaults (see :mod:`core.reports.concepts`)."""
-    if cloud == "aws":
-        return Deployment(memory_gb=float(instance.get("memory_mb", 2048)) / 1024, granularity_ms=1)
-    if cloud == "gcp":
-        return Deployment(
-            memory_gb=_gib(instance.get("memory", "1Gi")), cpu=_cpu(instance.get("cpu", "1")), granularity_ms=100
-        )
-    if cloud == "azure":
-        return Deployment(memory_gb=float(instance.get("memory_mb", 2048)) / 1024, granularity_ms=100, minimum_ms=1000)
-    raise ValueError(f"unknown cloud {cloud!r}")
-
-
-def _gib(text: str) -> float:
-    units = {"Ki": 1 / 2**20, "Mi": 1 / 1024, "Gi": 1.0, "M": 1e6 / GIB, "G": 1e9 / GIB}
-    for suffix, factor in units.items():
-        if text.endswith(suffix):
-            return float(text[: -len(suffix)]) * factor
-    return float(text) / GIB  # bytes
-
-
-def _cpu(text: str) -> float:
-    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+    deployment: Deployment = pricing(cloud).deployment(instance)
+    return deployment
 
 
 @dataclass(frozen=True)
@@ -167,82 +162,29 @@ def invocation_seconds(workload: Workload, render: RenderSample, assumptions: As
     )
 
 
-def _thumbnail_gb(workload: Workload, render: RenderSample) -> float:
+@dataclass(frozen=True)
+class Month:
+    """The workload's month, as every cloud's :func:`estimate` prices it.
+
+    Attributes:
+        images: Images rendered in the month.
+        thumbnails: Thumbnails per image.
+        billed_s: Billed seconds of one invocation (the deployment's rounding applied).
+        thumbnail_gb: GiB of the month's new thumbnails.
+        deployment: What the Terraform deploys.
+        assumptions: The model's assumptions.
+    """
+
+    images: int
+    thumbnails: int
+    billed_s: float
+    thumbnail_gb: float
+    deployment: Deployment
+    assumptions: Assumptions
+
+
+def thumbnail_gb(workload: Workload, render: RenderSample) -> float:
     return workload.images_per_month * sum(render.thumbnail_bytes) / GIB
-
-
-def estimate_aws(
-    workload: Workload,
-    render: RenderSample,
-    deployment: Deployment,
-    prices: Mapping[str, Price],
-    assumptions: Assumptions,
-) -> list[Line]:
-    """Lambda (SQS route) + S3 + SQS."""
-    n, k = workload.images_per_month, workload.boxes
-    billed = deployment.billed_seconds(invocation_seconds(workload, render, assumptions))
-    return [
-        Line("Lambda duration", n * billed * deployment.memory_gb, prices["lambda_gb_second"]),
-        Line("Lambda requests", n, prices["lambda_requests"]),
-        Line("S3 GET/HEAD (original HEAD + GET, one HEAD per output)", n * (k + 2), prices["s3_get_requests"]),
-        Line("S3 PUT (one per thumbnail)", n * k, prices["s3_put_requests"]),
-        Line("S3 storage of the month's thumbnails", _thumbnail_gb(workload, render), prices["s3_storage_gb_month"]),
-        Line("SQS requests", n * assumptions.sqs_requests_per_image, prices["sqs_requests"]),
-    ]
-
-
-def estimate_gcp(
-    workload: Workload,
-    render: RenderSample,
-    deployment: Deployment,
-    prices: Mapping[str, Price],
-    assumptions: Assumptions,
-) -> list[Line]:
-    """Cloud Run functions (Eventarc trigger) + Cloud Storage + Pub/Sub transport."""
-    n, k = workload.images_per_month, workload.boxes
-    billed = deployment.billed_seconds(invocation_seconds(workload, render, assumptions))
-    pubsub_bytes = 2 * max(1000, assumptions.pubsub_bytes_per_message)  # publish + push, 1000 B minimum each
-    return [
-        Line("Cloud Run functions CPU", n * billed * (deployment.cpu or 1.0), prices["run_vcpu_second"]),
-        Line("Cloud Run functions memory", n * billed * deployment.memory_gb, prices["run_gib_second"]),
-        Line("Cloud Run functions invocations", n, prices["run_requests"]),
-        Line("GCS class B (metadata + media GET, one metadata GET per output)", n * (k + 2), prices["gcs_class_b"]),
-        Line("GCS class A (one insert per thumbnail)", n * k, prices["gcs_class_a"]),
-        Line("GCS storage of the month's thumbnails", _thumbnail_gb(workload, render), prices["gcs_storage_gb_month"]),
-        Line("Eventarc events (Google source)", n, prices["eventarc_events"]),
-        Line("Pub/Sub transport (publish + push)", n * pubsub_bytes / 2**40, prices["pubsub_tib"]),
-    ]
-
-
-def estimate_azure(
-    workload: Workload,
-    render: RenderSample,
-    deployment: Deployment,
-    prices: Mapping[str, Price],
-    assumptions: Assumptions,
-) -> list[Line]:
-    """Functions Flex Consumption (Event Grid trigger) + Blob Storage + Event Grid."""
-    n, k = workload.images_per_month, workload.boxes
-    billed = deployment.billed_seconds(invocation_seconds(workload, render, assumptions))
-    return [
-        Line("Flex Consumption execution time", n * billed * deployment.memory_gb, prices["flex_gb_second"]),
-        Line("Flex Consumption executions", n, prices["flex_executions"]),
-        Line(
-            "Blob read/other (Get Blob Properties x outputs+1, Get Blob)", n * (k + 2), prices["blob_read_operations"]
-        ),
-        Line("Blob write (one Put Blob per thumbnail)", n * k, prices["blob_write_operations"]),
-        Line(
-            "Blob storage of the month's thumbnails", _thumbnail_gb(workload, render), prices["blob_storage_gb_month"]
-        ),
-        Line("Event Grid operations", n * assumptions.event_grid_operations_per_event, prices["event_grid_operations"]),
-    ]
-
-
-ESTIMATORS: Mapping[str, Callable[..., list[Line]]] = {
-    "aws": estimate_aws,
-    "gcp": estimate_gcp,
-    "azure": estimate_azure,
-}
 
 
 def estimate(
@@ -256,8 +198,12 @@ def estimate(
 ) -> Estimate:
     """The monthly estimate of ``cloud``."""
     seconds = invocation_seconds(workload, render, assumptions)
-    lines = ESTIMATORS[cloud](workload, render, deployment, prices[cloud], assumptions)
-    return Estimate(cloud, seconds, deployment.billed_seconds(seconds), deployment, lines)
+    billed = deployment.billed_seconds(seconds)
+    month = Month(
+        workload.images_per_month, workload.boxes, billed, thumbnail_gb(workload, render), deployment, assumptions
+    )
+    lines: list[Line] = pricing(cloud).estimate(month, prices[cloud])
+    return Estimate(cloud, seconds, billed, deployment, lines)
 
 
 def assumptions_text(

@@ -23,11 +23,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core import registry
 from core.reports import charts, coldstart, conformance, costs, migration
 from core.reports.coldstart import ColdStart
 from core.reports.concepts import Concepts, provider_concepts
+from core.reports.document import Block, Bullets, Code, Heading, Image, Table, Text, document_html, document_markdown
+from core.reports.facts import clouds
 from core.reports.matrix import (
-    SUITES,
     Latency,
     Matrix,
     build_matrix,
@@ -35,23 +37,15 @@ from core.reports.matrix import (
     e2e_latency,
     load_results,
     observed_values,
+    suites,
 )
-from core.reports.render import Block, Bullets, Code, Heading, Image, Table, Text, document_html, document_markdown
 from core.reports.source_metrics import Layer, measure_layers, portable_share
 from core.reports.workload import DEFAULT_BYTES_PER_PIXEL, RenderSample, Workload, measure_render
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = Path("reports") / "lockin"
-CLOUDS = ("aws", "gcp", "azure")
 TITLE = "polythumb vendor lock-in report"
 
-#: What each entrypoint needs installed to be probed (its SDK and function runtime).
-RUNTIMES = {
-    "local": (),
-    "aws": ("boto3",),
-    "gcp": ("google.cloud.storage", "functions_framework"),
-    "azure": ("azure.storage.blob", "azure.functions"),
-}
 
 
 @dataclass
@@ -74,7 +68,8 @@ class Findings:
 def installed(entrypoint: str) -> bool:
     """Whether ``entrypoint``'s SDK and runtime are importable here."""
     try:
-        return all(importlib.util.find_spec(module) is not None for module in RUNTIMES[entrypoint])
+        needs = () if entrypoint == coldstart.LOCAL else registry.get(entrypoint).sdk_modules
+        return all(importlib.util.find_spec(module) is not None for module in needs)
     except ModuleNotFoundError:
         return False
 
@@ -98,7 +93,7 @@ def code_section(f: Findings) -> list[Block]:
     ]
     shares = [
         f"{cloud}: {portable_share(f.layers, cloud):.0%} of the function code it runs is the portable core"
-        for cloud in CLOUDS
+        for cloud in clouds()
     ]
     return [
         Heading("Portable versus provider-specific code"),
@@ -133,7 +128,7 @@ def concepts_section(f: Findings) -> list[Block]:
     replace = observed_values(f.matrix, "Replace-only write") if f.matrix else {}
     key = observed_values(f.matrix, "How the key") if f.matrix else {}
     rows = []
-    for cloud in CLOUDS:
+    for cloud in clouds():
         c = f.concepts[cloud]
         rows += [
             [cloud, "event types handled", ", ".join(f"`{n}`" for n in c.event_names) or "-"],
@@ -162,7 +157,7 @@ def matrix_section(f: Findings) -> list[Block]:
     if f.matrix is None:
         return [Heading("Conformance matrix"), Text(f"Not available: {f.matrix_source}.")]
     blocks: list[Block] = [Heading("Conformance matrix"), Text(f"From {f.matrix_source}.", note=True)]
-    for suite, (title, columns, note) in SUITES.items():
+    for suite, (title, columns, note) in suites().items():
         rows = f.matrix.suite_rows(suite)
         if not rows:
             continue
@@ -203,8 +198,8 @@ def cold_section(f: Findings) -> list[Block]:
         Heading("Cold start per entrypoint"),
         Text(
             f"Import of the module the platform loads, in a fresh interpreter (median of {repeat}), with the "
-            "settings its cold start needs (AWS with `AWS_LAMBDA_FUNCTION_NAME` set, so the handler and its S3 "
-            "client are built at import as in Lambda). First render: importing Pillow and rendering once, which "
+            "settings its cold start needs (each provider declares them, so that its handler and storage client "
+            "are built at import as on the platform). First render: importing Pillow and rendering once, which "
             "the first invocation pays on top. Interpreter start-up is not included."
         ),
         Table(
@@ -333,7 +328,7 @@ def cost_section(f: Findings) -> list[Block]:
     blocks += [Heading("Assumptions", level=3), Bullets(f.assumptions), Heading("Price table", level=3)]
     price_rows = [
         [cloud, name, f"{_number(p.price)} per {_number(p.per)} {p.unit}", p.note, " ".join(p.sources)]
-        for cloud in CLOUDS
+        for cloud in clouds()
         for name, p in f.prices[cloud].items()
     ]
     blocks += [
@@ -365,6 +360,25 @@ def _group(item: str) -> str:
     return "compute"
 
 
+def _migration_example() -> list[Block]:
+    """A move between the first two providers of this install (none with fewer than two)."""
+    if len(clouds()) < 2:
+        return []
+    old, new = clouds()[:2]
+    return [
+        Code(
+            "\n".join(
+                [
+                    f"# e.g. {old} -> {new}, keeping the thumbnails served during the move:",
+                    f"cd providers/{new}/deploy && terraform apply      # the new function, its buckets and trigger",
+                    migration.copy_command(old, new),
+                    migration.backfill_command(new),
+                ]
+            )
+        ),
+    ]
+
+
 def migration_section(f: Findings) -> list[Block]:
     revision = observed_values(f.matrix, "What the revision is") if f.matrix else {}
     return [
@@ -374,7 +388,7 @@ def migration_section(f: Findings) -> list[Block]:
             "One vocabulary: every `THUMBS_*` setting of `core/config.py` means the same on every cloud and in "
             "`polythumb run/watch`. What each Terraform sets itself, and what only one provider has:"
         ),
-        Table(["setting", "scope", "aws", "gcp", "azure"], migration.configuration_rows(f.concepts)),
+        Table(["setting", "scope", *clouds()], migration.configuration_rows(f.concepts)),
         Bullets(migration.divergent_settings(f.concepts) or ["Every Terraform sets the same core settings."]),
         Text(
             "Settings the platforms themselves need (connections, runtime switches), from each provider's code "
@@ -399,17 +413,7 @@ def migration_section(f: Findings) -> list[Block]:
             "copy tools carry them as they are."
         ),
         Table(["from", "to", "copy the originals", "then the thumbnails"], migration.data_rows()),
-        Code(
-            "\n".join(
-                [
-                    "# e.g. AWS -> GCP, keeping the thumbnails served during the move:",
-                    "cd providers/gcp/deploy && terraform apply            # the new function, its buckets and trigger",
-                    migration.copy_command("aws", "gcp"),
-                    "gcloud storage rsync --recursive s3://OLD-THUMBNAILS gs://NEW-THUMBNAILS   # optional",
-                    migration.backfill_command("gcp"),
-                ]
-            )
-        ),
+        *_migration_example(),
     ]
 
 
@@ -420,19 +424,19 @@ def gather(args: argparse.Namespace) -> Findings:
     """Measure everything the report shows."""
     root = ROOT
     matrix, source = _matrix(args)
-    concepts = {cloud: provider_concepts(root, cloud) for cloud in CLOUDS}
-    entrypoints = [name for name in ("local", *CLOUDS) if installed(name)]
+    concepts = {cloud: provider_concepts(root, cloud) for cloud in clouds()}
+    entrypoints = [name for name in (coldstart.LOCAL, *clouds()) if installed(name)]
     cold = coldstart.measure_all(root, entrypoints, repeat=args.repeat)
     cold += [
-        ColdStart(name, coldstart.ENTRYPOINTS[name][0], error="SDK not installed here")
-        for name in CLOUDS
+        ColdStart(name, coldstart.entrypoint_module(name), error="SDK not installed here")
+        for name in clouds()
         if name not in entrypoints
     ]
     workload = Workload(args.images_per_month, args.mean_mb, args.sizes, args.bytes_per_pixel)
     render = measure_render(root, workload, repeat=args.render_repeat)
     prices = costs.load_prices(args.prices)
     assumptions = costs.Assumptions(request_ms=args.request_ms, cpu_factor=args.cpu_factor)
-    deployments = {cloud: costs.deployment_for(cloud, concepts[cloud].instance) for cloud in CLOUDS}
+    deployments = {cloud: costs.deployment_for(cloud, concepts[cloud].instance) for cloud in clouds()}
     estimates = (
         []
         if render.error
@@ -440,7 +444,7 @@ def gather(args: argparse.Namespace) -> Findings:
             costs.estimate(
                 cloud, workload, render=render, deployment=deployments[cloud], prices=prices, assumptions=assumptions
             )
-            for cloud in CLOUDS
+            for cloud in clouds()
         ]
     )
     return Findings(

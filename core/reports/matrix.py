@@ -15,51 +15,55 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.reports.render import code_spans, html_page, html_table, md_table, paragraph
+from core.reports.document import code_spans, html_page, html_table, md_table, paragraph
+from core.reports.facts import clouds, reporting
 
-#: The matrix's columns, in order: the in-memory backend, then one per entrypoint.
-COLUMNS = ("memory", "local", "aws", "gcp", "azure")
+#: The columns that are not providers: the in-memory backend and the local service.
+MEMORY, LOCAL = "memory", "local"
+#: Storage-contract rigs that are not providers -> their column.
+_LOCAL_RIGS: Mapping[str, str] = {"memory": MEMORY, "filesystem": LOCAL, "local": LOCAL}
 
-#: A test's rig (storage contract rigs and entrypoints) -> its column.
-COLUMN_OF_RIG: Mapping[str, str] = {
-    "memory": "memory",
-    "filesystem": "local",
-    "local": "local",
-    "s3": "aws",
-    "aws": "aws",
-    "gcs": "gcp",
-    "gcp": "gcp",
-    "azure": "azure",
-}
 
-#: Suite -> (title, the columns it applies to, what the reader should know about where its data comes from).
-SUITES: Mapping[str, tuple[str, tuple[str, ...], str]] = {
-    "e2e": (
-        "End to end, on every entrypoint",
-        ("local", "aws", "gcp", "azure"),
-        "Each cell: outcome, the test's measured time, and (fn) the time spent inside the function. Events: "
-        "`local` from the `polythumb watch` poller; `aws` are moto's real S3 notifications read from SQS and "
-        "given to the Lambda handler; `gcp` are binary-mode CloudEvents POSTed to functions-framework, built "
-        "from the object resource fake-gcs-server returns; `azure` are EventGridEvents built from the blob's "
-        "real properties on Azurite, decoded by the Functions worker's converter (no emulator exists for "
-        "Eventarc or Event Grid). Timings are from emulators on one machine, not from a cloud; the `local` "
-        "times include the poller's stability wait, and the first `gcp` case pays the function process's first "
-        "render (Pillow import), which the other entrypoints, running in the test process, have already paid.",
-    ),
-    "contract": (
-        "Storage contract, on every backend",
-        COLUMNS,
-        "The storage port's contract (`tests/contract`): memory, the filesystem (`local`), S3 on moto "
-        "(`aws`), GCS on fake-gcs-server (`gcp`), Blob Storage on Azurite (`azure`).",
-    ),
-    "observed": (
-        "Where the platforms differ (observed by the tests, not written by hand)",
-        COLUMNS,
-        "Each cell is the value a test recorded on that platform; the test also asserts what polythumb "
-        "promises whatever it observed. Backend behaviour is the emulator's: moto, fake-gcs-server and "
-        "Azurite, which the provider READMEs compare with the real services.",
-    ),
-}
+def columns() -> tuple[str, ...]:
+    """The matrix's columns, in order: the in-memory backend, the local service, then one per provider."""
+    return (MEMORY, LOCAL, *clouds())
+
+
+def column_of_rig(rig: str) -> str | None:
+    """A test's rig (storage contract rigs and entrypoints) -> its column (providers declare their rigs)."""
+    if rig in _LOCAL_RIGS:
+        return _LOCAL_RIGS[rig]
+    return next((cloud for cloud in clouds() if rig in reporting(cloud).get("rigs", (cloud,))), None)
+
+
+def _notes(key: str) -> str:
+    return "; ".join(note for cloud in clouds() if (note := reporting(cloud).get("matrix_notes", {}).get(key)))
+
+
+def suites() -> dict[str, tuple[str, tuple[str, ...], str]]:
+    """Suite -> (title, the columns it applies to, what the reader should know about where its data comes from)."""
+    return {
+        "e2e": (
+            "End to end, on every entrypoint",
+            (LOCAL, *clouds()),
+            "Each cell: outcome, the test's measured time, and (fn) the time spent inside the function. Events: "
+            f"`local` from the `polythumb watch` poller; {_notes('e2e')}. Timings are from emulators on one "
+            "machine, not from a cloud; the `local` times include the poller's stability wait.",
+        ),
+        "contract": (
+            "Storage contract, on every backend",
+            columns(),
+            "The storage port's contract (`tests/contract`): memory, the filesystem (`local`), "
+            f"{_notes('contract')}.",
+        ),
+        "observed": (
+            "Where the platforms differ (observed by the tests, not written by hand)",
+            columns(),
+            "Each cell is the value a test recorded on that platform; the test also asserts what polythumb "
+            "promises whatever it observed. Backend behaviour is the emulator's, which the provider READMEs "
+            "compare with the real services.",
+        ),
+    }
 
 
 @dataclass
@@ -136,7 +140,7 @@ class Matrix:
         """Cells by status over the whole matrix (applicable cells only)."""
         counts = {"pass": 0, "fail": 0, "skip": 0}
         for row in self.rows:
-            for column in SUITES[row.suite][1]:
+            for column in suites()[row.suite][1]:
                 status = row.cell(column).status
                 if status in counts:
                     counts[status] += 1
@@ -160,7 +164,7 @@ def build_matrix(document: Mapping[str, Any]) -> Matrix:
     rows: dict[tuple[str, str], Row] = {}
     ran: set[str] = set()
     for result in document.get("results", []):
-        column = COLUMN_OF_RIG.get(str(result.get("rig")))
+        column = column_of_rig(str(result.get("rig")))
         if column is None:
             continue  # a test that runs on no particular platform is not a matrix cell
         suite = str(result["suite"])
@@ -169,7 +173,8 @@ def build_matrix(document: Mapping[str, Any]) -> Matrix:
         row.cells.setdefault(column, Cell()).results.append(result)
         ran.add(column)
     meta = {name: value for name, value in document.items() if name != "results"}
-    ordered = sorted(rows.values(), key=lambda row: list(SUITES).index(row.suite) if row.suite in SUITES else 99)
+    order = list(suites())
+    ordered = sorted(rows.values(), key=lambda row: order.index(row.suite) if row.suite in order else 99)
     return Matrix(ordered, ran, meta)
 
 
@@ -194,11 +199,11 @@ def cell_text(matrix: Matrix, row: Row, column: str) -> tuple[str, str]:
 
 
 def _section_table(matrix: Matrix, suite: str) -> tuple[list[str], list[list[str]], list[list[str]]]:
-    _, columns, _ = SUITES[suite]
-    header = ["Behaviour", *columns]
+    _, suite_columns, _ = suites()[suite]
+    header = ["Behaviour", *suite_columns]
     rows, classes = [], []
     for row in matrix.suite_rows(suite):
-        texts = [cell_text(matrix, row, column) for column in columns]
+        texts = [cell_text(matrix, row, column) for column in suite_columns]
         rows.append([row.behaviour, *(text for text, _ in texts)])
         classes.append(["", *(css for _, css in texts)])
     return header, rows, classes
@@ -206,13 +211,13 @@ def _section_table(matrix: Matrix, suite: str) -> tuple[list[str], list[list[str
 
 def _summary(matrix: Matrix) -> list[str]:
     meta, counts = matrix.meta, matrix.counts()
-    missing = [column for column in COLUMNS if column not in matrix.ran]
+    missing = [column for column in columns() if column not in matrix.ran]
     lines = [
         f"Generated {meta.get('generated', '?')} in {meta.get('seconds', '?')} s on {meta.get('platform', '?')}, "
         f"Python {meta.get('python', '?')}; pytest exit status {meta.get('exit_status', '?')}.",
         f"{len(matrix.rows)} behaviours; cells: {counts['pass']} pass, {counts['fail']} fail, "
         f"{counts['skip']} skipped.",
-        f"Providers run: {', '.join(c for c in COLUMNS if c in matrix.ran) or 'none'}"
+        f"Providers run: {', '.join(c for c in columns() if c in matrix.ran) or 'none'}"
         + (f"; not run (SDK not installed): {', '.join(missing)}." if missing else "."),
     ]
     return lines
@@ -221,7 +226,7 @@ def _summary(matrix: Matrix) -> list[str]:
 def to_markdown(matrix: Matrix) -> str:
     """The matrix as a Markdown document."""
     out = ["# polythumb conformance matrix", "", *(f"{line}  " for line in _summary(matrix)), ""]
-    for suite, (title, _, note) in SUITES.items():
+    for suite, (title, _, note) in suites().items():
         if not matrix.suite_rows(suite):
             continue
         header, rows, _ = _section_table(matrix, suite)
@@ -232,7 +237,7 @@ def to_markdown(matrix: Matrix) -> str:
 def to_html(matrix: Matrix) -> str:
     """The matrix as a self-contained HTML page."""
     body = ["<h1>polythumb conformance matrix</h1>", *(paragraph(line) for line in _summary(matrix))]
-    for suite, (title, _, note) in SUITES.items():
+    for suite, (title, _, note) in suites().items():
         if not matrix.suite_rows(suite):
             continue
         header, rows, classes = _section_table(matrix, suite)
@@ -260,7 +265,7 @@ def e2e_latency(matrix: Matrix) -> list[Latency]:
     """Per entrypoint: the e2e cases' total time, the median time inside the function per test, and the
     time of the upload -> thumbnails case."""
     latencies = []
-    for column in SUITES["e2e"][1]:
+    for column in suites()["e2e"][1]:
         cells = [row.cell(column) for row in matrix.suite_rows("e2e") if row.cell(column).results]
         if not cells:
             continue
@@ -290,5 +295,5 @@ def observed_values(matrix: Matrix, behaviour_prefix: str) -> dict[str, str]:
     """column -> observed text of the first observed row whose behaviour starts with ``behaviour_prefix``."""
     for row in matrix.suite_rows("observed"):
         if row.behaviour.startswith(behaviour_prefix):
-            return {column: " / ".join(row.cell(column).observed) for column in COLUMNS if row.cell(column).observed}
+            return {column: " / ".join(row.cell(column).observed) for column in columns() if row.cell(column).observed}
     return {}

@@ -2,76 +2,59 @@
 
 The configuration is one vocabulary (``THUMBS_*``, :data:`core.config.SETTINGS`) everywhere; what
 differs is read from each provider's code and Terraform (:mod:`core.reports.concepts`). The copy
-commands use each cloud's own tool: ``aws s3 sync``, ``gcloud storage rsync``, ``azcopy``.
+commands use each cloud's own tool, as each provider declares them (:mod:`core.reports.facts`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from core.config import SETTINGS
 from core.reports.concepts import Concepts
+from core.reports.facts import clouds, reporting
 
-PLACES = ("local", "aws", "gcp", "azure")
+LOCAL = "local"
+#: The originals on this machine, in the commands below.
+LOCAL_PHOTOS = "./photos"
 
-#: The originals' bucket on the cloud being left, and on the new one, in the commands below.
-URL = {
-    "local": "./photos",
-    "aws": "s3://OLD-ORIGINALS",
-    "gcp": "gs://OLD-ORIGINALS",
-    "azure": "https://OLDACCOUNT.blob.core.windows.net/originals",
-}
-TARGET = {
-    "local": "./photos",
-    "aws": "s3://NEW-ORIGINALS",
-    "gcp": "gs://NEW-ORIGINALS",
-    "azure": "https://NEWACCOUNT.blob.core.windows.net/originals",
-}
+
+def places() -> tuple[str, ...]:
+    """Where the originals can be: this machine, then every provider."""
+    return (LOCAL, *clouds())
+
+
+def _migration(place: str) -> Mapping[str, Any]:
+    facts: Mapping[str, Any] = reporting(place).get("migration", {})
+    return facts
 
 
 def copy_command(source: str, target: str) -> str:
-    """The command that copies the originals from ``source`` to ``target`` (placeholders in capitals)."""
-    src, dst = URL[source], TARGET[target]
+    """The command that copies the originals from ``source`` to ``target`` (placeholders in capitals).
+
+    Each provider declares how originals come in (``copy_in``, by source) and go out to this machine
+    (``download``); with no direct command, the copy goes through this machine.
+    """
     if source == target:
         return "(same place)"
-    if target == "aws":
-        if source in ("local", "aws"):
-            return f"aws s3 sync {src} {dst}"
-        if source == "gcp":
-            return f"gcloud storage rsync --recursive {src} {dst}   # gcloud reads AWS credentials for s3:// URLs"
-        return f"azcopy copy '{src}' ./staging --recursive && aws s3 sync ./staging {dst}"
-    if target == "gcp":
-        if source == "azure":
-            return (
-                f"gcloud transfer jobs create {src} {dst} --source-creds-file=azure-sas.json"
-                "   # Storage Transfer Service"
-            )
-        return f"gcloud storage rsync --recursive {src} {dst}"
-    if target == "azure":
-        if source == "local":
-            return f"azcopy sync {src} '{dst}' --recursive"
-        if source == "aws":
-            return f"azcopy copy 'https://s3.amazonaws.com/OLD-ORIGINALS' '{dst}' --recursive   # AWS_ACCESS_KEY_ID set"
-        if source == "gcp":
-            return (
-                f"azcopy copy 'https://storage.cloud.google.com/OLD-ORIGINALS' '{dst}' --recursive"
-                "   # GOOGLE_APPLICATION_CREDENTIALS set"
-            )
-    # target == "local"
-    if source == "aws":
-        return f"aws s3 sync {src} ./photos"
-    if source == "gcp":
-        return f"gcloud storage rsync --recursive {src} ./photos"
-    return f"azcopy sync '{src}' ./photos --recursive"
+    src = LOCAL_PHOTOS if source == LOCAL else _migration(source)["old"]
+    if target == LOCAL:
+        return str(_migration(source)["download"]).format(src=src)
+    facts = _migration(target)
+    dst = facts["new"]
+    template = facts["copy_in"].get(source) or facts["copy_in"].get("*")
+    if template is None:
+        download = copy_command(source, LOCAL)
+        return f"{download} && {copy_command(LOCAL, target)}" if source != LOCAL else f"(no command for {target})"
+    return str(template).format(src=src, dst=dst)
 
 
 def backfill_command(target: str) -> str:
     """Render the thumbnails of everything already in the new place (``polythumb backfill``)."""
-    if target == "local":
+    if target == LOCAL:
         return "polythumb backfill ./photos --out ./thumbs"
-    if target == "azure":
-        return "polythumb backfill originals --out thumbnails --target azure"
-    return f"polythumb backfill NEW-ORIGINALS --out NEW-THUMBNAILS --target {target}"
+    default = f"polythumb backfill NEW-ORIGINALS --out NEW-THUMBNAILS --target {target}"
+    return str(_migration(target).get("backfill", default))
 
 
 def configuration_rows(concepts: Mapping[str, Concepts]) -> list[list[str]]:
@@ -79,7 +62,7 @@ def configuration_rows(concepts: Mapping[str, Concepts]) -> list[list[str]]:
     rows = []
     for name in SETTINGS:
         cells = []
-        for provider in ("aws", "gcp", "azure"):
+        for provider in clouds():
             c = concepts.get(provider)
             if c is not None and name in c.terraform_settings:
                 cells.append(f"Terraform sets `{c.terraform_settings[name]}`")
@@ -91,7 +74,7 @@ def configuration_rows(concepts: Mapping[str, Concepts]) -> list[list[str]]:
     for provider, c in concepts.items():
         for name in c.provider_only_settings:
             rows.append(
-                [f"`{name}`", f"{provider} only", *(("yes" if p == provider else "-") for p in ("aws", "gcp", "azure"))]
+                [f"`{name}`", f"{provider} only", *(("yes" if p == provider else "-") for p in clouds())]
             )
     return rows
 
@@ -119,8 +102,8 @@ def deploy_rows(concepts: Mapping[str, Concepts]) -> list[list[str]]:
 def data_rows() -> list[list[str]]:
     """from -> to: the copy of the originals, then the thumbnails."""
     rows = []
-    for source in PLACES:
-        for target in PLACES:
+    for source in places():
+        for target in places():
             if source != target:
                 rows.append([source, target, f"`{copy_command(source, target)}`", f"`{backfill_command(target)}`"])
     return rows

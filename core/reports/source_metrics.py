@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-PROVIDERS = ("aws", "gcp", "azure")
+from core import registry
+
 _DEPLOY_FILES = ("packaging.py", "host.json", "requirements.txt")
 
 
@@ -70,7 +71,7 @@ def measure_layers(root: Path) -> list[Layer]:
             "core/reports (tooling)", True, count(reports.rglob("*.py")), count(tests.glob("test_reports*.py")), Tally()
         ),
     ]
-    for provider in PROVIDERS:
+    for provider in registry.names():
         folder = root / "providers" / provider
         code = [p for p in folder.glob("*.py") if p.name not in _DEPLOY_FILES]
         deploy = [*(folder / "deploy").rglob("*"), *(folder / name for name in _DEPLOY_FILES)]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from core.config import load_config
 
-#: A 12 MP phone JPEG is about 3.5 MB (providers/aws/README.md's measurements): 0.29 bytes per pixel.
+#: A 12 MP phone JPEG is about 3.5 MB (measured in the AWS provider's README): 0.29 bytes per pixel.
 DEFAULT_BYTES_PER_PIXEL = 0.29
 
 

@@ -37,5 +37,15 @@ PROVIDER = ProviderSpec(
     entrypoints={"function": "providers.aws.handler:handler"},
     backfill_sink="providers.aws.backfill:make_sink",
     packager="providers.aws.packaging:main",
+    settings=("THUMBS_BACKFILL_QUEUE_URL",),
+    facts={
+        "capacity": "providers.aws.capacity",
+        "pricing": "providers.aws.pricing",
+        "reporting": "providers.aws.reporting:FACTS",
+        "terraform": {
+            "permission_pattern": r'"((?:s3|sqs|sns|logs|kms|lambda|events):[A-Za-z*]+)"',
+            "instance_variables": {"memory_mb": "memory_size"},
+        },
+    },
     sdk_modules=("boto3", "botocore"),
 )

@@ -24,7 +24,6 @@ Only ``sqs:SendMessage`` on that one queue is needed to send (``SendMessageBatch
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -36,9 +35,9 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from core import __version__
-from core.backfill.dispatch import SendFailure, SendResult
 from core.errors import ConfigError, PermissionDenied, PolythumbError, TransientError
 from core.events import ObjectEvent
+from core.ops.backfill.dispatch import SendFailure, SendResult, SinkRequest
 from providers.aws import import_boto3
 
 #: The environment setting naming the queue when ``--sink-option queue_url`` is not given.
@@ -238,14 +237,14 @@ def make_client(queue_url: str) -> Any:
     return session.client("sqs", region_name=region or "us-east-1", config=config)
 
 
-def make_sink(args: argparse.Namespace) -> SqsSink:
-    """The sink for ``polythumb backfill --target aws`` (see :mod:`core.backfill.dispatch`).
+def make_sink(request: SinkRequest) -> SqsSink:
+    """The sink for ``polythumb backfill --target aws`` (see :mod:`core.ops.backfill.dispatch`).
 
     Raises:
         ConfigError: no queue URL (``--sink-option queue_url=...`` or ``THUMBS_BACKFILL_QUEUE_URL``),
             or an unknown sink option.
     """
-    options: Mapping[str, str] = getattr(args, "sink_options", None) or {}
+    options: Mapping[str, str] = request.sink_options
     unknown = sorted(set(options) - set(SINK_OPTIONS))
     if unknown:
         raise ConfigError(f"unknown --sink-option {', '.join(unknown)} for aws; accepted: {', '.join(SINK_OPTIONS)}")
@@ -255,7 +254,7 @@ def make_sink(args: argparse.Namespace) -> SqsSink:
             f"--target aws needs the SQS queue the function consumes: --sink-option queue_url=<url> or "
             f"{QUEUE_URL_SETTING} (Terraform output events_queue_url)"
         )
-    return SqsSink(queue_url, workers=int(getattr(args, "workers", None) or DEFAULT_WORKERS))
+    return SqsSink(queue_url, workers=int(request.workers or DEFAULT_WORKERS))
 
 
 def _translate(exc: Exception, queue_url: str) -> PolythumbError | None:

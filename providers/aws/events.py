@@ -11,7 +11,8 @@ Routes understood:
   S3 -> EventBridge -> SQS -> Lambda: the body is that event.
 
 ``s3:TestEvent`` (sent once when a notification configuration is saved) and S3 events polythumb does not
-act on (restore, tagging, ACL, ...) are acknowledged and reported in :attr:`Parsed.ignored`.
+act on (restore, tagging, ACL, ...) are acknowledged and reported in :attr:`Parsed.ignored`, as
+:class:`core.delivery.Ignored` records.
 
 Keys in S3 notifications are form-URL-encoded (``+`` for space, ``%XX`` for the rest, ``/`` sometimes
 encoded too): :func:`decode_key` is the ONE place that decodes them, exactly once. EventBridge keys go
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
+from core.delivery import NOT_APPLICABLE, Ignored
 from core.errors import InvalidKey, MalformedEvent
 from core.events import EventKind, ObjectEvent
 from core.storage.validation import check_key
@@ -72,15 +74,23 @@ class Parsed:
 
     Attributes:
         events: The object events to handle, in delivery order.
-        ignored: Short descriptions of notifications acknowledged without work (``s3:TestEvent``,
-            ``ObjectTagging:Put``, ...), for the log.
+        ignored: Notifications acknowledged without work (``s3:TestEvent``, ``ObjectTagging:Put``, ...).
     """
 
     events: tuple[ObjectEvent, ...] = ()
-    ignored: tuple[str, ...] = ()
+    ignored: tuple[Ignored, ...] = ()
 
     def __add__(self, other: Parsed) -> Parsed:
         return Parsed(self.events + other.events, self.ignored + other.ignored)
+
+    @property
+    def items(self) -> tuple[ObjectEvent | Ignored, ...]:
+        """Everything to deliver (:func:`core.delivery.deliver`): the ignored notifications, then the events."""
+        return (*self.ignored, *self.events)
+
+
+def _ignored(event_type: str, detail: str, *, bucket: str | None = None) -> Ignored:
+    return Ignored(NOT_APPLICABLE, event_type, detail=detail, bucket=bucket)
 
 
 @dataclass(frozen=True)
@@ -204,7 +214,8 @@ def parse_document(document: Any) -> Parsed:
     if isinstance(document.get("Records"), list):
         return _parse_s3_records(document["Records"])
     if _is_test_event(document):
-        return Parsed(ignored=(f"s3:TestEvent for bucket {document.get('Bucket')!s}",))
+        bucket = _optional_text(document.get("Bucket"))
+        return Parsed(ignored=(_ignored("s3:TestEvent", f"s3:TestEvent for bucket {bucket}", bucket=bucket),))
     if document.get("Type") == "Notification" and "Message" in document:
         return _parse_sns_envelope(document, where="the SNS envelope")
     if _is_eventbridge(document):
@@ -225,7 +236,7 @@ def _parse_sns_envelope(envelope: Mapping[str, Any], *, where: str) -> Parsed:
 
 def _parse_s3_records(records: Sequence[Any]) -> Parsed:
     events: list[ObjectEvent] = []
-    ignored: list[str] = []
+    ignored: list[Ignored] = []
     for index, record in enumerate(records):
         if not isinstance(record, Mapping) or not isinstance(record.get("s3"), Mapping):
             raise MalformedEvent(f"Records[{index}] has no 's3' object; expected {EXPECTED_DOCUMENT}")
@@ -235,7 +246,7 @@ def _parse_s3_records(records: Sequence[Any]) -> Parsed:
         name = str(record.get("eventName", ""))
         kind = _kind_of_event_name(name)
         if kind is None:
-            ignored.append(f"{name or 'an event without eventName'} (not a create or delete)")
+            ignored.append(_ignored(name, f"{name or 'an event without eventName'} (not a create or delete)"))
             continue
         s3 = record["s3"]
         bucket = _bucket(s3.get("bucket"), f"Records[{index}].s3.bucket.name")
@@ -263,7 +274,7 @@ def _parse_eventbridge(event: Mapping[str, Any]) -> Parsed:
     detail_type = str(event.get("detail-type"))
     kind = _EVENTBRIDGE_KINDS.get(detail_type)
     if kind is None:
-        return Parsed(ignored=(f"EventBridge {detail_type!r} (not a create or delete)",))
+        return Parsed(ignored=(_ignored(detail_type, f"EventBridge {detail_type!r} (not a create or delete)"),))
     detail = event.get("detail")
     if not isinstance(detail, Mapping):
         raise MalformedEvent("the EventBridge event has no 'detail' object")

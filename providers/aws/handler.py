@@ -18,15 +18,14 @@ first call, and tests build their own with :func:`build_handler`.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
-from core.errors import MalformedEvent, TransientError
-from core.events import ObjectEvent
+from core.delivery import Parsed, deliver, refuse
+from core.errors import MalformedEvent
 from core.once import Once, once
-from core.outcome import Outcome
 from core.runtime import FunctionRuntime
 from providers.aws.events import SqsMessage, parse_body, parse_lambda_event, sqs_messages
 from providers.aws.storage import S3Storage, shared_client
@@ -36,98 +35,53 @@ EXTRA_SETTINGS: tuple[str, ...] = ()
 
 
 class LambdaHandler:
-    """One container's handler: the runtime (config, logger, stores) and the route logic."""
+    """One container's handler: Lambda's event in, :func:`core.delivery.deliver`, Lambda's answer out."""
 
     def __init__(self, runtime: FunctionRuntime) -> None:
         self.runtime = runtime
-
-    @property
-    def logger(self) -> logging.Logger:
-        return self.runtime.logger
 
     def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
         """Handle one Lambda invocation.
 
         Raises:
-            MalformedEvent: ``event`` is no S3 notification route polythumb knows.
+            MalformedEvent: ``event`` is no S3 notification route polythumb knows (logged once first).
             TransientError: a direct (non-SQS) invocation hit a transient error; Lambda retries it.
         """
         request_id = getattr(context, "aws_request_id", None)
+
+        def parse() -> Parsed:
+            return parse_lambda_event(event).items
+
         try:
             messages = sqs_messages(event)
-            if messages is not None:
-                return self._sqs_batch(messages, request_id)
-            parsed = parse_lambda_event(event)
-        except MalformedEvent as exc:
-            self.logger.error(
-                "malformed event, not retried: %s",
-                exc,
-                extra={"fields": {"aws_request_id": request_id, "outcome": "failed", "error_kind": exc.kind}},
-            )
-            raise
-        self._log_ignored(parsed.ignored, aws_request_id=request_id)
-        outcomes: list[Outcome] = []
-        first_error: Exception | None = None
-        for object_event in parsed.events:
-            try:
-                outcomes.append(self._handle(object_event, aws_request_id=request_id, route="direct"))
-            except Exception as exc:
-                first_error = first_error or exc  # finish the other records; the retry skips the done ones
-        if first_error is not None:
-            raise first_error
-        return {"outcomes": [outcome.to_dict() for outcome in outcomes]}
+        except MalformedEvent as exc:  # logged once by deliver(), like any malformed delivery
+            messages, parse = None, refuse(exc)
+        if messages is not None:
+            return self._sqs_batch(messages, request_id)
+        delivery = deliver(self.runtime, parse, aws_request_id=request_id, route="direct")
+        if delivery.malformed is not None:
+            raise delivery.malformed  # a direct invocation has no way to acknowledge it silently
+        delivery.raise_for_retry()  # after every record: the retry skips the done ones
+        return {"outcomes": [outcome.to_dict() for outcome in delivery.outcomes]}
 
     def _sqs_batch(self, messages: list[SqsMessage], request_id: str | None) -> dict[str, Any]:
         failures: list[str] = []
         for message in messages:
-            context = {"aws_request_id": request_id, "message_id": message.message_id, "route": "sqs"}
             if failures and message.fifo:
                 # A FIFO queue must not see a later message succeed before an earlier one: retry the rest too.
                 failures.append(message.message_id)
                 continue
-            try:
-                parsed = parse_body(message.body)
-            except MalformedEvent as exc:
-                self.logger.error(
-                    "malformed SQS message %s acknowledged and dropped (a retry cannot fix it): %s",
-                    message.message_id,
-                    exc,
-                    extra={"fields": {**context, "outcome": "failed", "error_kind": exc.kind}},
-                )
-                continue
-            self._log_ignored(parsed.ignored, **context)
-            for object_event in parsed.events:
-                try:
-                    self._handle(object_event, **context)
-                except Exception:
-                    failures.append(message.message_id)
-                    break  # the retry redoes this message's other records; they are idempotent
+            delivery = deliver(
+                self.runtime, partial(_items, message.body), keep_going=False,
+                aws_request_id=request_id, message_id=message.message_id, route="sqs",
+            )  # fmt: skip
+            if delivery.retryable:  # the retry redoes this message's other records; they are idempotent
+                failures.append(message.message_id)
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
 
-    def _handle(self, event: ObjectEvent, **context: Any) -> Outcome:
-        try:
-            return self.runtime.handle(event, **context)
-        except TransientError:
-            raise  # the runtime has logged it
-        except Exception as exc:
-            # A bug or an unclassified storage error: log it with its traceback and let the platform retry,
-            # so the event ends in the dead-letter queue rather than being lost.
-            self.logger.exception(
-                "unexpected error on %s/%s, the platform will retry: %s",
-                event.bucket,
-                event.key,
-                type(exc).__name__,
-                extra={"fields": {**context, "key": event.key, "outcome": "error", "error_kind": type(exc).__name__}},
-            )
-            raise
 
-    def _log_ignored(self, ignored: tuple[str, ...], **context: Any) -> None:
-        for what in ignored:
-            self.logger.info(
-                "acknowledged without work: %s",
-                what,
-                extra={"fields": {**context, "outcome": "skipped", "reason": "not_applicable"}},
-            )
+def _items(body: str) -> tuple[Any, ...]:
+    return parse_body(body).items
 
 
 def build_handler(environ: Mapping[str, str] | None = None, *, s3_client: Any = None) -> LambdaHandler:

@@ -29,9 +29,8 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import core
-import providers.aws
 from core.imaging import distributions
+from core.ops.packaging import runtime_files
 
 #: Lambda architectures -> the manylinux platform tags their wheels may carry. The Python 3.12+ runtimes
 #: run on Amazon Linux 2023 (glibc 2.34), so any manylinux tag up to 2_34 works; pip does not expand
@@ -51,7 +50,6 @@ MAX_ZIPPED = 50 * 10**6
 MAX_UNZIPPED = 250 * 10**6
 
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest zip timestamp: same sources, same zip bytes
-_SKIPPED_SOURCE_DIRS = {"__pycache__", "deploy"}
 
 
 def default_output(arch: str, python_version: str) -> Path:
@@ -218,27 +216,14 @@ def _pip(*args: str) -> None:
 
 
 def _copy_sources(stage: Path) -> None:
-    """``core`` and ``providers/aws``: Python sources only, without packaging, tests or Terraform."""
-    core_dir = Path(core.__file__).parent
-    aws_dir = Path(providers.aws.__file__).parent
-    _copy_tree(core_dir, stage / "core")
-    _copy_tree(aws_dir, stage / "providers" / "aws", skip={"packaging.py"})
-    package_init = aws_dir.parent / "__init__.py"
-    target = stage / "providers" / "__init__.py"
-    if package_init.exists():
-        shutil.copyfile(package_init, target)
-    else:
-        target.write_text("")  # a regular package in the zip: nothing else on Lambda's path can shadow it
-
-
-def _copy_tree(source: Path, target: Path, *, skip: set[str] | None = None) -> None:
-    for path in sorted(source.rglob("*.py")):
-        relative = path.relative_to(source)
-        if _SKIPPED_SOURCE_DIRS.intersection(relative.parts[:-1]) or path.name in (skip or set()):
-            continue
-        destination = target / relative
+    """The function runtime and ``providers/aws`` (:func:`core.ops.packaging.runtime_files`): sources only."""
+    for name, path in runtime_files("aws"):
+        destination = stage / name
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, destination)
+    target = stage / "providers" / "__init__.py"
+    if not target.exists():
+        target.write_text("")  # a regular package in the zip: nothing else on Lambda's path can shadow it
 
 
 def _write_zip(stage: Path, output: Path) -> int:

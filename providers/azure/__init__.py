@@ -22,5 +22,15 @@ PROVIDER = ProviderSpec(
     entrypoints={"function_app": "providers.azure.function_app:app"},
     backfill_sink="providers.azure.backfill:make_sink",
     packager="providers.azure.packaging:main",
+    settings=("THUMBS_SOURCE_CONTAINER", "THUMBS_STORAGE_CONNECTION", "THUMBS_BACKFILL_QUEUE"),
+    facts={
+        "capacity": "providers.azure.capacity",
+        "pricing": "providers.azure.pricing",
+        "reporting": "providers.azure.reporting:FACTS",
+        "terraform": {
+            "permission_pattern": r'role_definition_name\s*=\s*"([^"]+)"',
+            "instance_variables": {"memory_mb": "instance_memory_mb"},
+        },
+    },
     sdk_modules=("azure.storage.blob", "azure.functions"),
 )

@@ -31,7 +31,6 @@ the message visible again after ``visibilityTimeout`` and moves it to ``<queue>-
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import threading
@@ -39,14 +38,12 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from core.backfill.dispatch import SendFailure, SendResult
-from core.errors import ConfigError, MalformedEvent, PermissionDenied
+from core.errors import ConfigError, PermissionDenied
 from core.events import ObjectEvent
-from core.outcome import Outcome
-from core.runtime import FunctionRuntime
+from core.ops.backfill.dispatch import SendFailure, SendResult, SinkRequest
 from providers.azure import MISSING_SDK_HINT
 from providers.azure.connection import resolve_connection
-from providers.azure.events import BLOB_CREATED, SUBJECT_PREFIX, Ignored, parse_batch
+from providers.azure.events import BLOB_CREATED, SUBJECT_PREFIX
 from providers.azure.settings import (
     DEFAULT_CONNECTION,
     QUEUE_SETTING,
@@ -99,53 +96,6 @@ def queue_message(event: ObjectEvent) -> str:
         "metadataVersion": "1",
     }
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-
-
-# -- the function side -----------------------------------------------------------------
-
-
-def handle_queue_message(
-    runtime: FunctionRuntime, message: Any, *, source_container: str | None = None
-) -> list[Outcome | Ignored] | MalformedEvent:
-    """Handle one message of the backfill queue (``func.QueueMessage``), on the same core path as Event Grid.
-
-    Every event of the message is handled; the first transient error is raised afterwards, so the host
-    retries the message (the events already done are found current and skipped).
-
-    Raises:
-        core.errors.TransientError: so the host retries, then poison-queues, the message.
-    """
-    context = {"trigger": "queue", "message_id": getattr(message, "id", None),
-               "dequeue_count": getattr(message, "dequeue_count", None)}  # fmt: skip
-    try:
-        parsed = parse_batch(message.get_body())
-    except MalformedEvent as exc:
-        runtime.logger.error(
-            "malformed backfill message, acknowledged and not retried: %s", exc,
-            extra={"fields": {**context, "status": "failed", "error_kind": exc.kind}},
-        )  # fmt: skip
-        return exc
-    results: list[Outcome | Ignored] = []
-    first_error: Exception | None = None
-    for parsed_item in parsed:
-        item = parsed_item
-        if isinstance(item, ObjectEvent) and source_container and item.bucket != source_container:
-            detail = f"{item.bucket} is not THUMBS_SOURCE_CONTAINER={source_container}"
-            item = Ignored("other_container", BLOB_CREATED, item.event_id, detail)
-        if isinstance(item, Ignored):
-            runtime.logger.info(
-                "acknowledged without work: %s (%s)", item.detail, item.reason,
-                extra={"fields": {**context, "status": "skipped", "reason": item.reason, "event_id": item.event_id}},
-            )  # fmt: skip
-            results.append(item)
-            continue
-        try:
-            results.append(runtime.handle(item, **context))
-        except Exception as exc:
-            first_error = first_error or exc  # finish the others; the retry skips what is done
-    if first_error is not None:
-        raise first_error
-    return results
 
 
 # -- opening the images account for planning -----------------------------------------------
@@ -277,17 +227,17 @@ def queue_client(*, connection_name: str, queue_name: str, environ: Mapping[str,
     return QueueClient(account_url, queue_name, credential=credential, **kwargs)
 
 
-def make_sink(args: argparse.Namespace) -> StorageQueueSink:
-    """The sink for ``polythumb backfill --target azure`` (see :mod:`core.backfill.dispatch`).
+def make_sink(request: SinkRequest) -> StorageQueueSink:
+    """The sink for ``polythumb backfill --target azure`` (see :mod:`core.ops.backfill.dispatch`).
 
     Raises:
         ConfigError: an unknown sink option, an invalid queue name, or no way to reach the queue.
     """
-    options: Mapping[str, str] = getattr(args, "sink_options", None) or {}
+    options: Mapping[str, str] = request.sink_options
     unknown = sorted(set(options) - set(SINK_OPTIONS))
     if unknown:
         raise ConfigError(f"unknown --sink-option {', '.join(unknown)} for azure; accepted: {', '.join(SINK_OPTIONS)}")
-    workers = int(getattr(args, "workers", None) or 16)
+    workers = int(request.workers or 16)
     queue_url = (options.get("queue_url") or "").strip()
     if queue_url:
         return StorageQueueSink(_client_from_url(queue_url), workers=workers)

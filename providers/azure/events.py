@@ -63,6 +63,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from core.delivery import Ignored
 from core.errors import InvalidKey, MalformedEvent
 from core.events import ObjectEvent
 from core.storage.validation import check_key
@@ -112,25 +113,6 @@ class Envelope:
     subject: str
     event_time: str | None
     data: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Ignored:
-    """An event polythumb acknowledges without doing anything, and why.
-
-    Attributes:
-        reason: ``"event_type"`` (not an event polythumb acts on), ``"subscription_validation"``,
-            ``"intermediate_write"`` (see :data:`CREATED_APIS`), ``"empty_directory"`` (a
-            non-recursive DirectoryDeleted) or ``"other_container"``.
-        event_type: The event's type.
-        event_id: The event's id.
-        detail: A short human explanation.
-    """
-
-    reason: str
-    event_type: str
-    event_id: str | None
-    detail: str
 
 
 def envelope_from_mapping(raw: object) -> Envelope:
@@ -216,6 +198,7 @@ def to_object_events(envelope: Envelope) -> list[ObjectEvent | Ignored]:
         return [Ignored(
             "intermediate_write", envelope.event_type, envelope.event_id,
             f"data.api={api} is an intermediate write of {container}/{key}; the completing event follows",
+            bucket=container, key=key,
         )]  # fmt: skip
     return [ObjectEvent.created(container, key, size=_size(data.get("contentLength")), **fields)]
 

@@ -24,7 +24,7 @@ import azure.functions as func
 
 from core.runtime import FunctionRuntime
 from providers.azure.connection import resolve_connection
-from providers.azure.handlers import handle_blob, handle_event_grid
+from providers.azure.handlers import handle_blob, handle_event_grid, handle_queue_message
 from providers.azure.settings import (
     EXTRA_SETTINGS,
     QUEUE_SETTING,
@@ -73,6 +73,4 @@ def on_blob(blob: func.InputStream) -> None:
 @app.queue_trigger(arg_name="message", queue_name=backfill_queue, connection=settings.connection_name)
 def on_backfill_queue(message: func.QueueMessage) -> None:
     """Thumbnails for one backfill work item (or a re-queued Event Grid event); poison queue after retries."""
-    from providers.azure.backfill import handle_queue_message  # not at cold start: ~60 ms the events never need
-
     handle_queue_message(runtime, message, source_container=settings.source_container)

@@ -1,7 +1,7 @@
-"""What the two Azure triggers do, between the worker's objects and the core runtime.
+"""What the three Azure triggers do, between the worker's objects and the core runtime.
 
-:mod:`providers.azure.function_app` declares the bindings and delegates here, so both triggers
-share one path into :meth:`core.runtime.FunctionRuntime.handle`.
+:mod:`providers.azure.function_app` declares the bindings and delegates here, so every trigger
+takes one path into :func:`core.delivery.deliver`.
 
 Failure policy (what the platform sees):
 
@@ -17,67 +17,49 @@ Failure policy (what the platform sees):
   event until the retry policy gives up. Dead-lettering is kept for what a retry *can* fix.
 * Events of other types (and Data Lake / SFTP intermediate writes) are acknowledged and logged at
   INFO.
+
+Each function here only reads the worker's object into a ``parse`` callable for
+:func:`core.delivery.deliver` and turns its answer into the host's (raise for a retry).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
+from core.delivery import Delivery, Ignored, Parsed, deliver, refuse
 from core.errors import MalformedEvent
 from core.events import ObjectEvent
-from core.outcome import Outcome
 from core.runtime import FunctionRuntime
 from providers.azure.events import (
+    BLOB_CREATED,
     Envelope,
-    Ignored,
     blob_trigger_location,
     envelope_from_host,
     etag_of,
+    parse_batch,
     to_object_events,
 )
 
-#: What a handler did: the core's outcome, an acknowledged no-op, or a logged malformed event.
-Result = Outcome | Ignored | MalformedEvent
 
-
-def handle_event_grid(
-    runtime: FunctionRuntime, event: object, *, source_container: str | None = None
-) -> list[Result]:
+def handle_event_grid(runtime: FunctionRuntime, event: object, *, source_container: str | None = None) -> Delivery:
     """Handle one event delivered to the Event Grid trigger (either schema); a rename is two events.
 
     Raises:
-        core.errors.TransientError: so Event Grid redelivers (after every event of the envelope ran).
+        Exception: the first transient error (or bug), so Event Grid redelivers.
     """
-    envelope: Envelope | None = None
     try:
         envelope = envelope_from_host(event)
-        parsed = to_object_events(envelope)
     except MalformedEvent as exc:
-        return [_malformed(runtime.logger, exc, trigger="event_grid", event_id=_event_id(event, envelope))]
-    context = {"trigger": "event_grid", "schema": envelope.schema, "event_type": envelope.event_type}
-    results: list[Result] = []
-    first_error: Exception | None = None
-    for parsed_item in parsed:
-        item = parsed_item
-        if isinstance(item, ObjectEvent) and source_container and item.bucket != source_container:
-            item = Ignored(
-                "other_container", envelope.event_type, envelope.event_id,
-                f"{item.bucket} is not THUMBS_SOURCE_CONTAINER={source_container}",
-            )  # fmt: skip
-        if isinstance(item, Ignored):
-            results.append(_ignored(runtime.logger, item, **context))
-            continue
-        try:
-            results.append(runtime.handle(item, **context))
-        except Exception as exc:  # finish the rename's other half; the redelivery finds it done
-            first_error = first_error or exc
-    if first_error is not None:
-        raise first_error
-    return results
+        return _answer(deliver(runtime, refuse(exc), route="event_grid", event_id=_raw_event_id(event)))
+
+    def parse() -> Parsed:  # a rename is two events: every one runs before a retry is asked for
+        return [in_source(item, source_container, envelope) for item in to_object_events(envelope)]
+
+    return _answer(deliver(runtime, parse, route="event_grid", schema=envelope.schema,
+                           event_type=envelope.event_type, event_id=envelope.event_id))  # fmt: skip
 
 
-def handle_blob(runtime: FunctionRuntime, blob: Any, *, source_container: str | None = None) -> Result:
+def handle_blob(runtime: FunctionRuntime, blob: Any, *, source_container: str | None = None) -> Delivery:
     """Handle one invocation of the blob trigger (``func.InputStream``).
 
     The core reads the source through the storage port (``head`` then ``get``), so the bytes the host
@@ -86,43 +68,58 @@ def handle_blob(runtime: FunctionRuntime, blob: Any, *, source_container: str | 
     of the original; see the README for the SDK-type binding that avoids the host's download.
 
     Raises:
-        core.errors.TransientError: so the host retries (then poison-queues) the blob.
+        Exception: the first transient error (or bug), so the host retries (then poison-queues) the blob.
     """
-    name = getattr(blob, "name", None)
-    try:
-        container, key = blob_trigger_location(name, source_container)
-    except MalformedEvent as exc:
-        return _malformed(runtime.logger, exc, trigger="blob", event_id=None)
-    properties = getattr(blob, "blob_properties", None) or {}
-    length = getattr(blob, "length", None)
-    event = ObjectEvent.created(
-        container,
-        key,
-        size=length if isinstance(length, int) else None,
-        etag=etag_of(properties.get("ETag")),
-        content_type=properties.get("ContentType") or None,
-    )
-    return runtime.handle(event, trigger="blob")
+
+    def parse() -> Parsed:
+        container, key = blob_trigger_location(getattr(blob, "name", None), source_container)
+        properties = getattr(blob, "blob_properties", None) or {}
+        length = getattr(blob, "length", None)
+        return ObjectEvent.created(
+            container,
+            key,
+            size=length if isinstance(length, int) else None,
+            etag=etag_of(properties.get("ETag")),
+            content_type=properties.get("ContentType") or None,
+        )
+
+    return _answer(deliver(runtime, parse, route="blob"))
 
 
-def _ignored(logger: logging.Logger, ignored: Ignored, **context: Any) -> Ignored:
-    logger.info(
-        "acknowledged without work: %s (%s)", ignored.detail, ignored.reason,
-        extra={"fields": {"status": "skipped", "reason": ignored.reason, "event_id": ignored.event_id, **context}},
+def handle_queue_message(runtime: FunctionRuntime, message: Any, *, source_container: str | None = None) -> Delivery:
+    """Handle one message of the backfill queue (``func.QueueMessage``), on the same path as Event Grid.
+
+    Every event of the message is handled; the first transient error is raised afterwards, so the host
+    retries the message (the events already done are found current and skipped).
+
+    Raises:
+        Exception: the first transient error (or bug), so the host retries, then poison-queues, the message.
+    """
+
+    def parse() -> Parsed:
+        return [in_source(item, source_container) for item in parse_batch(message.get_body())]
+
+    return _answer(deliver(runtime, parse, route="queue", message_id=getattr(message, "id", None),
+                           dequeue_count=getattr(message, "dequeue_count", None)))  # fmt: skip
+
+
+def in_source(
+    item: ObjectEvent | Ignored, source_container: str | None, envelope: Envelope | None = None
+) -> ObjectEvent | Ignored:
+    """``item``, or an :class:`Ignored` when it names another container than ``THUMBS_SOURCE_CONTAINER``."""
+    if not isinstance(item, ObjectEvent) or not source_container or item.bucket == source_container:
+        return item
+    return Ignored(
+        "other_container", envelope.event_type if envelope else BLOB_CREATED, item.event_id,
+        f"{item.bucket} is not THUMBS_SOURCE_CONTAINER={source_container}", bucket=item.bucket, key=item.key,
     )  # fmt: skip
-    return ignored
 
 
-def _malformed(logger: logging.Logger, exc: MalformedEvent, *, trigger: str, event_id: str | None) -> MalformedEvent:
-    logger.error(
-        "malformed event, acknowledged and not retried: %s", exc,
-        extra={"fields": {"status": "failed", "error_kind": exc.kind, "trigger": trigger, "event_id": event_id}},
-    )  # fmt: skip
-    return exc
+def _answer(delivery: Delivery) -> Delivery:
+    delivery.raise_for_retry()
+    return delivery
 
 
-def _event_id(event: object, envelope: Envelope | None) -> str | None:
-    if envelope is not None:
-        return envelope.event_id
+def _raw_event_id(event: object) -> str | None:
     value = event.get("id") if isinstance(event, dict) else getattr(event, "id", None)
     return str(value) if value is not None else None

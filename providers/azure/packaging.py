@@ -20,11 +20,10 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import core
 from core.imaging import distributions
+from core.ops.packaging import runtime_files
 
 PROVIDER = Path(__file__).resolve().parent
-CORE = Path(core.__file__).resolve().parent
 DEFAULT_OUT = Path("dist") / "polythumb-azure.zip"
 
 #: The root script. The worker imports ``function_app`` and indexes the single FunctionApp instance it
@@ -40,7 +39,6 @@ from providers.azure.function_app import app
 __all__ = ["app"]
 '''
 
-_EXCLUDED_PROVIDER_FILES = {"packaging.py"}
 #: Marks a requirements.txt line that only the fast engines need.
 FAST_MARKER = "# engine: fast"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
@@ -81,22 +79,8 @@ def requirements_txt(engine: str) -> str:
 def _entries() -> Iterator[tuple[str, bytes]]:
     yield "function_app.py", ENTRY_SCRIPT.encode()
     yield "host.json", (PROVIDER / "host.json").read_bytes()
-    for path in _python_files(CORE):
-        yield f"core/{path.relative_to(CORE).as_posix()}", path.read_bytes()
-    providers_init = PROVIDER.parent / "__init__.py"
-    if providers_init.exists():
-        yield "providers/__init__.py", providers_init.read_bytes()
-    for path in _python_files(PROVIDER):
-        relative = path.relative_to(PROVIDER)
-        if relative.parts[0] == "deploy" or relative.as_posix() in _EXCLUDED_PROVIDER_FILES:
-            continue
-        yield f"providers/azure/{relative.as_posix()}", path.read_bytes()
-
-
-def _python_files(root: Path) -> Iterator[Path]:
-    for path in sorted(root.rglob("*.py")):
-        if "__pycache__" not in path.parts:
-            yield path
+    for name, path in runtime_files("azure"):
+        yield name, path.read_bytes()
 
 
 if __name__ == "__main__":

@@ -39,5 +39,15 @@ PROVIDER = ProviderSpec(
     },
     backfill_sink="providers.gcp.backfill:make_sink",
     packager="providers.gcp.packaging:main",
+    settings=("THUMBS_BACKFILL_URL",),
+    facts={
+        "capacity": "providers.gcp.capacity",
+        "pricing": "providers.gcp.pricing",
+        "reporting": "providers.gcp.reporting:FACTS",
+        "terraform": {
+            "permission_pattern": r'"(roles/[A-Za-z.]+)"',
+            "instance_variables": {"memory": "available_memory", "cpu": "available_cpu"},
+        },
+    },
     sdk_modules=("google.cloud.storage", "functions_framework"),
 )

@@ -31,7 +31,6 @@ tested here (no metadata server, no network), so it is left to ``gcloud`` or the
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import threading
@@ -42,9 +41,9 @@ from typing import Any
 from urllib.parse import quote
 
 from core import __version__
-from core.backfill.dispatch import SendFailure, SendResult
 from core.errors import ConfigError, PermissionDenied
 from core.events import ObjectEvent
+from core.ops.backfill.dispatch import SendFailure, SendResult, SinkRequest
 from providers.gcp import INSTALL_HINT
 from providers.gcp.events import FINALIZED
 
@@ -220,14 +219,14 @@ class CloudEventSink:
         return (f"HTTP {status}: refused by the function", False)
 
 
-def make_sink(args: argparse.Namespace) -> CloudEventSink:
-    """The sink for ``polythumb backfill --target gcp`` (see :mod:`core.backfill.dispatch`).
+def make_sink(request: SinkRequest) -> CloudEventSink:
+    """The sink for ``polythumb backfill --target gcp`` (see :mod:`core.ops.backfill.dispatch`).
 
     Raises:
         ConfigError: no URL (``--sink-option url=...`` or ``THUMBS_BACKFILL_URL``), an unknown sink option,
             an unreadable token file or a bad timeout.
     """
-    options: Mapping[str, str] = getattr(args, "sink_options", None) or {}
+    options: Mapping[str, str] = request.sink_options
     unknown = sorted(set(options) - set(SINK_OPTIONS))
     if unknown:
         raise ConfigError(f"unknown --sink-option {', '.join(unknown)} for gcp; accepted: {', '.join(SINK_OPTIONS)}")
@@ -249,7 +248,7 @@ def make_sink(args: argparse.Namespace) -> CloudEventSink:
         raise ConfigError("--sink-option timeout must be a number of seconds") from None
     if timeout <= 0:
         raise ConfigError("--sink-option timeout must be positive")
-    return CloudEventSink(url, workers=int(getattr(args, "workers", None) or 16), tokens=tokens, timeout=timeout)
+    return CloudEventSink(url, workers=int(request.workers or 16), tokens=tokens, timeout=timeout)
 
 
 def _import_requests() -> Any:

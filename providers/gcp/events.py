@@ -25,9 +25,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from core.delivery import NOT_APPLICABLE, Ignored
 from core.errors import InvalidKey, MalformedEvent
 from core.events import EventKind, ObjectEvent
 from core.storage.validation import check_key
@@ -73,24 +73,16 @@ _SOURCE_BUCKET = re.compile(r"//storage\.googleapis\.com/projects/[^/]+/buckets/
 _RESOURCE_BUCKET = re.compile(r"projects/[^/]+/buckets/([^/]+)(?:/objects/.*)?")
 
 
-@dataclass(frozen=True)
-class IgnoredEvent:
-    """A storage event polythumb acknowledges and does nothing for (metadataUpdated).
-
-    Attributes:
-        event_type: The provider's event type, as sent.
-        bucket: The bucket, where the event names one.
-        key: The object key, where the event names one.
-        event_id: The provider's delivery id.
-    """
-
-    event_type: str
-    bucket: str | None = None
-    key: str | None = None
-    event_id: str | None = None
+def _acknowledged(event_type: str, payload: Mapping[str, Any], *, bucket: str | None, event_id: str | None) -> Ignored:
+    """An event type polythumb acknowledges and does nothing for (archived, metadataUpdated)."""
+    return Ignored(
+        NOT_APPLICABLE, event_type, event_id, f"{_short(event_type)}: polythumb does not act on this event type",
+        bucket=_optional_text(payload.get("bucket")) or bucket, key=_optional_text(payload.get("name")),
+    )  # fmt: skip
 
 
-ParsedEvent = ObjectEvent | IgnoredEvent
+#: What a parser returns: an event to handle, or one acknowledged without work.
+ParsedEvent = ObjectEvent | Ignored
 
 
 def parse_cloud_event(attributes: Mapping[str, Any], data: object) -> ParsedEvent:
@@ -110,10 +102,7 @@ def parse_cloud_event(attributes: Mapping[str, Any], data: object) -> ParsedEven
     fallback_bucket = _optional_text(attributes.get("bucket")) or _bucket_from_source(attributes.get("source"))
     if event_type in ACKNOWLEDGED_CLOUD_EVENT_TYPES:
         payload = _as_mapping(data, "CloudEvent data") if data not in (None, b"", "") else {}
-        return IgnoredEvent(
-            event_type, _optional_text(payload.get("bucket")) or fallback_bucket, _optional_text(payload.get("name")),
-            event_id,
-        )  # fmt: skip
+        return _acknowledged(event_type, payload, bucket=fallback_bucket, event_id=event_id)
     if event_type not in CLOUD_EVENT_KINDS:
         raise MalformedEvent(
             f"unsupported CloudEvent type {_short(event_type)}; polythumb handles "
@@ -167,10 +156,7 @@ def parse_background_event(
     event_id = _optional_text(event_id)
     if event_type in ACKNOWLEDGED_LEGACY_TYPES:
         payload = _as_mapping(data, "background event data") if data not in (None, b"", "") else {}
-        return IgnoredEvent(
-            event_type, _optional_text(payload.get("bucket")) or fallback_bucket, _optional_text(payload.get("name")),
-            event_id,
-        )  # fmt: skip
+        return _acknowledged(event_type, payload, bucket=fallback_bucket, event_id=event_id)
     payload = _as_mapping(data, "background event data")
     if event_type == LEGACY_OBJECT_CHANGE:
         kind = EventKind.DELETED if payload.get("resourceState") == "not_exists" else EventKind.CREATED

@@ -21,17 +21,25 @@ Served locally with::
 
 The runtime (``THUMBS_*`` settings, logger, thumbnailer) is built once, at
 import: a bad setting fails the cold start loudly, and warm invocations reuse
-the GCS client. See :mod:`providers.gcp.dispatch` for what is retried and what
-is not.
+the GCS client.
+
+What is retried (the delivery contract is the HTTP status functions-framework answers: 2xx acknowledges,
+an exception is a 500 that makes Eventarc redeliver while the trigger's retry policy is
+``RETRY_POLICY_RETRY``): Eventarc delivers through a Pub/Sub push subscription, which treats *every*
+non-2xx answer, 400 included, as a failure to redeliver for the whole retry window. So a malformed event
+(a retry can never fix it) is logged once and acknowledged, like an acknowledged type (archived,
+metadataUpdated) and a permanent image error; only a transient error (or a bug) is raised, so
+functions-framework answers 500 and Eventarc retries. A request that is not a CloudEvent at all never
+reaches this code: functions-framework itself answers it with 400. See :mod:`core.delivery`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from core.delivery import deliver
 from core.runtime import FunctionRuntime
 from providers.gcp import INSTALL_HINT
-from providers.gcp.dispatch import run_event
 from providers.gcp.events import parse_background_event, parse_cloud_event
 from providers.gcp.storage import open_bucket
 
@@ -52,13 +60,13 @@ def handle_cloud_event(cloud_event: Any) -> None:
         core.errors.TransientError: Eventarc should redeliver the event (HTTP 500).
     """
     attributes = cloud_event.get_attributes()
-    run_event(
+    deliver(
         RUNTIME,
         lambda: parse_cloud_event(attributes, cloud_event.get_data()),
         route="cloudevent",
         event_id=attributes.get("id"),
         event_type=attributes.get("type"),
-    )
+    ).raise_for_retry()
 
 
 def handle_legacy_event(data: Any, context: Any) -> None:
@@ -68,13 +76,13 @@ def handle_legacy_event(data: Any, context: Any) -> None:
         core.errors.TransientError: Cloud Functions should retry the event (when retries are enabled).
     """
     fields = _context_fields(context)
-    run_event(
+    deliver(
         RUNTIME,
         lambda: parse_background_event(data, **fields),
         route="background",
         event_id=fields["event_id"],
         event_type=fields["event_type"],
-    )
+    ).raise_for_retry()
 
 
 def _context_fields(context: Any) -> dict[str, Any]:

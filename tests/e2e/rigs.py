@@ -1,7 +1,7 @@
 """One rig per entrypoint: the same end-to-end steps, each driven through that platform's real event path.
 
-* ``local``: a directory watched by :func:`core.local.watch_events` (the poller behind
-  ``polythumb watch``), each event handled by :func:`core.local.handle_safely` on FilesystemStorage.
+* ``local``: a directory watched by :func:`core.ops.runner.watch_events` (the poller behind
+  ``polythumb watch``), each event handled by :func:`core.ops.runner.handle_safely` on FilesystemStorage.
 * ``aws``: moto's S3 sends its real notification to an SQS queue; the message is handed to the
   Lambda handler in the event Lambda's SQS event source mapping builds (partial batch response).
 * ``gcp``: fake-gcs-server holds the objects; the CloudEvent Eventarc would POST (binary mode, built
@@ -211,8 +211,7 @@ class LocalRig(_Rig):
     name = "local"
 
     def __init__(self, root: Path, *, in_place: bool) -> None:
-        from core.local import open_local_bucket
-        from core.pipeline import Thumbnailer
+        from core.ops.runner import local_runtime
         from core.storage.filesystem import FilesystemStorage
 
         self._root = (root / "src").resolve()
@@ -222,7 +221,7 @@ class LocalRig(_Rig):
         super().__init__(
             source=FilesystemStorage(self._root), dest=FilesystemStorage(dest), settings=settings, extra_settings=()
         )
-        self._thumbnailer = Thumbnailer(self.config, open_local_bucket)
+        self._runtime = local_runtime(self.config)
         self._created: set[str] = set()
         self._watcher: _Watcher | None = None
         self._start_watcher()
@@ -249,12 +248,12 @@ class LocalRig(_Rig):
         return self._deliver(EventKind.DELETED, key)
 
     def _deliver(self, kind: EventKind, key: str) -> Delivery:
-        from core.local import handle_safely
+        from core.ops.runner import handle_safely
 
         assert self._watcher is not None
         event = self._watcher.next(kind, key)
         started = time.perf_counter()
-        outcome = handle_safely(self._thumbnailer, event)
+        outcome = handle_safely(self._runtime, event)
         elapsed = (time.perf_counter() - started) * 1000
         return self._record(
             Delivery(
@@ -275,10 +274,10 @@ class LocalRig(_Rig):
 
 
 class _Watcher:
-    """:func:`core.local.watch_events` running in a thread, its events queued for the test to pick."""
+    """:func:`core.ops.runner.watch_events` running in a thread, its events queued for the test to pick."""
 
     def __init__(self, root: Path) -> None:
-        from core.local import watch_events
+        from core.ops.runner import watch_events
 
         self._stop = threading.Event()
         self._queue: queue.Queue[ObjectEvent] = queue.Queue()

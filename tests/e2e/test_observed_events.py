@@ -114,8 +114,8 @@ def _aws(document: Any) -> tuple[int, int]:
 
 
 def _gcp(document: Any) -> tuple[int, int]:
+    from core.delivery import Ignored
     from providers.gcp.events import (
-        IgnoredEvent,
         parse_cloud_event,
         parse_legacy_envelope,
         parse_structured_cloud_event,
@@ -132,7 +132,7 @@ def _gcp(document: Any) -> tuple[int, int]:
             "source": f"//storage.googleapis.com/projects/_/buckets/{document.get('bucket')}",
         }
         parsed = parse_cloud_event(attributes, document)
-    return (0, 1) if isinstance(parsed, IgnoredEvent) else (1, 0)
+    return (0, 1) if isinstance(parsed, Ignored) else (1, 0)
 
 
 def _azure(document: Any) -> tuple[int, int]:
@@ -146,7 +146,7 @@ def _azure(document: Any) -> tuple[int, int]:
 
 
 def _local_watch(tmp_path: Path) -> Iterator[ObjectEvent]:
-    from core.local import watch_events
+    from core.ops.runner import watch_events
 
     stop = threading.Event()
     timer = threading.Timer(10, stop.set)  # never wait forever on a poller

@@ -7,7 +7,7 @@ provider's own entrypoint logic on the events the platform would deliver:
   to :class:`providers.aws.handler.LambdaHandler` as Lambda's event source mapping does, and the
   partial batch response says which come back;
 * **gcp** -- the CloudEvent Eventarc would send, built from the emulator's object resource, goes through
-  :func:`providers.gcp.dispatch.run_event` (what ``handle_cloud_event`` runs); a raised error is the
+  :func:`core.delivery.deliver` (what ``handle_cloud_event`` runs); a raised error is the
   HTTP 500 that makes Eventarc redeliver;
 * **azure** -- the Event Grid event built from the blob's real properties, decoded by the Functions
   worker's converter, goes through :func:`providers.azure.handlers.handle_event_grid`; a raised error
@@ -394,14 +394,14 @@ class GcpRig(Rig):
         return notification
 
     def _invoke(self, notification: Notification, runtime: FunctionRuntime) -> None:
-        from providers.gcp.dispatch import run_event
+        from core.delivery import deliver
         from providers.gcp.events import parse_cloud_event
 
         attrs, data = notification.payload
-        run_event(
+        deliver(
             runtime, lambda: parse_cloud_event(attrs, json.dumps(data)),
             route="cloudevent", event_id=attrs["id"], event_type=attrs["type"],
-        )  # fmt: skip
+        ).raise_for_retry()  # fmt: skip
 
 
 # -- Azure ---------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from core.config import load_config
 from core.errors import InvalidKey, NotFound
 from core.events import ObjectEvent
 from core.keys import META_SOURCE, decode_meta_value, output_keys
-from core.local import open_local_bucket
+from core.ops.runner import open_local_bucket
 from core.outcome import Status
 from core.pipeline import Thumbnailer
 from core.storage.filesystem import FilesystemStorage

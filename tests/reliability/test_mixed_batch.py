@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import EXIT_FAILED
 from core.config import load_config
 from core.keys import output_keys
+from core.ops.cli import EXIT_FAILED
 from tests.images import jpeg_bytes, open_bytes, png_rgba_bytes
 from tests.reliability.conftest import JsonLines
 from tests.reliability.rigs import Rig
@@ -28,7 +28,7 @@ CORPUS = ROOT / "tests" / "data" / "corpus"
 
 def polythumb(*args: str) -> subprocess.CompletedProcess[str]:
     """The CLI in its own process, as a user runs it (its worker pool forks; this test process has threads)."""
-    command = [sys.executable, "-c", "import sys; from core.cli import main; sys.exit(main(sys.argv[1:]))", *args]
+    command = [sys.executable, "-c", "import sys; from core.ops.cli import main; sys.exit(main(sys.argv[1:]))", *args]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 

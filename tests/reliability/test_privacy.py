@@ -17,7 +17,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from core.config import load_config
-from core.local import run_directory
+from core.ops.runner import run_directory
 from tests.images import gradient
 from tests.reliability.rigs import Rig
 

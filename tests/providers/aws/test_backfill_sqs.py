@@ -54,7 +54,7 @@ def sources() -> list[str]:
 
 def cli(source: str, dest: str, checkpoint: Path, queue_url: str, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "core.cli", "backfill", source, "--target", "aws", "--out", dest, "--sizes", SIZES,
+        sys.executable, "-m", "core.ops.cli", "backfill", source, "--target", "aws", "--out", dest, "--sizes", SIZES,
         "--sink-option", f"queue_url={queue_url}", "--checkpoint", str(checkpoint), "--checkpoint-every", "0.05",
         "--json", "--no-progress", "--delete-orphans", "--workers", "2", "--batch", "10", *extra,
     ]  # fmt: skip

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main as cli_main
+from core.ops.cli import main as cli_main
 from providers.aws import packaging
 
 #: Above today's 21.7 MB (arm64; Pillow, pillow-heif and libvips are most of it), well below Lambda's 50 MB

@@ -139,7 +139,7 @@ def app(
 
 def cli(app: BackfillApp, checkpoint: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "core.cli", "backfill", app.source, "--target", "azure", "--out", app.dest,
+        sys.executable, "-m", "core.ops.cli", "backfill", app.source, "--target", "azure", "--out", app.dest,
         "--sizes", SIZES, "--checkpoint", str(checkpoint), "--checkpoint-every", "0.05", "--json", "--no-progress",
         "--delete-orphans", "--workers", "4", "--batch", "10", *extra,
     ]  # fmt: skip

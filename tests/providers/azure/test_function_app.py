@@ -189,7 +189,7 @@ def test_created_makes_thumbnails_and_deleted_removes_them(
     app.on_event_grid(as_worker_event(blob_event(app.source, key, schema=schema, properties=properties, url=url)))
     assert_thumbnails_of(app, key, properties.etag)
     outcome = [r for r in log_records() if r.get("kind") == "created"][-1]
-    assert (outcome["status"], outcome["schema"], outcome["trigger"]) == ("ok", schema, "event_grid")
+    assert (outcome["status"], outcome["schema"], outcome["route"]) == ("ok", schema, "event_grid")
 
     app.service.get_blob_client(app.source, key).delete_blob()
     deleted = blob_event(app.source, key, schema=schema, kind="deleted", properties=properties, url=url)
@@ -267,7 +267,7 @@ def test_malformed_event_is_logged_and_acknowledged(app: App, log_records: Calla
     app.on_event_grid(as_worker_event(raw))  # not raised: retrying the same bad event cannot help
     [record] = log_records()
     assert record["severity"] == "ERROR"
-    assert (record["error_kind"], record["event_id"], record["trigger"]) == ("malformed_event", raw["id"], "event_grid")
+    assert (record["error_kind"], record["event_id"], record["route"]) == ("malformed_event", raw["id"], "event_grid")
     assert "only-a-container" in record["message"]
 
 
@@ -348,7 +348,7 @@ def test_blob_trigger_makes_thumbnails_once(
     app.on_blob(as_input_stream(body, blob_trigger=f"{app.source}/{key}", uri=url,
                                 properties=host_blob_properties(properties), metadata={}))  # fmt: skip
     outcomes = [r for r in log_records() if r.get("kind") == "created"]
-    assert [(o["status"], o.get("reason"), o["trigger"]) for o in outcomes] == [
+    assert [(o["status"], o.get("reason"), o["route"]) for o in outcomes] == [
         ("ok", None, "blob"), ("skipped", "unchanged", "blob"),
     ]  # fmt: skip
 

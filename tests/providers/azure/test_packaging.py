@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from core.cli import main as polythumb
+from core.ops.cli import main as polythumb
 from providers.azure import packaging
 from tests.fixtures.azure import Azurite
 from tests.images import jpeg_bytes

@@ -50,7 +50,7 @@ def sources() -> list[str]:
 
 def cli(source: str, dest: str, checkpoint: Path, url: str, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "core.cli", "backfill", source, "--target", "gcp", "--out", dest, "--sizes", SIZES,
+        sys.executable, "-m", "core.ops.cli", "backfill", source, "--target", "gcp", "--out", dest, "--sizes", SIZES,
         "--sink-option", f"url={url}", "--checkpoint", str(checkpoint), "--checkpoint-every", "0.05", "--json",
         "--no-progress", "--delete-orphans", "--workers", "4", "--batch", "8", *extra,
     ]  # fmt: skip

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
+from core.delivery import deliver
 from core.errors import StorageUnavailable, TransientError
 from core.logs import LOGGER_NAME, JsonFormatter
 from core.outcome import Status
 from core.runtime import FunctionRuntime
-from providers.gcp.dispatch import run_event
 from providers.gcp.events import parse_cloud_event
 from providers.gcp.storage import GcsStorage
 from tests.fixtures.gcp import FakeGcs, free_port
@@ -65,7 +65,9 @@ def test_transient_storage_error_is_raised_for_a_retry(log_lines: Callable[[], l
     runtime = FunctionRuntime(unreachable_store, environ={"THUMBS_DEST_BUCKET": "thumbs"})
     attrs = attributes({"bucket": "src", "name": "a.jpg"}, FINALIZED)
     with pytest.raises(StorageUnavailable) as caught:
-        run_event(runtime, lambda: parse_cloud_event(attrs, {"bucket": "src", "name": "a.jpg"}), route="cloudevent")
+        deliver(
+            runtime, lambda: parse_cloud_event(attrs, {"bucket": "src", "name": "a.jpg"}), route="cloudevent"
+        ).raise_for_retry()
     assert isinstance(caught.value, TransientError)
     [record] = log_lines()
     assert record["severity"] == "WARNING" and record["error_kind"] == "storage_unavailable"
@@ -74,9 +76,11 @@ def test_transient_storage_error_is_raised_for_a_retry(log_lines: Callable[[], l
 def test_malformed_and_ignored_events_return_without_storage(log_lines: Callable[[], list[dict[str, Any]]]) -> None:
     runtime = FunctionRuntime(unreachable_store, environ={"THUMBS_DEST_BUCKET": "thumbs"})
     attrs = attributes({"bucket": "src", "name": "a.jpg"}, FINALIZED)
-    assert run_event(runtime, lambda: parse_cloud_event(attrs, [1]), route="cloudevent", event_id="e1") is None
+    malformed = deliver(runtime, lambda: parse_cloud_event(attrs, [1]), route="cloudevent", event_id="e1")
+    assert malformed.malformed is not None and malformed.results == ()
     updated = {**attrs, "type": "google.cloud.storage.object.v1.metadataUpdated"}
-    assert run_event(runtime, lambda: parse_cloud_event(updated, {"name": "a.jpg"}), route="cloudevent") is None
+    acknowledged = deliver(runtime, lambda: parse_cloud_event(updated, {"name": "a.jpg"}), route="cloudevent")
+    assert acknowledged.outcomes == () and not acknowledged.retryable
     malformed, ignored = log_lines()
     assert (malformed["severity"], malformed["error_kind"], malformed["event_id"]) == ("ERROR", "malformed_event", "e1")
     assert (ignored["severity"], ignored["reason"], ignored["bucket"]) == ("INFO", "not_applicable", "src")
@@ -92,8 +96,9 @@ def test_permanent_error_is_an_outcome_not_an_exception(
     runtime = FunctionRuntime(
         lambda b: GcsStorage(b, client=gcs_client), environ={"THUMBS_DEST_BUCKET": source, "THUMBS_MAX_BYTES": "10"}
     )
-    outcome = run_event(runtime, lambda: parse_cloud_event(attributes(resource, FINALIZED), resource), route="t")
-    assert outcome is not None
+    delivery = deliver(runtime, lambda: parse_cloud_event(attributes(resource, FINALIZED), resource), route="t")
+    [outcome] = delivery.outcomes
+    assert not delivery.retryable
     assert (outcome.status, outcome.error_kind) == (Status.FAILED, "too_large")
 
 

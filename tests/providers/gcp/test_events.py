@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from core.delivery import Ignored
 from core.errors import MalformedEvent, PermanentError
 from core.events import EventKind, ObjectEvent
 from providers.gcp.events import (
@@ -16,7 +17,6 @@ from providers.gcp.events import (
     DELETED,
     FINALIZED,
     METADATA_UPDATED,
-    IgnoredEvent,
     parse_background_event,
     parse_cloud_event,
     parse_legacy_envelope,
@@ -152,8 +152,9 @@ def test_metadata_updated_is_acknowledged() -> None:
     payload = load_event("cloudevent_finalized_conformance.json")
     payload["type"] = METADATA_UPDATED
     parsed = parse_structured_cloud_event(payload)
-    assert parsed == IgnoredEvent(
-        METADATA_UPDATED, "some-bucket", "folder/Test.cs", "aaaaaa-1111-bbbb-2222-cccccccccccc"
+    assert isinstance(parsed, Ignored)
+    assert (parsed.reason, parsed.event_type, parsed.bucket, parsed.key, parsed.event_id) == (
+        "not_applicable", METADATA_UPDATED, "some-bucket", "folder/Test.cs", "aaaaaa-1111-bbbb-2222-cccccccccccc"
     )
 
 
@@ -161,7 +162,7 @@ def test_legacy_metadata_update_is_acknowledged() -> None:
     payload = load_event("legacy_background_finalize_dotnet.json")
     payload["context"]["eventType"] = "google.storage.object.metadataUpdate"
     parsed = parse_legacy_envelope(payload)
-    assert isinstance(parsed, IgnoredEvent) and parsed.key == "folder/Test.cs"
+    assert isinstance(parsed, Ignored) and parsed.key == "folder/Test.cs"
 
 
 def test_archived_is_a_delete_on_a_versioned_bucket() -> None:

@@ -215,11 +215,11 @@ def test_a_malformed_cloud_event_is_reported_once_and_not_retried(
 ) -> None:
     attrs = attributes({"bucket": "b", "name": "x.jpg"}, event_type)
     response = post_binary(cloud_function.url, attrs, data)
-    assert response.status_code == 200, cloud_function.output()  # see providers/gcp/dispatch.py: 4xx would be retried
+    assert response.status_code == 200, cloud_function.output()  # see providers/gcp/main.py: 4xx would be retried
     [record] = records_for(cloud_function, attrs["id"])
     assert record["severity"] == "ERROR"
     assert record["error_kind"] == "malformed_event"
-    assert record["message"].startswith("malformed cloudevent event acknowledged without retry")
+    assert record["message"].startswith("malformed event, acknowledged and not retried")
 
 
 def test_metadata_updated_is_acknowledged_and_skipped(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main as polythumb
+from core.ops.cli import main as polythumb
 from providers.gcp.packaging import ENTRY_POINTS, build_archive, requirements_txt
 
 # Runs inside the unpacked archive with only that folder and site-packages on sys.path (python -S: no

@@ -6,11 +6,11 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.backfill.concurrency import DEFAULT_IO_WORKERS
-from core.backfill.plan import Planner, PlanStats
-from core.backfill.report import DEFAULT_SAMPLE, PlanSummary
-from core.backfill.spool import Spool
 from core.config import Config
+from core.ops.backfill.concurrency import DEFAULT_IO_WORKERS
+from core.ops.backfill.planner import Planner, PlanStats
+from core.ops.backfill.report import DEFAULT_SAMPLE, PlanSummary
+from core.ops.backfill.spool import Spool
 from core.storage.port import Storage
 
 

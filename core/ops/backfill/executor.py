@@ -4,37 +4,34 @@ Every source goes through the normal :class:`core.pipeline.Thumbnailer`, so
 idempotency, the loop guard and the conditional writes apply exactly as on a
 cloud; a source that changed since the plan is simply rendered from its new
 revision (or skipped as unchanged). Orphans are deleted (with
-``delete_orphans``) after :func:`core.backfill.orphans.delete_orphan` checks
+``delete_orphans``) after :func:`core.ops.backfill.orphans.delete_orphan` checks
 them again.
 
 Memory stays flat: at most ``2 x workers`` entries are in flight, and the
-entries come from the on-disk :class:`core.backfill.spool.Spool`. Progress is
-checkpointed as a low-water mark (see :mod:`core.backfill.checkpoint`); an
+entries come from the on-disk :class:`core.ops.backfill.spool.Spool`. Progress is
+checkpointed as a low-water mark (see :mod:`core.ops.backfill.checkpoint`); an
 item that fails is reported and counted, and the mark moves past it (a run
 without ``--resume`` plans it again, since it is still missing).
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from core.backfill.checkpoint import CheckpointWriter, Watermark
-from core.backfill.orphans import OrphanAction, delete_orphan
-from core.backfill.plan import PlanEntry
 from core.config import Config
 from core.errors import PolythumbError
-from core.local import handle_safely, open_local_bucket
+from core.ops.backfill.checkpoint import CheckpointWriter, Watermark
+from core.ops.backfill.orphans import OrphanAction, delete_orphan
+from core.ops.backfill.planner import PlanEntry
+from core.ops.pool import imap_unordered
+from core.ops.runner import QUIET, handle_safely, open_local_bucket
 from core.outcome import Status
-from core.pipeline import BucketOpener, Thumbnailer
-
-#: In-flight entries per worker process: enough to keep every worker busy, few enough to bound memory.
-IN_FLIGHT_PER_WORKER = 2
+from core.pipeline import BucketOpener
+from core.runtime import FunctionRuntime
 
 
 @dataclass(frozen=True)
@@ -105,11 +102,16 @@ class EntryWorker:
         delete_orphans: bool,
         open_bucket: BucketOpener = open_local_bucket,
     ) -> None:
-        self._thumbnailer = Thumbnailer(config, open_bucket)
+        self._runtime = FunctionRuntime(open_bucket, config=config, logger=QUIET)
+        self._thumbnailer = self._runtime.thumbnailer
         self._config = config
         self._source_bucket = source_bucket
         self._dest_bucket = dest_bucket
         self._delete_orphans = delete_orphans
+
+    def __call__(self, entry: PlanEntry) -> EntryResult:
+        """:meth:`process`, as the pool calls it."""
+        return self.process(entry)
 
     def process(self, entry: PlanEntry) -> EntryResult:
         """Delete the entry's orphans (if asked) and render its source (if needed); never raises."""
@@ -128,7 +130,7 @@ class EntryWorker:
                 kept += action is OrphanAction.KEPT
         if not entry.needs_render:
             return EntryResult(entry.key, orphans_deleted=deleted, orphans_kept=kept, orphan_error=orphan_error)
-        outcome = handle_safely(self._thumbnailer, entry.to_event(self._source_bucket))
+        outcome = handle_safely(self._runtime, entry.to_event(self._source_bucket))
         render = {Status.OK: "rendered", Status.SKIPPED: "unchanged"}.get(outcome.status, "failed")
         return EntryResult(
             entry.key,
@@ -139,17 +141,6 @@ class EntryWorker:
             orphans_kept=kept,
             orphan_error=orphan_error,
         )
-
-
-_WORKER: dict[str, EntryWorker] = {}  # the worker process's one EntryWorker
-
-
-def _init_worker(make_worker: Callable[[], EntryWorker]) -> None:
-    _WORKER["worker"] = make_worker()
-
-
-def _process_in_worker(entry: PlanEntry) -> EntryResult:
-    return _WORKER["worker"].process(entry)
 
 
 def run_local(
@@ -167,7 +158,7 @@ def run_local(
     """Execute plan entries (in increasing key order) and return the counts.
 
     Args:
-        entries: The work, usually a :class:`core.backfill.spool.Spool`.
+        entries: The work, usually a :class:`core.ops.backfill.spool.Spool`.
         config: Settings; ``config.dest_bucket`` must name ``dest_bucket``.
         source_bucket: The source's bucket name (a directory path locally).
         dest_bucket: The destination's bucket name.
@@ -198,26 +189,16 @@ def run_local(
         if on_result is not None:
             on_result(result, summary)
 
+    tokens: dict[str, int] = {}
+
+    def registered() -> Iterator[PlanEntry]:
+        for entry in entries:  # registered as submitted, so the low-water mark never passes work in flight
+            tokens[entry.key] = watermark.register(entry.key)
+            yield entry
+
     try:
-        if workers <= 1:
-            worker = make_worker()
-            for entry in entries:
-                record(watermark.register(entry.key), worker.process(entry))
-        else:
-            with ProcessPoolExecutor(
-                max_workers=workers, mp_context=_process_context(), initializer=_init_worker, initargs=(make_worker,)
-            ) as pool:
-                in_flight: dict[Future[EntryResult], int] = {}
-                for entry in entries:
-                    in_flight[pool.submit(_process_in_worker, entry)] = watermark.register(entry.key)
-                    while len(in_flight) >= IN_FLIGHT_PER_WORKER * workers:
-                        done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                        for future in done:
-                            record(in_flight.pop(future), future.result())
-                while in_flight:
-                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        record(in_flight.pop(future), future.result())
+        for entry, result in imap_unordered(registered(), make_worker, workers=workers):
+            record(tokens.pop(entry.key), result)
     finally:
         if checkpoint is not None:
             checkpoint.update(watermark, force=True)  # interrupted or not, keep every completed item
@@ -225,9 +206,3 @@ def run_local(
         checkpoint.finish(watermark)
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _process_context() -> multiprocessing.context.BaseContext:
-    # fork starts workers in milliseconds (Linux); spawn is the portable fallback.
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from types import TracebackType
 
-from core.backfill.plan import PlanEntry
+from core.ops.backfill.planner import PlanEntry
 
 
 class Spool:

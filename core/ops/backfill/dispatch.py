@@ -11,26 +11,15 @@ completed source keys exactly as local mode does. Orphans are not fanned out
 (deleting one is a cheap metadata call, not a render): with
 ``--delete-orphans`` the driver deletes them itself, after checking each again.
 
-Provider contract (``polythumb backfill --target aws|gcp|azure``)
------------------------------------------------------------------
-The CLI imports ``providers.<cloud>.backfill`` lazily and calls its factory::
+Provider contract (``polythumb backfill --target <provider>``)
+---------------------------------------------------------------
+The CLI finds the provider in :mod:`core.registry` and calls its descriptor's ``backfill_sink`` factory::
 
-    def make_sink(args: argparse.Namespace) -> WorkSink
+    def make_sink(request: SinkRequest) -> WorkSink
 
-``args`` carries (read it, do not modify it):
-
-* ``target`` -- ``"aws"``, ``"gcp"`` or ``"azure"``;
-* ``src`` / ``dest`` -- the source and destination bucket (container) names,
-  ``dest`` already resolved (``--out``, else ``THUMBS_DEST_BUCKET``, else ``src``);
-* ``prefix`` -- the source prefix being backfilled;
-* ``batch`` (int or None) and ``rate`` (items/s or None) -- already enforced
-  by this driver; a sink need not rate-limit itself;
-* ``workers`` (int) -- a concurrency hint for sinks that deliver items in
-  parallel within one :meth:`WorkSink.send` (e.g. HTTP posts);
-* ``sink_options`` (``dict[str, str]``) -- the ``--sink-option KEY=VALUE``
-  pairs, whose keys each provider defines and documents (queue URL, endpoint,
-  ...); environment variables are fine too;
-* ``config`` -- the validated :class:`core.config.Config`.
+with a :class:`SinkRequest` (what to send, already validated). The descriptor's ``open_bucket`` opens SRC
+and DEST for planning, and its ``settings`` names the ``THUMBS_*`` variables the sink reads, so
+:func:`core.config.load_config` does not reject them.
 
 ``make_sink`` raises :class:`core.errors.ConfigError` naming what is missing
 (a queue URL, an endpoint), and ``ImportError`` naming the extra to install
@@ -58,13 +47,6 @@ when the SDK is absent. The sink it returns must:
 * never log or put into a reason a message body, a credential, a connection
   string or a signed URL.
 
-Optionally, ``providers.<cloud>.backfill`` may also define:
-
-* ``EXTRA_SETTINGS: tuple[str, ...]`` -- ``THUMBS_*`` names the sink reads from
-  the environment, so :func:`core.config.load_config` does not reject them;
-* ``open_bucket(name: str) -> Storage`` -- how the CLI opens SRC and DEST for
-  planning; without it the CLI uses ``providers.<cloud>.storage.open_bucket``.
-
 Delivery is at least once: an item in flight when the CLI dies is sent again
 on resume, and the pipeline's idempotency makes the repeat a no-op.
 """
@@ -75,20 +57,45 @@ import heapq
 import itertools
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from core.backfill.checkpoint import CheckpointWriter, Watermark
-from core.backfill.deadletter import DeadLetterFile
-from core.backfill.orphans import OrphanAction
-from core.backfill.plan import Orphan, PlanEntry
-from core.backfill.ratelimit import Clock, SystemClock, TokenBucket
+from core.config import Config
 from core.errors import PolythumbError, TransientError
 from core.events import ObjectEvent
+from core.ops.backfill.checkpoint import CheckpointWriter, Watermark
+from core.ops.backfill.deadletter import DeadLetterFile
+from core.ops.backfill.orphans import OrphanAction
+from core.ops.backfill.planner import Orphan, PlanEntry
+from core.ops.backfill.ratelimit import Clock, SystemClock, TokenBucket
 
-#: The name of the factory every ``providers.<cloud>.backfill`` module defines.
-SINK_FACTORY = "make_sink"
+
+@dataclass(frozen=True)
+class SinkRequest:
+    """What ``polythumb backfill --target <provider>`` asks a provider's sink factory for.
+
+    Attributes:
+        target: The provider's name.
+        src: The source bucket (container) name.
+        dest: The destination bucket, resolved (``--out``, else ``THUMBS_DEST_BUCKET``, else ``src``).
+        config: The validated settings.
+        prefix: The source prefix being backfilled.
+        batch: ``--batch``, already enforced by the driver (a sink need not batch further).
+        rate: ``--rate`` in items per second, already enforced by the driver (a sink need not rate-limit).
+        workers: ``--workers``, a concurrency hint for sinks that deliver a batch's items in parallel.
+        sink_options: The ``--sink-option KEY=VALUE`` pairs, whose keys each provider defines and documents.
+    """
+
+    target: str
+    src: str
+    dest: str
+    config: Config
+    prefix: str = ""
+    batch: int | None = None
+    rate: float | None = None
+    workers: int | None = None
+    sink_options: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """``polythumb backfill``: its arguments and how the command runs (plan, then local pool or cloud fan-out).
 
-Kept apart from :mod:`core.cli` so the main CLI stays a thin dispatcher; everything heavy is imported
+Kept apart from :mod:`core.ops.cli` so the main CLI stays a thin dispatcher; everything heavy is imported
 only when the command runs.
 """
 
@@ -14,15 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PROVIDERS, Progress, add_setting_flags, setting_overrides
+from core import registry
 from core.config import load_config
 from core.errors import ConfigError
+from core.ops.console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Progress, add_setting_flags, setting_overrides
 
 if TYPE_CHECKING:  # the backfill loads only when its command runs
-    from core.backfill.checkpoint import Checkpoint, CheckpointWriter
-    from core.backfill.dispatch import WorkSink
-    from core.backfill.job import Job
-    from core.backfill.spool import Spool
+    from core.ops.backfill.checkpoint import Checkpoint, CheckpointWriter
+    from core.ops.backfill.dispatch import SinkRequest, WorkSink
+    from core.ops.backfill.job import Job
+    from core.ops.backfill.spool import Spool
     from core.storage.port import Storage
 
 
@@ -32,14 +33,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="reconcile DEST with everything already in SRC: plan, then render locally or fan out to a cloud",
         description="List SRC and DEST and classify every source as missing, stale or current, and every "
         "polythumb thumbnail without a source as orphaned (no image is downloaded); then render what is missing "
-        "or stale here (--target local) or send work items to the deployed function (--target aws|gcp|azure).",
+        "or stale here (--target local) or send work items to the deployed function (--target <provider>).",
     )
     backfill.add_argument("src", help="source directory (--target local) or bucket/container name")
     backfill.add_argument(
         "--out", metavar="DEST", help="destination directory or bucket (default: THUMBS_DEST_BUCKET, else SRC)"
     )
     backfill.add_argument("--prefix", default="", metavar="P", help="only sources whose key starts with this")
-    backfill.add_argument("--target", choices=("local", *PROVIDERS), default="local", help="where to render")
+    backfill.add_argument("--target", choices=("local", *registry.names()), default="local", help="where to render")
     backfill.add_argument("--dry-run", action="store_true", help="print the plan's counts and samples; change nothing")
     backfill.add_argument("--json", action="store_true", help="print one JSON object (plan or summary) on stdout")
     backfill.add_argument(
@@ -107,11 +108,9 @@ def _positive_float(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.backfill.registry import TargetUnavailable
-
     try:
         return _run_backfill(args)
-    except TargetUnavailable as exc:
+    except registry.ProviderUnavailable as exc:
         print(f"polythumb: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -119,13 +118,13 @@ def run(args: argparse.Namespace) -> int:
 def _run_backfill(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from core.backfill import registry
-    from core.backfill.checkpoint import load_checkpoint
-    from core.backfill.concurrency import DEFAULT_IO_WORKERS
-    from core.backfill.job import Job
+    from core.ops.backfill.checkpoint import load_checkpoint
+    from core.ops.backfill.concurrency import DEFAULT_IO_WORKERS
+    from core.ops.backfill.dispatch import SinkRequest
+    from core.ops.backfill.job import Job
 
     sink_options = _sink_options(args.sink_option)
-    extra = registry.extra_settings(args.target) if args.target != "local" else ()
+    extra = registry.get(args.target).settings if args.target != "local" else ()
     config = load_config(os.environ, overrides=setting_overrides(args, dest=args.out), extra_settings=extra)
     stores = _open_backfill_stores(args, config.dest_bucket or args.src)
     if stores is None:
@@ -160,13 +159,34 @@ def _run_backfill(args: argparse.Namespace) -> int:
 
     sink: WorkSink | None = None
     if args.target != "local":  # fail fast, before any listing, when the fan-out is not available
-        args.dest, args.config, args.sink_options = dest.bucket, job.config, sink_options
-        sink = registry.load_sink(args.target, args)
+        request = SinkRequest(
+            target=args.target, src=args.src, dest=dest.bucket, config=job.config, prefix=args.prefix,
+            batch=args.batch, rate=args.rate, workers=args.workers, sink_options=sink_options,
+        )  # fmt: skip
+        sink = load_sink(registry.get(args.target), request)
     try:
         return _execute_backfill(args, job, sink, start=start, checkpoint_path=checkpoint_path, report=report)
     finally:
         if sink is not None:
             sink.close()
+
+
+def load_sink(spec: registry.ProviderSpec, request: SinkRequest) -> WorkSink:
+    """Build ``spec``'s backfill sink for ``request``.
+
+    Raises:
+        ProviderUnavailable: the provider offers no backfill sink, its SDK is missing, or what its factory
+            returns is not a :class:`core.ops.backfill.dispatch.WorkSink`.
+    """
+    from core.ops.backfill.dispatch import WorkSink
+
+    sink = spec.resolve("backfill_sink")(request)
+    if not isinstance(sink, WorkSink):
+        raise registry.ProviderUnavailable(
+            f"the {spec.title} backfill sink factory returned {type(sink).__name__}, which is not a WorkSink "
+            "(it needs max_batch_size, send(batch) and close())"
+        )
+    return sink
 
 
 def _sink_options(pairs: list[str]) -> dict[str, str]:
@@ -180,11 +200,10 @@ def _sink_options(pairs: list[str]) -> dict[str, str]:
 
 
 def _open_backfill_stores(args: argparse.Namespace, dest_name: str) -> tuple[Storage, Storage] | None:
-    from core.backfill import registry
     from core.storage import FilesystemStorage, MemoryStorage
 
     if args.target != "local":
-        open_bucket = registry.bucket_opener(args.target)
+        open_bucket = registry.get(args.target).resolve("open_bucket")
         return open_bucket(args.src), open_bucket(dest_name)
     src_dir, dest_dir = Path(args.src), Path(dest_name)
     if not src_dir.is_dir():
@@ -209,9 +228,9 @@ def _execute_backfill(
     checkpoint_path: Path,
     report: dict[str, object],
 ) -> int:
-    from core.backfill.checkpoint import CheckpointWriter
-    from core.backfill.concurrency import DEFAULT_IO_WORKERS
-    from core.backfill.spool import Spool
+    from core.ops.backfill.checkpoint import CheckpointWriter
+    from core.ops.backfill.concurrency import DEFAULT_IO_WORKERS
+    from core.ops.backfill.spool import Spool
 
     io_workers = DEFAULT_IO_WORKERS if sink is None else args.workers or DEFAULT_IO_WORKERS
     with Spool() as spool:
@@ -248,7 +267,7 @@ def _execute_backfill(
 def _backfill_local(
     args: argparse.Namespace, job: Job, spool: Spool, writer: CheckpointWriter, progress: Progress
 ) -> tuple[dict[str, object], bool]:
-    from core.backfill.local import EntryResult, LocalSummary, run_local
+    from core.ops.backfill.executor import EntryResult, LocalSummary, run_local
 
     total = len(spool)
 
@@ -287,11 +306,11 @@ def _backfill_dispatch(
     progress: Progress,
     checkpoint_path: Path,
 ) -> tuple[dict[str, object], bool]:
-    from core.backfill.deadletter import DeadLetterFile
-    from core.backfill.dispatch import Dispatcher, DispatchOptions, DispatchSummary
-    from core.backfill.job import dead_letter_path
-    from core.backfill.orphans import OrphanAction, delete_orphan
-    from core.backfill.plan import Orphan
+    from core.ops.backfill.deadletter import DeadLetterFile
+    from core.ops.backfill.dispatch import Dispatcher, DispatchOptions, DispatchSummary
+    from core.ops.backfill.job import dead_letter_path
+    from core.ops.backfill.orphans import OrphanAction, delete_orphan
+    from core.ops.backfill.planner import Orphan
 
     total = len(spool)
     options = DispatchOptions(batch_size=args.batch, rate=args.rate, max_attempts=args.max_attempts)

@@ -1,6 +1,6 @@
 """A model of a cloud backfill at scale: how long 10 million images take on each cloud, and what limits it.
 
-``python -m core.backfill.model`` prints the table; ``--measure`` first times polythumb's own render of
+``python -m core.reports.capacity`` prints the table; ``--measure`` first times polythumb's own render of
 a 12 MP JPEG on this machine (the median of several runs of :class:`core.pipeline.Thumbnailer` on
 in-memory storage) instead of using :data:`MEASURED_RENDER_SECONDS`; ``--json`` prints the numbers.
 
@@ -17,7 +17,7 @@ A backfill is three stages, and the slowest one sets the pace:
 Rendering overlaps the hand-over (the queue fills while the functions drain it), so
 ``total = plan + images / min(hand-over, render, storage)`` (plus Lambda's documented ramp-up). It is a
 model, not a benchmark: the assumptions in :class:`Assumptions` are stated, every platform limit
-carries its source in :data:`SOURCES`, and the measured render time is this machine's CPU.
+carries its source (:func:`sources`, declared by each provider), and the measured render time is this machine's CPU.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from core import registry
 
 #: Seconds of CPU for polythumb to render one 12 MP JPEG (4000 x 3000, ~6 MB) into each deploy's sizes:
 #: median of 7 runs of the whole pipeline on in-memory storage, measured 2026-11-29 on this repository's
@@ -48,56 +51,14 @@ class Source:
     url: str
 
 
-SOURCES: dict[str, Source] = {
-    "lambda_concurrency": Source(
-        "Lambda concurrent executions: 1,000 per Region by default",
-        "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html",
-    ),
-    "lambda_cpu": Source(
-        "Lambda CPU is proportional to memory; 1,769 MB = one vCPU",
-        "https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html",
-    ),
-    "sqs_scaling": Source(
-        "SQS event source: starts with 5 concurrent batches, adds up to 300 per minute, at most 1,000",
-        "https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html",
-    ),
-    "sqs_quotas": Source(
-        "SQS: 10 messages per SendMessageBatch; standard queues take a nearly unlimited number of calls/s",
-        "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html",
-    ),
-    "s3_rates": Source(
-        "S3: at least 3,500 PUT and 5,500 GET/HEAD requests/s per partitioned prefix",
-        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html",
-    ),
-    "s3_list": Source(
-        "S3 ListObjectsV2: up to 1,000 keys per request",
-        "https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html",
-    ),
-    "gcf_max_instances": Source(
-        "Cloud Run functions: default maximum of 100 instances; one request per instance unless configured",
-        "https://cloud.google.com/functions/docs/configuring/max-instances",
-    ),
-    "gcs_rates": Source(
-        "Cloud Storage: a bucket starts at ~1,000 writes/s and ~5,000 reads/s, then autoscales",
-        "https://cloud.google.com/storage/docs/request-rate",
-    ),
-    "run_ingress": Source(
-        "Cloud Run internal ingress: only the project's VPC networks and Google services get in",
-        "https://cloud.google.com/run/docs/securing/ingress",
-    ),
-    "flex": Source(
-        "Flex Consumption: 2,048 MB instances have 1 CPU core; maximum instance count 40..1,000 (default 100)",
-        "https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan",
-    ),
-    "storage_queue": Source(
-        "Queue Storage: up to 2,000 messages/s per queue, 20,000 per account (1 KiB messages)",
-        "https://learn.microsoft.com/azure/storage/queues/scalability-targets",
-    ),
-    "azure_account": Source(
-        "Standard storage account: 20,000 requests/s by default",
-        "https://learn.microsoft.com/azure/storage/common/scalability-targets-standard-account",
-    ),
-}
+def _from_providers(name: str) -> list[Any]:
+    """Every provider's ``capacity`` facts (a dotted path to its module): ``name`` of each, in registry order."""
+    found: list[Any] = []
+    for spec in registry.providers().values():
+        path = spec.facts.get("capacity")
+        if path:
+            found.append(getattr(registry.resolve(path), name))
+    return found
 
 
 @dataclass(frozen=True)
@@ -131,7 +92,7 @@ class Scenario:
     """One cloud, one configuration.
 
     Attributes:
-        cloud: ``aws``, ``gcp`` or ``azure``.
+        cloud: The provider's name (:mod:`core.registry`).
         label: What is configured (the deploy's defaults, or the platform's).
         instances: Execution environments / instances running at once at most.
         per_instance: Renders one instance runs at once.
@@ -142,7 +103,7 @@ class Scenario:
         listing_has_metadata: GCS lists metadata: planning needs no HEADs.
         ramp_seconds: Time the platform takes to reach ``instances`` (Lambda's SQS poller ramp).
         workers: ``--workers`` for this row (None: the assumption's).
-        sources: Keys of :data:`SOURCES` this row rests on.
+        sources: Keys of :func:`sources` this row rests on.
     """
 
     cloud: str
@@ -176,47 +137,19 @@ class Estimate:
     bottleneck: str
 
 
-def _thumbnails(sizes: str) -> int:
+def thumbnails(sizes: str) -> int:
+    """Thumbnails per image for a ``THUMBS_SIZES`` value."""
     return len(sizes.split(","))
 
 
-def lambda_ramp_seconds(concurrency: int) -> float:
-    """Seconds for the SQS event source to reach ``concurrency`` batches: 5 at first, +300 per minute."""
-    return max(0.0, (concurrency - 5) / 300 * 60)
+def sources() -> dict[str, Source]:
+    """Every limit the rows rest on, by key: each provider declares its own (``providers/<cloud>/capacity.py``)."""
+    return {key: source for found in _from_providers("SOURCES") for key, source in found.items()}
 
 
 def scenarios() -> list[Scenario]:
-    """The rows of the table: each cloud with its deploy's defaults, then with the platform's.
-
-    Deploy values are those of ``providers/<cloud>/deploy`` (``tests/test_backfill_model.py`` checks them):
-    AWS ``memory_size`` 2048 MB and ``reserved_concurrency`` 10 (also the event source's maximum
-    concurrency), GCP ``available_cpu`` 1, ``max_instance_count`` 10 and one request per instance, Azure
-    ``instance_memory_mb`` 2048 and ``maximum_instance_count`` 40, with ``host.json`` letting one instance
-    take ``batchSize`` 2 + ``newBatchThreshold`` 1 = 3 messages at once.
-    """
-    lambda_vcpus = 2048 / 1769
-    s3 = 3500 / _thumbnails("128x128,512x512")  # thumbnail PUTs into one destination prefix
-    gcs = 1000 / _thumbnails("256x256")  # a bucket's initial write capacity
-    # Per image on the images account: HEAD + GET of the source, 2 HEADs + 2 PUTs of thumbnails, and the
-    # backfill queue's Put, Get and Delete Message (the queue lives on the same account).
-    azure = 20_000 / 9
-    return [
-        Scenario("aws", "deploy defaults (reserved concurrency 10)", 10, 1, lambda_vcpus, "128x128,512x512", "sqs",
-                 s3, ramp_seconds=lambda_ramp_seconds(10),
-                 sources=("lambda_cpu", "sqs_scaling", "sqs_quotas", "s3_rates", "s3_list")),
-        Scenario("aws", "account default (1,000 concurrent)", 1000, 1, lambda_vcpus, "128x128,512x512", "sqs",
-                 s3, ramp_seconds=lambda_ramp_seconds(1000),
-                 sources=("lambda_concurrency", "lambda_cpu", "sqs_scaling", "sqs_quotas", "s3_rates", "s3_list")),
-        Scenario("gcp", "deploy defaults (10 instances, --workers 16)", 10, 1, 1.0, "256x256", "http", gcs,
-                 listing_has_metadata=True, sources=("gcf_max_instances", "gcs_rates", "run_ingress")),
-        Scenario("gcp", "platform default (100 instances, --workers 100)", 100, 1, 1.0, "256x256", "http", gcs,
-                 listing_has_metadata=True, workers=100,
-                 sources=("gcf_max_instances", "gcs_rates", "run_ingress")),
-        Scenario("azure", "deploy defaults (40 instances)", 40, 3, 1.0, "128x128,512x512", "storage-queue", azure,
-                 sources=("flex", "storage_queue", "azure_account")),
-        Scenario("azure", "platform default (100 instances, --workers 64)", 100, 3, 1.0, "128x128,512x512",
-                 "storage-queue", azure, workers=64, sources=("flex", "storage_queue", "azure_account")),
-    ]  # fmt: skip
+    """The rows of the table: each provider's, with its deploy's defaults, then with the platform's."""
+    return [row for found in _from_providers("SCENARIOS") for row in found]
 
 
 def estimate(scenario: Scenario, assumptions: Assumptions, *, render_cpu: dict[str, float] | None = None) -> Estimate:
@@ -264,9 +197,9 @@ def _plan_seconds(scenario: Scenario, a: Assumptions, *, workers: int) -> float:
     source = a.images / 1000 * a.list_page_seconds
     if not a.existing:
         return source
-    thumbnails = a.images * _thumbnails(scenario.sizes)
-    listing = thumbnails / 1000 * a.list_page_seconds
-    heads = 0.0 if scenario.listing_has_metadata else thumbnails * a.head_seconds / workers
+    outputs = a.images * thumbnails(scenario.sizes)
+    listing = outputs / 1000 * a.list_page_seconds
+    heads = 0.0 if scenario.listing_has_metadata else outputs * a.head_seconds / workers
     return max(listing, heads) + source  # the HEADs run on a pool while the listing goes on
 
 
@@ -333,7 +266,7 @@ def table(estimates: Sequence[Estimate]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the model's table for a first backfill and for a re-render of existing thumbnails."""
-    parser = argparse.ArgumentParser(prog="python -m core.backfill.model", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m core.reports.capacity", description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=Assumptions.images, help="sources (default 10,000,000)")
     parser.add_argument("--measure", action="store_true", help="time the render on this machine first")
     parser.add_argument("--runs", type=int, default=7, help="renders measured per size (median)")
@@ -354,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "render_cpu_seconds": render_cpu,
             "assumptions": asdict(base),
             "estimates": {name: [asdict(e) for e in rows] for name, rows in results.items()},
-            "sources": {key: asdict(source) | {"retrieved": RETRIEVED} for key, source in SOURCES.items()},
+            "sources": {key: asdict(source) | {"retrieved": RETRIEVED} for key, source in sources().items()},
         }
         print(json.dumps(payload, indent=2))
         return 0
@@ -365,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n{name}\n")
         print(table(rows))
     print(f"\nLimits (retrieved {RETRIEVED}):")
-    for source in SOURCES.values():
+    for source in sources().values():
         print(f"- {source.limit}: {source.url}")
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.backfill.plan import PlanEntry, PlanStats, SourceStatus
+from core.ops.backfill.planner import PlanEntry, PlanStats, SourceStatus
 
 CLASSES = ("missing", "stale", "current", "orphaned")
 DEFAULT_SAMPLE = 10

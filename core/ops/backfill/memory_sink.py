@@ -1,4 +1,4 @@
-"""The reference :class:`core.backfill.dispatch.WorkSink`: it keeps what it is sent.
+"""The reference :class:`core.ops.backfill.dispatch.WorkSink`: it keeps what it is sent.
 
 Tests use it to watch the driver (batch sizes, timing on a fake clock,
 retries); provider engineers can read it as the smallest correct sink.
@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from core.backfill.dispatch import SendFailure, SendResult
 from core.events import ObjectEvent
+from core.ops.backfill.dispatch import SendFailure, SendResult
 
 #: Decides the fate of one delivery attempt: None accepts it, a SendFailure refuses it.
 FailurePolicy = Callable[[ObjectEvent, int], SendFailure | None]

@@ -6,23 +6,29 @@ so the local service runs exactly the pipeline the clouds run.
 
 from __future__ import annotations
 
-import multiprocessing
+import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from core.config import Config
+from core.delivery import INTERNAL_ERROR, deliver
 from core.errors import PolythumbError
 from core.events import EventKind, ObjectEvent
-from core.keys import is_selected
+from core.ops.pool import imap_unordered
 from core.outcome import Outcome, Status
-from core.pipeline import Thumbnailer
+from core.profiles import is_selected
+from core.runtime import FunctionRuntime
 from core.storage.filesystem import RESERVED_DIR, FilesystemStorage
+
+#: Deliveries of a local run are not logged: the CLI prints each outcome (``--json``: the same keys).
+QUIET = logging.getLogger("polythumb.local")
+QUIET.addHandler(logging.NullHandler())
+QUIET.propagate = False
 
 
 def open_local_bucket(name: str) -> FilesystemStorage:
@@ -35,15 +41,20 @@ def sweep_destination(config: Config) -> int:
     return FilesystemStorage(config.dest_bucket).sweep_temporaries() if config.dest_bucket else 0
 
 
-def handle_safely(thumbnailer: Thumbnailer, event: ObjectEvent) -> Outcome:
-    """Handle ``event``; a transient error or a bug becomes a FAILED outcome instead of ending the run."""
+def local_runtime(config: Config) -> FunctionRuntime:
+    """The runtime of a local run (or of one of its worker processes): directories as buckets, not logged."""
+    return FunctionRuntime(open_local_bucket, config=config, logger=QUIET)
+
+
+def handle_safely(runtime: FunctionRuntime, event: ObjectEvent) -> Outcome:
+    """Deliver ``event``; a transient error or a bug becomes a FAILED outcome instead of ending the run."""
     started = time.perf_counter()
-    try:
-        return thumbnailer.handle(event)
-    except PolythumbError as exc:
-        kind, message = exc.kind, str(exc)
-    except Exception as exc:  # a bug must not stop the other images; it is reported, not hidden
-        kind, message = "internal_error", f"{type(exc).__name__}: {exc}"
+    [result] = deliver(runtime, lambda: event, route="local").results
+    if result.outcome is not None:
+        return result.outcome
+    error = result.error
+    kind = error.kind if isinstance(error, PolythumbError) else INTERNAL_ERROR
+    message = str(error) if isinstance(error, PolythumbError) else f"{type(error).__name__}: {error}"
     return Outcome.failed(event, kind=kind, message=message, duration_ms=(time.perf_counter() - started) * 1000)
 
 
@@ -85,17 +96,15 @@ class Summary:
 
 # -- run -------------------------------------------------------------------------
 
-_WORKER: Thumbnailer | None = None
 
+class _RenderWorker:
+    """Renders events with one local runtime: one per worker process, reused for every image."""
 
-def _init_worker(config: Config) -> None:
-    global _WORKER  # noqa: PLW0603 -- one thumbnailer per worker process, reused for every image
-    _WORKER = Thumbnailer(config, open_local_bucket)
+    def __init__(self, config: Config) -> None:
+        self._runtime = local_runtime(config)
 
-
-def _render_in_worker(event: ObjectEvent) -> Outcome:
-    assert _WORKER is not None, "worker not initialised"
-    return handle_safely(_WORKER, event)
+    def __call__(self, event: ObjectEvent) -> Outcome:
+        return handle_safely(self._runtime, event)
 
 
 def run_directory(
@@ -125,40 +134,21 @@ def run_directory(
         if on_outcome:
             on_outcome(outcome, summary.total, len(events))
 
-    local = Thumbnailer(config, open_local_bucket)
+    local = local_runtime(config)
     selected = []
     for event in events:
         if is_selected(config, event.key):
             selected.append(event)
         else:
-            record(local.handle(event))  # a cheap FILTERED outcome, no I/O
-    if workers <= 1 or len(selected) <= 1:
-        for event in selected:
-            record(handle_safely(local, event))
-    else:
+            record(handle_safely(local, event))  # a cheap FILTERED outcome, no I/O
+    if workers > 1 and len(selected) > 1:
         # Forked workers inherit the parent's imports: load Pillow and the engine once here rather than in
         # every worker (about 0.1 s each). libvips itself loads in the workers, on first use.
         import core.imaging.render  # noqa: F401
-
-        with ProcessPoolExecutor(
-            max_workers=workers, mp_context=_process_context(), initializer=_init_worker, initargs=(config,)
-        ) as pool:
-            futures: list[Future[Outcome]] = [pool.submit(_render_in_worker, event) for event in selected]
-            for future in futures:
-                record(future.result())
+    for _, outcome in imap_unordered(selected, partial(_RenderWorker, config), workers=min(workers, len(selected))):
+        record(outcome)
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _process_context() -> multiprocessing.context.BaseContext:
-    # fork starts workers in milliseconds (Linux). But once libvips (the `fast` engine) has started its thread
-    # pool in this process, a forked child cannot use it (the threads do not survive fork; core.imaging falls
-    # back to Pillow there). The CLI never renders before forking; a caller that did (a test, a notebook)
-    # gets forkserver workers, fresh processes that keep the fast engine.
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and "pyvips" not in sys.modules:
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 # -- watch -----------------------------------------------------------------------
@@ -228,11 +218,11 @@ def watch_directory(
 ) -> Summary:
     """Keep ``config.dest_bucket`` in step with ``source`` until ``stop`` is set."""
     sweep_destination(config)
-    thumbnailer = Thumbnailer(config, open_local_bucket)
+    runtime = local_runtime(config)
     summary = Summary()
     started = time.perf_counter()
     for event in watch_events(source, interval=interval, initial=initial, stop=stop):
-        outcome = handle_safely(thumbnailer, event)
+        outcome = handle_safely(runtime, event)
         if event.kind is EventKind.CREATED or outcome.status is not Status.SKIPPED:
             summary.add(outcome)
         if on_outcome:

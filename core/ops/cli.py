@@ -14,53 +14,20 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
 
-from core import __version__
+from core import __version__, registry
 from core.config import Config, load_config
 from core.errors import ConfigError, PolythumbError
+from core.ops.backfill import cli as backfill_cli
+from core.ops.console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Progress, add_setting_flags, setting_overrides
 from core.outcome import Outcome, Status
 from core.profiles import active_profiles, explain
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-PROVIDERS = ("aws", "gcp", "azure")
 #: Report commands, each delegating to ``core.reports.<name>.main`` (they need the dev/test extras).
 REPORTS = {
     "conformance": "run the contract and end-to-end suites on every provider; write the conformance matrix",
     "lockin": "write the vendor lock-in report (portability, cold start, cost, migration)",
 }
-
-# flag -> setting; every flag is optional and overrides the environment.
-_SETTING_FLAGS = {
-    "sizes": "THUMBS_SIZES",
-    "format": "THUMBS_FORMAT",
-    "quality": "THUMBS_QUALITY",
-    "fit": "THUMBS_FIT",
-    "key_template": "THUMBS_KEY_TEMPLATE",
-    "include": "THUMBS_INCLUDE",
-    "exclude": "THUMBS_EXCLUDE",
-    "max_pixels": "THUMBS_MAX_PIXELS",
-    "max_bytes": "THUMBS_MAX_BYTES",
-    "cache_control": "THUMBS_CACHE_CONTROL",
-    "strip_metadata": "THUMBS_STRIP_METADATA",
-    "on_delete": "THUMBS_ON_DELETE",
-    "profiles": "THUMBS_PROFILES",
-    "max_frames": "THUMBS_MAX_FRAMES",
-}
-
-
-def add_setting_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("settings (override THUMBS_* variables)")
-    for flag, setting in _SETTING_FLAGS.items():
-        group.add_argument(f"--{flag.replace('_', '-')}", dest=flag, metavar="VALUE", help=f"overrides {setting}")
-
-
-def setting_overrides(args: argparse.Namespace, *, dest: str | None) -> dict[str, str | None]:
-    """The THUMBS_* values the command line sets (None: not given), for :func:`core.config.load_config`."""
-    overrides = {setting: getattr(args, flag, None) for flag, setting in _SETTING_FLAGS.items()}
-    overrides["THUMBS_DEST_BUCKET"] = dest
-    return overrides
-
 
 def _config_from(args: argparse.Namespace, *, dest: str | None) -> Config:
     return load_config(os.environ, overrides=setting_overrides(args, dest=dest))
@@ -101,12 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
         commands.add_parser(report, help=help_text)  # listed in --help; main() hands the arguments over
 
     package = commands.add_parser("package", help="build the deployable artefact of a cloud provider")
-    package.add_argument("provider", choices=PROVIDERS)
+    package.add_argument("provider", choices=registry.names())
     package.add_argument("rest", nargs=argparse.REMAINDER, help="options of the provider's packager")
 
-    from core.backfill.cli import add_parser as add_backfill_parser  # after core.cli is loaded: no cycle
-
-    add_backfill_parser(commands)
+    backfill_cli.add_parser(commands)
     return parser
 
 
@@ -127,9 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "profiles":
             return _explain_profile(args)
         if args.command == "backfill":
-            from core.backfill.cli import run as run_backfill
-
-            return run_backfill(args)
+            return backfill_cli.run(args)
         return _package(args)
     except ConfigError as exc:
         print(f"polythumb: configuration error: {exc}", file=sys.stderr)
@@ -140,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from core.local import run_directory
+    from core.ops.runner import run_directory
 
     if not args.src.is_dir():
         print(f"polythumb: {args.src} is not a directory", file=sys.stderr)
@@ -166,7 +129,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from core.local import watch_directory
+    from core.ops.runner import watch_directory
 
     if not args.src.is_dir():
         print(f"polythumb: {args.src} is not a directory", file=sys.stderr)
@@ -226,13 +189,11 @@ def _explain_profile(args: argparse.Namespace) -> int:
 
 def _package(args: argparse.Namespace) -> int:
     try:
-        packaging = importlib.import_module(f"providers.{args.provider}.packaging")
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith(f"providers.{args.provider}"):
-            print(f"polythumb: packaging for {args.provider} is not available in this install", file=sys.stderr)
-            return EXIT_USAGE
-        raise
-    return int(packaging.main(args.rest))
+        package = registry.get(args.provider).resolve("packager")
+    except registry.ProviderUnavailable as exc:
+        print(f"polythumb: packaging for {args.provider} is not available in this install: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return int(package(args.rest))
 
 
 def _print_json(outcome: Outcome, config: Config) -> None:
@@ -240,30 +201,6 @@ def _print_json(outcome: Outcome, config: Config) -> None:
     # Local "buckets" are absolute paths: print keys relative to them, which is what users asked for.
     record.pop("bucket", None)
     print(json.dumps(record, ensure_ascii=False), flush=True)
-
-
-class Progress:
-    """A one-line progress bar on a terminal; silent when not a TTY."""
-
-    def __init__(self, stream: TextIO, *, enabled: bool) -> None:
-        self._stream = stream
-        self._enabled = enabled
-        self._shown = False
-
-    def update(self, done: int, total: int) -> None:
-        if not self._enabled or total == 0:
-            return
-        width = 30
-        filled = width * done // total
-        self._stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        self._stream.flush()
-        self._shown = True
-
-    def clear(self) -> None:
-        if self._shown:
-            self._stream.write("\r\033[K")
-            self._stream.flush()
-            self._shown = False
 
 
 if __name__ == "__main__":

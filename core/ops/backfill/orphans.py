@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from core.backfill.plan import Orphan, OrphanReason
 from core.config import Config
 from core.errors import NotFound
-from core.keys import META_SOURCE, META_SOURCE_BUCKET, decode_meta_value, is_selected
-from core.profiles import outputs_for
+from core.keys import Provenance
+from core.ops.backfill.planner import Orphan, OrphanReason
+from core.profiles import is_selected, outputs_for
 from core.storage.port import Storage
 
 
@@ -36,11 +36,8 @@ def delete_orphan(orphan: Orphan, *, source: Storage, dest: Storage, config: Con
         info = dest.head(orphan.key)
     except NotFound:
         return OrphanAction.ABSENT
-    meta = {name.lower(): value for name, value in info.metadata.items()}
-    if META_SOURCE not in meta or decode_meta_value(meta[META_SOURCE]) != orphan.source_key:
-        return OrphanAction.KEPT
-    recorded_bucket = meta.get(META_SOURCE_BUCKET)
-    if recorded_bucket is not None and decode_meta_value(recorded_bucket) != source.bucket:
+    provenance = Provenance.from_metadata(info.metadata)
+    if provenance is None or not provenance.derives_from(source.bucket, orphan.source_key):
         return OrphanAction.KEPT
     if not _still_orphaned(orphan, source=source, config=config):
         return OrphanAction.KEPT

@@ -19,9 +19,9 @@ image, and yields one :class:`PlanEntry` per source key, in listing order:
 How, with bounded memory for millions of objects:
 
 1. **Destination pass.** The destination is listed under the narrowest prefix
-   that can hold an output (:func:`~core.backfill.keyspace.dest_scan_prefix`),
+   that can hold an output (:func:`~core.ops.backfill.keyspace.dest_scan_prefix`),
    and only keys shaped like an output of the key template
-   (:func:`~core.backfill.keyspace.output_key_pattern`) are inspected. S3 and
+   (:func:`~core.ops.backfill.keyspace.output_key_pattern`) are inspected. S3 and
    Azure listings return no metadata, so each such key costs one ``head``;
    they run on a bounded thread pool (:func:`ordered_map`, 16 threads by
    default), and listings that do carry metadata (GCS, the filesystem) cost
@@ -59,21 +59,14 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from core.backfill.concurrency import DEFAULT_IO_WORKERS, ordered_map
-from core.backfill.keyspace import dest_scan_prefix, output_key_pattern
-from core.backfill.sorting import DEFAULT_CHUNK_SIZE, ExternalSorter, Row
 from core.config import Config
 from core.errors import NotFound, StorageError
 from core.events import ObjectEvent
-from core.keys import (
-    META_PARAMS,
-    META_SOURCE,
-    META_SOURCE_BUCKET,
-    META_SOURCE_REVISION,
-    decode_meta_value,
-    is_selected,
-)
-from core.profiles import outputs_for
+from core.keys import Provenance
+from core.ops.backfill.concurrency import DEFAULT_IO_WORKERS, ordered_map
+from core.ops.backfill.keyspace import dest_scan_prefix, output_key_pattern
+from core.ops.backfill.sorting import DEFAULT_CHUNK_SIZE, ExternalSorter, Row
+from core.profiles import is_selected, outputs_for
 from core.storage.port import ObjectInfo, Storage
 
 
@@ -261,18 +254,16 @@ class Planner:
                     yield info
 
         for info in ordered_map(self._with_metadata, candidates(), workers=self.io_workers, inline=_has_metadata):
-            meta = {name.lower(): value for name, value in info.metadata.items()} if info else {}
-            if info is None or META_SOURCE not in meta:
+            provenance = Provenance.from_metadata(info.metadata) if info is not None else None
+            if info is None or provenance is None:
                 continue  # gone since the listing, or not written by polythumb: never an orphan
             if own is not None:
                 own.add((info.key,))
-            source_key = decode_meta_value(meta[META_SOURCE])
+            source_key = provenance.source_key
             if not source_key.startswith(self.prefix):
                 continue  # its source is outside this backfill's scope
-            recorded_bucket = meta.get(META_SOURCE_BUCKET)
-            foreign = recorded_bucket is not None and decode_meta_value(recorded_bucket) != self.source.bucket
-            revision = decode_meta_value(meta.get(META_SOURCE_REVISION, ""))
-            index.add((source_key, info.key, revision, meta.get(META_PARAMS, ""), "1" if foreign else ""))
+            foreign = not provenance.derives_from(self.source.bucket, source_key)
+            index.add((source_key, info.key, provenance.source_revision, provenance.params, "1" if foreign else ""))
 
     def _with_metadata(self, info: ObjectInfo) -> ObjectInfo | None:
         if info.metadata:

@@ -1,0 +1,98 @@
+"""What a cloud package carries: the function runtime and one provider, found from its entrypoints' imports.
+
+One policy for every provider's packager (``providers/<cloud>/packaging.py`` adds its wheels and root files):
+the package holds the modules the provider's entrypoints import, directly or through others (import
+statements anywhere in a module count, lazy ones included; those under ``if TYPE_CHECKING:`` do not), plus
+the ``__init__.py`` of every package on their way and any ``py.typed`` marker. So it never carries the
+operator tools (:mod:`core.ops`), the repository tools (:mod:`core.reports`), another provider, tests,
+Terraform or its state, caches or bytecode: none of them is imported by an entrypoint.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from core import registry
+
+#: The folder holding the ``core`` and ``providers`` packages.
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+#: The import packages a cloud package may carry modules of.
+PACKAGES = ("core", "providers")
+
+
+def module_files(root: Path = SOURCE_ROOT) -> dict[str, Path]:
+    """Every module of :data:`PACKAGES` under ``root``, by dotted name."""
+    found: dict[str, Path] = {}
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            if "__pycache__" in path.parts:
+                continue
+            parts = list(path.relative_to(root).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+def import_graph(root: Path = SOURCE_ROOT) -> dict[str, set[str]]:
+    """module -> the project modules it imports (``from a import b`` is ``a.b`` when that is a module)."""
+    modules = module_files(root)
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets: set[str] = set()
+        for node in _imports(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif node.module and node.level == 0:
+                for alias in node.names:
+                    child = f"{node.module}.{alias.name}"
+                    targets.add(child if child in modules else node.module)
+        graph[name] = {target for target in targets if target in modules and target != name}
+    return graph
+
+
+def closure(start: Iterable[str], graph: dict[str, set[str]]) -> set[str]:
+    """``start`` and every module they import, transitively, with the packages on the way."""
+    seen: set[str] = set()
+    pending = [module for module in start if module in graph]
+    while pending:
+        module = pending.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        parents = [module.rsplit(".", depth)[0] for depth in range(1, module.count(".") + 1)]
+        pending += [target for target in (*graph[module], *parents) if target in graph and target not in seen]
+    return seen
+
+
+def runtime_files(provider: str, root: Path = SOURCE_ROOT) -> Iterator[tuple[str, Path]]:
+    """``(archive path, source file)`` of everything ``provider``'s function needs, in path order.
+
+    Raises:
+        ConfigError: no such provider in this install.
+    """
+    spec = registry.get(provider)
+    entrypoints = [path.partition(":")[0] for path in spec.entrypoints.values()]
+    modules = closure([spec.package, *entrypoints], import_graph(root))
+    files = {module_files(root)[module] for module in modules}
+    files |= {folder / "py.typed" for folder in {path.parent for path in files} if (folder / "py.typed").is_file()}
+    for path in sorted(files):
+        yield path.relative_to(root).as_posix(), path
+
+
+def _imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            continue  # typing only: never executed
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        yield from _imports(node)
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
