@@ -1,61 +1,32 @@
-"""Root fixtures: environment hygiene, images, and the storage rigs every contract test runs on.
+"""Root fixtures: environment hygiene, and the rigs every shared suite runs on.
 
-Provider rigs live in ``tests/fixtures/<cloud>.py``. Each declares ``RIG`` (the
-backend name used in test ids) and ``REQUIRES`` (the SDK module). A rig whose
-SDK is not installed is left out (the per-provider nox sessions install one
-extra), unless ``POLYTHUMB_REQUIRE_ALL_PROVIDERS=1`` (CI, ``nox -s all``), where a
-missing SDK is an error rather than a silently smaller matrix.
+Rigs are discovered (see :mod:`tests.rigs`): the local rig and every ``tests/providers/<cloud>/rig.py``.
+Each rig module is loaded as a plugin (its emulator and bucket fixtures) when its modules are installed;
+``POLYTHUMB_REQUIRE_ALL_PROVIDERS=1`` (CI, ``nox -s all``) makes a missing one an error rather than a
+silently smaller matrix, and ``POLYTHUMB_RIGS`` selects rigs by name (the per-provider nox sessions).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from core.storage import FilesystemStorage, MemoryStorage
+# The rig modules (and the helpers they import) load before pytest collects anything: have their asserts
+# rewritten like a test module's.
+pytest.register_assert_rewrite("tests.rigs", "tests.providers", "tests.contract", "tests.reliability", "tests.images")
+
+from tests import rigs  # noqa: E402 - after the rewrite hook is registered
 
 TESTS = Path(__file__).parent
 CORPUS = TESTS / "data" / "corpus"
 
-LOCAL_RIGS = ["memory", "filesystem"]
+pytest_plugins = ["tests.rigs.plugin", *rigs.plugins()]
 
-#: rig name -> (fixture plugin module, SDK module it needs). Each plugin defines ``<rig>_store``.
-PROVIDER_RIGS = {
-    "s3": ("tests.fixtures.aws", "boto3"),
-    "gcs": ("tests.fixtures.gcp", "google.cloud.storage"),
-    "azure": ("tests.fixtures.azure", "azure.storage.blob"),
-}
-
-
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-def _available_rigs() -> tuple[list[str], list[str]]:
-    plugins, rigs = [], []
-    require_all = os.environ.get("POLYTHUMB_REQUIRE_ALL_PROVIDERS") == "1"
-    for rig, (plugin, sdk) in PROVIDER_RIGS.items():
-        plugin_file = TESTS / "fixtures" / f"{plugin.rsplit('.', 1)[1]}.py"
-        if not plugin_file.exists():
-            continue  # that provider's tests are not written yet
-        if not _installed(sdk):
-            if require_all:
-                raise RuntimeError(f"{sdk} is not installed but POLYTHUMB_REQUIRE_ALL_PROVIDERS=1 (rig {rig})")
-            continue
-        plugins.append(plugin)
-        rigs.append(rig)
-    return plugins, rigs
-
-
-pytest_plugins, CLOUD_RIGS = _available_rigs()
-STORAGE_RIGS = LOCAL_RIGS + CLOUD_RIGS
+#: Storage rig ids of the contract suite, every rig in use: ``memory``, ``filesystem`` and one per cloud.
+STORAGE_RIGS = rigs.store_ids()
 
 
 @pytest.fixture(autouse=True)
@@ -65,16 +36,6 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith(("THUMBS_", "THUMBNAIL_")):
             monkeypatch.delenv(name)
     yield
-
-
-@pytest.fixture
-def memory_store() -> MemoryStorage:
-    return MemoryStorage("memory-bucket")
-
-
-@pytest.fixture
-def filesystem_store(tmp_path: Path) -> FilesystemStorage:
-    return FilesystemStorage(tmp_path / "bucket")
 
 
 @pytest.fixture(params=STORAGE_RIGS)

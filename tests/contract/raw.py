@@ -7,7 +7,6 @@ same emulators, and the request recorders watch requests on their way there.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from core.storage import Storage
+from tests import rigs
 
 #: Rigs with no SDK below the port: nothing to observe there but the port itself.
 NO_SDK = ("memory", "filesystem")
@@ -40,40 +40,18 @@ class RawObject:
 def raw_put(request: pytest.FixtureRequest, store: Storage, key: str, metadata: Mapping[str, str]) -> None:
     """Write ``key`` with the backend's SDK, bypassing the adapter (and its name rules)."""
     rig = rig_of(request)
-    if rig == "s3":
-        request.getfixturevalue("s3_client").put_object(
-            Bucket=store.bucket, Key=key, Body=b"raw", Metadata=dict(metadata)
-        )
-    elif rig == "gcs":
-        blob = request.getfixturevalue("gcs_client").bucket(store.bucket).blob(key)
-        blob.metadata = dict(metadata)
-        blob.upload_from_string(b"raw")
-    elif rig == "azure":
-        blob = request.getfixturevalue("azure_service").get_blob_client(store.bucket, key)
-        blob.upload_blob(b"raw", metadata=dict(metadata), overwrite=True)
-    else:
+    if rig in NO_SDK:
         raise ValueError(f"{rig} has no SDK below the port")
+    rigs.rig_of_store(rig).raw_put(request, store, key, metadata)
 
 
 def raw_get(request: pytest.FixtureRequest, store: Storage, key: str) -> RawObject:
     """Read ``key`` back with the backend's SDK: metadata as stored, ETags as sent by HEAD and by LIST."""
     rig = rig_of(request)
-    if rig == "s3":
-        client = request.getfixturevalue("s3_client")
-        head = client.head_object(Bucket=store.bucket, Key=key)
-        [listed] = client.list_objects_v2(Bucket=store.bucket, Prefix=key)["Contents"]
-        return RawObject(head["Metadata"], head["ETag"], listed["ETag"])
-    if rig == "gcs":
-        client = request.getfixturevalue("gcs_client")
-        blob = client.bucket(store.bucket).get_blob(key)
-        [listed] = list(client.list_blobs(store.bucket, prefix=key))
-        return RawObject(blob.metadata or {}, blob.etag, listed.etag)
-    if rig == "azure":
-        container = request.getfixturevalue("azure_service").get_container_client(store.bucket)
-        properties = container.get_blob_client(key).get_blob_properties()
-        [listed] = list(container.list_blobs(name_starts_with=key, include=["metadata"]))
-        return RawObject(properties.metadata or {}, str(properties.etag), str(listed.etag))
-    raise ValueError(f"{rig} has no SDK below the port")
+    if rig in NO_SDK:
+        raise ValueError(f"{rig} has no SDK below the port")
+    result: RawObject = rigs.rig_of_store(rig).raw_get(request, store, key)
+    return result
 
 
 @dataclass
@@ -94,46 +72,24 @@ class RequestLog:
 
 @contextmanager
 def recorded_requests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[RequestLog]:
-    """Record what the adapter sends: botocore's before-send event for S3, ``requests`` for GCS and Azure,
-    the system calls for the filesystem (its "requests" are link and rename)."""
-    rig = rig_of(request)
+    """Record what the adapter sends (each rig knows where to listen: its SDK's hooks, ``requests``, or the
+    system calls of the filesystem, whose "requests" are link and rename)."""
     log = RequestLog()
-    if rig == "s3":
-        events = request.getfixturevalue("s3_client").meta.events
-
-        def before_send(request: Any, **_: Any) -> None:
-            log.add(request.method, request.url, dict(request.headers))
-
-        events.register("before-send.s3.*", before_send)
-        try:
-            yield log
-        finally:
-            events.unregister("before-send.s3.*", before_send)
-        return
-    if rig in ("gcs", "azure"):
-        import requests
-
-        original = requests.Session.request
-
-        def recording(session: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            log.add(method, url, dict(kwargs.get("headers") or {}))
-            return original(session, method, url, *args, **kwargs)
-
-        monkeypatch.setattr(requests.Session, "request", recording)
+    with rigs.rig_of_store(rig_of(request)).record_requests(request, monkeypatch, log):
         yield log
-        return
-    if rig == "filesystem":
-        for name in ("link", "replace"):
-            call = getattr(os, name)
 
-            def spy(src: Any, dst: Any, *args: Any, _name: str = name, _call: Any = call, **kwargs: Any) -> Any:
-                log.requests.append({"method": f"os.{_name}", "query": {}, "conditions": {}})
-                return _call(src, dst, *args, **kwargs)
 
-            monkeypatch.setattr(os, name, spy)
-        yield log
-        return
-    yield log  # memory: an in-process dict, no request at all
+def record_http_requests(monkeypatch: pytest.MonkeyPatch, log: RequestLog) -> None:
+    """Record every request sent through ``requests`` (the transport of several SDKs) for this test."""
+    import requests
+
+    original = requests.Session.request
+
+    def recording(session: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        log.add(method, url, dict(kwargs.get("headers") or {}))
+        return original(session, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", recording)
 
 
 def _text(value: Any) -> str:
@@ -151,7 +107,7 @@ def status_of(exc: BaseException) -> str:
         status = getattr(seen, "status_code", None) or getattr(seen, "code", None)
         if isinstance(status, int):
             code = getattr(seen, "error_code", None)
-            code = getattr(code, "value", code) or type(seen).__name__  # azure: an enum; google: the class says it
+            code = getattr(code, "value", code) or type(seen).__name__  # an enum, or the class says it
             return f"{status} {code}"
         seen = seen.__cause__ or seen.__context__
     return f"{type(exc).__name__} raised in-process"

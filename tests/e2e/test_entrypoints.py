@@ -16,8 +16,8 @@ from core.keys import (
     decode_meta_value,
     output_keys,
 )
-from tests.e2e.rigs import EntrypointRig
 from tests.images import jpeg_bytes, open_bytes, png_rgba_bytes
+from tests.rigs.base import EntrypointRig
 
 TRICKY_NAMES = [
     "with space/red flower.jpg",

@@ -17,12 +17,12 @@ import pytest
 
 from core.errors import MalformedEvent
 from core.events import EventKind, ObjectEvent
+from tests import rigs
 from tests.e2e.conftest import ENTRYPOINTS
-from tests.e2e.rigs import EntrypointRig
 from tests.images import jpeg_bytes
+from tests.rigs.base import EntrypointRig
 
 Record = Callable[[str, object], None]
-EVENTS = Path(__file__).parents[1] / "events"
 
 #: One key with a space, a plus and a percent sign: the three characters the envelopes treat differently.
 PROBE_NAME = "enc/red flower+1 100%.jpg"
@@ -100,51 +100,6 @@ def _classify(parse: Callable[[Any], tuple[int, int]], samples: list[Path]) -> s
     return "; ".join(parts)
 
 
-def _aws(document: Any) -> tuple[int, int]:
-    from providers.aws.events import Parsed, parse_body, parse_lambda_event, sqs_messages
-
-    messages = sqs_messages(document)
-    parsed = Parsed()
-    if messages is None:
-        parsed = parse_lambda_event(document)
-    else:
-        for message in messages:
-            parsed += parse_body(message.body)
-    return len(parsed.events), len(parsed.ignored)
-
-
-def _gcp(document: Any) -> tuple[int, int]:
-    from core.delivery import Ignored
-    from providers.gcp.events import (
-        parse_cloud_event,
-        parse_legacy_envelope,
-        parse_structured_cloud_event,
-    )
-
-    if "specversion" in document:
-        parsed = parse_structured_cloud_event(document)
-    elif "eventType" in document or "context" in document:
-        parsed = parse_legacy_envelope(document)
-    else:  # bare object data, as a binary-mode CloudEvent carries it
-        attributes = {
-            "type": "google.cloud.storage.object.v1.finalized",
-            "id": "1",
-            "source": f"//storage.googleapis.com/projects/_/buckets/{document.get('bucket')}",
-        }
-        parsed = parse_cloud_event(attributes, document)
-    return (0, 1) if isinstance(parsed, Ignored) else (1, 0)
-
-
-def _azure(document: Any) -> tuple[int, int]:
-    from providers.azure.events import Ignored, blob_trigger_location, parse_batch
-
-    if isinstance(document, dict) and "trigger_metadata" in document:  # what the host gives the blob trigger
-        blob_trigger_location(document["trigger_metadata"]["BlobTrigger"], "images")
-        return 1, 0
-    results = parse_batch(json.dumps(document))
-    return sum(not isinstance(r, Ignored) for r in results), sum(isinstance(r, Ignored) for r in results)
-
-
 def _local_watch(tmp_path: Path) -> Iterator[ObjectEvent]:
     from core.ops.runner import watch_events
 
@@ -159,8 +114,9 @@ def _local_watch(tmp_path: Path) -> Iterator[ObjectEvent]:
 
 @pytest.mark.parametrize("provider", ENTRYPOINTS)
 def test_observed_event_routes(provider: str, tmp_path: Path, record_property: Record) -> None:
-    """Event envelopes the entrypoint's parser takes (every vendor sample in tests/events/<cloud>)."""
-    if provider == "local":
+    """Event envelopes the entrypoint's parser takes (every vendor sample in tests/providers/<cloud>/events)."""
+    rig = rigs.by_name(provider)
+    if rig.__name__ == rigs.LOCAL:  # no envelope at all: a poller reports what it sees
         (tmp_path / "a.jpg").write_bytes(b"x")
         events = _local_watch(tmp_path)
         created = next(events)
@@ -172,6 +128,6 @@ def test_observed_event_routes(provider: str, tmp_path: Path, record_property: R
         ]
         record_property("observed", "no envelope: a poller's created/deleted (size and mtime stable for one scan)")
         return
-    parse = {"aws": _aws, "gcp": _gcp, "azure": _azure}[provider]
-    samples = sorted((EVENTS / provider).glob("*.json"))
-    record_property("observed", _classify(parse, samples))
+    samples = rig.event_samples()
+    assert samples, f"no vendor samples for {provider}"
+    record_property("observed", _classify(rig.parse_sample, samples))

@@ -1,6 +1,6 @@
 """Hypothesis strategies for hostile event envelopes: real vendor payloads, mutated.
 
-:func:`mutated` starts from a real payload (``tests/events/<cloud>``) and applies a few random edits:
+:func:`mutated` starts from a real payload (``tests/providers/<cloud>/events``) and applies a few random edits:
 replace a value with arbitrary JSON, delete or add a field, change a value's type, wrap it in a list
 or an object, or mangle a string (percent-escapes, ``+``, NUL, lone surrogates, bidi marks,
 combining characters, very long text). A string that itself holds JSON (an SQS body, an SNS
@@ -18,7 +18,7 @@ from urllib.parse import quote, quote_plus, unquote_plus
 
 from hypothesis import strategies as st
 
-EVENTS = Path(__file__).resolve().parents[1] / "events"
+PROVIDER_TESTS = Path(__file__).resolve().parents[1] / "providers"
 
 #: Strings that have broken parsers before (encodings, separators, control and bidi characters, digits
 #: that are not ASCII, numbers too long for int()).
@@ -47,13 +47,13 @@ json_values = st.recursive(
 
 
 def load(cloud: str, name: str) -> Any:
-    """A vendor payload from ``tests/events/<cloud>`` (UTF-8, with or without a BOM)."""
-    return json.loads((EVENTS / cloud / name).read_text(encoding="utf-8-sig"))
+    """A vendor payload from ``tests/providers/<cloud>/events`` (UTF-8, with or without a BOM)."""
+    return json.loads((PROVIDER_TESTS / cloud / "events" / name).read_text(encoding="utf-8-sig"))
 
 
 def samples(cloud: str) -> list[str]:
     """Names of every JSON payload of ``cloud``."""
-    return sorted(path.name for path in (EVENTS / cloud).glob("*.json"))
+    return sorted(path.name for path in (PROVIDER_TESTS / cloud / "events").glob("*.json"))
 
 
 @st.composite

@@ -13,16 +13,16 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import uuid
 from typing import Any
 
 import pytest
 
 from core.logs import JsonFormatter, redact
 from tests.images import jpeg_bytes
-from tests.reliability.conftest import JsonLines, SdkSleeps
+from tests.reliability.conftest import JsonLines
 from tests.reliability.faultproxy import http_error
-from tests.reliability.rigs import Notification, Rig
+from tests.rigs.base import FaultRig, Notification
+from tests.rigs.plugin import SdkSleeps
 
 # -- redact(), directly ----------------------------------------------------------------------
 
@@ -106,40 +106,7 @@ def test_the_formatter_redacts_fields_messages_and_tracebacks() -> None:
 
 # -- a full run on each provider, captured ------------------------------------------------------
 
-AWS_CANARIES = {
-    "AWS_ACCESS_KEY_ID": "AKIAPOLYTHUMBCANARY7",
-    "AWS_SECRET_ACCESS_KEY": "polythumb/Secret+Canary/0123456789abcdefghijKLMN",
-    "AWS_SESSION_TOKEN": "FwoGZXIvYXdzEPolythumbSessionCanaryToken0123456789",
-}
-GCS_PASSWORD = f"Canary{uuid.uuid4().hex[:12]}"
-
-
-def _plant_credentials(rig: Rig, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> list[str]:
-    """Give the function credentials an SDK error message could echo; return the secrets to look for."""
-    if rig.provider == "aws":
-        for name, value in AWS_CANARIES.items():
-            monkeypatch.setenv(name, value)  # read by make_client() when the runtime is built
-        return list(AWS_CANARIES.values())
-    if rig.provider == "gcp":
-        # Credentials in the endpoint URL: requests keeps them in every URL an error message quotes.
-        rig.function_endpoint = rig.proxy.url.replace("http://", f"http://polythumb:{GCS_PASSWORD}@")  # type: ignore[attr-defined]
-        return [GCS_PASSWORD]
-    from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas
-
-    from tests.fixtures.azure import ACCOUNT_KEY, ACCOUNT_NAME
-
-    sas = generate_account_sas(
-        ACCOUNT_NAME, ACCOUNT_KEY, ResourceTypes(container=True, object=True),
-        AccountSasPermissions(read=True, write=True, delete=True, list=True, create=True),
-        expiry="2099-01-01T00:00:00Z",
-    )  # fmt: skip
-    signature = dict(part.split("=", 1) for part in sas.split("&"))["sig"]
-    # A SAS connection string: the token travels in every request's query string.
-    rig.connection_string = f"BlobEndpoint={rig.proxy.url}/{ACCOUNT_NAME};SharedAccessSignature={sas}"  # type: ignore[attr-defined]
-    return [ACCOUNT_KEY, sas, signature]
-
-
-def _run_everything(rig: Rig) -> dict[str, Any]:
+def _run_everything(rig: FaultRig) -> dict[str, Any]:
     """Every kind of outcome the function logs, once."""
     good = rig.upload("logs/good.jpg", jpeg_bytes(64, 48))
     bad = rig.upload("logs/not-an-image.jpg", b"<html>no</html>")
@@ -150,25 +117,15 @@ def _run_everything(rig: Rig) -> dict[str, Any]:
         rig.proxy.add(http_error(403), method=method, path=path + "logs(?:/|%2F)denied", times=None)
     results = {n.key: rig.deliver(n) for n in (good, bad, down, denied)}
     results["deleted"] = rig.deliver(rig.delete("logs/good.jpg"))
-    malformed = Notification("malformed", good.kind, _malformed(rig, good), "malformed-1")
+    malformed = Notification("malformed", good.kind, rig.malformed(good, "malformed-1"), "malformed-1")
     results["malformed"] = rig.deliver(malformed)
     return results
 
 
-def _malformed(rig: Rig, template: Notification) -> Any:
-    if rig.provider == "aws":
-        return {**template.payload, "MessageId": "malformed-1", "Body": "{not json"}
-    if rig.provider == "gcp":
-        attrs, data = template.payload
-        return ({**attrs, "id": "malformed-1"}, {**data, "name": None})
-    return {**template.payload, "id": "malformed-1", "subject": "/blobServices/default/containers/x"}
-
-
 def test_a_full_run_logs_no_credentials(
-    rig: Rig, json_logs: JsonLines, sdk_sleeps: SdkSleeps, monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
-) -> None:  # fmt: skip
-    secrets = _plant_credentials(rig, monkeypatch, request)
+    rig: FaultRig, json_logs: JsonLines, sdk_sleeps: SdkSleeps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = rig.plant_credentials(monkeypatch)  # credentials an SDK error message could echo
     rig.configure(THUMBS_LOG_LEVEL="DEBUG")
 
     results = _run_everything(rig)

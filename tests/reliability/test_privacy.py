@@ -19,7 +19,7 @@ from PIL import Image, ImageCms
 from core.config import load_config
 from core.ops.runner import run_directory
 from tests.images import gradient
-from tests.reliability.rigs import Rig
+from tests.rigs.base import FaultRig
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 
@@ -102,13 +102,13 @@ def assert_exif_kept_but_nothing_else(body: bytes, *, had_gps: bool) -> None:
         assert marker not in body, f"{marker!r} is never copied"
 
 
-def _outputs_of(rig: Rig, key: str) -> list[bytes]:
+def _outputs_of(rig: FaultRig, key: str) -> list[bytes]:
     objects = rig.dest_objects()
     return [objects[out].body for out in rig.expected_outputs(key)]
 
 
 @pytest.mark.parametrize("keep", [False, True], ids=["default", "strip_false"])
-def test_thumbnails_read_back_from_each_provider_carry_no_personal_metadata(rig: Rig, keep: bool) -> None:
+def test_thumbnails_read_back_from_each_provider_carry_no_personal_metadata(rig: FaultRig, keep: bool) -> None:
     if keep:
         rig.configure(THUMBS_STRIP_METADATA="false")
     for key, (body, content_type) in SOURCES.items():

@@ -14,9 +14,9 @@ import pytest
 
 from core.keys import META_SOURCE_REVISION, decode_meta_value
 from tests.images import jpeg_bytes, open_bytes
-from tests.reliability.conftest import SdkSleeps
 from tests.reliability.faultproxy import Fault, Rule
-from tests.reliability.rigs import Delivery, Notification, Rig
+from tests.rigs.base import Attempt, FaultRig, Notification
+from tests.rigs.plugin import SdkSleeps
 
 LANDSCAPE = jpeg_bytes(320, 240)
 PORTRAIT = jpeg_bytes(180, 320)
@@ -24,17 +24,17 @@ OUTPUTS = 2
 THREADS = 4
 
 
-def successful_writes(rig: Rig) -> int:
+def successful_writes(rig: FaultRig) -> int:
     method, path = rig.dest_write()
     return sum(1 for e in rig.proxy.seen(method, path) if e.status is not None and 200 <= e.status < 300)
 
 
-def source_reads(rig: Rig) -> int:
+def source_reads(rig: FaultRig) -> int:
     method, path = rig.source_read()
     return len(rig.proxy.seen(method, path))
 
 
-def assert_portrait(rig: Rig, key: str) -> None:
+def assert_portrait(rig: FaultRig, key: str) -> None:
     """Every thumbnail of ``key`` shows the newest (portrait) original."""
     rig.assert_complete(key)
     objects = rig.dest_objects()
@@ -43,7 +43,7 @@ def assert_portrait(rig: Rig, key: str) -> None:
         assert image.height > image.width, f"{out_key} is {image.size}: rendered from the older original"
 
 
-def test_the_same_event_twice_does_the_work_once(rig: Rig) -> None:
+def test_the_same_event_twice_does_the_work_once(rig: FaultRig) -> None:
     key = "twice/photo.jpg"
     notification = rig.upload(key, LANDSCAPE)
 
@@ -55,14 +55,14 @@ def test_the_same_event_twice_does_the_work_once(rig: Rig) -> None:
     assert source_reads(rig) == 1, "the duplicate was settled from metadata alone"
 
 
-def test_the_same_event_delivered_concurrently_stores_each_thumbnail_once(rig: Rig, sdk_sleeps: SdkSleeps) -> None:
+def test_the_same_event_delivered_concurrently_stores_each_thumbnail_once(rig: FaultRig, sdk_sleeps: SdkSleeps) -> None:
     key = "concurrent/photo.jpg"
     notification = rig.upload(key, LANDSCAPE)
     method, path = rig.dest_write()
     # Hold every thumbnail write until all deliveries have rendered: then they really race.
     gate = rig.proxy.add(Rule(Fault.GATE, times=None), method=method, path=path)
     runtimes = [rig.new_runtime() for _ in range(THREADS)]  # separate containers, separate clients
-    results: list[Delivery] = []
+    results: list[Attempt] = []
     lock = threading.Lock()
 
     def run(index: int) -> None:
@@ -94,7 +94,7 @@ ORDERS = {"delete_last": (0, 2, 1), "newest_first": (2, 0, 1), "delete_first": (
 
 
 @pytest.mark.parametrize("order", sorted(ORDERS))
-def test_create_delete_recreate_in_any_order_ends_with_the_new_original(rig: Rig, order: str) -> None:
+def test_create_delete_recreate_in_any_order_ends_with_the_new_original(rig: FaultRig, order: str) -> None:
     key = "recreated/photo.jpg"
     rig.upload(key, LANDSCAPE)
     rig.delete(key)
@@ -111,7 +111,7 @@ def test_create_delete_recreate_in_any_order_ends_with_the_new_original(rig: Rig
 
 
 @pytest.mark.parametrize("order", ["delete_first", "create_first"])
-def test_create_then_delete_in_any_order_leaves_nothing(rig: Rig, order: str) -> None:
+def test_create_then_delete_in_any_order_leaves_nothing(rig: FaultRig, order: str) -> None:
     key = "gone/photo.jpg"
     created = rig.upload(key, LANDSCAPE)
     deleted = rig.delete(key)
@@ -125,13 +125,13 @@ def test_create_then_delete_in_any_order_leaves_nothing(rig: Rig, order: str) ->
         assert successful_writes(rig) == 0, "a create for a source that is gone renders nothing"
 
 
-def _overwrite(rig: Rig, key: str) -> tuple[Notification, Notification, list[Notification]]:
+def _overwrite(rig: FaultRig, key: str) -> tuple[Notification, Notification, list[Notification]]:
     first = rig.upload(key, LANDSCAPE)
     second = rig.upload(key, PORTRAIT)
     return first, second, [n for n in rig.notifications if n.key == key]
 
 
-def test_two_rapid_overwrites_delivered_newest_first_leave_the_newest(rig: Rig) -> None:
+def test_two_rapid_overwrites_delivered_newest_first_leave_the_newest(rig: FaultRig) -> None:
     key = "overwrite/reversed.jpg"
     first, second, everything = _overwrite(rig, key)
 
@@ -145,10 +145,10 @@ def test_two_rapid_overwrites_delivered_newest_first_leave_the_newest(rig: Rig) 
     assert_portrait(rig, key)
 
 
-def test_two_rapid_overwrites_delivered_concurrently_leave_the_newest(rig: Rig) -> None:
+def test_two_rapid_overwrites_delivered_concurrently_leave_the_newest(rig: FaultRig) -> None:
     key = "overwrite/concurrent.jpg"
     first, second, _ = _overwrite(rig, key)
-    results: dict[str, Delivery] = {}
+    results: dict[str, Attempt] = {}
     runtimes = {"first": rig.new_runtime(), "second": rig.new_runtime()}
     pending = {"first": first, "second": second}
 
@@ -167,14 +167,14 @@ def test_two_rapid_overwrites_delivered_concurrently_leave_the_newest(rig: Rig) 
     assert_portrait(rig, key)
 
 
-def test_a_slow_worker_never_leaves_a_stale_thumbnail(rig: Rig) -> None:
+def test_a_slow_worker_never_leaves_a_stale_thumbnail(rig: FaultRig) -> None:
     """Worker A renders v1 and stalls before writing; v2 arrives and worker B finishes it; then A writes."""
     key = "slow/photo.jpg"
     v1 = rig.upload(key, LANDSCAPE)
     method, path = rig.dest_write()
     stall = rig.proxy.add(Rule(Fault.GATE), method=method, path=path)  # A's first write waits here
     slow_runtime, fast_runtime = rig.new_runtime(), rig.new_runtime()
-    slow: list[Delivery] = []
+    slow: list[Attempt] = []
     worker = threading.Thread(target=lambda: slow.append(rig.deliver(v1, slow_runtime)))
     worker.start()
     assert stall.arrived.wait(30), "worker A never reached its write"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.logs import JsonFormatter
-from tests.fixtures.aws import REGION
+from tests.providers.aws.emulator import REGION
 
 #: The S3 events the Terraform subscribes to.
 EVENTS = ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]

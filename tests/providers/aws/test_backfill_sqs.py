@@ -29,8 +29,8 @@ from providers.aws.events import parse_body
 from providers.aws.handler import LambdaHandler, build_handler
 from providers.aws.storage import S3Storage
 from tests.backfill_support import wait_for_progress
-from tests.fixtures.aws import CREDENTIALS, REGION
 from tests.images import jpeg_bytes, open_bytes
+from tests.providers.aws.emulator import CREDENTIALS, REGION
 
 from .helpers import LambdaContext, Queue
 

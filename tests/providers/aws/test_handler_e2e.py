@@ -321,7 +321,7 @@ def test_the_module_handler_reads_its_environment_once(
     """``providers.aws.handler.handler`` as Lambda calls it: configured from os.environ, one shared client."""
     from providers.aws import handler as module
     from providers.aws import storage
-    from tests.fixtures.aws import CREDENTIALS
+    from tests.providers.aws.emulator import CREDENTIALS
 
     monkeypatch.setattr(module, "default_handler", once(module.build_handler))
     monkeypatch.setattr(storage, "shared_client", once(storage.make_client))

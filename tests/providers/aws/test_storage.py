@@ -21,7 +21,7 @@ from core.errors import (
 from core.once import once
 from providers.aws import storage
 from providers.aws.storage import S3Storage, client_config, make_client, translate_error
-from tests.fixtures.aws import CREDENTIALS, REGION
+from tests.providers.aws.emulator import CREDENTIALS, REGION
 
 pytestmark = pytest.mark.aws
 
@@ -211,3 +211,12 @@ def test_botocore_errors_map_onto_the_vocabulary(name: str, expected: type[Stora
 
     exc = getattr(botocore.exceptions, name)(endpoint_url="http://x", error="e")
     assert type(translate_error(exc, "get", "s3://b/k")) is expected
+
+
+def test_the_adapter_configures_what_the_retry_schedule_assumes() -> None:
+    """The configuration object itself (the reliability suite checks the rig's ``RETRY`` schedule in action)."""
+    from providers.aws.storage import client_config
+
+    config = client_config()
+    assert config.retries == {"mode": "standard", "total_max_attempts": 3}
+    assert (config.connect_timeout, config.read_timeout) == (3.0, 10.0)

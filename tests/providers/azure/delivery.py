@@ -15,14 +15,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "azure"
+EVENTS = Path(__file__).resolve().parent / "events"
 TOPIC = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/devstoreaccount1"  # noqa: E501
 
 SCHEMAS = ("eventgrid", "cloudevents")
 
 
 def load_event(name: str) -> Any:
-    """A vendor sample from tests/events/azure."""
+    """A vendor sample from tests/providers/azure/events."""
     return json.loads((EVENTS / name).read_text(encoding="utf-8-sig"))
 
 

@@ -37,8 +37,8 @@ from providers.azure.events import parse_batch
 from providers.azure.settings import DEFAULT_QUEUE, backfill_queue_name
 from providers.azure.storage import BlobStorageOpener
 from tests.backfill_support import wait_for_progress
-from tests.fixtures.azure import ACCOUNT_NAME, AzuriteQueue, free_port
 from tests.images import jpeg_bytes, open_bytes
+from tests.providers.azure.emulator import ACCOUNT_NAME, AzuriteQueue, free_port
 
 pytestmark = pytest.mark.azure
 

@@ -26,7 +26,6 @@ from core.config import load_config
 from core.errors import ConfigError, StorageUnavailable, TransientError
 from core.keys import encode_meta_value, output_keys
 from core.logs import LOGGER_NAME, JsonFormatter
-from tests.fixtures.azure import ACCOUNT_NAME, Azurite, free_port
 from tests.images import jpeg_bytes, open_bytes, png_rgba_bytes
 from tests.providers.azure.delivery import (
     SCHEMAS,
@@ -35,6 +34,7 @@ from tests.providers.azure.delivery import (
     blob_event,
     host_blob_properties,
 )
+from tests.providers.azure.emulator import ACCOUNT_NAME, Azurite, free_port
 
 MODULE = "providers.azure.function_app"
 KEYS = ["red flower.jpg", "unicode/café/日本語 写真.jpg", "deep/a/b/c/nested photo.png"]

@@ -16,9 +16,9 @@ import pytest
 
 from core.ops.cli import main as polythumb
 from providers.azure import packaging
-from tests.fixtures.azure import Azurite
 from tests.images import jpeg_bytes
 from tests.providers.azure.delivery import blob_event
+from tests.providers.azure.emulator import Azurite
 
 PROVIDER = Path(packaging.__file__).parent
 

@@ -20,7 +20,7 @@ from core.errors import (
 )
 from providers.azure.connection import BlobConnection, blob_service_client, resolve_connection
 from providers.azure.storage import AzureBlobStorage, BlobStorageOpener, InvalidMetadata, _translate
-from tests.fixtures.azure import ACCOUNT_NAME, Azurite, free_port
+from tests.providers.azure.emulator import ACCOUNT_NAME, Azurite, free_port
 
 
 def test_etags_are_unquoted_everywhere_and_match_what_the_sdk_reports(azure_store: AzureBlobStorage) -> None:
@@ -230,3 +230,13 @@ def test_copy_status_words_from_the_sdks_properties(raw: str | None, expected: s
     properties = BlobProperties()
     properties.copy.status = raw  # what the SDK deserialises from x-ms-copy-status
     assert _info("k", properties).copy_status == expected
+
+
+def test_the_adapter_configures_what_the_retry_schedule_assumes() -> None:
+    """The retry policy itself (the reliability suite checks the rig's ``RETRY`` schedule in action)."""
+    from providers.azure.connection import retry_policy
+
+    policy = retry_policy()
+    assert (policy.initial_backoff, policy.increment_base, policy.random_jitter_range) == (1, 2, 1)
+    assert policy.total_retries == 3
+    assert not policy.retry_to_secondary

@@ -33,8 +33,8 @@ from providers.gcp.backfill import CloudEventSink, TokenSource, cloud_event_head
 from providers.gcp.events import parse_cloud_event
 from providers.gcp.storage import GcsStorage
 from tests.backfill_support import wait_for_progress
-from tests.fixtures.gcp import PROJECT, FakeGcs, FunctionServer
 from tests.images import jpeg_bytes, open_bytes
+from tests.providers.gcp.emulator import PROJECT, FakeGcs, FunctionServer
 
 pytestmark = pytest.mark.gcp
 
@@ -166,7 +166,7 @@ def test_answers_become_accepted_retryable_dead_letter_or_stop(answers: str, tmp
 
 
 def test_unreachable_function_is_retryable_and_plain_http_elsewhere_is_refused(tmp_path: Path) -> None:
-    from tests.fixtures.gcp import free_port
+    from tests.providers.gcp.emulator import free_port
 
     sink = CloudEventSink(f"http://127.0.0.1:{free_port()}/", workers=1, timeout=5)
     try:

@@ -24,9 +24,9 @@ from core.outcome import Status
 from core.runtime import FunctionRuntime
 from providers.gcp.events import parse_cloud_event
 from providers.gcp.storage import GcsStorage
-from tests.fixtures.gcp import FakeGcs, free_port
 from tests.images import jpeg_bytes
 from tests.providers.gcp.deliveries import attributes, header_value, object_resource
+from tests.providers.gcp.emulator import FakeGcs, free_port
 
 pytestmark = pytest.mark.gcp
 

@@ -22,7 +22,6 @@ from core.keys import (
     decode_meta_value,
     output_keys,
 )
-from tests.fixtures.gcp import FunctionServer
 from tests.images import jpeg_bytes, open_bytes, png_rgba_bytes
 from tests.providers.gcp.deliveries import (
     attributes,
@@ -34,6 +33,7 @@ from tests.providers.gcp.deliveries import (
     post_json,
     post_structured,
 )
+from tests.providers.gcp.emulator import FunctionServer
 
 pytestmark = pytest.mark.gcp
 

@@ -24,7 +24,7 @@ from core.once import once
 from core.storage import ObjectInfo
 from providers.gcp import storage as gcs
 from providers.gcp.storage import GcsStorage, translate_error
-from tests.fixtures.gcp import FakeGcs, free_port
+from tests.providers.gcp.emulator import FakeGcs, free_port
 
 pytestmark = pytest.mark.gcp
 
@@ -220,3 +220,13 @@ def test_head_and_get_see_the_live_generation_when_noncurrent_ones_exist(gcs_cli
         store.head("v.jpg")
     with pytest.raises(NotFound):
         store.get("v.jpg")
+
+
+def test_the_adapter_configures_what_the_retry_schedule_assumes() -> None:
+    """The retry policies themselves (the reliability suite checks the rig's ``RETRY`` schedule in action)."""
+    from providers.gcp.storage import RETRY_DEADLINE, retry_policies
+
+    always, conditional = retry_policies()
+    assert always.timeout == RETRY_DEADLINE == 30.0
+    assert (always._initial, always._multiplier, always._maximum) == (1.0, 2.0, 60.0)
+    assert conditional.retry_policy is always  # uploads use the same bounded policy, when conditional
