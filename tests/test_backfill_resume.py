@@ -1,4 +1,12 @@
-"""A local backfill killed half-way (SIGKILL, workers included) and resumed from its checkpoint."""
+"""A backfill killed half-way (SIGKILL, its workers included) and resumed from its checkpoint, on every rig.
+
+Written once for every platform (see :mod:`tests.rigs`): locally the CLI renders in its own worker
+processes; on a cloud it hands work items to the platform (a queue drained into the real function, or
+posts to the real function server) and the destination is read back. Some thumbnails exist before the
+run -- current ones, stale ones (the original changed since) and orphans (the original is gone). The run
+is SIGKILLed part-way and resumed: every image ends with exactly one correct set of thumbnails and
+nothing else, and nothing before the checkpoint is looked at again.
+"""
 
 from __future__ import annotations
 
@@ -6,122 +14,138 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from core.config import load_config
-from core.keys import META_PARAMS, META_SOURCE_REVISION, decode_meta_value, output_format, output_keys
-from core.keys import render_params_digest as digest
-from core.storage import FilesystemStorage
-from tests.images import encode, gradient
+import pytest
 
-ROOT = Path(__file__).parents[1]
-SIZES = "64x64,32x32"
-COUNT = 300
+from core.keys import output_format, output_keys
+from tests import rigs
+from tests.images import open_bytes
+from tests.rigs.base import BackfillRig, current_keys
 
-
-def _backfill(src: Path, out: Path, checkpoint: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable, "-m", "core.ops.cli", "backfill", str(src), "--out", str(out), "--sizes", SIZES,
-        "--workers", "2", "--checkpoint", str(checkpoint), "--checkpoint-every", "0.05", "--json", *extra,
-    ]  # fmt: skip
+#: Keys whose encodings differ between envelopes and listings: space, plus, percent, non-ASCII.
+TRICKY = ["plus+sign/a+b.jpg", "unicode/café/日本語 写真.jpg", "percent/100% off.jpg", "space dir/x y.jpg"]
+TIMEOUT = 120
 
 
-def _write_pictures(src: Path, count: int, *, batches: int) -> list[str]:
-    """``count`` identical 800x600 PNGs under ``batches`` folders of ``src``; their keys, sorted."""
-    picture = encode(gradient(800, 600), "PNG")  # a PNG decodes in full: each render takes real time
-    keys = sorted(f"batch{i % batches}/pic{i:03}.png" for i in range(count))
-    for key in keys:
-        (src / key).parent.mkdir(parents=True, exist_ok=True)
-        (src / key).write_bytes(picture)
-    return keys
+@pytest.fixture(params=rigs.names())
+def backfill(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackfillRig]:
+    yield rigs.by_name(request.param).backfill(request, tmp_path)
 
 
-def _start_backfill(src: Path, out: Path, checkpoint: Path, *, cwd: Path) -> subprocess.Popen[str]:
-    """The CLI in its own session: it and its pool workers form one process group, signalled together."""
-    return subprocess.Popen(
-        _backfill(src, out, checkpoint), cwd=cwd, env=_env(), text=True, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+def sources(rig: BackfillRig) -> list[str]:
+    tricky = [key.removesuffix(".jpg") + rig.suffix for key in TRICKY]
+    return sorted([f"photos/{i % 4}/img {i:03}{rig.suffix}" for i in range(rig.count - len(tricky))] + tricky)
+
+
+def complete(rig: BackfillRig, keys: Sequence[str]) -> set[str]:
+    """The keys whose every thumbnail renders their current revision with the rig's settings."""
+    return current_keys(rig.config, rig.source, rig.dest, keys)
+
+
+def run(rig: BackfillRig, checkpoint: Path, *extra: str) -> dict[str, Any]:
+    finished = subprocess.run(
+        rig.command(checkpoint, *extra), cwd=checkpoint.parent, env=rig.environment(), text=True,
+        capture_output=True, timeout=TIMEOUT,
     )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr
+    result: dict[str, Any] = json.loads(finished.stdout)
+    return result
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT)}
+def wait_for_progress(process: subprocess.Popen[str], checkpoint: Path, *, at_least: int) -> None:
+    """Return once ``checkpoint`` records ``at_least`` completed items, while ``process`` still runs."""
+    import time
 
-
-def _complete(src: FilesystemStorage, out: FilesystemStorage, key: str) -> bool:
-    """Whether every thumbnail of ``key`` exists and renders its current revision with these settings."""
-    config = load_config({}, overrides={"THUMBS_SIZES": SIZES})
-    revision = src.head(key).revision
-    for box, thumb in output_keys(config, key).items():
-        try:
-            meta = out.head(thumb).metadata
-        except FileNotFoundError:
-            return False
-        if decode_meta_value(meta.get(META_SOURCE_REVISION, "")) != revision:
-            return False
-        if meta.get(META_PARAMS) != digest(config, output_format(config, key), box):
-            return False
-    return True
-
-
-def _wait_for_progress(process: subprocess.Popen[str], checkpoint: Path, *, at_least: int) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert process.poll() is None, "the backfill ended before it could be interrupted"
         try:
-            saved: dict[str, Any] = json.loads(checkpoint.read_text())
-        except (FileNotFoundError, ValueError):  # not written yet (the write itself is atomic)
-            saved = {}
-        if saved.get("done", 0) >= at_least:
-            return saved
+            if json.loads(checkpoint.read_text()).get("done", 0) >= at_least:
+                return
+        except (FileNotFoundError, ValueError):
+            pass  # not written yet, or caught between its temporary file and the rename
         time.sleep(0.01)
     raise AssertionError("no checkpoint progress within 60 s")
 
 
-def test_killed_backfill_resumes_after_its_checkpoint_and_ends_with_one_correct_set(tmp_path: Path) -> None:
-    src, out, checkpoint = tmp_path / "src", tmp_path / "out", tmp_path / "run.checkpoint.json"
-    keys = _write_pictures(src, COUNT, batches=3)
-    env = _env()
+def test_killed_backfill_resumes_and_ends_with_one_correct_set_per_image(backfill: BackfillRig, tmp_path: Path) -> None:
+    rig = backfill
+    keys = sources(rig)
+    for key in keys:
+        rig.source.put(key, rig.body(), content_type=rig.content_type)
 
-    first = _start_backfill(src, out, checkpoint, cwd=tmp_path)
+    # Some thumbnails exist already: current ones, stale ones (the original changed since) and orphans.
+    current, stale = keys[5:8], keys[40:42]
+    gone = [f"gone/old {i}{rig.suffix}" for i in (1, 2)]
+    for key in gone:
+        rig.source.put(key, rig.body(), content_type=rig.content_type)
+    rig.render(current + stale + gone)
+    for key in stale:
+        rig.source.put(key, rig.body(1), content_type=rig.content_type)
+    for key in gone:
+        rig.source.delete(key)
+    config = rig.config
+    orphans = {thumb for key in gone for thumb in output_keys(config, key).values()}
+    assert orphans <= {info.key for info in rig.dest.list()}
+
+    checkpoint = tmp_path / f"{rig.name}.checkpoint.json"
+    plan = run(rig, checkpoint, "--dry-run")
+    assert (plan["missing"], plan["stale"], plan["current"], plan["orphaned"]) == (
+        rig.count - len(current) - len(stale), len(stale), len(current), len(orphans),
+    )  # fmt: skip
+    assert rig.settle() in (None, [])  # a dry run sends nothing
+    assert complete(rig, keys) == set(current)  # and renders nothing
+
+    # start_new_session: the CLI and its pool workers form one process group, killed together by its id.
+    first = subprocess.Popen(
+        rig.command(checkpoint, *rig.pace), cwd=tmp_path, env=rig.environment(), text=True,
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
     try:
-        _wait_for_progress(first, checkpoint, at_least=COUNT // 3)
+        wait_for_progress(first, checkpoint, at_least=rig.count // 3)
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=30)
     saved = json.loads(checkpoint.read_text())
-    assert saved["finished"] is False and saved["done"] < COUNT
-
+    assert saved["finished"] is False and saved["done"] < rig.count
     mark = saved["last_key"]
-    before = [key for key in keys if key <= mark]
-    source, dest = FilesystemStorage(src), FilesystemStorage(out)
-    assert len(before) == saved["done"]  # every source was missing, so each is one work item
-    assert all(_complete(source, dest, key) for key in before)
-    unfinished = [key for key in keys if key > mark and not _complete(source, dest, key)]
+    handled = rig.settle()  # what was handed to the platform before the kill is done by the function
+    done = complete(rig, keys)
+    up_to_mark = [key for key in keys if key <= mark]
+    assert set(up_to_mark) <= done  # the checkpoint never runs ahead of the work
+    if handled is not None:  # the platform says what it got: everything up to the mark was sent
+        assert {key for key in up_to_mark if key not in current} <= set(handled)
+    assert not orphans & {info.key for info in rig.dest.list()}  # orphans are deleted by the CLI itself
+    unfinished = sorted(set(keys) - done)
+    assert unfinished, "the first run finished everything before it was killed"
+    assert all(key > mark for key in unfinished)
 
-    resumed = subprocess.run(
-        _backfill(src, out, checkpoint, "--resume"), cwd=tmp_path, env=env, text=True, capture_output=True,
-        timeout=120,
-    )  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr
-    summary = json.loads(resumed.stdout)
+    # The dry run of the resumed job counts exactly what the resumed run then does.
+    ahead = run(rig, checkpoint, "--dry-run", "--resume")
+    assert ahead["missing"] + ahead["stale"] == len(unfinished)
+    summary = run(rig, checkpoint, "--resume")
     assert summary["resumed_after"] == mark
-    assert summary["skipped_before_checkpoint"] == len(before)  # nothing before the mark was looked at again
-    assert summary["rendered"] == len(unfinished)  # finished work after the mark is found current, not redone
-    assert summary["unchanged"] == 0 and summary["failed"] == 0
+    assert summary["skipped_before_checkpoint"] == len(up_to_mark)  # nothing before the mark looked at again
+    # Finished work after the mark is found current, not redone.
+    assert summary[rig.work_field] == len(unfinished)
+    assert summary.get("failed", 0) == summary.get("unchanged", 0) == summary.get("dead_lettered", 0) == 0
+    handled = rig.settle()
+    if handled is not None:
+        assert sorted(handled) == unfinished
     assert json.loads(checkpoint.read_text())["finished"] is True
 
     # Exactly one correct set per image, and nothing else.
-    config = load_config({}, overrides={"THUMBS_SIZES": SIZES})
     expected = {thumb for key in keys for thumb in output_keys(config, key).values()}
-    assert {info.key for info in dest.list()} == expected
-    assert all(_complete(source, dest, key) for key in keys)
-    final = subprocess.run(
-        [*_backfill(src, out, checkpoint), "--dry-run"], cwd=tmp_path, env=env, text=True, capture_output=True,
-        timeout=120,
-    )  # fmt: skip
-    report = json.loads(final.stdout)
-    assert (report["missing"], report["stale"], report["orphaned"], report["current"]) == (0, 0, 0, COUNT)
+    assert {info.key for info in rig.dest.list()} == expected
+    assert complete(rig, keys) == set(keys)
+    report = run(rig, checkpoint, "--dry-run")
+    assert (report["missing"], report["stale"], report["orphaned"], report["current"]) == (0, 0, 0, rig.count)
+    for key in [*keys[:2], *(k for k in keys if not k.startswith("photos/")), *stale]:  # and the pixels are right
+        for box, thumb in output_keys(config, key).items():
+            image = open_bytes(rig.dest.get(thumb).body)
+            assert image.format == output_format(config, key).upper()  # Pillow's name of the format
+            assert max(image.width / box.width, image.height / box.height) > 0.99
+    rig.check_logs()

@@ -22,7 +22,9 @@ from core.ops.runner import run_directory
 from core.storage import FilesystemStorage
 from core.storage.filesystem import RESERVED_DIR, STALE_TEMPORARY_AGE, TMP_DIR
 from tests.images import jpeg_bytes
-from tests.test_backfill_resume import SIZES, _backfill, _complete, _env, _start_backfill, _write_pictures
+from tests.rigs.base import current_keys
+from tests.rigs.local import BACKFILL_SIZES as SIZES
+from tests.rigs.local import backfill_command, backfill_environment, start_backfill, write_pictures
 
 COUNT = 160
 HOURS_AGO = time.time() - 2 * STALE_TEMPORARY_AGE
@@ -110,9 +112,9 @@ def _stop_mid_write(process: subprocess.Popen[str], out: Path) -> list[Path]:
 
 def test_a_backfill_killed_mid_write_leaves_no_temporary_after_the_resume(tmp_path: Path) -> None:
     src, out, checkpoint = tmp_path / "src", tmp_path / "out", tmp_path / "run.checkpoint.json"
-    keys = _write_pictures(src, COUNT, batches=4)
+    keys = write_pictures(src, COUNT, batches=4)
 
-    first = _start_backfill(src, out, checkpoint, cwd=tmp_path)  # the CLI and its two workers, one group
+    first = start_backfill(src, out, checkpoint, cwd=tmp_path)  # the CLI and its two workers, one group
     try:
         caught = _stop_mid_write(first, out)
     finally:
@@ -127,8 +129,8 @@ def test_a_backfill_killed_mid_write_leaves_no_temporary_after_the_resume(tmp_pa
         os.utime(path, (HOURS_AGO, HOURS_AGO))
 
     resumed = subprocess.run(
-        _backfill(src, out, checkpoint, "--resume"), cwd=tmp_path, env=_env(), text=True, capture_output=True,
-        timeout=120,
+        backfill_command(src, out, checkpoint, "--resume"), cwd=tmp_path, env=backfill_environment(), text=True,
+        capture_output=True, timeout=120,
     )  # fmt: skip
 
     assert resumed.returncode == 0, resumed.stderr
@@ -137,4 +139,4 @@ def test_a_backfill_killed_mid_write_leaves_no_temporary_after_the_resume(tmp_pa
     config = load_config({}, overrides={"THUMBS_SIZES": SIZES})
     assert {info.key for info in dest.list()} == {t for key in keys for t in output_keys(config, key).values()}
     source = FilesystemStorage(src)
-    assert all(_complete(source, dest, key) for key in keys)
+    assert current_keys(config, source, dest, keys) == set(keys)

@@ -377,6 +377,36 @@ class Schedule:
 
 # -- backfill ----------------------------------------------------------------------------------
 
+#: Keys whose encodings differ between envelopes, messages and listings: space, plus, percent, non-ASCII.
+TRICKY_KEYS = ("plus+sign/a+b.jpg", "unicode/café/日本語 写真.jpg", "percent/100% off.jpg", "space dir/x y.jpg")
+
+
+def current_keys(config: Config, source: Storage, dest: Storage, keys: Sequence[str]) -> set[str]:
+    """The ``keys`` whose every thumbnail in ``dest`` renders their current revision with ``config``."""
+    from core.errors import NotFound
+    from core.keys import output_format
+    from core.keys import render_params_digest as digest
+
+    thumbs = {info.key for info in dest.list()}
+    done = set()
+    for key in keys:
+        revision = source.head(key).revision
+        fmt = output_format(config, key)
+        for box, thumb in output_keys(config, key).items():
+            if thumb not in thumbs:
+                break
+            try:
+                meta = dest.head(thumb).metadata  # listings may carry no metadata
+            except NotFound:
+                break
+            if decode_meta_value(meta.get(META_SOURCE_REVISION, "")) != revision or meta.get(META_PARAMS) != digest(
+                config, fmt, box
+            ):
+                break
+        else:
+            done.add(key)
+    return done
+
 
 class BackfillRig(Protocol):
     """One platform's ``polythumb backfill`` set-up for the kill-and-resume scenario.
@@ -388,8 +418,11 @@ class BackfillRig(Protocol):
     name: str
     count: int
     sizes: str
-    #: Items per second the first run is paced at, so the kill lands part-way.
-    rate: int
+    #: The originals' extension and content type.
+    suffix: str
+    content_type: str
+    #: Options pacing the first run so the kill lands part-way (``--rate`` for a cloud).
+    pace: tuple[str, ...]
     #: The summary field counting the work items of a run (``rendered`` locally, ``sent`` to a cloud).
     work_field: str
     source: Storage

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import queue
+import subprocess
 import sys
 import threading
 import time
@@ -183,6 +184,47 @@ def record_requests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
 
 # -- backfill -----------------------------------------------------------------------------------------
 
+#: The sizes of the local backfill runs.
+BACKFILL_SIZES = "64x64,32x32"
+
+
+def backfill_command(src: Path, out: Path, checkpoint: Path, *extra: str) -> list[str]:
+    """``polythumb backfill SRC --out OUT`` with two workers and a checkpoint written every 50 ms."""
+    return [
+        sys.executable, "-m", "core.cli", "backfill", str(src), "--out", str(out), "--sizes", BACKFILL_SIZES,
+        "--workers", "2", "--checkpoint", str(checkpoint), "--checkpoint-every", "0.05", "--json", *extra,
+    ]  # fmt: skip
+
+
+def backfill_environment() -> dict[str, str]:
+    """The CLI's environment: this checkout on the path, no THUMBS_* setting of the developer's."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("THUMBS_")}
+    env.update(PYTHONPATH=str(ROOT))
+    return env
+
+
+def picture() -> bytes:
+    """An 800x600 PNG: it decodes in full, so each render takes real time and a kill lands part-way."""
+    return encode(gradient(800, 600), "PNG")
+
+
+def write_pictures(src: Path, count: int, *, batches: int) -> list[str]:
+    """``count`` identical pictures under ``batches`` folders of ``src``; their keys, sorted."""
+    body = picture()
+    keys = sorted(f"batch{i % batches}/pic{i:03}.png" for i in range(count))
+    for key in keys:
+        (src / key).parent.mkdir(parents=True, exist_ok=True)
+        (src / key).write_bytes(body)
+    return keys
+
+
+def start_backfill(src: Path, out: Path, checkpoint: Path, *extra: str, cwd: Path) -> subprocess.Popen[str]:
+    """The CLI in its own session: it and its pool workers form one process group, signalled together."""
+    return subprocess.Popen(
+        backfill_command(src, out, checkpoint, *extra), cwd=cwd, env=backfill_environment(), text=True,
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
 
 class Backfill:
     """``polythumb backfill SRC --out DEST``: the local target renders in the CLI's own worker processes.
@@ -192,9 +234,10 @@ class Backfill:
 
     name = NAME
     count = 300
-    sizes = "64x64,32x32"
+    sizes = BACKFILL_SIZES
     pace: tuple[str, ...] = ()  # --rate paces cloud sends only; the renders themselves take the time here
     work_field = "rendered"
+    suffix, content_type = ".png", "image/png"
 
     def __init__(self, request: pytest.FixtureRequest, tmp_path: Path) -> None:
         from core.local import open_local_bucket
@@ -210,7 +253,7 @@ class Backfill:
         return load_config({}, overrides={"THUMBS_DEST_BUCKET": self.dest.bucket, "THUMBS_SIZES": self.sizes})
 
     def body(self, variant: int = 0) -> bytes:
-        return encode(gradient(800 - 10 * variant, 600), "PNG")
+        return picture() if variant == 0 else encode(gradient(790, 600), "PNG")
 
     def render(self, keys: Sequence[str]) -> None:
         from core.local import handle_safely
@@ -220,16 +263,11 @@ class Backfill:
             assert str(outcome.status) == "ok", outcome
 
     def command(self, checkpoint: Path, *extra: str) -> list[str]:
-        return [
-            sys.executable, "-m", "core.cli", "backfill", self.source.bucket, "--out", self.dest.bucket,
-            "--sizes", self.sizes, "--workers", "2", "--checkpoint", str(checkpoint), "--checkpoint-every", "0.05",
-            "--json", "--no-progress", "--delete-orphans", *extra,
-        ]  # fmt: skip
+        source, dest = Path(self.source.bucket), Path(self.dest.bucket)
+        return backfill_command(source, dest, checkpoint, "--no-progress", "--delete-orphans", *extra)
 
     def environment(self) -> dict[str, str]:
-        env = {name: value for name, value in os.environ.items() if not name.startswith("THUMBS_")}
-        env.update(PYTHONPATH=str(ROOT))
-        return env
+        return backfill_environment()
 
     def settle(self) -> list[str] | None:
         """Nothing is in flight: the CLI's workers render before the checkpoint moves."""

@@ -426,6 +426,7 @@ class Backfill:
     sizes = "48x48"
     pace = ("--rate", "100")
     work_field = "sent"
+    suffix, content_type = ".jpg", "image/jpeg"
 
     def __init__(self, request: pytest.FixtureRequest, tmp_path: Path) -> None:
         from providers.azure.storage import AzureBlobStorage

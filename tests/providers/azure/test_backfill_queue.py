@@ -1,166 +1,46 @@
 """The Azure cloud fan-out on Azurite: ``polythumb backfill --target azure`` puts work items on a Storage
 Queue and the app's queue-triggered function renders them.
 
-The CLI runs in a subprocess against Azurite's Blob and Queue services. The queue is drained the way the
-Functions host drains it: each raw message is base64-decoded (the extension's default ``messageEncoding``),
-turned into a ``func.QueueMessage`` by the Python worker's own converter and handed to ``on_backfill_queue``
-found through ``app.get_functions()``; a message is deleted only when the function returns. The run is
-SIGKILLed half-way, the queue drained, the run resumed and the queue drained again.
+The app is driven as the Functions host drives it (see :class:`tests.providers.azure.rig.BackfillApp`). The
+kill-and-resume run itself is the shared scenario of ``tests/test_backfill_resume.py``; here are the queue
+binding, the message, retries, poison handling, the sink's options and the deploy files.
 """
 
 from __future__ import annotations
 
-import base64
-import importlib
 import json
-import os
-import signal
-import subprocess
-import sys
-import uuid
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import pytest
 
-from core.config import load_config
 from core.errors import ConfigError, StorageUnavailable
 from core.events import ObjectEvent
-from core.keys import META_SOURCE_REVISION, decode_meta_value, output_keys
 from core.runtime import FunctionRuntime
 from providers.azure.backfill import EXTRA_SETTINGS, StorageQueueSink, queue_client, queue_message
 from providers.azure.connection import resolve_connection
 from providers.azure.events import parse_batch
 from providers.azure.settings import DEFAULT_QUEUE, backfill_queue_name
 from providers.azure.storage import BlobStorageOpener
-from tests.backfill_support import wait_for_progress
-from tests.images import jpeg_bytes, open_bytes
+from tests.images import jpeg_bytes
 from tests.providers.azure.emulator import ACCOUNT_NAME, AzuriteQueue, free_port
+from tests.providers.azure.rig import BackfillApp, start_backfill_app
+from tests.rigs.base import TRICKY_KEYS
 
 pytestmark = pytest.mark.azure
 
 ROOT = Path(__file__).parents[3]
-MODULE = "providers.azure.function_app"
-# One size: every S3/Azure request of a render costs the test's own CPU (the SDKs'), and the multi-size sets
-# are covered by the function app's own tests; 200 sources keep the kill half-way meaningful.
 SIZES = "48x48"
-COUNT = 200
-TRICKY = ["plus+sign/a+b.jpg", "unicode/café/日本語 写真.jpg", "percent/100% off.jpg", "space dir/x y.jpg"]
-
-
-def sources() -> list[str]:
-    return sorted([f"photos/{i % 4}/img {i:03}.jpg" for i in range(COUNT - len(TRICKY))] + TRICKY)
-
-
-class BackfillApp:
-    """A cold-started function app, its containers and its backfill queue, driven as the host drives them."""
-
-    def __init__(self, module: ModuleType, *, source: str, dest: str, queue: Any, service: Any) -> None:
-        self.module, self.source, self.dest, self.queue, self.service = module, source, dest, queue, service
-        self.functions = {f.get_function_name(): f for f in module.app.get_functions()}  # once, as the worker
-
-    def deliver(self, text: str, *, message_id: str = "m-1", dequeue_count: int = 1) -> None:
-        """Invoke ``on_backfill_queue`` with the ``func.QueueMessage`` the worker builds from ``text``."""
-        from azure.functions import meta
-        from azure.functions.queue import QueueMessageInConverter
-
-        message = QueueMessageInConverter.decode(
-            meta.Datum(text, "string"),
-            trigger_metadata={"Id": meta.Datum(message_id, "string"),
-                              "DequeueCount": meta.Datum(str(dequeue_count), "json")},
-        )  # fmt: skip
-        assert self.functions["on_backfill_queue"].get_user_function()(message) is None
-
-    def drain(self) -> list[str]:
-        """Run the function on every visible message, deleting each after it returns; the keys handled.
-
-        Four at a time, as the host runs up to ``batchSize`` messages of a batch concurrently.
-        """
-        keys: list[str] = []
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            while batch := list(self.queue.receive_messages(max_messages=32, visibility_timeout=60)):
-                keys += [key for handled in pool.map(self._run, batch) for key in handled]
-        return keys
-
-    def _run(self, message: Any) -> list[str]:
-        # The host's default messageEncoding is base64: the body must decode, strictly.
-        text = base64.b64decode(message.content, validate=True).decode("utf-8")
-        self.deliver(text, message_id=message.id, dequeue_count=message.dequeue_count)
-        self.queue.delete_message(message)  # only after the function returned, as the host does
-        return [event.key for event in parse_batch(text) if isinstance(event, ObjectEvent)]
-
-    def upload(self, key: str, body: bytes) -> None:
-        from azure.storage.blob import ContentSettings
-
-        blob = self.service.get_blob_client(self.source, key)
-        blob.upload_blob(body, overwrite=True, content_settings=ContentSettings(content_type="image/jpeg"))
-
-    def dest_names(self) -> set[str]:
-        return {blob.name for blob in self.service.get_container_client(self.dest).list_blobs()}
 
 
 @pytest.fixture
-def queue_name(azurite_queue: AzuriteQueue) -> Iterator[str]:
-    from azure.storage.queue import QueueServiceClient
-
-    service = QueueServiceClient.from_connection_string(azurite_queue.connection_string)
-    name = f"pt-backfill-{uuid.uuid4().hex[:12]}"
-    service.create_queue(name)
-    yield name
-    service.delete_queue(name)
+def app(request: pytest.FixtureRequest) -> BackfillApp:
+    return start_backfill_app(request, sizes=SIZES)
 
 
-@pytest.fixture
-def app(
-    monkeypatch: pytest.MonkeyPatch,
-    azurite_queue: AzuriteQueue,
-    new_container: Callable[..., str],
-    azure_service: Any,
-    queue_name: str,
-) -> BackfillApp:
-    from azure.storage.queue import QueueClient
-
-    source, dest = new_container("src"), new_container("thumbs")
-    monkeypatch.setenv("AzureWebJobsStorage", azurite_queue.connection_string)
-    monkeypatch.delenv("THUMBS_STORAGE_CONNECTION", raising=False)
-    monkeypatch.setenv("THUMBS_SOURCE_CONTAINER", source)
-    monkeypatch.setenv("THUMBS_DEST_BUCKET", dest)
-    monkeypatch.setenv("THUMBS_SIZES", SIZES)
-    monkeypatch.setenv("THUMBS_BACKFILL_QUEUE", queue_name)
-    sys.modules.pop(MODULE, None)  # a cold start, as a new worker process
-    module = importlib.import_module(MODULE)
-    # Raw client: no decode policy, so the test sees the bytes on the wire.
-    raw = QueueClient.from_connection_string(azurite_queue.connection_string, queue_name)
-    return BackfillApp(module, source=source, dest=dest, queue=raw, service=azure_service)
-
-
-def cli(app: BackfillApp, checkpoint: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable, "-m", "core.ops.cli", "backfill", app.source, "--target", "azure", "--out", app.dest,
-        "--sizes", SIZES, "--checkpoint", str(checkpoint), "--checkpoint-every", "0.05", "--json", "--no-progress",
-        "--delete-orphans", "--workers", "4", "--batch", "10", *extra,
-    ]  # fmt: skip
-
-
-def environment(app: BackfillApp) -> dict[str, str]:
-    """The operator's environment: the same connection and queue settings as the function app."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith(("THUMBS_", "AzureWebJobs"))}
-    env.update(
-        PYTHONPATH=str(ROOT),
-        AzureWebJobsStorage=os.environ["AzureWebJobsStorage"],  # noqa: SIM112 - the Functions host's own spelling
-        THUMBS_SOURCE_CONTAINER=app.source,
-        THUMBS_BACKFILL_QUEUE=os.environ["THUMBS_BACKFILL_QUEUE"],
-    )
-    return env
-
-
-def test_queue_trigger_binding_is_what_the_host_indexes(app: BackfillApp, queue_name: str) -> None:
+def test_queue_trigger_binding_is_what_the_host_indexes(app: BackfillApp, azure_backfill_queue: str) -> None:
     function = app.functions["on_backfill_queue"]
     assert json.loads(function.get_function_json())["bindings"] == [
-        {"direction": "IN", "type": "queueTrigger", "name": "message", "queueName": queue_name,
+        {"direction": "IN", "type": "queueTrigger", "name": "message", "queueName": azure_backfill_queue,
          "connection": "AzureWebJobsStorage"},
     ]  # fmt: skip
     assert backfill_queue_name({}) == DEFAULT_QUEUE == "polythumb-backfill"
@@ -169,7 +49,7 @@ def test_queue_trigger_binding_is_what_the_host_indexes(app: BackfillApp, queue_
 
 
 def test_message_is_the_event_grid_event_the_function_parses_back() -> None:
-    for key in TRICKY:
+    for key in TRICKY_KEYS:
         event = ObjectEvent.created("images", key, size=12, etag="0x8D", event_id="backfill-1")
         [parsed] = parse_batch(queue_message(event))
         assert isinstance(parsed, ObjectEvent)
@@ -215,81 +95,6 @@ def test_a_missing_queue_stops_the_run(azurite_queue: AzuriteQueue) -> None:
             sink.send([ObjectEvent.created("images", "a.jpg", event_id="x")])
     finally:
         sink.close()
-
-
-def test_killed_fan_out_resumes_and_ends_with_one_correct_set_per_image(app: BackfillApp, tmp_path: Path) -> None:
-    keys = sources()
-    body = jpeg_bytes(96, 72)
-    for key in keys:
-        app.upload(key, body)
-    # Some thumbnails exist already: current ones, stale ones (the original changed since) and orphans.
-    current, stale, gone = keys[5:8], keys[40:42], ["gone/old 1.jpg", "gone/old 2.jpg"]
-    for key in gone:
-        app.upload(key, body)
-    for key in current + stale + gone:
-        app.deliver(queue_message(ObjectEvent.created(app.source, key, event_id=f"setup-{key}")))
-    for key in stale:
-        app.upload(key, jpeg_bytes(90, 70))
-    for key in gone:
-        app.service.get_blob_client(app.source, key).delete_blob()
-    config = load_config({"THUMBS_DEST_BUCKET": app.dest, "THUMBS_SIZES": SIZES})
-    orphans = {thumb for key in gone for thumb in output_keys(config, key).values()}
-    assert orphans <= app.dest_names()
-
-    env, checkpoint = environment(app), tmp_path / "azure.checkpoint.json"
-    dry = subprocess.run([*cli(app, checkpoint), "--dry-run"], cwd=tmp_path, env=env, text=True,
-                         capture_output=True, timeout=60)  # fmt: skip
-    assert dry.returncode == 0, dry.stderr
-    plan = json.loads(dry.stdout)
-    assert (plan["missing"], plan["stale"], plan["current"], plan["orphaned"]) == (
-        COUNT - len(current) - len(stale), len(stale), len(current), len(orphans),
-    )  # fmt: skip
-    assert app.queue.get_queue_properties().approximate_message_count == 0  # a dry run sends nothing
-
-    # Paced at 100 items/s so the kill lands half-way; start_new_session: killed by its process group id.
-    first = subprocess.Popen(
-        [*cli(app, checkpoint), "--rate", "100"], cwd=tmp_path, env=env, text=True, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        wait_for_progress(first, checkpoint, at_least=COUNT // 3)
-    finally:
-        os.killpg(first.pid, signal.SIGKILL)
-        first.communicate(timeout=30)
-    saved = json.loads(checkpoint.read_text())
-    assert saved["finished"] is False
-    mark = saved["last_key"]
-    sent_before_kill = app.drain()
-    to_render = {key for key in keys if key not in current}
-    assert {key for key in to_render if key <= mark} <= set(sent_before_kill)
-    assert not orphans & app.dest_names()  # orphans are deleted by the CLI itself
-    # Every message was rendered (the function raised nothing): what is left is what was never sent.
-    unfinished = sorted(key for key in to_render if key > mark and key not in sent_before_kill)
-    assert unfinished, "the first run finished everything before it was killed"
-
-    resumed = subprocess.run([*cli(app, checkpoint), "--resume"], cwd=tmp_path, env=env, text=True,
-                             capture_output=True, timeout=60)  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr
-    summary = json.loads(resumed.stdout)
-    assert summary["resumed_after"] == mark
-    assert summary["skipped_before_checkpoint"] == len([key for key in keys if key <= mark])
-    assert (summary["sent"], summary["dead_lettered"]) == (len(unfinished), 0)
-    assert sorted(app.drain()) == unfinished
-    assert json.loads(checkpoint.read_text())["finished"] is True
-
-    expected = {thumb for key in keys for thumb in output_keys(config, key).values()}
-    assert app.dest_names() == expected  # one set per image, no orphan left
-    final = subprocess.run([*cli(app, checkpoint), "--dry-run"], cwd=tmp_path, env=env, text=True,
-                           capture_output=True, timeout=60)  # fmt: skip
-    report = json.loads(final.stdout)
-    assert (report["missing"], report["stale"], report["orphaned"], report["current"]) == (0, 0, 0, COUNT)
-    for key in [*TRICKY, *stale]:  # and the pixels are right: odd names and the changed originals
-        etag = app.service.get_blob_client(app.source, key).get_blob_properties().etag.strip('"')
-        for box, thumb in output_keys(config, key).items():
-            blob = app.service.get_blob_client(app.dest, thumb)
-            assert decode_meta_value(blob.get_blob_properties().metadata[META_SOURCE_REVISION]) == etag
-            image = open_bytes(blob.download_blob().readall())
-            assert image.format == "JPEG" and max(image.width / box.width, image.height / box.height) > 0.99
 
 
 def test_the_queue_connection_resolves_as_the_host_resolves_it() -> None:

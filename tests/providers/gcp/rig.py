@@ -336,6 +336,7 @@ class Backfill:
     sizes = "48x48,24x24"
     pace = ("--rate", "60")
     work_field = "sent"
+    suffix, content_type = ".jpg", "image/jpeg"
 
     def __init__(self, request: pytest.FixtureRequest, tmp_path: Path) -> None:
         from providers.gcp.storage import GcsStorage
