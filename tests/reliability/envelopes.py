@@ -5,18 +5,28 @@ replace a value with arbitrary JSON, delete or add a field, change a value's typ
 or an object, or mangle a string (percent-escapes, ``+``, NUL, lone surrogates, bidi marks,
 combining characters, very long text). A string that itself holds JSON (an SQS body, an SNS
 ``Message``) is sometimes decoded, mutated and encoded again, so the edits reach the inner document.
+
+Also what the parser properties of every provider share (``tests/providers/<cloud>/test_hostile_envelopes.py``):
+the hypothesis settings, an in-memory function runtime and :func:`assert_sound`.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+from core.events import ObjectEvent
+from core.runtime import FunctionRuntime
+from core.storage.memory import MemoryStorage
+from core.storage.validation import check_key
 
 PROVIDER_TESTS = Path(__file__).resolve().parents[1] / "providers"
 
@@ -178,3 +188,42 @@ def form_decoded(strings: set[str]) -> set[str]:
         except UnicodeDecodeError:
             continue
     return decoded
+
+
+# -- what the parser properties of every provider share ---------------------------------------
+
+HYPOTHESIS = settings(
+    # 100 per property in the default run; POLYTHUMB_HYPOTHESIS_EXAMPLES=5000 for a deep run.
+    max_examples=int(os.environ.get("POLYTHUMB_HYPOTHESIS_EXAMPLES", "100")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
+
+
+def memory_runtime() -> FunctionRuntime:
+    """A function instance over in-memory buckets (every source is missing: no image work)."""
+    stores: dict[str, MemoryStorage] = {}
+    return FunctionRuntime(
+        lambda name: stores.setdefault(name, MemoryStorage(name)), environ={"THUMBS_DEST_BUCKET": "t"}
+    )
+
+
+def assert_sound(event: ObjectEvent, envelope: Any, keys_from: Callable[[set[str]], Iterable[str]]) -> None:
+    """The bucket and key of ``event`` come from ``envelope`` and are names storage can be asked for."""
+    strings = strings_in(envelope)
+    # The bucket is a field of the envelope, or a whole path segment of one (a subject, a source, a resource).
+    named = event.bucket in strings or any(f"/{event.bucket}/" in f"/{text}/" for text in strings)
+    assert named, f"bucket {event.bucket!r} is not in the envelope"
+    assert event.bucket.isprintable() and "/" not in event.bucket, f"bucket {event.bucket!r} is not a bucket name"
+    check_key(event.key)  # InvalidKey (a test failure) for NUL, > 1024 bytes, lone surrogates
+    assert event.key in set(keys_from(strings)), f"key {event.key!r} does not come from the envelope"
+
+
+def as_text(payload: Any) -> str:
+    return json.dumps(payload, ensure_ascii=False)
+
+
+def encodings(payload: Any) -> st.SearchStrategy[Any]:
+    """The payload as decoded JSON, as text, and as bytes (lone surrogates passed through as bytes)."""
+    text = as_text(payload)
+    return st.sampled_from([payload, text, text.encode("utf-8", "surrogatepass")])

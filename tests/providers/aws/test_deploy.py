@@ -7,65 +7,35 @@ import re
 from pathlib import Path
 from typing import Any
 
-import hcl2  # python-hcl2, a test dependency
 import pytest
 
 from core.config import SETTINGS, load_config
 from providers.aws import packaging
 from providers.aws.handler import EXTRA_SETTINGS
+from tests.terraform import as_list, block, blocks, load_module, variable_default
 
 DEPLOY = Path(__file__).parents[3] / "providers" / "aws" / "deploy"
 TF_FILES = sorted(DEPLOY.glob("*.tf"))
 
 
-def clean(value: Any) -> Any:
-    """python-hcl2 keeps the quotes of strings and labels and adds ``__comments__``: drop both."""
-    if isinstance(value, dict):
-        return {clean(k): clean(v) for k, v in value.items() if not str(k).startswith("__")}
-    if isinstance(value, list):
-        return [clean(v) for v in value]
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
 @pytest.fixture(scope="module")
 def terraform() -> dict[str, list[Any]]:
     """Every top-level block of every .tf file, by block type."""
-    merged: dict[str, list[Any]] = {}
-    for path in TF_FILES:
-        with path.open() as handle:
-            parsed = clean(hcl2.load(handle))
-        for block_type, blocks in parsed.items():
-            merged.setdefault(block_type, []).extend(blocks)
-    return merged
+    return load_module(DEPLOY)
 
 
 def resource(terraform: dict[str, list[Any]], kind: str, name: str) -> dict[str, Any]:
-    for block in terraform.get("resource", []):
-        if kind in block and name in block[kind]:
-            return dict(block[kind][name])
-    raise AssertionError(f"no resource {kind}.{name}")
+    return block(terraform, "resource", kind, name)
 
 
 def data_source(terraform: dict[str, list[Any]], kind: str, name: str) -> dict[str, Any]:
-    for block in terraform.get("data", []):
-        if kind in block and name in block[kind]:
-            return dict(block[kind][name])
-    raise AssertionError(f"no data {kind}.{name}")
-
-
-def variable_default(terraform: dict[str, list[Any]], name: str) -> Any:
-    for block in terraform["variable"]:
-        if name in block:
-            return block[name].get("default")
-    raise AssertionError(f"no variable {name}")
+    return block(terraform, "data", kind, name)
 
 
 def local_value(terraform: dict[str, list[Any]], name: str) -> Any:
-    for block in terraform["locals"]:
-        if name in block:
-            return block[name]
+    for values in terraform["locals"]:
+        if name in values:
+            return values[name]
     raise AssertionError(f"no local {name}")
 
 
@@ -165,3 +135,53 @@ def test_every_checkov_skip_gives_its_reason() -> None:
         for line in path.read_text().splitlines():
             if "checkov:skip" in line:
                 assert re.search(r"#checkov:skip=CKV2?_AWS_\d+:\S.{20,}", line), f"{path.name}: {line.strip()}"
+
+
+# -- least privilege ------------------------------------------------------------------------------
+
+
+def _statements(body: dict[str, Any]) -> list[dict[str, Any]]:
+    found = list(as_list(body.get("statement", [])))
+    for dynamic in as_list(body.get("dynamic", [])):
+        for content in as_list(dynamic.get("statement", {}).get("content", [])):
+            found.append(content)
+    return found
+
+
+def test_policy_allow_statements_have_no_wildcards_on_star() -> None:
+    tf = load_module(DEPLOY)
+    for name, body in blocks(tf, "data", "aws_iam_policy_document"):
+        for statement in _statements(body):
+            if statement.get("effect", "Allow") != "Allow":
+                continue  # a Deny may be as broad as it likes (the TLS-only bucket policy is)
+            actions, resources = as_list(statement.get("actions", [])), as_list(statement.get("resources", []))
+            if not resources:  # a trust policy: who may act, not on what; never anyone
+                identifiers = [i for p in as_list(statement.get("principals", [])) for i in as_list(p["identifiers"])]
+                assert identifiers and "*" not in identifiers, f"{name}: trust policy for anyone"
+            assert "*" not in resources, f"{name}/{statement.get('sid')}: Allow on resource *"
+            wildcards = [a for a in actions if a == "*" or a.endswith(":*")]
+            assert not wildcards, f"{name}/{statement.get('sid')}: wildcard actions {wildcards}"
+
+
+def test_policy_function_reads_the_source_prefix_and_writes_only_the_destination_prefix() -> None:
+    [(_, body)] = [
+        (n, b) for n, b in blocks(load_module(DEPLOY), "data", "aws_iam_policy_document") if n == "thumbnailer"
+    ]
+    source, dest = "${aws_s3_bucket.source.arn}", "${aws_s3_bucket.thumbnails.arn}"
+    for statement in _statements(body):
+        actions = as_list(statement["actions"])
+        resources = as_list(statement["resources"])
+        s3 = [a for a in actions if a.startswith("s3:")]
+        if not s3:
+            assert all(r.startswith("${") and "*" not in r.split(":")[0] for r in resources), statement
+            continue
+        assert all(r.startswith((source, dest)) for r in resources), f"{statement.get('sid')}: {resources}"
+        object_actions = [a for a in s3 if "Object" in a]
+        if object_actions:
+            for resource in resources:
+                prefix = "${var.source_prefix}*" if resource.startswith(source) else "${var.dest_prefix}*"
+                assert resource.endswith("/" + prefix), f"{statement.get('sid')}: {resource} is not prefix-scoped"
+        writes = [a for a in s3 if a in ("s3:PutObject", "s3:DeleteObject")]
+        if writes:
+            assert all(r.startswith(dest) for r in resources), f"{statement.get('sid')} writes outside the destination"
+        assert set(s3) <= {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"}, s3

@@ -21,21 +21,11 @@ import pytest
 from core.config import SETTINGS, load_config
 from providers.azure.connection import resolve_connection
 from providers.azure.settings import EXTRA_SETTINGS, load_azure_settings
+from tests.terraform import blocks, clean, load_module, parse
 
 DEPLOY = Path(__file__).resolve().parents[3] / "providers" / "azure" / "deploy"
 TF_FILES = sorted(DEPLOY.glob("*.tf"))
 _REFERENCE = re.compile(r"\$\{([^}]*)\}")
-
-
-def _strip(value: Any) -> Any:
-    """python-hcl2 keeps string quotes and wraps expressions in ${...}; normalise both."""
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    if isinstance(value, dict):
-        return {_strip(k): _strip(v) for k, v in value.items() if not str(k).startswith("__")}
-    if isinstance(value, list):
-        return [_strip(v) for v in value]
-    return value
 
 
 class Terraform:
@@ -47,21 +37,20 @@ class Terraform:
         self.variables: dict[str, Any] = {}
         self.locals: dict[str, Any] = {}
         for path in files:
-            with path.open() as handle:
-                parsed = hcl2.load(handle)
+            parsed = parse(path)
             for block in parsed.get("resource", []):
                 for rtype, named in block.items():
                     for name, body in named.items():
-                        self.resources[(_strip(rtype), _strip(name))] = _strip(body)
+                        self.resources[(clean(rtype), clean(name))] = clean(body)
             for block in parsed.get("data", []):
                 for dtype, named in block.items():
                     for name, body in named.items():
-                        self.data[(_strip(dtype), _strip(name))] = _strip(body)
+                        self.data[(clean(dtype), clean(name))] = clean(body)
             for block in parsed.get("variable", []):
                 for name, body in block.items():
-                    self.variables[_strip(name)] = _strip(body).get("default")
+                    self.variables[clean(name)] = clean(body).get("default")
             for block in parsed.get("locals", []):
-                self.locals.update(_strip(block))
+                self.locals.update(clean(block))
 
     def resource(self, rtype: str, name: str) -> dict[str, Any]:
         return self.resources[(rtype, name)]
@@ -229,3 +218,54 @@ def test_every_checkov_skip_gives_a_reason() -> None:
     assert skips
     for skip in skips:
         assert re.fullmatch(r"#checkov:skip=CKV2?_AZURE_\d+:.{30,}", skip), skip
+
+
+# -- least privilege ------------------------------------------------------------------------------
+
+
+def test_policy_data_plane_roles_are_scoped_to_the_right_containers() -> None:
+    tf = load_module(DEPLOY)
+    function = "${local.function_principal}"
+    assignments = {name: body for name, body in blocks(tf, "resource", "azurerm_role_assignment")}
+    for name, body in assignments.items():
+        role = body["role_definition_name"]
+        assert role not in ("Owner", "Contributor", "User Access Administrator"), f"{name}: control-plane role {role}"
+        if body["principal_id"] == function and role.startswith("Storage Blob Data"):
+            assert "azurerm_storage_account.images" not in body["scope"], f"{name}: blob role on the images account"
+    function_roles = {
+        (b["scope"], b["role_definition_name"]) for b in assignments.values() if b["principal_id"] == function
+    }
+    outside_runtime = {g for g in function_roles if "runtime" not in g[0] and "application_insights" not in g[0]}
+    blob = {g for g in outside_runtime if g[1].startswith("Storage Blob Data")}
+    assert blob == {
+        ("${azurerm_storage_container.source.resource_manager_id}", "Storage Blob Data Reader"),
+        ("${azurerm_storage_container.dest.resource_manager_id}", "Storage Blob Data Contributor"),
+    }, "the function reads the source container and writes the destination container, nothing else"
+    for scope, role in outside_runtime - blob:
+        assert role.startswith("Storage Queue Data"), f"unexpected role {role} on {scope}"
+        # A named queue, or (blob-trigger route only) the images account, where that trigger keeps its poison queue.
+        assert scope.startswith("${azurerm_storage_queue.") or (
+            scope == "${azurerm_storage_account.images.id}" and role == "Storage Queue Data Contributor"
+        ), f"{role} on {scope}"
+
+
+def test_policy_has_no_keys_in_settings_and_no_shared_keys() -> None:
+    tf = load_module(DEPLOY)
+    secret_shapes = re.compile(
+        r"AccountKey=|SharedAccessSignature=|DefaultEndpointsProtocol=|[?&]sig=|primary_access_key|"
+        r"secondary_access_key|primary_connection_string|primary_blob_connection_string"
+    )
+    [app_settings] = [block["app_settings"] for block in tf["locals"] if "app_settings" in block]
+    for setting, value in app_settings.items():
+        assert not secret_shapes.search(f"{setting}={value}"), f"app setting {setting} holds a secret: {value}"
+    assert app_settings["AzureWebJobsStorage"] == "", "host storage is identity-based"
+    for name, body in blocks(tf, "resource", "azurerm_function_app_flex_consumption"):
+        settings = body.get("app_settings")
+        for setting, value in settings.items() if isinstance(settings, dict) else []:
+            assert not secret_shapes.search(f"{setting}={value}"), f"{name}: {setting}"
+        assert body["storage_authentication_type"] == "SystemAssignedIdentity"
+    for name, body in blocks(tf, "resource", "azurerm_storage_account"):
+        assert body["shared_access_key_enabled"] is False, f"{name} accepts account keys"
+    # The App Insights connection string in site_config is an ingestion address, useless without a token:
+    for name, body in blocks(tf, "resource", "azurerm_application_insights"):
+        assert body["local_authentication_disabled"] is True, f"{name} accepts its instrumentation key alone"

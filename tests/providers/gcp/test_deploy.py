@@ -9,32 +9,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
 
 from core.config import SETTINGS
 from providers.gcp.events import CLOUD_EVENT_KINDS
 from providers.gcp.packaging import DEFAULT_PYTHON, ENTRY_POINTS
+from tests.terraform import as_list, blocks, load_module, parse, unquote
 
 DEPLOY = Path(__file__).parents[3] / "providers" / "gcp" / "deploy"
 TF_FILES = sorted(DEPLOY.glob("*.tf"))
 
 
-def unquote(value: Any) -> Any:
-    """python-hcl2 keeps the quotes of string literals: '"x"' -> 'x'."""
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
-def load(path: Path) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as handle:
-        return hcl2.load(handle)  # type: ignore[no-any-return]
-
-
 @pytest.fixture(scope="module")
 def parsed() -> dict[str, dict[str, Any]]:
-    return {path.name: load(path) for path in TF_FILES}
+    return {path.name: parse(path) for path in TF_FILES}
 
 
 def resources(parsed: dict[str, dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
@@ -150,3 +138,33 @@ def test_every_checkov_skip_says_why() -> None:
         for line in path.read_text(encoding="utf-8").splitlines():
             if "checkov:skip" in line:
                 assert re.search(r"checkov:skip=CKV2?_GCP_\d+:\S.{10,}", line), f"{path.name}: {line.strip()}"
+
+
+# -- least privilege ------------------------------------------------------------------------------
+
+
+def test_policy_object_roles_are_on_the_two_buckets_only() -> None:
+    tf = load_module(DEPLOY)
+    runtime = "serviceAccount:${google_service_account.runtime.email}"
+    grants = {name: body for name, body in blocks(tf, "resource", "google_storage_bucket_iam_member")}
+    runtime_grants = {(g["bucket"], g["role"]) for g in grants.values() if g["member"] == runtime}
+    assert runtime_grants == {
+        ("${google_storage_bucket.originals.name}", "roles/storage.objectViewer"),
+        ("${google_storage_bucket.thumbnails.name}", "roles/storage.objectAdmin"),
+    }
+    for kind in ("google_storage_bucket_iam_member", "google_storage_bucket_iam_binding",
+                 "google_project_iam_member", "google_project_iam_binding"):  # fmt: skip
+        for name, body in blocks(tf, "resource", kind):
+            members = as_list(body.get("member", body.get("members", [])))
+            assert not {"allUsers", "allAuthenticatedUsers"} & set(members), f"{kind}.{name} is public"
+
+
+def test_policy_project_level_grants_are_only_what_eventarc_needs() -> None:
+    tf = load_module(DEPLOY)
+    project_grants = {(body["role"], body["member"]) for _, body in blocks(tf, "resource", "google_project_iam_member")}
+    assert project_grants == {
+        ("roles/pubsub.publisher", "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"),
+        ("roles/eventarc.eventReceiver", "serviceAccount:${google_service_account.trigger.email}"),
+    }
+    assert not list(blocks(tf, "resource", "google_project_iam_binding"))
+    assert not list(blocks(tf, "resource", "google_project_iam_policy"))
