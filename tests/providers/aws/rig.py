@@ -294,6 +294,32 @@ def _window(retry: int, fault: str) -> tuple[float, float]:
 RETRY = Schedule(attempts=(3, 3), window=_window, total_sleep=3.0)
 
 
+# -- secrets in logs --------------------------------------------------------------------------------------
+
+AKID = "AKIAIOSFODNN7EXAMPLE"
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+#: Shapes of this cloud's credentials -> (text holding one, the secret): core.logs.redact must remove each.
+SECRET_SHAPES = {
+    "s3 presigned URL (v4)": (
+        f"https://b.s3.amazonaws.com/k?X-Amz-Credential={AKID}%2F20260101%2Fus-east-1%2Fs3%2Faws4_request"
+        "&X-Amz-Signature=abcdef0123456789",
+        "abcdef0123456789",
+    ),
+    "s3 presigned URL security token": (
+        "https://b.s3.amazonaws.com/k?X-Amz-Security-Token=FwoGZXIvYXdzEJrTOKEN&X-Amz-Signature=x",
+        "FwoGZXIvYXdzEJrTOKEN",
+    ),
+    "s3 presigned URL (v2)": (
+        f"https://b.s3.amazonaws.com/k?AWSAccessKeyId={AKID}&Expires=1&Signature=dGVzdHNpZ25hdHVyZQ%3D%3D",
+        "dGVzdHNpZ25hdHVyZQ",
+    ),
+    "aws access key id": (f"credentials {AKID} were refused", AKID),
+    "aws secret in env form": (f"AWS_SECRET_ACCESS_KEY={SECRET_KEY}", SECRET_KEY),
+    "aws secret in JSON form": (f'{{"aws_secret_access_key": "{SECRET_KEY}"}}', SECRET_KEY),
+    "aws session token in JSON form": ('{"SessionToken": "FwoGZXIvYXdzEJrSESSION"}', "FwoGZXIvYXdzEJrSESSION"),
+}
+
+
 # -- contract observations ----------------------------------------------------------------------------
 
 

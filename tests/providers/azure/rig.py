@@ -289,6 +289,22 @@ def _window(retry: int, fault: str) -> tuple[float, float]:
 RETRY = Schedule(attempts=(4, 4), window=_window, total_sleep=20.0)
 
 
+# -- secrets in logs --------------------------------------------------------------------------------------
+
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+SAS_SIG = "Zm9vYmFyc2lnbmF0dXJlK3Rlc3Q%3D"
+#: Shapes of this cloud's credentials -> (text holding one, the secret): core.logs.redact must remove each.
+SECRET_SHAPES = {
+    "azure connection string": (f"DefaultEndpointsProtocol=https;AccountName=a;AccountKey={AZURITE_KEY};", AZURITE_KEY),
+    "azure SAS connection string": (
+        f"BlobEndpoint=https://a.blob.core.windows.net;SharedAccessSignature=sv=2022-11-02&sig={SAS_SIG}",
+        SAS_SIG,
+    ),
+    "azure SAS URL": (f"https://a.blob.core.windows.net/c/b.jpg?sv=2022-11-02&sp=r&sig={SAS_SIG}", SAS_SIG),
+    "azure shared key header": ("Authorization: SharedKey devstoreaccount1:b0ZHa2V5c2lnPQ==", "b0ZHa2V5c2lnPQ=="),
+}
+
+
 # -- contract observations ----------------------------------------------------------------------------
 
 

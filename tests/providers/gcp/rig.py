@@ -269,6 +269,22 @@ def _window(retry: int, fault: str) -> tuple[float, float]:
 RETRY = Schedule(attempts=(3, 30), window=_window, total_sleep=30.0)
 
 
+# -- secrets in logs --------------------------------------------------------------------------------------
+
+#: Shapes of this cloud's credentials -> (text holding one, the secret): core.logs.redact must remove each.
+SECRET_SHAPES = {
+    "gcs signed URL": (
+        "https://storage.googleapis.com/b/o?X-Goog-Credential=sa%40p.iam.gserviceaccount.com%2F20260101"
+        "&X-Goog-Signature=0a1b2c3d4e5f",
+        "0a1b2c3d4e5f",
+    ),
+    "gcs v2 signed URL": (
+        "https://storage.googleapis.com/b/o?GoogleAccessId=sa@p.iam&Expires=1&Signature=c2lnbmF0dXJlVjI%3D",
+        "c2lnbmF0dXJlVjI",
+    ),
+}
+
+
 # -- contract observations ----------------------------------------------------------------------------
 
 

@@ -1,0 +1,81 @@
+"""Removing a provider is deleting ``providers/<cloud>/`` and ``tests/providers/<cloud>/``, nothing else.
+
+The repository is copied without one provider's two folders, and pytest runs in the copy with
+``POLYTHUMB_REQUIRE_ALL_PROVIDERS=1`` (every rig left must run, none may be missing): the whole suite
+collects, no test id names the removed provider, and the shared storage-contract and end-to-end suites
+pass on every rig that remains. One provider is removed in the default run; the others are marked slow.
+
+The copy's own ``core`` and ``providers`` come first on the path (pytest's ``pythonpath``), so the
+removed provider cannot be imported from an installed checkout either.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import rigs
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Tracked files only: no virtualenvs, caches, reports or node_modules (Azurite is linked, not copied).
+IGNORED = shutil.ignore_patterns(".git", ".nox", ".venv*", "__pycache__", ".pytest_cache", ".hypothesis",
+                                 ".mypy_cache", ".ruff_cache", "reports", "dist", "build", "*.egg-info",
+                                 "node_modules", ".fuzz-findings")  # fmt: skip
+#: The providers whose rigs this run has; removing each is checked, the full run on one of them.
+REMOVABLE = [module.NAME for module in rigs.cloud_rigs()]
+
+
+def _copy_without(provider: str, target: Path) -> Path:
+    tree = target / "repo"
+    shutil.copytree(ROOT, tree, ignore=IGNORED)
+    shutil.rmtree(tree / "providers" / provider)
+    shutil.rmtree(tree / "tests" / "providers" / provider)
+    if (ROOT / "node_modules").exists():
+        (tree / "node_modules").symlink_to(ROOT / "node_modules")
+    return tree
+
+
+def _pytest(tree: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    environ = {name: value for name, value in os.environ.items() if not name.startswith(("THUMBS_", "POLYTHUMB_"))}
+    environ.update(POLYTHUMB_REQUIRE_ALL_PROVIDERS="1", PYTHONDONTWRITEBYTECODE="1")
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args], cwd=tree, env=environ,
+        text=True, capture_output=True, timeout=timeout,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "provider",
+    [pytest.param(name, marks=() if index == len(REMOVABLE) - 1 else pytest.mark.slow) for index, name in
+     enumerate(REMOVABLE)],
+)  # fmt: skip
+def test_a_tree_without_one_provider_collects_and_its_shared_suites_pass(provider: str, tmp_path: Path) -> None:
+    tree = _copy_without(provider, tmp_path)
+    remaining = [name for name in rigs.names() if name != provider]
+
+    probe = subprocess.run(
+        [sys.executable, "-c", "import providers, tests.rigs as r; print(providers.__file__); print(r.names())"],
+        cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, text=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    where, names = probe.stdout.splitlines()
+    assert Path(where).is_relative_to(tree), f"providers imported from {where}, not from the copy"
+    assert names == repr(remaining), f"rigs found in the copy: {names}"
+
+    collected = _pytest(tree, "--collect-only", timeout=300)
+    assert collected.returncode == 0, collected.stdout[-4000:] + collected.stderr[-2000:]
+    ids = [line for line in collected.stdout.splitlines() if "::" in line]
+    assert ids, "nothing collected"
+    assert not [test_id for test_id in ids if f"[{provider}" in test_id or f"-{provider}]" in test_id]
+    assert not [test_id for test_id in ids if test_id.startswith(f"tests/providers/{provider}/")]
+    for name in remaining:  # every remaining rig still parametrises the shared suites
+        assert any("tests/e2e/test_entrypoints.py::" in i and f"[{name}]" in i for i in ids), name
+
+    # The kill-and-resume backfill (minutes) is left to the full run; its rigs were collected above.
+    passed = _pytest(tree, "tests/contract", "tests/e2e", "-m", "not slow", "-x", timeout=900)
+    assert passed.returncode == 0, passed.stdout[-6000:] + passed.stderr[-2000:]
