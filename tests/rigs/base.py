@@ -230,16 +230,26 @@ class FaultRig:
     #: Whether the platform delivers batches answered by a partial batch response naming the failures.
     partial_batch: ClassVar[bool] = False
 
-    # Request patterns (method, target regex) of the function's traffic, for fault rules.
+    #: Request patterns of the function's traffic, for fault rules: name -> (method, target regex), the
+    #: regex a template of ``{source}``, ``{dest}`` (the buckets) and ``{account}``.
+    patterns: ClassVar[dict[str, tuple[str, str]]] = {}
+    account: ClassVar[str] = ""
+
+    def _pattern(self, name: str) -> tuple[str, str]:
+        method, target = self.patterns[name]
+        return method, target.format(source=self.source, dest=self.dest, account=self.account)
+
     def source_read(self) -> tuple[str, str]:
-        raise NotImplementedError
+        """The download of a source object."""
+        return self._pattern("source_read")
 
     def dest_write(self) -> tuple[str, str]:
-        raise NotImplementedError
+        """The upload of a thumbnail."""
+        return self._pattern("dest_write")
 
     def source_head(self) -> tuple[str, str]:
         """The metadata read of a source object (the pipeline's first request)."""
-        raise NotImplementedError
+        return self._pattern("source_head")
 
     def throttle(self) -> Rule:
         """The provider's own throttling answer."""

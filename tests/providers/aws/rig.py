@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import unquote_plus
 
 import pytest
@@ -183,6 +183,12 @@ CANARIES = {
 class Faulty(FaultRig):
     """S3 -> SQS -> Lambda on moto, the function's S3 client behind a fault proxy."""
 
+    patterns: ClassVar[dict[str, tuple[str, str]]] = {
+        "source_read": ("GET", "^/{source}/"),
+        "dest_write": ("PUT", "^/{dest}/"),
+        "source_head": ("HEAD", "^/{source}/"),
+    }
+
     partial_batch = True
 
     def __init__(self, request: pytest.FixtureRequest, proxy: FaultProxy, **kwargs: Any) -> None:
@@ -205,15 +211,6 @@ class Faulty(FaultRig):
             patch.setenv(name.upper(), value)
         self._make_client = make_client
         self._receive()  # the s3:TestEvent moto sends when the configuration is saved
-
-    def source_read(self) -> tuple[str, str]:
-        return "GET", rf"^/{self.source}/"
-
-    def dest_write(self) -> tuple[str, str]:
-        return "PUT", rf"^/{self.dest}/"
-
-    def source_head(self) -> tuple[str, str]:
-        return "HEAD", rf"^/{self.source}/"
 
     def throttle(self) -> Rule:
         return s3_slow_down()

@@ -1,10 +1,6 @@
 """Hostile envelopes against the S3 notification parsers and the Lambda handler (hypothesis).
 
-The properties are those of every provider (see :mod:`tests.reliability.envelopes`): a parser returns
-events (or its documented "ignored" result) or raises :class:`core.errors.MalformedEvent`, nothing else;
-every event names a bucket and a key taken from the envelope that every storage backend can be asked for;
-a whole delivery fed the same never raises anything but its documented error. The payloads are the vendor
-samples in ``events/``, mutated; in-memory storage, no emulator.
+The properties and helpers shared by every provider are in :mod:`tests.reliability.envelopes`.
 """
 
 from __future__ import annotations

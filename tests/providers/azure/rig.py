@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -182,6 +182,13 @@ def entrypoint(request: pytest.FixtureRequest, *, in_place: bool) -> EntrypointR
 class Faulty(FaultRig):
     """Blob Storage -> Event Grid -> Azure Functions on Azurite, the function's client behind a fault proxy."""
 
+    account = ACCOUNT_NAME
+    patterns: ClassVar[dict[str, tuple[str, str]]] = {
+        "source_read": ("GET", "^/{account}/{source}/"),
+        "dest_write": ("PUT", "^/{account}/{dest}/"),
+        "source_head": ("HEAD", "^/{account}/{source}/"),
+    }
+
     def __init__(self, request: pytest.FixtureRequest, proxy: FaultProxy, **kwargs: Any) -> None:
         self.service = request.getfixturevalue("azure_service")
         new_container = request.getfixturevalue("new_container")
@@ -195,15 +202,6 @@ class Faulty(FaultRig):
             f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
             f"BlobEndpoint={proxy.url}/{ACCOUNT_NAME};"
         )
-
-    def source_read(self) -> tuple[str, str]:
-        return "GET", rf"^/{ACCOUNT_NAME}/{self.source}/"
-
-    def dest_write(self) -> tuple[str, str]:
-        return "PUT", rf"^/{ACCOUNT_NAME}/{self.dest}/"
-
-    def source_head(self) -> tuple[str, str]:
-        return "HEAD", rf"^/{ACCOUNT_NAME}/{self.source}/"
 
     def throttle(self) -> Rule:
         return azure_server_busy()

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -152,6 +152,12 @@ def entrypoint(request: pytest.FixtureRequest, *, in_place: bool) -> EntrypointR
 class Faulty(FaultRig):
     """Cloud Storage -> Eventarc -> Cloud Functions (2nd gen) on fake-gcs-server, through a fault proxy."""
 
+    patterns: ClassVar[dict[str, tuple[str, str]]] = {
+        "source_read": ("GET", "^/download/storage/v1/b/{source}/o/"),
+        "dest_write": ("POST", "^/upload/storage/v1/b/{dest}/o"),
+        "source_head": ("GET", "^/storage/v1/b/{source}/o/"),
+    }
+
     def __init__(self, request: pytest.FixtureRequest, proxy: FaultProxy, **kwargs: Any) -> None:
         self.client = request.getfixturevalue("gcs_client")
         new_bucket = request.getfixturevalue("gcs_new_bucket")
@@ -166,15 +172,6 @@ class Faulty(FaultRig):
         self._emulator_url = request.getfixturevalue("fake_gcs").url
         #: What the function's STORAGE_EMULATOR_HOST says (tests may add credentials to it).
         self.function_endpoint = proxy.url
-
-    def source_read(self) -> tuple[str, str]:
-        return "GET", rf"^/download/storage/v1/b/{self.source}/o/"
-
-    def dest_write(self) -> tuple[str, str]:
-        return "POST", rf"^/upload/storage/v1/b/{self.dest}/o"
-
-    def source_head(self) -> tuple[str, str]:
-        return "GET", rf"^/storage/v1/b/{self.source}/o/"
 
     def throttle(self) -> Rule:
         return gcs_rate_limited()
