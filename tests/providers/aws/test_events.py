@@ -12,7 +12,7 @@ from core.errors import MalformedEvent
 from core.events import EventKind, ObjectEvent
 from providers.aws.events import Parsed, decode_key, parse_body, parse_document, parse_lambda_event, sqs_messages
 
-EVENTS = Path(__file__).parents[2] / "events" / "aws"
+EVENTS = Path(__file__).parent / "events"
 
 
 def load_event(name: str) -> Any:

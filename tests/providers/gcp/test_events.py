@@ -23,7 +23,7 @@ from providers.gcp.events import (
     parse_structured_cloud_event,
 )
 
-EVENTS = Path(__file__).parents[2] / "events" / "gcp"
+EVENTS = Path(__file__).parent / "events"
 SAMPLES = sorted(p.name for p in EVENTS.glob("*.json"))
 
 

@@ -39,7 +39,7 @@ pytestmark = pytest.mark.gcp
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 DELETED = "google.cloud.storage.object.v1.deleted"
-EVENTS = Path(__file__).parents[2] / "events" / "gcp"
+EVENTS = Path(__file__).parent / "events"
 
 
 @pytest.fixture(scope="module")
