@@ -75,3 +75,10 @@ def variable_default(module: Module, name: str) -> Any:
 def as_list(value: Any) -> list[Any]:
     """A value HCL allows as one item or a list, as a list."""
     return value if isinstance(value, list) else [value]
+
+
+def variable_defaults(folder: Path) -> dict[str, Any]:
+    """``variable name -> default`` of every ``.tf`` file of ``folder``."""
+    return {
+        name: body.get("default") for found in load_module(folder).get("variable", []) for name, body in found.items()
+    }

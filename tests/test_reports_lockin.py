@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from core.reports import charts, coldstart, costs, lockin, migration
-from core.reports.concepts import event_names, provider_concepts, setting_keys, terraform_default
+from core.reports.concepts import event_names, setting_keys, terraform_default
 from core.reports.document import Block, Bullets, Code, Heading, Image, Table, Text, document_html, document_markdown
 from core.reports.source_metrics import count, measure_layers, portable_share
 from core.reports.workload import RenderSample, Workload
@@ -238,19 +238,6 @@ resource "x" "y" {
     }
     assert terraform_default(terraform, "memory_size") == "2048"
     assert terraform_default(terraform, "absent") is None
-
-
-def test_concepts_of_the_real_providers() -> None:
-    aws, gcp, azure = (provider_concepts(ROOT, cloud) for cloud in ("aws", "gcp", "azure"))
-    assert {"aws:sqs", "aws.s3", "ObjectCreated"} <= set(aws.event_names)
-    assert "google.cloud.storage.object.v1.finalized" in gcp.event_names
-    assert "Microsoft.Storage.BlobCreated" in azure.event_names
-    assert "aws_iam_role" in aws.iam_resources and "s3:GetObject" in aws.permissions
-    assert "roles/storage.objectViewer" in gcp.permissions
-    assert "Storage Blob Data Reader" in azure.permissions
-    assert {"THUMBS_SOURCE_CONTAINER", "THUMBS_STORAGE_CONNECTION"} <= set(azure.provider_only_settings)
-    assert "THUMBS_DEST_BUCKET" in aws.terraform_settings and aws.settings_variable
-    assert aws.instance == {"memory_mb": "2048"} and "memory" in gcp.instance
 
 
 def test_migration_commands_use_each_clouds_tool() -> None:
