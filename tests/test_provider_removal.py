@@ -3,7 +3,8 @@
 The repository is copied without one provider's two folders, and pytest runs in the copy with
 ``POLYTHUMB_REQUIRE_ALL_PROVIDERS=1`` (every rig left must run, none may be missing): the whole suite
 collects, no test id names the removed provider, and the shared storage-contract and end-to-end suites
-pass on every rig that remains. One provider is removed in the default run; the others are marked slow.
+pass on every rig that remains, and so do the core tools that read every provider's folder. One provider is
+removed in the default run; the others are marked slow.
 
 The copy's own ``core`` and ``providers`` come first on the path (pytest's ``pythonpath``), so the
 removed provider cannot be imported from an installed checkout either.
@@ -26,6 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 IGNORED = shutil.ignore_patterns(".git", ".nox", ".venv*", "__pycache__", ".pytest_cache", ".hypothesis",
                                  ".mypy_cache", ".ruff_cache", "reports", "dist", "build", "*.egg-info",
                                  "node_modules", ".fuzz-findings")  # fmt: skip
+#: What runs in the copy: the storage contract and end-to-end suites, and the core tests of the tools that read
+#: every provider's folder (reports, the backfill model and sink loading).
+SUITES = ("tests/contract", "tests/e2e", "tests/test_reports.py", "tests/test_reports_lockin.py",
+          "tests/test_backfill_model.py", "tests/test_backfill_dispatch.py")  # fmt: skip
 #: The providers whose rigs this run has; removing each is checked, the full run on one of them.
 REMOVABLE = [module.NAME for module in rigs.cloud_rigs()]
 
@@ -76,6 +81,7 @@ def test_a_tree_without_one_provider_collects_and_its_shared_suites_pass(provide
     for name in remaining:  # every remaining rig still parametrises the shared suites
         assert any("tests/e2e/test_entrypoints.py::" in i and f"[{name}]" in i for i in ids), name
 
-    # The kill-and-resume backfill (minutes) is left to the full run; its rigs were collected above.
-    passed = _pytest(tree, "tests/contract", "tests/e2e", "-m", "not slow", "-x", timeout=900)
+    # The shared suites on every remaining rig, and the core's tools that read the providers' folders. The
+    # kill-and-resume backfill (minutes) is left to the full run; its rigs were collected above.
+    passed = _pytest(tree, *SUITES, "-m", "not slow", timeout=900)
     assert passed.returncode == 0, passed.stdout[-6000:] + passed.stderr[-2000:]
