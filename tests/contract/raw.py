@@ -79,8 +79,11 @@ def recorded_requests(request: pytest.FixtureRequest, monkeypatch: pytest.Monkey
         yield log
 
 
-def record_http_requests(monkeypatch: pytest.MonkeyPatch, log: RequestLog) -> None:
-    """Record every request sent through ``requests`` (the transport of several SDKs) for this test."""
+@contextmanager
+def record_http_requests(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, log: RequestLog
+) -> Iterator[None]:
+    """Record every request sent through ``requests`` (the transport of several SDKs) during the block."""
     import requests
 
     original = requests.Session.request
@@ -89,7 +92,9 @@ def record_http_requests(monkeypatch: pytest.MonkeyPatch, log: RequestLog) -> No
         log.add(method, url, dict(kwargs.get("headers") or {}))
         return original(session, method, url, *args, **kwargs)
 
-    monkeypatch.setattr(requests.Session, "request", recording)
+    with monkeypatch.context() as patch:
+        patch.setattr(requests.Session, "request", recording)
+        yield
 
 
 def _text(value: Any) -> str:

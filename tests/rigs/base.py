@@ -482,6 +482,7 @@ class RigModule(Protocol):
     STORES: tuple[str, ...]
     REQUIRES: tuple[str, ...]
     RETRY: Schedule
+    SAMPLES: Path
 
     def entrypoint(self, request: pytest.FixtureRequest, *, in_place: bool) -> EntrypointRig: ...
 
@@ -492,8 +493,6 @@ class RigModule(Protocol):
     def patch_sdk_sleeps(self, monkeypatch: pytest.MonkeyPatch, sleep: Callable[[float], None], shim: Any) -> None: ...
 
     def backfill(self, request: pytest.FixtureRequest, tmp_path: Path) -> BackfillRig: ...
-
-    def event_samples(self) -> list[Path]: ...
 
     def parse_sample(self, document: Any) -> tuple[int, int]: ...
 

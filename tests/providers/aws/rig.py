@@ -52,6 +52,7 @@ NAME = "aws"
 STORES = ("s3",)
 REQUIRES = ("boto3", "moto.server")
 ROOT = Path(__file__).resolve().parents[3]
+#: The vendor payloads the entrypoint's parsers are checked against.
 SAMPLES = Path(__file__).resolve().parent / "events"
 
 
@@ -346,11 +347,6 @@ def record_requests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
         yield
     finally:
         events.unregister("before-send.s3.*", before_send)
-
-
-def event_samples() -> list[Path]:
-    """The vendor payloads the entrypoint's parser is checked against."""
-    return sorted(SAMPLES.glob("*.json"))
 
 
 def parse_sample(document: Any) -> tuple[int, int]:

