@@ -1,14 +1,14 @@
 """A fault-injecting HTTP proxy that sits between a storage SDK and its emulator.
 
-The SDKs speak plain HTTP/1.1 to moto, fake-gcs-server and Azurite, so a small
+The SDKs speak plain HTTP/1.1 to the emulators, so a small
 threaded proxy on 127.0.0.1 can forward every request and, following a script
 of :class:`Rule` objects, replace chosen requests with a fault:
 
 * ``RESET`` -- the connection is reset (RST) before any answer;
 * ``HOLD_DROP`` -- the request is held, then the connection is closed without an
   answer (what a client sees when a server stalls and a middlebox gives up);
-* ``STATUS`` -- an HTTP error answer (500, 503, or a provider's throttling answer:
-  :func:`s3_slow_down`, :func:`gcs_rate_limited`, :func:`azure_server_busy`);
+* ``STATUS`` -- an HTTP error answer (500, 503, or a provider's throttling answer: each rig's
+  ``throttle()``, built with :func:`http_error`);
 * ``LOST_RESPONSE`` -- the request reaches the emulator, its answer never comes
   back (the write happened, the client cannot know);
 * ``CUT_UPLOAD`` -- only half of the request body reaches the emulator, then both
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import json
 import re
 import socket
 import struct
@@ -119,37 +118,6 @@ class Exchange:
 def http_error(status: int, body: bytes = b"", **headers: str) -> Rule:
     """A ``STATUS`` rule answering ``status`` (adjust matching fields on the result)."""
     return Rule(Fault.STATUS, status=status, body=body, headers=headers)
-
-
-def s3_slow_down() -> Rule:
-    """S3's throttling answer: 503 with the ``SlowDown`` error document."""
-    body = (
-        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
-        b"<Message>Please reduce your request rate.</Message><RequestId>FAULTPROXY</RequestId></Error>"
-    )
-    return http_error(503, body, **{"Content-Type": "application/xml"})
-
-
-def gcs_rate_limited() -> Rule:
-    """Cloud Storage's throttling answer: 429 with a JSON API error (``rateLimitExceeded``)."""
-    message = "The rate of change requests to the object exceeds the rate limit. Please reduce the rate."
-    error = {
-        "error": {
-            "code": 429,
-            "message": message,
-            "errors": [{"message": message, "domain": "usageLimits", "reason": "rateLimitExceeded"}],
-        }
-    }
-    return http_error(429, json.dumps(error).encode(), **{"Content-Type": "application/json; charset=UTF-8"})
-
-
-def azure_server_busy() -> Rule:
-    """Azure Storage's throttling answer: 503 ``ServerBusy`` (header and XML body)."""
-    body = (
-        b'<?xml version="1.0" encoding="utf-8"?><Error><Code>ServerBusy</Code>'
-        b"<Message>The server is busy.</Message></Error>"
-    )
-    return http_error(503, body, **{"Content-Type": "application/xml", "x-ms-error-code": "ServerBusy"})
 
 
 class FaultProxy:

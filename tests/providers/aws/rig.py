@@ -31,7 +31,7 @@ from tests.contract.raw import RawObject, RequestLog
 from tests.images import jpeg_bytes
 from tests.providers.aws.emulator import CREDENTIALS, REGION
 from tests.providers.aws.helpers import EVENTS, LambdaContext, LogCapture, Queue
-from tests.reliability.faultproxy import FaultProxy, Rule, s3_slow_down
+from tests.reliability.faultproxy import FaultProxy, Rule, http_error
 from tests.rigs.base import (
     EVENT_TIMEOUT,
     SETTINGS,
@@ -214,7 +214,12 @@ class Faulty(FaultRig):
         self._receive()  # the s3:TestEvent moto sends when the configuration is saved
 
     def throttle(self) -> Rule:
-        return s3_slow_down()
+        """S3's throttling answer: 503 with the ``SlowDown`` error document."""
+        body = (
+            b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+            b"<Message>Please reduce your request rate.</Message><RequestId>FAULTPROXY</RequestId></Error>"
+        )
+        return http_error(503, body, **{"Content-Type": "application/xml"})
 
     def plant_credentials(self, monkeypatch: pytest.MonkeyPatch) -> list[str]:
         for name, value in CANARIES.items():

@@ -34,7 +34,7 @@ from core.storage.port import Storage
 from tests.contract.raw import RawObject, record_http_requests
 from tests.images import jpeg_bytes
 from tests.providers.azure.emulator import ACCOUNT_KEY, ACCOUNT_NAME, Azurite, AzuriteQueue
-from tests.reliability.faultproxy import FaultProxy, Rule, azure_server_busy
+from tests.reliability.faultproxy import FaultProxy, Rule, http_error
 from tests.rigs.base import (
     SETTINGS,
     Delivery,
@@ -204,7 +204,12 @@ class Faulty(FaultRig):
         )
 
     def throttle(self) -> Rule:
-        return azure_server_busy()
+        """Azure Storage's throttling answer: 503 ``ServerBusy`` (header and XML body)."""
+        body = (
+            b'<?xml version="1.0" encoding="utf-8"?><Error><Code>ServerBusy</Code>'
+            b"<Message>The server is busy.</Message></Error>"
+        )
+        return http_error(503, body, **{"Content-Type": "application/xml", "x-ms-error-code": "ServerBusy"})
 
     def plant_credentials(self, monkeypatch: pytest.MonkeyPatch) -> list[str]:
         from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas

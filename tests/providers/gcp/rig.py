@@ -30,7 +30,7 @@ from core.storage.port import Storage
 from tests.contract.raw import RawObject, record_http_requests
 from tests.images import jpeg_bytes
 from tests.providers.gcp.emulator import PROJECT, FakeGcs, FunctionServer
-from tests.reliability.faultproxy import FaultProxy, Rule, gcs_rate_limited
+from tests.reliability.faultproxy import FaultProxy, Rule, http_error
 from tests.rigs.base import (
     SETTINGS,
     Delivery,
@@ -174,7 +174,16 @@ class Faulty(FaultRig):
         self.function_endpoint = proxy.url
 
     def throttle(self) -> Rule:
-        return gcs_rate_limited()
+        """Cloud Storage's throttling answer: 429 with a JSON API error (``rateLimitExceeded``)."""
+        message = "The rate of change requests to the object exceeds the rate limit. Please reduce the rate."
+        error = {
+            "error": {
+                "code": 429,
+                "message": message,
+                "errors": [{"message": message, "domain": "usageLimits", "reason": "rateLimitExceeded"}],
+            }
+        }
+        return http_error(429, json.dumps(error).encode(), **{"Content-Type": "application/json; charset=UTF-8"})
 
     def plant_credentials(self, monkeypatch: pytest.MonkeyPatch) -> list[str]:
         # Credentials in the endpoint URL: requests keeps them in every URL an error message quotes.
