@@ -23,7 +23,7 @@ import pytest
 from tests import rigs
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Tracked files only: no virtualenvs, caches, reports or node_modules (Azurite is linked, not copied).
+#: Tracked files only: no virtualenvs, caches, reports or node_modules (node_modules is linked, not copied).
 IGNORED = shutil.ignore_patterns(".git", ".nox", ".venv*", "__pycache__", ".pytest_cache", ".hypothesis",
                                  ".mypy_cache", ".ruff_cache", "reports", "dist", "build", "*.egg-info",
                                  "node_modules", ".fuzz-findings")  # fmt: skip

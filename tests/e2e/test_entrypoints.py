@@ -1,4 +1,4 @@
-"""The end-to-end suite, written once and run on every entrypoint (``local``, ``aws``, ``gcp``, ``azure``).
+"""The end-to-end suite, written once and run on every entrypoint (``local`` and each provider's rig).
 
 Each test uploads originals, lets the platform's real event path carry the change to the function
 (see :mod:`tests.e2e.rigs`), and checks what the destination holds and what the platform was told.

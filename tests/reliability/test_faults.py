@@ -1,8 +1,8 @@
 """Storage faults between the function and the real emulators, on every provider.
 
 The promise, checked after every scenario by reading the whole destination back: the SDK rides out
-a blip with its own bounded retries; a longer fault becomes a transient error the platform retries (on
-AWS, the partial batch response names only the affected message); no thumbnail is ever truncated or
+a blip with its own bounded retries; a longer fault becomes a transient error the platform retries (where
+it batches, the partial batch response names only the affected message); no thumbnail is ever truncated or
 missing its metadata; a later delivery completes the work.
 """
 

@@ -305,7 +305,7 @@ class FaultRig:
         return result
 
     def deliver_batch(self, notifications: list[Notification], runtime: FunctionRuntime | None = None) -> list[Attempt]:
-        """Deliver several notifications (one SQS batch on AWS; one by one elsewhere)."""
+        """Deliver several notifications (one batch where the platform batches; one by one elsewhere)."""
         return [self._deliver_one(n, runtime or self.runtime()) for n in notifications]
 
     def _deliver_one(self, notification: Notification, runtime: FunctionRuntime) -> Attempt:
