@@ -7,7 +7,7 @@ Each rig module builds its platform's entrypoint rig from its own emulator fixtu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import pytest
 
@@ -18,8 +18,11 @@ from tests.rigs.base import EntrypointRig
 ENTRYPOINTS = rigs.names()
 
 
-def _rig(request: pytest.FixtureRequest, *, in_place: bool) -> Iterator[EntrypointRig]:
-    rig = rigs.by_name(request.param).entrypoint(request, in_place=in_place)
+def entrypoint_rig(
+    request: pytest.FixtureRequest, *, in_place: bool, extra: Mapping[str, str] | None = None
+) -> Iterator[EntrypointRig]:
+    """The rig of the entrypoint ``request.param`` names, closed (and its time recorded) after the test."""
+    rig = rigs.by_name(request.param).entrypoint(request, in_place=in_place, extra=extra)
     try:
         yield rig
     finally:
@@ -33,10 +36,10 @@ def _rig(request: pytest.FixtureRequest, *, in_place: bool) -> Iterator[Entrypoi
 @pytest.fixture(params=ENTRYPOINTS)
 def entrypoint(request: pytest.FixtureRequest) -> Iterator[EntrypointRig]:
     """A rig on each entrypoint, writing thumbnails to a destination bucket of their own."""
-    yield from _rig(request, in_place=False)
+    yield from entrypoint_rig(request, in_place=False)
 
 
 @pytest.fixture(params=ENTRYPOINTS)
 def entrypoint_in_place(request: pytest.FixtureRequest) -> Iterator[EntrypointRig]:
     """A rig on each entrypoint whose destination is the source bucket itself (THUMBS_DEST_BUCKET == source)."""
-    yield from _rig(request, in_place=True)
+    yield from entrypoint_rig(request, in_place=True)

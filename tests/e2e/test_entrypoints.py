@@ -1,7 +1,7 @@
 """The end-to-end suite, written once and run on every entrypoint (``local`` and each provider's rig).
 
 Each test uploads originals, lets the platform's real event path carry the change to the function
-(see :mod:`tests.e2e.rigs`), and checks what the destination holds and what the platform was told.
+(see :mod:`tests.rigs`), and checks what the destination holds and what the platform was told.
 The first line of each docstring names the behaviour in the conformance matrix.
 """
 

@@ -1,8 +1,8 @@
 """Profiles on every entrypoint: three folders, three recipes, through each platform's real event path.
 
-The rigs of :mod:`tests.e2e.rigs` read their settings from its ``SETTINGS`` when they are built; the
-fixture below builds each rig with ``THUMBS_PROFILES`` (inline JSON, as a cloud deployment would set
-it) added, and, for GCP, starts a functions-framework server of its own with those settings.
+The fixture below builds each platform's rig (see :mod:`tests.rigs`) with ``THUMBS_PROFILES`` (inline JSON,
+as a cloud deployment would set it) added to the suite's settings; a rig whose function runs in a server of
+its own starts one with those settings.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from PIL import Image
 
 from core.keys import META_PARAMS, META_SOURCE, decode_meta_value
 from core.profiles import outputs_for
-from tests.e2e import rigs
-from tests.e2e.conftest import ENTRYPOINTS, _build
-from tests.e2e.rigs import EntrypointRig, GcpInfra
+from tests.e2e.conftest import ENTRYPOINTS, entrypoint_rig
 from tests.images import jpeg_bytes, png_rgba_bytes
+from tests.rigs.base import EntrypointRig
 
 CORPUS = Path(__file__).parents[1] / "data" / "corpus"
 
@@ -63,22 +62,9 @@ EXPECTED = {
 
 
 @pytest.fixture(params=ENTRYPOINTS)
-def profiled(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[EntrypointRig]:
+def profiled(request: pytest.FixtureRequest) -> Iterator[EntrypointRig]:
     """A rig on each entrypoint whose function runs with THUMBS_PROFILES."""
-    monkeypatch.setattr(rigs, "SETTINGS", {**rigs.SETTINGS, "THUMBS_PROFILES": json.dumps(PROFILES)})
-    if request.param == "gcp":  # the session's servers run without profiles: start one that has them
-        infra = GcpInfra(
-            client=request.getfixturevalue("gcs_client"),
-            new_bucket=request.getfixturevalue("gcs_new_bucket"),
-            start_server=request.getfixturevalue("gcp_function_server"),
-        )
-        rig: EntrypointRig = rigs.GcpRig(infra, in_place=False)
-    else:
-        rig = _build(request, request.param, in_place=False)
-    try:
-        yield rig
-    finally:
-        rig.close()
+    yield from entrypoint_rig(request, in_place=False, extra={"THUMBS_PROFILES": json.dumps(PROFILES)})
 
 
 def test_three_folders_three_profiles_every_size_and_format(profiled: EntrypointRig) -> None:

@@ -484,7 +484,9 @@ class RigModule(Protocol):
     RETRY: Schedule
     SAMPLES: Path
 
-    def entrypoint(self, request: pytest.FixtureRequest, *, in_place: bool) -> EntrypointRig: ...
+    def entrypoint(
+        self, request: pytest.FixtureRequest, *, in_place: bool, extra: Mapping[str, str] | None = None
+    ) -> EntrypointRig: ...
 
     def faulty(self, request: pytest.FixtureRequest, proxy: FaultProxy) -> FaultRig: ...
 

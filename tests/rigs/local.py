@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,7 @@ class Entrypoint(EntrypointRig):
 
     name = NAME
 
-    def __init__(self, root: Path, *, in_place: bool) -> None:
+    def __init__(self, root: Path, *, in_place: bool, extra: Mapping[str, str] | None = None) -> None:
         from core.local import open_local_bucket
         from core.pipeline import Thumbnailer
         from core.storage.filesystem import FilesystemStorage
@@ -65,7 +65,7 @@ class Entrypoint(EntrypointRig):
         self._root = (root / "src").resolve()
         self._root.mkdir(parents=True)
         dest = self._root if in_place else (root / "dest").resolve()
-        settings = {**SETTINGS, "THUMBS_DEST_BUCKET": str(dest)}
+        settings = {**SETTINGS, **(extra or {}), "THUMBS_DEST_BUCKET": str(dest)}
         super().__init__(
             source=FilesystemStorage(self._root), dest=FilesystemStorage(dest), settings=settings, extra_settings=()
         )
@@ -159,9 +159,11 @@ class _Watcher:
         self._thread.join(timeout=5)
 
 
-def entrypoint(request: pytest.FixtureRequest, *, in_place: bool) -> EntrypointRig:
-    """The end-to-end rig (see :class:`Entrypoint`)."""
-    return Entrypoint(request.getfixturevalue("tmp_path"), in_place=in_place)
+def entrypoint(
+    request: pytest.FixtureRequest, *, in_place: bool, extra: Mapping[str, str] | None = None
+) -> EntrypointRig:
+    """The end-to-end rig (see :class:`Entrypoint`), with ``extra`` THUMBS_* settings if given."""
+    return Entrypoint(request.getfixturevalue("tmp_path"), in_place=in_place, extra=extra)
 
 
 # -- contract observations ----------------------------------------------------------------------------

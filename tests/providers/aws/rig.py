@@ -80,13 +80,21 @@ class Entrypoint(EntrypointRig):
 
     name = NAME
 
-    def __init__(self, *, s3_client: Any, sqs_client: Any, new_bucket: Callable[..., str], in_place: bool) -> None:
+    def __init__(
+        self,
+        *,
+        s3_client: Any,
+        sqs_client: Any,
+        new_bucket: Callable[..., str],
+        in_place: bool,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
         from providers.aws.handler import EXTRA_SETTINGS, build_handler
         from providers.aws.storage import S3Storage
 
         source = new_bucket("e2e-src")
         dest = source if in_place else new_bucket("e2e-dst")
-        settings = {**SETTINGS, "THUMBS_DEST_BUCKET": dest}
+        settings = {**SETTINGS, **(extra or {}), "THUMBS_DEST_BUCKET": dest}
         super().__init__(
             source=S3Storage(source, client=s3_client),
             dest=S3Storage(dest, client=s3_client),
@@ -161,13 +169,16 @@ class Entrypoint(EntrypointRig):
         polythumb_logger().removeHandler(self._logs)
 
 
-def entrypoint(request: pytest.FixtureRequest, *, in_place: bool) -> EntrypointRig:
-    """The end-to-end rig (see :class:`Entrypoint`)."""
+def entrypoint(
+    request: pytest.FixtureRequest, *, in_place: bool, extra: Mapping[str, str] | None = None
+) -> EntrypointRig:
+    """The end-to-end rig (see :class:`Entrypoint`), with ``extra`` THUMBS_* settings if given."""
     return Entrypoint(
         s3_client=request.getfixturevalue("s3_client"),
         sqs_client=request.getfixturevalue("sqs_client"),
         new_bucket=request.getfixturevalue("new_bucket"),
         in_place=in_place,
+        extra=extra,
     )
 
 

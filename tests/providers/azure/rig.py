@@ -83,13 +83,14 @@ class Entrypoint(EntrypointRig):
         new_container: Callable[..., str],
         in_place: bool,
         setenv: Callable[[str, str], None],
+        extra: Mapping[str, str] | None = None,
     ) -> None:
         from providers.azure.settings import EXTRA_SETTINGS
         from providers.azure.storage import AzureBlobStorage
 
         source = new_container("e2e-src")
         dest = source if in_place else new_container("e2e-dst")
-        settings = {**SETTINGS, "THUMBS_DEST_BUCKET": dest, "THUMBS_SOURCE_CONTAINER": source}
+        settings = {**SETTINGS, **(extra or {}), "THUMBS_DEST_BUCKET": dest, "THUMBS_SOURCE_CONTAINER": source}
         super().__init__(
             source=AzureBlobStorage(source, service=service),
             dest=AzureBlobStorage(dest, service=service),
@@ -163,8 +164,10 @@ class Entrypoint(EntrypointRig):
         polythumb_logger().removeHandler(self._logs)
 
 
-def entrypoint(request: pytest.FixtureRequest, *, in_place: bool) -> EntrypointRig:
-    """The end-to-end rig (see :class:`Entrypoint`)."""
+def entrypoint(
+    request: pytest.FixtureRequest, *, in_place: bool, extra: Mapping[str, str] | None = None
+) -> EntrypointRig:
+    """The end-to-end rig (see :class:`Entrypoint`), with ``extra`` THUMBS_* settings if given."""
     monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
     azurite: Azurite = request.getfixturevalue("azurite")
     return Entrypoint(
@@ -173,6 +176,7 @@ def entrypoint(request: pytest.FixtureRequest, *, in_place: bool) -> EntrypointR
         new_container=request.getfixturevalue("new_container"),
         in_place=in_place,
         setenv=monkeypatch.setenv,
+        extra=extra,
     )
 
 

@@ -58,8 +58,16 @@ SAMPLES = Path(__file__).resolve().parent / "events"
 class Infra:
     """The session's buckets and functions-framework servers (one per destination mode, started on demand)."""
 
-    def __init__(self, *, client: Any, new_bucket: Callable[[str], str], start_server: Callable[..., Any]) -> None:
+    def __init__(
+        self,
+        *,
+        client: Any,
+        new_bucket: Callable[[str], str],
+        start_server: Callable[..., Any],
+        settings: Mapping[str, str] = SETTINGS,
+    ) -> None:
         self.client = client
+        self.settings = dict(settings)
         self.source = new_bucket("e2e-src")
         self.dest = new_bucket("e2e-dst")
         self._start_server = start_server
@@ -70,7 +78,7 @@ class Infra:
         if in_place not in self._servers:
             dest = self.source if in_place else self.dest
             self._servers[in_place] = self._start_server(
-                "handle_cloud_event", "cloudevent", {**SETTINGS, "THUMBS_DEST_BUCKET": dest}
+                "handle_cloud_event", "cloudevent", {**self.settings, "THUMBS_DEST_BUCKET": dest}
             )
         return self._servers[in_place]
 
@@ -92,7 +100,7 @@ class Entrypoint(EntrypointRig):
         from providers.gcp.storage import GcsStorage
 
         dest = infra.source if in_place else infra.dest
-        settings = {**SETTINGS, "THUMBS_DEST_BUCKET": dest}
+        settings = {**infra.settings, "THUMBS_DEST_BUCKET": dest}
         super().__init__(
             source=GcsStorage(infra.source, client=infra.client),
             dest=GcsStorage(dest, client=infra.client),
@@ -141,9 +149,22 @@ class Entrypoint(EntrypointRig):
         )
 
 
-def entrypoint(request: pytest.FixtureRequest, *, in_place: bool) -> EntrypointRig:
-    """The end-to-end rig (see :class:`Entrypoint`)."""
-    return Entrypoint(request.getfixturevalue("gcp_e2e_infra"), in_place=in_place)
+def entrypoint(
+    request: pytest.FixtureRequest, *, in_place: bool, extra: Mapping[str, str] | None = None
+) -> EntrypointRig:
+    """The end-to-end rig (see :class:`Entrypoint`), with ``extra`` THUMBS_* settings if given.
+
+    The session's function servers run with the suite's settings; other settings get servers of their own.
+    """
+    if not extra:
+        return Entrypoint(request.getfixturevalue("gcp_e2e_infra"), in_place=in_place)
+    infra = Infra(
+        client=request.getfixturevalue("gcs_client"),
+        new_bucket=request.getfixturevalue("gcs_new_bucket"),
+        start_server=request.getfixturevalue("gcp_function_server"),
+        settings={**SETTINGS, **extra},
+    )
+    return Entrypoint(infra, in_place=in_place)
 
 
 # -- reliability -----------------------------------------------------------------------------------
