@@ -356,7 +356,7 @@ def test_a_bad_setting_fails_the_lambda_cold_start(tmp_path: Any) -> None:
     assert "ConfigError" in result.stderr and "THUMBS_SIZES" in result.stderr
 
 
-EVENTBRIDGE_SAMPLES = Path(__file__).parents[2] / "events" / "aws"
+EVENTBRIDGE_SAMPLES = Path(__file__).parent / "events"
 
 
 @pytest.mark.parametrize(

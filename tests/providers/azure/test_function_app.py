@@ -389,7 +389,7 @@ def test_cold_start_rejects_unknown_thumbs_settings(monkeypatch: pytest.MonkeyPa
 
 
 def vendor_event(name: str, app: App, **replace: str) -> dict[str, Any]:
-    """A vendor sample (tests/events/azure) pointed at this test's containers and names."""
+    """A vendor sample (tests/providers/azure/events) pointed at this test's containers and names."""
     from tests.providers.azure.delivery import load_event
 
     text = json.dumps(load_event(name)[0]).replace("my-file-system", app.source)
