@@ -1,8 +1,8 @@
 """The local rig: the embedded default (no cloud), for every shared suite (see :mod:`tests.rigs`).
 
 * storage: ``memory`` and ``filesystem``, the two local backends of the port;
-* end to end: a directory watched by :func:`core.local.watch_events` (the poller behind
-  ``polythumb watch``), each event handled by :func:`core.local.handle_safely` on FilesystemStorage;
+* end to end: a directory watched by :func:`core.ops.runner.watch_events` (the poller behind
+  ``polythumb watch``), each event handled by :func:`core.ops.runner.handle_safely` on FilesystemStorage;
 * backfill: ``polythumb backfill`` with the local target, rendering in its own process pool.
 
 There is no fault rig (no network between the function and its storage) and no SDK below the port.
@@ -58,8 +58,7 @@ class Entrypoint(EntrypointRig):
     name = NAME
 
     def __init__(self, root: Path, *, in_place: bool, extra: Mapping[str, str] | None = None) -> None:
-        from core.local import open_local_bucket
-        from core.pipeline import Thumbnailer
+        from core.ops.runner import local_runtime
         from core.storage.filesystem import FilesystemStorage
 
         self._root = (root / "src").resolve()
@@ -69,7 +68,7 @@ class Entrypoint(EntrypointRig):
         super().__init__(
             source=FilesystemStorage(self._root), dest=FilesystemStorage(dest), settings=settings, extra_settings=()
         )
-        self._thumbnailer = Thumbnailer(self.config, open_local_bucket)
+        self._runtime = local_runtime(self.config)
         self._created: set[str] = set()
         self._watcher: _Watcher | None = None
         self._start_watcher()
@@ -96,12 +95,12 @@ class Entrypoint(EntrypointRig):
         return self._deliver(EventKind.DELETED, key)
 
     def _deliver(self, kind: EventKind, key: str) -> Delivery:
-        from core.local import handle_safely
+        from core.ops.runner import handle_safely
 
         assert self._watcher is not None
         event = self._watcher.next(kind, key)
         started = time.perf_counter()
-        outcome = handle_safely(self._thumbnailer, event)
+        outcome = handle_safely(self._runtime, event)
         elapsed = (time.perf_counter() - started) * 1000
         return self._record(
             Delivery(
@@ -122,10 +121,10 @@ class Entrypoint(EntrypointRig):
 
 
 class _Watcher:
-    """:func:`core.local.watch_events` running in a thread, its events queued for the test to pick."""
+    """:func:`core.ops.runner.watch_events` running in a thread, its events queued for the test to pick."""
 
     def __init__(self, root: Path) -> None:
-        from core.local import watch_events
+        from core.ops.runner import watch_events
 
         self._stop = threading.Event()
         self._queue: queue.Queue[ObjectEvent] = queue.Queue()
@@ -193,7 +192,7 @@ BACKFILL_SIZES = "64x64,32x32"
 def backfill_command(src: Path, out: Path, checkpoint: Path, *extra: str) -> list[str]:
     """``polythumb backfill SRC --out OUT`` with two workers and a checkpoint written every 50 ms."""
     return [
-        sys.executable, "-m", "core.cli", "backfill", str(src), "--out", str(out), "--sizes", BACKFILL_SIZES,
+        sys.executable, "-m", "core.ops.cli", "backfill", str(src), "--out", str(out), "--sizes", BACKFILL_SIZES,
         "--workers", "2", "--checkpoint", str(checkpoint), "--checkpoint-every", "0.05", "--json", *extra,
     ]  # fmt: skip
 
@@ -242,13 +241,12 @@ class Backfill:
     suffix, content_type = ".png", "image/png"
 
     def __init__(self, request: pytest.FixtureRequest, tmp_path: Path) -> None:
-        from core.local import open_local_bucket
-        from core.pipeline import Thumbnailer
+        from core.ops.runner import local_runtime
 
         self.source = FilesystemStorage(tmp_path / "src")
         self.dest = FilesystemStorage(tmp_path / "out")
         self._root = tmp_path
-        self._thumbnailer = Thumbnailer(self.config, open_local_bucket)
+        self._runtime = local_runtime(self.config)
 
     @property
     def config(self) -> Config:
@@ -258,10 +256,10 @@ class Backfill:
         return picture() if variant == 0 else encode(gradient(790, 600), "PNG")
 
     def render(self, keys: Sequence[str]) -> None:
-        from core.local import handle_safely
+        from core.ops.runner import handle_safely
 
         for key in keys:
-            outcome = handle_safely(self._thumbnailer, ObjectEvent.created(self.source.bucket, key))
+            outcome = handle_safely(self._runtime, ObjectEvent.created(self.source.bucket, key))
             assert str(outcome.status) == "ok", outcome
 
     def command(self, checkpoint: Path, *extra: str) -> list[str]:

@@ -428,7 +428,7 @@ class Backfill:
 
     def command(self, checkpoint: Path, *extra: str) -> list[str]:
         return [
-            sys.executable, "-m", "core.cli", "backfill", self.source.bucket, "--target", NAME, "--out",
+            sys.executable, "-m", "core.ops.cli", "backfill", self.source.bucket, "--target", NAME, "--out",
             self.dest.bucket, "--sizes", self.sizes, "--sink-option", f"queue_url={self.queue.url}",
             "--checkpoint", str(checkpoint), "--checkpoint-every", "0.05", "--json", "--no-progress",
             "--delete-orphans", "--workers", "2", "--batch", "10", *extra,

@@ -466,7 +466,7 @@ class Backfill:
 
     def command(self, checkpoint: Path, *extra: str) -> list[str]:
         return [
-            sys.executable, "-m", "core.cli", "backfill", self.app.source, "--target", NAME, "--out", self.app.dest,
+            sys.executable, "-m", "core.ops.cli", "backfill", self.app.source, "--target", NAME, "--out", self.app.dest,
             "--sizes", self.sizes, "--checkpoint", str(checkpoint), "--checkpoint-every", "0.05", "--json",
             "--no-progress", "--delete-orphans", "--workers", "4", "--batch", "10", *extra,
         ]  # fmt: skip

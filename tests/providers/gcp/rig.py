@@ -3,7 +3,7 @@
 * storage (``gcs``): a fresh bucket on fake-gcs-server behind :class:`providers.gcp.storage.GcsStorage`;
 * end to end: the CloudEvent Eventarc would POST (binary mode, built from the object's resource as the
   emulator returns it) goes to ``handle_cloud_event`` served by the real functions-framework;
-* reliability: the same CloudEvent through :func:`providers.gcp.dispatch.run_event` (what
+* reliability: the same CloudEvent through :func:`core.delivery.deliver` (what
   ``handle_cloud_event`` runs) in this process, the function's client built by the provider's
   ``make_client`` from ``STORAGE_EMULATOR_HOST`` pointed at a fault proxy; a raised error is the HTTP 500
   that makes Eventarc redeliver;
@@ -258,14 +258,14 @@ class Faulty(FaultRig):
         return notification
 
     def _invoke(self, notification: Notification, runtime: FunctionRuntime) -> None:
-        from providers.gcp.dispatch import run_event
+        from core.delivery import deliver
         from providers.gcp.events import parse_cloud_event
 
         attrs, data = notification.payload
-        run_event(
+        deliver(
             runtime, lambda: parse_cloud_event(attrs, json.dumps(data)),
             route="cloudevent", event_id=attrs["id"], event_type=attrs["type"],
-        )  # fmt: skip
+        ).raise_for_retry()  # fmt: skip
 
 
 def faulty(request: pytest.FixtureRequest, proxy: FaultProxy) -> FaultRig:
@@ -336,8 +336,8 @@ record_requests = record_http_requests
 
 def parse_sample(document: Any) -> tuple[int, int]:
     """Object events and acknowledged non-events the entrypoint's parsers find in a vendor payload."""
+    from core.delivery import Ignored
     from providers.gcp.events import (
-        IgnoredEvent,
         parse_cloud_event,
         parse_legacy_envelope,
         parse_structured_cloud_event,
@@ -354,7 +354,7 @@ def parse_sample(document: Any) -> tuple[int, int]:
             "source": f"//storage.googleapis.com/projects/_/buckets/{document.get('bucket')}",
         }
         parsed = parse_cloud_event(attributes, document)
-    return (0, 1) if isinstance(parsed, IgnoredEvent) else (1, 0)
+    return (0, 1) if isinstance(parsed, Ignored) else (1, 0)
 
 
 # -- backfill -----------------------------------------------------------------------------------------
@@ -407,7 +407,7 @@ class Backfill:
 
     def command(self, checkpoint: Path, *extra: str) -> list[str]:
         return [
-            sys.executable, "-m", "core.cli", "backfill", self.source.bucket, "--target", NAME, "--out",
+            sys.executable, "-m", "core.ops.cli", "backfill", self.source.bucket, "--target", NAME, "--out",
             self.dest.bucket, "--sizes", self.sizes, "--sink-option", f"url={self.function.url}", "--checkpoint",
             str(checkpoint), "--checkpoint-every", "0.05", "--json", "--no-progress", "--delete-orphans",
             "--workers", "4", "--batch", "8", *extra,

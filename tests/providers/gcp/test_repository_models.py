@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.backfill.model import scenarios
+from core.reports.capacity import scenarios
 from core.reports.concepts import provider_concepts
 from tests.terraform import ROOT, variable_defaults
 
