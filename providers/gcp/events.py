@@ -248,7 +248,9 @@ def _whole_number(data: Mapping[str, Any], name: str) -> int | None:
     text = value.strip() if isinstance(value, str) else ""
     if isinstance(value, int):
         number = value
-    elif _DECIMAL.fullmatch(text) or (isinstance(value, float) and value.is_integer()):
+    elif _DECIMAL.fullmatch(text):
+        number = int(text)  # the stripped text: str.strip() removes characters int() refuses (U+001C-U+001F)
+    elif isinstance(value, float) and value.is_integer():
         number = int(value)
     else:
         raise MalformedEvent(f"event data '{name}' is {_describe(value)}, not a whole number")

@@ -275,3 +275,19 @@ def test_malformed_cloud_events_are_refused_permanently(case: str) -> None:
 def test_malformed_background_events_are_refused(envelope: Any) -> None:
     with pytest.raises(MalformedEvent):
         parse_legacy_envelope(envelope)
+
+
+@pytest.mark.parametrize("padding", ["\x1f", "\x1c", " ", "\n"])
+def test_a_generation_padded_with_characters_strip_removes_parses_as_the_number(padding: str) -> None:
+    """str.strip() removes U+001C-U+001F, int() does not: the stripped text is what is converted.
+
+    Found by the hostile-envelope property test (``'1588778055917163\\x1f'`` raised ValueError, not a
+    classified error).
+    """
+    envelope = load_event("legacy_background_finalize_dotnet.json")
+    envelope = copy.deepcopy(envelope)
+    data = envelope.get("data", envelope)
+    data["generation"] = "1588778055917163" + padding
+    event = parse_legacy_envelope(envelope)
+    assert isinstance(event, ObjectEvent)
+    assert event.version == "1588778055917163"
