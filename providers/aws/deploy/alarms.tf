@@ -1,0 +1,166 @@
+# Alarms: someone hears about it when thumbnails stop being made. Every alarm notifies one SNS topic
+# (subscribe an email with alarm_email, or attach a chat/pager integration to alarm_topic_arn).
+#
+# * dead letters: a message or an asynchronous invocation kept failing and was parked (any at all);
+# * oldest event: the SQS route is falling behind (max_concurrency too low, or every render failing);
+# * errors: the function raised (a bug, a bad setting at cold start, an outage the retries did not ride out);
+# * throttles: invocations refused for want of concurrency (reserved_concurrency or the account quota).
+
+variable "alarm_email" {
+  description = "Email address subscribed to the alarm topic (AWS sends a confirmation mail first); null subscribes nobody."
+  type        = string
+  default     = null
+}
+
+variable "alarm_oldest_event_seconds" {
+  description = "Alarm when the oldest S3 event waiting on the SQS queue is older than this."
+  type        = number
+  default     = 900
+}
+
+data "aws_iam_policy_document" "alarm_key" {
+  # The account administers the key (the default key policy's first statement) ...
+  statement {
+    sid       = "AccountAdministers"
+    actions   = ["kms:*"]
+    resources = ["*"] # in a key policy, "*" is this key
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+
+  # ... and CloudWatch may encrypt alarm notifications with it: the AWS-managed alias/aws/sns key does not
+  # let CloudWatch in, so an alarm could never publish to a topic encrypted with it.
+  statement {
+    sid       = "CloudWatchPublishes"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_kms_key" "alarms" {
+  description             = "${var.name}: encrypts alarm notifications on the SNS topic"
+  enable_key_rotation     = true
+  deletion_window_in_days = 7
+  policy                  = data.aws_iam_policy_document.alarm_key.json
+}
+
+resource "aws_sns_topic" "alarms" {
+  name              = "${var.name}-alarms"
+  kms_master_key_id = aws_kms_key.alarms.arn
+}
+
+data "aws_iam_policy_document" "alarm_topic" {
+  statement {
+    sid       = "CloudWatchAlarmsPublish"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alarms.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "alarms" {
+  arn    = aws_sns_topic.alarms.arn
+  policy = data.aws_iam_policy_document.alarm_topic.json
+}
+
+resource "aws_sns_topic_subscription" "alarm_email" {
+  count = var.alarm_email == null ? 0 : 1
+
+  topic_arn = aws_sns_topic.alarms.arn
+  protocol  = "email"
+  endpoint  = var.alarm_email
+}
+
+locals {
+  alarm_actions = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "dead_letters" {
+  alarm_name          = "${var.name}-dead-letters"
+  alarm_description   = "Events parked in ${aws_sqs_queue.dead_letters.name} after every retry failed: thumbnails are missing. Read the function's logs, fix, then redrive the queue."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.dead_letters.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "oldest_event" {
+  count = var.event_route == "sqs" ? 1 : 0
+
+  alarm_name          = "${var.name}-oldest-event"
+  alarm_description   = "The oldest S3 event on ${aws_sqs_queue.events[0].name} waits longer than ${var.alarm_oldest_event_seconds} s: the function is falling behind or failing."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = aws_sqs_queue.events[0].name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_oldest_event_seconds
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "function_errors" {
+  alarm_name          = "${var.name}-errors"
+  alarm_description   = "${aws_lambda_function.thumbnailer.function_name} raised: a failed cold start (bad THUMBS_* setting, old boto3), a bug, or an outage outlasting the S3 retries."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = aws_lambda_function.thumbnailer.function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "function_throttles" {
+  alarm_name          = "${var.name}-throttles"
+  alarm_description   = "${aws_lambda_function.thumbnailer.function_name} was throttled: raise reserved_concurrency or the account's concurrency quota."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = aws_lambda_function.thumbnailer.function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm notifies (subscribe more endpoints to it)."
+  value       = aws_sns_topic.alarms.arn
+}
