@@ -9,12 +9,6 @@
 # the topic to Eventarc's subscription (needs gcloud where Terraform runs; configure_dead_letter=false
 # skips it, and the README gives the command).
 
-variable "configure_dead_letter" {
-  description = "Attach the dead-letter topic to each trigger's Eventarc subscription with gcloud (needs gcloud, authenticated, where terraform runs)."
-  type        = bool
-  default     = true
-}
-
 resource "google_pubsub_topic" "dead_letters" {
   #checkov:skip=CKV_GCP_83:Dead-lettered events hold bucket and object names only, never image data; Google-managed encryption applies.
   name                       = "${var.name_prefix}-dead-letters"

@@ -107,6 +107,7 @@ resource "google_cloudfunctions2_function" "thumbnails" {
   depends_on = [
     time_sleep.service_agents,
     google_project_iam_member.build,
+    google_project_iam_member.build_storage,
     google_storage_bucket_iam_member.build_reads_code,
     google_service_account_iam_member.pubsub_mints_trigger_tokens,
     google_project_iam_member.gcs_publishes_events,

@@ -29,12 +29,28 @@ resource "google_project_iam_member" "build" {
   for_each = toset(var.build_service_account == null ? [
     "roles/logging.logWriter",       # build logs
     "roles/artifactregistry.writer", # the built image, in the gcf-artifacts repository Cloud Functions creates
-    "roles/storage.objectAdmin",     # the staged source and build cache in the gcf-v2-* buckets Cloud Functions creates
   ] : [])
 
   project = var.project_id
   role    = each.value
   member  = "serviceAccount:${google_service_account.build.email}"
+}
+
+# The staged source and build cache live in buckets Cloud Functions creates itself on the first deploy
+# (gcf-v2-sources-*, gcf-v2-uploads-*), so no bucket-level grant can name them beforehand: the role is
+# granted on the project, but an IAM condition limits it to those buckets (never the images).
+resource "google_project_iam_member" "build_storage" {
+  count = var.build_service_account == null ? 1 : 0
+
+  project = var.project_id
+  role    = "roles/storage.objectAdmin"
+  member  = "serviceAccount:${google_service_account.build.email}"
+
+  condition {
+    title       = "Cloud Functions build buckets only"
+    description = "gcf-v2-* buckets created by Cloud Functions for sources and build caches"
+    expression  = "resource.name.startsWith(\"projects/_/buckets/gcf-v2-\")"
+  }
 }
 
 # The archive itself: read from the code bucket.

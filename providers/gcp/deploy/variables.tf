@@ -118,6 +118,12 @@ variable "thumbs_settings" {
   }
 }
 
+variable "configure_dead_letter" {
+  description = "Attach the dead-letter topic to each trigger's Eventarc subscription with gcloud (needs gcloud, authenticated, where terraform runs)."
+  type        = bool
+  default     = true
+}
+
 variable "service_agent_wait" {
   description = "How long to wait after enabling the APIs for their service agents to exist (Terraform duration)."
   type        = string
