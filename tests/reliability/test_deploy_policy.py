@@ -160,11 +160,22 @@ def test_gcp_object_roles_are_on_the_two_buckets_only() -> None:
 
 def test_gcp_project_level_grants_are_only_what_eventarc_needs() -> None:
     tf = terraform("gcp")
-    project_grants = {(body["role"], body["member"]) for _, body in blocks(tf, "resource", "google_project_iam_member")}
+    grants = dict(blocks(tf, "resource", "google_project_iam_member"))
+    project_grants = {(body["role"], body["member"]) for body in grants.values()}
+    build = "serviceAccount:${google_service_account.build.email}"
+    # Changed by issue 13: the dedicated build account (new projects give the default one no roles) adds the
+    # roles Cloud Functions documents for it; its storage role is conditioned to the gcf-v2-* buckets.
     assert project_grants == {
         ("roles/pubsub.publisher", "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"),
         ("roles/eventarc.eventReceiver", "serviceAccount:${google_service_account.trigger.email}"),
+        ("${each.value}", build),
+        ("roles/storage.objectAdmin", build),
     }
+    assert set(grants["build"]["for_each"].split('"')[1::2]) == {
+        "roles/logging.logWriter",
+        "roles/artifactregistry.writer",
+    }
+    assert "gcf-v2-" in grants["build_storage"]["condition"][0]["expression"]
     assert not list(blocks(tf, "resource", "google_project_iam_binding"))
     assert not list(blocks(tf, "resource", "google_project_iam_policy"))
 
@@ -207,7 +218,9 @@ def test_azure_has_no_keys_in_settings_and_no_shared_keys() -> None:
     [app_settings] = [block["app_settings"] for block in tf["locals"] if "app_settings" in block]
     for setting, value in app_settings.items():
         assert not secret_shapes.search(f"{setting}={value}"), f"app setting {setting} holds a secret: {value}"
-    assert app_settings["AzureWebJobsStorage"] == "", "host storage is identity-based"
+    # Changed by issue 13: no AzureWebJobsStorage entry at all (an empty one made every plan differ).
+    assert "AzureWebJobsStorage" not in app_settings, "host storage is identity-based"
+    assert app_settings["AzureWebJobsStorage__credential"] == "managedidentity"
     for name, body in blocks(tf, "resource", "azurerm_function_app_flex_consumption"):
         settings = body.get("app_settings")
         for setting, value in settings.items() if isinstance(settings, dict) else []:

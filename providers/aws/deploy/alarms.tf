@@ -1,5 +1,6 @@
 # Alarms: someone hears about it when thumbnails stop being made. Every alarm notifies one SNS topic
-# (subscribe an email with alarm_email, or attach a chat/pager integration to alarm_topic_arn).
+# (subscribe an email with alarm_email, or attach a chat/pager integration to alarm_topic_arn). Only
+# CloudWatch alarms of this account may publish to it (aws_sns_topic_policy below).
 #
 # * dead letters: a message or an asynchronous invocation kept failing and was parked (any at all);
 # * oldest event: the SQS route is falling behind (max_concurrency too low, or every render failing);
@@ -18,46 +19,9 @@ variable "alarm_oldest_event_seconds" {
   default     = 900
 }
 
-data "aws_iam_policy_document" "alarm_key" {
-  # The account administers the key (the default key policy's first statement) ...
-  statement {
-    sid       = "AccountAdministers"
-    actions   = ["kms:*"]
-    resources = ["*"] # in a key policy, "*" is this key
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
-
-  # ... and CloudWatch may encrypt alarm notifications with it: the AWS-managed alias/aws/sns key does not
-  # let CloudWatch in, so an alarm could never publish to a topic encrypted with it.
-  statement {
-    sid       = "CloudWatchPublishes"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
-    }
-  }
-}
-
-resource "aws_kms_key" "alarms" {
-  description             = "${var.name}: encrypts alarm notifications on the SNS topic"
-  enable_key_rotation     = true
-  deletion_window_in_days = 7
-  policy                  = data.aws_iam_policy_document.alarm_key.json
-}
-
 resource "aws_sns_topic" "alarms" {
-  name              = "${var.name}-alarms"
-  kms_master_key_id = aws_kms_key.alarms.arn
+  #checkov:skip=CKV_AWS_26:Alarm notifications carry alarm names and states, no data; CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, and a customer-managed key would add a key policy with wildcard resources and a monthly cost.
+  name = "${var.name}-alarms"
 }
 
 data "aws_iam_policy_document" "alarm_topic" {

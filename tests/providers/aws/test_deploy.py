@@ -223,7 +223,7 @@ def test_thumbs_settings_cannot_silently_lose_to_the_dedicated_variables(terrafo
     assert any("setintersection" in c and all(f'"{name}"' in c for name in names) for c in conditions), conditions
 
 
-def test_alarms_page_someone_through_one_encrypted_topic(terraform: dict[str, list[Any]]) -> None:
+def test_alarms_page_someone_through_one_topic(terraform: dict[str, list[Any]]) -> None:
     alarms = {name: body for block in terraform["resource"] for kind, named in block.items()
               if kind == "aws_cloudwatch_metric_alarm" for name, body in named.items()}  # fmt: skip
     by_metric = {(a["namespace"], a["metric_name"]): a for a in alarms.values()}
@@ -240,10 +240,9 @@ def test_alarms_page_someone_through_one_encrypted_topic(terraform: dict[str, li
     for alarm in alarms.values():
         assert alarm["alarm_actions"] == "${local.alarm_actions}" and alarm["treat_missing_data"] == "notBreaching"
     assert local_value(terraform, "alarm_actions") == ["${aws_sns_topic.alarms.arn}"]
-    topic = resource(terraform, "aws_sns_topic", "alarms")
-    assert topic["kms_master_key_id"] == "${aws_kms_key.alarms.arn}"  # alias/aws/sns would lock CloudWatch out
-    key_policy = {s["sid"]: s for s in data_source(terraform, "aws_iam_policy_document", "alarm_key")["statement"]}
-    assert key_policy["CloudWatchPublishes"]["principals"][0]["identifiers"] == ["cloudwatch.amazonaws.com"]
+    publishers = data_source(terraform, "aws_iam_policy_document", "alarm_topic")["statement"]
+    assert [s["principals"][0]["identifiers"] for s in publishers] == [["cloudwatch.amazonaws.com"]]
+    assert [s["actions"] for s in publishers] == [["sns:Publish"]]
     assert (
         resource(terraform, "aws_sns_topic_subscription", "alarm_email")["count"]
         == "${var.alarm_email == null ? 0 : 1}"
