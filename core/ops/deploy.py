@@ -176,7 +176,19 @@ def verify_command(args: argparse.Namespace) -> int:
             raise ConfigError("--source-bucket and --dest-bucket go together")
         target = Target(args.source_bucket, args.dest_bucket, args.prefix, settings_from(os.environ))
     else:
-        target = deployer.target(Terraform(args.workdir or spec.folder / spec.deploy_dir).outputs())
+        workdir = args.workdir or spec.folder / spec.deploy_dir
+        outputs = Terraform(workdir).outputs()
+        if not outputs:
+            raise ConfigError(
+                f"no Terraform outputs in {workdir}: run `polythumb deploy {spec.name}` first, or pass --workdir "
+                "(where it ran) or --source-bucket/--dest-bucket"
+            )
+        try:
+            target = deployer.target(outputs)
+        except KeyError as exc:
+            raise ConfigError(
+                f"the Terraform outputs in {workdir} lack {exc}: apply the current deploy files"
+            ) from None
     # Exported before the first storage call: the provider's adapter reads its endpoint and credentials there.
     os.environ.update(deployer.emulator_environment(args.endpoint) if args.endpoint else dict(target.environment))
     config = load_config({**target.settings, "THUMBS_DEST_BUCKET": target.dest_bucket}, require_dest=True)
