@@ -55,73 +55,60 @@ resource "aws_sns_topic_subscription" "alarm_email" {
 }
 
 locals {
-  alarm_actions = [aws_sns_topic.alarms.arn]
+  # Every alarm fires on a value above its threshold in one 5-minute period, and says why in its description.
+  alarms = {
+    dead-letters = {
+      namespace   = "AWS/SQS"
+      metric      = "ApproximateNumberOfMessagesVisible"
+      dimensions  = { QueueName = aws_sqs_queue.dead_letters.name }
+      statistic   = "Maximum"
+      threshold   = 0
+      description = "Events parked in ${aws_sqs_queue.dead_letters.name} after every retry failed: thumbnails are missing. Read the function's logs, fix, then redrive the queue."
+    }
+    oldest-event = {
+      namespace   = "AWS/SQS"
+      metric      = "ApproximateAgeOfOldestMessage"
+      dimensions  = { QueueName = one(aws_sqs_queue.events[*].name) }
+      statistic   = "Maximum"
+      threshold   = var.alarm_oldest_event_seconds
+      description = "The oldest S3 event on the queue waits longer than ${var.alarm_oldest_event_seconds} s: the function is falling behind or failing."
+    }
+    errors = {
+      namespace   = "AWS/Lambda"
+      metric      = "Errors"
+      dimensions  = { FunctionName = aws_lambda_function.thumbnailer.function_name }
+      statistic   = "Sum"
+      threshold   = 0
+      description = "The function raised: a failed cold start (bad THUMBS_* setting, old boto3), a bug, or an outage outlasting the S3 retries."
+    }
+    throttles = {
+      namespace   = "AWS/Lambda"
+      metric      = "Throttles"
+      dimensions  = { FunctionName = aws_lambda_function.thumbnailer.function_name }
+      statistic   = "Sum"
+      threshold   = 0
+      description = "The function was throttled: raise reserved_concurrency or the account's concurrency quota."
+    }
+  }
 }
 
-resource "aws_cloudwatch_metric_alarm" "dead_letters" {
-  alarm_name          = "${var.name}-dead-letters"
-  alarm_description   = "Events parked in ${aws_sqs_queue.dead_letters.name} after every retry failed: thumbnails are missing. Read the function's logs, fix, then redrive the queue."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.dead_letters.name }
-  statistic           = "Maximum"
+resource "aws_cloudwatch_metric_alarm" "this" {
+  # The queue-age alarm exists only on the SQS route, which has the queue.
+  for_each = { for name, alarm in local.alarms : name => alarm if name != "oldest-event" || var.event_route == "sqs" }
+
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
   period              = 300
   evaluation_periods  = 1
   comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
+  threshold           = each.value.threshold
   treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-resource "aws_cloudwatch_metric_alarm" "oldest_event" {
-  count = var.event_route == "sqs" ? 1 : 0
-
-  alarm_name          = "${var.name}-oldest-event"
-  alarm_description   = "The oldest S3 event on ${aws_sqs_queue.events[0].name} waits longer than ${var.alarm_oldest_event_seconds} s: the function is falling behind or failing."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateAgeOfOldestMessage"
-  dimensions          = { QueueName = aws_sqs_queue.events[0].name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.alarm_oldest_event_seconds
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-resource "aws_cloudwatch_metric_alarm" "function_errors" {
-  alarm_name          = "${var.name}-errors"
-  alarm_description   = "${aws_lambda_function.thumbnailer.function_name} raised: a failed cold start (bad THUMBS_* setting, old boto3), a bug, or an outage outlasting the S3 retries."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = aws_lambda_function.thumbnailer.function_name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-resource "aws_cloudwatch_metric_alarm" "function_throttles" {
-  alarm_name          = "${var.name}-throttles"
-  alarm_description   = "${aws_lambda_function.thumbnailer.function_name} was throttled: raise reserved_concurrency or the account's concurrency quota."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Throttles"
-  dimensions          = { FunctionName = aws_lambda_function.thumbnailer.function_name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
 output "alarm_topic_arn" {

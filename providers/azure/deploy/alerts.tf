@@ -22,67 +22,51 @@ resource "azurerm_monitor_action_group" "alerts" {
   tags = var.tags
 }
 
-resource "azurerm_monitor_metric_alert" "dead_letters" {
-  name                = "${local.function_name}-dead-letters"
-  resource_group_name = azurerm_resource_group.this.name
-  scopes              = [azurerm_eventgrid_system_topic.images.id]
-  description         = "Event Grid dead-lettered blob events into ${azurerm_storage_container.deadletter.name}: their thumbnails are missing. Read the blobs there, fix, then queue them again (README: Backfill)."
-  severity            = 1
-  frequency           = "PT5M"
-  window_size         = "PT5M"
-
-  criteria {
-    metric_namespace = "Microsoft.EventGrid/systemTopics"
-    metric_name      = "DeadLetteredCount"
-    aggregation      = "Total"
-    operator         = "GreaterThan"
-    threshold        = 0
+locals {
+  # Metric alerts: any count above zero in a 5-minute window.
+  metric_alerts = {
+    dead-letters = {
+      scope       = azurerm_eventgrid_system_topic.images.id
+      namespace   = "Microsoft.EventGrid/systemTopics"
+      metric      = "DeadLetteredCount"
+      aggregation = "Total"
+      severity    = 1
+      description = "Event Grid dead-lettered blob events into ${azurerm_storage_container.deadletter.name}: their thumbnails are missing. Read the blobs there, fix, then queue them again (README: Backfill)."
+    }
+    dropped-events = {
+      scope       = azurerm_eventgrid_system_topic.images.id
+      namespace   = "Microsoft.EventGrid/systemTopics"
+      metric      = "DroppedEventCount"
+      aggregation = "Total"
+      severity    = 1
+      description = "Event Grid dropped blob events (not even dead-lettered): thumbnails are missing; run a backfill."
+    }
+    failures = {
+      scope       = azurerm_application_insights.this.id
+      namespace   = "microsoft.insights/components"
+      metric      = "requests/failed"
+      aggregation = "Count"
+      severity    = 2
+      description = "Invocations of ${local.function_name} failed (a raised transient error, a crash, a failed cold start): Event Grid retries, someone should look."
+    }
   }
-
-  action {
-    action_group_id = azurerm_monitor_action_group.alerts.id
-  }
-
-  tags = var.tags
 }
 
-resource "azurerm_monitor_metric_alert" "dropped_events" {
-  name                = "${local.function_name}-dropped-events"
+resource "azurerm_monitor_metric_alert" "this" {
+  for_each = local.metric_alerts
+
+  name                = "${local.function_name}-${each.key}"
   resource_group_name = azurerm_resource_group.this.name
-  scopes              = [azurerm_eventgrid_system_topic.images.id]
-  description         = "Event Grid dropped blob events (not even dead-lettered): thumbnails are missing; run a backfill."
-  severity            = 1
+  scopes              = [each.value.scope]
+  description         = each.value.description
+  severity            = each.value.severity
   frequency           = "PT5M"
   window_size         = "PT5M"
 
   criteria {
-    metric_namespace = "Microsoft.EventGrid/systemTopics"
-    metric_name      = "DroppedEventCount"
-    aggregation      = "Total"
-    operator         = "GreaterThan"
-    threshold        = 0
-  }
-
-  action {
-    action_group_id = azurerm_monitor_action_group.alerts.id
-  }
-
-  tags = var.tags
-}
-
-resource "azurerm_monitor_metric_alert" "function_failures" {
-  name                = "${local.function_name}-failures"
-  resource_group_name = azurerm_resource_group.this.name
-  scopes              = [azurerm_application_insights.this.id]
-  description         = "Invocations of ${local.function_name} failed (a raised transient error, a crash, a failed cold start): Event Grid retries, someone should look."
-  severity            = 2
-  frequency           = "PT5M"
-  window_size         = "PT5M"
-
-  criteria {
-    metric_namespace = "microsoft.insights/components"
-    metric_name      = "requests/failed"
-    aggregation      = "Count"
+    metric_namespace = each.value.namespace
+    metric_name      = each.value.metric
+    aggregation      = each.value.aggregation
     operator         = "GreaterThan"
     threshold        = 0
   }

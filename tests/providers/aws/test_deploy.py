@@ -224,29 +224,26 @@ def test_thumbs_settings_cannot_silently_lose_to_the_dedicated_variables(terrafo
 
 
 def test_alarms_page_someone_through_one_topic(terraform: dict[str, list[Any]]) -> None:
-    alarms = {name: body for block in terraform["resource"] for kind, named in block.items()
-              if kind == "aws_cloudwatch_metric_alarm" for name, body in named.items()}  # fmt: skip
-    by_metric = {(a["namespace"], a["metric_name"]): a for a in alarms.values()}
+    by_metric = {(a["namespace"], a["metric"]): a for a in local_value(terraform, "alarms").values()}
     assert by_metric[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]["dimensions"] == {
         "QueueName": "${aws_sqs_queue.dead_letters.name}"
     }
     assert by_metric[("AWS/SQS", "ApproximateAgeOfOldestMessage")]["dimensions"] == {
-        "QueueName": "${aws_sqs_queue.events[0].name}"
+        "QueueName": "${one(aws_sqs_queue.events[*].name)}"
     }
     for metric in ("Errors", "Throttles"):
         assert by_metric[("AWS/Lambda", metric)]["dimensions"] == {
             "FunctionName": "${aws_lambda_function.thumbnailer.function_name}"
         }
-    for alarm in alarms.values():
-        assert alarm["alarm_actions"] == "${local.alarm_actions}" and alarm["treat_missing_data"] == "notBreaching"
-    assert local_value(terraform, "alarm_actions") == ["${aws_sns_topic.alarms.arn}"]
+    alarm = resource(terraform, "aws_cloudwatch_metric_alarm", "this")
+    assert alarm["metric_name"] == "${each.value.metric}" and alarm["dimensions"] == "${each.value.dimensions}"
+    assert alarm["alarm_actions"] == alarm["ok_actions"] == ["${aws_sns_topic.alarms.arn}"]
+    assert alarm["treat_missing_data"] == "notBreaching" and alarm["comparison_operator"] == "GreaterThanThreshold"
     publishers = data_source(terraform, "aws_iam_policy_document", "alarm_topic")["statement"]
     assert [s["principals"][0]["identifiers"] for s in publishers] == [["cloudwatch.amazonaws.com"]]
     assert [s["actions"] for s in publishers] == [["sns:Publish"]]
-    assert (
-        resource(terraform, "aws_sns_topic_subscription", "alarm_email")["count"]
-        == "${var.alarm_email == null ? 0 : 1}"
-    )
+    subscription = resource(terraform, "aws_sns_topic_subscription", "alarm_email")
+    assert subscription["count"] == "${var.alarm_email == null ? 0 : 1}" and subscription["protocol"] == "email"
     assert variable_default(terraform, "alarm_email") is None
 
 

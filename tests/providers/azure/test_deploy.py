@@ -289,14 +289,17 @@ def test_redundancy_is_a_variable_with_a_default_every_region_offers(tf: Terrafo
 
 
 def test_alerts_cover_dead_letters_poison_queues_and_failures(tf: Terraform) -> None:
-    metrics = {a["criteria"][0]["metric_name"]: a for a in tf.of_type("azurerm_monitor_metric_alert").values()}
-    assert metrics["DeadLetteredCount"]["scopes"] == ["${azurerm_eventgrid_system_topic.images.id}"]
-    assert metrics["DroppedEventCount"]["scopes"] == ["${azurerm_eventgrid_system_topic.images.id}"]
-    assert metrics["requests/failed"]["scopes"] == ["${azurerm_application_insights.this.id}"]
+    metrics = {a["metric"]: a for a in tf.locals["metric_alerts"].values()}
+    assert metrics["DeadLetteredCount"]["scope"] == "${azurerm_eventgrid_system_topic.images.id}"
+    assert metrics["DroppedEventCount"]["scope"] == "${azurerm_eventgrid_system_topic.images.id}"
+    assert metrics["requests/failed"]["scope"] == "${azurerm_application_insights.this.id}"
+    alert = tf.resource("azurerm_monitor_metric_alert", "this")
+    assert alert["for_each"] == "${local.metric_alerts}" and alert["scopes"] == ["${each.value.scope}"]
+    assert alert["criteria"][0]["metric_name"] == "${each.value.metric}"
     poison = tf.resource("azurerm_monitor_scheduled_query_rules_alert_v2", "poison_messages")
     assert "StorageQueueLogs" in poison["criteria"][0]["query"] and "-poison" in poison["criteria"][0]["query"]
     group = "${azurerm_monitor_action_group.alerts.id}"
-    assert all(a["action"][0]["action_group_id"] == group for a in metrics.values())
+    assert alert["action"][0]["action_group_id"] == group
     assert poison["action"][0]["action_groups"] == [group]
     receiver = tf.resource("azurerm_monitor_action_group", "alerts")["dynamic"][0]["email_receiver"]
     assert receiver["for_each"] == "${var.alert_email == null ? [] : [var.alert_email]}"
