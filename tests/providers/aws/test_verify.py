@@ -26,13 +26,21 @@ def lambda_poller(queue: Queue, handler: Callable[..., Any]) -> Callable[[], Non
     return step
 
 
-def test_verify_passes_against_moto_with_the_handler_behind_real_notifications(
-    moto_endpoint: str, s3_client: Any, new_bucket: Callable[..., str], new_queue: Callable[[], Queue],
-    notify_queue: Callable[[str, Queue], None],
-) -> None:  # fmt: skip
+@pytest.fixture
+def notified(
+    new_bucket: Callable[..., str], new_queue: Callable[[], Queue], notify_queue: Callable[[str, Queue], None]
+) -> tuple[str, str, Queue]:
+    """A source bucket whose S3 notifications go to a queue, as the Terraform wires them, and a destination."""
     source, dest = new_bucket("verify-src"), new_bucket("verify-dst")
     queue = new_queue()
     notify_queue(source, queue)
+    return source, dest, queue
+
+
+def test_verify_passes_against_moto_with_the_handler_behind_real_notifications(
+    moto_endpoint: str, s3_client: Any, notified: tuple[str, str, Queue]
+) -> None:
+    source, dest, queue = notified
     handler = build_handler({**SETTINGS, "THUMBS_DEST_BUCKET": dest}, s3_client=s3_client)
     with Relay(lambda_poller(queue, handler)):
         result = run_verify(
@@ -60,12 +68,9 @@ def test_verify_fails_with_a_table_when_no_function_answers(
 
 
 def test_verify_fails_when_the_function_runs_other_settings(
-    moto_endpoint: str, s3_client: Any, new_bucket: Callable[..., str], new_queue: Callable[[], Queue],
-    notify_queue: Callable[[str, Queue], None],
-) -> None:  # fmt: skip
-    source, dest = new_bucket("verify-src"), new_bucket("verify-dst")
-    queue = new_queue()
-    notify_queue(source, queue)
+    moto_endpoint: str, s3_client: Any, notified: tuple[str, str, Queue]
+) -> None:
+    source, dest, queue = notified
     handler = build_handler(
         {**SETTINGS, "THUMBS_CACHE_CONTROL": "no-store", "THUMBS_DEST_BUCKET": dest}, s3_client=s3_client
     )
