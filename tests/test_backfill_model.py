@@ -47,7 +47,8 @@ def by_label(cloud: str, words: str) -> Any:
 def test_deploy_rows_use_the_deploy_files_numbers() -> None:
     aws, gcp, azure = variable_defaults("aws"), variable_defaults("gcp"), variable_defaults("azure")
     row = by_label("aws", "deploy")
-    assert row.instances == aws["reserved_concurrency"] and row.vcpus == aws["memory_size"] / 1769
+    # Changed by issue 13: the cost guard is max_concurrency (reserved_concurrency is null, unreserved, by default).
+    assert row.instances == aws["max_concurrency"] and row.vcpus == aws["memory_size"] / 1769
     assert row.sizes == aws["thumbs_sizes"]
     row = by_label("gcp", "deploy")
     assert row.instances == gcp["max_instance_count"] and row.vcpus == float(gcp["available_cpu"])

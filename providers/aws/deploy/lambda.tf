@@ -4,7 +4,10 @@ locals {
   function_name = var.name
   package_path  = coalesce(var.package_path, "${path.module}/../../../dist/polythumb-aws-${var.architecture}-py${var.python_version}.zip")
   # THUMBS_MAX_PIXELS follows memory_size (memory.tf) unless thumbs_settings sets it; more is refused at plan.
-  environment = merge({ THUMBS_MAX_PIXELS = tostring(local.max_pixels_for_memory) }, var.thumbs_settings, {
+  thumbs_defaults = {
+    THUMBS_MAX_PIXELS = tostring(local.max_pixels_for_memory)
+  }
+  environment = merge(local.thumbs_defaults, var.thumbs_settings, {
     THUMBS_DEST_BUCKET  = aws_s3_bucket.thumbnails.bucket
     THUMBS_SIZES        = var.thumbs_sizes
     THUMBS_KEY_TEMPLATE = "${var.dest_prefix}{dir}/{stem}-{width}x{height}.{ext}"

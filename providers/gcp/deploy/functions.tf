@@ -13,16 +13,15 @@ locals {
   # The THUMBS_* settings of core/config.py. The variables are defaults that thumbs_settings may
   # override (variables.tf refuses a THUMBS_DEST_BUCKET there); THUMBS_MAX_PIXELS follows the memory
   # (memory.tf) unless set, and a value above what the memory holds is refused by a check.
-  thumbs_environment = merge(
-    {
-      THUMBS_SIZES         = var.thumbs_sizes
-      THUMBS_CACHE_CONTROL = var.thumbs_cache_control
-      THUMBS_LOG_LEVEL     = var.thumbs_log_level
-      THUMBS_MAX_PIXELS    = tostring(local.max_pixels_for_memory)
-    },
-    var.thumbs_settings,
-    { THUMBS_DEST_BUCKET = google_storage_bucket.thumbnails.name },
-  )
+  thumbs_defaults = {
+    THUMBS_SIZES         = var.thumbs_sizes
+    THUMBS_CACHE_CONTROL = var.thumbs_cache_control
+    THUMBS_LOG_LEVEL     = var.thumbs_log_level
+    THUMBS_MAX_PIXELS    = tostring(local.max_pixels_for_memory)
+  }
+  thumbs_environment = merge(local.thumbs_defaults, var.thumbs_settings, {
+    THUMBS_DEST_BUCKET = google_storage_bucket.thumbnails.name
+  })
 }
 
 resource "google_project_service" "apis" {

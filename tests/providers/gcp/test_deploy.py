@@ -256,14 +256,16 @@ def test_logs_are_kept_for_an_explicit_retention(parsed: dict[str, dict[str, Any
 
 
 def test_thumbs_settings_win_over_the_convenience_variables(parsed: dict[str, dict[str, Any]]) -> None:
-    environment = blocks(parsed, "locals")["thumbs_environment"]
+    local_values = blocks(parsed, "locals")
     # merge() keeps the last value: defaults, then the user's settings, then the destination (refused in them).
-    defaults = environment.index("THUMBS_SIZES = var.thumbs_sizes")
-    user = environment.index("var.thumbs_settings")
-    destination = environment.index("THUMBS_DEST_BUCKET")
-    assert defaults < user < destination, environment
-    for name in ("THUMBS_CACHE_CONTROL = var.thumbs_cache_control", "THUMBS_LOG_LEVEL = var.thumbs_log_level"):
-        assert environment.index(name) < user
+    assert local_values["thumbs_environment"].startswith("${merge(local.thumbs_defaults, var.thumbs_settings, {")
+    assert local_values["thumbs_environment"].endswith("{THUMBS_DEST_BUCKET = google_storage_bucket.thumbnails.name})}")
+    assert local_values["thumbs_defaults"] == {
+        "THUMBS_SIZES": "${var.thumbs_sizes}",
+        "THUMBS_CACHE_CONTROL": "${var.thumbs_cache_control}",
+        "THUMBS_LOG_LEVEL": "${var.thumbs_log_level}",
+        "THUMBS_MAX_PIXELS": "${tostring(local.max_pixels_for_memory)}",
+    }
 
 
 def test_memory_default_holds_every_image_the_default_pixel_limit_accepts(parsed: dict[str, dict[str, Any]]) -> None:
@@ -273,6 +275,6 @@ def test_memory_default_holds_every_image_the_default_pixel_limit_accepts(parsed
     assert variables["available_memory"]["default"] == "2Gi"
     table = blocks(parsed, "locals")["max_pixels_by_memory"]
     assert table["2048"] >= Config().max_pixels
-    assert "local.max_pixels_for_memory" in blocks(parsed, "locals")["thumbs_environment"]
+    assert "local.max_pixels_for_memory" in blocks(parsed, "locals")["thumbs_defaults"]["THUMBS_MAX_PIXELS"]
     function = one(parsed, "google_cloudfunctions2_function", "thumbnails")
     assert "local.max_pixels_for_memory" in function["lifecycle"][0]["precondition"][0]["condition"]
