@@ -76,7 +76,7 @@ def run_verify(
     env = {name: value for name, value in os.environ.items() if not name.startswith(("THUMBS_", "THUMBNAIL_"))}
     env |= {**SETTINGS, **(environment or {}), "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "core.cli", "verify", provider, *args],
+        [sys.executable, "-m", "core.ops.cli", "verify", provider, *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
 

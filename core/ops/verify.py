@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from core.config import Config
 from core.errors import NotFound, PolythumbError
 from core.imaging.geometry import Size, displayed_size, output_size
-from core.imaging.types import Box
+from core.imaging.types import CONTENT_TYPES, Box
 from core.keys import (
     META_BOX,
     META_SOURCE,
     META_SOURCE_BUCKET,
-    content_type_for,
     decode_meta_value,
     output_format,
     output_keys,
@@ -200,8 +199,8 @@ def _check_thumbnail(
         problems.append(f"size {got[0]}x{got[1]}, expected {want[0]}x{want[1]}")
     if decoded != fmt:
         problems.append(f"format {decoded}, expected {fmt}")
-    if info.content_type != content_type_for(fmt):
-        problems.append(f"content type {info.content_type}, expected {content_type_for(fmt)}")
+    if info.content_type != CONTENT_TYPES[fmt]:
+        problems.append(f"content type {info.content_type}, expected {CONTENT_TYPES[fmt]}")
     if info.cache_control != config.cache_control:
         problems.append(f"cache control {info.cache_control!r}, expected {config.cache_control!r}")
     metadata = {name.lower(): value for name, value in info.metadata.items()}

@@ -133,7 +133,7 @@ def deployed(
         archive.writestr("providers/aws/handler.py", "")
     suffix = uuid.uuid4().hex[:8]
     result = subprocess.run(
-        [sys.executable, "-m", "core.cli", "deploy", "aws", "--workdir", str(workdir), "--package", str(package),
+        [sys.executable, "-m", "core.ops.cli", "deploy", "aws", "--workdir", str(workdir), "--package", str(package),
          "--auto-approve", "--var", f"source_bucket_name=pt-src-{suffix}", "--var", f"dest_bucket_name=pt-dst-{suffix}",
          "--var", "force_destroy=true", "--var", "alarm_email=ops@example.com"],
         cwd=ROOT, env={**terraform_env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, check=False,

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from core.deploy import Terraform
+from core.ops.deploy import Terraform
 from providers.azure.deploy_cli import DEPLOYER, VERIFY_CONNECTION
 
 
@@ -64,7 +64,7 @@ def test_verify_without_a_deployment_says_what_to_do(tmp_path: Path) -> None:
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "core.cli", "verify", "azure", "--workdir", str(tmp_path)],
+        [sys.executable, "-m", "core.ops.cli", "verify", "azure", "--workdir", str(tmp_path)],
         capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[3],
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
