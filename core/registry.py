@@ -50,6 +50,8 @@ class ProviderSpec:
         sdk_modules: The SDK modules that only this provider may import (isolation and cold-start checks).
         settings: Provider-specific ``THUMBS_*`` names its entrypoints read besides the shared vocabulary.
         facts: Free-form, documented facts the reports read (limits, prices' keys, URLs, event types).
+        deployer: A :class:`core.ops.deploy.Deployer` for ``polythumb deploy|verify <name>``: its Terraform
+            steps, how its outputs name the buckets, and how to reach an emulator instead of the cloud.
     """
 
     name: str
@@ -63,6 +65,7 @@ class ProviderSpec:
     sdk_modules: tuple[str, ...] = ()
     settings: tuple[str, ...] = ()
     facts: Mapping[str, Any] = field(default_factory=dict)
+    deployer: str | None = None
 
     @property
     def package(self) -> str:

@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("rest", nargs=argparse.REMAINDER, help="options of the provider's packager")
 
     backfill_cli.add_parser(commands)
+    from core.ops.deploy import add_parsers as add_deploy_parsers
+
+    add_deploy_parsers(commands)
     return parser
 
 
@@ -93,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _explain_profile(args)
         if args.command == "backfill":
             return backfill_cli.run(args)
+        if args.command in ("deploy", "verify"):
+            from core.ops.deploy import deploy_command, verify_command
+
+            return deploy_command(args) if args.command == "deploy" else verify_command(args)
         return _package(args)
     except ConfigError as exc:
         print(f"polythumb: configuration error: {exc}", file=sys.stderr)

@@ -27,7 +27,7 @@ _RESOURCE = re.compile(r'^\s*resource\s+"([a-z0-9_]+)"\s+"([A-Za-z0-9_-]+)"', re
 _IAM_RESOURCE = re.compile(r"iam|role|policy|service_account|identity|assignment|member|binding")
 _THUMBS = re.compile(r"\bTHUMBS_[A-Z][A-Z_]*[A-Z]\b")
 _SETTING_BLOCK = re.compile(
-    r"\b(app_settings|environment|environment_variables|thumbs_environment)\s*=\s*(?:merge\([^{)\n]*)?\{"
+    r"\b(app_settings|environment|environment_variables|thumbs_environment|thumbs_defaults)\s*=\s*(?:merge\([^{)\n]*)?\{"
 )
 _SETTING_KEY = re.compile(r'^\s*"?([A-Za-z$][A-Za-z0-9_.${}]*)"?\s*=\s*(.*?)\s*$', re.MULTILINE)
 _ENV_READ = re.compile(r'environ(?:\.get)?[(\[]\s*"([A-Za-z_][A-Za-z0-9_]*)"')

@@ -11,7 +11,7 @@ from types import ModuleType
 
 from core.registry import ProviderSpec
 
-INSTALL_HINT = "pip install 'polythumb[aws]'"
+INSTALL_HINT = "pip install '.[aws]' (from a polythumb checkout)"
 
 
 def import_boto3() -> ModuleType:
@@ -47,5 +47,6 @@ PROVIDER = ProviderSpec(
             "instance_variables": {"memory_mb": "memory_size"},
         },
     },
+    deployer="providers.aws.deploy_cli:DEPLOYER",
     sdk_modules=("boto3", "botocore"),
 )

@@ -1,8 +1,8 @@
 """AWS in the backfill capacity model (:mod:`core.reports.capacity`): its limits and its two rows.
 
 Repository tooling: read by ``python -m core.reports.capacity`` through the registry, never packaged.
-Deploy values are those of ``deploy/`` (``memory_size`` 2048 MB, ``reserved_concurrency`` 10, also the
-event source's maximum concurrency); ``tests/test_backfill_model.py`` checks them.
+Deploy values are those of ``deploy/`` (``memory_size`` 2048 MB, ``max_concurrency`` 10, the SQS event
+source's maximum concurrency); ``tests/test_backfill_model.py`` checks them.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ _LAMBDA_VCPUS = 2048 / 1769
 _S3 = 3500 / thumbnails("128x128,512x512")  # thumbnail PUTs into one destination prefix
 
 SCENARIOS = [
-    Scenario("aws", "deploy defaults (reserved concurrency 10)", 10, 1, _LAMBDA_VCPUS, "128x128,512x512", "sqs",
+    Scenario("aws", "deploy defaults (max concurrency 10)", 10, 1, _LAMBDA_VCPUS, "128x128,512x512", "sqs",
              _S3, ramp_seconds=lambda_ramp_seconds(10),
              sources=("lambda_cpu", "sqs_scaling", "sqs_quotas", "s3_rates", "s3_list")),
     Scenario("aws", "account default (1,000 concurrent)", 1000, 1, _LAMBDA_VCPUS, "128x128,512x512", "sqs",

@@ -25,6 +25,7 @@ from typing import Any
 from core import __version__
 from core.errors import (
     AlreadyExists,
+    ConfigError,
     InvalidKey,
     NotFound,
     PermissionDenied,
@@ -56,6 +57,12 @@ CONNECT_TIMEOUT = 3.0
 #: a PUT of a thumbnail or starts streaming a 64 MiB GET well within this; the default (60 s) is too long to
 #: fail over to a retry inside a 60 s function.
 READ_TIMEOUT = 10.0
+
+#: The first botocore (and boto3) whose S3 model has ``IfMatch`` and ``IfNoneMatch`` on PutObject: S3's ETag
+#: conditional writes, released 2024-11-25. Older SDKs refuse the parameters client-side, which would
+#: fail every render; the Lambda zip uses the runtime's boto3, which can lag behind.
+MIN_BOTOCORE = "1.35.68"
+CONDITIONAL_PUT_PARAMETERS = ("IfMatch", "IfNoneMatch")
 
 _ETAG = re.compile(r"[0-9a-f]{32}(?:-\d+)?")
 
@@ -90,11 +97,39 @@ def client_config() -> Any:
 
 
 def make_client(*, endpoint_url: str | None = None, region_name: str | None = None) -> Any:
-    """A new S3 client. Without ``endpoint_url`` boto3 reads ``AWS_ENDPOINT_URL[_S3]`` itself."""
+    """A new S3 client. Without ``endpoint_url`` boto3 reads ``AWS_ENDPOINT_URL[_S3]`` itself.
+
+    Raises:
+        ConfigError: the SDK is too old for conditional writes (see :func:`require_conditional_writes`).
+    """
     boto3 = import_boto3()
     # A private session: boto3's default session is shared module state and not thread-safe to create.
     session = boto3.session.Session()
-    return session.client("s3", endpoint_url=endpoint_url, region_name=region_name, config=client_config())
+    client = session.client("s3", endpoint_url=endpoint_url, region_name=region_name, config=client_config())
+    require_conditional_writes(client)
+    return client
+
+
+def require_conditional_writes(client: Any) -> None:
+    """Fail now, naming the minimum version, when ``client``'s SDK cannot send conditional PutObjects.
+
+    Checked on the client's own service model (no extra load: the client has it), so a runtime whose
+    boto3 predates :data:`MIN_BOTOCORE` fails the cold start with one clear message instead of every
+    render with a parameter validation error.
+
+    Raises:
+        ConfigError: PutObject lacks ``IfMatch`` or ``IfNoneMatch`` in this botocore.
+    """
+    members = client.meta.service_model.operation_model("PutObject").input_shape.members
+    missing = [name for name in CONDITIONAL_PUT_PARAMETERS if name not in members]
+    if missing:
+        import botocore
+
+        raise ConfigError(
+            f"botocore {botocore.__version__} cannot send S3 conditional writes ({', '.join(missing)} on PutObject);"
+            f" polythumb needs boto3/botocore >= {MIN_BOTOCORE} (November 2024): upgrade the Lambda runtime,"
+            " or bundle a newer boto3 in the package"
+        )
 
 
 #: The container's one S3 client, created on first use and reused by every warm invocation.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from core.registry import ProviderSpec
 
 #: What to tell a user whose environment lacks the Azure SDKs.
-MISSING_SDK_HINT = "the Azure SDKs are not installed; install them with: pip install 'polythumb[azure]'"
+MISSING_SDK_HINT = "the Azure SDKs are not installed; from a polythumb checkout: pip install '.[azure]'"
 
 
 #: This provider, as the core's registry sees it (:mod:`core.registry`); importing it loads no SDK.
@@ -32,5 +32,6 @@ PROVIDER = ProviderSpec(
             "instance_variables": {"memory_mb": "instance_memory_mb"},
         },
     },
+    deployer="providers.azure.deploy_cli:DEPLOYER",
     sdk_modules=("azure.storage.blob", "azure.functions"),
 )

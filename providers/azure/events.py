@@ -64,7 +64,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from core.delivery import Ignored
-from core.errors import InvalidKey, MalformedEvent
+from core.errors import ConfigError, InvalidKey, MalformedEvent
 from core.events import ObjectEvent
 from core.storage.validation import check_key
 
@@ -132,6 +132,25 @@ def envelope_from_mapping(raw: object) -> Envelope:
         time=raw.get("time" if cloud else "eventTime"),
         data=raw.get("data"),
     )
+
+
+#: The first azure-functions with ``func.CloudEvent``: older workers' libraries cannot hand a CloudEvents-schema
+#: delivery to ``on_event_grid``, and each such event would be logged as malformed and dropped.
+MIN_AZURE_FUNCTIONS = "1.25"
+
+
+def require_cloud_event(functions: Any) -> None:
+    """Refuse to start with an ``azure.functions`` module that has no ``CloudEvent`` class.
+
+    Raises:
+        ConfigError: the library predates :data:`MIN_AZURE_FUNCTIONS` (the message names it).
+    """
+    if not hasattr(functions, "CloudEvent"):
+        version = getattr(functions, "__version__", "unknown")
+        raise ConfigError(
+            f"azure-functions {version} has no CloudEvent: CloudEvents-schema Event Grid deliveries would be "
+            f"dropped; polythumb needs azure-functions >= {MIN_AZURE_FUNCTIONS} (requirements.txt pins it)"
+        )
 
 
 def envelope_from_host(event: object) -> Envelope:

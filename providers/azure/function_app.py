@@ -24,6 +24,7 @@ import azure.functions as func
 
 from core.runtime import FunctionRuntime
 from providers.azure.connection import resolve_connection
+from providers.azure.events import require_cloud_event
 from providers.azure.handlers import handle_blob, handle_event_grid, handle_queue_message
 from providers.azure.settings import (
     EXTRA_SETTINGS,
@@ -34,6 +35,8 @@ from providers.azure.settings import (
 )
 from providers.azure.storage import BlobStorageOpener
 
+# Fail the start, not each event, when the library cannot decode CloudEvents-schema deliveries.
+require_cloud_event(func)
 settings = load_azure_settings(os.environ)
 runtime = FunctionRuntime(
     BlobStorageOpener(resolve_connection(settings.connection_name, environ=os.environ)),

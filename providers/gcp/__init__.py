@@ -12,7 +12,7 @@ from types import ModuleType
 
 from core.registry import ProviderSpec
 
-INSTALL_HINT = "pip install 'polythumb[gcp]'"
+INSTALL_HINT = "pip install '.[gcp]' (from a polythumb checkout)"
 
 
 def import_storage() -> ModuleType:
@@ -49,5 +49,6 @@ PROVIDER = ProviderSpec(
             "instance_variables": {"memory": "available_memory", "cpu": "available_cpu"},
         },
     },
+    deployer="providers.gcp.deploy_cli:DEPLOYER",
     sdk_modules=("google.cloud.storage", "functions_framework"),
 )

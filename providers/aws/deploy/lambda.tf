@@ -1,9 +1,13 @@
-# The function: arm64, Python 3.12, the zip from `polythumb package aws`, configuration in THUMBS_* variables.
+# The function: var.architecture, var.python_version, the zip from `polythumb package aws`, configuration in THUMBS_* variables.
 
 locals {
   function_name = var.name
-  package_path  = coalesce(var.package_path, "${path.module}/../../../dist/polythumb-aws-arm64-py3.12.zip")
-  environment = merge(var.thumbs_settings, {
+  package_path  = coalesce(var.package_path, "${path.module}/../../../dist/polythumb-aws-${var.architecture}-py${var.python_version}.zip")
+  # THUMBS_MAX_PIXELS follows memory_size (memory.tf) unless thumbs_settings sets it; more is refused at plan.
+  thumbs_defaults = {
+    THUMBS_MAX_PIXELS = tostring(local.max_pixels_for_memory)
+  }
+  environment = merge(local.thumbs_defaults, var.thumbs_settings, {
     THUMBS_DEST_BUCKET  = aws_s3_bucket.thumbnails.bucket
     THUMBS_SIZES        = var.thumbs_sizes
     THUMBS_KEY_TEMPLATE = "${var.dest_prefix}{dir}/{stem}-{width}x{height}.{ext}"
@@ -25,15 +29,16 @@ resource "aws_lambda_function" "thumbnailer" {
   function_name = local.function_name
   role          = aws_iam_role.thumbnailer.arn
   handler       = "providers.aws.handler.handler"
-  runtime       = "python3.12"
-  architectures = ["arm64"]
+  runtime       = "python${var.python_version}"
+  architectures = [var.architecture]
   memory_size   = var.memory_size
   timeout       = var.timeout
 
   filename         = local.package_path
   source_code_hash = filebase64sha256(local.package_path)
 
-  reserved_concurrent_executions = var.reserved_concurrency
+  # null: unreserved (-1 is the provider's "no reservation"); the SQS route's cost guard is max_concurrency.
+  reserved_concurrent_executions = var.reserved_concurrency == null ? -1 : var.reserved_concurrency
 
   environment {
     variables = local.environment
@@ -46,6 +51,13 @@ resource "aws_lambda_function" "thumbnailer" {
   # Asynchronous invocations (the direct S3 route) that still fail after Lambda's retries land here.
   dead_letter_config {
     target_arn = aws_sqs_queue.dead_letters.arn
+  }
+
+  lifecycle {
+    precondition {
+      condition     = try(tonumber(local.environment["THUMBS_MAX_PIXELS"]), 0) <= local.max_pixels_for_memory
+      error_message = "THUMBS_MAX_PIXELS in thumbs_settings is above what memory_size holds (memory.tf, the README's memory/pixel table): raise memory_size or lower the limit."
+    }
   }
 
   depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.thumbnailer]

@@ -22,3 +22,23 @@ output "dead_letter_queue_url" {
   description = "Messages and invocations that kept failing."
   value       = aws_sqs_queue.dead_letters.url
 }
+
+output "region" {
+  description = "Region of everything above."
+  value       = var.region
+}
+
+output "source_prefix" {
+  description = "Only keys under this prefix are thumbnailed (`polythumb verify` uploads there)."
+  value       = var.source_prefix
+}
+
+output "thumbs_environment" {
+  description = "The THUMBS_* settings the function runs with (`polythumb verify` checks the thumbnails against them)."
+  value       = local.environment
+}
+
+output "log_group" {
+  description = "The function's CloudWatch log group (`aws logs tail <group> --follow`)."
+  value       = aws_cloudwatch_log_group.function.name
+}

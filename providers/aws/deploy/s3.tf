@@ -14,7 +14,8 @@ resource "aws_s3_bucket" "source" {
   #checkov:skip=CKV_AWS_18:Server access logs need a separate log bucket owned by the organisation; add it there.
   #checkov:skip=CKV_AWS_144:Cross-region replication is a disaster-recovery choice, not part of a thumbnailer.
   #checkov:skip=CKV_AWS_145:SSE-S3 (AES256) is on by default; a customer-managed KMS key adds per-request cost and a key policy to run.
-  bucket = var.source_bucket_name
+  bucket        = var.source_bucket_name
+  force_destroy = var.force_destroy
 }
 
 resource "aws_s3_bucket" "thumbnails" {
@@ -22,7 +23,8 @@ resource "aws_s3_bucket" "thumbnails" {
   #checkov:skip=CKV_AWS_144:Thumbnails are derived data: they are re-rendered from the originals, not replicated.
   #checkov:skip=CKV_AWS_145:SSE-S3 (AES256) is on by default; a customer-managed KMS key adds per-request cost and a key policy to run.
   #checkov:skip=CKV2_AWS_62:Nothing reacts to thumbnails; a notification here would only invite loops.
-  bucket = var.dest_bucket_name
+  bucket        = var.dest_bucket_name
+  force_destroy = var.force_destroy
 }
 
 resource "aws_s3_bucket_public_access_block" "this" {

@@ -81,6 +81,7 @@ resource "aws_lambda_event_source_mapping" "events" {
   function_response_types = ["ReportBatchItemFailures"]
 
   scaling_config {
-    maximum_concurrency = var.reserved_concurrency # never more pollers than the function may run
+    # The cost guard; never above a reservation, which would only throttle the surplus.
+    maximum_concurrency = var.reserved_concurrency == null ? var.max_concurrency : max(2, min(var.max_concurrency, var.reserved_concurrency))
   }
 }

@@ -55,15 +55,20 @@ variable "event_route" {
 }
 
 variable "package_path" {
-  description = "The zip built by `polythumb package aws` (default: dist/polythumb-aws-arm64-py3.12.zip at the repository root)."
+  description = "The zip built by `polythumb package aws` (default: dist/polythumb-aws-<architecture>-py<python_version>.zip at the repository root)."
   type        = string
   default     = null
 }
 
 variable "memory_size" {
-  description = "MB. 2048 holds the largest source the default limits accept (measured 1.4 GB peak RSS for a 169 MP RGBA PNG) and gives a full vCPU (from 1769 MB); see providers/aws/README.md to go lower."
+  description = "MB. Sets THUMBS_MAX_PIXELS through the memory/pixel table of the main README (memory.tf): 2048 holds every image the default limit accepts and gives a full vCPU (from 1769 MB)."
   type        = number
   default     = 2048
+
+  validation {
+    condition     = var.memory_size >= 512 && var.memory_size <= 10240
+    error_message = "memory_size must be 512..10240 MB (below 512 no row of the memory/pixel table fits)."
+  }
 }
 
 variable "timeout" {
@@ -78,14 +83,53 @@ variable "timeout" {
 }
 
 variable "reserved_concurrency" {
-  description = "Cost guard: at most this many concurrent invocations (also the SQS event source's maximum concurrency)."
+  description = "Concurrency reserved for the function (and withheld from the rest of the account); null (default) reserves none. Reserving needs an account quota of at least this + 10 unreserved, which new accounts (quota 10) do not have."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.reserved_concurrency == null || try(var.reserved_concurrency >= 1 && var.reserved_concurrency <= 1000, false)
+    error_message = "reserved_concurrency must be null (unreserved) or 1..1000."
+  }
+}
+
+variable "max_concurrency" {
+  description = "Cost guard of the SQS route: at most this many concurrent invocations drain the queue (the event source mapping's maximum concurrency; needs no account quota). Raise it for a large backfill."
   type        = number
   default     = 10
 
   validation {
-    condition     = var.reserved_concurrency >= 2 && var.reserved_concurrency <= 1000
-    error_message = "reserved_concurrency must be 2..1000 (SQS maximum concurrency starts at 2)."
+    condition     = var.max_concurrency >= 2 && var.max_concurrency <= 1000
+    error_message = "max_concurrency must be 2..1000 (the SQS event source's maximum concurrency)."
   }
+}
+
+variable "architecture" {
+  description = "Lambda architecture; build the zip for the same one (`polythumb package aws --arch`)."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be arm64 or x86_64."
+  }
+}
+
+variable "python_version" {
+  description = "Lambda Python runtime (python<version>); build the zip for the same one (`polythumb package aws --python`)."
+  type        = string
+  default     = "3.12"
+
+  validation {
+    condition     = contains(["3.11", "3.12", "3.13"], var.python_version)
+    error_message = "python_version must be 3.11, 3.12 or 3.13 (what `polythumb package aws --python` builds)."
+  }
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete both buckets with everything in them (originals included!). For sandboxes only."
+  type        = bool
+  default     = false
 }
 
 variable "batch_size" {
@@ -101,9 +145,14 @@ variable "max_receive_count" {
 }
 
 variable "log_retention_days" {
-  description = "Retention of the function's CloudWatch log group."
+  description = "Days the function's CloudWatch logs are kept."
   type        = number
   default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of CloudWatch's retention periods (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ... 3653)."
+  }
 }
 
 variable "thumbs_sizes" {
@@ -126,6 +175,14 @@ variable "thumbs_settings" {
   validation {
     condition     = alltrue([for name in keys(var.thumbs_settings) : startswith(name, "THUMBS_")])
     error_message = "thumbs_settings holds THUMBS_* settings only."
+  }
+
+  # These come from their own variables; accepting them here would let one silently override the other.
+  validation {
+    condition = length(setintersection(keys(var.thumbs_settings), [
+      "THUMBS_DEST_BUCKET", "THUMBS_KEY_TEMPLATE", "THUMBS_SIZES", "THUMBS_LOG_LEVEL",
+    ])) == 0
+    error_message = "THUMBS_DEST_BUCKET, THUMBS_KEY_TEMPLATE, THUMBS_SIZES and THUMBS_LOG_LEVEL come from dest_bucket_name, dest_prefix, thumbs_sizes and thumbs_log_level, not thumbs_settings."
   }
 }
 

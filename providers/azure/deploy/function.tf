@@ -11,9 +11,9 @@ resource "azurerm_service_plan" "this" {
 
 locals {
   app_settings = {
-    # Host storage, identity-based. The provider writes AzureWebJobsStorage as a key-based string
-    # built from the account name; an empty value removes it so the host uses the __ settings.
-    "AzureWebJobsStorage"              = ""
+    # Host storage, identity-based: the host reads the __ settings. No "AzureWebJobsStorage" entry at
+    # all: an empty one is dropped from state by the provider, so every plan showed a diff and every
+    # apply restarted the app.
     "AzureWebJobsStorage__accountName" = azurerm_storage_account.runtime.name
     "AzureWebJobsStorage__credential"  = "managedidentity"
 
@@ -24,6 +24,10 @@ locals {
 
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING" = "Authorization=AAD"
 
+    # One render at a time per worker: the memory/pixel table (memory.tf) is per render, and Flex
+    # Consumption scales out with instances instead.
+    "PYTHON_THREADPOOL_THREAD_COUNT" = "1"
+
     # Only the function Event Grid delivers to runs; the other is disabled, not deleted.
     "AzureWebJobs.on_event_grid.Disabled" = var.trigger == "event_grid" ? "false" : "true"
     "AzureWebJobs.on_blob.Disabled"       = var.trigger == "blob" ? "false" : "true"
@@ -32,6 +36,8 @@ locals {
     "THUMBS_SOURCE_CONTAINER"   = azurerm_storage_container.source.name
     "THUMBS_DEST_BUCKET"        = azurerm_storage_container.dest.name
     "THUMBS_SIZES"              = var.thumbs_sizes
+    # Follows instance_memory_mb (memory.tf) unless thumbs_settings sets it; more is refused at plan.
+    "THUMBS_MAX_PIXELS" = tostring(local.max_pixels_for_memory)
   }
 }
 
@@ -66,6 +72,13 @@ resource "azurerm_function_app_flex_consumption" "this" {
   }
 
   app_settings = merge(local.app_settings, var.thumbs_settings)
+
+  lifecycle {
+    precondition {
+      condition     = try(tonumber(merge(local.app_settings, var.thumbs_settings)["THUMBS_MAX_PIXELS"]), 0) <= local.max_pixels_for_memory
+      error_message = "THUMBS_MAX_PIXELS in thumbs_settings is above what instance_memory_mb holds (memory.tf, the README's memory/pixel table): raise instance_memory_mb or lower the limit."
+    }
+  }
 
   tags = var.tags
 }

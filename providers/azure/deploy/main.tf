@@ -6,6 +6,9 @@ locals {
   # The connection name the code reads the images account from (THUMBS_STORAGE_CONNECTION): an
   # identity-based Functions connection, "<name>__blobServiceUri" + "<name>__credential".
   images_connection = "PolythumbImages"
+
+  # The zip `polythumb package azure` writes, at the repository root.
+  package_path = coalesce(var.package_path, "${path.module}/../../../dist/polythumb-azure.zip")
 }
 
 resource "azurerm_resource_group" "this" {

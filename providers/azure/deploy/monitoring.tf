@@ -14,6 +14,7 @@ resource "azurerm_application_insights" "this" {
   workspace_id                  = azurerm_log_analytics_workspace.this.id
   application_type              = "other"
   local_authentication_disabled = true # ingestion needs an Entra ID token (Monitoring Metrics Publisher)
+  retention_in_days             = var.log_retention_days
   tags                          = var.tags
 }
 

@@ -30,5 +30,25 @@ output "deadletter_container" {
 
 output "deploy_command" {
   description = "Deploys the package built by `polythumb package azure` (remote build installs requirements.txt)."
-  value       = "az functionapp deployment source config-zip --resource-group ${azurerm_resource_group.this.name} --name ${azurerm_function_app_flex_consumption.this.name} --src dist/polythumb-azure.zip --build-remote true"
+  value       = "az functionapp deployment source config-zip --resource-group ${azurerm_resource_group.this.name} --name ${azurerm_function_app_flex_consumption.this.name} --src ${abspath(local.package_path)} --build-remote true"
+}
+
+output "resource_group" {
+  description = "Everything above lives in this resource group (`az group delete` removes it all)."
+  value       = azurerm_resource_group.this.name
+}
+
+output "function_app" {
+  description = "The function app (logs: `az webapp log tail`, or Application Insights)."
+  value       = azurerm_function_app_flex_consumption.this.name
+}
+
+output "blob_endpoint" {
+  description = "Blob endpoint of the images account (`polythumb verify azure` uploads there with your Entra ID login)."
+  value       = azurerm_storage_account.images.primary_blob_endpoint
+}
+
+output "thumbs_environment" {
+  description = "The THUMBS_* settings the app runs with (`polythumb verify` checks the thumbnails against them)."
+  value       = { for name, value in merge(local.app_settings, var.thumbs_settings) : name => value if startswith(name, "THUMBS_") }
 }

@@ -71,14 +71,14 @@ resource "azurerm_storage_account" "runtime" {
   #checkov:skip=CKV_AZURE_35:Same reason: a default-deny network rule would cut off the Functions host.
   #checkov:skip=CKV2_AZURE_33:Private endpoints need a VNet; this deployment relies on Entra ID-only access.
   #checkov:skip=CKV2_AZURE_1:Holds only host state and the deployment package; Microsoft-managed keys plus infrastructure encryption.
-  #checkov:skip=CKV_AZURE_206:Host state and the deployment package are reproducible from the repository; zone-redundant storage is enough.
+  #checkov:skip=CKV_AZURE_206:Host state and the deployment package are reproducible from the repository; runtime_storage_replication chooses LRS or ZRS.
   #checkov:skip=CKV_AZURE_33:Host queues are internal to the Functions runtime; request logging goes through the diagnostic setting (monitoring.tf).
   name                     = local.runtime_account
   resource_group_name      = azurerm_resource_group.this.name
   location                 = azurerm_resource_group.this.location
   account_kind             = "StorageV2"
   account_tier             = "Standard"
-  account_replication_type = "ZRS"
+  account_replication_type = var.runtime_storage_replication
 
   min_tls_version                   = "TLS1_2"
   https_traffic_only_enabled        = true

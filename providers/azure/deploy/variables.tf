@@ -71,9 +71,14 @@ variable "maximum_instance_count" {
 }
 
 variable "instance_memory_mb" {
-  description = "Instance memory: 2048 decodes photos up to ~50 MP comfortably; use 4096 for larger originals."
+  description = "Flex Consumption instance memory (512, 2048 or 4096): it sets THUMBS_MAX_PIXELS through the memory/pixel table of the main README (memory.tf)."
   type        = number
   default     = 2048
+
+  validation {
+    condition     = contains([512, 2048, 4096], var.instance_memory_mb)
+    error_message = "instance_memory_mb must be 512, 2048 or 4096 (Flex Consumption instance sizes)."
+  }
 }
 
 variable "thumbs_sizes" {
@@ -101,20 +106,54 @@ variable "thumbs_settings" {
 }
 
 variable "storage_replication" {
-  description = "Replication of the images account (GRS, RAGRS, GZRS or RAGZRS: originals are user data)."
+  description = "Replication of the images account. GRS (default) is offered in every region with a paired region; GZRS/RAGZRS only where zones exist; LRS/ZRS keep one region's copies only."
   type        = string
-  default     = "GZRS"
+  default     = "GRS"
 
   validation {
-    condition     = contains(["GRS", "RAGRS", "GZRS", "RAGZRS"], var.storage_replication)
-    error_message = "storage_replication must be GRS, RAGRS, GZRS or RAGZRS."
+    condition     = contains(["LRS", "ZRS", "GRS", "RAGRS", "GZRS", "RAGZRS"], var.storage_replication)
+    error_message = "storage_replication must be LRS, ZRS, GRS, RAGRS, GZRS or RAGZRS."
+  }
+}
+
+variable "runtime_storage_replication" {
+  description = "Replication of the Functions runtime account (host state and the package, reproducible): LRS (default, every region) or ZRS (regions with availability zones)."
+  type        = string
+  default     = "LRS"
+
+  validation {
+    condition     = contains(["LRS", "ZRS"], var.runtime_storage_replication)
+    error_message = "runtime_storage_replication must be LRS or ZRS."
   }
 }
 
 variable "log_retention_days" {
-  description = "Retention of the Log Analytics workspace behind Application Insights."
+  description = "Days the Log Analytics workspace and Application Insights keep logs and telemetry."
   type        = number
   default     = 30
+
+  validation {
+    condition     = contains([30, 60, 90, 120, 180, 270, 365, 550, 730], var.log_retention_days)
+    error_message = "log_retention_days must be one of 30, 60, 90, 120, 180, 270, 365, 550, 730 (Application Insights' retention periods)."
+  }
+}
+
+variable "subscription_id" {
+  description = "Azure subscription to deploy into; null reads ARM_SUBSCRIPTION_ID (azurerm 4.x requires one or the other)."
+  type        = string
+  default     = null
+}
+
+variable "package_path" {
+  description = "The zip built by `polythumb package azure` (default: dist/polythumb-azure.zip at the repository root)."
+  type        = string
+  default     = null
+}
+
+variable "alert_email" {
+  description = "Email address of the alerts' action group (alerts.tf); null creates the alerts without a receiver."
+  type        = string
+  default     = null
 }
 
 variable "tags" {

@@ -12,9 +12,20 @@ terraform {
 }
 
 provider "azurerm" {
-  features {}
+  # azurerm 4.x needs the subscription: this variable, or ARM_SUBSCRIPTION_ID when it is null
+  # (`export ARM_SUBSCRIPTION_ID=$(az account show --query id -o tsv)`).
+  subscription_id = var.subscription_id
 
-  # Shared-key access is disabled on both storage accounts, so the provider's own data-plane calls
-  # (reading blob/queue service properties) must authenticate with Entra ID too.
+  features {
+    storage {
+      # Manage storage through Azure Resource Manager only. Otherwise the provider reads each account's
+      # queue and blob service properties over the data plane, which needs a data-plane role (Storage
+      # Queue/Blob Data ...) that an Owner or Contributor deployer does not have: the apply fails with 403.
+      data_plane_available = false
+    }
+  }
+
+  # Shared-key access is disabled on both storage accounts: any data-plane call left authenticates with
+  # Entra ID, never with a key.
   storage_use_azuread = true
 }

@@ -10,12 +10,17 @@ locals {
     } : {},
   )
 
-  # The THUMBS_* settings of core/config.py. THUMBS_DEST_BUCKET is required by the entrypoint.
-  thumbs_environment = merge(var.thumbs_settings, {
-    THUMBS_DEST_BUCKET   = google_storage_bucket.thumbnails.name
+  # The THUMBS_* settings of core/config.py. The variables are defaults that thumbs_settings may
+  # override (variables.tf refuses a THUMBS_DEST_BUCKET there); THUMBS_MAX_PIXELS follows the memory
+  # (memory.tf) unless set, and a value above what the memory holds is refused by a check.
+  thumbs_defaults = {
     THUMBS_SIZES         = var.thumbs_sizes
     THUMBS_CACHE_CONTROL = var.thumbs_cache_control
     THUMBS_LOG_LEVEL     = var.thumbs_log_level
+    THUMBS_MAX_PIXELS    = tostring(local.max_pixels_for_memory)
+  }
+  thumbs_environment = merge(local.thumbs_defaults, var.thumbs_settings, {
+    THUMBS_DEST_BUCKET = google_storage_bucket.thumbnails.name
   })
 }
 
@@ -24,7 +29,11 @@ resource "google_project_service" "apis" {
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
+    "cloudresourcemanager.googleapis.com", # project IAM bindings
     "eventarc.googleapis.com",
+    "iam.googleapis.com", # service accounts
+    "logging.googleapis.com",
+    "monitoring.googleapis.com", # alert policies (alerts.tf)
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "storage.googleapis.com",
@@ -32,6 +41,14 @@ resource "google_project_service" "apis" {
 
   service            = each.value
   disable_on_destroy = false
+}
+
+# Enabling an API creates its service agent (Pub/Sub, Eventarc, Cloud Storage) a little later; IAM
+# bindings naming an agent fail with "does not exist" until then, and the first trigger with
+# "permission denied" (https://cloud.google.com/eventarc/docs/troubleshooting). Wait once.
+resource "time_sleep" "service_agents" {
+  create_duration = var.service_agent_wait
+  depends_on      = [google_project_service.apis]
 }
 
 resource "google_cloudfunctions2_function" "thumbnails" {
@@ -44,7 +61,7 @@ resource "google_cloudfunctions2_function" "thumbnails" {
   build_config {
     runtime         = var.runtime
     entry_point     = "handle_cloud_event" # providers/gcp/main.py, re-exported by the archive's main.py
-    service_account = var.build_service_account
+    service_account = coalesce(var.build_service_account, google_service_account.build.id)
 
     source {
       storage_source {
@@ -79,8 +96,19 @@ resource "google_cloudfunctions2_function" "thumbnails" {
     }
   }
 
+  lifecycle {
+    precondition {
+      condition     = try(tonumber(local.thumbs_environment["THUMBS_MAX_PIXELS"]), 0) <= local.max_pixels_for_memory
+      error_message = "THUMBS_MAX_PIXELS in thumbs_settings is above what available_memory holds (memory.tf, the README's memory/pixel table): raise available_memory or lower the limit."
+    }
+  }
+
   depends_on = [
-    google_project_service.apis,
+    time_sleep.service_agents,
+    google_project_iam_member.build,
+    google_project_iam_member.build_storage,
+    google_storage_bucket_iam_member.build_reads_code,
+    google_service_account_iam_member.pubsub_mints_trigger_tokens,
     google_project_iam_member.gcs_publishes_events,
     google_project_iam_member.trigger_receives_events,
     google_storage_bucket_iam_member.runtime_reads_originals,

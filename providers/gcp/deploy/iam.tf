@@ -5,12 +5,79 @@
 resource "google_service_account" "runtime" {
   account_id   = "${var.name_prefix}-runtime"
   display_name = "polythumb functions (reads originals, writes thumbnails)"
+  depends_on   = [google_project_service.apis] # the IAM API must be on in a fresh project
 }
 
 # Identity Eventarc uses to push events to the functions.
 resource "google_service_account" "trigger" {
   account_id   = "${var.name_prefix}-trigger"
   display_name = "polythumb Eventarc triggers (invokes the functions)"
+  depends_on   = [google_project_service.apis]
+}
+
+# Identity Cloud Build runs the function builds as. New projects (and organisations that disable the
+# default grants) give the default compute account no roles, so builds fail; this account has exactly
+# the roles Cloud Run functions documents for a custom build account (Logs Writer, Artifact Registry
+# Writer, Storage Object Admin: https://cloud.google.com/functions/docs/securing/build-custom-sa).
+resource "google_service_account" "build" {
+  account_id   = "${var.name_prefix}-build"
+  display_name = "polythumb function builds (Cloud Build)"
+  depends_on   = [google_project_service.apis]
+}
+
+resource "google_project_iam_member" "build" {
+  for_each = toset(var.build_service_account == null ? [
+    "roles/logging.logWriter",       # build logs
+    "roles/artifactregistry.writer", # the built image, in the gcf-artifacts repository Cloud Functions creates
+  ] : [])
+
+  project = var.project_id
+  role    = each.value
+  member  = "serviceAccount:${google_service_account.build.email}"
+}
+
+# The staged source and build cache live in buckets Cloud Functions creates itself on the first deploy
+# (gcf-v2-sources-*, gcf-v2-uploads-*), so no bucket-level grant can name them beforehand: the role is
+# granted on the project, but an IAM condition limits it to those buckets (never the images).
+resource "google_project_iam_member" "build_storage" {
+  count = var.build_service_account == null ? 1 : 0
+
+  project = var.project_id
+  role    = "roles/storage.objectAdmin"
+  member  = "serviceAccount:${google_service_account.build.email}"
+
+  condition {
+    title       = "Cloud Functions build buckets only"
+    description = "gcf-v2-* buckets created by Cloud Functions for sources and build caches"
+    expression  = "resource.name.startsWith(\"projects/_/buckets/gcf-v2-\")"
+  }
+}
+
+# The archive itself: read from the code bucket.
+resource "google_storage_bucket_iam_member" "build_reads_code" {
+  bucket = google_storage_bucket.code.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.build.email}"
+}
+
+# Service agents, by project number (they exist once their API is on: see time_sleep.service_agents).
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+locals {
+  pubsub_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+}
+
+# Eventarc pushes through an authenticated Pub/Sub push subscription: the Pub/Sub service agent mints
+# the trigger account's OIDC tokens. Projects whose agent predates April 2021 need this grant
+# (https://cloud.google.com/eventarc/docs/run/create-trigger-storage-gcloud); granted on the trigger
+# account only, never on the project.
+resource "google_service_account_iam_member" "pubsub_mints_trigger_tokens" {
+  service_account_id = google_service_account.trigger.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.pubsub_agent
+  depends_on         = [time_sleep.service_agents]
 }
 
 resource "google_storage_bucket_iam_member" "runtime_reads_originals" {
@@ -32,16 +99,18 @@ resource "google_storage_bucket_iam_member" "runtime_writes_thumbnails" {
 data "google_storage_project_service_account" "gcs" {}
 
 resource "google_project_iam_member" "gcs_publishes_events" {
-  project = var.project_id
-  role    = "roles/pubsub.publisher"
-  member  = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
+  project    = var.project_id
+  role       = "roles/pubsub.publisher"
+  member     = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
+  depends_on = [time_sleep.service_agents]
 }
 
 # Eventarc requires the trigger's identity to hold eventReceiver on the project (no narrower scope exists).
 resource "google_project_iam_member" "trigger_receives_events" {
-  project = var.project_id
-  role    = "roles/eventarc.eventReceiver"
-  member  = "serviceAccount:${google_service_account.trigger.email}"
+  project    = var.project_id
+  depends_on = [time_sleep.service_agents]
+  role       = "roles/eventarc.eventReceiver"
+  member     = "serviceAccount:${google_service_account.trigger.email}"
 }
 
 # ... and to invoke the functions: run.invoker on each function's Cloud Run service only.

@@ -57,9 +57,14 @@ variable "max_instance_count" {
 }
 
 variable "available_memory" {
-  description = "Memory per instance. A 50 MP photo decodes to about 150 MB; THUMBS_MAX_PIXELS bounds the worst case."
+  description = "Memory per instance, in the memory/pixel table of the main README (512Mi, 1Gi, 2Gi, 4Gi): it sets THUMBS_MAX_PIXELS, so no image the function accepts can run it out of memory."
   type        = string
-  default     = "1Gi"
+  default     = "2Gi"
+
+  validation {
+    condition     = contains(["512Mi", "1Gi", "2Gi", "4Gi"], var.available_memory)
+    error_message = "available_memory must be 512Mi, 1Gi, 2Gi or 4Gi (a row of the memory/pixel table)."
+  }
 }
 
 variable "available_cpu" {
@@ -75,7 +80,7 @@ variable "timeout_seconds" {
 }
 
 variable "build_service_account" {
-  description = "Service account id (projects/<p>/serviceAccounts/<email>) Cloud Build uses to build the function; null keeps the project's default build account."
+  description = "Service account id (projects/<p>/serviceAccounts/<email>) Cloud Build uses to build the function; null (default) uses the dedicated <prefix>-build account created here with the roles a build needs."
   type        = string
   default     = null
 }
@@ -99,7 +104,7 @@ variable "thumbs_log_level" {
 }
 
 variable "thumbs_settings" {
-  description = "Further THUMBS_* settings passed to both functions as is (e.g. THUMBS_FORMAT = \"webp\")."
+  description = "Further THUMBS_* settings passed to both functions (e.g. THUMBS_FORMAT = \"webp\"); a value here wins over thumbs_sizes, thumbs_cache_control and thumbs_log_level."
   type        = map(string)
   default     = {}
 
@@ -110,6 +115,46 @@ variable "thumbs_settings" {
       "THUMBS_ON_DELETE", "THUMBS_LOG_LEVEL",
     ], name)])
     error_message = "thumbs_settings: only polythumb settings (THUMBS_FORMAT, THUMBS_QUALITY, ...); THUMBS_DEST_BUCKET is set from thumbnail_bucket_name."
+  }
+}
+
+variable "configure_dead_letter" {
+  description = "Attach the dead-letter topic to each trigger's Eventarc subscription with gcloud (needs gcloud, authenticated, where terraform runs)."
+  type        = bool
+  default     = true
+}
+
+variable "service_agent_wait" {
+  description = "How long to wait after enabling the APIs for their service agents to exist (Terraform duration)."
+  type        = string
+  default     = "60s"
+}
+
+variable "log_retention_days" {
+  description = "Days the functions' logs are kept in their own log bucket (logging.tf)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.log_retention_days >= 1 && var.log_retention_days <= 3650
+    error_message = "log_retention_days must be 1..3650."
+  }
+}
+
+variable "alert_email" {
+  description = "Email address that receives the alerts (alerts.tf); null creates the policies without a notification channel (they still show in Cloud Monitoring)."
+  type        = string
+  default     = null
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries of one event before Pub/Sub moves it to the dead-letter topic (5..100)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "max_delivery_attempts must be 5..100 (Pub/Sub's bounds)."
   }
 }
 

@@ -9,6 +9,10 @@ terraform {
       source  = "hashicorp/google"
       version = ">= 5.40, < 8.0"
     }
+    time = {
+      source  = "hashicorp/time"
+      version = ">= 0.9, < 1.0"
+    }
   }
 }
 

@@ -52,13 +52,18 @@ def test_handler_string_resolves_to_the_entrypoint(terraform: dict[str, list[Any
 
 
 def test_function_matches_what_packaging_builds(terraform: dict[str, list[Any]]) -> None:
+    # Changed by issue 13: architecture and runtime are variables, used by the function and the package path.
     function = resource(terraform, "aws_lambda_function", "thumbnailer")
-    assert function["architectures"] == ["arm64"]
-    assert function["runtime"] == "python3.12"
+    assert function["architectures"] == ["${var.architecture}"]
+    assert function["runtime"] == "python${var.python_version}"
     package_path = local_value(terraform, "package_path")
-    assert f"/../../../{packaging.default_output('arm64', '3.12').as_posix()}" in package_path
-    assert function["reserved_concurrent_executions"] == "${var.reserved_concurrency}"
-    assert variable_default(terraform, "reserved_concurrency") >= 2
+    assert "/../../../dist/polythumb-aws-${var.architecture}-py${var.python_version}.zip" in package_path
+    default = packaging.default_output(
+        variable_default(terraform, "architecture"), variable_default(terraform, "python_version")
+    )
+    assert package_path.endswith(
+        default.name.replace("arm64", "${var.architecture}").replace("3.12", "${var.python_version}") + '")}'
+    )
     assert function["dead_letter_config"][0]["target_arn"] == "${aws_sqs_queue.dead_letters.arn}"
 
 
@@ -185,3 +190,122 @@ def test_policy_function_reads_the_source_prefix_and_writes_only_the_destination
         if writes:
             assert all(r.startswith(dest) for r in resources), f"{statement.get('sid')} writes outside the destination"
         assert set(s3) <= {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"}, s3
+
+
+# -- issue 13: what a fresh account needs, alarms, retention ------------------------------------------------
+
+
+def variable(terraform: dict[str, list[Any]], name: str) -> dict[str, Any]:
+    for declared in terraform["variable"]:
+        if name in declared:
+            return dict(declared[name])
+    raise AssertionError(f"no variable {name}")
+
+
+def validation_texts(terraform: dict[str, list[Any]], name: str) -> list[str]:
+    return [f"{v['condition']} {v['error_message']}" for v in variable(terraform, name).get("validation", [])]
+
+
+def test_reserved_concurrency_is_optional_so_low_quota_accounts_can_apply(terraform: dict[str, list[Any]]) -> None:
+    assert variable_default(terraform, "reserved_concurrency") is None
+    assert any(
+        "var.reserved_concurrency == null" in text for text in validation_texts(terraform, "reserved_concurrency")
+    )
+    function = resource(terraform, "aws_lambda_function", "thumbnailer")
+    assert (
+        function["reserved_concurrent_executions"]
+        == "${var.reserved_concurrency == null ? -1 : var.reserved_concurrency}"
+    )
+    # The cost guard stays, where it needs no account quota: the SQS event source's maximum concurrency.
+    mapping = resource(terraform, "aws_lambda_event_source_mapping", "events")
+    assert "var.max_concurrency" in mapping["scaling_config"][0]["maximum_concurrency"]
+    assert variable_default(terraform, "max_concurrency") == 10
+
+
+def test_architecture_and_runtime_are_the_choices_the_packager_offers(terraform: dict[str, list[Any]]) -> None:
+    architectures = re.findall(r'"([a-z0-9_]+)"', validation_texts(terraform, "architecture")[0].split("],")[0])
+    assert sorted(architectures) == sorted(packaging.PLATFORMS)
+    versions = re.findall(r'"(3\.\d+)"', validation_texts(terraform, "python_version")[0])
+    assert sorted(set(versions)) == sorted(packaging.PYTHON_VERSIONS)
+    assert variable_default(terraform, "architecture") == "arm64"
+    assert variable_default(terraform, "python_version") == "3.12"
+
+
+def test_buckets_can_be_destroyed_only_on_explicit_opt_in(terraform: dict[str, list[Any]]) -> None:
+    assert variable_default(terraform, "force_destroy") is False
+    for name in ("source", "thumbnails"):
+        assert resource(terraform, "aws_s3_bucket", name)["force_destroy"] == "${var.force_destroy}"
+
+
+def test_thumbs_settings_cannot_silently_lose_to_the_dedicated_variables(terraform: dict[str, list[Any]]) -> None:
+    names = ("THUMBS_DEST_BUCKET", "THUMBS_KEY_TEMPLATE", "THUMBS_SIZES", "THUMBS_LOG_LEVEL")
+    conditions = [v["condition"] for v in variable(terraform, "thumbs_settings").get("validation", [])]
+    assert any("setintersection" in c and all(f'"{name}"' in c for name in names) for c in conditions), conditions
+
+
+def test_alarms_page_someone_through_one_topic(terraform: dict[str, list[Any]]) -> None:
+    by_metric = {(a["namespace"], a["metric"]): a for a in local_value(terraform, "alarms").values()}
+    assert by_metric[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]["dimensions"] == {
+        "QueueName": "${aws_sqs_queue.dead_letters.name}"
+    }
+    assert by_metric[("AWS/SQS", "ApproximateAgeOfOldestMessage")]["dimensions"] == {
+        "QueueName": "${one(aws_sqs_queue.events[*].name)}"
+    }
+    for metric in ("Errors", "Throttles"):
+        assert by_metric[("AWS/Lambda", metric)]["dimensions"] == {
+            "FunctionName": "${aws_lambda_function.thumbnailer.function_name}"
+        }
+    alarm = resource(terraform, "aws_cloudwatch_metric_alarm", "this")
+    assert alarm["metric_name"] == "${each.value.metric}" and alarm["dimensions"] == "${each.value.dimensions}"
+    assert alarm["alarm_actions"] == alarm["ok_actions"] == ["${aws_sns_topic.alarms.arn}"]
+    assert alarm["treat_missing_data"] == "notBreaching" and alarm["comparison_operator"] == "GreaterThanThreshold"
+    publishers = data_source(terraform, "aws_iam_policy_document", "alarm_topic")["statement"]
+    assert [s["principals"][0]["identifiers"] for s in publishers] == [["cloudwatch.amazonaws.com"]]
+    assert [s["actions"] for s in publishers] == [["sns:Publish"]]
+    subscription = resource(terraform, "aws_sns_topic_subscription", "alarm_email")
+    assert subscription["count"] == "${var.alarm_email == null ? 0 : 1}" and subscription["protocol"] == "email"
+    assert variable_default(terraform, "alarm_email") is None
+
+
+def test_log_retention_is_explicit_and_a_valid_cloudwatch_period(terraform: dict[str, list[Any]]) -> None:
+    assert variable_default(terraform, "log_retention_days") == 30
+    assert "30," in validation_texts(terraform, "log_retention_days")[0]
+    assert (
+        resource(terraform, "aws_cloudwatch_log_group", "function")["retention_in_days"] == "${var.log_retention_days}"
+    )
+
+
+def test_outputs_tell_verify_where_and_how_the_function_runs(terraform: dict[str, list[Any]]) -> None:
+    outputs = {name for block in terraform["output"] for name in block}
+    assert {
+        "source_bucket",
+        "thumbnail_bucket",
+        "source_prefix",
+        "thumbs_environment",
+        "region",
+        "alarm_topic_arn",
+    } <= outputs
+
+
+def test_an_sdk_without_conditional_writes_fails_at_client_creation_naming_the_floor() -> None:
+    from types import SimpleNamespace
+
+    from core.errors import ConfigError
+    from providers.aws.storage import MIN_BOTOCORE, make_client, require_conditional_writes
+
+    old = SimpleNamespace(input_shape=SimpleNamespace(members={"Bucket": 1, "Key": 1, "Body": 1}))
+    client = SimpleNamespace(meta=SimpleNamespace(service_model=SimpleNamespace(operation_model=lambda name: old)))
+    with pytest.raises(
+        ConfigError, match=rf"boto3/botocore >= {re.escape(MIN_BOTOCORE)}.*IfMatch|IfMatch.*{re.escape(MIN_BOTOCORE)}"
+    ):
+        require_conditional_writes(client)
+    require_conditional_writes(make_client(region_name="us-east-1"))  # the installed SDK has them
+
+
+def test_pyproject_pins_the_conditional_write_floor() -> None:
+    import tomllib
+
+    from providers.aws.storage import MIN_BOTOCORE
+
+    project = tomllib.loads((DEPLOY.parents[2] / "pyproject.toml").read_text())
+    assert f"boto3>={MIN_BOTOCORE}" in project["project"]["optional-dependencies"]["aws"]

@@ -18,5 +18,6 @@ def test_concepts() -> None:
 def test_the_backfill_models_deploy_row_uses_the_deploy_files_numbers() -> None:
     defaults = variable_defaults(ROOT / "providers" / "aws" / "deploy")
     row = next(s for s in scenarios() if s.cloud == "aws" and "deploy" in s.label)
-    assert row.instances == defaults["reserved_concurrency"] and row.vcpus == defaults["memory_size"] / 1769
+    # Changed by issue 13: the cost guard is max_concurrency (reserved_concurrency is null, unreserved, by default).
+    assert row.instances == defaults["max_concurrency"] and row.vcpus == defaults["memory_size"] / 1769
     assert row.sizes == defaults["thumbs_sizes"]

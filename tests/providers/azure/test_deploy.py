@@ -100,7 +100,9 @@ def test_every_tf_file_parses() -> None:
             assert hcl2.load(handle)
 
 
-def test_app_settings_boot_the_real_entrypoint(app_settings: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_app_settings_boot_the_real_entrypoint(
+    tf: Terraform, app_settings: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     thumbs = {k: v for k, v in app_settings.items() if k.startswith("THUMBS_")}
     assert set(thumbs) <= set(SETTINGS) | set(EXTRA_SETTINGS)
     assert {"THUMBS_DEST_BUCKET", "THUMBS_SOURCE_CONTAINER", "THUMBS_STORAGE_CONNECTION"} <= set(thumbs)
@@ -108,6 +110,8 @@ def test_app_settings_boot_the_real_entrypoint(app_settings: dict[str, str], mon
 
     # Resource attributes (endpoints, account names) are only known at apply time: stand-ins.
     environ = {k: (v if "${" not in v else "https://account.blob.core.windows.net/") for k, v in app_settings.items()}
+    # ... except the pixel limit, which memory.tf derives from the default instance memory.
+    environ["THUMBS_MAX_PIXELS"] = str(tf.locals["max_pixels_by_memory"][str(tf.variables["instance_memory_mb"])])
     config = load_config(environ, require_dest=True, extra_settings=EXTRA_SETTINGS)
     assert config.dest_bucket == "thumbnails"
     azure = load_azure_settings(environ)
@@ -131,7 +135,7 @@ def test_app_settings_boot_the_real_entrypoint(app_settings: dict[str, str], mon
 
 
 def test_host_storage_is_identity_based_and_no_key_appears_anywhere(app_settings: dict[str, str]) -> None:
-    assert app_settings["AzureWebJobsStorage"] == ""
+    assert "AzureWebJobsStorage" not in app_settings  # changed by issue 13: the empty entry made every plan differ
     assert "AzureWebJobsStorage__accountName" in app_settings
     assert app_settings["AzureWebJobsStorage__credential"] == "managedidentity"
     text = "\n".join(p.read_text() for p in TF_FILES)
@@ -258,7 +262,9 @@ def test_policy_has_no_keys_in_settings_and_no_shared_keys() -> None:
     [app_settings] = [block["app_settings"] for block in tf["locals"] if "app_settings" in block]
     for setting, value in app_settings.items():
         assert not secret_shapes.search(f"{setting}={value}"), f"app setting {setting} holds a secret: {value}"
-    assert app_settings["AzureWebJobsStorage"] == "", "host storage is identity-based"
+    # Changed by issue 13: no AzureWebJobsStorage entry at all (an empty one made every plan differ).
+    assert "AzureWebJobsStorage" not in app_settings, "host storage is identity-based"
+    assert app_settings["AzureWebJobsStorage__credential"] == "managedidentity"
     for name, body in blocks(tf, "resource", "azurerm_function_app_flex_consumption"):
         settings = body.get("app_settings")
         for setting, value in settings.items() if isinstance(settings, dict) else []:
@@ -269,3 +275,120 @@ def test_policy_has_no_keys_in_settings_and_no_shared_keys() -> None:
     # The App Insights connection string in site_config is an ingestion address, useless without a token:
     for name, body in blocks(tf, "resource", "azurerm_application_insights"):
         assert body["local_authentication_disabled"] is True, f"{name} accepts its instrumentation key alone"
+
+
+# -- issue 13: a deployer without data-plane roles, stable plans, alerts, retention, regions -----------------
+
+
+def provider_block() -> dict[str, Any]:
+    with (DEPLOY / "versions.tf").open() as handle:
+        parsed = clean(hcl2.load(handle))
+    return dict(parsed["provider"][0]["azurerm"])
+
+
+def test_the_provider_never_needs_a_data_plane_role_of_the_deployer() -> None:
+    provider = provider_block()
+    assert provider["features"][0]["storage"][0]["data_plane_available"] is False
+    assert provider["storage_use_azuread"] is True
+
+
+def test_the_subscription_is_wired_as_azurerm_4_requires(tf: Terraform) -> None:
+    assert provider_block()["subscription_id"] == "${var.subscription_id}"
+    assert "subscription_id" in tf.variables and tf.variables["subscription_id"] is None  # null: ARM_SUBSCRIPTION_ID
+
+
+def test_no_app_setting_the_provider_drops_from_state(tf: Terraform) -> None:
+    settings = tf.locals["app_settings"]
+    assert "AzureWebJobsStorage" not in settings  # an empty value is dropped from state: a diff on every plan
+    assert all(value != "" for value in settings.values())
+    assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
+
+
+def test_deploy_command_points_at_the_package_polythumb_builds(tf: Terraform) -> None:
+    from providers.azure.packaging import DEFAULT_OUT
+
+    outputs = {}
+    for path in TF_FILES:
+        with path.open() as handle:
+            for block in hcl2.load(handle).get("output", []):
+                outputs.update(clean(block))
+    command = outputs["deploy_command"]["value"]
+    assert "--src ${abspath(local.package_path)}" in command and "--src dist/" not in command
+    assert (
+        tf.locals["package_path"]
+        == f'${{coalesce(var.package_path, "${{path.module}}/../../../{DEFAULT_OUT.as_posix()}")}}'
+    )
+    assert {"thumbs_environment", "blob_endpoint", "source_container", "dest_container"} <= outputs.keys()
+
+
+def test_redundancy_is_a_variable_with_a_default_every_region_offers(tf: Terraform) -> None:
+    runtime = tf.resource("azurerm_storage_account", "runtime")
+    assert runtime["account_replication_type"] == "${var.runtime_storage_replication}"
+    assert tf.variables["runtime_storage_replication"] == "LRS"
+    images = tf.resource("azurerm_storage_account", "images")
+    assert images["account_replication_type"] == "${var.storage_replication}"
+    assert tf.variables["storage_replication"] in ("LRS", "GRS")  # not a zone-redundant kind some regions lack
+
+
+def test_alerts_cover_dead_letters_poison_queues_and_failures(tf: Terraform) -> None:
+    metrics = {a["metric"]: a for a in tf.locals["metric_alerts"].values()}
+    assert metrics["DeadLetteredCount"]["scope"] == "${azurerm_eventgrid_system_topic.images.id}"
+    assert metrics["DroppedEventCount"]["scope"] == "${azurerm_eventgrid_system_topic.images.id}"
+    assert metrics["requests/failed"]["scope"] == "${azurerm_application_insights.this.id}"
+    alert = tf.resource("azurerm_monitor_metric_alert", "this")
+    assert alert["for_each"] == "${local.metric_alerts}" and alert["scopes"] == ["${each.value.scope}"]
+    assert alert["criteria"][0]["metric_name"] == "${each.value.metric}"
+    poison = tf.resource("azurerm_monitor_scheduled_query_rules_alert_v2", "poison_messages")
+    assert "StorageQueueLogs" in poison["criteria"][0]["query"] and "-poison" in poison["criteria"][0]["query"]
+    group = "${azurerm_monitor_action_group.alerts.id}"
+    assert alert["action"][0]["action_group_id"] == group
+    assert poison["action"][0]["action_groups"] == [group]
+    receiver = tf.resource("azurerm_monitor_action_group", "alerts")["dynamic"][0]["email_receiver"]
+    assert receiver["for_each"] == "${var.alert_email == null ? [] : [var.alert_email]}"
+
+
+def test_log_retention_is_explicit_on_logs_and_telemetry(tf: Terraform) -> None:
+    assert tf.variables["log_retention_days"] == 30
+    assert tf.resource("azurerm_log_analytics_workspace", "this")["retention_in_days"] == "${var.log_retention_days}"
+    assert tf.resource("azurerm_application_insights", "this")["retention_in_days"] == "${var.log_retention_days}"
+
+
+def test_memory_sets_the_pixel_limit_and_one_render_runs_per_worker(
+    tf: Terraform, app_settings: dict[str, str]
+) -> None:
+    from core.config import Config
+
+    assert tf.variables["instance_memory_mb"] == 2048
+    assert tf.locals["max_pixels_by_memory"]["2048"] >= Config().max_pixels
+    assert app_settings["THUMBS_MAX_PIXELS"] == "${tostring(local.max_pixels_for_memory)}"
+    assert app_settings["PYTHON_THREADPOOL_THREAD_COUNT"] == "1"
+
+
+def test_the_app_refuses_to_start_without_cloud_event_support(monkeypatch: pytest.MonkeyPatch) -> None:
+    import azure.functions as func
+
+    from core.errors import ConfigError
+    from providers.azure.events import MIN_AZURE_FUNCTIONS
+
+    monkeypatch.setenv("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+    monkeypatch.setenv("THUMBS_DEST_BUCKET", "thumbnails")
+    monkeypatch.setenv("THUMBS_SOURCE_CONTAINER", "images")
+    monkeypatch.delattr(func, "CloudEvent")
+    monkeypatch.delitem(sys.modules, "providers.azure.function_app", raising=False)
+    with pytest.raises(ConfigError, match=rf"azure-functions >= {re.escape(MIN_AZURE_FUNCTIONS)}"):
+        importlib.import_module("providers.azure.function_app")
+    monkeypatch.delitem(sys.modules, "providers.azure.function_app", raising=False)
+
+
+def test_pyproject_and_requirements_pin_the_cloud_event_floor() -> None:
+    import tomllib
+
+    from packaging.version import Version
+
+    from providers.azure.events import MIN_AZURE_FUNCTIONS
+
+    project = tomllib.loads((DEPLOY.parents[2] / "pyproject.toml").read_text())
+    assert f"azure-functions>={MIN_AZURE_FUNCTIONS}" in project["project"]["optional-dependencies"]["azure"]
+    pins = dict(line.split("==") for line in (DEPLOY.parent / "requirements.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))  # fmt: skip
+    assert Version(pins["azure-functions"]) >= Version(MIN_AZURE_FUNCTIONS)

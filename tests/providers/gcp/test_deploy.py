@@ -118,9 +118,15 @@ def test_object_roles_are_granted_on_buckets_not_on_the_project(parsed: dict[str
     grants = {(unquote(g["role"]), g["bucket"]) for g in resources(parsed, "google_storage_bucket_iam_member").values()}
     assert ("roles/storage.objectViewer", "${google_storage_bucket.originals.name}") in grants
     assert ("roles/storage.objectAdmin", "${google_storage_bucket.thumbnails.name}") in grants
-    project_roles = {unquote(g["role"]) for g in resources(parsed, "google_project_iam_member").values()}
-    assert project_roles == {"roles/pubsub.publisher", "roles/eventarc.eventReceiver"}
-    assert not [r for r in project_roles if re.search(r"admin|Admin|editor|owner|storage\.", r)]
+    # Changed by issue 13: the dedicated build account adds its documented roles; its one storage role is
+    # conditioned to the gcf-v2-* buckets Cloud Functions creates, so no project grant reaches the images.
+    project_grants = resources(parsed, "google_project_iam_member")
+    project_roles = {unquote(g["role"]) for name, g in project_grants.items() if name != "build"}
+    assert project_roles == {"roles/pubsub.publisher", "roles/eventarc.eventReceiver", "roles/storage.objectAdmin"}
+    storage = [g for g in project_grants.values() if "storage." in unquote(g["role"])]
+    assert [unquote(g["member"]) for g in storage] == ["serviceAccount:${google_service_account.build.email}"]
+    assert 'startsWith(\\"projects/_/buckets/gcf-v2-\\")' in storage[0]["condition"][0]["expression"]
+    assert not [r for r in project_roles if re.search(r"editor|owner|\.admin$", r)]
     publisher = next(g for g in resources(parsed, "google_project_iam_member").values() if "pubsub" in g["role"])
     assert "google_storage_project_service_account.gcs.email_address" in publisher["member"]
     invoker = resources(parsed, "google_cloud_run_v2_service_iam_member")["trigger_invokes"]
@@ -161,10 +167,143 @@ def test_policy_object_roles_are_on_the_two_buckets_only() -> None:
 
 def test_policy_project_level_grants_are_only_what_eventarc_needs() -> None:
     tf = load_module(DEPLOY)
-    project_grants = {(body["role"], body["member"]) for _, body in blocks(tf, "resource", "google_project_iam_member")}
+    grants = dict(blocks(tf, "resource", "google_project_iam_member"))
+    project_grants = {(body["role"], body["member"]) for body in grants.values()}
+    build = "serviceAccount:${google_service_account.build.email}"
+    # Changed by issue 13: the dedicated build account (new projects give the default one no roles) adds the
+    # roles Cloud Functions documents for it; its storage role is conditioned to the gcf-v2-* buckets.
     assert project_grants == {
         ("roles/pubsub.publisher", "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"),
         ("roles/eventarc.eventReceiver", "serviceAccount:${google_service_account.trigger.email}"),
+        ("${each.value}", build),
+        ("roles/storage.objectAdmin", build),
     }
+    assert set(grants["build"]["for_each"].split('"')[1::2]) == {
+        "roles/logging.logWriter",
+        "roles/artifactregistry.writer",
+    }
+    assert "gcf-v2-" in grants["build_storage"]["condition"][0]["expression"]
     assert not list(blocks(tf, "resource", "google_project_iam_binding"))
     assert not list(blocks(tf, "resource", "google_project_iam_policy"))
+
+
+# -- issue 13: a fresh project, dead letters, alerts, retention, settings precedence ---------------------------
+
+
+def plain(value: Any) -> Any:
+    """:func:`unquote` all the way down."""
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items() if not str(k).startswith("__")}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return unquote(value)
+
+
+def top_level(parsed: dict[str, dict[str, Any]], block_type: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for document in parsed.values():
+        for block in document.get(block_type, []):
+            found.update(plain(block))
+    return found
+
+
+def one(parsed: dict[str, dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    return dict(plain(resources(parsed, kind)[name]))
+
+
+def test_a_fresh_project_enables_every_api_it_uses_before_using_it(parsed: dict[str, dict[str, Any]]) -> None:
+    apis = one(parsed, "google_project_service", "apis")["for_each"]
+    for api in ("iam.googleapis.com", "cloudresourcemanager.googleapis.com", "eventarc.googleapis.com",
+                "pubsub.googleapis.com", "monitoring.googleapis.com", "logging.googleapis.com"):  # fmt: skip
+        assert api in apis, api
+    for name, account in resources(parsed, "google_service_account").items():
+        assert account.get("depends_on") == ["${google_project_service.apis}"], name
+
+
+def test_service_agent_bindings_wait_for_the_agents(parsed: dict[str, dict[str, Any]]) -> None:
+    sleep = one(parsed, "time_sleep", "service_agents")
+    assert sleep["depends_on"] == ["${google_project_service.apis}"]
+    assert sleep["create_duration"] == "${var.service_agent_wait}"
+    assert "hashicorp/time" in (DEPLOY / "versions.tf").read_text()
+    for kind, name in (("google_project_iam_member", "gcs_publishes_events"),
+                       ("google_project_iam_member", "trigger_receives_events"),
+                       ("google_service_account_iam_member", "pubsub_mints_trigger_tokens")):  # fmt: skip
+        assert one(parsed, kind, name)["depends_on"] == ["${time_sleep.service_agents}"], name
+    function = one(parsed, "google_cloudfunctions2_function", "thumbnails")
+    assert "${time_sleep.service_agents}" in function["depends_on"]
+
+
+def test_pubsub_agent_mints_tokens_for_the_trigger_account_only(parsed: dict[str, dict[str, Any]]) -> None:
+    grant = one(parsed, "google_service_account_iam_member", "pubsub_mints_trigger_tokens")
+    assert grant["role"] == "roles/iam.serviceAccountTokenCreator"
+    assert grant["service_account_id"] == "${google_service_account.trigger.name}"
+    assert grant["member"] == "${local.pubsub_agent}"
+    agent = top_level(parsed, "locals")["pubsub_agent"]
+    assert agent == "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+
+
+def test_builds_run_as_a_dedicated_account_with_the_documented_roles(parsed: dict[str, dict[str, Any]]) -> None:
+    function = one(parsed, "google_cloudfunctions2_function", "thumbnails")
+    build = function["build_config"][0]["service_account"]
+    assert build == "${coalesce(var.build_service_account, google_service_account.build.id)}"
+    roles = one(parsed, "google_project_iam_member", "build")["for_each"]
+    for role in ("roles/logging.logWriter", "roles/artifactregistry.writer"):
+        assert role in roles
+    assert one(parsed, "google_project_iam_member", "build_storage")["role"] == "roles/storage.objectAdmin"
+    reads = one(parsed, "google_storage_bucket_iam_member", "build_reads_code")
+    assert reads["bucket"] == "${google_storage_bucket.code.name}" and reads["role"] == "roles/storage.objectViewer"
+
+
+def test_poison_events_are_dead_lettered_kept_and_alerted_on(parsed: dict[str, dict[str, Any]]) -> None:
+    topic = one(parsed, "google_pubsub_topic", "dead_letters")
+    subscription = one(parsed, "google_pubsub_subscription", "dead_letters")
+    assert subscription["topic"] == "${google_pubsub_topic.dead_letters.id}"
+    assert subscription["message_retention_duration"] == "604800s" and topic
+    publisher = one(parsed, "google_pubsub_topic_iam_member", "agent_publishes_dead_letters")
+    assert publisher["role"] == "roles/pubsub.publisher" and publisher["member"] == "${local.pubsub_agent}"
+    attach = one(parsed, "terraform_data", "attach_dead_letter")
+    command = attach["provisioner"][0]["local-exec"]["command"]
+    assert "--dead-letter-topic" in command and "--max-delivery-attempts" in command
+    assert "roles/pubsub.subscriber" in command  # the agent acknowledges on Eventarc's subscription
+    assert attach["for_each"] == "${var.configure_dead_letter ? google_cloudfunctions2_function.thumbnails : {}}"
+    policy = one(parsed, "google_monitoring_alert_policy", "dead_letters")
+    condition = policy["conditions"][0]["condition_threshold"][0]
+    assert "num_undelivered_messages" in condition["filter"]
+    assert "${google_pubsub_subscription.dead_letters.name}" in condition["filter"]
+    errors = one(parsed, "google_monitoring_alert_policy", "function_errors")["conditions"][0]["condition_threshold"][0]
+    assert "run.googleapis.com/request_count" in errors["filter"] and "5xx" in errors["filter"]
+    for policy in resources(parsed, "google_monitoring_alert_policy").values():
+        assert policy["notification_channels"] == "${local.notification_channels}"
+
+
+def test_logs_are_kept_for_an_explicit_retention(parsed: dict[str, dict[str, Any]]) -> None:
+    bucket = one(parsed, "google_logging_project_bucket_config", "functions")
+    assert bucket["retention_days"] == "${var.log_retention_days}"
+    assert top_level(parsed, "variable")["log_retention_days"]["default"] == 30
+    sink = one(parsed, "google_logging_project_sink", "functions")
+    assert "google_logging_project_bucket_config.functions.id" in sink["destination"]
+
+
+def test_thumbs_settings_win_over_the_convenience_variables(parsed: dict[str, dict[str, Any]]) -> None:
+    local_values = top_level(parsed, "locals")
+    # merge() keeps the last value: defaults, then the user's settings, then the destination (refused in them).
+    assert local_values["thumbs_environment"].startswith("${merge(local.thumbs_defaults, var.thumbs_settings, {")
+    assert local_values["thumbs_environment"].endswith("{THUMBS_DEST_BUCKET = google_storage_bucket.thumbnails.name})}")
+    assert local_values["thumbs_defaults"] == {
+        "THUMBS_SIZES": "${var.thumbs_sizes}",
+        "THUMBS_CACHE_CONTROL": "${var.thumbs_cache_control}",
+        "THUMBS_LOG_LEVEL": "${var.thumbs_log_level}",
+        "THUMBS_MAX_PIXELS": "${tostring(local.max_pixels_for_memory)}",
+    }
+
+
+def test_memory_default_holds_every_image_the_default_pixel_limit_accepts(parsed: dict[str, dict[str, Any]]) -> None:
+    from core.config import Config
+
+    variables = top_level(parsed, "variable")
+    assert variables["available_memory"]["default"] == "2Gi"
+    table = top_level(parsed, "locals")["max_pixels_by_memory"]
+    assert table["2048"] >= Config().max_pixels
+    assert "local.max_pixels_for_memory" in top_level(parsed, "locals")["thumbs_defaults"]["THUMBS_MAX_PIXELS"]
+    function = one(parsed, "google_cloudfunctions2_function", "thumbnails")
+    assert "local.max_pixels_for_memory" in function["lifecycle"][0]["precondition"][0]["condition"]

@@ -135,5 +135,5 @@ def test_a_missing_distribution_is_a_clear_usage_error(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(packaging, "RUNTIME_DISTRIBUTIONS", ("polythumb-no-such-distribution",))
     assert packaging.main(["--out", str(tmp_path / "x.zip")]) == 2
-    assert "pip install 'polythumb[gcp]'" in capsys.readouterr().err
+    assert "pip install '.[gcp]'" in capsys.readouterr().err
     assert not (tmp_path / "x.zip").exists()

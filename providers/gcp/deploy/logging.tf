@@ -1,0 +1,17 @@
+# Retention: the functions' logs (their Cloud Run services') are routed to a log bucket of their own,
+# kept log_retention_days (30 by default) whatever the project's _Default bucket keeps.
+
+resource "google_logging_project_bucket_config" "functions" {
+  project        = var.project_id
+  location       = "global"
+  bucket_id      = "${var.name_prefix}-functions"
+  retention_days = var.log_retention_days
+  description    = "polythumb function logs"
+  depends_on     = [google_project_service.apis]
+}
+
+resource "google_logging_project_sink" "functions" {
+  name        = "${var.name_prefix}-functions"
+  destination = "logging.googleapis.com/${google_logging_project_bucket_config.functions.id}"
+  filter      = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=(${join(" OR ", [for f in google_cloudfunctions2_function.thumbnails : "\"${f.service_config[0].service}\""])})"
+}

@@ -1,0 +1,236 @@
+"""The AWS stack for real: ``terraform validate`` with the locked provider, and ``polythumb deploy aws`` applied
+against moto's server, then ``polythumb verify aws`` through what the apply created.
+
+The AWS provider build ships in a local plugin directory on this machine kind (``/opt/tf-plugins``, or
+``POLYTHUMB_TF_PLUGIN_DIR``); nothing is downloaded. Without it (or without ``terraform``) these tests are
+skipped with the reason, and fail when ``POLYTHUMB_REQUIRE_ALL_PROVIDERS=1`` (CI runs on the same machine
+kind and must run them).
+
+moto runs Lambda only with Docker, which CI does not have. So after the apply the test proves the wiring
+the Terraform created -- bucket notification -> queue, event source mapping -> function, the role's
+policy -- by reading it back from moto, and then plays the event source mapping itself: it receives the
+S3 notifications from the *created* queue and invokes the real handler, configured with the
+*created* function's environment, while ``polythumb verify aws`` uploads, waits and checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from providers.aws.handler import build_handler
+from tests.verify_support import Relay, assert_verified, run_verify
+
+from .helpers import LambdaContext, Queue
+
+pytestmark = [pytest.mark.aws, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[3]
+DEPLOY = ROOT / "providers" / "aws" / "deploy"
+PLUGIN_DIR = Path(os.environ.get("POLYTHUMB_TF_PLUGIN_DIR", "/opt/tf-plugins"))
+
+#: Test-only wiring, dropped next to the copied module: every endpoint at moto, no real credential checks.
+#: Two resources are left out, both checked offline in test_deploy.py / test_deploy_policy.py: moto does not
+#: implement SQS's RedriveAllowPolicy attribute (the queue's own redrive policy is applied), and moto
+#: enforces the buckets' HTTPS-only policy (aws:SecureTransport) against its plain-HTTP endpoint, which
+#: would refuse every request of this test. And versioning stays off here: moto sends no
+#: ObjectRemoved:DeleteMarkerCreated notification for a versioned bucket (S3 does), so delete sync could not
+#: be observed through the created notification otherwise.
+OVERRIDE = """
+provider "aws" {{
+  region                      = var.region
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_requesting_account_id  = true
+  s3_use_path_style           = true
+
+  endpoints {{
+{endpoints}
+  }}
+}}
+
+resource "aws_sqs_queue_redrive_allow_policy" "dead_letters" {{
+  count = 0
+}}
+
+resource "aws_s3_bucket_policy" "tls_only" {{
+  for_each = {{}}
+}}
+
+resource "aws_s3_bucket_versioning" "this" {{
+  versioning_configuration {{
+    status = "Disabled"
+  }}
+}}
+"""
+SERVICES = ("cloudwatch", "iam", "kms", "lambda", "logs", "s3", "sns", "sqs", "sts")
+
+
+@pytest.fixture(scope="module")
+def terraform_env() -> dict[str, str]:
+    """The environment terraform runs with: the local plugin directory, no CLI config, no telemetry."""
+    missing = []
+    if shutil.which("terraform") is None:
+        missing.append("the terraform CLI")
+    if not any(PLUGIN_DIR.glob("registry.terraform.io/hashicorp/aws/*/*/terraform-provider-aws*")):
+        missing.append(f"the AWS provider in {PLUGIN_DIR} (POLYTHUMB_TF_PLUGIN_DIR)")
+    if missing:
+        message = f"cannot run Terraform offline: {' and '.join(missing)} not found"
+        if os.environ.get("POLYTHUMB_REQUIRE_ALL_PROVIDERS") == "1":
+            pytest.fail(message + " (required: POLYTHUMB_REQUIRE_ALL_PROVIDERS=1)")
+        pytest.skip(message)
+    return {
+        **os.environ,
+        "TF_CLI_ARGS_init": f"-plugin-dir={PLUGIN_DIR}",
+        "TF_CLI_CONFIG_FILE": os.devnull,
+        "CHECKPOINT_DISABLE": "1",
+        "TF_IN_AUTOMATION": "1",
+    }
+
+
+def terraform(workdir: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        ["terraform", f"-chdir={workdir}", *args, "-no-color"], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f"terraform {args[0]}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def test_terraform_validate_with_the_committed_lock(tmp_path: Path, terraform_env: dict[str, str]) -> None:
+    lock = (DEPLOY / ".terraform.lock.hcl").read_text()
+    assert 'provider "registry.terraform.io/hashicorp/aws"' in lock and "h1:" in lock
+    for path in DEPLOY.iterdir():
+        if path.suffix == ".tf" or path.name == ".terraform.lock.hcl":
+            shutil.copy2(path, tmp_path / path.name)
+    # -lockfile=readonly: init fails if the plugin does not match the committed checksums.
+    terraform(tmp_path, terraform_env, "init", "-backend=false", "-input=false", "-lockfile=readonly")
+    assert "Success!" in terraform(tmp_path, terraform_env, "validate").stdout
+    terraform(tmp_path, terraform_env, "fmt", "-check", "-recursive")
+
+
+@pytest.fixture(scope="module")
+def deployed(
+    tmp_path_factory: pytest.TempPathFactory, terraform_env: dict[str, str], moto_endpoint: str
+) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """``polythumb deploy aws`` into a working copy whose override points every endpoint at moto."""
+    workdir = tmp_path_factory.mktemp("aws-stack")
+    endpoints = "\n".join(f'    {service:<10} = "{moto_endpoint}"' for service in SERVICES)
+    (workdir / "moto_override.tf").write_text(OVERRIDE.format(endpoints=endpoints))
+    package = workdir / "function.zip"  # moto stores the code; the handler runs in this process (see above)
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("providers/aws/handler.py", "")
+    suffix = uuid.uuid4().hex[:8]
+    result = subprocess.run(
+        [sys.executable, "-m", "core.ops.cli", "deploy", "aws", "--workdir", str(workdir), "--package", str(package),
+         "--auto-approve", "--var", f"source_bucket_name=pt-src-{suffix}", "--var", f"dest_bucket_name=pt-dst-{suffix}",
+         "--var", "force_destroy=true", "--var", "alarm_email=ops@example.com"],
+        cwd=ROOT, env={**terraform_env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, check=False,
+        timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, f"polythumb deploy aws:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    assert "next: polythumb verify aws" in result.stdout
+    raw = json.loads(terraform(workdir, terraform_env, "output", "-json").stdout)
+    yield workdir, {name: entry["value"] for name, entry in raw.items()}
+
+
+def test_the_apply_wires_notification_queue_mapping_and_role(
+    deployed: tuple[Path, dict[str, Any]], aws_client: Callable[..., Any]
+) -> None:
+    _, outputs = deployed
+    s3, sqs, awslambda, iam = (aws_client(s) for s in ("s3", "sqs", "lambda", "iam"))
+    queue_url = outputs["events_queue_url"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dead_url = outputs["dead_letter_queue_url"]
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    [rule] = s3.get_bucket_notification_configuration(Bucket=outputs["source_bucket"])["QueueConfigurations"]
+    assert rule["QueueArn"] == queue_arn
+    assert set(rule["Events"]) == {"s3:ObjectCreated:*", "s3:ObjectRemoved:*"}
+    rules = [(r["Name"].lower(), r["Value"]) for r in rule["Filter"]["Key"]["FilterRules"]]
+    assert rules == [("prefix", "uploads/")]  # moto spells the name in lower case, S3 capitalised
+
+    redrive = json.loads(
+        sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
+    )
+    assert redrive["deadLetterTargetArn"] == dead_arn and int(redrive["maxReceiveCount"]) == 5
+
+    function = awslambda.get_function_configuration(FunctionName=outputs["function_name"])
+    mappings = awslambda.list_event_source_mappings()["EventSourceMappings"]  # moto ignores FunctionName=<name>
+    [mapping] = [m for m in mappings if m["FunctionArn"] == function["FunctionArn"]]
+    assert mapping["EventSourceArn"] == queue_arn and mapping["FunctionArn"] == function["FunctionArn"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert function["Handler"] == "providers.aws.handler.handler"
+    assert function["Runtime"] == "python3.12" and function["Architectures"] == ["arm64"]
+    assert function["Environment"]["Variables"] == outputs["thumbs_environment"]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 10}  # the cost guard, with no reserved concurrency
+
+    role = function["Role"].rsplit("/", 1)[1]
+    [policy_name] = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    document = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+    document = json.loads(document) if isinstance(document, str) else document
+    grants = {s["Sid"]: s for s in document["Statement"]}
+    source, dest = f"arn:aws:s3:::{outputs['source_bucket']}", f"arn:aws:s3:::{outputs['thumbnail_bucket']}"
+    assert (
+        grants["ReadOriginals"]["Action"] == "s3:GetObject"
+        and grants["ReadOriginals"]["Resource"] == f"{source}/uploads/*"
+    )
+    assert set(grants["WriteThumbnails"]["Action"]) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+    assert grants["WriteThumbnails"]["Resource"] == f"{dest}/thumbnails/*"
+    assert grants["ConsumeEvents"]["Resource"] == queue_arn and grants["ParkFailures"]["Resource"] == dead_arn
+    assert all(s["Effect"] == "Allow" and "*" not in str(s["Action"]) for s in document["Statement"])
+
+    alarms = aws_client("cloudwatch").describe_alarms(AlarmNamePrefix="polythumb-")["MetricAlarms"]
+    assert {a["MetricName"] for a in alarms} >= {
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateAgeOfOldestMessage",
+        "Errors",
+        "Throttles",
+    }
+    assert all(a["AlarmActions"] == [outputs["alarm_topic_arn"]] for a in alarms)
+    [subscription] = aws_client("sns").list_subscriptions_by_topic(TopicArn=outputs["alarm_topic_arn"])["Subscriptions"]
+    assert subscription["Protocol"] == "email"
+    groups = aws_client("logs").describe_log_groups(logGroupNamePrefix=outputs["log_group"])["logGroups"]
+    assert groups[0]["retentionInDays"] == 30
+
+
+def test_verify_passes_through_the_created_notification_and_queue(
+    deployed: tuple[Path, dict[str, Any]], aws_client: Callable[..., Any], s3_client: Any, moto_endpoint: str
+) -> None:
+    workdir, outputs = deployed
+    sqs, awslambda = aws_client("sqs"), aws_client("lambda")
+    queue_url = outputs["events_queue_url"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = Queue(sqs, queue_url, queue_arn)
+    environment = awslambda.get_function_configuration(FunctionName=outputs["function_name"])["Environment"][
+        "Variables"
+    ]
+    handler = build_handler(environment, s3_client=s3_client)  # the created function's own settings
+    # moto would try to run the function in Docker for every message (and fail, after a while): this test is
+    # the event source mapping instead, so moto's is paused once its wiring has been checked above.
+    mappings = awslambda.list_event_source_mappings()["EventSourceMappings"]
+    [mapping] = [m for m in mappings if m["EventSourceArn"] == queue_arn]
+    awslambda.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+
+    def event_source_mapping() -> None:
+        messages = queue.receive()
+        if messages:
+            queue.settle(messages, handler(queue.lambda_event(messages), LambdaContext()))
+
+    with Relay(event_source_mapping):
+        result = run_verify("aws", "--endpoint", moto_endpoint, "--workdir", str(workdir), "--timeout", "60")
+    assert_verified(result, sizes=tuple(environment["THUMBS_SIZES"].split(",")))
+    assert f"{outputs['source_bucket']}/uploads/polythumb-verify-" in result.stdout
+    assert "thumbnails/uploads/polythumb-verify-" not in result.stdout  # keys passed: no "missing" line
+    assert s3_client.list_objects_v2(Bucket=outputs["thumbnail_bucket"]).get("KeyCount", 0) == 0
