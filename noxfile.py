@@ -17,7 +17,9 @@ nox.options.sessions = ["lint", "typecheck", "isolation", "all", "deploy"]
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
 
-TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "python-hcl2>=4.3"]
+TEST_DEPS = [
+    "pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "python-hcl2>=4.3", "jsonschema>=4.18", "blurhash>=1.1",
+]  # fmt: skip
 CORE_TESTS = ["tests", "--ignore=tests/providers", "--ignore=tests/e2e"]
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
 
 from core.errors import ConfigError
 from core.imaging.types import Box, Fit
@@ -20,6 +21,11 @@ from core.syntax import check_template, parse_boxes
 
 OUTPUT_FORMATS = ("auto", "jpeg", "png", "webp", "avif")
 DELETE_POLICIES = ("delete", "keep")
+URL_MODES = ("none", "public", "signed")
+DEFAULT_MANIFEST_KEY = "{dir}/{stem}.thumbs.json"
+MANIFEST_PLACEHOLDERS = ("dir", "stem", "name", "srcext")
+#: The longest signed URL S3 (SigV4), GCS (V4) and Azure (user delegation key) all accept: 7 days.
+MAX_URL_TTL = 7 * 24 * 3600
 
 #: Extensions polythumb renders by default (matched case-insensitively on the key).
 DEFAULT_INCLUDE = (
@@ -46,6 +52,14 @@ SETTINGS = (
     "THUMBS_PROFILES",
     "THUMBS_MAX_FRAMES",
     "THUMBS_MAX_DURATION",
+    # Completion (core.completion): events, manifests, URLs.
+    "THUMBS_NOTIFY",
+    "THUMBS_NOTIFY_SECRET",
+    "THUMBS_MANIFEST",
+    "THUMBS_MANIFEST_KEY",
+    "THUMBS_PUBLIC_BASE_URL",
+    "THUMBS_URL_MODE",
+    "THUMBS_URL_TTL",
 )
 LEGACY_SETTINGS = {"THUMBNAIL_BUCKET_NAME": "THUMBS_DEST_BUCKET", "THUMBNAIL_SIZE": "THUMBS_SIZES"}
 
@@ -78,6 +92,15 @@ class Config:
     #: Animated outputs (``animated = "keep"``): most frames, and longest total duration in seconds.
     max_frames: int = 300
     max_duration: float = 60.0
+    #: Completion-event targets (``THUMBS_NOTIFY``), as URIs; empty: no events.
+    notify: tuple[str, ...] = ()
+    #: HMAC key of webhook signatures; never printed or logged (``repr`` hides it).
+    notify_secret: str | None = field(default=None, repr=False)
+    manifest: bool = False
+    manifest_key: str = DEFAULT_MANIFEST_KEY
+    public_base_url: str | None = None
+    url_mode: str = "none"  # none | public | signed
+    url_ttl: int = 3600  # seconds a signed URL stays valid
     #: Which variable each value came from, for error messages and ``polythumb config``.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -142,9 +165,11 @@ def load_config(
         max_duration=_parse_seconds("THUMBS_MAX_DURATION", text("THUMBS_MAX_DURATION"), defaults.max_duration),
         sources=sources,
     )
+    config = _with_completion(config, text)
     _check_key_template(config)
     if text("THUMBS_PROFILES"):
         config = replace(config, profiles=load_profiles(raw["THUMBS_PROFILES"], base=config))
+    _check_manifest_key(config)
     too_big = [str(b) for b in config.boxes if config.fit is not Fit.CONTAIN and b.width * b.height > config.max_pixels]
     if too_big:
         raise ConfigError(
@@ -157,6 +182,57 @@ def load_config(
             "(it may equal the source bucket; the loop guard then skips polythumb's own outputs)"
         )
     return config
+
+
+def _with_completion(config: Config, text: Callable[[str], str | None]) -> Config:
+    """Add the completion settings (``THUMBS_NOTIFY`` ... ``THUMBS_URL_TTL``), validated together."""
+    from core.completion.targets import check_targets  # local import: the schemes come from the registry
+
+    base_url = text("THUMBS_PUBLIC_BASE_URL")
+    if base_url is not None:
+        parsed = urlsplit(base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+            raise ConfigError(
+                f"THUMBS_PUBLIC_BASE_URL={base_url!r} is not valid; accepted values: an http(s) URL without query "
+                "or fragment, the prefix thumbnail keys are appended to, e.g. https://cdn.example.com/thumbs/"
+            )
+        base_url = base_url if base_url.endswith("/") else base_url + "/"
+    mode_default = "public" if base_url else "none"
+    url_mode = _parse_choice("THUMBS_URL_MODE", text("THUMBS_URL_MODE"), URL_MODES, mode_default)
+    if url_mode == "public" and base_url is None:
+        raise ConfigError(
+            "THUMBS_URL_MODE=public needs THUMBS_PUBLIC_BASE_URL (a CDN or bucket website URL); "
+            f"accepted values: {' | '.join(URL_MODES)}"
+        )
+    ttl = _parse_duration("THUMBS_URL_TTL", text("THUMBS_URL_TTL"), config.url_ttl)
+    notify = _parse_globs(text("THUMBS_NOTIFY"), ())
+    secret = text("THUMBS_NOTIFY_SECRET")
+    check_targets(notify, secret=secret)
+    manifest_key = text("THUMBS_MANIFEST_KEY") or DEFAULT_MANIFEST_KEY
+    check_template(manifest_key, "THUMBS_MANIFEST_KEY", placeholders=MANIFEST_PLACEHOLDERS, names_source=True)
+    return replace(
+        config,
+        notify=notify,
+        notify_secret=secret,
+        manifest=_parse_bool("THUMBS_MANIFEST", text("THUMBS_MANIFEST"), False),
+        manifest_key=manifest_key,
+        public_base_url=base_url,
+        url_mode=url_mode,
+        url_ttl=ttl,
+    )
+
+
+def _parse_duration(name: str, value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", value.lower())
+    seconds = int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)] if match else 0
+    if not 1 <= seconds <= MAX_URL_TTL:
+        raise ConfigError(
+            f"{name}={value!r} is not valid; accepted values: a duration from 1 s to 7 d, in seconds or with a "
+            "unit s, m, h, d (e.g. 3600 or 1h; 7 d is the longest S3, GCS and Azure signed URLs allow)"
+        )
+    return seconds
 
 
 def _unknown_setting_message(name: str, known: Iterable[str]) -> str:
@@ -247,4 +323,21 @@ def _check_key_template(config: Config) -> None:
         raise ConfigError(
             f"THUMBS_KEY_TEMPLATE={template!r} gives the same key for different THUMBS_SIZES; "
             "include {size} or {width} and {height}"
+        )
+
+
+def _check_manifest_key(config: Config) -> None:
+    """A manifest must never land on a thumbnail's key (of any profile)."""
+    if not config.manifest:
+        return
+    from core.completion.naming import manifest_key
+    from core.profiles import active_profiles, profile_outputs
+
+    sample = "photos/sample.jpg"
+    taken = {output.key for profile in active_profiles(config) for output in profile_outputs(config, profile, sample)}
+    if manifest_key(config, sample) in taken:
+        raise ConfigError(
+            f"THUMBS_MANIFEST_KEY={config.manifest_key!r} gives the key of a thumbnail; accepted values: a "
+            "template that differs from THUMBS_KEY_TEMPLATE (and the profiles' key_template), "
+            "e.g. {dir}/{stem}.thumbs.json"
         )

@@ -191,6 +191,32 @@ def handle(runtime: FunctionRuntime, event: ObjectEvent, context: Mapping[str, A
         )  # fmt: skip
         return Result(Status.ERROR, error=exc)
     log_outcome(runtime.logger, outcome, **fields)
+    return _announce(runtime, event, outcome, fields)
+
+
+def _announce(runtime: FunctionRuntime, event: ObjectEvent, outcome: Outcome, fields: Mapping[str, Any]) -> Result:
+    """Publish the completion event of ``outcome`` (THUMBS_NOTIFY), after its outputs are written.
+
+    A target that cannot take it makes the item retryable: the platform delivers it again, the pipeline finds
+    everything current, and the retry only publishes, with the same event id.
+    """
+    started = time.perf_counter()
+    try:
+        published = runtime.completion.announce(outcome, event)
+    except Exception as exc:
+        kind = exc.kind if isinstance(exc, TransientError) else INTERNAL_ERROR
+        message = f"outputs written, completion event not published: {exc}"
+        runtime.logger.warning(
+            "completion event of %s/%s not published, the platform will retry: [%s] %s",
+            event.bucket, event.key, kind, exc,
+            extra={"fields": _error_fields(event, fields, kind=kind, message=message, started=started)},
+        )  # fmt: skip
+        return Result(Status.ERROR, error=exc)
+    if published is not None:
+        runtime.logger.info(
+            "announced %s %s", published["type"], published["subject"],
+            extra={"fields": {**fields, "completion_id": published["id"], "completion_type": published["type"]}},
+        )  # fmt: skip
     return Result(outcome.status, outcome=outcome)
 
 

@@ -152,3 +152,13 @@ class SupersededError(TransientError):
     """A concurrent writer changed an output while we rendered; retry decides."""
 
     kind = "superseded"
+
+
+class NotifyUnavailable(TransientError):
+    """A completion event could not be published (target down, throttled, refused); the platform retries.
+
+    The thumbnails are written by then, so the retry finds them unchanged and only publishes, with the
+    same event id.
+    """
+
+    kind = "notify_unavailable"

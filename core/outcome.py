@@ -53,6 +53,7 @@ class OutputRecord:
     content_type: str | None = None
     bytes: int | None = None
     frames: int | None = None  # set for an animated thumbnail
+    revision: str | None = None  # the output object's own etag or version, for completion events
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,20 @@ class Outcome:
     duration_ms: float = 0.0
     #: What was asked but not done, without failing (an animation over a limit rendered as a still).
     warnings: tuple[str, ...] = ()
+    size: int | None = None  # the source's size in bytes, where it was read
+    manifest: OutputRecord | None = None  # the manifest (THUMBS_MANIFEST), written, unchanged or deleted
 
     @classmethod
-    def failed(cls, event: ObjectEvent, *, kind: str, message: str, duration_ms: float = 0.0) -> Outcome:
+    def failed(
+        cls,
+        event: ObjectEvent,
+        *,
+        kind: str,
+        message: str,
+        duration_ms: float = 0.0,
+        revision: str | None = None,
+        size: int | None = None,
+    ) -> Outcome:
         """The outcome of an event that ended in an error of ``kind``."""
         return cls(
             kind=event.kind,
@@ -83,12 +95,16 @@ class Outcome:
             error_kind=kind,
             error_message=message,
             duration_ms=duration_ms,
+            revision=revision,
+            size=size,
         )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the CLI's ``--json`` line, the entrypoints' log record)."""
         data = asdict(self)
         data["outputs"] = [{k: v for k, v in o.items() if v is not None} for o in data["outputs"]]
+        if data["manifest"] is not None:
+            data["manifest"] = {k: v for k, v in data["manifest"].items() if v is not None}
         data["duration_ms"] = round(self.duration_ms, 1)
         if self.warnings:
             data["warnings"] = list(self.warnings)

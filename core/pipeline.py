@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from core.completion.manifest import Manifests
+from core.completion.urls import UrlBuilder
 from core.config import Config
 from core.errors import (
     CopyPending,
@@ -37,7 +39,7 @@ from core.errors import (
     SupersededError,
 )
 from core.events import EventKind, ObjectEvent
-from core.imaging.types import Thumbnail
+from core.imaging.types import CONTENT_TYPES, Thumbnail
 from core.keys import Provenance, is_polythumb_output
 from core.outcome import Action, Outcome, OutputRecord, SkipReason, Status
 from core.prefixes import delete_outputs_under
@@ -63,10 +65,12 @@ class _Existing:
 class Thumbnailer:
     """Turns object events into thumbnails, on any storage behind the port."""
 
-    def __init__(self, config: Config, open_bucket: BucketOpener) -> None:
+    def __init__(self, config: Config, open_bucket: BucketOpener, *, urls: UrlBuilder | None = None) -> None:
         self.config = config
         self._open_bucket = open_bucket
         self._stores: dict[str, Storage] = {}
+        #: The manifest hook (THUMBS_MANIFEST): written after the thumbnails, deleted with them.
+        self._manifests = Manifests(config, urls=urls) if config.manifest else None
 
     def store(self, bucket: str) -> Storage:
         """The (cached) store of ``bucket``."""
@@ -77,20 +81,25 @@ class Thumbnailer:
     def handle(self, event: ObjectEvent) -> Outcome:
         """Handle one event. Raises only :class:`core.errors.TransientError` (and bugs)."""
         started = time.perf_counter()
+        seen: dict[str, ObjectInfo] = {}  # the source's info once read: a failed event names its revision
         try:
             if event.kind is EventKind.CREATED:
-                outcome = self._created(event)
+                outcome = self._created(event, seen)
             elif event.kind is EventKind.PREFIX_DELETED:
                 outcome = self._prefix_deleted(event)
             else:
                 outcome = self._deleted(event)
         except PermanentError as exc:
-            outcome = Outcome.failed(event, kind=exc.kind, message=str(exc))
+            source = seen.get("source")
+            outcome = Outcome.failed(
+                event, kind=exc.kind, message=str(exc),
+                revision=source.revision if source else None, size=source.size if source else None,
+            )  # fmt: skip
         return _with_duration(outcome, started)
 
     # -- created ------------------------------------------------------------
 
-    def _created(self, event: ObjectEvent) -> Outcome:
+    def _created(self, event: ObjectEvent, seen: dict[str, ObjectInfo]) -> Outcome:
         config = self.config
         outputs = outputs_for(config, event.key)
         if not outputs:
@@ -105,8 +114,9 @@ class Thumbnailer:
             info = source.head(event.key)
         except NotFound:
             if event.raw_key and event.raw_key != event.key:  # the envelope's encoding was ambiguous
-                return self._created(replace(event, key=event.raw_key, raw_key=None))
+                return self._created(replace(event, key=event.raw_key, raw_key=None), seen)
             return _skipped(event, SkipReason.SOURCE_MISSING)
+        seen["source"] = info
         if is_polythumb_output(info.metadata):
             return _skipped(event, SkipReason.POLYTHUMB_OUTPUT)
         if info.copy_status == "pending":
@@ -123,9 +133,23 @@ class Thumbnailer:
                     "(change THUMBS_KEY_TEMPLATE or THUMBS_DEST_BUCKET)"
                 )
         stale = [item for item in existing if not _is_current(item.info, item.output, info.revision)]
-        if not stale:
+        manifests = self._manifests
+        manifest = manifests.look(dest, event, dest_bucket=dest_bucket) if manifests else None
+        manifest_current = manifest is None or (
+            manifests is not None and manifests.is_current(manifest, source_key=event.key, revision=info.revision)
+        )
+        if not stale and manifest_current:
             records = tuple(_unchanged_record(item) for item in existing)
-            return _skipped(event, SkipReason.UNCHANGED, outputs=records, revision=info.revision)
+            manifest_record = manifests.unchanged(manifest) if manifests and manifest else None
+            return _skipped(event, SkipReason.UNCHANGED, outputs=records, revision=info.revision, size=info.size,
+                            manifest=manifest_record)  # fmt: skip
+        if not stale and manifests and manifest:  # only the manifest is missing or stale: no render
+            written_manifest, records = manifests.write(
+                dest, manifest, event=event, revision=info.revision, size=info.size,
+                outputs=[_unchanged_record(item) for item in existing], thumbnail=None,
+            )  # fmt: skip
+            return Outcome(kind=event.kind, bucket=event.bucket, key=event.key, status=Status.OK, outputs=records,
+                           revision=info.revision, size=info.size, manifest=written_manifest)  # fmt: skip
 
         try:
             source_object = source.get(event.key)
@@ -154,14 +178,24 @@ class Thumbnailer:
             self._put(dest, item, by_output[(item.output.box, item.output.format)], event, revision) for item in stale
         ]
         unchanged = [_unchanged_record(item) for item in existing if item not in stale]
+        records = tuple(written + unchanged)
+        manifest_record = None
+        if manifests and manifest:  # after the thumbnails: a manifest never names a thumbnail not yet stored
+            smallest = min(rendered.thumbnails, key=lambda t: t.width * t.height)
+            manifest_record, records = manifests.write(
+                dest, manifest, event=event, revision=revision, size=source_object.info.size, outputs=records,
+                thumbnail=smallest.body,
+            )  # fmt: skip
         return Outcome(
             kind=event.kind,
             bucket=event.bucket,
             key=event.key,
             status=Status.OK,
-            outputs=tuple(written + unchanged),
+            outputs=records,
             revision=revision,
             warnings=rendered.warnings,
+            size=source_object.info.size,
+            manifest=manifest_record,
         )
 
     def _put(self, dest: Storage, item: _Existing, thumb: Thumbnail, event: ObjectEvent, revision: str) -> OutputRecord:
@@ -170,7 +204,7 @@ class Thumbnailer:
             output.spec, bucket=event.bucket, source_key=event.key, revision=revision, box=output.box
         ).to_metadata()
         try:
-            dest.put(
+            stored = dest.put(
                 item.key,
                 thumb.body,
                 content_type=thumb.content_type,
@@ -203,6 +237,7 @@ class Thumbnailer:
             content_type=thumb.content_type,
             bytes=len(thumb.body),
             frames=thumb.frames if thumb.frames > 1 else None,
+            revision=stored.revision,
         )
 
     # -- deleted ------------------------------------------------------------
@@ -221,12 +256,15 @@ class Thumbnailer:
         if _head_or_none(source, event.key) is not None:
             return _skipped(event, SkipReason.SOURCE_EXISTS)
         records = []
+        recorded: str | None = None  # the revision the thumbnails were rendered from (names a deleted event)
         for output in outputs:  # every size in every format: a pure function of the key and the profiles
             key = output.key
             info = _head_or_none(dest, key)
             if info is None:
                 records.append(OutputRecord(key=key, box=str(output.box), action=Action.ABSENT, format=output.format))
             elif _derived_from(info, event.bucket, event.key):
+                provenance = Provenance.from_metadata(info.metadata)
+                recorded = recorded or (provenance.source_revision if provenance else None) or None
                 dest.delete(key)
                 records.append(OutputRecord(key=key, box=str(output.box), action=Action.DELETED, format=output.format))
             else:
@@ -235,7 +273,9 @@ class Thumbnailer:
                 )
         if event.raw_key and event.raw_key != event.key and all(r.action is Action.ABSENT for r in records):
             return self._deleted(replace(event, key=event.raw_key, raw_key=None))  # ambiguous encoding: try as sent
-        return Outcome(kind=event.kind, bucket=event.bucket, key=event.key, status=Status.OK, outputs=tuple(records))
+        manifest = self._manifests.delete(dest, event, derived_from=_derived_from) if self._manifests else None
+        return Outcome(kind=event.kind, bucket=event.bucket, key=event.key, status=Status.OK, outputs=tuple(records),
+                       revision=recorded, manifest=manifest)  # fmt: skip
 
     def _prefix_deleted(self, event: ObjectEvent) -> Outcome:
         if self.config.on_delete == "keep":
@@ -276,9 +316,10 @@ def _derived_from(info: ObjectInfo, bucket: str, key: str) -> bool:
 
 def _unchanged_record(item: _Existing) -> OutputRecord:
     size = item.info.size if item.info else None
-    return OutputRecord(
-        key=item.key, box=str(item.output.box), action=Action.UNCHANGED, format=item.output.format, bytes=size
-    )
+    revision = item.info.revision if item.info else None
+    fmt = item.output.format
+    return OutputRecord(key=item.key, box=str(item.output.box), action=Action.UNCHANGED, format=fmt, bytes=size,
+                        content_type=CONTENT_TYPES[fmt], revision=revision)  # fmt: skip
 
 
 def _skipped(event: ObjectEvent, reason: SkipReason, **fields: object) -> Outcome:

@@ -52,7 +52,8 @@ def output_listing_prefix(template: str, directory: str) -> str:
 
 def output_listing_prefixes(config: Config, directory: str) -> list[str]:
     """The prefixes to list for ``directory``: one per key template in use (profiles may differ), none nested."""
-    prefixes = sorted({output_listing_prefix(template, directory) for template in key_templates(config)})
+    templates = [*key_templates(config), *([config.manifest_key] if config.manifest else [])]  # manifests too
+    prefixes = sorted({output_listing_prefix(template, directory) for template in templates})
     return [p for i, p in enumerate(prefixes) if not any(p.startswith(q) for q in prefixes[:i])]
 
 

@@ -52,6 +52,9 @@ class ProviderSpec:
         facts: Free-form, documented facts the reports read (limits, prices' keys, URLs, event types).
         deployer: A :class:`core.ops.deploy.Deployer` for ``polythumb deploy|verify <name>``: its Terraform
             steps, how its outputs name the buckets, and how to reach an emulator instead of the cloud.
+        completion: Completion pieces (:mod:`core.completion`): ``THUMBS_NOTIFY`` scheme -> notifier class
+            (``{"sns": "providers.aws.notify:SnsNotifier"}``), and the reserved key ``"url_signer"`` -> the
+            ``(store, key, ttl) -> url`` signer of ``THUMBS_URL_MODE=signed``.
     """
 
     name: str
@@ -66,6 +69,7 @@ class ProviderSpec:
     settings: tuple[str, ...] = ()
     facts: Mapping[str, Any] = field(default_factory=dict)
     deployer: str | None = None
+    completion: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def package(self) -> str:

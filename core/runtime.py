@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
+from typing import Any
 
+from core.completion import Completion
 from core.config import Config, load_config
 from core.logs import configure_logging
 from core.pipeline import BucketOpener, Thumbnailer
+from core.storage.port import Storage
 
 
 class FunctionRuntime:
@@ -25,6 +28,8 @@ class FunctionRuntime:
         extra_settings: Provider-specific THUMBS_* names the entrypoint reads besides the shared vocabulary.
         config: Settings already validated (the local runner's, from the command line).
         logger: Where deliveries are logged; by default polythumb's JSON-lines logger on stdout.
+        provider: The provider's name (its THUMBS_NOTIFY notifiers and URL signer); None locally.
+        notifier_options: Keyword options for the providers' notifiers (clients, credentials; tests).
     """
 
     def __init__(
@@ -35,9 +40,18 @@ class FunctionRuntime:
         extra_settings: Iterable[str] = (),
         config: Config | None = None,
         logger: logging.Logger | None = None,
+        provider: str | None = None,
+        notifier_options: dict[str, Any] | None = None,
     ) -> None:
         self.config: Config = config or load_config(
             os.environ if environ is None else environ, require_dest=True, extra_settings=extra_settings
         )
         self.logger: logging.Logger = logger or configure_logging(self.config.log_level)
-        self.thumbnailer = Thumbnailer(self.config, open_bucket)
+        #: Completion events, manifests' URLs (THUMBS_NOTIFY, THUMBS_URL_MODE): :func:`core.delivery.handle` announces.
+        self.completion = Completion(
+            self.config, open_store=self._store, provider=provider, notifier_options=notifier_options
+        )
+        self.thumbnailer = Thumbnailer(self.config, open_bucket, urls=self.completion.urls)
+
+    def _store(self, bucket: str) -> Storage:
+        return self.thumbnailer.store(bucket)

@@ -47,13 +47,20 @@ def parse_boxes(value: str | None, name: str, default: tuple[Box, ...] = ()) -> 
     return tuple(boxes)
 
 
-def check_template(template: str, name: str) -> None:
-    """Refuses a key template that does not parse or names an unknown placeholder; errors name ``name``."""
-    accepted = f"accepted placeholders: {', '.join('{' + p + '}' for p in KEY_PLACEHOLDERS)}"
+def check_template(
+    template: str, name: str, *, placeholders: tuple[str, ...] = KEY_PLACEHOLDERS, names_source: bool = False
+) -> None:
+    """Refuses a key template that does not parse or names an unknown placeholder; errors name ``name``.
+
+    ``names_source``: it must also hold ``{stem}`` or ``{name}`` (one key per source, e.g. a manifest).
+    """
+    accepted = f"accepted placeholders: {', '.join('{' + p + '}' for p in placeholders)}"
     try:
         fields = [f for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
     except ValueError as exc:
         raise ConfigError(f"{name}={template!r} is not a valid template ({exc}); {accepted}") from None
     for field_name in fields:
-        if field_name not in KEY_PLACEHOLDERS:
+        if field_name not in placeholders:
             raise ConfigError(f"{name}={template!r}: unknown placeholder {{{field_name}}}; {accepted}")
+    if names_source and not ({"stem", "name"} & set(fields)):
+        raise ConfigError(f"{name}={template!r} must name the source ({{stem}} or {{name}}); {accepted}")

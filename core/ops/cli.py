@@ -182,6 +182,13 @@ def _show_config(args: argparse.Namespace) -> int:
         "max_frames": config.max_frames,
         "max_duration": config.max_duration,
         "profiles": [profile.describe() for profile in active_profiles(config)],
+        "notify": list(config.notify),
+        "notify_secret": "***" if config.notify_secret else None,  # set or not; the value is never printed
+        "manifest": config.manifest,
+        "manifest_key": config.manifest_key,
+        "public_base_url": config.public_base_url,
+        "url_mode": config.url_mode,
+        "url_ttl": config.url_ttl,
         "from": dict(config.sources),
     }
     print(json.dumps(shown, indent=2))

@@ -49,4 +49,9 @@ PROVIDER = ProviderSpec(
     },
     deployer="providers.aws.deploy_cli:DEPLOYER",
     sdk_modules=("boto3", "botocore"),
+    completion={
+        "sns": "providers.aws.notify:SnsNotifier",
+        "eventbridge": "providers.aws.notify:EventBridgeNotifier",
+        "url_signer": "providers.aws.notify:sign_url",
+    },
 )

@@ -84,13 +84,17 @@ def _items(body: str) -> tuple[Any, ...]:
     return parse_body(body).items
 
 
-def build_handler(environ: Mapping[str, str] | None = None, *, s3_client: Any = None) -> LambdaHandler:
+def build_handler(
+    environ: Mapping[str, str] | None = None, *, s3_client: Any = None, notifier_options: dict[str, Any] | None = None
+) -> LambdaHandler:
     """Build a handler from ``environ`` (``os.environ`` by default).
 
     Args:
         environ: The THUMBS_* settings to validate and use.
         s3_client: A boto3 S3 client; by default the container's shared one (created lazily, honouring
             ``AWS_ENDPOINT_URL``).
+        notifier_options: Clients for the THUMBS_NOTIFY targets (``sns_client``, ``events_client``);
+            by default each creates its own on first publish.
 
     Raises:
         ConfigError: a setting is missing or invalid (THUMBS_DEST_BUCKET is required).
@@ -99,7 +103,10 @@ def build_handler(environ: Mapping[str, str] | None = None, *, s3_client: Any = 
     def open_bucket(bucket: str) -> S3Storage:
         return S3Storage(bucket, client=s3_client)
 
-    return LambdaHandler(FunctionRuntime(open_bucket, environ=environ, extra_settings=EXTRA_SETTINGS))
+    runtime = FunctionRuntime(
+        open_bucket, environ=environ, extra_settings=EXTRA_SETTINGS, provider="aws", notifier_options=notifier_options
+    )
+    return LambdaHandler(runtime)
 
 
 #: The container's handler, built from ``os.environ`` on first use.

@@ -93,6 +93,7 @@ def client_config() -> Any:
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
         user_agent_extra=f"polythumb/{__version__}",
+        signature_version="s3v4",  # what S3 requests use anyway; also for presigned URLs (botocore's default is v2)
     )
 
 
@@ -158,6 +159,11 @@ class S3Storage:
     @property
     def bucket(self) -> str:
         return self._bucket
+
+    @property
+    def client(self) -> Any:
+        """The boto3 S3 client (the URL signer reuses its credentials and endpoint)."""
+        return self._client
 
     def __repr__(self) -> str:
         return f"S3Storage({self._bucket!r})"

@@ -34,4 +34,8 @@ PROVIDER = ProviderSpec(
     },
     deployer="providers.azure.deploy_cli:DEPLOYER",
     sdk_modules=("azure.storage.blob", "azure.functions"),
+    completion={
+        "eventgrid": "providers.azure.notify:EventGridNotifier",
+        "url_signer": "providers.azure.notify:sign_url",
+    },
 )

@@ -41,6 +41,7 @@ settings = load_azure_settings(os.environ)
 runtime = FunctionRuntime(
     BlobStorageOpener(resolve_connection(settings.connection_name, environ=os.environ)),
     extra_settings=(*EXTRA_SETTINGS, QUEUE_SETTING),
+    provider="azure",
 )
 # Read at indexing, not through a %...% binding expression: the host could not resolve one when the
 # setting is absent, and the default must work without it.

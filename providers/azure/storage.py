@@ -85,6 +85,11 @@ class AzureBlobStorage:
     def bucket(self) -> str:
         return self._container_name
 
+    @property
+    def container(self) -> ContainerClient:
+        """The container client (the URL signer reuses its account and credential)."""
+        return self._container
+
     def head(self, key: str) -> ObjectInfo:
         check_key(key)
         try:

@@ -51,4 +51,5 @@ PROVIDER = ProviderSpec(
     },
     deployer="providers.gcp.deploy_cli:DEPLOYER",
     sdk_modules=("google.cloud.storage", "functions_framework"),
+    completion={"pubsub": "providers.gcp.notify:PubSubNotifier", "url_signer": "providers.gcp.notify:sign_url"},
 )

@@ -49,7 +49,7 @@ except ImportError as exc:  # pragma: no cover - exercised only where the SDK is
     raise ImportError(f"the GCP entrypoints need functions-framework: {INSTALL_HINT}") from exc
 
 #: The container's runtime, configured at cold start from the THUMBS_* environment.
-RUNTIME = FunctionRuntime(open_bucket)
+RUNTIME = FunctionRuntime(open_bucket, provider="gcp")
 
 
 @functions_framework.cloud_event

@@ -140,6 +140,11 @@ class GcsStorage:
     def bucket(self) -> str:
         return self._name
 
+    @property
+    def handle(self) -> Any:
+        """The ``google.cloud.storage.Bucket`` handle (the URL signer reuses its client)."""
+        return self._handle
+
     def __repr__(self) -> str:
         return f"GcsStorage({self._name!r})"
 

@@ -40,11 +40,15 @@ def output_key_pattern(config: Config) -> re.Pattern[str]:
     Literal slashes are optional in the pattern because rendering collapses
     repeated slashes and strips a leading one (:func:`core.keys.output_key`).
     A placeholder with a format spec or conversion matches anything. With
-    THUMBS_PROFILES, it is the union of the profiles' templates.
+    THUMBS_PROFILES, it is the union of the profiles' templates. Manifest
+    keys (``THUMBS_MANIFEST_KEY``) match too, even with ``THUMBS_MANIFEST`` off,
+    so the manifests of an earlier run are found as orphans (the suffix is
+    narrow: ``.thumbs.json`` keys cost the heads, not every JSON file).
     """
     from core.profiles import key_templates
 
-    return re.compile("|".join(f"(?:{_template_pattern(t)})" for t in key_templates(config)), re.DOTALL)
+    templates = [*key_templates(config), config.manifest_key]
+    return re.compile("|".join(f"(?:{_template_pattern(t)})" for t in templates), re.DOTALL)
 
 
 def _template_pattern(template: str) -> str:
@@ -67,7 +71,8 @@ def dest_scan_prefix(config: Config, prefix: str) -> str:
     """
     from core.profiles import key_templates
 
-    heads = [_template_prefix(template, prefix) for template in key_templates(config)]
+    templates = [*key_templates(config), *([config.manifest_key] if config.manifest else [])]
+    heads = [_template_prefix(template, prefix) for template in templates]
     return posixpath.commonprefix(heads)
 
 

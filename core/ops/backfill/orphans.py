@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from core.completion.naming import owned_keys
 from core.config import Config
 from core.errors import NotFound
 from core.keys import Provenance
 from core.ops.backfill.planner import Orphan, OrphanReason
-from core.profiles import is_selected, outputs_for
+from core.profiles import is_selected
 from core.storage.port import Storage
 
 
@@ -47,7 +48,7 @@ def delete_orphan(orphan: Orphan, *, source: Storage, dest: Storage, config: Con
 
 def _still_orphaned(orphan: Orphan, *, source: Storage, config: Config) -> bool:
     if orphan.reason is OrphanReason.NOT_CONFIGURED:
-        return orphan.key not in {output.key for output in outputs_for(config, orphan.source_key)}
+        return orphan.key not in owned_keys(config, orphan.source_key)
     if orphan.reason is OrphanReason.SOURCE_FILTERED:
         return not is_selected(config, orphan.source_key)
     try:

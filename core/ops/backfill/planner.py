@@ -59,6 +59,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from core.completion.manifest import manifest_params
+from core.completion.naming import manifest_key
 from core.config import Config
 from core.errors import NotFound, StorageError
 from core.events import ObjectEvent
@@ -317,24 +319,26 @@ class Planner:
                 yield PlanEntry(source_key, orphans=orphans)
 
     def _classify(self, info: ObjectInfo, rows: list[Row]) -> PlanEntry | _Uncertain:
-        expected = outputs_for(self.config, info.key)  # every size in every format of the key's profile
+        # Every size in every format of the key's profile, and (THUMBS_MANIFEST) the manifest, an output like them.
+        expected = [(output.key, output.params) for output in outputs_for(self.config, info.key)]
+        if self.config.manifest:
+            expected.append((manifest_key(self.config, info.key), manifest_params(self.config, info.key)))
         by_output = {row[_OUTPUT]: row for row in rows}
         missing: list[str] = []
         stale: list[str] = []
         unsure: list[tuple[str, str]] = []
-        for output in expected:
-            key = output.key
+        for key, params in expected:
             row = by_output.get(key)
             if row is None:
                 missing.append(key)
-            elif row[_PARAMS] != output.params:
+            elif row[_PARAMS] != params:
                 stale.append(key)
             elif info.version is not None:
                 if row[_REVISION] != info.version:
                     stale.append(key)
             elif row[_REVISION] != info.etag:
                 unsure.append((key, row[_REVISION]))  # maybe a version id the listing does not show
-        outputs = {output.key for output in expected}
+        outputs = {key for key, _ in expected}
         orphans = tuple(
             Orphan(row[_OUTPUT], info.key, OrphanReason.NOT_CONFIGURED)
             for row in rows

@@ -71,7 +71,7 @@ resource "azurerm_function_app_flex_consumption" "this" {
     application_insights_connection_string = azurerm_application_insights.this.connection_string
   }
 
-  app_settings = merge(local.app_settings, var.thumbs_settings)
+  app_settings = merge(local.app_settings, local.completion_settings, var.thumbs_settings)
 
   lifecycle {
     precondition {

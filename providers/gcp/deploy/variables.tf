@@ -112,7 +112,7 @@ variable "thumbs_settings" {
     condition = alltrue([for name in keys(var.thumbs_settings) : contains([
       "THUMBS_SIZES", "THUMBS_KEY_TEMPLATE", "THUMBS_FORMAT", "THUMBS_QUALITY", "THUMBS_FIT", "THUMBS_INCLUDE",
       "THUMBS_EXCLUDE", "THUMBS_MAX_PIXELS", "THUMBS_MAX_BYTES", "THUMBS_CACHE_CONTROL", "THUMBS_STRIP_METADATA",
-      "THUMBS_ON_DELETE", "THUMBS_LOG_LEVEL",
+      "THUMBS_ON_DELETE", "THUMBS_LOG_LEVEL", "THUMBS_MANIFEST_KEY", "THUMBS_PUBLIC_BASE_URL",
     ], name)])
     error_message = "thumbs_settings: only polythumb settings (THUMBS_FORMAT, THUMBS_QUALITY, ...); THUMBS_DEST_BUCKET is set from thumbnail_bucket_name."
   }

@@ -87,7 +87,9 @@ def tf() -> Terraform:
 def app_settings(tf: Terraform) -> dict[str, str]:
     """The function app's settings as Terraform writes them with default variables."""
     function = tf.resource("azurerm_function_app_flex_consumption", "this")
-    assert function["app_settings"] == "${merge(local.app_settings, var.thumbs_settings)}"
+    # local.completion_settings (notify.tf) is empty with the default variables (events, manifest, signed URLs off).
+    assert function["app_settings"] == "${merge(local.app_settings, local.completion_settings, var.thumbs_settings)}"
+    assert not any(tf.variables[name] for name in ("completion_events", "manifest", "signed_urls"))
     assert tf.variables["thumbs_settings"] == {}
     return {tf.resolve(k): tf.resolve(str(v)) for k, v in tf.locals["app_settings"].items()}
 
@@ -183,8 +185,9 @@ def test_data_plane_roles_are_scoped_to_the_containers(tf: Terraform) -> None:
     for name, (role, scope) in scopes.items():
         assert role not in ("Owner", "Contributor", "Storage Account Contributor"), name
         assert "resource_group" not in scope and "subscription" not in scope, name
-        if "azurerm_storage_account.images" in scope:  # account-wide rights on the images: blob route's queue only
-            assert role == "Storage Queue Data Contributor" and roles[name]["count"], name
+        if "azurerm_storage_account.images" in scope:  # account-wide rights on the images: both optional
+            # the blob route's queue; signed URLs' user delegation key (an account-level action that reads nothing)
+            assert role in ("Storage Queue Data Contributor", "Storage Blob Delegator") and roles[name]["count"], name
 
 
 def test_event_subscription_targets_the_code_and_only_the_source_container(tf: Terraform) -> None:
@@ -245,7 +248,13 @@ def test_policy_data_plane_roles_are_scoped_to_the_right_containers() -> None:
         ("${azurerm_storage_container.source.resource_manager_id}", "Storage Blob Data Reader"),
         ("${azurerm_storage_container.dest.resource_manager_id}", "Storage Blob Data Contributor"),
     }, "the function reads the source container and writes the destination container, nothing else"
-    for scope, role in outside_runtime - blob:
+    # Completion (notify.tf, each optional): send to its own Event Grid topic; a user delegation key for signed URLs.
+    completion = {
+        ("${azurerm_eventgrid_topic.completion[0].id}", "EventGrid Data Sender"),
+        ("${azurerm_storage_account.images.id}", "Storage Blob Delegator"),
+    }
+    assert all(assignments[name]["count"] for name in ("completion_sender", "url_delegator"))
+    for scope, role in outside_runtime - blob - completion:
         assert role.startswith("Storage Queue Data"), f"unexpected role {role} on {scope}"
         # A named queue, or (blob-trigger route only) the images account, where that trigger keeps its poison queue.
         assert scope.startswith("${azurerm_storage_queue.") or (

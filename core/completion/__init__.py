@@ -1,0 +1,106 @@
+"""Completion: tell consumers when thumbnails are ready, and where (events, manifests, URLs).
+
+* :mod:`core.completion.events` -- CloudEvents ``dev.polythumb.thumbnails.ready|failed|deleted``;
+* :mod:`core.completion.notify` -- the built-in targets (``file:``, ``https:``);
+  ``providers/<cloud>/notify.py`` adds SNS, EventBridge, Pub/Sub and Event Grid;
+* :mod:`core.completion.manifest` -- the per-source manifest with placeholders
+  (:mod:`core.completion.placeholders`), written by the pipeline after the thumbnails;
+* :mod:`core.completion.urls` -- public or pre-signed output URLs.
+
+:class:`Completion` is what a runtime holds: after the pipeline's outcome it builds the event and
+publishes it to every ``THUMBS_NOTIFY`` target. Nothing here imports a cloud SDK or Pillow at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from core.completion.events import READY, cloud_event, event_type
+from core.completion.targets import open_notifier, resolve_signer
+from core.completion.urls import UrlBuilder, UrlSigner
+from core.config import Config
+from core.events import ObjectEvent
+from core.outcome import Outcome
+from core.storage.port import Storage
+
+__all__ = ["Completion", "UrlBuilder", "UrlSigner"]
+
+
+class Completion:
+    """Events and URLs for one configuration; built once per runtime (cold start).
+
+    Args:
+        config: The validated settings.
+        open_store: Opens a bucket (the runtime's cached stores).
+        provider: The provider this runs on (its notifiers and URL signer); None locally.
+        notifiers: Ready-made notifiers instead of the ``THUMBS_NOTIFY`` targets (tests).
+        notifier_options: Keyword options for the providers' notifier classes (e.g. a client).
+
+    Raises:
+        ConfigError: ``THUMBS_URL_MODE=signed`` where the provider has no signer.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        open_store: Callable[[str], Storage],
+        provider: str | None = None,
+        notifiers: Sequence[Any] | None = None,
+        notifier_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self._open_store = open_store
+        signer: UrlSigner | None = resolve_signer(provider) if config.url_mode == "signed" else None
+        self.urls = UrlBuilder(config, signer=signer)
+        self.notifiers: list[Any] = (
+            list(notifiers)
+            if notifiers is not None
+            else [open_notifier(t, config=config, options=notifier_options) for t in config.notify]
+        )
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any event target is configured."""
+        return bool(self.notifiers)
+
+    def event_for(self, outcome: Outcome, event: ObjectEvent) -> dict[str, Any] | None:
+        """The CloudEvent announcing ``outcome`` (None when it announces nothing)."""
+        from core.completion.manifest import fill_dimensions
+
+        kind = event_type(outcome)
+        if kind is None:
+            return None
+        dest_bucket = self.config.dest_bucket or event.bucket
+        urls: dict[str, str | None] = {}
+        if kind == READY:
+            store = self._open_store(dest_bucket)
+            manifest = outcome.manifest.key if outcome.manifest is not None else None
+            outcome = _with_outputs(outcome, fill_dimensions(store, outcome.outputs, manifest=manifest))
+            if self.urls.enabled:
+                records = [*outcome.outputs, *([outcome.manifest] if outcome.manifest else [])]
+                urls = {record.key: self.urls.url(store, record.key) for record in records}
+        return cloud_event(outcome, event, config=self.config, dest_bucket=dest_bucket, urls=urls)
+
+    def announce(self, outcome: Outcome, event: ObjectEvent) -> dict[str, Any] | None:
+        """Build the event of ``outcome`` and publish it to every target.
+
+        Raises:
+            NotifyUnavailable: a target could not take it (transient: the platform retries, and the
+                retry announces again with the same id).
+        """
+        if not self.notifiers:
+            return None
+        cloud = self.event_for(outcome, event)
+        if cloud is None:
+            return None
+        for notifier in self.notifiers:
+            notifier.publish(cloud)
+        return cloud
+
+
+def _with_outputs(outcome: Outcome, outputs: tuple[Any, ...]) -> Outcome:
+    from dataclasses import replace
+
+    return replace(outcome, outputs=outputs)

@@ -1,0 +1,247 @@
+"""The manifest: one JSON object per source, next to its thumbnails (``THUMBS_MANIFEST=true``).
+
+It holds what the *ready* event holds (source, outputs with sizes, types, revisions and URLs) plus
+placeholders (BlurHash, dominant colour, LQIP), so a page can lay out and paint an image before
+its thumbnail arrives. It is polythumb's own output, exactly like a thumbnail: it carries the
+``polythumb_source`` marker (the loop guard skips it, deletes and the backfill find it), its
+metadata names the source revision and a digest of the settings (a redelivery leaves a current
+manifest alone; a new revision or new settings rewrite it), and it is written with the same
+conditional put, so a slow worker cannot replace a newer manifest.
+
+A pre-signed URL in a stored manifest expires (``urls_expire``); consumers that need a URL later
+should sign again, or use ``THUMBS_URL_MODE=public``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from core import __version__
+from core.completion.events import output_data, settings_digest
+from core.completion.naming import MANIFEST_BOX, manifest_key
+from core.completion.placeholders import BLURHASH_COMPONENTS, placeholders_of
+from core.completion.urls import UrlBuilder
+from core.config import Config
+from core.errors import NotFound, OutputConflict, PreconditionFailed, StorageError, SupersededError
+from core.events import ObjectEvent
+from core.keys import (
+    META_BOX,
+    META_PARAMS,
+    META_SOURCE,
+    META_SOURCE_BUCKET,
+    META_SOURCE_REVISION,
+    META_VERSION,
+    decode_meta_value,
+    encode_meta_value,
+    is_polythumb_output,
+)
+from core.outcome import Action, OutputRecord
+from core.storage.port import ObjectInfo, Storage
+
+CONTENT_TYPE = "application/json"
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ManifestState:
+    """The manifest key of one source and what it holds before the work."""
+
+    key: str
+    info: ObjectInfo | None
+
+
+def manifest_params(config: Config, source_key: str) -> str:
+    """Digest of everything that changes a manifest besides the source: outputs, URLs, placeholders."""
+    parts = (settings_digest(config, source_key), config.url_mode, config.public_base_url or "",
+             str(config.url_ttl), f"{BLURHASH_COMPONENTS}", str(MANIFEST_VERSION))  # fmt: skip
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def manifest_metadata(config: Config, *, bucket: str, source_key: str, revision: str) -> dict[str, str]:
+    """The user metadata of a manifest: a thumbnail's marker, its own box and params."""
+    return {
+        META_SOURCE: encode_meta_value(source_key),
+        META_SOURCE_BUCKET: encode_meta_value(bucket),
+        META_SOURCE_REVISION: encode_meta_value(revision),
+        META_BOX: MANIFEST_BOX,
+        META_PARAMS: manifest_params(config, source_key),
+        META_VERSION: __version__,
+    }
+
+
+class Manifests:
+    """Reads, writes and deletes the manifests of one configuration (the pipeline's hook)."""
+
+    def __init__(self, config: Config, *, urls: UrlBuilder | None = None) -> None:
+        self.config = config
+        self.urls = urls or UrlBuilder(config)
+
+    def look(self, dest: Storage, event: ObjectEvent, *, dest_bucket: str) -> ManifestState:
+        """The manifest's state for ``event``'s source.
+
+        Raises:
+            OutputConflict: the key holds an object polythumb did not write, or is the source itself.
+        """
+        key = manifest_key(self.config, event.key)
+        if dest_bucket == event.bucket and key == event.key:
+            raise OutputConflict(f"THUMBS_MANIFEST_KEY maps {key!r} onto itself; refusing to overwrite the original")
+        info = _head_or_none(dest, key)
+        if info is not None and not is_polythumb_output(info.metadata):
+            raise OutputConflict(
+                f"{dest_bucket}/{key} holds an object polythumb did not write; refusing to overwrite it with a "
+                "manifest (change THUMBS_MANIFEST_KEY)"
+            )
+        return ManifestState(key, info)
+
+    def is_current(self, state: ManifestState, *, source_key: str, revision: str) -> bool:
+        """Whether the manifest describes ``revision`` with today's settings."""
+        if state.info is None:
+            return False
+        meta = state.info.metadata
+        return decode_meta_value(meta.get(META_SOURCE_REVISION, "")) == revision and meta.get(
+            META_PARAMS
+        ) == manifest_params(self.config, source_key)
+
+    def unchanged(self, state: ManifestState) -> OutputRecord | None:
+        """The record of a manifest left as it is."""
+        if state.info is None:
+            return None
+        return OutputRecord(key=state.key, box=MANIFEST_BOX, action=Action.UNCHANGED, content_type=CONTENT_TYPE,
+                            bytes=state.info.size, revision=state.info.revision)  # fmt: skip
+
+    def write(
+        self,
+        dest: Storage,
+        state: ManifestState,
+        *,
+        event: ObjectEvent,
+        revision: str,
+        size: int | None,
+        outputs: Sequence[OutputRecord],
+        thumbnail: bytes | None,
+    ) -> tuple[OutputRecord, tuple[OutputRecord, ...]]:
+        """Write the manifest after the thumbnails; return its record and the outputs with their sizes.
+
+        Raises:
+            SupersededError: the manifest changed meanwhile to something other than this render.
+        """
+        outputs = fill_dimensions(dest, outputs, manifest=state.key if state.info is not None else None)
+        if thumbnail is None:  # nothing rendered now (only the manifest was missing): use a stored thumbnail
+            smallest = min(outputs, key=lambda r: (r.width or 0) * (r.height or 0))
+            thumbnail = dest.get(smallest.key).body
+        document = self.document(dest, event=event, revision=revision, size=size, outputs=outputs, thumbnail=thumbnail)
+        body = json.dumps(document, ensure_ascii=False, indent=1).encode()
+        metadata = manifest_metadata(self.config, bucket=event.bucket, source_key=event.key, revision=revision)
+        try:
+            info = dest.put(
+                state.key, body, content_type=CONTENT_TYPE, cache_control="no-cache", metadata=metadata,
+                if_match=state.info.revision if state.info else None, if_none_match=state.info is None,
+            )  # fmt: skip
+        except PreconditionFailed as exc:
+            current = ManifestState(state.key, _head_or_none(dest, state.key))
+            if self.is_current(current, source_key=event.key, revision=revision):
+                record = self.unchanged(current)
+                assert record is not None
+                return record, outputs
+            raise SupersededError(f"{state.key} changed while {event.key} was rendered; a retry reconciles") from exc
+        record = OutputRecord(key=state.key, box=MANIFEST_BOX, action=Action.WRITTEN, content_type=CONTENT_TYPE,
+                              bytes=len(body), revision=info.revision)  # fmt: skip
+        return record, outputs
+
+    def document(
+        self,
+        dest: Storage,
+        *,
+        event: ObjectEvent,
+        revision: str,
+        size: int | None,
+        outputs: Sequence[OutputRecord],
+        thumbnail: bytes,
+    ) -> dict[str, Any]:
+        """The manifest's JSON object (``$defs/manifest`` of the shipped schema)."""
+        document: dict[str, Any] = {
+            "manifest_version": MANIFEST_VERSION,
+            "status": "ready",
+            "source": {"bucket": event.bucket, "key": event.key, "revision": revision, "size": size},
+            "outputs": [output_data(r, bucket=dest.bucket, url=self.urls.url(dest, r.key)) for r in outputs],
+            "placeholders": placeholders_of(thumbnail).to_dict(),
+            "generator": f"polythumb/{__version__}",
+        }
+        if self.config.url_mode == "signed":
+            expires = datetime.now(UTC) + timedelta(seconds=self.config.url_ttl)
+            document["urls_expire"] = expires.isoformat(timespec="seconds").replace("+00:00", "Z")
+        return document
+
+    def delete(self, dest: Storage, event: ObjectEvent, *, derived_from: Any) -> OutputRecord:
+        """Delete the manifest of a deleted source (only if it was written for that source).
+
+        Raises:
+            OutputConflict: the key holds something polythumb did not write for this source.
+        """
+        key = manifest_key(self.config, event.key)
+        info = _head_or_none(dest, key)
+        if info is None:
+            return OutputRecord(key=key, box=MANIFEST_BOX, action=Action.ABSENT)
+        if not derived_from(info, event.bucket, event.key):
+            raise OutputConflict(f"{dest.bucket}/{key} was not written for {event.bucket}/{event.key}; not deleted")
+        dest.delete(key)
+        return OutputRecord(key=key, box=MANIFEST_BOX, action=Action.DELETED, revision=info.revision)
+
+
+def fill_dimensions(
+    store: Storage, outputs: Sequence[OutputRecord], *, manifest: str | None = None
+) -> tuple[OutputRecord, ...]:
+    """The outputs with width and height, for those found unchanged (their records hold only what a ``head`` says).
+
+    The sizes come from the previous manifest when it lists the same output revision (one read), else
+    from each thumbnail's header (one small read each). Only redeliveries and partial re-renders get here.
+    """
+    missing = [r for r in outputs if r.width is None and r.action in (Action.WRITTEN, Action.UNCHANGED)]
+    if not missing:
+        return tuple(outputs)
+    known: dict[str, tuple[int, int, str | None]] = {}
+    if manifest is not None:
+        try:
+            listed = json.loads(store.get(manifest).body).get("outputs", [])
+            known = {o["key"]: (int(o["width"]), int(o["height"]), o.get("revision")) for o in listed}
+        except (StorageError, ValueError, KeyError, TypeError, AttributeError):
+            known = {}  # unreadable or foreign: read the thumbnails instead
+    filled = []
+    for record in outputs:
+        entry = known.get(record.key)
+        if record not in missing:
+            filled.append(record)
+        elif entry is not None and record.revision is not None and entry[2] == record.revision:
+            filled.append(replace(record, width=entry[0], height=entry[1]))
+        else:
+            filled.append(_measured(store, record))
+    return tuple(filled)
+
+
+def _measured(store: Storage, record: OutputRecord) -> OutputRecord:
+    from PIL import Image
+
+    stored = store.get(record.key)
+    with Image.open(io.BytesIO(stored.body)) as image:  # the header only: no pixels are decoded
+        width, height = image.size
+    return replace(
+        record,
+        width=width,
+        height=height,
+        bytes=stored.info.size,
+        content_type=record.content_type or stored.info.content_type,
+        revision=stored.info.revision,
+    )
+
+
+def _head_or_none(store: Storage, key: str) -> ObjectInfo | None:
+    try:
+        return store.head(key)
+    except NotFound:
+        return None

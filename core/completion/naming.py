@@ -1,0 +1,29 @@
+"""Keys of polythumb's own outputs besides thumbnails: the manifest of each source."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+from core.config import Config
+
+_SLASHES = re.compile(r"/{2,}")
+MANIFEST_BOX = "manifest"  # the polythumb_box value that marks a manifest
+
+
+def manifest_key(config: Config, source_key: str) -> str:
+    """The manifest's key for ``source_key`` (``THUMBS_MANIFEST_KEY``, default ``{dir}/{stem}.thumbs.json``)."""
+    directory, name = posixpath.split(source_key)
+    stem, dot_ext = posixpath.splitext(name)
+    rendered = config.manifest_key.format(dir=directory, stem=stem, name=name, srcext=dot_ext.lstrip("."))
+    return _SLASHES.sub("/", rendered).lstrip("/")
+
+
+def owned_keys(config: Config, source_key: str) -> set[str]:
+    """Every key polythumb writes for ``source_key`` under ``config``: thumbnails, and the manifest if enabled."""
+    from core.profiles import outputs_for  # local import: profiles imports the configuration at load
+
+    keys = {output.key for output in outputs_for(config, source_key)}
+    if config.manifest:
+        keys.add(manifest_key(config, source_key))
+    return keys

@@ -1,0 +1,165 @@
+"""Completion on AWS, on moto: SNS -> SQS and EventBridge -> SQS from the real Lambda handler, and S3 presign.
+
+The handler is driven as :mod:`tests.e2e.rigs` drives it: S3's own notification on an SQS queue, handed
+to the handler in the event Lambda's event source mapping builds, its partial batch response settled.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from core.completion.naming import manifest_key
+from providers.aws.notify import EVENTBRIDGE_SOURCE, EventBridgeNotifier, SnsNotifier, sign_url
+from providers.aws.storage import S3Storage
+from tests.completion.support import validate_event
+from tests.images import jpeg_bytes
+from tests.providers.aws.rig import Entrypoint as AwsRig
+
+pytestmark = pytest.mark.aws
+
+
+def _queue(sqs: Any) -> tuple[str, str]:
+    url = sqs.create_queue(QueueName=f"pt-notify-{uuid.uuid4().hex[:10]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn
+
+
+def _drain(sqs: Any, url: str) -> list[str]:
+    bodies: list[str] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return bodies
+        for message in batch:
+            bodies.append(message["Body"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+class Targets:
+    """An SNS topic and an EventBridge rule, each delivering to its own SQS queue."""
+
+    def __init__(self, aws_client: Callable[..., Any], sqs: Any) -> None:
+        self.sns, self.events, self.sqs = aws_client("sns"), aws_client("events"), sqs
+        suffix = uuid.uuid4().hex[:10]
+        self.topic_arn = f"arn:aws:sns:us-east-1:123456789012:pt-{suffix}"
+        self.sns_queue, self._sns_queue_arn = _queue(sqs)
+        self.bus = f"pt-bus-{suffix}"
+        self.events.create_event_bus(Name=self.bus)
+        self.bus_queue, bus_queue_arn = _queue(sqs)
+        self.events.put_rule(Name=f"pt-{suffix}", EventBusName=self.bus,
+                             EventPattern=json.dumps({"source": [EVENTBRIDGE_SOURCE]}))  # fmt: skip
+        self.events.put_targets(Rule=f"pt-{suffix}", EventBusName=self.bus,
+                                Targets=[{"Id": "queue", "Arn": bus_queue_arn}])  # fmt: skip
+
+    def create_topic(self) -> None:
+        """Create the topic (the ARN is known before: a test can publish to it while it does not exist)."""
+        created = self.sns.create_topic(Name=self.topic_arn.rsplit(":", 1)[1])["TopicArn"]
+        assert created == self.topic_arn
+        self.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=self._sns_queue_arn,
+                           Attributes={"RawMessageDelivery": "true"})  # fmt: skip
+
+    def from_sns(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for body in _drain(self.sqs, self.sns_queue)]
+
+    def from_eventbridge(self) -> list[dict[str, Any]]:
+        envelopes = [json.loads(body) for body in _drain(self.sqs, self.bus_queue)]
+        assert all(e["source"] == EVENTBRIDGE_SOURCE and e["detail-type"] == e["detail"]["type"] for e in envelopes)
+        return [e["detail"] for e in envelopes]
+
+
+@pytest.fixture
+def targets(aws_client: Callable[..., Any], sqs_client: Any) -> Targets:
+    return Targets(aws_client, sqs_client)
+
+
+@pytest.fixture
+def rig(request: pytest.FixtureRequest, targets: Targets, aws_client: Callable[..., Any]) -> Iterator[AwsRig]:
+    settings = {"THUMBS_MANIFEST": "true", "THUMBS_NOTIFY": f"sns:{targets.topic_arn},eventbridge:{targets.bus}",
+                "THUMBS_URL_MODE": "signed", "THUMBS_URL_TTL": "10m"}  # fmt: skip
+    made = AwsRig(
+        s3_client=request.getfixturevalue("s3_client"),
+        sqs_client=request.getfixturevalue("sqs_client"),
+        new_bucket=request.getfixturevalue("new_bucket"),
+        in_place=False,
+        extra=settings,
+    )
+    # The handler built its notifiers from THUMBS_NOTIFY; the same ones, on the moto server's clients.
+    completion = made._handler.runtime.completion
+    assert [type(n) for n in completion.notifiers] == [SnsNotifier, EventBridgeNotifier]
+    completion.notifiers = [SnsNotifier(targets.topic_arn, sns_client=targets.sns),
+                            EventBridgeNotifier(targets.bus, events_client=targets.events)]  # fmt: skip
+    yield made
+    made.close()
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body: bytes = response.read()
+        return body
+
+
+def test_ready_reaches_sns_and_eventbridge_with_working_signed_urls(rig: AwsRig, targets: Targets) -> None:
+    targets.create_topic()
+    key = rig.key("photos/cat.jpg")
+    rig.upload(key, jpeg_bytes(400, 300))
+    assert rig.deliver_created(key).status == "ok"
+
+    (via_sns,), (via_bus,) = targets.from_sns(), targets.from_eventbridge()
+    assert via_sns == via_bus
+    validate_event(via_sns)
+    assert via_sns["type"] == "dev.polythumb.thumbnails.ready" and via_sns["subject"] == key
+    for output in via_sns["data"]["outputs"]:  # pre-signed GETs that S3 (moto) serves
+        assert "X-Amz-Signature=" in output["url"] and "X-Amz-Expires=600" in output["url"]
+        assert _get(output["url"]) == rig.read_body(output["key"])
+    assert json.loads(_get(via_sns["data"]["manifest"]["url"]))["source"]["key"] == key
+
+    again = rig.deliver_created(key)
+    assert again.reason == "unchanged"
+    (repeat,) = targets.from_sns()
+    assert repeat["id"] == via_sns["id"] and targets.from_eventbridge()[0]["id"] == via_sns["id"]
+
+
+def test_failed_and_deleted_events(rig: AwsRig, targets: Targets) -> None:
+    targets.create_topic()
+    bad, good = rig.key("x/bad.jpg"), rig.key("x/good.jpg")
+    rig.upload(bad, b"<html>not an image</html>")
+    rig.upload(good, jpeg_bytes(200, 100))
+    assert rig.deliver_created(bad).error_kind == "not_an_image"
+    assert rig.deliver_created(good).status == "ok"
+    assert rig.deliver_deleted(good).status == "ok"
+    types = [(e["subject"], e["type"].rsplit(".", 1)[1]) for e in targets.from_sns()]
+    assert types == [(bad, "failed"), (good, "ready"), (good, "deleted")]
+    assert manifest_key(rig.config, good) not in rig.read_outputs()
+
+
+def test_a_missing_topic_is_retried_by_sqs_and_loses_nothing(rig: AwsRig, targets: Targets) -> None:
+    """The topic does not exist yet: the message comes back (batchItemFailures); once it does, only the event goes."""
+    key = rig.key("later/photo.jpg")
+    rig.upload(key, jpeg_bytes(300, 200))
+    first = rig.deliver_created(key)
+    assert first.verdict == "retry"
+    written = {k: info.revision for k, info in rig.read_outputs().items()}
+    assert manifest_key(rig.config, key) in written  # the outputs were stored before the publish failed
+
+    targets.create_topic()
+    again = rig.deliver_created(key)  # the same S3 event, as SQS redelivers it
+    assert (again.verdict, again.reason) == ("acknowledged", "unchanged")
+    assert {k: info.revision for k, info in rig.read_outputs().items()} == written
+    (event,) = targets.from_sns()
+    validate_event(event)
+    assert event["type"] == "dev.polythumb.thumbnails.ready" and event["subject"] == key
+
+
+def test_presign_signs_for_the_store_only(s3_client: Any, new_bucket: Callable[..., str]) -> None:
+    bucket = new_bucket("presign")
+    s3_client.put_object(Bucket=bucket, Key="a b/c.jpg", Body=b"bytes")
+    url = sign_url(S3Storage(bucket, client=s3_client), "a b/c.jpg", 60)
+    assert _get(url) == b"bytes"
+    with pytest.raises(TypeError):
+        sign_url(object(), "k", 60)  # type: ignore[arg-type]
