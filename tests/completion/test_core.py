@@ -250,3 +250,16 @@ def test_a_directory_delete_removes_manifests_and_announces_one_deleted_event(re
     assert {o["key"] for o in deleted["data"]["outputs"]} == {
         "dir/a-64x64.jpg", "dir/a-32x32.jpg", "dir/sub/b-64x64.jpg", "dir/sub/b-32x32.jpg",
     }  # fmt: skip
+
+
+def test_every_cloud_package_carries_its_completion_pieces() -> None:
+    """The notifiers and signer are loaded by name at run time: the package must hold their modules."""
+    from core import registry
+    from core.ops.packaging import runtime_files
+
+    for spec in registry.providers().values():
+        packaged = {archive for archive, _ in runtime_files(spec.name)}
+        for path in spec.completion.values():
+            module = path.partition(":")[0]
+            assert f"{module.replace('.', '/')}.py" in packaged, (spec.name, module)
+        assert "core/completion/__init__.py" in packaged and "core/completion/placeholders.py" in packaged
