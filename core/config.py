@@ -169,7 +169,6 @@ def load_config(
     _check_key_template(config)
     if text("THUMBS_PROFILES"):
         config = replace(config, profiles=load_profiles(raw["THUMBS_PROFILES"], base=config))
-    _check_manifest_key(config)
     too_big = [str(b) for b in config.boxes if config.fit is not Fit.CONTAIN and b.width * b.height > config.max_pixels]
     if too_big:
         raise ConfigError(
@@ -186,8 +185,6 @@ def load_config(
 
 def _with_completion(config: Config, text: Callable[[str], str | None]) -> Config:
     """Add the completion settings (``THUMBS_NOTIFY`` ... ``THUMBS_URL_TTL``), validated together."""
-    from core.completion.targets import check_targets  # local import: the schemes come from the registry
-
     base_url = text("THUMBS_PUBLIC_BASE_URL")
     if base_url is not None:
         parsed = urlsplit(base_url)
@@ -207,7 +204,12 @@ def _with_completion(config: Config, text: Callable[[str], str | None]) -> Confi
     ttl = _parse_duration("THUMBS_URL_TTL", text("THUMBS_URL_TTL"), config.url_ttl)
     notify = _parse_globs(text("THUMBS_NOTIFY"), ())
     secret = text("THUMBS_NOTIFY_SECRET")
-    check_targets(notify, secret=secret)
+    for target in notify:  # the scheme's own checks (a provider's) run when the runtime opens its targets
+        if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", target):
+            raise ConfigError(
+                f"THUMBS_NOTIFY target {target.split('?')[0]!r} is not valid (it has no scheme); accepted values: "
+                "comma-separated URIs such as file:events.jsonl or https://hooks.example.com/thumbnails"
+            )
     manifest_key = text("THUMBS_MANIFEST_KEY") or DEFAULT_MANIFEST_KEY
     check_template(manifest_key, "THUMBS_MANIFEST_KEY", placeholders=MANIFEST_PLACEHOLDERS, names_source=True)
     return replace(
@@ -323,21 +325,4 @@ def _check_key_template(config: Config) -> None:
         raise ConfigError(
             f"THUMBS_KEY_TEMPLATE={template!r} gives the same key for different THUMBS_SIZES; "
             "include {size} or {width} and {height}"
-        )
-
-
-def _check_manifest_key(config: Config) -> None:
-    """A manifest must never land on a thumbnail's key (of any profile)."""
-    if not config.manifest:
-        return
-    from core.completion.naming import manifest_key
-    from core.profiles import active_profiles, profile_outputs
-
-    sample = "photos/sample.jpg"
-    taken = {output.key for profile in active_profiles(config) for output in profile_outputs(config, profile, sample)}
-    if manifest_key(config, sample) in taken:
-        raise ConfigError(
-            f"THUMBS_MANIFEST_KEY={config.manifest_key!r} gives the key of a thumbnail; accepted values: a "
-            "template that differs from THUMBS_KEY_TEMPLATE (and the profiles' key_template), "
-            "e.g. {dir}/{stem}.thumbs.json"
         )

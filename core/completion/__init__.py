@@ -17,14 +17,26 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from core.completion.events import READY, cloud_event, event_type
-from core.completion.targets import open_notifier, resolve_signer
+from core.completion.naming import check_manifest_key
+from core.completion.targets import check_targets, open_notifier, resolve_signer
 from core.completion.urls import UrlBuilder, UrlSigner
 from core.config import Config
 from core.events import ObjectEvent
 from core.outcome import Outcome
 from core.storage.port import Storage
 
-__all__ = ["Completion", "UrlBuilder", "UrlSigner"]
+__all__ = ["Completion", "UrlBuilder", "UrlSigner", "check_settings"]
+
+
+def check_settings(config: Config) -> None:
+    """The completion settings' checks that need the registry or the profiles (run when a runtime starts).
+
+    Raises:
+        ConfigError: a THUMBS_NOTIFY target a provider refuses (or no provider knows), a webhook without
+            THUMBS_NOTIFY_SECRET, a THUMBS_MANIFEST_KEY on a thumbnail's key.
+    """
+    check_targets(config.notify, secret=config.notify_secret)
+    check_manifest_key(config)
 
 
 class Completion:
@@ -50,6 +62,7 @@ class Completion:
         notifiers: Sequence[Any] | None = None,
         notifier_options: dict[str, Any] | None = None,
     ) -> None:
+        check_settings(config)
         self.config = config
         self._open_store = open_store
         signer: UrlSigner | None = resolve_signer(provider) if config.url_mode == "signed" else None

@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit
 
 from core.errors import NotifyUnavailable
 
@@ -67,3 +68,11 @@ def post(
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
             problem = type(getattr(exc, "reason", exc)).__name__
     raise NotifyUnavailable(f"{what} unreachable after {attempts} attempts ({problem}); the platform will retry")
+
+
+def describe(target: str) -> str:
+    """A loggable form of a target URI: no query string, no user info (either may carry a token)."""
+    if "://" in target:
+        parts = urlsplit(target)
+        return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    return target

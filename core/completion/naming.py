@@ -6,6 +6,7 @@ import posixpath
 import re
 
 from core.config import Config
+from core.errors import ConfigError
 
 _SLASHES = re.compile(r"/{2,}")
 MANIFEST_BOX = "manifest"  # the polythumb_box value that marks a manifest
@@ -27,3 +28,23 @@ def owned_keys(config: Config, source_key: str) -> set[str]:
     if config.manifest:
         keys.add(manifest_key(config, source_key))
     return keys
+
+
+def check_manifest_key(config: Config) -> None:
+    """A manifest must never land on a thumbnail's key (of any profile).
+
+    Raises:
+        ConfigError: naming THUMBS_MANIFEST_KEY and what it accepts.
+    """
+    if not config.manifest:
+        return
+    from core.profiles import active_profiles, profile_outputs
+
+    sample = "photos/sample.jpg"
+    taken = {output.key for profile in active_profiles(config) for output in profile_outputs(config, profile, sample)}
+    if manifest_key(config, sample) in taken:
+        raise ConfigError(
+            f"THUMBS_MANIFEST_KEY={config.manifest_key!r} gives the key of a thumbnail; accepted values: a "
+            "template that differs from THUMBS_KEY_TEMPLATE (and the profiles' key_template), "
+            "e.g. {dir}/{stem}.thumbs.json"
+        )

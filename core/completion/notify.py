@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core.completion import http
-from core.completion.targets import describe
 from core.errors import NotifyUnavailable
 
 #: The webhook signature header: ``t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">``.
@@ -106,7 +105,7 @@ class WebhookNotifier:
         self._attempts = attempts
 
     def __repr__(self) -> str:
-        return f"WebhookNotifier({describe(self.url)!r})"
+        return f"WebhookNotifier({http.describe(self.url)!r})"
 
     def publish(self, event: Mapping[str, Any]) -> None:
         body = event_bytes(event)
@@ -119,6 +118,6 @@ class WebhookNotifier:
             }
 
         http.post(
-            self.url, body, headers=headers, what=f"webhook {describe(self.url)}",
+            self.url, body, headers=headers, what=f"webhook {http.describe(self.url)}",
             timeout=self._timeout, attempts=self._attempts,
         )  # fmt: skip

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from core import registry
-from core.config import Config
+from core.completion.http import describe
 from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from core.config import Config
 
 #: The reserved key of ``ProviderSpec.completion`` naming the signer of ``THUMBS_URL_MODE=signed``.
 SIGNER = "url_signer"
@@ -35,7 +38,7 @@ def provider_pieces() -> dict[str, tuple[str, str]]:
 
 
 def split_target(target: str) -> tuple[str, str]:
-    """``"sns:arn:aws:..."`` -> ``("sns", "arn:aws:...")``; an ``https://`` URL keeps its slashes."""
+    """``"scheme:rest"`` -> ``("scheme", "rest")``; an ``https://`` URL keeps its slashes."""
     scheme, sep, rest = target.partition(":")
     if not sep or not scheme:
         raise ConfigError(_bad(target, "it has no scheme"))
@@ -78,7 +81,7 @@ def _check_webhook(target: str, *, secret: str | None) -> None:
         raise ConfigError(_bad(target, "plain http is accepted only for a loopback address; use https"))
     if not secret:
         raise ConfigError(
-            f"THUMBS_NOTIFY={_safe(target)} is a webhook, so THUMBS_NOTIFY_SECRET must be set: every POST carries "
+            f"THUMBS_NOTIFY={describe(target)} is a webhook, so THUMBS_NOTIFY_SECRET must be set: every POST carries "
             "an HMAC-SHA256 signature made with it, so the receiver can tell polythumb's events from forgeries"
         )
 
@@ -98,23 +101,9 @@ def _bad(target: str, why: str) -> str:
     except ConfigError:
         schemes = "file: | https:"
     return (
-        f"THUMBS_NOTIFY target {_safe(target)!r} is not valid ({why}); accepted values: comma-separated URIs, "
-        f"schemes {schemes} (file:PATH, https://HOST/PATH, sns:TOPIC_ARN, eventbridge:BUS, "
-        "pubsub:projects/P/topics/T, eventgrid:https://TOPIC_ENDPOINT/api/events)"
+        f"THUMBS_NOTIFY target {describe(target)!r} is not valid ({why}); accepted values: comma-separated URIs, "
+        f"schemes {schemes} (file:PATH, https://HOST/PATH; each provider's forms in its README)"
     )
-
-
-def _safe(target: str) -> str:
-    """A target without query string or user info: those may carry tokens."""
-    if "://" in target:
-        parts = urlsplit(target)
-        return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
-    return target
-
-
-def describe(target: str) -> str:
-    """A loggable form of ``target`` (no query, no credentials)."""
-    return _safe(target)
 
 
 def open_notifier(target: str, *, config: Config, options: Mapping[str, Any] | None = None) -> Any:

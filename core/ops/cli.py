@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core import __version__, registry
+from core.completion import check_settings
 from core.config import Config, load_config
 from core.errors import ConfigError, PolythumbError
 from core.ops.backfill import cli as backfill_cli
@@ -165,6 +166,7 @@ def _watch(args: argparse.Namespace) -> int:
 
 def _show_config(args: argparse.Namespace) -> int:
     config = _config_from(args, dest=os.environ.get("THUMBS_DEST_BUCKET"))
+    check_settings(config)  # the targets and manifest key, as a runtime would check them at start
     shown = {
         "dest_bucket": config.dest_bucket,
         "sizes": [str(b) for b in config.boxes],

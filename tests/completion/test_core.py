@@ -10,6 +10,7 @@ import random
 import pytest
 from PIL import Image
 
+from core.completion import check_settings
 from core.completion.notify import SIGNATURE_HEADER, verify
 from core.completion.placeholders import blurhash_encode, dominant_color, lqip_data_uri, placeholders_of
 from core.config import load_config
@@ -56,8 +57,8 @@ SECRET = "s3cr3t-value-for-tests-only"
     ],
 )  # fmt: skip
 def test_completion_settings_are_validated(settings: dict[str, str], named: str, says: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        load_config(settings)
+    with pytest.raises(ConfigError) as caught:  # at start: load_config, then the runtime's check_settings
+        check_settings(load_config(settings))
     assert named in str(caught.value) and says in str(caught.value)
 
 

@@ -190,10 +190,11 @@ def test_profiles_every_format_is_announced_and_listed(tmp_path: Path, monkeypat
 
 
 def test_a_manifest_key_on_a_profiles_thumbnail_is_refused() -> None:
+    from core.completion import check_settings
     from core.config import load_config
     from core.errors import ConfigError
 
     profiles = {"profiles": {"a": {"match": "*", "sizes": [64], "key_template": "{dir}/{stem}.thumbs.{ext}"}}}
     with pytest.raises(ConfigError, match="THUMBS_MANIFEST_KEY"):
-        load_config({"THUMBS_PROFILES": json.dumps(profiles), "THUMBS_MANIFEST": "true",
-                     "THUMBS_MANIFEST_KEY": "{dir}/{stem}.thumbs.jpg", "THUMBS_FORMAT": "jpeg"})  # fmt: skip
+        check_settings(load_config({"THUMBS_PROFILES": json.dumps(profiles), "THUMBS_MANIFEST": "true",
+                     "THUMBS_MANIFEST_KEY": "{dir}/{stem}.thumbs.jpg", "THUMBS_FORMAT": "jpeg"}))  # fmt: skip

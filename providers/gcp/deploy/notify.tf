@@ -1,35 +1,7 @@
 # Completion events (THUMBS_NOTIFY=pubsub:...), manifests (THUMBS_MANIFEST) and V4 signed URLs
 # (THUMBS_URL_MODE=signed), all optional and off by default. The runtime service account may publish
 # to the one topic made here; with signed URLs it may sign blobs as itself (IAM signBlob), nothing more.
-
-variable "completion_events" {
-  description = "Publish completion events to a Pub/Sub topic made here."
-  type        = bool
-  default     = false
-}
-
-variable "manifest" {
-  description = "THUMBS_MANIFEST: write a JSON manifest (outputs, BlurHash, dominant colour, LQIP) next to each source's thumbnails."
-  type        = bool
-  default     = false
-}
-
-variable "signed_urls" {
-  description = "THUMBS_URL_MODE=signed: each output gets a V4 signed GET URL, signed by the runtime service account through IAM signBlob."
-  type        = bool
-  default     = false
-}
-
-variable "url_ttl" {
-  description = "THUMBS_URL_TTL: seconds a signed URL stays valid (at most 604800, 7 days)."
-  type        = number
-  default     = 3600
-
-  validation {
-    condition     = var.url_ttl >= 1 && var.url_ttl <= 604800
-    error_message = "url_ttl must be between 1 and 604800 seconds."
-  }
-}
+# The switches (completion_events, manifest, signed_urls, url_ttl) are in variables.tf.
 
 resource "google_pubsub_topic" "completion" {
   #checkov:skip=CKV_GCP_83:Events carry keys, sizes and URLs, never image bytes; Google-managed encryption at rest is enough, and a CMEK key would be the only KMS key of this deployment.

@@ -175,3 +175,33 @@ variable "backfill_invokers" {
     error_message = "backfill_invokers: user:, group: or serviceAccount: members only (no public or domain-wide members)."
   }
 }
+
+# Completion (notify.tf): events, manifests, signed URLs; all off by default.
+variable "completion_events" {
+  description = "Publish completion events to a Pub/Sub topic made here."
+  type        = bool
+  default     = false
+}
+
+variable "manifest" {
+  description = "THUMBS_MANIFEST: write a JSON manifest (outputs, BlurHash, dominant colour, LQIP) next to each source's thumbnails."
+  type        = bool
+  default     = false
+}
+
+variable "signed_urls" {
+  description = "THUMBS_URL_MODE=signed: each output gets a V4 signed GET URL, signed by the runtime service account through IAM signBlob."
+  type        = bool
+  default     = false
+}
+
+variable "url_ttl" {
+  description = "THUMBS_URL_TTL: seconds a signed URL stays valid (at most 604800, 7 days)."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.url_ttl >= 1 && var.url_ttl <= 604800
+    error_message = "url_ttl must be between 1 and 604800 seconds."
+  }
+}
