@@ -19,7 +19,7 @@ locals {
     THUMBS_LOG_LEVEL     = var.thumbs_log_level
     THUMBS_MAX_PIXELS    = tostring(local.max_pixels_for_memory)
   }
-  thumbs_environment = merge(local.thumbs_defaults, var.thumbs_settings, local.completion_settings, {
+  thumbs_environment = merge(local.thumbs_defaults, local.completion_settings, var.thumbs_settings, {
     THUMBS_DEST_BUCKET = google_storage_bucket.thumbnails.name
   })
 }

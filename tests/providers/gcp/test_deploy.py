@@ -286,8 +286,11 @@ def test_logs_are_kept_for_an_explicit_retention(parsed: dict[str, dict[str, Any
 
 def test_thumbs_settings_win_over_the_convenience_variables(parsed: dict[str, dict[str, Any]]) -> None:
     local_values = top_level(parsed, "locals")
-    # merge() keeps the last value: defaults, then the user's settings, then the destination (refused in them).
-    assert local_values["thumbs_environment"].startswith("${merge(local.thumbs_defaults, var.thumbs_settings, {")
+    # merge() keeps the last value: defaults, the completion switches (notify.tf), then the user's settings, then
+    # the destination (refused in them).
+    assert local_values["thumbs_environment"].startswith(
+        "${merge(local.thumbs_defaults, local.completion_settings, var.thumbs_settings, {"
+    )
     assert local_values["thumbs_environment"].endswith("{THUMBS_DEST_BUCKET = google_storage_bucket.thumbnails.name})}")
     assert local_values["thumbs_defaults"] == {
         "THUMBS_SIZES": "${var.thumbs_sizes}",
