@@ -78,7 +78,7 @@ def _check_webhook(target: str, *, secret: str | None) -> None:
         raise ConfigError(_bad(target, problem))
     if parts.username or parts.password:
         raise ConfigError(_bad(target, "credentials in the URL would be logged by proxies; use THUMBS_NOTIFY_SECRET"))
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
         raise ConfigError(_bad(target, "plain http is accepted only for a loopback address; use https"))
     if not secret:
         raise ConfigError(
