@@ -6,6 +6,7 @@ target might: no HTTP framework in between to tidy the bytes. Every server stops
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -48,11 +49,8 @@ class RawServer:
             threading.Thread(target=self._run, args=(conn,), daemon=True).start()
 
     def _run(self, conn: socket.socket) -> None:
-        with conn:
-            try:
-                self.serve(conn, self)
-            except OSError:
-                pass  # the client gave up: what these servers are for
+        with conn, contextlib.suppress(OSError):  # the client gave up: what these servers are for
+            self.serve(conn, self)
 
     def close(self) -> None:
         self._stop.set()
@@ -69,7 +67,8 @@ def read_request(conn: socket.socket, server: RawServer) -> bytes:
             break
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
-    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
+    lines = head.split(b"\r\n")
+    length = next((int(line.split(b":")[1]) for line in lines if line.lower().startswith(b"content-length:")), 0)
     while len(body) < length:
         chunk = conn.recv(65536)
         if not chunk:
@@ -95,7 +94,8 @@ def dripping(interval: float) -> Callable[[socket.socket, RawServer], None]:
 
     def serve(conn: socket.socket, server: RawServer) -> None:
         read_request(conn, server)
-        answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+        answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n"
+        answer += b"{}"
         for byte in answer:
             if server.stopped:
                 return

@@ -214,7 +214,7 @@ def test_a_source_with_dot_segments_is_announced_without_urls_that_reach_another
 def test_bad_completion_settings_are_refused_at_start(settings: dict[str, str], named: str, says: str) -> None:
     environ = {"THUMBS_NOTIFY_SECRET": SECRET, "THUMBS_DEST_BUCKET": "thumbs", **settings}
     with pytest.raises(ConfigError) as caught:
-        FunctionRuntime(lambda name: MemoryStorage(name), environ=environ)
+        FunctionRuntime(MemoryStorage, environ=environ)
     assert named in str(caught.value) and says in str(caught.value)
     assert "pa55word" not in str(caught.value)
 
@@ -232,7 +232,9 @@ def test_the_secret_is_used_verbatim(servers: list[RawServer]) -> None:
         receiver.close()
 
 
-def test_config_prints_no_token_of_a_target(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_prints_no_token_of_a_target(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("THUMBS_NOTIFY", "https://hooks.example.com/x?token=tok-123,file:events.jsonl")
     monkeypatch.setenv("THUMBS_NOTIFY_SECRET", SECRET)
     assert main(["config"]) == 0

@@ -21,8 +21,8 @@ from providers.aws.notify import EVENTBRIDGE_SOURCE, EventBridgeNotifier, SnsNot
 from providers.aws.storage import S3Storage
 from tests.completion.servers import RawServer, hanging
 from tests.completion.support import validate_event
-from tests.providers.aws.helpers import LambdaContext
 from tests.images import jpeg_bytes
+from tests.providers.aws.helpers import LambdaContext
 from tests.providers.aws.rig import Entrypoint as AwsRig
 
 pytestmark = pytest.mark.aws
@@ -227,8 +227,10 @@ def many_outputs(request: pytest.FixtureRequest, targets: Targets) -> Iterator[A
         in_place=False,
         extra=settings,
     )
-    made._handler.runtime.completion.notifiers = [SnsNotifier(targets.topic_arn, sns_client=targets.sns),
-                                                  EventBridgeNotifier(targets.bus, events_client=targets.events)]  # fmt: skip
+    made._handler.runtime.completion.notifiers = [
+        SnsNotifier(targets.topic_arn, sns_client=targets.sns),
+        EventBridgeNotifier(targets.bus, events_client=targets.events),
+    ]
     yield made
     made.close()
 
