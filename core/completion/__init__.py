@@ -127,7 +127,7 @@ class Completion:
             NotifyTimeout: a target ran out of time, now or earlier in this delivery (``window``).
             EventTooLarge: over a target's limit even without URLs (permanent).
         """
-        if not self.notifiers:
+        if not self.notifiers or event_type(outcome) is None:
             return None
         window = window or PublishWindow()
         window.deadline()  # a delivery that already ran out of time builds no event (no URL is signed)

@@ -78,6 +78,16 @@ def read_request(conn: socket.socket, server: RawServer) -> bytes:
     return head
 
 
+def answering(status: int) -> Callable[[socket.socket, RawServer], None]:
+    """Answers every request (any method) with ``status`` and an empty body."""
+
+    def serve(conn: socket.socket, server: RawServer) -> None:
+        read_request(conn, server)
+        conn.sendall(f"HTTP/1.1 {status} OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+
+    return serve
+
+
 def redirecting(status: int, location: str) -> Callable[[socket.socket, RawServer], None]:
     """Answers every request with ``status`` and ``Location: location``."""
 

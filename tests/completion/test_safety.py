@@ -22,7 +22,7 @@ from core.ops.cli import main
 from core.outcome import Status
 from core.runtime import FunctionRuntime
 from core.storage import MemoryStorage
-from tests.completion.servers import RawServer, dripping, flooding, hanging, redirecting
+from tests.completion.servers import RawServer, answering, dripping, flooding, hanging, redirecting
 from tests.completion.support import Receiver, validate_event, validate_manifest
 from tests.images import jpeg_bytes
 
@@ -60,7 +60,7 @@ def servers() -> Iterator[list[RawServer]]:
 def test_a_redirect_is_a_failure_naming_its_location_and_nothing_reaches_it(
     status: int, servers: list[RawServer]
 ) -> None:
-    elsewhere = Receiver()  # what the redirect points to: must receive nothing
+    elsewhere = RawServer(answering(200))  # what the redirect points to: must receive nothing, of any method
     try:
         hook = RawServer(redirecting(status, f"{elsewhere.url}/steal?token=leaked-token"))
         servers.append(hook)
@@ -69,7 +69,7 @@ def test_a_redirect_is_a_failure_naming_its_location_and_nothing_reaches_it(
         assert result.retryable and isinstance(result.error, NotifyUnavailable)
         message = str(result.error)
         assert f"HTTP {status}" in message and f"{elsewhere.url}/steal" in message and "leaked-token" not in message
-        assert elsewhere.requests == []  # no GET, no POST, no signature carried anywhere
+        assert elsewhere.connections == 0 and elsewhere.received == []  # no GET, no POST, no signature carried
         assert len(hook.received) == 1  # not retried in-process either: a redirect is a setting to fix
         assert {"r-64x64.jpg", "r-32x32.jpg", "r.thumbs.json"} <= {i.key for i in stores["thumbs"].list()}
     finally:
