@@ -165,7 +165,7 @@ def load_config(
         max_duration=_parse_seconds("THUMBS_MAX_DURATION", text("THUMBS_MAX_DURATION"), defaults.max_duration),
         sources=sources,
     )
-    config = _with_completion(config, text)
+    config = _with_completion(config, text, raw)
     _check_key_template(config)
     if text("THUMBS_PROFILES"):
         config = replace(config, profiles=load_profiles(raw["THUMBS_PROFILES"], base=config))
@@ -183,11 +183,20 @@ def load_config(
     return config
 
 
-def _with_completion(config: Config, text: Callable[[str], str | None]) -> Config:
-    """Add the completion settings (``THUMBS_NOTIFY`` ... ``THUMBS_URL_TTL``), validated together."""
+def _with_completion(config: Config, text: Callable[[str], str | None], raw: Mapping[str, str]) -> Config:
+    """Add the completion settings (``THUMBS_NOTIFY`` ... ``THUMBS_URL_TTL``), validated together.
+
+    ``raw`` holds the values as given: ``THUMBS_NOTIFY_SECRET`` is taken verbatim (a receiver verifies with
+    the same bytes, a trailing newline included).
+    """
     base_url = text("THUMBS_PUBLIC_BASE_URL")
     if base_url is not None:
         parsed = urlsplit(base_url)
+        if "@" in parsed.netloc:  # the value is not echoed: it holds a password
+            raise ConfigError(
+                "THUMBS_PUBLIC_BASE_URL holds credentials (user:password@); they would be copied into every public "
+                "manifest and event; accepted values: an http(s) URL without user info, query or fragment"
+            )
         if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
             raise ConfigError(
                 f"THUMBS_PUBLIC_BASE_URL={base_url!r} is not valid; accepted values: an http(s) URL without query "
@@ -203,12 +212,16 @@ def _with_completion(config: Config, text: Callable[[str], str | None]) -> Confi
         )
     ttl = _parse_duration("THUMBS_URL_TTL", text("THUMBS_URL_TTL"), config.url_ttl)
     notify = _parse_globs(text("THUMBS_NOTIFY"), ())
-    secret = text("THUMBS_NOTIFY_SECRET")
-    for target in notify:  # the scheme's own checks (a provider's) run when the runtime opens its targets
+    secret = _parse_secret(raw.get("THUMBS_NOTIFY_SECRET"))
+    for index, target in enumerate(notify):  # the scheme's own checks (a provider's) run when the runtime starts
         if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", target):
+            after_url = index > 0 and "://" in notify[index - 1]
             raise ConfigError(
-                f"THUMBS_NOTIFY target {target.split('?')[0]!r} is not valid (it has no scheme); accepted values: "
-                "comma-separated URIs such as file:events.jsonl or https://hooks.example.com/thumbnails"
+                f"THUMBS_NOTIFY target {target.split('?')[0]!r} is not valid (it has no scheme"
+                + (", so a comma inside the URL before it split that URL in two" if after_url else "")
+                + "); accepted values: comma-separated URIs such as file:events.jsonl or "
+                "https://hooks.example.com/thumbnails (THUMBS_NOTIFY is split at commas: write a comma inside a "
+                "URL as %2C)"
             )
     manifest_key = text("THUMBS_MANIFEST_KEY") or DEFAULT_MANIFEST_KEY
     check_template(manifest_key, "THUMBS_MANIFEST_KEY", placeholders=MANIFEST_PLACEHOLDERS, names_source=True)
@@ -222,6 +235,18 @@ def _with_completion(config: Config, text: Callable[[str], str | None]) -> Confi
         url_mode=url_mode,
         url_ttl=ttl,
     )
+
+
+def _parse_secret(value: str | None) -> str | None:
+    """``THUMBS_NOTIFY_SECRET`` verbatim (None when empty); a value of only whitespace is refused."""
+    if not value:
+        return None
+    if not value.strip():
+        raise ConfigError(
+            "THUMBS_NOTIFY_SECRET is only whitespace; accepted values: the webhook's HMAC key, used exactly as "
+            "given (leading and trailing whitespace included, as the receiver must use it)"
+        )
+    return value
 
 
 def _parse_duration(name: str, value: str | None, default: int) -> int:

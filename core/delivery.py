@@ -21,15 +21,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from core.errors import MalformedEvent, TransientError
+from core.errors import MalformedEvent, PermanentError, TransientError
 from core.events import ObjectEvent
 from core.logs import log_outcome
 from core.outcome import Outcome, SkipReason, Status
 
 if TYPE_CHECKING:  # parsers import Ignored from here without loading the pipeline
+    from core.completion.window import PublishWindow
     from core.runtime import FunctionRuntime
 
 #: The kind logged for an exception that is not one of polythumb's classified errors (a bug).
@@ -125,6 +126,7 @@ def deliver(
     parse: Callable[[], Parsed],
     *,
     keep_going: bool = True,
+    window: PublishWindow | None = None,
     **context: Any,
 ) -> Delivery:
     """Parse one delivery, handle each of its events through ``runtime``, log every item once.
@@ -134,6 +136,8 @@ def deliver(
         parse: Turns the platform's envelope into events and ignored notifications; raises MalformedEvent.
         keep_going: Handle the remaining events after a retryable error (False: stop at it, for a delivery
             the platform will redeliver whole).
+        window: The time left for publishing completion events, shared with the other deliveries of one
+            invocation (an SQS batch); by default the runtime's function timeout from now.
         **context: Delivery fields logged with every record (``route``, ``event_id``, ``event_type``,
             platform ids such as ``message_id``); long values are shortened.
 
@@ -151,9 +155,12 @@ def deliver(
         )  # fmt: skip
         return Delivery(malformed=exc)
     items = [parsed] if isinstance(parsed, ObjectEvent | Ignored) else list(parsed)
+    window = window or runtime.publish_window()
     results: list[Result] = []
     for item in items:
-        result = _skip(runtime.logger, item, fields) if isinstance(item, Ignored) else handle(runtime, item, fields)
+        result = (
+            _skip(runtime.logger, item, fields) if isinstance(item, Ignored) else handle(runtime, item, fields, window)
+        )
         results.append(result)
         if result.retryable and not keep_going:
             break
@@ -169,7 +176,9 @@ def refuse(error: MalformedEvent) -> Callable[[], Parsed]:
     return parse
 
 
-def handle(runtime: FunctionRuntime, event: ObjectEvent, context: Mapping[str, Any]) -> Result:
+def handle(
+    runtime: FunctionRuntime, event: ObjectEvent, context: Mapping[str, Any], window: PublishWindow | None = None
+) -> Result:
     """Run one event through the pipeline and log what became of it; never raises an Exception."""
     fields = {**context, "event_id": event.event_id or context.get("event_id")}
     started = time.perf_counter()
@@ -191,18 +200,31 @@ def handle(runtime: FunctionRuntime, event: ObjectEvent, context: Mapping[str, A
         )  # fmt: skip
         return Result(Status.ERROR, error=exc)
     log_outcome(runtime.logger, outcome, **fields)
-    return _announce(runtime, event, outcome, fields)
+    return _announce(runtime, event, outcome, fields, window or runtime.publish_window())
 
 
-def _announce(runtime: FunctionRuntime, event: ObjectEvent, outcome: Outcome, fields: Mapping[str, Any]) -> Result:
+def _announce(
+    runtime: FunctionRuntime, event: ObjectEvent, outcome: Outcome, fields: Mapping[str, Any], window: PublishWindow
+) -> Result:
     """Publish the completion event of ``outcome`` (THUMBS_NOTIFY), after its outputs are written.
 
     A target that cannot take it makes the item retryable: the platform delivers it again, the pipeline finds
-    everything current, and the retry only publishes, with the same event id.
+    everything current, and the retry only publishes, with the same event id. An event no retry can publish
+    (a permanent error: over a target's size limit) is logged once as failed and acknowledged.
     """
     started = time.perf_counter()
     try:
-        published = runtime.completion.announce(outcome, event)
+        published = runtime.completion.announce(outcome, event, window=window)
+    except PermanentError as exc:
+        message = f"outputs written, completion event not published: {exc}"
+        runtime.logger.error(
+            "completion event of %s/%s not published, not retried (a retry cannot fix it): [%s] %s",
+            event.bucket, event.key, exc.kind, exc,
+            extra={"fields": {**_error_fields(event, fields, kind=exc.kind, message=message, started=started),
+                              "status": str(Status.FAILED)}},
+        )  # fmt: skip
+        failed = replace(outcome, status=Status.FAILED, reason=None, error_kind=exc.kind, error_message=message)
+        return Result(Status.FAILED, outcome=failed)
     except Exception as exc:
         kind = exc.kind if isinstance(exc, TransientError) else INTERNAL_ERROR
         message = f"outputs written, completion event not published: {exc}"

@@ -162,3 +162,30 @@ class NotifyUnavailable(TransientError):
     """
 
     kind = "notify_unavailable"
+
+
+class NotifyTimeout(NotifyUnavailable):
+    """A completion target did not take the event before the publish's deadline.
+
+    Same kind as :class:`NotifyUnavailable` (the platform retries); the delivery also stops publishing for
+    its remaining events, which are retried without waiting on the target again.
+    """
+
+
+class EventTooLarge(PermanentError):
+    """A completion event is over a target's size limit even without its output URLs; a retry cannot shrink it."""
+
+    kind = "event_too_large"
+
+
+class SigningUnavailable(TransientError):
+    """A URL could not be signed now (the signing service timed out or failed); the platform retries."""
+
+    kind = "signing_unavailable"
+
+
+class SigningRefused(ConfigError):
+    """The function's identity may not sign URLs (a missing role): a setting to fix, not a retry.
+
+    The message names ``THUMBS_URL_MODE=signed`` and the permission to grant.
+    """

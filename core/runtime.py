@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from core.completion import Completion
+from core.completion import Completion, PublishWindow
 from core.config import Config, load_config
 from core.logs import configure_logging
 from core.pipeline import BucketOpener, Thumbnailer
@@ -30,6 +30,8 @@ class FunctionRuntime:
         logger: Where deliveries are logged; by default polythumb's JSON-lines logger on stdout.
         provider: The provider's name (its THUMBS_NOTIFY notifiers and URL signer); None locally.
         notifier_options: Keyword options for the providers' notifiers (clients, credentials; tests).
+        invocation_timeout: Seconds one invocation may run (the function's configured timeout), where the
+            platform does not tell each invocation what it has left; None: unknown.
     """
 
     def __init__(
@@ -42,6 +44,7 @@ class FunctionRuntime:
         logger: logging.Logger | None = None,
         provider: str | None = None,
         notifier_options: dict[str, Any] | None = None,
+        invocation_timeout: float | None = None,
     ) -> None:
         self.config: Config = config or load_config(
             os.environ if environ is None else environ, require_dest=True, extra_settings=extra_settings
@@ -52,6 +55,12 @@ class FunctionRuntime:
             self.config, open_store=self._store, provider=provider, notifier_options=notifier_options
         )
         self.thumbnailer = Thumbnailer(self.config, open_bucket, urls=self.completion.urls)
+        self.completion.check_signer()  # THUMBS_URL_MODE=signed: an identity that cannot sign fails the cold start
+        self.invocation_timeout = invocation_timeout
+
+    def publish_window(self, remaining: float | None = None) -> PublishWindow:
+        """The publishing deadlines of one invocation starting now (``remaining``: seconds it has left, if known)."""
+        return PublishWindow(remaining=self.invocation_timeout if remaining is None else remaining)
 
     def _store(self, bucket: str) -> Storage:
         return self.thumbnailer.store(bucket)

@@ -13,19 +13,22 @@ publishes it to every ``THUMBS_NOTIFY`` target. Nothing here imports a cloud SDK
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from core.completion.events import READY, cloud_event, event_type
+from core.completion.events import READY, cloud_event, event_type, fit
 from core.completion.naming import check_manifest_key
 from core.completion.targets import check_targets, open_notifier, resolve_signer
 from core.completion.urls import UrlBuilder, UrlSigner
+from core.completion.window import PublishWindow
 from core.config import Config
+from core.errors import NotifyTimeout, SigningUnavailable
 from core.events import ObjectEvent
 from core.outcome import Outcome
 from core.storage.port import Storage
 
-__all__ = ["Completion", "UrlBuilder", "UrlSigner", "check_settings"]
+__all__ = ["Completion", "PublishWindow", "UrlBuilder", "UrlSigner", "check_settings"]
 
 
 def check_settings(config: Config) -> None:
@@ -65,13 +68,27 @@ class Completion:
         check_settings(config)
         self.config = config
         self._open_store = open_store
-        signer: UrlSigner | None = resolve_signer(provider) if config.url_mode == "signed" else None
-        self.urls = UrlBuilder(config, signer=signer)
+        self._signer: UrlSigner | None = resolve_signer(provider) if config.url_mode == "signed" else None
+        self.urls = UrlBuilder(config, signer=self._signer)
         self.notifiers: list[Any] = (
             list(notifiers)
             if notifiers is not None
             else [open_notifier(t, config=config, options=notifier_options) for t in config.notify]
         )
+
+    def check_signer(self) -> None:
+        """Where URLs are signed, check at start that the function's identity can sign (at most one call).
+
+        What a signer cannot check now (the signing service is down) is left to each event, classified.
+
+        Raises:
+            SigningRefused: the identity may not sign (a missing role): the cold start fails, naming it.
+        """
+        check = getattr(self._signer, "check", None)
+        if check is None or not self.config.dest_bucket:
+            return
+        with contextlib.suppress(SigningUnavailable):  # transient: each event retries it
+            check(self._open_store(self.config.dest_bucket))
 
     @property
     def enabled(self) -> bool:
@@ -93,23 +110,40 @@ class Completion:
             outcome = _with_outputs(outcome, fill_dimensions(store, outcome.outputs, manifest=manifest))
             if self.urls.enabled:
                 records = [*outcome.outputs, *([outcome.manifest] if outcome.manifest else [])]
-                urls = {record.key: self.urls.url(store, record.key) for record in records}
+                urls = self.urls.links(store, [record.key for record in records]).urls
         return cloud_event(outcome, event, config=self.config, dest_bucket=dest_bucket, urls=urls)
 
-    def announce(self, outcome: Outcome, event: ObjectEvent) -> dict[str, Any] | None:
-        """Build the event of ``outcome`` and publish it to every target.
+    def announce(
+        self, outcome: Outcome, event: ObjectEvent, *, window: PublishWindow | None = None
+    ) -> dict[str, Any] | None:
+        """Build the event of ``outcome`` and publish it to every target, within ``window``'s deadlines.
+
+        The event is sent the same to every target: without its outputs' URLs when it would be over the
+        smallest target's size limit (see :func:`core.completion.events.fit`).
 
         Raises:
             NotifyUnavailable: a target could not take it (transient: the platform retries, and the
                 retry announces again with the same id).
+            NotifyTimeout: a target ran out of time, now or earlier in this delivery (``window``).
+            EventTooLarge: over a target's limit even without URLs (permanent).
         """
-        if not self.notifiers:
+        if not self.notifiers or event_type(outcome) is None:
             return None
+        window = window or PublishWindow()
+        window.deadline()  # a delivery that already ran out of time builds no event (no URL is signed)
         cloud = self.event_for(outcome, event)
         if cloud is None:
             return None
+        limits = [(n.max_event_bytes, n.target) for n in self.notifiers if getattr(n, "max_event_bytes", None)]
+        if limits:
+            limit, target = min(limits)
+            cloud = fit(cloud, limit, target=target)
         for notifier in self.notifiers:
-            notifier.publish(cloud)
+            try:
+                notifier.publish(cloud, deadline=window.deadline())
+            except NotifyTimeout:
+                window.ran_out(getattr(notifier, "target", type(notifier).__name__))
+                raise
         return cloud
 
 

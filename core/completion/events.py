@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from core.completion.naming import MANIFEST_BOX
 from core.config import Config
+from core.errors import EventTooLarge
 from core.events import EventKind, ObjectEvent
 from core.outcome import Action, Outcome, OutputRecord, SkipReason, Status
 
@@ -162,6 +163,37 @@ def cloud_event(
         "datacontenttype": "application/json",
         "data": completion_data(outcome, event, dest_bucket=dest_bucket, urls=urls),
     }
+
+
+def event_bytes(event: Mapping[str, Any]) -> bytes:
+    """The one serialisation of an event: compact UTF-8 JSON (what signatures cover, what size limits count)."""
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def fit(event: dict[str, Any], limit: int | None, *, target: str = "the target") -> dict[str, Any]:
+    """``event``, or a copy small enough for ``limit`` bytes: without its outputs' URLs (``urls_omitted``).
+
+    The manifest keeps its key and URL: a consumer finds every output's URL there. Only the URLs go: they
+    are what grows an event (a pre-signed URL is 0.5 to 2 KB; a profile may have dozens of outputs).
+
+    Raises:
+        EventTooLarge: still over ``limit`` without them (a permanent error: a retry cannot shrink it).
+    """
+    size = len(event_bytes(event))
+    if limit is None or size <= limit:
+        return event
+    data = dict(event["data"])
+    data["outputs"] = [{k: v for k, v in output.items() if k != "url"} for output in data["outputs"]]
+    data["urls_omitted"] = True
+    smaller = {**event, "data": data}
+    shrunk = len(event_bytes(smaller))
+    if shrunk > limit:
+        raise EventTooLarge(
+            f"the {event['type']} event of {str(event['subject'])[:200]!r} is {shrunk} bytes even without output "
+            f"URLs, over the {limit} bytes {target} takes; it is not published (fewer outputs per source, or "
+            "shorter keys, make it fit)"
+        )
+    return smaller
 
 
 @cache

@@ -19,7 +19,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from typing import Any
 
 from core import __version__
@@ -165,16 +165,17 @@ class Manifests:
         thumbnail: bytes,
     ) -> dict[str, Any]:
         """The manifest's JSON object (``$defs/manifest`` of the shipped schema)."""
+        links = self.urls.links(dest, [r.key for r in outputs])
         document: dict[str, Any] = {
             "manifest_version": MANIFEST_VERSION,
             "status": "ready",
             "source": {"bucket": event.bucket, "key": event.key, "revision": revision, "size": size},
-            "outputs": [output_data(r, bucket=dest.bucket, url=self.urls.url(dest, r.key)) for r in outputs],
+            "outputs": [output_data(r, bucket=dest.bucket, url=links.urls[r.key]) for r in outputs],
             "placeholders": placeholders_of(thumbnail).to_dict(),
             "generator": f"polythumb/{__version__}",
         }
-        if self.config.url_mode == "signed":
-            expires = datetime.now(UTC) + timedelta(seconds=self.config.url_ttl)
+        if links.expires is not None:  # the first signed URL to stop working (a signer may cut the TTL short)
+            expires = links.expires.astimezone(UTC).replace(microsecond=0)
             document["urls_expire"] = expires.isoformat(timespec="seconds").replace("+00:00", "Z")
         return document
 

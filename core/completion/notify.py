@@ -1,8 +1,10 @@
 """Notifiers: where a completion event goes. Built in: a JSON-lines file and a signed webhook.
 
-Every notifier has one method, ``publish(event)``, that delivers one CloudEvent (a JSON-ready dict)
-or raises :class:`core.errors.NotifyUnavailable`. The providers' notifiers (SNS, EventBridge,
-Pub/Sub, Event Grid) live in ``providers/<cloud>/notify.py`` and follow the same protocol.
+Every notifier has one method, ``publish(event, *, deadline)``, that delivers one CloudEvent (a JSON-ready
+dict) by ``deadline`` (``time.monotonic()`` seconds) or raises :class:`core.errors.NotifyUnavailable`
+(:class:`core.errors.NotifyTimeout` when time ran out), a ``target`` naming it in messages (no secret), and
+``max_event_bytes``, the largest serialised event it takes (None: no limit). The providers' notifiers
+(SNS, EventBridge, Pub/Sub, Event Grid) live in ``providers/<cloud>/notify.py`` and follow the same protocol.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import json
 import os
 import time
 from collections.abc import Mapping
@@ -18,24 +19,30 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core.completion import http
+from core.completion.events import event_bytes
 from core.errors import NotifyUnavailable
 
 #: The webhook signature header: ``t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">``.
 SIGNATURE_HEADER = "Polythumb-Signature"
 CLOUDEVENT_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
+#: The largest webhook body: SNS's and EventBridge's limit, so a receiver can forward any event to either.
+WEBHOOK_MAX_EVENT_BYTES = 256 * 1024
+
+__all__ = ["CLOUDEVENT_CONTENT_TYPE", "SIGNATURE_HEADER", "FileNotifier", "Notifier", "WebhookNotifier",
+           "event_bytes", "sign", "verify"]  # fmt: skip
 
 
 class Notifier(Protocol):
     """One event target."""
 
-    def publish(self, event: Mapping[str, Any]) -> None:
-        """Deliver ``event``, or raise :class:`core.errors.NotifyUnavailable`."""
+    #: How messages name the target (never a secret, a token or a URL's query).
+    target: str
+    #: The largest serialised event the target takes, in bytes (None: no limit).
+    max_event_bytes: int | None
+
+    def publish(self, event: Mapping[str, Any], *, deadline: float) -> None:
+        """Deliver ``event`` by ``deadline`` (``time.monotonic()``), or raise :class:`core.errors.NotifyUnavailable`."""
         ...
-
-
-def event_bytes(event: Mapping[str, Any]) -> bytes:
-    """The one serialisation of an event: compact UTF-8 JSON (what signatures cover)."""
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class FileNotifier:
@@ -45,10 +52,13 @@ class FileNotifier:
     concurrent writers (workers, a second ``polythumb watch``) never interleave lines.
     """
 
+    max_event_bytes: int | None = None
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.target = f"file {self.path}"
 
-    def publish(self, event: Mapping[str, Any]) -> None:
+    def publish(self, event: Mapping[str, Any], *, deadline: float | None = None) -> None:
         line = event_bytes(event) + b"\n"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,16 +108,18 @@ def verify(secret: str, body: bytes, header: str, *, tolerance: int = 300, now: 
 class WebhookNotifier:
     """POSTs each event as a structured CloudEvent with an HMAC-SHA256 signature (``https://...``)."""
 
-    def __init__(self, url: str, *, secret: str, timeout: float = http.TIMEOUT, attempts: int = http.ATTEMPTS) -> None:
+    max_event_bytes: int | None = WEBHOOK_MAX_EVENT_BYTES
+
+    def __init__(self, url: str, *, secret: str, attempts: int = http.ATTEMPTS) -> None:
         self.url = url
+        self.target = f"webhook {http.describe(url)}"
         self._secret = secret
-        self._timeout = timeout
         self._attempts = attempts
 
     def __repr__(self) -> str:
         return f"WebhookNotifier({http.describe(self.url)!r})"
 
-    def publish(self, event: Mapping[str, Any]) -> None:
+    def publish(self, event: Mapping[str, Any], *, deadline: float | None = None) -> None:
         body = event_bytes(event)
 
         def headers() -> dict[str, str]:  # signed per attempt: the timestamp stays fresh
@@ -117,7 +129,4 @@ class WebhookNotifier:
                 "User-Agent": "polythumb",
             }
 
-        http.post(
-            self.url, body, headers=headers, what=f"webhook {http.describe(self.url)}",
-            timeout=self._timeout, attempts=self._attempts,
-        )  # fmt: skip
+        http.post(self.url, body, headers=headers, what=self.target, deadline=deadline, attempts=self._attempts)

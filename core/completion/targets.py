@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from core import registry
-from core.completion.http import describe
+from core.completion.http import describe, url_problem
 from core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -73,11 +73,12 @@ def check_targets(targets: Sequence[str], *, secret: str | None) -> None:
 
 def _check_webhook(target: str, *, secret: str | None) -> None:
     parts = urlsplit(target)
-    if not parts.hostname:
-        raise ConfigError(_bad(target, "the URL has no host"))
+    problem = url_problem(target)
+    if problem:
+        raise ConfigError(_bad(target, problem))
     if parts.username or parts.password:
         raise ConfigError(_bad(target, "credentials in the URL would be logged by proxies; use THUMBS_NOTIFY_SECRET"))
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
         raise ConfigError(_bad(target, "plain http is accepted only for a loopback address; use https"))
     if not secret:
         raise ConfigError(
@@ -102,7 +103,8 @@ def _bad(target: str, why: str) -> str:
         schemes = "file: | https:"
     return (
         f"THUMBS_NOTIFY target {describe(target)!r} is not valid ({why}); accepted values: comma-separated URIs, "
-        f"schemes {schemes} (file:PATH, https://HOST/PATH; each provider's forms in its README)"
+        f"schemes {schemes} (file:PATH, https://HOST/PATH; each provider's forms in its README); THUMBS_NOTIFY is "
+        "split at commas: write a comma inside a URL as %2C"
     )
 
 

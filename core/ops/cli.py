@@ -17,6 +17,7 @@ from pathlib import Path
 
 from core import __version__, registry
 from core.completion import check_settings
+from core.completion.http import describe
 from core.config import Config, load_config
 from core.errors import ConfigError, PolythumbError
 from core.ops.backfill import cli as backfill_cli
@@ -184,7 +185,7 @@ def _show_config(args: argparse.Namespace) -> int:
         "max_frames": config.max_frames,
         "max_duration": config.max_duration,
         "profiles": [profile.describe() for profile in active_profiles(config)],
-        "notify": list(config.notify),
+        "notify": [describe(target) for target in config.notify],  # a URL's query or user info may hold a token
         "notify_secret": "***" if config.notify_secret else None,  # set or not; the value is never printed
         "manifest": config.manifest,
         "manifest_key": config.manifest_key,

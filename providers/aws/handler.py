@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
+from core.completion import PublishWindow
 from core.delivery import Parsed, deliver, refuse
 from core.errors import MalformedEvent
 from core.once import Once, once
@@ -48,6 +49,8 @@ class LambdaHandler:
             TransientError: a direct (non-SQS) invocation hit a transient error; Lambda retries it.
         """
         request_id = getattr(context, "aws_request_id", None)
+        # One window for the whole invocation: a target that hangs costs one wait, not one per message.
+        window = self.runtime.publish_window(_remaining_seconds(context))
 
         def parse() -> Parsed:
             return parse_lambda_event(event).items
@@ -57,14 +60,14 @@ class LambdaHandler:
         except MalformedEvent as exc:  # logged once by deliver(), like any malformed delivery
             messages, parse = None, refuse(exc)
         if messages is not None:
-            return self._sqs_batch(messages, request_id)
-        delivery = deliver(self.runtime, parse, aws_request_id=request_id, route="direct")
+            return self._sqs_batch(messages, request_id, window)
+        delivery = deliver(self.runtime, parse, window=window, aws_request_id=request_id, route="direct")
         if delivery.malformed is not None:
             raise delivery.malformed  # a direct invocation has no way to acknowledge it silently
         delivery.raise_for_retry()  # after every record: the retry skips the done ones
         return {"outcomes": [outcome.to_dict() for outcome in delivery.outcomes]}
 
-    def _sqs_batch(self, messages: list[SqsMessage], request_id: str | None) -> dict[str, Any]:
+    def _sqs_batch(self, messages: list[SqsMessage], request_id: str | None, window: PublishWindow) -> dict[str, Any]:
         failures: list[str] = []
         for message in messages:
             if failures and message.fifo:
@@ -72,7 +75,7 @@ class LambdaHandler:
                 failures.append(message.message_id)
                 continue
             delivery = deliver(
-                self.runtime, partial(_items, message.body), keep_going=False,
+                self.runtime, partial(_items, message.body), keep_going=False, window=window,
                 aws_request_id=request_id, message_id=message.message_id, route="sqs",
             )  # fmt: skip
             if delivery.retryable:  # the retry redoes this message's other records; they are idempotent
@@ -82,6 +85,12 @@ class LambdaHandler:
 
 def _items(body: str) -> tuple[Any, ...]:
     return parse_body(body).items
+
+
+def _remaining_seconds(context: Any) -> float | None:
+    """What the invocation has left (Lambda's context tells); None without a Lambda context (tests, tools)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return remaining() / 1000 if callable(remaining) else None
 
 
 def build_handler(

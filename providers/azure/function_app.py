@@ -31,6 +31,7 @@ from providers.azure.settings import (
     QUEUE_SETTING,
     SOURCE_CONTAINER,
     backfill_queue_name,
+    function_timeout,
     load_azure_settings,
 )
 from providers.azure.storage import BlobStorageOpener
@@ -42,6 +43,7 @@ runtime = FunctionRuntime(
     BlobStorageOpener(resolve_connection(settings.connection_name, environ=os.environ)),
     extra_settings=(*EXTRA_SETTINGS, QUEUE_SETTING),
     provider="azure",
+    invocation_timeout=function_timeout(os.environ),  # host.json's functionTimeout bounds event publishing
 )
 # Read at indexing, not through a %...% binding expression: the host could not resolve one when the
 # setting is absent, and the default must work without it.

@@ -1,5 +1,8 @@
 """Completion events on Azure (``eventgrid:https://TOPIC/api/events``) and user-delegation SAS URLs.
 
+The POST goes through :mod:`core.completion.http` (no redirect followed: the Entra token stays with the
+topic; one deadline per publish); an event takes at most :data:`MAX_EVENT_BYTES` (Event Grid's 1 MB).
+
 The Event Grid custom topic takes the structured CloudEvent as it is (input schema CloudEvents 1.0),
 POSTed with a Microsoft Entra token of the function's managed identity (role *EventGrid Data
 Sender* on the topic, granted by ``deploy/notify.tf``): no access key in the app settings.
@@ -16,20 +19,26 @@ from urllib.parse import urlsplit
 
 from core.completion import http
 from core.completion.notify import CLOUDEVENT_CONTENT_TYPE, event_bytes
-from core.errors import NotifyUnavailable
+from core.completion.urls import SignedUrl
+from core.errors import NotifyUnavailable, SigningRefused, SigningUnavailable
 from core.storage.port import Storage
 from providers.azure import MISSING_SDK_HINT
 
 EVENTGRID_SCOPE = "https://eventgrid.azure.net/.default"
 _KEY_LIFETIME = timedelta(days=7)  # the longest a user delegation key lives
 _CLOCK_SKEW = timedelta(minutes=5)
+#: An Event Grid event may be 1 MB; the margin keeps room for the HTTP request around it.
+MAX_EVENT_BYTES = 1024 * 1024 - 1024
 
 
 class EventGridNotifier:
     """``eventgrid:ENDPOINT``: one CloudEvent per POST to a custom topic, authenticated by managed identity."""
 
+    max_event_bytes: int | None = MAX_EVENT_BYTES
+
     def __init__(self, endpoint: str, *, eventgrid_credential: Any = None, **_: Any) -> None:
         self.endpoint = endpoint
+        self.target = f"Event Grid topic {http.describe(endpoint)}"
         self._credential = eventgrid_credential
         self._lock = threading.Lock()
 
@@ -38,8 +47,11 @@ class EventGridNotifier:
         """Why ``rest`` is not a topic endpoint (None when it is)."""
         parts = urlsplit(rest)
         local = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
-        if (parts.scheme == "https" or local) and parts.hostname and parts.path.endswith("/api/events"):
+        problem = http.url_problem(rest)
+        if (parts.scheme == "https" or local) and parts.path.endswith("/api/events") and not problem:
             return None
+        if problem and parts.hostname:
+            return problem
         return "eventgrid: needs the topic endpoint, eventgrid:https://TOPIC.REGION-1.eventgrid.azure.net/api/events"
 
     def _token(self) -> str:
@@ -53,7 +65,7 @@ class EventGridNotifier:
             token: str = self._credential.get_token(EVENTGRID_SCOPE).token
             return token
 
-    def publish(self, event: Mapping[str, Any]) -> None:
+    def publish(self, event: Mapping[str, Any], *, deadline: float | None = None) -> None:
         body = event_bytes(event)
         try:
             token = self._token()
@@ -66,25 +78,63 @@ class EventGridNotifier:
             "Authorization": f"Bearer {token}",
             "User-Agent": "polythumb",
         }
-        where = urlsplit(self.endpoint)
-        http.post(self.endpoint, body, headers=headers, what=f"Event Grid topic {where.hostname}{where.path}")
+        http.post(self.endpoint, body, headers=headers, what=self.target, deadline=deadline)
 
 
 class _DelegationKeys:
-    """The process's user delegation key, reused while it outlives the URLs it signs."""
+    """The process's user delegation keys (one per account), reused while they serve the TTL asked for.
+
+    A key lives :data:`_KEY_LIFETIME` (Azure's longest, 7 days). A URL signed with it expires when it does at
+    the latest, so a key is fetched again only once it would cut a URL short by more than :func:`_slack`:
+    with ``THUMBS_URL_TTL`` near 7 days that is one fetch an hour per container, not one per URL.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._keys: dict[str, Any] = {}
+        self._services: dict[str, Any] = {}
 
-    def key_for(self, service: Any, account: str, until: datetime) -> Any:
+    def key_for(self, account_url: str, credential: Any, *, ttl: int) -> Any:
+        """A key for ``account_url`` that outlives now + ``ttl`` less :func:`_slack` (fetched when none does).
+
+        Raises:
+            SigningRefused: the identity may not get a key (no ``Storage Blob Delegator`` role).
+            SigningUnavailable: Blob Storage failed to issue one for now.
+        """
+        now = datetime.now(UTC)
         with self._lock:
-            key = self._keys.get(account)
-            if key is None or _expiry(key) < until + timedelta(minutes=1):
-                now = datetime.now(UTC)
-                key = service.get_user_delegation_key(now - _CLOCK_SKEW, now + _KEY_LIFETIME - _CLOCK_SKEW)
-                self._keys[account] = key
+            key = self._keys.get(account_url)
+            if key is None or _expiry(key) < now + timedelta(seconds=ttl) - _slack(ttl):
+                key = self._fetch(account_url, credential, now)
+                self._keys[account_url] = key
             return key
+
+    def _fetch(self, account_url: str, credential: Any, now: datetime) -> Any:
+        from azure.core.exceptions import AzureError, HttpResponseError
+        from azure.storage.blob import BlobServiceClient
+
+        service = self._services.get(account_url)
+        if service is None:
+            service = self._services[account_url] = BlobServiceClient(account_url=account_url, credential=credential)
+        try:
+            return service.get_user_delegation_key(now - _CLOCK_SKEW, now + _KEY_LIFETIME - _CLOCK_SKEW)
+        except HttpResponseError as exc:
+            if exc.status_code in (401, 403):
+                raise SigningRefused(
+                    "THUMBS_URL_MODE=signed: the function's identity may not get a user delegation key "
+                    f"(HTTP {exc.status_code} {getattr(exc, 'error_code', None) or ''}); grant it Storage Blob "
+                    "Delegator on the storage account (deploy/notify.tf does with signed_urls = true), or set "
+                    "THUMBS_URL_MODE to none | public"
+                ) from exc
+            problem = f"HTTP {exc.status_code}"
+        except AzureError as exc:
+            problem = type(exc).__name__
+        raise SigningUnavailable(f"no user delegation key ({problem}); the platform will retry")
+
+
+def _slack(ttl: int) -> timedelta:
+    """How much shorter than asked a URL may be, to reuse a key: a tenth of the TTL, an hour at most."""
+    return min(timedelta(hours=1), timedelta(seconds=ttl) / 10)
 
 
 def _expiry(key: Any) -> datetime:
@@ -93,44 +143,64 @@ def _expiry(key: Any) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-_KEYS = _DelegationKeys()
+class AzureUrlSigner:
+    """Read-only SAS URLs for blobs (at most 7 days).
 
-
-def sign_url(store: Storage, key: str, ttl: int) -> str:
-    """A read-only SAS URL for blob ``key``, valid ``ttl`` seconds (at most 7 days).
-
-    With the function's managed identity (the deploy's connection) this is a **user delegation SAS**:
-    signed with a key Blob Storage issues to the identity (``Storage Blob Delegator`` on the account,
-    granted by ``deploy/notify.tf`` when ``signed_urls = true``); it reads only what the identity may
-    read, and revoking the identity's delegation keys revokes it. With an account-key connection
-    string (Azurite; not the deploy) it is a service SAS signed with that key.
+    With the function's managed identity (the deploy's connection) this is a **user delegation SAS**: signed
+    with a key Blob Storage issues to the identity (``Storage Blob Delegator`` on the account, granted by
+    ``deploy/notify.tf`` when ``signed_urls = true``); it reads only what the identity may read, and revoking
+    the identity's delegation keys revokes it. A URL never outlives its key: it expires at the earlier of the
+    TTL and the key's expiry (and says so: :class:`core.completion.urls.SignedUrl`). With an account-key
+    connection string (Azurite; not the deploy) it is a service SAS signed with that key.
     """
-    from providers.azure.storage import AzureBlobStorage
 
-    if not isinstance(store, AzureBlobStorage):
-        raise TypeError(f"the Azure signer signs Blob Storage objects, not {type(store).__name__}")
-    try:
-        from azure.storage.blob import BlobSasPermissions, BlobServiceClient, generate_blob_sas
-    except ImportError as exc:  # pragma: no cover
-        raise ImportError(MISSING_SDK_HINT) from exc
-    container = store.container
-    blob = container.get_blob_client(key)
-    now = datetime.now(UTC)
-    expiry = now + timedelta(seconds=ttl)
-    options: dict[str, Any] = {
-        "account_name": container.account_name,
-        "container_name": container.container_name,
-        "blob_name": key,
-        "permission": BlobSasPermissions(read=True),
-        "start": now - _CLOCK_SKEW,
-        "expiry": expiry,
-        "protocol": "https" if urlsplit(blob.url).scheme == "https" else "https,http",
-    }
-    account_key = getattr(container.credential, "account_key", None)
-    if account_key:
-        options["account_key"] = account_key
-    else:
-        service = BlobServiceClient(account_url=blob.url.split(f"/{container.container_name}/", 1)[0],
-                                    credential=container.credential)  # fmt: skip
-        options["user_delegation_key"] = _KEYS.key_for(service, str(container.account_name), expiry)
-    return f"{blob.url}?{generate_blob_sas(**options)}"
+    def __init__(self) -> None:
+        self._keys = _DelegationKeys()
+
+    def __call__(self, store: Storage, key: str, ttl: int) -> SignedUrl:
+        """A read-only SAS URL for blob ``key``, valid ``ttl`` seconds at most.
+
+        Raises:
+            SigningRefused: the identity may not get a user delegation key.
+            SigningUnavailable: Blob Storage failed to issue one for now.
+        """
+        from providers.azure.storage import AzureBlobStorage
+
+        if not isinstance(store, AzureBlobStorage):
+            raise TypeError(f"the Azure signer signs Blob Storage objects, not {type(store).__name__}")
+        try:
+            from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+        except ImportError as exc:  # pragma: no cover
+            raise ImportError(MISSING_SDK_HINT) from exc
+        container = store.container
+        blob = container.get_blob_client(key)
+        now = datetime.now(UTC)
+        expiry = now + timedelta(seconds=ttl)
+        options: dict[str, Any] = {
+            "account_name": container.account_name,
+            "container_name": container.container_name,
+            "blob_name": key,
+            "permission": BlobSasPermissions(read=True),
+            "start": now - _CLOCK_SKEW,
+            "protocol": "https" if urlsplit(blob.url).scheme == "https" else "https,http",
+        }
+        account_key = getattr(container.credential, "account_key", None)
+        if account_key:
+            options["account_key"] = account_key
+        else:
+            delegation = self._keys.key_for(_account_url(container), container.credential, ttl=ttl)
+            options["user_delegation_key"] = delegation
+            expiry = min(expiry, _expiry(delegation))  # never past the key: Azure refuses the URL after it
+        expiry = expiry.replace(microsecond=0)  # the SAS carries whole seconds; never round up
+        return SignedUrl(f"{blob.url}?{generate_blob_sas(expiry=expiry, **options)}", expiry)
+
+    def check(self, store: Storage) -> None:
+        """At cold start: with the managed identity, fetch the user delegation key (kept for the URLs)."""
+        self(store, "polythumb-signing-check", 60)
+
+
+def _account_url(container: Any) -> str:
+    return str(container.url).rsplit(f"/{container.container_name}", 1)[0]
+
+
+sign_url = AzureUrlSigner()

@@ -91,3 +91,28 @@ def checked_queue_name(name: str, where: str) -> str:
             "single hyphens, starting and ending with a letter or digit"
         )
     return name
+
+
+def function_timeout(environ: Mapping[str, str]) -> float | None:
+    """Seconds one invocation may run: ``functionTimeout`` of the app's ``host.json`` (None: unknown or unlimited).
+
+    The worker does not tell an invocation what it has left, so completion events are published within
+    this (see :class:`core.completion.window.PublishWindow`), counted from the invocation's start.
+    """
+    import json
+    from pathlib import Path
+
+    for folder in (environ.get("AzureWebJobsScriptRoot"), str(Path(__file__).parent)):
+        host = Path(folder) / "host.json" if folder else None
+        if host is None or not host.is_file():
+            continue
+        try:
+            value = str(json.loads(host.read_text("utf-8")).get("functionTimeout", ""))
+        except (OSError, ValueError, AttributeError):
+            return None
+        match = re.fullmatch(r"(?:(\d+)\.)?(\d\d?):(\d\d):(\d\d)", value)
+        if not match:
+            return None  # absent, or -1 (no limit)
+        days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+        return float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
+    return None

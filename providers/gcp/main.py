@@ -35,6 +35,8 @@ reaches this code: functions-framework itself answers it with 400. See :mod:`cor
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
 from core.delivery import deliver
@@ -48,8 +50,18 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only where the SDK is absent
     raise ImportError(f"the GCP entrypoints need functions-framework: {INSTALL_HINT}") from exc
 
-#: The container's runtime, configured at cold start from the THUMBS_* environment.
-RUNTIME = FunctionRuntime(open_bucket, provider="gcp")
+def function_timeout(environ: Mapping[str, str]) -> float | None:
+    """``FUNCTION_TIMEOUT_SEC`` in seconds, where set (None: unknown; each publish then gets its own budget)."""
+    try:
+        seconds = float(environ.get("FUNCTION_TIMEOUT_SEC", ""))
+    except ValueError:
+        return None
+    return seconds if seconds > 0 else None
+
+
+#: The container's runtime, configured at cold start from the THUMBS_* environment. The invocation's timeout
+#: (FUNCTION_TIMEOUT_SEC, which the deploy sets as 1st-gen runtimes did) bounds event publishing.
+RUNTIME = FunctionRuntime(open_bucket, provider="gcp", invocation_timeout=function_timeout(os.environ))
 
 
 @functions_framework.cloud_event

@@ -81,7 +81,8 @@ resource "google_cloudfunctions2_function" "thumbnails" {
     ingress_settings                 = "ALLOW_INTERNAL_ONLY" # Eventarc pushes count as internal traffic
     all_traffic_on_latest_revision   = true
     service_account_email            = google_service_account.runtime.email
-    environment_variables            = local.thumbs_environment
+    # FUNCTION_TIMEOUT_SEC (as 1st-gen runtimes set it) bounds completion-event publishing to the invocation.
+    environment_variables            = merge(local.thumbs_environment, { FUNCTION_TIMEOUT_SEC = tostring(var.timeout_seconds) })
   }
 
   event_trigger {

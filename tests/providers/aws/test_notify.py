@@ -7,9 +7,11 @@ to the handler in the event Lambda's event source mapping builds, its partial ba
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -17,8 +19,10 @@ import pytest
 from core.completion.naming import manifest_key
 from providers.aws.notify import EVENTBRIDGE_SOURCE, EventBridgeNotifier, SnsNotifier, sign_url
 from providers.aws.storage import S3Storage
+from tests.completion.servers import RawServer, hanging
 from tests.completion.support import validate_event
 from tests.images import jpeg_bytes
+from tests.providers.aws.helpers import LambdaContext
 from tests.providers.aws.rig import Entrypoint as AwsRig
 
 pytestmark = pytest.mark.aws
@@ -159,7 +163,88 @@ def test_a_missing_topic_is_retried_by_sqs_and_loses_nothing(rig: AwsRig, target
 def test_presign_signs_for_the_store_only(s3_client: Any, new_bucket: Callable[..., str]) -> None:
     bucket = new_bucket("presign")
     s3_client.put_object(Bucket=bucket, Key="a b/c.jpg", Body=b"bytes")
-    url = sign_url(S3Storage(bucket, client=s3_client), "a b/c.jpg", 60)
+    url = sign_url(S3Storage(bucket, client=s3_client), "a b/c.jpg", 60).url
     assert _get(url) == b"bytes"
     with pytest.raises(TypeError):
         sign_url(object(), "k", 60)  # type: ignore[arg-type]
+
+
+# -- issue 20: a hanging webhook in an SQS batch; an event over SNS's 256 KiB ------------------------------
+
+
+@dataclass
+class _ShortContext(LambdaContext):
+    """An invocation with ``remaining_ms`` left, as Lambda's context says it."""
+
+    remaining_ms: int = 3_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def test_a_hanging_target_costs_one_wait_per_sqs_batch_and_every_message_comes_back(
+    request: pytest.FixtureRequest,
+) -> None:
+    """Four S3 notifications in one SQS batch, a webhook that never answers: the batch ends in the invocation's
+    time (not 4 x 15 s), and all four messages are reported for retry, their thumbnails already written."""
+    hang = RawServer(hanging)
+    made = AwsRig(
+        s3_client=request.getfixturevalue("s3_client"),
+        sqs_client=request.getfixturevalue("sqs_client"),
+        new_bucket=request.getfixturevalue("new_bucket"),
+        in_place=False,
+        extra={"THUMBS_MANIFEST": "true", "THUMBS_NOTIFY": f"{hang.url}/hook", "THUMBS_NOTIFY_SECRET": "k" * 16},
+    )
+    try:
+        keys = [made.key(f"batch/{n}.jpg") for n in range(4)]
+        for key in keys:
+            made.upload(key, jpeg_bytes(120, 80))
+        messages = [made._message_for("ObjectCreated", key) for key in keys]
+        started = time.monotonic()
+        answer = made._handler(made._queue.lambda_event(messages), _ShortContext(remaining_ms=3_000))
+        elapsed = time.monotonic() - started
+        assert sorted(item["itemIdentifier"] for item in answer["batchItemFailures"]) == sorted(
+            message["MessageId"] for message in messages
+        )
+        assert elapsed < 3.0, elapsed  # within the invocation: Lambda would otherwise redeliver the whole batch
+        assert hang.connections == 1
+        stored = made.read_outputs()
+        assert all(manifest_key(made.config, key) in stored for key in keys)
+    finally:
+        made.close()
+        hang.close()
+
+
+@pytest.fixture
+def many_outputs(request: pytest.FixtureRequest, targets: Targets) -> Iterator[AwsRig]:
+    """The SNS + EventBridge rig with 132 sizes and signed URLs: a ready event with URLs is over 256 KiB."""
+    settings = {"THUMBS_MANIFEST": "true", "THUMBS_NOTIFY": f"sns:{targets.topic_arn},eventbridge:{targets.bus}",
+                "THUMBS_URL_MODE": "signed", "THUMBS_SIZES": ",".join(str(n) for n in range(8, 140))}  # fmt: skip
+    made = AwsRig(
+        s3_client=request.getfixturevalue("s3_client"),
+        sqs_client=request.getfixturevalue("sqs_client"),
+        new_bucket=request.getfixturevalue("new_bucket"),
+        in_place=False,
+        extra=settings,
+    )
+    made._handler.runtime.completion.notifiers = [
+        SnsNotifier(targets.topic_arn, sns_client=targets.sns),
+        EventBridgeNotifier(targets.bus, events_client=targets.events),
+    ]
+    yield made
+    made.close()
+
+
+def test_an_event_over_256_kib_reaches_sns_without_urls(many_outputs: AwsRig, targets: Targets) -> None:
+    targets.create_topic()
+    key = many_outputs.key("long/" + "n" * 900 + ".jpg")  # 132 presigned URLs of ~1.5 KB each
+    many_outputs.upload(key, jpeg_bytes(160, 120))
+    assert many_outputs.deliver_created(key).status == "ok"  # before: SNS refused it, retried to the DLQ
+    (via_sns,), (via_bus,) = targets.from_sns(), targets.from_eventbridge()
+    assert via_sns == via_bus
+    validate_event(via_sns)
+    data = via_sns["data"]
+    assert data["urls_omitted"] is True and len(data["outputs"]) == 132
+    assert all("url" not in output for output in data["outputs"])
+    manifest = json.loads(_get(data["manifest"]["url"]))  # the manifest's signed URL works, and lists every URL
+    assert len(manifest["outputs"]) == 132 and all("X-Amz-Signature=" in o["url"] for o in manifest["outputs"])

@@ -128,7 +128,7 @@ def test_sas_url_is_read_only_and_served(azure_service: Any, new_container: Call
     """On Azurite (account key) the SAS is a service SAS; Azurite checks its signature on the GET."""
     container = new_container("sas")
     azure_service.get_blob_client(container, "a b/c.jpg").upload_blob(b"bytes")
-    url = sign_url(AzureBlobStorage(container, service=azure_service), "a b/c.jpg", 300)
+    url = sign_url(AzureBlobStorage(container, service=azure_service), "a b/c.jpg", 300).url
     assert "sp=r&" in url and "sig=" in url
     with urllib.request.urlopen(url, timeout=10) as response:
         assert response.read() == b"bytes"

@@ -119,7 +119,7 @@ def test_v4_signed_url(fake_gcs: Any, gcs_client: Any, gcs_new_bucket: Any) -> N
     gcs_client.bucket(bucket).blob("a b/c.jpg").upload_from_string(b"bytes", content_type="image/jpeg")
     signing_client = storage.Client(project="polythumb-test", credentials=_service_account_credentials(),
                                     client_options={"api_endpoint": fake_gcs.url})  # fmt: skip
-    url = sign_url(GcsStorage(bucket, client=signing_client), "a b/c.jpg", 600)
+    url = sign_url(GcsStorage(bucket, client=signing_client), "a b/c.jpg", 600).url
     public = f"{fake_gcs.url}/{bucket}/a%20b/c.jpg?"  # the client's endpoint: storage.googleapis.com when deployed
     assert url.startswith(public)
     query = url[len(public) :]
