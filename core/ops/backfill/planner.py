@@ -68,6 +68,7 @@ from core.keys import Provenance
 from core.ops.backfill.concurrency import DEFAULT_IO_WORKERS, ordered_map
 from core.ops.backfill.keyspace import dest_scan_prefix, output_key_pattern
 from core.ops.backfill.sorting import DEFAULT_CHUNK_SIZE, ExternalSorter, Row
+from core.ownership import recorded_source
 from core.profiles import is_selected, outputs_for
 from core.storage.port import ObjectInfo, Storage
 
@@ -261,11 +262,12 @@ class Planner:
                 continue  # gone since the listing, or not written by polythumb: never an orphan
             if own is not None:
                 own.add((info.key,))
-            source_key = provenance.source_key
-            if not source_key.startswith(self.prefix):
+            owner = recorded_source(info, bucket=self.source.bucket)  # the ownership rule: the source it records
+            assert owner is not None
+            if not owner.key.startswith(self.prefix):
                 continue  # its source is outside this backfill's scope
-            foreign = not provenance.derives_from(self.source.bucket, source_key)
-            index.add((source_key, info.key, provenance.source_revision, provenance.params, "1" if foreign else ""))
+            foreign = owner.bucket != self.source.bucket  # another bucket's source: never this plan's orphan
+            index.add((owner.key, info.key, provenance.source_revision, provenance.params, "1" if foreign else ""))
 
     def _with_metadata(self, info: ObjectInfo) -> ObjectInfo | None:
         if info.metadata:
