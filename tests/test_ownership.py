@@ -298,3 +298,34 @@ def test_a_backfill_of_sources_sharing_keys_converges(
     for state, result in later:
         assert state == first, "a later run rewrote a thumbnail: the backfill does not converge"
         assert (result["rendered"], result["failed"]) == (0, 1)
+
+
+def test_backfill_delete_orphans_moves_every_manifest_off_the_old_default_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The bulk migration: manifests at ``{dir}/{stem}.thumbs.json`` are orphans of the new default key (their
+    source no longer writes that key); a backfill writes the new ones and --delete-orphans removes the old."""
+    from core.ops.cli import main
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "a.jpg").write_bytes(jpeg_bytes(320, 240))
+    (src / "d" / "b.png").write_bytes(png_rgba_bytes(200, 100))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("THUMBS_MANIFEST", "true")
+    base = ["backfill", str(src), "--out", str(out), "--json", "--sizes", "64", "--workers", "1", "--no-progress"]
+    monkeypatch.setenv("THUMBS_MANIFEST_KEY", "{dir}/{stem}.thumbs.json")  # what an earlier release wrote
+    assert main(base) == 0
+    monkeypatch.delenv("THUMBS_MANIFEST_KEY")  # the upgrade: the default again, one manifest per source
+    capsys.readouterr()
+    assert (out / "d" / "a.thumbs.json").exists() and (out / "d" / "b.thumbs.json").exists()
+
+    assert main([*base, "--dry-run"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert (plan["orphaned"], plan["orphan_reasons"], plan["samples"]["orphaned"]) == (
+        2, {"not_configured": 2}, ["d/a.thumbs.json", "d/b.thumbs.json"],
+    )  # fmt: skip
+    assert main([*base, "--delete-orphans"]) == 0
+    capsys.readouterr()
+    manifests = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.thumbs.json") if ".polythumb" not in p.parts)
+    assert manifests == ["d/a.jpg.thumbs.json", "d/b.png.thumbs.json"]

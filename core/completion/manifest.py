@@ -46,7 +46,7 @@ from core.storage.port import ObjectInfo, Storage
 CONTENT_TYPE = "application/json"
 MANIFEST_VERSION = 1
 #: What to change when a manifest key is taken (the ``output_conflict`` message says it).
-MANIFEST_KEY_FIX = "change THUMBS_MANIFEST_KEY; the default {dir}/{name}.thumbs.json is one per source"
+MANIFEST_KEY_FIX = "change THUMBS_MANIFEST_KEY"
 
 
 @dataclass(frozen=True)
