@@ -22,7 +22,7 @@ from core.syntax import check_template, parse_boxes
 OUTPUT_FORMATS = ("auto", "jpeg", "png", "webp", "avif")
 DELETE_POLICIES = ("delete", "keep")
 URL_MODES = ("none", "public", "signed")
-DEFAULT_MANIFEST_KEY = "{dir}/{stem}.thumbs.json"
+DEFAULT_MANIFEST_KEY = "{dir}/{name}.thumbs.json"  # one per source: a.jpg and a.png keep theirs apart
 MANIFEST_PLACEHOLDERS = ("dir", "stem", "name", "srcext")
 #: The longest signed URL S3 (SigV4), GCS (V4) and Azure (user delegation key) all accept: 7 days.
 MAX_URL_TTL = 7 * 24 * 3600

@@ -4,7 +4,7 @@
 Keys and specs are pure functions of the source key and the configuration, so a delete event (which has no
 image to look at) finds the same keys a create event wrote. :meth:`Provenance.from_metadata` is the one
 reader of a thumbnail's metadata (the pipeline's loop guard and idempotency, the backfill plan, the orphan
-check).
+check); which source owns an output, and who may replace or delete it, is :mod:`core.ownership`'s rule.
 """
 
 from __future__ import annotations
@@ -212,10 +212,6 @@ class Provenance:
             params=meta.get(META_PARAMS, ""),
             version=meta.get(META_VERSION, ""),
         )
-
-    def derives_from(self, bucket: str, key: str) -> bool:
-        """Whether this thumbnail was rendered from ``bucket/key`` (an unrecorded bucket matches any)."""
-        return self.source_key == key and (self.source_bucket is None or self.source_bucket == bucket)
 
     def is_current(self, revision: str, params: str) -> bool:
         """Whether it renders source ``revision`` with the settings digested as ``params``: nothing to redo."""

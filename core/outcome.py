@@ -25,6 +25,9 @@ class SkipReason(StrEnum):
     POLYTHUMB_OUTPUT = "polythumb_output"  # loop guard: polythumb wrote this object
     UNCHANGED = "unchanged"  # every output already renders this source revision
     SOURCE_MISSING = "source_missing"  # created event, but the object is gone again
+    #: Created event, but the source was deleted while its thumbnails were stored: what this render stored is
+    #: removed again, and the completion event says ``deleted``.
+    SOURCE_DELETED = "source_deleted"
     COPY_FAILED = "copy_failed"  # created by a server-side copy that failed or was aborted (Azure)
     SOURCE_EXISTS = "source_exists"  # deleted event, but the object exists again
     KEPT = "kept"  # THUMBS_ON_DELETE=keep
@@ -38,6 +41,7 @@ class Action(StrEnum):
     UNCHANGED = "unchanged"
     DELETED = "deleted"
     ABSENT = "absent"
+    OTHER_SOURCE = "other_source"  # a delete found another source's output at the key: left alone
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,27 @@ a newer original with stale ones. A condition that fails because the output
 already holds exactly this render (a write whose answer was lost and that the
 SDK retried, or a duplicate delivery that won the race) counts as done rather
 than costing the platform a retry.
+
+Every output belongs to one source (:mod:`core.ownership`): a key that holds
+another existing source's output is refused (``output_conflict``, naming both),
+and a delete removes only the deleted source's own outputs.
+
+After storing, the source is read again: a delete that landed while the
+thumbnails were written found nothing to remove, so the render removes what it
+stored and announces ``deleted`` (``source_deleted``), never ``ready``; a source
+overwritten meanwhile is a transient ``superseded`` error (the retry, like the
+newer revision's own event, renders the newer revision).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from enum import Enum
 
-from core.completion.manifest import Manifests
+from core.completion.manifest import MANIFEST_KEY_FIX, Manifests, ManifestState
+from core.completion.naming import MANIFEST_BOX
 from core.completion.urls import UrlBuilder
 from core.config import Config
 from core.errors import (
@@ -35,6 +47,7 @@ from core.errors import (
     NotFound,
     OutputConflict,
     PermanentError,
+    PermissionDenied,
     PreconditionFailed,
     SupersededError,
 )
@@ -42,12 +55,24 @@ from core.events import EventKind, ObjectEvent
 from core.imaging.types import CONTENT_TYPES, Thumbnail
 from core.keys import Provenance, is_polythumb_output
 from core.outcome import Action, Outcome, OutputRecord, SkipReason, Status
+from core.ownership import Owner, SourceRef, ownership, refusal, renders
 from core.prefixes import delete_outputs_under
 from core.profiles import Output, outputs_for
 from core.storage.port import ObjectInfo, Storage
 
 #: Opens the store for a bucket/container name. Providers pass their adapter's factory.
 BucketOpener = Callable[[str], Storage]
+
+#: What to change when a thumbnail's key is taken (the ``output_conflict`` message says it).
+KEY_TEMPLATE_FIX = "change THUMBS_KEY_TEMPLATE (or the profile's key_template) or THUMBS_DEST_BUCKET"
+
+
+class _Now(Enum):
+    """The source, read again after its outputs were stored."""
+
+    SAME = "same"  # still the revision rendered
+    CHANGED = "changed"  # overwritten meanwhile
+    GONE = "gone"  # deleted meanwhile
 
 
 @dataclass(frozen=True)
@@ -126,30 +151,24 @@ class Thumbnailer:
         _check_size(info.size, config)
 
         existing = [_Existing(output, _head_or_none(dest, output.key)) for output in outputs]
-        for item in existing:
-            if item.info is not None and not is_polythumb_output(item.info.metadata):
-                raise OutputConflict(
-                    f"{dest_bucket}/{item.key} holds an object polythumb did not write; refusing to overwrite it "
-                    "(change THUMBS_KEY_TEMPLATE or THUMBS_DEST_BUCKET)"
-                )
-        stale = [item for item in existing if not _is_current(item.info, item.output, info.revision)]
+        for item in existing:  # before any work: a key of another existing source is never taken
+            self._claim(item.info, event, location=f"{dest_bucket}/{item.key}")
+        stale = [item for item in existing if not _is_current(item.info, item.output, event, info.revision)]
         manifests = self._manifests
-        manifest = manifests.look(dest, event, dest_bucket=dest_bucket) if manifests else None
+        exists = self._source_exists
+        manifest = manifests.look(dest, event, dest_bucket=dest_bucket, exists=exists) if manifests else None
         manifest_current = manifest is None or (
-            manifests is not None and manifests.is_current(manifest, source_key=event.key, revision=info.revision)
+            manifests is not None
+            and manifests.is_current(manifest, bucket=event.bucket, source_key=event.key, revision=info.revision)
         )
         if not stale and manifest_current:
             records = tuple(_unchanged_record(item) for item in existing)
             manifest_record = manifests.unchanged(manifest) if manifests and manifest else None
             return _skipped(event, SkipReason.UNCHANGED, outputs=records, revision=info.revision, size=info.size,
                             manifest=manifest_record)  # fmt: skip
-        if not stale and manifests and manifest:  # only the manifest is missing or stale: no render
-            written_manifest, records = manifests.write(
-                dest, manifest, event=event, revision=info.revision, size=info.size,
-                outputs=[_unchanged_record(item) for item in existing], thumbnail=None,
-            )  # fmt: skip
-            return Outcome(kind=event.kind, bucket=event.bucket, key=event.key, status=Status.OK, outputs=records,
-                           revision=info.revision, size=info.size, manifest=written_manifest)  # fmt: skip
+        if not stale:  # only the manifest is missing or stale: no render
+            return self._store(source, dest, event, revision=info.revision, size=info.size,
+                               kept=[_unchanged_record(item) for item in existing], manifest=manifest)  # fmt: skip
 
         try:
             source_object = source.get(event.key)
@@ -174,27 +193,77 @@ class Thumbnailer:
             max_duration=config.max_duration,
         )
         by_output = {(thumb.box, thumb.format): thumb for thumb in rendered.thumbnails}
-        written = [
-            self._put(dest, item, by_output[(item.output.box, item.output.format)], event, revision) for item in stale
-        ]
-        unchanged = [_unchanged_record(item) for item in existing if item not in stale]
-        records = tuple(written + unchanged)
+        smallest = min(rendered.thumbnails, key=lambda t: t.width * t.height)
+        return self._store(
+            source,
+            dest,
+            event,
+            revision=revision,
+            size=source_object.info.size,
+            kept=[_unchanged_record(item) for item in existing if item not in stale],
+            puts=[(item, by_output[(item.output.box, item.output.format)]) for item in stale],
+            manifest=manifest,
+            thumbnail=smallest.body,
+            warnings=rendered.warnings,
+        )
+
+    def _store(
+        self,
+        source: Storage,
+        dest: Storage,
+        event: ObjectEvent,
+        *,
+        revision: str,
+        size: int | None,
+        kept: Sequence[OutputRecord],
+        puts: Sequence[tuple[_Existing, Thumbnail]] = (),
+        manifest: ManifestState | None,
+        thumbnail: bytes | None = None,
+        warnings: tuple[str, ...] = (),
+    ) -> Outcome:
+        """Put the rendered outputs, then the manifest; then confirm the source is still the revision rendered.
+
+        ``kept``: the outputs already current; ``thumbnail``: the smallest one rendered (None: only the
+        manifest is written, from a stored thumbnail).
+        """
+        stored: list[OutputRecord] = []  # what this render put (or found put by a twin delivery), in order
         manifest_record = None
-        if manifests and manifest:  # after the thumbnails: a manifest never names a thumbnail not yet stored
-            smallest = min(rendered.thumbnails, key=lambda t: t.width * t.height)
-            manifest_record, records = manifests.write(
-                dest, manifest, event=event, revision=revision, size=source_object.info.size, outputs=records,
-                thumbnail=smallest.body,
-            )  # fmt: skip
+        try:
+            for item, thumb in puts:
+                stored.append(self._put(dest, item, thumb, event, revision))
+            records = (*stored, *kept)
+            if self._manifests and manifest:  # after the thumbnails: a manifest never names a thumbnail not yet stored
+                manifest_record, records = self._manifests.write(
+                    dest, manifest, event=event, revision=revision, size=size, outputs=records, thumbnail=thumbnail
+                )
+        except OutputConflict:
+            _withdraw(dest, stored)  # another source won the key meanwhile: nothing of this render stays
+            raise
+        except SupersededError:
+            # A delete landing meanwhile may have removed the outputs the puts were conditioned on.
+            if self.config.on_delete == "keep" or self._source_now(source, event.key, revision) is not _Now.GONE:
+                raise
+            return _source_deleted(event, revision=revision, size=size, outputs=_withdraw(dest, [*stored, *kept]))
+        # A delete that landed while the outputs were stored found nothing (or not all) to remove: the render
+        # removes what it stored. A delete after this read is handled by its own event, which finds them all.
+        now = self._source_now(source, event.key, revision)
+        if now is _Now.GONE and self.config.on_delete == "delete":
+            withdrawn = _withdraw(dest, [*records, *([manifest_record] if manifest_record else [])])
+            return _source_deleted(event, revision=revision, size=size, outputs=withdrawn)
+        if now is _Now.CHANGED:  # never announce a stale revision as ready: the retry renders the newer one
+            raise SupersededError(
+                f"{event.bucket}/{event.key} was overwritten while its thumbnails were stored; a retry renders "
+                "the newer revision"
+            )
         return Outcome(
             kind=event.kind,
             bucket=event.bucket,
             key=event.key,
             status=Status.OK,
-            outputs=records,
+            outputs=tuple(records),
             revision=revision,
-            warnings=rendered.warnings,
-            size=source_object.info.size,
+            warnings=warnings,
+            size=size,
             manifest=manifest_record,
         )
 
@@ -216,14 +285,13 @@ class Thumbnailer:
         except PreconditionFailed as exc:
             # The output changed since we looked. If it now holds exactly this render (the SDK retried a
             # write whose answer was lost, or a duplicate delivery of the same event won the race), the
-            # work is done; anything else is a real race, for the platform's retry to settle.
+            # work is done; another existing source that won the key is a conflict; anything else is a
+            # real race, for the platform's retry to settle.
             current = _head_or_none(dest, item.key)
-            if (
-                current is not None
-                and _derived_from(current, event.bucket, event.key)
-                and _is_current(current, output, revision)
-            ):
+            if _is_current(current, output, event, revision):
+                assert current is not None
                 return _unchanged_record(_Existing(output, current))
+            self._claim(current, event, location=f"{dest.bucket}/{item.key}")
             raise SupersededError(
                 f"{item.key} changed while {event.key} was rendered; a retry will reconcile ({exc})"
             ) from exc
@@ -240,6 +308,33 @@ class Thumbnailer:
             revision=stored.revision,
         )
 
+    def _claim(self, info: ObjectInfo | None, event: ObjectEvent, *, location: str) -> None:
+        """Refuse an output key that holds an object polythumb did not write, or another existing source's output.
+
+        Raises:
+            OutputConflict: naming the key, and the source that owns it.
+        """
+        verdict = ownership(info, bucket=event.bucket, source_key=event.key, exists=self._source_exists)
+        if not verdict.replaceable:
+            raise refusal(verdict, location=location, claimant=SourceRef(event.bucket, event.key), fix=KEY_TEMPLATE_FIX)
+
+    def _source_exists(self, bucket: str, key: str) -> bool:
+        """Whether the source ``bucket/key`` exists (the owner of an output another source maps to)."""
+        try:
+            self.store(bucket).head(key)
+        except NotFound:
+            return False
+        except PermissionDenied:
+            return True  # another bucket this function may not read: its outputs are left alone
+        return True
+
+    def _source_now(self, source: Storage, key: str, revision: str) -> _Now:
+        try:
+            info = source.head(key)
+        except NotFound:
+            return _Now.GONE
+        return _Now.SAME if info.revision == revision else _Now.CHANGED
+
     # -- deleted ------------------------------------------------------------
 
     def _deleted(self, event: ObjectEvent) -> Outcome:
@@ -255,25 +350,38 @@ class Thumbnailer:
         # A delete that arrives after the key was re-created is stale: the thumbnails now belong to the new object.
         if _head_or_none(source, event.key) is not None:
             return _skipped(event, SkipReason.SOURCE_EXISTS)
+        # Every size in every format (a pure function of the key and the profiles), then the manifest.
+        targets = [OutputRecord(key=output.key, box=str(output.box), action=Action.ABSENT, format=output.format)
+                   for output in outputs]  # fmt: skip
+        manifests = self._manifests
+        if manifests:
+            targets.append(OutputRecord(key=manifests.key(event), box=MANIFEST_BOX, action=Action.ABSENT))
+        found = [(target, _head_or_none(dest, target.key)) for target in targets]
+        verdicts = [ownership(info, bucket=event.bucket, source_key=event.key) for _, info in found]
+        for (target, _), verdict in zip(found, verdicts, strict=True):
+            if verdict.owner is Owner.FOREIGN:  # checked before any delete: nothing half-done
+                raise refusal(
+                    verdict, location=f"{dest_bucket}/{target.key}", claimant=SourceRef(event.bucket, event.key),
+                    fix=MANIFEST_KEY_FIX if target.box == MANIFEST_BOX else KEY_TEMPLATE_FIX, deleting=True,
+                )  # fmt: skip
+        if event.raw_key and event.raw_key != event.key and all(v.owner is not Owner.THIS for v in verdicts):
+            return self._deleted(replace(event, key=event.raw_key, raw_key=None))  # ambiguous encoding: try as sent
         records = []
         recorded: str | None = None  # the revision the thumbnails were rendered from (names a deleted event)
-        for output in outputs:  # every size in every format: a pure function of the key and the profiles
-            key = output.key
-            info = _head_or_none(dest, key)
-            if info is None:
-                records.append(OutputRecord(key=key, box=str(output.box), action=Action.ABSENT, format=output.format))
-            elif _derived_from(info, event.bucket, event.key):
-                provenance = Provenance.from_metadata(info.metadata)
+        for (target, info), verdict in zip(found, verdicts, strict=True):
+            if verdict.owner is Owner.THIS and info is not None:
+                provenance = verdict.provenance
                 recorded = recorded or (provenance.source_revision if provenance else None) or None
-                dest.delete(key)
-                records.append(OutputRecord(key=key, box=str(output.box), action=Action.DELETED, format=output.format))
-            else:
-                raise OutputConflict(
-                    f"{dest_bucket}/{key} was not rendered from {event.bucket}/{event.key}; refusing to delete it"
-                )
-        if event.raw_key and event.raw_key != event.key and all(r.action is Action.ABSENT for r in records):
-            return self._deleted(replace(event, key=event.raw_key, raw_key=None))  # ambiguous encoding: try as sent
-        manifest = self._manifests.delete(dest, event, derived_from=_derived_from) if self._manifests else None
+                dest.delete(target.key)
+                revision = info.revision if target.box == MANIFEST_BOX else None
+                records.append(replace(target, action=Action.DELETED, revision=revision))
+            elif verdict.owner is Owner.NONE:
+                records.append(target)
+            else:  # another source's output at this key (the template maps both to it): it stays
+                records.append(replace(target, action=Action.OTHER_SOURCE))
+        manifest = records.pop() if manifests else None
+        if manifests:
+            manifests.retire_legacy(dest, event)
         return Outcome(kind=event.kind, bucket=event.bucket, key=event.key, status=Status.OK, outputs=tuple(records),
                        revision=recorded, manifest=manifest)  # fmt: skip
 
@@ -303,15 +411,41 @@ def _check_size(size: int, config: Config) -> None:
         )
 
 
-def _is_current(info: ObjectInfo | None, output: Output, revision: str) -> bool:
-    """Whether ``info`` is ``output`` rendered from source ``revision`` with today's settings."""
-    provenance = Provenance.from_metadata(info.metadata) if info is not None else None
-    return provenance is not None and provenance.is_current(revision, output.params)
+def _is_current(info: ObjectInfo | None, output: Output, event: ObjectEvent, revision: str) -> bool:
+    """Whether ``info`` is this source's ``output`` rendered from ``revision`` with today's settings."""
+    return renders(info, bucket=event.bucket, source_key=event.key, revision=revision, params=output.params)
 
 
-def _derived_from(info: ObjectInfo, bucket: str, key: str) -> bool:
-    provenance = Provenance.from_metadata(info.metadata)
-    return provenance is not None and provenance.derives_from(bucket, key)
+def _withdraw(dest: Storage, records: Sequence[OutputRecord]) -> list[OutputRecord]:
+    """Delete each object of ``records`` that is still exactly what its record names (its revision).
+
+    An object written since (a newer render) is left alone and left out; one already gone is ``absent``.
+    The port has no conditional delete: a write landing between the read and the delete is lost, a window
+    of one request, as for orphan deletes.
+    """
+    withdrawn = []
+    for record in records:
+        info = _head_or_none(dest, record.key)
+        if info is None:
+            withdrawn.append(OutputRecord(key=record.key, box=record.box, action=Action.ABSENT, format=record.format))
+        elif record.revision is not None and info.revision == record.revision:
+            dest.delete(record.key)
+            withdrawn.append(OutputRecord(key=record.key, box=record.box, action=Action.DELETED, format=record.format,
+                                          revision=record.revision))  # fmt: skip
+    return withdrawn
+
+
+def _source_deleted(
+    event: ObjectEvent,
+    *,
+    revision: str,
+    size: int | None,
+    outputs: Sequence[OutputRecord],
+) -> Outcome:
+    """The outcome of a render whose source was deleted meanwhile: what it stored is gone again."""
+    manifest = next((o for o in outputs if o.box == MANIFEST_BOX), None)
+    return _skipped(event, SkipReason.SOURCE_DELETED, outputs=tuple(o for o in outputs if o.box != MANIFEST_BOX),
+                    revision=revision, size=size, manifest=manifest)  # fmt: skip
 
 
 def _unchanged_record(item: _Existing) -> OutputRecord:

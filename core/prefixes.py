@@ -4,8 +4,9 @@ A Data Lake account deletes a directory with one call and one event (``Directory
 not one event per blob. The sources are gone; their thumbnails are found by listing the destination
 under the directory's output prefix (paged by the backend) and reading each candidate's metadata:
 only an object carrying polythumb's marker, rendered from a source under that directory of that
-bucket, is deleted, and only if its source has not been re-created since. Objects polythumb did not
-write are never touched.
+bucket, is deleted, and only if its source has not been re-created since (the ownership rule of
+:mod:`core.ownership`: an orphan may go, another existing source's output never). Objects polythumb did
+not write are never touched.
 
 The work per event is bounded: after :data:`PREFIX_DELETE_LIMIT` listed objects the event fails as
 :class:`core.errors.PrefixTooLarge` (permanent: a retry would re-examine the same objects), naming
@@ -19,8 +20,8 @@ import string
 
 from core.config import Config
 from core.errors import NotFound, PrefixTooLarge
-from core.keys import Provenance
 from core.outcome import Action, OutputRecord
+from core.ownership import Owner, ownership, recorded_source
 from core.profiles import key_templates
 from core.storage.port import ObjectInfo, Storage
 
@@ -73,6 +74,12 @@ def delete_outputs_under(
     under = directory.rstrip("/") + "/"
     live: dict[str, bool] = {}
     records: list[OutputRecord] = []
+
+    def exists(bucket: str, key: str) -> bool:  # one HEAD per source, however many outputs it had
+        if key not in live:
+            live[key] = _head_or_none(source, key) is not None
+        return live[key]
+
     listed_under = (info for prefix in output_listing_prefixes(config, directory) for info in dest.list(prefix))
     for examined, listed in enumerate(listed_under, start=1):
         if examined > limit:
@@ -81,18 +88,14 @@ def delete_outputs_under(
                 f"objects in {dest.bucket}; run `polythumb backfill --delete-orphans` for the rest"
             )
         info = listed if listed.metadata else _head_or_none(dest, listed.key)
-        provenance = Provenance.from_metadata(info.metadata) if info is not None else None
-        if info is None or provenance is None or not provenance.derives_from(source.bucket, provenance.source_key):
-            continue  # not polythumb's, or rendered from another bucket
-        source_key = provenance.source_key
-        if not source_key.startswith(under):
-            continue
-        if source_key not in live:  # a source re-created since the delete keeps its thumbnails
-            live[source_key] = _head_or_none(source, source_key) is not None
-        if live[source_key]:
-            continue
-        dest.delete(info.key)
-        records.append(OutputRecord(key=info.key, box=provenance.box, action=Action.DELETED))
+        owner = recorded_source(info, bucket=source.bucket) if info is not None else None
+        if owner is None or owner.bucket != source.bucket or not owner.key.startswith(under):
+            continue  # not polythumb's, or rendered from another bucket or from outside the directory
+        verdict = ownership(info, bucket=source.bucket, source_key=None, exists=exists)
+        if verdict.owner is not Owner.ORPHANED or verdict.provenance is None:
+            continue  # a source re-created since the delete keeps its thumbnails
+        dest.delete(listed.key)
+        records.append(OutputRecord(key=listed.key, box=verdict.provenance.box, action=Action.DELETED))
     return tuple(records)
 
 

@@ -35,11 +35,14 @@ def event_type(outcome: Outcome) -> str | None:
     """Which completion event ``outcome`` announces, if any.
 
     Created and rendered (or found already rendered: a redelivery re-announces) is *ready*; a permanent
-    error is *failed*; thumbnails removed with their source is *deleted*. Filtered keys, polythumb's own
-    outputs, vanished sources and kept thumbnails announce nothing.
+    error is *failed*; thumbnails removed with their source is *deleted*, also when the source was deleted
+    while they were stored (the render removed them again). Filtered keys, polythumb's own outputs,
+    vanished sources and kept thumbnails announce nothing.
     """
     if outcome.status is Status.FAILED:
         return FAILED
+    if outcome.reason is SkipReason.SOURCE_DELETED:
+        return DELETED
     if outcome.kind is not EventKind.CREATED:  # an object, or (a directory delete) every source under a prefix
         return DELETED if outcome.status is Status.OK else None
     if outcome.status is Status.OK or outcome.reason is SkipReason.UNCHANGED:
@@ -111,6 +114,7 @@ def completion_data(
     kind = event_type(outcome)
     data: dict[str, Any] = {
         "status": {READY: "ready", FAILED: "failed", DELETED: "deleted"}.get(kind or "", "ready"),
+        "kind": str(outcome.kind),  # the object event handled: a failed delete says it was a delete
         "source": {
             "bucket": outcome.bucket,
             "key": outcome.key,

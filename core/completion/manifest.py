@@ -24,7 +24,7 @@ from typing import Any
 
 from core import __version__
 from core.completion.events import output_data, settings_digest
-from core.completion.naming import MANIFEST_BOX, manifest_key
+from core.completion.naming import MANIFEST_BOX, legacy_manifest_key, manifest_key
 from core.completion.placeholders import BLURHASH_COMPONENTS, placeholders_of
 from core.completion.urls import UrlBuilder
 from core.config import Config
@@ -37,15 +37,16 @@ from core.keys import (
     META_SOURCE_BUCKET,
     META_SOURCE_REVISION,
     META_VERSION,
-    decode_meta_value,
     encode_meta_value,
-    is_polythumb_output,
 )
 from core.outcome import Action, OutputRecord
+from core.ownership import Owner, SourceExists, SourceRef, ownership, refusal
 from core.storage.port import ObjectInfo, Storage
 
 CONTENT_TYPE = "application/json"
 MANIFEST_VERSION = 1
+#: What to change when a manifest key is taken (the ``output_conflict`` message says it).
+MANIFEST_KEY_FIX = "change THUMBS_MANIFEST_KEY"
 
 
 @dataclass(frozen=True)
@@ -82,31 +83,34 @@ class Manifests:
         self.config = config
         self.urls = urls or UrlBuilder(config)
 
-    def look(self, dest: Storage, event: ObjectEvent, *, dest_bucket: str) -> ManifestState:
+    def look(self, dest: Storage, event: ObjectEvent, *, dest_bucket: str, exists: SourceExists) -> ManifestState:
         """The manifest's state for ``event``'s source.
 
         Raises:
-            OutputConflict: the key holds an object polythumb did not write, or is the source itself.
+            OutputConflict: the key is the source itself, holds an object polythumb did not write, or
+                holds the manifest of another source that still exists (``exists`` looks it up).
         """
         key = manifest_key(self.config, event.key)
         if dest_bucket == event.bucket and key == event.key:
             raise OutputConflict(f"THUMBS_MANIFEST_KEY maps {key!r} onto itself; refusing to overwrite the original")
         info = _head_or_none(dest, key)
-        if info is not None and not is_polythumb_output(info.metadata):
-            raise OutputConflict(
-                f"{dest_bucket}/{key} holds an object polythumb did not write; refusing to overwrite it with a "
-                "manifest (change THUMBS_MANIFEST_KEY)"
-            )
+        verdict = ownership(info, bucket=event.bucket, source_key=event.key, exists=exists)
+        if not verdict.replaceable:
+            raise refusal(verdict, location=f"{dest_bucket}/{key}", claimant=SourceRef(event.bucket, event.key),
+                          fix=MANIFEST_KEY_FIX)  # fmt: skip
         return ManifestState(key, info)
 
-    def is_current(self, state: ManifestState, *, source_key: str, revision: str) -> bool:
-        """Whether the manifest describes ``revision`` with today's settings."""
+    def is_current(self, state: ManifestState, *, bucket: str, source_key: str, revision: str) -> bool:
+        """Whether the manifest is this source's and describes ``revision`` with today's settings."""
         if state.info is None:
             return False
-        meta = state.info.metadata
-        return decode_meta_value(meta.get(META_SOURCE_REVISION, "")) == revision and meta.get(
-            META_PARAMS
-        ) == manifest_params(self.config, source_key)
+        verdict = ownership(state.info, bucket=bucket, source_key=source_key)
+        provenance = verdict.provenance
+        return (
+            verdict.owner is Owner.THIS
+            and provenance is not None
+            and provenance.is_current(revision, manifest_params(self.config, source_key))
+        )
 
     def unchanged(self, state: ManifestState) -> OutputRecord | None:
         """The record of a manifest left as it is."""
@@ -145,13 +149,15 @@ class Manifests:
             )  # fmt: skip
         except PreconditionFailed as exc:
             current = ManifestState(state.key, _head_or_none(dest, state.key))
-            if self.is_current(current, source_key=event.key, revision=revision):
+            if self.is_current(current, bucket=event.bucket, source_key=event.key, revision=revision):
                 record = self.unchanged(current)
                 assert record is not None
                 return record, outputs
             raise SupersededError(f"{state.key} changed while {event.key} was rendered; a retry reconciles") from exc
         record = OutputRecord(key=state.key, box=MANIFEST_BOX, action=Action.WRITTEN, content_type=CONTENT_TYPE,
                               bytes=len(body), revision=info.revision)  # fmt: skip
+        if state.info is None:  # the first manifest at this key: one left at the old default key goes
+            self.retire_legacy(dest, event)
         return record, outputs
 
     def document(
@@ -179,18 +185,22 @@ class Manifests:
             document["urls_expire"] = expires.isoformat(timespec="seconds").replace("+00:00", "Z")
         return document
 
-    def delete(self, dest: Storage, event: ObjectEvent, *, derived_from: Any) -> OutputRecord:
-        """Delete the manifest of a deleted source (only if it was written for that source).
+    def key(self, event: ObjectEvent) -> str:
+        """The manifest key of ``event``'s source."""
+        return manifest_key(self.config, event.key)
 
-        Raises:
-            OutputConflict: the key holds something polythumb did not write for this source.
+    def retire_legacy(self, dest: Storage, event: ObjectEvent) -> OutputRecord | None:
+        """Delete the manifest of ``event``'s source at the old default key (``{dir}/{stem}.thumbs.json``).
+
+        Only a manifest that names this source goes: another source sharing the old key keeps its own.
+        None when there is no old key (a chosen THUMBS_MANIFEST_KEY) or nothing of this source there.
         """
-        key = manifest_key(self.config, event.key)
-        info = _head_or_none(dest, key)
-        if info is None:
-            return OutputRecord(key=key, box=MANIFEST_BOX, action=Action.ABSENT)
-        if not derived_from(info, event.bucket, event.key):
-            raise OutputConflict(f"{dest.bucket}/{key} was not written for {event.bucket}/{event.key}; not deleted")
+        key = legacy_manifest_key(self.config, event.key)
+        info = _head_or_none(dest, key) if key is not None else None
+        if key is None or info is None or info.metadata.get(META_BOX) != MANIFEST_BOX:
+            return None
+        if ownership(info, bucket=event.bucket, source_key=event.key).owner is not Owner.THIS:
+            return None
         dest.delete(key)
         return OutputRecord(key=key, box=MANIFEST_BOX, action=Action.DELETED, revision=info.revision)
 

@@ -5,18 +5,38 @@ from __future__ import annotations
 import posixpath
 import re
 
-from core.config import Config
+from core.config import DEFAULT_MANIFEST_KEY, Config
 from core.errors import ConfigError
 
 _SLASHES = re.compile(r"/{2,}")
 MANIFEST_BOX = "manifest"  # the polythumb_box value that marks a manifest
+#: The default THUMBS_MANIFEST_KEY of earlier releases: ``a.jpg`` and ``a.png`` shared ``a.thumbs.json``. Deployments
+#: on the default move to :data:`core.config.DEFAULT_MANIFEST_KEY`; a manifest left at the old key is
+#: removed when its source is re-rendered or deleted (only if it names that source).
+LEGACY_MANIFEST_KEY = "{dir}/{stem}.thumbs.json"
 
 
 def manifest_key(config: Config, source_key: str) -> str:
-    """The manifest's key for ``source_key`` (``THUMBS_MANIFEST_KEY``, default ``{dir}/{stem}.thumbs.json``)."""
+    """The manifest's key for ``source_key`` (``THUMBS_MANIFEST_KEY``, default ``{dir}/{name}.thumbs.json``)."""
+    return _render(config.manifest_key, source_key)
+
+
+def legacy_manifest_key(config: Config, source_key: str) -> str | None:
+    """Where the manifest of ``source_key`` was before the default key became one per source.
+
+    None unless THUMBS_MANIFEST_KEY is the default (a chosen template was never moved), or when the old
+    key is the current one.
+    """
+    if config.manifest_key != DEFAULT_MANIFEST_KEY:
+        return None
+    legacy = _render(LEGACY_MANIFEST_KEY, source_key)
+    return None if legacy == manifest_key(config, source_key) else legacy
+
+
+def _render(template: str, source_key: str) -> str:
     directory, name = posixpath.split(source_key)
     stem, dot_ext = posixpath.splitext(name)
-    rendered = config.manifest_key.format(dir=directory, stem=stem, name=name, srcext=dot_ext.lstrip("."))
+    rendered = template.format(dir=directory, stem=stem, name=name, srcext=dot_ext.lstrip("."))
     return _SLASHES.sub("/", rendered).lstrip("/")
 
 
@@ -46,5 +66,5 @@ def check_manifest_key(config: Config) -> None:
         raise ConfigError(
             f"THUMBS_MANIFEST_KEY={config.manifest_key!r} gives the key of a thumbnail; accepted values: a "
             "template that differs from THUMBS_KEY_TEMPLATE (and the profiles' key_template), "
-            "e.g. {dir}/{stem}.thumbs.json"
+            "e.g. {dir}/{name}.thumbs.json"
         )

@@ -21,6 +21,7 @@ from core.completion.http import describe
 from core.config import Config, load_config
 from core.errors import ConfigError, PolythumbError
 from core.ops.backfill import cli as backfill_cli
+from core.ops.collisions import template_collisions
 from core.ops.console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Progress, add_setting_flags, setting_overrides
 from core.outcome import Outcome, Status
 from core.profiles import active_profiles, explain
@@ -168,6 +169,7 @@ def _watch(args: argparse.Namespace) -> int:
 def _show_config(args: argparse.Namespace) -> int:
     config = _config_from(args, dest=os.environ.get("THUMBS_DEST_BUCKET"))
     check_settings(config)  # the targets and manifest key, as a runtime would check them at start
+    collisions = template_collisions(config)
     shown = {
         "dest_bucket": config.dest_bucket,
         "sizes": [str(b) for b in config.boxes],
@@ -192,9 +194,13 @@ def _show_config(args: argparse.Namespace) -> int:
         "public_base_url": config.public_base_url,
         "url_mode": config.url_mode,
         "url_ttl": config.url_ttl,
+        # Where the templates can give two sources one key: the first rendered owns it, the others fail.
+        "key_collisions": collisions,
         "from": dict(config.sources),
     }
     print(json.dumps(shown, indent=2))
+    for collision in collisions:
+        print(f"polythumb: warning: {collision}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -68,7 +68,7 @@ def test_completion_settings_are_read() -> None:
          "THUMBS_MANIFEST": "yes", "THUMBS_PUBLIC_BASE_URL": "https://cdn.example.com/t", "THUMBS_URL_TTL": "2h"}
     )  # fmt: skip
     assert config.notify == ("file:a.jsonl", "https://hooks.example.com/x")
-    assert config.manifest and config.manifest_key == "{dir}/{stem}.thumbs.json"
+    assert config.manifest and config.manifest_key == "{dir}/{name}.thumbs.json"
     assert (config.public_base_url, config.url_mode, config.url_ttl) == ("https://cdn.example.com/t/", "public", 7200)
     assert SECRET not in repr(config)
 
@@ -201,7 +201,7 @@ def test_an_outage_is_transient_and_the_redelivery_only_publishes_with_the_same_
         _handle(runtime, event)
     assert isinstance(caught.value, TransientError) and receiver.accepted == []
     written = {key: info.revision for key, info in ((i.key, i) for i in stores["thumbs"].list())}
-    assert set(written) == {"down-64x64.jpg", "down-32x32.jpg", "down.thumbs.json"}
+    assert set(written) == {"down-64x64.jpg", "down-32x32.jpg", "down.jpg.thumbs.json"}
 
     first = _handle(runtime, event)  # the platform's retry
     second = _handle(runtime, event)  # and a duplicate delivery of it
@@ -239,7 +239,7 @@ def test_a_directory_delete_removes_manifests_and_announces_one_deleted_event(re
     runtime, stores = _runtime(receiver)
     for name in ("dir/a.jpg", "dir/sub/b.jpg"):
         _handle(runtime, _upload(runtime, name, jpeg_bytes(120, 80)))
-    assert {i.key for i in stores["thumbs"].list()} >= {"dir/a.thumbs.json", "dir/sub/b.thumbs.json"}
+    assert {i.key for i in stores["thumbs"].list()} >= {"dir/a.jpg.thumbs.json", "dir/sub/b.jpg.thumbs.json"}
     for name in ("dir/a.jpg", "dir/sub/b.jpg"):
         stores["photos"].delete(name)
 

@@ -48,7 +48,7 @@ def test_run_writes_one_manifest_per_rendered_source_and_one_event_per_source(
     assert sorted((e["subject"], e["type"]) for e in events) == [
         ("a/one.jpg", READY), ("bad.jpg", FAILED), ("two.png", READY),
     ]  # fmt: skip
-    assert [p.relative_to(out).as_posix() for p in _manifests(out)] == ["a/one.thumbs.json", "two.thumbs.json"]
+    assert [p.relative_to(out).as_posix() for p in _manifests(out)] == ["a/one.jpg.thumbs.json", "two.png.thumbs.json"]
     for path in _manifests(out):
         document = json.loads(path.read_text())
         validate_manifest(document)
@@ -125,11 +125,11 @@ def test_manifests_in_place_are_skipped_by_the_loop_guard(tmp_path: Path, monkey
     monkeypatch.setenv("THUMBS_MANIFEST", "true")
     monkeypatch.setenv("THUMBS_INCLUDE", "*.jpg,*.json")
     assert main(["run", str(src), "--out", str(src), "--no-progress"]) == 0
-    manifest = src / "one.thumbs.json"
+    manifest = src / "one.jpg.thumbs.json"
     before = manifest.stat().st_mtime_ns
     assert main(["run", str(src), "--out", str(src), "--no-progress"]) == 0
     assert manifest.stat().st_mtime_ns == before
-    assert FilesystemStorage(src).head("one.thumbs.json").metadata["polythumb_box"] == "manifest"
+    assert FilesystemStorage(src).head("one.jpg.thumbs.json").metadata["polythumb_box"] == "manifest"
 
 
 def test_watch_announces_ready_then_deleted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,10 +159,10 @@ def test_watch_announces_ready_then_deleted(tmp_path: Path, monkeypatch: pytest.
     try:
         (src / "cat.jpg").write_bytes(jpeg_bytes(200, 100))
         assert wait_for(1) == ["ready"]
-        assert (out / "cat.thumbs.json").exists()
+        assert (out / "cat.jpg.thumbs.json").exists()
         (src / "cat.jpg").unlink()
         assert wait_for(2) == ["ready", "deleted"]
-        assert not (out / "cat.thumbs.json").exists()
+        assert not (out / "cat.jpg.thumbs.json").exists()
     finally:
         stop.set()
         watcher.join(timeout=10)
@@ -184,7 +184,7 @@ def test_profiles_every_format_is_announced_and_listed(tmp_path: Path, monkeypat
         ("avatars/ada-32x32.jpg", "image/jpeg"), ("avatars/ada-32x32.webp", "image/webp"),
         ("avatars/ada-64x64.jpg", "image/jpeg"), ("avatars/ada-64x64.webp", "image/webp"),
     ]  # fmt: skip
-    document = json.loads((out / "avatars" / "ada.thumbs.json").read_text())
+    document = json.loads((out / "avatars" / "ada.jpg.thumbs.json").read_text())
     validate_manifest(document)
     assert document["outputs"] == event["data"]["outputs"]
 

@@ -118,3 +118,21 @@ def test_delete_emits_deleted_and_removes_the_manifest(completing: tuple[Entrypo
     deleted = events[1]
     assert {o["key"] for o in deleted["data"]["outputs"]} == set(output_keys(rig.config, key).values())
     assert deleted["id"] != events[0]["id"]
+
+
+def test_sources_that_differ_in_extension_get_a_manifest_each(completing: tuple[EntrypointRig, Path]) -> None:
+    """a.jpg and a.png have thumbnails of their own (.jpg and .png) and, with the default key, manifests too."""
+    rig, path = completing
+    keys = (rig.key("pair/a.jpg"), rig.key("pair/a.png"))
+    for key in keys:
+        rig.upload(key, jpeg_bytes(320, 240))
+        assert rig.deliver_created(key).status == "ok"
+    stored = rig.read_outputs()
+    for key in keys:
+        manifest = manifest_key(rig.config, key)
+        assert decode_meta_value(stored[manifest].metadata[META_SOURCE]) == key
+        document = json.loads(rig.read_body(manifest))
+        assert document["source"]["key"] == key
+        assert {o["key"] for o in document["outputs"]} == set(output_keys(rig.config, key).values())
+        [ready] = _events(rig, path, key)
+        assert (ready["data"]["kind"], ready["data"]["manifest"]["key"]) == ("created", manifest)

@@ -9,19 +9,23 @@ platform's duplicates force. Puts and reads are counted at the proxy.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from core.keys import META_SOURCE_REVISION, decode_meta_value
+from tests.completion.support import read_events
 from tests.images import jpeg_bytes, open_bytes
 from tests.reliability.faultproxy import Fault, Rule
-from tests.rigs.base import Attempt, FaultRig, Notification
+from tests.rigs.base import Attempt, FaultRig, Notification, is_transient
 from tests.rigs.plugin import SdkSleeps
 
 LANDSCAPE = jpeg_bytes(320, 240)
 PORTRAIT = jpeg_bytes(180, 320)
 OUTPUTS = 2
 THREADS = 4
+READY = "dev.polythumb.thumbnails.ready"
 
 
 def successful_writes(rig: FaultRig) -> int:
@@ -192,3 +196,74 @@ def test_a_slow_worker_never_leaves_a_stale_thumbnail(rig: FaultRig) -> None:
     new_revision = rig.source_revision(key)
     for stored in rig.dest_objects().values():
         assert decode_meta_value(stored.info.metadata[META_SOURCE_REVISION]) == new_revision
+
+
+# -- the source changes while its thumbnails are being written ---------------------------------------------
+
+
+def _announced(path: Path, key: str) -> list[dict[str, Any]]:
+    return [event for event in read_events(path) if event["subject"] == key]
+
+
+def _gated_delivery(rig: FaultRig, notification: Notification) -> tuple[threading.Thread, Rule, list[Attempt]]:
+    """Deliver ``notification`` on its own function instance, its first thumbnail write held at the proxy."""
+    method, path = rig.dest_write()
+    gate = rig.proxy.add(Rule(Fault.GATE, times=1), method=method, path=path)
+    runtime = rig.new_runtime()
+    results: list[Attempt] = []
+    worker = threading.Thread(target=lambda: results.append(rig.deliver(notification, runtime)))
+    worker.start()
+    assert gate.arrived.wait(30), "the render never reached its first write"
+    return worker, gate, results
+
+
+def test_a_delete_that_lands_while_the_thumbnails_are_written_leaves_nothing_published(
+    rig: FaultRig, tmp_path: Path
+) -> None:
+    """The original is deleted mid-render and another instance handles the delete first (finding nothing):
+    the render removes what it wrote, manifest included, and announces deleted, never ready."""
+    events = tmp_path / "events.jsonl"
+    rig.configure(THUMBS_MANIFEST="true", THUMBS_NOTIFY=f"file:{events}")
+    key = "vanishing/photo.jpg"
+    created = rig.upload(key, LANDSCAPE)
+    worker, gate, results = _gated_delivery(rig, created)
+
+    deleted = rig.delete(key)
+    assert not rig.deliver(deleted, rig.new_runtime()).retry  # a second instance: nothing written yet to delete
+    gate.open()
+    worker.join(timeout=60)
+
+    [render] = results
+    assert not render.retry, render.error
+    assert rig.dest_objects() == {}, "a deleted original must not keep published thumbnails or a manifest"
+    announced = _announced(events, key)
+    assert [e["data"]["status"] for e in announced] == ["deleted", "deleted"]  # the delete's, then the render's
+    assert {o["key"] for o in announced[1]["data"]["outputs"]} == set(rig.expected_outputs(key))
+    assert announced[1]["data"]["kind"] == "created"  # the render of the created event took them down again
+
+
+def test_a_source_overwritten_while_its_thumbnails_are_written_is_never_announced_ready_as_stale(
+    rig: FaultRig, tmp_path: Path
+) -> None:
+    """v1's render finishes writing after v2 replaced the original: it is retried, never announced ready for v1;
+    v2's event and the retry both announce the newer revision (one id)."""
+    events = tmp_path / "events.jsonl"
+    rig.configure(THUMBS_NOTIFY=f"file:{events}")
+    key = "replaced/photo.jpg"
+    v1 = rig.upload(key, LANDSCAPE)
+    old_revision = rig.source_revision(key)
+    worker, gate, results = _gated_delivery(rig, v1)
+
+    v2 = rig.upload(key, PORTRAIT)
+    gate.open()
+    worker.join(timeout=60)
+
+    [render] = results
+    assert is_transient(render), "a render of a replaced revision is superseded, for the platform to retry"
+    assert _announced(events, key) == []
+    assert not rig.deliver(v2).retry
+    rig.deliver_until_done(v1)  # the platform's retry of v1's event
+    assert_portrait(rig, key)
+    announced = _announced(events, key)
+    assert {e["data"]["source"]["revision"] for e in announced} == {rig.source_revision(key)} != {old_revision}
+    assert [e["type"] for e in announced] == [READY, READY] and announced[0]["id"] == announced[1]["id"]

@@ -51,12 +51,14 @@ class Job:
             spool: Receives entries that need a render, and those with orphans when ``include_orphans``.
             include_orphans: Spool entries whose only work is deleting orphans.
         """
-        planner = Planner(self.source, self.dest, self.config, prefix=self.prefix, after=after, io_workers=io_workers)
+        planner = Planner(self.source, self.dest, self.config, prefix=self.prefix, after=after, io_workers=io_workers,
+                          collision_sample=sample)  # fmt: skip
         summary = PlanSummary(sample_size=sample)
         for entry in planner.entries():
             summary.add(entry)
             if spool is not None and (entry.needs_render or (include_orphans and entry.orphans)):
                 spool.write(entry)
+        summary.collisions = planner.collisions
         return summary, planner.stats
 
 

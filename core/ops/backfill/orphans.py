@@ -17,10 +17,10 @@ from enum import StrEnum
 from core.completion.naming import owned_keys
 from core.config import Config
 from core.errors import NotFound
-from core.keys import Provenance
 from core.ops.backfill.planner import Orphan, OrphanReason
+from core.ownership import Owner, SourceExists, SourceRef, ownership, recorded_source
 from core.profiles import is_selected
-from core.storage.port import Storage
+from core.storage.port import ObjectInfo, Storage
 
 
 class OrphanAction(StrEnum):
@@ -37,22 +37,30 @@ def delete_orphan(orphan: Orphan, *, source: Storage, dest: Storage, config: Con
         info = dest.head(orphan.key)
     except NotFound:
         return OrphanAction.ABSENT
-    provenance = Provenance.from_metadata(info.metadata)
-    if provenance is None or not provenance.derives_from(source.bucket, orphan.source_key):
-        return OrphanAction.KEPT
-    if not _still_orphaned(orphan, source=source, config=config):
+    if recorded_source(info, bucket=source.bucket) != SourceRef(source.bucket, orphan.source_key):
+        return OrphanAction.KEPT  # rewritten for another source since the plan (or not polythumb's)
+    if not _still_orphaned(orphan, info, source=source, config=config):
         return OrphanAction.KEPT
     dest.delete(orphan.key)
     return OrphanAction.DELETED
 
 
-def _still_orphaned(orphan: Orphan, *, source: Storage, config: Config) -> bool:
+def _still_orphaned(orphan: Orphan, info: ObjectInfo, *, source: Storage, config: Config) -> bool:
     if orphan.reason is OrphanReason.NOT_CONFIGURED:
         return orphan.key not in owned_keys(config, orphan.source_key)
     if orphan.reason is OrphanReason.SOURCE_FILTERED:
         return not is_selected(config, orphan.source_key)
-    try:
-        source.head(orphan.source_key)
-    except NotFound:
+    # The ownership rule: an output may go on no source's behalf only once its owner is gone (a source
+    # re-uploaded since the plan wants its thumbnails again).
+    return ownership(info, bucket=source.bucket, source_key=None, exists=_exists_in(source)).owner is Owner.ORPHANED
+
+
+def _exists_in(source: Storage) -> SourceExists:
+    def exists(bucket: str, key: str) -> bool:
+        try:
+            source.head(key)
+        except NotFound:
+            return False
         return True
-    return False  # re-uploaded since the plan: its thumbnails are wanted again
+
+    return exists

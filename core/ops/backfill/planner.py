@@ -43,6 +43,13 @@ When the listing shows no version and the recorded revision is not the ETag
 the source is ``head``-ed on the same bounded pool to decide, so the plan
 agrees with :class:`core.pipeline.Thumbnailer` (one request per such source).
 
+Collisions: every selected source's output keys are also sorted by output key
+(:class:`~core.ops.backfill.collisions.CollisionFinder`), and keys two listed
+sources map to are counted and sampled (``collisions``): of those, the first
+rendered owns the key and the others fail with ``output_conflict``
+(:mod:`core.ownership`). Such a source is planned like any other (its key holds
+no output of its own); its render reports the conflict and writes nothing.
+
 Limits: keys the *current* template cannot produce are not inspected, so the
 thumbnails of a former ``THUMBS_KEY_TEMPLATE`` are not found as orphans (run
 the backfill with the old template to clean them up). When source and
@@ -65,9 +72,11 @@ from core.config import Config
 from core.errors import NotFound, StorageError
 from core.events import ObjectEvent
 from core.keys import Provenance
+from core.ops.backfill.collisions import Collision, CollisionFinder
 from core.ops.backfill.concurrency import DEFAULT_IO_WORKERS, ordered_map
 from core.ops.backfill.keyspace import dest_scan_prefix, output_key_pattern
 from core.ops.backfill.sorting import DEFAULT_CHUNK_SIZE, ExternalSorter, Row
+from core.ownership import recorded_source
 from core.profiles import is_selected, outputs_for
 from core.storage.port import ObjectInfo, Storage
 
@@ -180,6 +189,7 @@ class PlanStats:
     index_rows: int = 0
     index_runs: int = 0
     dest_prefix: str = ""
+    collisions: int = 0  # output keys that two or more listed sources map to
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -214,6 +224,7 @@ class Planner:
             (counted in ``stats.before_checkpoint``).
         io_workers: Threads for ``head`` requests.
         sort_chunk: Index rows held in memory before spilling a sorted run to disk.
+        collision_sample: Colliding output keys kept in :attr:`collisions` (all are counted in ``stats``).
     """
 
     source: Storage
@@ -223,7 +234,10 @@ class Planner:
     after: str | None = None
     io_workers: int = DEFAULT_IO_WORKERS
     sort_chunk: int = DEFAULT_CHUNK_SIZE
+    collision_sample: int = 10
     stats: PlanStats = field(default_factory=PlanStats)
+    #: Output keys that several listed sources map to (a sample), known once :meth:`entries` is exhausted.
+    collisions: list[Collision] = field(default_factory=list)
 
     def entries(self) -> Iterator[PlanEntry]:
         """Yield one entry per source key with something to say, in strictly increasing key order.
@@ -232,14 +246,21 @@ class Planner:
         counts); unlisted or filtered source keys get one only when they have orphans.
         """
         same_bucket = self.source.bucket == self.dest.bucket
-        with ExternalSorter(chunk_size=self.sort_chunk) as index, ExternalSorter(chunk_size=self.sort_chunk) as own:
+        chunk = self.sort_chunk
+        with (
+            ExternalSorter(chunk_size=chunk) as index,
+            ExternalSorter(chunk_size=chunk) as own,
+            CollisionFinder(sample=self.collision_sample, chunk_size=chunk) as claims,
+        ):
             self._index_destination(index, own if same_bucket else None)
             self.stats.index_rows, self.stats.index_runs = len(index), index.runs
-            work = self._merge(_Peekable(index.sorted()), _Peekable(own.sorted()))
+            work = self._merge(_Peekable(index.sorted()), _Peekable(own.sorted()), claims)
             # Sources the listing could not settle are head-ed on the pool; the rest pass through inline.
             for item in ordered_map(self._settle, work, workers=self.io_workers, inline=_is_entry):
                 if self.after is None or item.key > self.after:
                     yield item
+            claims.find()
+            self.stats.collisions, self.collisions = claims.count, claims.samples
 
     # -- pass 1: the destination ---------------------------------------------------
 
@@ -261,11 +282,12 @@ class Planner:
                 continue  # gone since the listing, or not written by polythumb: never an orphan
             if own is not None:
                 own.add((info.key,))
-            source_key = provenance.source_key
-            if not source_key.startswith(self.prefix):
+            owner = recorded_source(info, bucket=self.source.bucket)  # the ownership rule: the source it records
+            assert owner is not None
+            if not owner.key.startswith(self.prefix):
                 continue  # its source is outside this backfill's scope
-            foreign = not provenance.derives_from(self.source.bucket, source_key)
-            index.add((source_key, info.key, provenance.source_revision, provenance.params, "1" if foreign else ""))
+            foreign = owner.bucket != self.source.bucket  # another bucket's source: never this plan's orphan
+            index.add((owner.key, info.key, provenance.source_revision, provenance.params, "1" if foreign else ""))
 
     def _with_metadata(self, info: ObjectInfo) -> ObjectInfo | None:
         if info.metadata:
@@ -277,7 +299,7 @@ class Planner:
 
     # -- pass 2: merge with the source listing ---------------------------------------
 
-    def _merge(self, index: _Peekable, own: _Peekable) -> Iterator[PlanEntry | _Uncertain]:
+    def _merge(self, index: _Peekable, own: _Peekable, claims: CollisionFinder) -> Iterator[PlanEntry | _Uncertain]:
         previous: str | None = None
         for info in self.source.list(self.prefix):
             key = info.key
@@ -299,11 +321,13 @@ class Planner:
                 if orphans:
                     yield PlanEntry(key, info, orphans=orphans)
                 continue
+            expected = self._expected(key)
+            claims.claim(key, (output for output, _ in expected))
             if self.after is not None and key <= self.after:
                 self.stats.before_checkpoint += 1
                 continue
             self.stats.selected += 1
-            item = self._classify(info, rows)
+            item = self._classify(info, rows, expected)
             if isinstance(item, _Uncertain):
                 self.stats.source_heads += 1  # counted here, in one thread; the head runs on the pool
             yield item
@@ -318,11 +342,14 @@ class Planner:
             if orphans:
                 yield PlanEntry(source_key, orphans=orphans)
 
-    def _classify(self, info: ObjectInfo, rows: list[Row]) -> PlanEntry | _Uncertain:
-        # Every size in every format of the key's profile, and (THUMBS_MANIFEST) the manifest, an output like them.
-        expected = [(output.key, output.params) for output in outputs_for(self.config, info.key)]
+    def _expected(self, key: str) -> list[tuple[str, str]]:
+        """``(output key, params)`` of every size in every format of the key's profile, and the manifest."""
+        expected = [(output.key, output.params) for output in outputs_for(self.config, key)]
         if self.config.manifest:
-            expected.append((manifest_key(self.config, info.key), manifest_params(self.config, info.key)))
+            expected.append((manifest_key(self.config, key), manifest_params(self.config, key)))
+        return expected
+
+    def _classify(self, info: ObjectInfo, rows: list[Row], expected: list[tuple[str, str]]) -> PlanEntry | _Uncertain:
         by_output = {row[_OUTPUT]: row for row in rows}
         missing: list[str] = []
         stale: list[str] = []

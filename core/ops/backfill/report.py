@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.ops.backfill.collisions import Collision
 from core.ops.backfill.planner import PlanEntry, PlanStats, SourceStatus
 
 CLASSES = ("missing", "stale", "current", "orphaned")
@@ -19,6 +20,8 @@ class PlanSummary:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASSES, 0))
     samples: dict[str, list[str]] = field(default_factory=lambda: {name: [] for name in CLASSES})
     orphan_reasons: dict[str, int] = field(default_factory=dict)
+    #: Output keys several listed sources map to (a sample; ``PlanStats.collisions`` counts them all).
+    collisions: list[Collision] = field(default_factory=list)
 
     def add(self, entry: PlanEntry) -> None:
         """Count one entry: its source's status (if any) and each of its orphans."""
@@ -43,6 +46,8 @@ class PlanSummary:
         return {
             **self.counts,
             "orphan_reasons": dict(sorted(self.orphan_reasons.items())),
+            "collisions": stats.collisions,
+            "collision_samples": [collision.to_json() for collision in self.collisions],
             "sources": {
                 "listed": stats.source_listed,
                 "selected": stats.selected,
@@ -72,6 +77,13 @@ class PlanSummary:
             more = ", ..." if self.counts[name] > len(keys) else ""
             example = f"  e.g. {', '.join(keys)}{more}" if keys else ""
             lines.append(f"  {name:<9}{self.counts[name]:>9}{example}")
+        if stats.collisions:
+            shown = "; ".join(f"{c.key} <- {', '.join(c.sources)}" for c in self.collisions)
+            more = "; ..." if stats.collisions > len(self.collisions) else ""
+            lines.append(
+                f"  {'collisions':<9}{stats.collisions:>9}  output keys that several sources map to, e.g. {shown}{more}"
+                " (the first rendered owns a key, the others fail with output_conflict; see polythumb config)"
+            )
         lines.append(
             f"{stats.dest_listed} destination objects listed under {stats.dest_prefix or '(all)'!s}, "
             f"{stats.dest_heads + stats.source_heads} metadata requests"
