@@ -4,9 +4,9 @@ Minutes or hours can pass between the plan and the delete, and the live
 function keeps writing meanwhile, so each orphan is re-examined just before
 it goes: it must still carry the ``polythumb_source`` marker naming the same
 source in this source bucket, and the reason must still hold (the source is
-still absent, still filtered out, or the key is still not one of its
-outputs). The port has no conditional delete, so a write landing between this
-check and the delete is lost; the window is one request long, and the next
+still absent, still filtered out, still a thumbnail itself, or the key is
+still not one of its outputs). The port has no conditional delete, so a write
+landing between this check and the delete is lost; the window is one request long, and the next
 event for that source writes the thumbnail again.
 """
 
@@ -17,7 +17,7 @@ from enum import StrEnum
 from core.completion.naming import owned_keys
 from core.config import Config
 from core.errors import NotFound
-from core.keys import Provenance
+from core.keys import Provenance, is_polythumb_output
 from core.ops.backfill.planner import Orphan, OrphanReason
 from core.profiles import is_selected
 from core.storage.port import Storage
@@ -51,6 +51,11 @@ def _still_orphaned(orphan: Orphan, *, source: Storage, config: Config) -> bool:
         return orphan.key not in owned_keys(config, orphan.source_key)
     if orphan.reason is OrphanReason.SOURCE_FILTERED:
         return not is_selected(config, orphan.source_key)
+    if orphan.reason is OrphanReason.SOURCE_IS_OUTPUT:
+        try:
+            return is_polythumb_output(source.head(orphan.source_key).metadata)
+        except NotFound:
+            return True
     try:
         source.head(orphan.source_key)
     except NotFound:
