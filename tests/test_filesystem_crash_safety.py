@@ -23,6 +23,7 @@ from core.errors import PreconditionFailed
 from core.ops.runner import run_directory
 from core.storage import FilesystemStorage
 from core.storage.filesystem import RESERVED_DIR
+from core.storage.keylocks import KeyLocks
 from tests.images import jpeg_bytes
 
 OLD_META = {"polythumb_source": "old"}
@@ -174,3 +175,22 @@ def test_compare_and_swap_holds_across_threads_and_store_instances(tmp_path: Pat
     final = FilesystemStorage(tmp_path).get("counter")
     assert int(final.body) == 100
     assert dict(final.info.metadata) == {"polythumb_source": "counter"}
+
+
+def _write(root: str, key: str) -> None:
+    FilesystemStorage(root).put(key, b"from the child", content_type="image/jpeg")
+
+
+def test_a_process_forked_while_a_key_is_locked_can_write_that_key_once_it_is_released(tmp_path: Path) -> None:
+    """A pool worker forked while a thread of its parent held a key's flock must not keep that lock."""
+    store = FilesystemStorage(tmp_path)
+    context = multiprocessing.get_context("fork")
+    with KeyLocks(store.root).hold("k.jpg"):
+        child = context.Process(target=_write, args=(str(tmp_path), "k.jpg"))
+        child.start()
+    child.join(timeout=20)
+    if child.exitcode is None:
+        child.kill()
+        child.join()
+    assert child.exitcode == 0, "the child waited forever for a lock only its own inherited descriptor held"
+    assert store.get("k.jpg").body == b"from the child"

@@ -10,6 +10,7 @@ key locked. Where ``fcntl`` does not exist (Windows), only the thread lock appli
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import zlib
@@ -29,26 +30,39 @@ except ImportError:  # pragma: no cover - Windows: threads of one process are st
 STRIPES = 64
 
 
-class _ThreadLocks:
-    """The thread lock of every (root, stripe) of this process."""
+class _ProcessLocks:
+    """This process's side of the key locks: a thread lock per (root, stripe), and the lock files it holds."""
 
     def __init__(self) -> None:
-        self.reset()
+        self._start()
 
-    def reset(self) -> None:
-        """Forget every lock: a forked child inherits them in whatever state the parent's other threads held them."""
+    def _start(self) -> None:
         self._guard = threading.Lock()
         self._locks: dict[tuple[str, int], threading.Lock] = {}
+        self.held: set[int] = set()  # descriptors whose flock is held right now
 
     def get(self, root: Path, stripe: int) -> threading.Lock:
-        """The lock of ``stripe`` under ``root``."""
+        """The thread lock of ``stripe`` under ``root``."""
         with self._guard:
             return self._locks.setdefault((str(root), stripe), threading.Lock())
 
+    def after_fork_in_child(self) -> None:
+        """Start afresh in a forked child.
 
-_THREAD_LOCKS = _ThreadLocks()
+        It inherits the thread locks in whatever state the parent's other threads held them, and a copy of
+        every descriptor whose flock a parent thread holds: a flock lasts until *every* copy is closed, so
+        a long-lived child (a pool worker) that kept one would hold the parent's lock, and block its own
+        writes to that stripe, for as long as it lives.
+        """
+        for descriptor in self.held:
+            with contextlib.suppress(OSError):
+                os.close(descriptor)
+        self._start()
+
+
+_PROCESS = _ProcessLocks()
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_THREAD_LOCKS.reset)
+    os.register_at_fork(after_in_child=_PROCESS.after_fork_in_child)
 
 
 class KeyLocks:
@@ -76,15 +90,18 @@ class KeyLocks:
             required: Writers need the cross-process lock and get PermissionDenied without it. A reader
                 (``required=False``) of a store it may not write to goes on with the thread lock alone.
         """
-        with _THREAD_LOCKS.get(self._root, self.stripe(key)):
+        with _PROCESS.get(self._root, self.stripe(key)):
             descriptor = self._open(key, required=required)
+            if descriptor is None:
+                yield
+                return
             try:
-                if descriptor is not None and fcntl is not None:
-                    fcntl.flock(descriptor, fcntl.LOCK_EX)
+                _PROCESS.held.add(descriptor)
+                fcntl.flock(descriptor, fcntl.LOCK_EX)
                 yield
             finally:
-                if descriptor is not None:
-                    os.close(descriptor)  # releases the flock
+                _PROCESS.held.discard(descriptor)
+                os.close(descriptor)  # releases the flock
 
     def _open(self, key: str, *, required: bool) -> int | None:
         if fcntl is None:
