@@ -3,11 +3,13 @@
 Issue 17: a process killed mid-write left ``.polythumb-tmp-<id>-<key>`` files beside the thumbnails for
 good. Temporaries now live under the destination's reserved ``.polythumb/tmp/`` (same filesystem, so the
 rename stays atomic), and every run, watch and backfill (and resume) removes those older than an hour.
+Issue 20: only those polythumb created (in its area, or recorded there), never a user's file named alike.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -66,18 +68,72 @@ def test_the_sweep_removes_only_stale_temporaries(tmp_path: Path) -> None:
     area = tmp_path / RESERVED_DIR / TMP_DIR
     area.mkdir(parents=True, exist_ok=True)
     stale, fresh = area / "dead-writer-photo-64x64.jpg", area / "live-writer-photo-32x32.jpg"
-    legacy = tmp_path / "kept" / ".polythumb-tmp-0a1b2c-photo-64x64.jpg"  # what older versions left
-    for path in (stale, fresh, legacy):
+    # Named like the temporaries older versions left beside their targets, but nothing records it as one of
+    # polythumb's: it may be a user's file (issue 20), so it stays.
+    lookalike = tmp_path / "kept" / ".polythumb-tmp-0a1b2c-photo-64x64.jpg"
+    for path in (stale, fresh, lookalike):
         path.write_bytes(b"half a thumbnail")
     os.utime(stale, (HOURS_AGO, HOURS_AGO))
-    os.utime(legacy, (HOURS_AGO, HOURS_AGO))
+    os.utime(lookalike, (HOURS_AGO, HOURS_AGO))
     os.utime(tmp_path / "kept" / "photo.jpg", (HOURS_AGO, HOURS_AGO))  # old, but not a temporary
 
-    assert store.sweep_temporaries() == 2
+    assert store.sweep_temporaries() == 1
 
-    assert _temporaries(tmp_path) == [fresh]  # a concurrent writer's temporary is never touched
+    assert _temporaries(tmp_path) == [fresh, lookalike]  # a concurrent writer's temporary is never touched
     assert store.get("kept/photo.jpg").body == b"user's photo"
     assert (tmp_path / RESERVED_DIR / "meta").is_dir()  # the metadata sidecars are not temporaries
+
+
+def test_a_run_in_place_never_removes_a_users_file_named_like_a_temporary(tmp_path: Path) -> None:
+    """Issue 20: with DEST == SRC, the sweep removed any old ``.polythumb-tmp-*`` file, originals included."""
+    photos = tmp_path / "photos"
+    (photos / "2019").mkdir(parents=True)
+    (photos / "a.jpg").write_bytes(jpeg_bytes())
+    users = [photos / ".polythumb-tmp-holiday.jpg", photos / "2019" / ".polythumb-tmp-0123456789abcdef-x.jpg"]
+    for path in users:
+        path.write_bytes(b"a user's file")
+        os.utime(path, (HOURS_AGO, HOURS_AGO))
+    config = load_config({}, overrides={"THUMBS_DEST_BUCKET": str(photos), "THUMBS_SIZES": SIZES})
+
+    assert run_directory(photos, config).failed == 0
+
+    assert [path.read_bytes() for path in users] == [b"a user's file"] * 2
+
+
+def _die_writing_beside(root: Path, key: str) -> None:
+    """In a child process: write ``key`` as if its directory were another mount, and die before the rename."""
+    FilesystemStorage._same_device = staticmethod(lambda first, second: False)  # type: ignore[method-assign]
+    real_replace = os.replace
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        if Path(dst).name == Path(key).name:
+            os._exit(9)  # killed: no cleanup runs
+        real_replace(src, dst)
+
+    os.replace = replace  # type: ignore[assignment]
+    FilesystemStorage(root).put(key, b"thumbnail", content_type="image/jpeg")
+
+
+def test_temporaries_beside_their_target_on_another_mount_are_recorded_and_swept(tmp_path: Path) -> None:
+    writer = multiprocessing.get_context("fork").Process(
+        target=_die_writing_beside, args=(tmp_path, "mnt/photo-64x64.jpg")
+    )
+    writer.start()
+    writer.join(timeout=60)
+    assert writer.exitcode == 9
+    [left] = [p for p in (tmp_path / "mnt").iterdir() if p.name.startswith(".polythumb-tmp-")]
+    lookalike = tmp_path / "mnt" / ".polythumb-tmp-feedfacefeedface-photo-64x64.jpg"  # unrecorded: not ours
+    lookalike.write_bytes(b"a user's file")
+    [record] = list((tmp_path / RESERVED_DIR / TMP_DIR).glob("*.beside"))
+    store = FilesystemStorage(tmp_path)
+    assert store.sweep_temporaries() == 0  # not stale yet: perhaps a live writer's
+
+    for path in (left, lookalike, record):
+        os.utime(path, (HOURS_AGO, HOURS_AGO))
+    assert store.sweep_temporaries() == 1
+
+    assert not left.exists() and lookalike.exists()
+    assert list((tmp_path / RESERVED_DIR / TMP_DIR).iterdir()) == []
 
 
 def test_run_sweeps_its_destination_first(tmp_path: Path) -> None:

@@ -223,7 +223,12 @@ def _print_json(outcome: Outcome, config: Config) -> None:
     record = outcome.to_dict()
     # Local "buckets" are absolute paths: print keys relative to them, which is what users asked for.
     record.pop("bucket", None)
-    print(json.dumps(record, ensure_ascii=False), flush=True)
+    line = json.dumps(record, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:  # a file name that is not UTF-8: its bytes stay in the key as \udcXX escapes
+        line = json.dumps(record)
+    print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ so the local service runs exactly the pipeline the clouds run.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +22,7 @@ from core.ops.pool import imap_unordered
 from core.outcome import Outcome, Status
 from core.profiles import is_selected
 from core.runtime import FunctionRuntime
-from core.storage.filesystem import RESERVED_DIR, FilesystemStorage
+from core.storage.filesystem import FilesystemStorage
 
 #: Deliveries of a local run are not logged: the CLI prints each outcome (``--json``: the same keys).
 QUIET = logging.getLogger("polythumb.local")
@@ -116,6 +115,10 @@ def run_directory(
 ) -> Summary:
     """Render thumbnails for every selected image under ``source``.
 
+    Every file gets an outcome: ``source`` is read by the same walk as :func:`watch_events`, so a name no
+    key can hold (not UTF-8, a newline, a symlink out of ``source``) is reported failed (``invalid_key``),
+    and polythumb's own outputs (``DEST`` equal to, inside or around ``source``) are skipped as such.
+
     Args:
         source: The directory to read.
         config: Settings; ``config.dest_bucket`` is the output directory.
@@ -125,7 +128,9 @@ def run_directory(
     store = FilesystemStorage(source, create=False)
     sweep_destination(config)
     bucket = store.bucket
-    events = [ObjectEvent.created(bucket, info.key, size=info.size) for info in store.list()]
+    # Every file, as watch sees them: a name no key can hold is handed on and reported failed, not left out.
+    files = sorted(store.files(), key=lambda entry: entry.key)
+    events = [ObjectEvent.created(bucket, entry.key, size=entry.size) for entry in files]
     summary = Summary()
     started = time.perf_counter()
 
@@ -156,22 +161,8 @@ def run_directory(
 Signature = tuple[int, int]  # (size, mtime_ns)
 
 
-def _scan(root: Path) -> dict[str, Signature]:
-    found: dict[str, Signature] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        if Path(dirpath) == root:
-            dirnames[:] = [d for d in dirnames if d != RESERVED_DIR]
-        rel = Path(dirpath).relative_to(root).as_posix()
-        for name in filenames:
-            if name.startswith(".polythumb-tmp-"):
-                continue
-            try:
-                stat = os.stat(os.path.join(dirpath, name))
-            except FileNotFoundError:
-                continue
-            key = name if rel == "." else f"{rel}/{name}"
-            found[key] = (stat.st_size, stat.st_mtime_ns)
-    return found
+def _scan(store: FilesystemStorage) -> dict[str, Signature]:
+    return {entry.key: (entry.size, entry.mtime_ns) for entry in store.files()}
 
 
 def watch_events(
@@ -183,13 +174,13 @@ def watch_events(
     reported once it has kept the same size and mtime for one full interval, so a
     half-copied upload is never rendered.
     """
-    root = Path(source).resolve()
-    bucket = str(root)
+    store = FilesystemStorage(source, create=False)
+    bucket = store.bucket
     stop = stop or threading.Event()
-    known: dict[str, Signature] = {} if initial else _scan(root)
+    known: dict[str, Signature] = {} if initial else _scan(store)
     pending: dict[str, Signature] = {}
     while not stop.is_set():
-        current = _scan(root)
+        current = _scan(store)
         for key in sorted(known.keys() - current.keys()):
             pending.pop(key, None)
             del known[key]

@@ -4,9 +4,9 @@ Minutes or hours can pass between the plan and the delete, and the live
 function keeps writing meanwhile, so each orphan is re-examined just before
 it goes: it must still carry the ``polythumb_source`` marker naming the same
 source in this source bucket, and the reason must still hold (the source is
-still absent, still filtered out, or the key is still not one of its
-outputs). The port has no conditional delete, so a write landing between this
-check and the delete is lost; the window is one request long, and the next
+still absent, still filtered out, still a thumbnail itself, or the key is
+still not one of its outputs). The port has no conditional delete, so a write
+landing between this check and the delete is lost; the window is one request long, and the next
 event for that source writes the thumbnail again.
 """
 
@@ -17,6 +17,7 @@ from enum import StrEnum
 from core.completion.naming import owned_keys
 from core.config import Config
 from core.errors import NotFound
+from core.keys import is_polythumb_output
 from core.ops.backfill.planner import Orphan, OrphanReason
 from core.ownership import Owner, SourceExists, SourceRef, ownership, recorded_source
 from core.profiles import is_selected
@@ -50,6 +51,11 @@ def _still_orphaned(orphan: Orphan, info: ObjectInfo, *, source: Storage, config
         return orphan.key not in owned_keys(config, orphan.source_key)
     if orphan.reason is OrphanReason.SOURCE_FILTERED:
         return not is_selected(config, orphan.source_key)
+    if orphan.reason is OrphanReason.SOURCE_IS_OUTPUT:  # its "source" is itself a thumbnail: still one?
+        try:
+            return is_polythumb_output(source.head(orphan.source_key).metadata)
+        except NotFound:
+            return True
     # The ownership rule: an output may go on no source's behalf only once its owner is gone (a source
     # re-uploaded since the plan wants its thumbnails again).
     return ownership(info, bucket=source.bucket, source_key=None, exists=_exists_in(source)).owner is Owner.ORPHANED

@@ -13,8 +13,10 @@ image, and yields one :class:`PlanEntry` per source key, in listing order:
   destination object carrying the ``polythumb_source`` marker whose source is
   no longer in the listing (gone, or now excluded by THUMBS_INCLUDE/EXCLUDE),
   or that is not an output of its source under the current settings (a size,
-  format or profile no longer configured: :func:`core.profiles.outputs_for`). Objects without the marker are never
-  orphans, and neither are thumbnails another source bucket wrote.
+  format or profile no longer configured: :func:`core.profiles.outputs_for`), or whose recorded source is
+  itself a thumbnail (rendered from a destination nested in the source directory, before polythumb
+  recognised its outputs there). Objects without the marker are never orphans, and neither are thumbnails
+  another source bucket wrote.
 
 How, with bounded memory for millions of objects:
 
@@ -54,7 +56,9 @@ Limits: keys the *current* template cannot produce are not inspected, so the
 thumbnails of a former ``THUMBS_KEY_TEMPLATE`` are not found as orphans (run
 the backfill with the old template to clean them up). When source and
 destination are one bucket, thumbnails in the source listing are recognised
-by their marker and are not treated as sources.
+by their marker and are not treated as sources; so are thumbnails in any
+source listing that carries metadata (a local destination nested in the
+source directory).
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ from core.completion.naming import manifest_key
 from core.config import Config
 from core.errors import NotFound, StorageError
 from core.events import ObjectEvent
-from core.keys import Provenance
+from core.keys import Provenance, is_polythumb_output
 from core.ops.backfill.collisions import Collision, CollisionFinder
 from core.ops.backfill.concurrency import DEFAULT_IO_WORKERS, ordered_map
 from core.ops.backfill.keyspace import dest_scan_prefix, output_key_pattern
@@ -95,6 +99,7 @@ class OrphanReason(StrEnum):
     SOURCE_MISSING = "source_missing"  # its source is not in the listing
     SOURCE_FILTERED = "source_filtered"  # its source exists but THUMBS_INCLUDE/EXCLUDE leave it out
     NOT_CONFIGURED = "not_configured"  # its source exists, but no configured size/format gives this key
+    SOURCE_IS_OUTPUT = "source_is_output"  # its "source" is itself a thumbnail (a thumbnail of a thumbnail)
 
 
 @dataclass(frozen=True)
@@ -314,6 +319,14 @@ class Planner:
             rows = index.take(key)
             if own.skip_to(key):
                 self.stats.polythumb_outputs += 1  # one bucket for both: a thumbnail, not a source
+                continue
+            if is_polythumb_output(info.metadata):
+                # A thumbnail in a listing that carries metadata (a destination nested in a source directory):
+                # never a source. What was rendered from it (by a version without this guard) is an orphan.
+                self.stats.polythumb_outputs += 1
+                orphans = _orphans(rows, key, OrphanReason.SOURCE_IS_OUTPUT)
+                if orphans:
+                    yield PlanEntry(key, info, orphans=orphans)
                 continue
             if not is_selected(self.config, key):
                 self.stats.filtered += 1
