@@ -71,7 +71,7 @@ def test_a_redirect_is_a_failure_naming_its_location_and_nothing_reaches_it(
         assert f"HTTP {status}" in message and f"{elsewhere.url}/steal" in message and "leaked-token" not in message
         assert elsewhere.connections == 0 and elsewhere.received == []  # no GET, no POST, no signature carried
         assert len(hook.received) == 1  # not retried in-process either: a redirect is a setting to fix
-        assert {"r-64x64.jpg", "r-32x32.jpg", "r.thumbs.json"} <= {i.key for i in stores["thumbs"].list()}
+        assert {"r-64x64.jpg", "r-32x32.jpg", "r.jpg.thumbs.json"} <= {i.key for i in stores["thumbs"].list()}
     finally:
         elsewhere.close()
 
@@ -117,7 +117,7 @@ def test_after_a_timeout_the_rest_of_the_delivery_is_retried_without_waiting(ser
     assert "ran out of time earlier in this delivery" in str(delivery.results[3].error)
     assert hang.connections == 1  # one wait for the whole delivery
     assert elapsed < 2.5, elapsed
-    assert {f"batch/{n}.thumbs.json" for n in range(4)} <= {i.key for i in stores["thumbs"].list()}
+    assert {f"batch/{n}.jpg.thumbs.json" for n in range(4)} <= {i.key for i in stores["thumbs"].list()}
 
 
 # -- item 12: an event over a target's size limit ---------------------------------------------------------
@@ -139,8 +139,8 @@ def test_an_oversized_event_goes_without_urls_and_points_to_the_manifest() -> No
         data = event["data"]
         assert data["urls_omitted"] is True and len(data["outputs"]) == 92
         assert all("url" not in output for output in data["outputs"])
-        assert data["manifest"]["url"] == base + "big.thumbs.json"  # where every URL still is
-        manifest = json.loads(stores["thumbs"].get("big.thumbs.json").body)
+        assert data["manifest"]["url"] == base + "big.jpg.thumbs.json"  # where every URL still is
+        manifest = json.loads(stores["thumbs"].get("big.jpg.thumbs.json").body)
         validate_manifest(manifest)
         assert all(output["url"].startswith(base) for output in manifest["outputs"])
     finally:
@@ -189,7 +189,7 @@ def test_a_source_with_dot_segments_is_announced_without_urls_that_reach_another
         validate_event(event)
         assert [o["key"] for o in event["data"]["outputs"]] == ["u1/../u2/cat-64x64.jpg", "u1/../u2/cat-32x32.jpg"]
         assert all("url" not in o for o in event["data"]["outputs"]) and "url" not in event["data"]["manifest"]
-        manifest = json.loads(stores["thumbs"].get("u1/../u2/cat.thumbs.json").body)
+        manifest = json.loads(stores["thumbs"].get("u1/../u2/cat.jpg.thumbs.json").body)
         assert all("url" not in o for o in manifest["outputs"])
     finally:
         receiver.close()
