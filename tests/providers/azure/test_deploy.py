@@ -21,7 +21,8 @@ import pytest
 from core.config import SETTINGS, load_config
 from providers.azure.connection import resolve_connection
 from providers.azure.settings import EXTRA_SETTINGS, load_azure_settings
-from tests.terraform import block, blocks, clean, load_module, parse
+from tests.terraform import accepts, blocks, clean, load_module, parse
+from tests.terraform import block as resource_block
 
 DEPLOY = Path(__file__).resolve().parents[3] / "providers" / "azure" / "deploy"
 TF_FILES = sorted(DEPLOY.glob("*.tf"))
@@ -418,7 +419,7 @@ def heredoc(value: str) -> str:
 
 
 def host_storage_fix() -> dict[str, Any]:
-    return block(load_module(DEPLOY), "resource", "terraform_data", "drop_host_storage_connection_string")
+    return resource_block(load_module(DEPLOY), "resource", "terraform_data", "drop_host_storage_connection_string")
 
 
 def test_the_host_storage_connection_string_azurerm_writes_is_deleted_after_every_app_change() -> None:
@@ -455,7 +456,9 @@ def test_the_local_exec_deletes_the_setting_only_when_present(tmp_path: Path, pr
 def test_the_apply_waits_for_every_role_assignment_to_apply(tf: Terraform) -> None:
     sleep = tf.resource("time_sleep", "role_propagation")
     assert sleep["create_duration"] == "${var.role_propagation_wait}"
-    assert tf.variables["role_propagation_wait"] == "120s"  # bounded: the variable refuses more than 600s
+    assert tf.variables["role_propagation_wait"] == "120s"
+    for value, bounded in (('"120s"', True), ('"0s"', True), ('"600s"', True), ('"601s"', False), ('"2m"', False)):
+        assert accepts(DEPLOY, "role_propagation_wait", value) is bounded, value
     waited = set(re.findall(r"azurerm_role_assignment\.(\w+)", sleep["triggers"]["role_assignments"]))
     assert waited == set(tf.of_type("azurerm_role_assignment")), "a role assignment the apply does not wait for"
     assert re.search(r'source\s*=\s*"hashicorp/time"', (DEPLOY / "versions.tf").read_text())
@@ -467,7 +470,7 @@ def test_the_poison_alert_survives_a_workspace_without_queue_logs_yet(tf: Terraf
     query = " ".join(heredoc(poison["criteria"][0]["query"]).split())
     # A missing StorageQueueLogs table resolves to the empty stand-in instead of failing (SEM0100).
     assert query.startswith("union isfuzzy=true (datatable(TimeGenerated: datetime, OperationName: string, Uri: ")
-    assert "(StorageQueueLogs) | where OperationName == \"PutMessage\" and Uri has \"-poison\"" in query
+    assert '(StorageQueueLogs) | where OperationName == "PutMessage" and Uri has "-poison"' in query
     assert set(poison["depends_on"]) == {
         "${azurerm_monitor_diagnostic_setting.runtime_queues}", "${azurerm_monitor_diagnostic_setting.images_queues}",
     }  # fmt: skip

@@ -65,7 +65,8 @@ def test_apply_deploys_the_code_between_an_apply_without_and_one_with_the_event_
     run = Recorder(outputs())
     pauses: list[float] = []
     deployer = AzureDeployer(sleep=pauses.append)
-    deployer.apply(Terraform(tmp_path, run=run), variables=["-var-file=/x/my.tfvars"], plan_only=False, auto_approve=True)
+    terraform = Terraform(tmp_path, run=run)
+    deployer.apply(terraform, variables=["-var-file=/x/my.tfvars"], plan_only=False, auto_approve=True)
     # Changed by issue 21: the app settings' names are read after each apply (no AzureWebJobsStorage).
     assert run.steps() == [
         "init", "apply", "output", "appsettings list", "functionapp deployment", "apply", "output", "appsettings list",
