@@ -59,7 +59,8 @@ class Target:
 #: What ``terraform init`` says when the lock file has no checksum matching the provider package of this
 #: machine's platform (a lock recorded on another platform), whitespace-normalised.
 _LOCK_LACKS_PLATFORM = "doesn't match any of the checksums previously recorded in the dependency lock file"
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+#: Colours, and the frame terraform draws around a diagnostic on a colour terminal: not part of the words.
+_DECORATION = re.compile(r"\x1b\[[0-9;]*m|[│╷╵]")
 
 
 class Terraform:
@@ -109,7 +110,7 @@ class Terraform:
         print(completed.stderr or "", end="", file=sys.stderr, flush=True)
         if completed.returncode == 0:
             return
-        said = " ".join(_ANSI.sub("", f"{completed.stdout or ''} {completed.stderr or ''}").split())
+        said = " ".join(_DECORATION.sub(" ", f"{completed.stdout or ''} {completed.stderr or ''}").split())
         if _LOCK_LACKS_PLATFORM not in said:
             raise DeployFailed(f"terraform init failed with exit status {completed.returncode}")
         platform = self.platform()
@@ -176,11 +177,12 @@ class Deployer(Protocol):
         """
         ...
 
-    def prepare_teardown(self, outputs: Mapping[str, Any], *, confirm: Callable[[str], str]) -> None:
-        """Make ``terraform destroy`` possible without losing anyone's data silently, or refuse.
+    def prepare_teardown(self, outputs: Mapping[str, Any], *, confirm: Callable[[str], str]) -> Callable[[], None]:
+        """What makes ``terraform destroy`` possible without losing anyone's data silently, or a refusal.
 
-        ``confirm(question)`` asks the person at the terminal and returns the answer ("" when nobody can
-        answer). Raises :class:`ConfigError` to stop the teardown, with what to do.
+        Looks, and asks ``confirm(question)`` (the person at the terminal; "" when nobody can answer) about
+        anything that is not polythumb's, but deletes nothing: the returned callable does, once the teardown
+        as a whole is confirmed. Raises :class:`ConfigError` to stop the teardown, with what to do.
         """
         ...
 

@@ -2,9 +2,11 @@
 
 A plain ``terraform destroy`` can fail on buckets that still hold objects (versioned buckets keep old
 versions and delete markers after ``polythumb verify`` deleted its samples), or succeed by deleting
-someone's originals. So the provider's :meth:`~core.ops.deploy.Deployer.prepare_teardown` first removes
-what polythumb itself wrote and asks before anything else, or refuses with what to do; then Terraform
-destroys the stack, asking for ``yes`` unless ``--auto-approve``. Nothing here names a cloud.
+someone's originals. So: the provider's :meth:`~core.ops.deploy.Deployer.prepare_teardown` sorts out what
+polythumb wrote from the rest and asks about the rest, or refuses with what to do; Terraform plans the
+destroy and shows it; one question confirms the whole (unless ``--auto-approve``); only then are
+polythumb's objects deleted and the saved plan applied. A "no" anywhere deletes nothing.
+Nothing here names a cloud.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def add_parser(commands: Any) -> None:
     add_variable_flags(teardown)
     teardown.add_argument("--workdir", type=Path, help="where `polythumb deploy` ran (default: the deploy folder)")
     teardown.add_argument("--package", type=Path, help="the package deployed (default: the one in dist/, if there)")
-    teardown.add_argument("--auto-approve", action="store_true", help="destroy without terraform's confirmation")
+    teardown.add_argument("--auto-approve", action="store_true", help="destroy without asking for 'yes'")
     teardown.add_argument("--endpoint", help="an emulator's URL instead of the cloud (moto, fake-gcs-server, Azurite)")
 
 
@@ -49,11 +51,18 @@ def teardown_command(args: argparse.Namespace) -> int:
     outputs = deployment_outputs(spec.name, workdir)
     if args.endpoint:  # the provider's SDK reads its endpoint and credentials from the environment
         os.environ.update(deployer.emulator_environment(args.endpoint))
-    deployer.prepare_teardown(outputs, confirm=ask)
-    approve = ["-auto-approve"] if args.auto_approve else []
+    empty = deployer.prepare_teardown(outputs, confirm=ask)  # a refusal comes before any plan
+    terraform = Terraform(workdir)
     with tempfile.TemporaryDirectory(prefix="polythumb-teardown-") as scratch:
         package = _package(args.package, Path("dist").resolve() / deployer.package_name, Path(scratch))
-        Terraform(workdir)("destroy", "-input=false", *approve, *terraform_variables(args, package=package))
+        plan = Path(scratch) / "destroy.tfplan"
+        terraform("plan", "-destroy", "-input=false", f"-out={plan}", *terraform_variables(args, package=package))
+        if not args.auto_approve:
+            question = f"Delete what polythumb wrote, then destroy the {spec.title} stack above? Only 'yes' goes on: "
+            if ask(question).strip() != "yes":
+                raise ConfigError("teardown cancelled: nothing was deleted")
+        empty()
+        terraform("apply", "-input=false", str(plan))  # a saved plan: applied as shown, without a second question
     print(f"{spec.title}: the stack in {workdir} is destroyed")
     return EXIT_OK
 

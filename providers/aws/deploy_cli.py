@@ -46,12 +46,12 @@ class AwsDeployer:
         """None beyond the thumbnails: the function's settings are the outputs ``verify`` already reads."""
         return []
 
-    def prepare_teardown(self, outputs: Mapping[str, Any], *, confirm: Callable[[str], str]) -> None:
-        """Empty both versioned buckets of polythumb's versions, asking before deleting anything else."""
+    def prepare_teardown(self, outputs: Mapping[str, Any], *, confirm: Callable[[str], str]) -> Callable[[], None]:
+        """Emptying both versioned buckets of polythumb's versions, after asking about anything else."""
         from providers.aws.storage import make_client
         from providers.aws.teardown import empty_for_destroy
 
-        empty_for_destroy(
+        return empty_for_destroy(
             make_client(region_name=outputs.get("region")),
             source_bucket=outputs["source_bucket"],
             source_prefix=outputs.get("source_prefix") or "",

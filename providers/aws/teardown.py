@@ -118,11 +118,11 @@ def delete_versions(client: Any, bucket: str, versions: Sequence[Version]) -> No
 
 def empty_for_destroy(
     client: Any, *, source_bucket: str, source_prefix: str, thumbnail_bucket: str, confirm: Callable[[str], str]
-) -> None:
-    """Delete polythumb's versions in both buckets, and the rest only where the user types the bucket's name.
+) -> Callable[[], None]:
+    """Sort out both buckets and ask about what is not polythumb's; return what deletes the versions agreed on.
 
-    Everything is sorted out and every question asked before the first delete: a "no" leaves both
-    buckets as they were.
+    Every question is asked before anything is deleted, and nothing is deleted until the returned callable
+    runs (after the teardown as a whole is confirmed): a "no" leaves both buckets as they were.
 
     Raises:
         ConfigError: a bucket holds versions polythumb did not write, and the user did not confirm.
@@ -143,9 +143,15 @@ def empty_for_destroy(
                 "bucket's name to delete them)"
             )
         contents.ours += contents.theirs
-    for contents in plans:  # the originals first: a late delete event then finds no thumbnail to act on
-        delete_versions(client, contents.bucket, contents.ours)
-        print(f"s3://{contents.bucket}: deleted {len(contents.ours)} versions and delete markers")
+    for contents in plans:
+        print(f"s3://{contents.bucket}: {len(contents.ours)} versions and delete markers to delete")
+
+    def empty() -> None:
+        for contents in plans:  # the originals first: a late delete event then finds no thumbnail to act on
+            delete_versions(client, contents.bucket, contents.ours)
+            print(f"s3://{contents.bucket}: deleted {len(contents.ours)} versions and delete markers")
+
+    return empty
 
 
 def _describe(contents: Contents) -> None:

@@ -131,7 +131,7 @@ class AzureDeployer:
         problem = host_storage_problem(listed.stdout, app_id)
         return [Check(name, problem is None, problem or "host storage uses the app's identity")]
 
-    def prepare_teardown(self, outputs: Mapping[str, Any], *, confirm: Callable[[str], str]) -> None:
+    def prepare_teardown(self, outputs: Mapping[str, Any], *, confirm: Callable[[str], str]) -> Callable[[], None]:
         """Refused: destroying the stack deletes the images account, originals included, with no question."""
         raise ConfigError(
             "polythumb teardown azure is not offered: `terraform destroy` (or `az group delete --name "

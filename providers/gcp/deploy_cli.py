@@ -35,12 +35,13 @@ class GcpDeployer:
         """None beyond the thumbnails: the functions' settings are the outputs ``verify`` already reads."""
         return []
 
-    def prepare_teardown(self, outputs: Mapping[str, Any], *, confirm: Callable[[str], str]) -> None:
+    def prepare_teardown(self, outputs: Mapping[str, Any], *, confirm: Callable[[str], str]) -> Callable[[], None]:
         """Nothing to remove: the originals and thumbnails buckets are not versioned, so ``verify`` leaves them
         as it found them, and Cloud Storage refuses to delete a bucket that holds objects unless it was
         deployed with ``force_destroy = true``. The code and access-log buckets hold only the deployment's own
         files and are emptied by destroy (``force_destroy`` on them).
         """
+        return lambda: None
 
 
 DEPLOYER = GcpDeployer()

@@ -53,8 +53,10 @@ def never_asked(question: str) -> str:
 def test_polythumb_s_versions_and_markers_go_without_a_question(s3_client: Any, buckets: tuple[str, str]) -> None:
     source, dest = buckets
     assert len(list_versions(s3_client, source)) == 6 and len(list_versions(s3_client, dest)) == 6
-    empty_for_destroy(s3_client, source_bucket=source, source_prefix=PREFIX, thumbnail_bucket=dest,
-                      confirm=never_asked)  # fmt: skip
+    empty = empty_for_destroy(s3_client, source_bucket=source, source_prefix=PREFIX, thumbnail_bucket=dest,
+                              confirm=never_asked)  # fmt: skip
+    assert len(list_versions(s3_client, source)) == 6  # nothing deleted before the teardown is confirmed
+    empty()
     assert list_versions(s3_client, source) == [] and list_versions(s3_client, dest) == []
     s3_client.delete_bucket(Bucket=source)  # what terraform destroy does: no BucketNotEmpty any more
     s3_client.delete_bucket(Bucket=dest)
@@ -80,7 +82,7 @@ def test_a_users_original_is_never_deleted_without_the_bucket_name(s3_client: An
     assert {bucket: list_versions(s3_client, bucket) for bucket in buckets} == before  # nothing at all deleted
 
     empty_for_destroy(s3_client, source_bucket=source, source_prefix=PREFIX, thumbnail_bucket=dest,
-                      confirm=lambda question: f" {source}\n")  # fmt: skip
+                      confirm=lambda question: f" {source}\n")()  # fmt: skip
     assert list_versions(s3_client, source) == [] and list_versions(s3_client, dest) == []
 
 
