@@ -6,7 +6,7 @@ python-hcl2 keeps the quotes of strings and labels and adds ``__...__`` keys (co
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +82,59 @@ def variable_defaults(folder: Path) -> dict[str, Any]:
     return {
         name: body.get("default") for found in load_module(folder).get("variable", []) for name, body in found.items()
     }
+
+
+def expression_of(value: str, **stand_ins: str) -> str:
+    """The HCL source of a value as :func:`parse` returns it (quotes kept), with references replaced.
+
+    python-hcl2 gives an expression as ``${...}`` and a string template as its quoted source; each
+    ``stand_ins`` key (``"google_cloudfunctions2_function.thumbnails"``) becomes its value (``"local.functions"``).
+    """
+    source = value[2:-1] if value.startswith("${") and value.endswith("}") else value
+    for reference, replacement in stand_ins.items():
+        source = source.replace(reference, replacement)
+    return source
+
+
+def evaluate(expression: str, *, locals_: Mapping[str, str] | None = None, variables: Mapping[str, str] | None = None
+             ) -> Any:  # fmt: skip
+    """The value of an HCL ``expression``, computed by ``terraform console`` in a scratch module.
+
+    ``locals_`` and ``variables`` map names to HCL sources (what the expression refers to; resources must be
+    replaced by locals standing in for them, see :func:`expression_of`). No provider is involved, so nothing
+    is downloaded; without the terraform CLI the calling test is skipped.
+    """
+    import json
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    import pytest
+
+    if shutil.which("terraform") is None:
+        pytest.skip("the terraform CLI is not installed")
+    lines = [f"variable {json.dumps(name)} {{\n  default = {source}\n}}" for name, source in (variables or {}).items()]
+    lines.append("locals {\n" + "".join(f"  {name} = {source}\n" for name, source in (locals_ or {}).items()) + "}")
+    with tempfile.TemporaryDirectory(prefix="polythumb-hcl-") as scratch:
+        Path(scratch, "main.tf").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        done = subprocess.run(
+            ["terraform", f"-chdir={scratch}", "console"], input=f"jsonencode({expression})\n",
+            capture_output=True, text=True, check=False, timeout=60,
+            env={**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "CHECKPOINT_DISABLE": "1"},
+        )  # fmt: skip
+    assert done.returncode == 0, f"terraform console: {done.stderr.strip()}\n{expression}"
+    return json.loads(json.loads(done.stdout))
+
+
+def accepts(folder: Path, variable: str, value: str) -> bool:
+    """Whether every ``validation`` of ``variable "<variable>"`` in ``folder`` passes for ``value`` (HCL source)."""
+    for path in sorted(folder.glob("*.tf")):
+        for found in parse(path).get("variable", []):
+            body = found.get(f'"{variable}"')
+            if body is None:
+                continue
+            conditions = [expression_of(rule["condition"]) for rule in body.get("validation", [])]
+            assert conditions, f"variable {variable} has no validation"
+            return all(evaluate(condition, variables={variable: value}) for condition in conditions)
+    raise AssertionError(f"no variable {variable} in {folder}")

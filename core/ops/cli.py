@@ -76,8 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     backfill_cli.add_parser(commands)
     from core.ops.deploy import add_parsers as add_deploy_parsers
+    from core.ops.teardown import add_parser as add_teardown_parser
 
     add_deploy_parsers(commands)
+    add_teardown_parser(commands)
     return parser
 
 
@@ -103,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from core.ops.deploy import deploy_command, verify_command
 
             return deploy_command(args) if args.command == "deploy" else verify_command(args)
+        if args.command == "teardown":
+            from core.ops.teardown import teardown_command
+
+            return teardown_command(args)
         return _package(args)
     except ConfigError as exc:
         print(f"polythumb: configuration error: {exc}", file=sys.stderr)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ from typing import Any, Protocol
 from core import registry
 from core.config import load_config
 from core.errors import ConfigError, PermanentError
-from core.ops.verify import settings_from, verify
+from core.ops.verify import Check, settings_from, verify
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -55,6 +56,13 @@ class Target:
     environment: Mapping[str, str] = field(default_factory=dict)
 
 
+#: What ``terraform init`` says when the lock file has no checksum matching the provider package of this
+#: machine's platform (a lock recorded on another platform), whitespace-normalised.
+_LOCK_LACKS_PLATFORM = "doesn't match any of the checksums previously recorded in the dependency lock file"
+#: Colours, and the frame terraform draws around a diagnostic on a colour terminal: not part of the words.
+_DECORATION = re.compile(r"\x1b\[[0-9;]*m|[│╷╵]")
+
+
 class Terraform:
     """``terraform -chdir=<workdir> ...``, echoing each command; a failure raises :class:`DeployFailed`."""
 
@@ -70,12 +78,63 @@ class Terraform:
     def tool(self, argv: Sequence[str]) -> None:
         """Run any command of the deployment (terraform, or the cloud's CLI between two applies)."""
         print(f"$ {shlex.join(argv)}", file=sys.stderr, flush=True)
-        try:
-            completed = self._run(list(argv), check=False)
-        except FileNotFoundError as exc:
-            raise DeployFailed(f"{argv[0]} is not installed or not on PATH") from exc
+        completed = self._execute(argv)
         if completed.returncode != 0:
             raise DeployFailed(f"{shlex.join(argv[:3])} ... failed with exit status {completed.returncode}")
+
+    def capture(self, argv: Sequence[str]) -> str:
+        """Run a command of the deployment and return its standard output, which is not echoed.
+
+        For commands whose answer the deployment reads (names, ids); a failure shows the start of its
+        standard error.
+        """
+        print(f"$ {shlex.join(argv)}", file=sys.stderr, flush=True)
+        completed = self._execute(argv, capture_output=True, text=True)
+        if completed.returncode != 0:
+            detail = (completed.stderr or "").strip()[:500]
+            raise DeployFailed(f"{shlex.join(argv[:3])} ... failed with exit status {completed.returncode}: {detail}")
+        return str(completed.stdout or "")
+
+    def init(self) -> None:
+        """``terraform init``; when the committed lock file holds no checksum for this platform, add it, once.
+
+        A lock recorded on one platform (say linux_amd64) makes ``init`` fail on another (a Mac, an ARM
+        workstation). Then ``terraform providers lock -platform=<this one>`` adds the checksums of the locked
+        version for this platform, verified as Terraform verifies any download (the registry's signed
+        checksums), and ``init`` runs again. The version stays the locked one.
+        """
+        argv = [self.binary, f"-chdir={self.workdir}", "init", "-input=false"]
+        print(f"$ {shlex.join(argv)}", file=sys.stderr, flush=True)
+        completed = self._execute(argv, capture_output=True, text=True)
+        print(completed.stdout or "", end="", flush=True)  # after the fact: init must be read to be judged
+        print(completed.stderr or "", end="", file=sys.stderr, flush=True)
+        if completed.returncode == 0:
+            return
+        said = " ".join(_DECORATION.sub(" ", f"{completed.stdout or ''} {completed.stderr or ''}").split())
+        if _LOCK_LACKS_PLATFORM not in said:
+            raise DeployFailed(f"terraform init failed with exit status {completed.returncode}")
+        platform = self.platform()
+        print(
+            f"polythumb: the lock file ({self.workdir / '.terraform.lock.hcl'}) has no checksum for {platform}; "
+            "adding it for the locked version, then initialising again",
+            file=sys.stderr, flush=True,
+        )  # fmt: skip
+        self("providers", "lock", f"-platform={platform}")
+        self("init", "-input=false")
+
+    def platform(self) -> str:
+        """The platform Terraform runs as (``darwin_arm64``, ``linux_amd64``...), as ``terraform version`` says."""
+        completed = self._execute([self.binary, "version", "-json"], capture_output=True, text=True)
+        try:
+            return str(json.loads(completed.stdout)["platform"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DeployFailed(f"`{self.binary} version -json` named no platform: {completed.stderr!r:.200}") from exc
+
+    def _execute(self, argv: Sequence[str], **options: Any) -> Any:
+        try:
+            return self._run(list(argv), check=False, **options)
+        except FileNotFoundError as exc:
+            raise DeployFailed(f"{argv[0]} is not installed or not on PATH") from exc
 
     def outputs(self) -> dict[str, Any]:
         """The root module's outputs, by name (``terraform output -json``)."""
@@ -111,10 +170,26 @@ class Deployer(Protocol):
         """Variables that point the provider's storage adapter at an emulator at ``endpoint``."""
         ...
 
+    def deployment_checks(self, outputs: Mapping[str, Any]) -> list[Check]:
+        """Checks of the deployed resources themselves, beyond what thumbnails show (``[]``: none).
+
+        Called by ``verify`` against a deployment (not an emulator), before the samples are uploaded.
+        """
+        ...
+
+    def prepare_teardown(self, outputs: Mapping[str, Any], *, confirm: Callable[[str], str]) -> Callable[[], None]:
+        """What makes ``terraform destroy`` possible without losing anyone's data silently, or a refusal.
+
+        Looks, and asks ``confirm(question)`` (the person at the terminal; "" when nobody can answer) about
+        anything that is not polythumb's, but deletes nothing: the returned callable does, once the teardown
+        as a whole is confirmed. Raises :class:`ConfigError` to stop the teardown, with what to do.
+        """
+        ...
+
 
 def standard_apply(terraform: Terraform, *, variables: Sequence[str], plan_only: bool, auto_approve: bool) -> None:
     """``init`` then ``plan`` or ``apply``: all a one-apply stack needs."""
-    terraform("init", "-input=false")
+    terraform.init()
     if plan_only:
         terraform("plan", "-input=false", *variables)
     else:
@@ -126,8 +201,7 @@ def add_parsers(commands: Any) -> None:
     names = registry.names()
     deploy = commands.add_parser("deploy", help="package, terraform init and plan/apply a cloud's stack; print outputs")
     deploy.add_argument("provider", choices=names)
-    deploy.add_argument("--var-file", action="append", default=[], type=Path, help="a .tfvars file (repeatable)")
-    deploy.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="one variable (repeatable)")
+    add_variable_flags(deploy)
     deploy.add_argument("--plan-only", action="store_true", help="terraform plan, change nothing")
     deploy.add_argument("--auto-approve", action="store_true", help="apply without terraform's confirmation")
     deploy.add_argument("--package", type=Path, help="use this package instead of building one")
@@ -143,6 +217,20 @@ def add_parsers(commands: Any) -> None:
     check.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for thumbnails (default 180)")
 
 
+def add_variable_flags(parser: Any) -> None:
+    """``--var-file`` and ``--var``, handed to Terraform as given."""
+    parser.add_argument("--var-file", action="append", default=[], type=Path, help="a .tfvars file (repeatable)")
+    parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="one variable (repeatable)")
+
+
+def terraform_variables(args: argparse.Namespace, *, package: Path) -> list[str]:
+    """The ``-var-file``/``-var`` arguments of a command: the user's files and assignments, then the package."""
+    variables = [f"-var-file={Path(f).resolve()}" for f in args.var_file]
+    variables += [f"-var={assignment}" for assignment in args.var]
+    variables.append(f"-var=package_path={Path(package).resolve()}")
+    return variables
+
+
 def deploy_command(args: argparse.Namespace) -> int:
     """``polythumb deploy <provider>``."""
     spec = registry.get(args.provider)
@@ -156,9 +244,7 @@ def deploy_command(args: argparse.Namespace) -> int:
             raise DeployFailed(f"polythumb package {spec.name} failed with exit status {status}")
     if not Path(package).is_file():
         raise ConfigError(f"--package {package}: no such file")
-    variables = [f"-var-file={Path(f).resolve()}" for f in args.var_file]
-    variables += [f"-var={assignment}" for assignment in args.var]
-    variables.append(f"-var=package_path={Path(package).resolve()}")
+    variables = terraform_variables(args, package=Path(package))
     terraform = Terraform(workdir)
     deployer.apply(terraform, variables=variables, plan_only=args.plan_only, auto_approve=args.auto_approve)
     if not args.plan_only:
@@ -171,24 +257,21 @@ def verify_command(args: argparse.Namespace) -> int:
     """``polythumb verify <provider>``."""
     spec = registry.get(args.provider)
     deployer: Deployer = spec.resolve("deployer")
+    checks: list[Check] = []
     if args.source_bucket or args.dest_bucket:
         if not (args.source_bucket and args.dest_bucket):
             raise ConfigError("--source-bucket and --dest-bucket go together")
         target = Target(args.source_bucket, args.dest_bucket, args.prefix, settings_from(os.environ))
     else:
         workdir = args.workdir or spec.folder / spec.deploy_dir
-        outputs = Terraform(workdir).outputs()
-        if not outputs:
-            raise ConfigError(
-                f"no Terraform outputs in {workdir}: run `polythumb deploy {spec.name}` first, or pass --workdir "
-                "(where it ran) or --source-bucket/--dest-bucket"
-            )
+        outputs = deployment_outputs(spec.name, workdir)
         try:
             target = deployer.target(outputs)
         except KeyError as exc:
             raise ConfigError(
                 f"the Terraform outputs in {workdir} lack {exc}: apply the current deploy files"
             ) from None
+        checks = deployer.deployment_checks(outputs)  # a deployment's own: also with --endpoint for its storage
     # Exported before the first storage call: the provider's adapter reads its endpoint and credentials there.
     os.environ.update(deployer.emulator_environment(args.endpoint) if args.endpoint else dict(target.environment))
     config = load_config({**target.settings, "THUMBS_DEST_BUCKET": target.dest_bucket}, require_dest=True)
@@ -199,10 +282,21 @@ def verify_command(args: argparse.Namespace) -> int:
     print(f"verifying {spec.title} ({where}): {target.source_bucket}/{target.prefix} -> {target.dest_bucket}")
     report = verify(
         open_bucket(target.source_bucket), open_bucket(target.dest_bucket), config,
-        prefix=target.prefix, timeout=args.timeout,
+        prefix=target.prefix, timeout=args.timeout, checks=checks,
     )  # fmt: skip
     print(report.table())
     return EXIT_OK if report.passed else EXIT_FAILED
+
+
+def deployment_outputs(provider: str, workdir: Path) -> dict[str, Any]:
+    """The Terraform outputs of the deployment in ``workdir``; none means nothing was deployed there."""
+    outputs = Terraform(workdir).outputs()
+    if not outputs:
+        raise ConfigError(
+            f"no Terraform outputs in {workdir}: run `polythumb deploy {provider}` first, or pass --workdir "
+            "(where it ran) or --source-bucket/--dest-bucket"
+        )
+    return outputs
 
 
 def _workdir(module: Path, workdir: Path | None) -> Path:

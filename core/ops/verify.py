@@ -12,6 +12,7 @@ an emulator whose events something relays to the real entrypoint.
 from __future__ import annotations
 
 import io
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +34,11 @@ from core.storage.port import ObjectInfo, Storage
 
 #: EXIF tag of the orientation, and the value "rotate 90 degrees clockwise to display".
 _ORIENTATION_TAG, _ROTATE_90 = 0x0112, 6
+
+#: Each run uploads under ``<prefix>polythumb-verify-<8 hex digits>/``, these three names.
+RUN_PREFIX = "polythumb-verify-"
+SAMPLE_NAMES = ("oriented.jpg", "alpha.png", "not-an-image.jpg")
+_UPLOAD = re.compile(rf"{re.escape(RUN_PREFIX)}[0-9a-f]{{8}}/(?:{'|'.join(map(re.escape, SAMPLE_NAMES))})")
 
 
 @dataclass(frozen=True)
@@ -103,11 +109,17 @@ def samples() -> tuple[Sample, ...]:
     logo.paste((30, 160, 90, 255), (60, 40, 180, 120))
     logo.save(png, "PNG")
 
+    oriented, alpha, not_an_image = SAMPLE_NAMES
     return (
-        Sample("oriented.jpg", jpeg.getvalue(), "image/jpeg", displayed_size(stored, _ROTATE_90)),
-        Sample("alpha.png", png.getvalue(), "image/png", (240, 160)),
-        Sample("not-an-image.jpg", b"polythumb verify: this is text, not a JPEG\n", "image/jpeg", None),
+        Sample(oriented, jpeg.getvalue(), "image/jpeg", displayed_size(stored, _ROTATE_90)),
+        Sample(alpha, png.getvalue(), "image/png", (240, 160)),
+        Sample(not_an_image, b"polythumb verify: this is text, not a JPEG\n", "image/jpeg", None),
     )
+
+
+def is_verify_upload(key: str, *, prefix: str) -> bool:
+    """True for the key of an original a ``verify`` run uploads under ``prefix`` (and deletes again)."""
+    return key.startswith(prefix) and _UPLOAD.fullmatch(key[len(prefix) :]) is not None
 
 
 def verify(
@@ -120,6 +132,7 @@ def verify(
     poll: float = 1.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    checks: Sequence[Check] = (),
 ) -> Report:
     """Upload the samples under ``prefix`` + a run id, wait for and check the thumbnails, delete, check again.
 
@@ -130,9 +143,10 @@ def verify(
         prefix: Where uploads trigger the function (e.g. the Terraform's ``source_prefix``).
         timeout: Seconds to wait for the thumbnails to appear, and again for them to go.
         poll: Seconds between two looks.
+        checks: Checks already made of the deployment itself (the provider's), reported first.
     """
-    run = f"{prefix}polythumb-verify-{uuid.uuid4().hex[:8]}/"
-    report = Report(run)
+    run = f"{prefix}{RUN_PREFIX}{uuid.uuid4().hex[:8]}/"
+    report = Report(run, list(checks))
     uploaded = samples()
     expected = {sample.name: output_keys(config, run + sample.name) for sample in uploaded}
     try:
@@ -159,7 +173,7 @@ def verify(
             )
 
     # The non-image is refused by the function (not_an_image): by now, with the others done, nothing of it.
-    strays = [key for key in expected["not-an-image.jpg"].values() if _exists(dest, key)]
+    strays = [key for key in expected[SAMPLE_NAMES[2]].values() if _exists(dest, key)]
     report.add("non-image makes no thumbnail", not strays, ", ".join(strays) or "none written")
 
     try:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from core.ops.deploy import Target, standard_apply
-from core.ops.verify import settings_from
+from core.ops.verify import Check, settings_from
 from providers.aws.packaging import default_output
 
 
@@ -41,6 +41,23 @@ class AwsDeployer:
         if not os.environ.get("AWS_ACCESS_KEY_ID"):
             environment |= {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
         return environment
+
+    def deployment_checks(self, outputs: Mapping[str, Any]) -> list[Check]:
+        """None beyond the thumbnails: the function's settings are the outputs ``verify`` already reads."""
+        return []
+
+    def prepare_teardown(self, outputs: Mapping[str, Any], *, confirm: Callable[[str], str]) -> Callable[[], None]:
+        """Emptying both versioned buckets of polythumb's versions, after asking about anything else."""
+        from providers.aws.storage import make_client
+        from providers.aws.teardown import empty_for_destroy
+
+        return empty_for_destroy(
+            make_client(region_name=outputs.get("region")),
+            source_bucket=outputs["source_bucket"],
+            source_prefix=outputs.get("source_prefix") or "",
+            thumbnail_bucket=outputs["thumbnail_bucket"],
+            confirm=confirm,
+        )
 
 
 DEPLOYER = AwsDeployer()

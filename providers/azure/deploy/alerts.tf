@@ -88,9 +88,18 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "poison_messages" {
   evaluation_frequency = "PT5M"
   window_duration      = "PT5M"
 
+  # StorageQueueLogs exists in the workspace only once the first queue log has arrived, minutes after the
+  # diagnostic settings are made in this same apply: a query naming it fails validation with SEM0100 (as
+  # reported for StorageBlobLogs in Azure/bicep#11378). So the rule skips validation, the query reads the
+  # table through a fuzzy union with an empty stand-in (a missing table counts nothing instead of failing
+  # every evaluation), and the rule is made after the diagnostic settings that feed the table.
+  skip_query_validation = true
+
   criteria {
     query                   = <<-KQL
-      StorageQueueLogs
+      union isfuzzy=true
+        (datatable(TimeGenerated: datetime, OperationName: string, Uri: string)[]),
+        (StorageQueueLogs)
       | where OperationName == "PutMessage" and Uri has "-poison"
     KQL
     time_aggregation_method = "Count"
@@ -103,4 +112,6 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "poison_messages" {
   }
 
   tags = var.tags
+
+  depends_on = [azurerm_monitor_diagnostic_setting.runtime_queues, azurerm_monitor_diagnostic_setting.images_queues]
 }

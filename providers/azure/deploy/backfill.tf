@@ -46,14 +46,14 @@ resource "azurerm_storage_queue" "backfill_poison" {
 # the queue's properties, which the queue listener and the scale controller poll (Reader) -- the two roles
 # Azure Functions documents for a queue trigger with an identity-based connection.
 resource "azurerm_role_assignment" "backfill_queue_processor" {
-  scope                = azurerm_storage_queue.backfill.resource_manager_id
+  scope                = azurerm_storage_queue.backfill.id
   role_definition_name = "Storage Queue Data Message Processor"
   principal_id         = local.function_principal
   principal_type       = "ServicePrincipal"
 }
 
 resource "azurerm_role_assignment" "backfill_queue_reader" {
-  scope                = azurerm_storage_queue.backfill.resource_manager_id
+  scope                = azurerm_storage_queue.backfill.id
   role_definition_name = "Storage Queue Data Reader"
   principal_id         = local.function_principal
   principal_type       = "ServicePrincipal"
@@ -61,7 +61,7 @@ resource "azurerm_role_assignment" "backfill_queue_reader" {
 
 # ... and only add messages to the poison queue, when a message has failed maxDequeueCount times.
 resource "azurerm_role_assignment" "backfill_poison_sender" {
-  scope                = azurerm_storage_queue.backfill_poison.resource_manager_id
+  scope                = azurerm_storage_queue.backfill_poison.id
   role_definition_name = "Storage Queue Data Message Sender"
   principal_id         = local.function_principal
   principal_type       = "ServicePrincipal"
@@ -71,7 +71,7 @@ resource "azurerm_role_assignment" "backfill_poison_sender" {
 # reads the properties of the source and destination containers.
 resource "azurerm_role_assignment" "backfill_operator_sender" {
   count                = var.backfill_operator_principal_id == null ? 0 : 1
-  scope                = azurerm_storage_queue.backfill.resource_manager_id
+  scope                = azurerm_storage_queue.backfill.id
   role_definition_name = "Storage Queue Data Message Sender"
   principal_id         = var.backfill_operator_principal_id
   principal_type       = var.backfill_operator_principal_type
@@ -79,7 +79,7 @@ resource "azurerm_role_assignment" "backfill_operator_sender" {
 
 resource "azurerm_role_assignment" "backfill_operator_source_reader" {
   count                = var.backfill_operator_principal_id == null ? 0 : 1
-  scope                = azurerm_storage_container.source.resource_manager_id
+  scope                = azurerm_storage_container.source.id
   role_definition_name = "Storage Blob Data Reader"
   principal_id         = var.backfill_operator_principal_id
   principal_type       = var.backfill_operator_principal_type
@@ -87,7 +87,7 @@ resource "azurerm_role_assignment" "backfill_operator_source_reader" {
 
 resource "azurerm_role_assignment" "backfill_operator_dest" {
   count                = var.backfill_operator_principal_id == null ? 0 : 1
-  scope                = azurerm_storage_container.dest.resource_manager_id
+  scope                = azurerm_storage_container.dest.id
   role_definition_name = var.backfill_operator_deletes_orphans ? "Storage Blob Data Contributor" : "Storage Blob Data Reader"
   principal_id         = var.backfill_operator_principal_id
   principal_type       = var.backfill_operator_principal_type

@@ -34,7 +34,7 @@ resource "azurerm_eventgrid_system_topic" "images" {
 }
 
 resource "azurerm_role_assignment" "deadletter_writer" {
-  scope                = azurerm_storage_container.deadletter.resource_manager_id
+  scope                = azurerm_storage_container.deadletter.id
   role_definition_name = "Storage Blob Data Contributor"
   principal_id         = azurerm_eventgrid_system_topic.images.identity[0].principal_id
   principal_type       = "ServicePrincipal"

@@ -11,9 +11,10 @@ resource "azurerm_service_plan" "this" {
 
 locals {
   app_settings = {
-    # Host storage, identity-based: the host reads the __ settings. No "AzureWebJobsStorage" entry at
-    # all: an empty one is dropped from state by the provider, so every plan showed a diff and every
-    # apply restarted the app.
+    # Host storage, identity-based: the host reads the __ settings. No "AzureWebJobsStorage" entry here:
+    # an empty one is dropped from state by the provider, so every plan showed a diff. The provider still
+    # writes one of its own, key-based with an empty key, on every create and update of the app, which
+    # the host would prefer over these: host_storage.tf deletes it after each such apply.
     "AzureWebJobsStorage__accountName" = azurerm_storage_account.runtime.name
     "AzureWebJobsStorage__credential"  = "managedidentity"
 
@@ -39,6 +40,10 @@ locals {
     # Follows instance_memory_mb (memory.tf) unless thumbs_settings sets it; more is refused at plan.
     "THUMBS_MAX_PIXELS" = tostring(local.max_pixels_for_memory)
   }
+
+  # Every setting the app gets, in order of precedence: ours, the completion switches (notify.tf), then the
+  # user's thumbs_settings. The thumbs_environment output (what `polythumb verify` checks) reads the same map.
+  function_app_settings = merge(local.app_settings, local.completion_settings, var.thumbs_settings)
 }
 
 resource "azurerm_function_app_flex_consumption" "this" {
@@ -71,11 +76,11 @@ resource "azurerm_function_app_flex_consumption" "this" {
     application_insights_connection_string = azurerm_application_insights.this.connection_string
   }
 
-  app_settings = merge(local.app_settings, local.completion_settings, var.thumbs_settings)
+  app_settings = local.function_app_settings
 
   lifecycle {
     precondition {
-      condition     = try(tonumber(merge(local.app_settings, var.thumbs_settings)["THUMBS_MAX_PIXELS"]), 0) <= local.max_pixels_for_memory
+      condition     = try(tonumber(local.function_app_settings["THUMBS_MAX_PIXELS"]), 0) <= local.max_pixels_for_memory
       error_message = "THUMBS_MAX_PIXELS in thumbs_settings is above what instance_memory_mb holds (memory.tf, the README's memory/pixel table): raise instance_memory_mb or lower the limit."
     }
   }

@@ -8,7 +8,7 @@ locals {
 
 # Read the originals: the source container only.
 resource "azurerm_role_assignment" "source_reader" {
-  scope                = azurerm_storage_container.source.resource_manager_id
+  scope                = azurerm_storage_container.source.id
   role_definition_name = "Storage Blob Data Reader"
   principal_id         = local.function_principal
   principal_type       = "ServicePrincipal"
@@ -16,7 +16,7 @@ resource "azurerm_role_assignment" "source_reader" {
 
 # Write and delete thumbnails: the destination container only.
 resource "azurerm_role_assignment" "dest_contributor" {
-  scope                = azurerm_storage_container.dest.resource_manager_id
+  scope                = azurerm_storage_container.dest.id
   role_definition_name = "Storage Blob Data Contributor"
   principal_id         = local.function_principal
   principal_type       = "ServicePrincipal"
@@ -54,4 +54,38 @@ resource "azurerm_role_assignment" "telemetry_publisher" {
   role_definition_name = "Monitoring Metrics Publisher"
   principal_id         = local.function_principal
   principal_type       = "ServicePrincipal"
+}
+
+# Azure RBAC applies a new role assignment minutes after it is made (Microsoft documents up to 10). The
+# app's first start, the zip deployment right after the first apply (the platform writes the package to the
+# runtime account with the app's identity: Blob Data Owner above) and `polythumb verify` all need these
+# roles, so the apply waits once after they are made, and again whenever the set of assignments changes.
+# `polythumb deploy azure` also retries the zip deployment a few times, for a slower propagation.
+resource "time_sleep" "role_propagation" {
+  create_duration = var.role_propagation_wait
+
+  triggers = {
+    role_assignments = join(",", sort(concat(
+      [
+        azurerm_role_assignment.source_reader.id,
+        azurerm_role_assignment.dest_contributor.id,
+        azurerm_role_assignment.runtime_blob_owner.id,
+        azurerm_role_assignment.runtime_queue_contributor.id,
+        azurerm_role_assignment.telemetry_publisher.id,
+        azurerm_role_assignment.backfill_queue_processor.id,
+        azurerm_role_assignment.backfill_queue_reader.id,
+        azurerm_role_assignment.backfill_poison_sender.id,
+        azurerm_role_assignment.deadletter_writer.id,
+      ],
+      azurerm_role_assignment.images_queue_contributor[*].id,
+      azurerm_role_assignment.completion_sender[*].id,
+      azurerm_role_assignment.url_delegator[*].id,
+      azurerm_role_assignment.verify_source_writer[*].id,
+      azurerm_role_assignment.verify_dest_reader[*].id,
+      azurerm_role_assignment.verify_deadletter_reader[*].id,
+      azurerm_role_assignment.backfill_operator_sender[*].id,
+      azurerm_role_assignment.backfill_operator_source_reader[*].id,
+      azurerm_role_assignment.backfill_operator_dest[*].id,
+    )))
+  }
 }

@@ -16,3 +16,7 @@ resource "azurerm_resource_group" "this" {
   location = var.location
   tags     = var.tags
 }
+
+# The subscription Terraform deploys into (var.subscription_id or ARM_SUBSCRIPTION_ID): the az commands it
+# prints name it, so they act on this deployment whatever `az account set` last chose.
+data "azurerm_client_config" "current" {}

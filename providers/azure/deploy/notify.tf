@@ -45,9 +45,8 @@ resource "azurerm_eventgrid_topic" "completion" {
   local_auth_enabled  = false # no access keys: the managed identity's token only
   tags                = var.tags
 
-  identity {
-    type = "SystemAssigned"
-  }
+  # No identity of its own: the topic only receives (the app's identity sends, EventGrid Data Sender
+  # below); an identity would only matter for delivering to subscribers behind Entra ID, set up by them.
 }
 
 # Send events to this topic only.

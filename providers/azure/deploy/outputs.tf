@@ -3,6 +3,11 @@ output "function_app_name" {
   value       = azurerm_function_app_flex_consumption.this.name
 }
 
+output "function_app_id" {
+  description = "Resource id of the function app (`az ... --ids`: `polythumb deploy` and `verify` read its settings' names)."
+  value       = azurerm_function_app_flex_consumption.this.id
+}
+
 output "function_app_hostname" {
   description = "Default host name of the function app."
   value       = azurerm_function_app_flex_consumption.this.default_hostname
@@ -30,7 +35,7 @@ output "deadletter_container" {
 
 output "deploy_command" {
   description = "Deploys the package built by `polythumb package azure` (remote build installs requirements.txt)."
-  value       = "az functionapp deployment source config-zip --resource-group ${azurerm_resource_group.this.name} --name ${azurerm_function_app_flex_consumption.this.name} --src ${abspath(local.package_path)} --build-remote true"
+  value       = "az functionapp deployment source config-zip --subscription ${data.azurerm_client_config.current.subscription_id} --resource-group ${azurerm_resource_group.this.name} --name ${azurerm_function_app_flex_consumption.this.name} --src ${abspath(local.package_path)} --build-remote true"
 }
 
 output "resource_group" {
@@ -50,5 +55,5 @@ output "blob_endpoint" {
 
 output "thumbs_environment" {
   description = "The THUMBS_* settings the app runs with (`polythumb verify` checks the thumbnails against them)."
-  value       = { for name, value in merge(local.app_settings, var.thumbs_settings) : name => value if startswith(name, "THUMBS_") }
+  value       = { for name, value in local.function_app_settings : name => value if startswith(name, "THUMBS_") }
 }

@@ -150,6 +150,17 @@ variable "package_path" {
   default     = null
 }
 
+variable "role_propagation_wait" {
+  description = "How long the apply waits after making role assignments, for Azure RBAC to apply them before the app starts and the code is deployed (identity.tf): seconds, 0s to 600s."
+  type        = string
+  default     = "120s"
+
+  validation {
+    condition     = try(endswith(var.role_propagation_wait, "s") && tonumber(trimsuffix(var.role_propagation_wait, "s")) >= 0 && tonumber(trimsuffix(var.role_propagation_wait, "s")) <= 600, false)
+    error_message = "role_propagation_wait must be a number of seconds between 0s and 600s, e.g. \"120s\"."
+  }
+}
+
 variable "alert_email" {
   description = "Email address of the alerts' action group (alerts.tf); null creates the alerts without a receiver."
   type        = string

@@ -8,6 +8,10 @@ terraform {
       source  = "hashicorp/azurerm"
       version = "~> 4.30" # azurerm_function_app_flex_consumption with https_only and identity-based deployment storage
     }
+    time = {
+      source  = "hashicorp/time"
+      version = ">= 0.9, < 1.0" # time_sleep: the wait for role assignments to apply (identity.tf)
+    }
   }
 }
 

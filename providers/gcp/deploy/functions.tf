@@ -25,7 +25,7 @@ locals {
 }
 
 resource "google_project_service" "apis" {
-  for_each = toset([
+  for_each = toset(concat([
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
@@ -37,7 +37,10 @@ resource "google_project_service" "apis" {
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "storage.googleapis.com",
-  ])
+    ],
+    # Signed URLs: the function signs through IAM signBlob, an IAM Service Account Credentials API method.
+    var.signed_urls ? ["iamcredentials.googleapis.com"] : [],
+  ))
 
   service            = each.value
   disable_on_destroy = false
@@ -61,7 +64,7 @@ resource "google_cloudfunctions2_function" "thumbnails" {
   build_config {
     runtime         = var.runtime
     entry_point     = "handle_cloud_event" # providers/gcp/main.py, re-exported by the archive's main.py
-    service_account = coalesce(var.build_service_account, google_service_account.build.id)
+    service_account = coalesce(var.build_service_account, one(google_service_account.build[*].id))
 
     source {
       storage_source {
@@ -104,15 +107,6 @@ resource "google_cloudfunctions2_function" "thumbnails" {
     }
   }
 
-  depends_on = [
-    time_sleep.service_agents,
-    google_project_iam_member.build,
-    google_project_iam_member.build_storage,
-    google_storage_bucket_iam_member.build_reads_code,
-    google_service_account_iam_member.pubsub_mints_trigger_tokens,
-    google_project_iam_member.gcs_publishes_events,
-    google_project_iam_member.trigger_receives_events,
-    google_storage_bucket_iam_member.runtime_reads_originals,
-    google_storage_bucket_iam_member.runtime_writes_thumbnails,
-  ]
+  # After every grant it builds and runs with, and after IAM has had time to apply them (iam.tf).
+  depends_on = [time_sleep.iam_propagation]
 }

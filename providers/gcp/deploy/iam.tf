@@ -19,10 +19,18 @@ resource "google_service_account" "trigger" {
 # default grants) give the default compute account no roles, so builds fail; this account has exactly
 # the roles Cloud Run functions documents for a custom build account (Logs Writer, Artifact Registry
 # Writer, Storage Object Admin: https://cloud.google.com/functions/docs/securing/build-custom-sa).
+# Made and granted only when build_service_account names none of the user's own.
 resource "google_service_account" "build" {
+  count = var.build_service_account == null ? 1 : 0
+
   account_id   = "${var.name_prefix}-build"
   display_name = "polythumb function builds (Cloud Build)"
   depends_on   = [google_project_service.apis]
+}
+
+locals {
+  # The account builds run as: ours, or the user's (build_service_account: projects/<p>/serviceAccounts/<email>).
+  build_account_email = var.build_service_account == null ? google_service_account.build[0].email : reverse(split("/", var.build_service_account))[0]
 }
 
 resource "google_project_iam_member" "build" {
@@ -33,7 +41,7 @@ resource "google_project_iam_member" "build" {
 
   project = var.project_id
   role    = each.value
-  member  = "serviceAccount:${google_service_account.build.email}"
+  member  = "serviceAccount:${google_service_account.build[0].email}"
 }
 
 # The staged source and build cache live in buckets Cloud Functions creates itself on the first deploy
@@ -44,7 +52,7 @@ resource "google_project_iam_member" "build_storage" {
 
   project = var.project_id
   role    = "roles/storage.objectAdmin"
-  member  = "serviceAccount:${google_service_account.build.email}"
+  member  = "serviceAccount:${google_service_account.build[0].email}"
 
   condition {
     title       = "Cloud Functions build buckets only"
@@ -53,11 +61,12 @@ resource "google_project_iam_member" "build_storage" {
   }
 }
 
-# The archive itself: read from the code bucket.
+# The archive itself: read from the code bucket, a bucket made here that no account of the user's can read
+# yet -- so the user's own build account gets this one grant too.
 resource "google_storage_bucket_iam_member" "build_reads_code" {
   bucket = google_storage_bucket.code.name
   role   = "roles/storage.objectViewer"
-  member = "serviceAccount:${google_service_account.build.email}"
+  member = "serviceAccount:${local.build_account_email}"
 }
 
 # Service agents, by project number (they exist once their API is on: see time_sleep.service_agents).
@@ -122,4 +131,30 @@ resource "google_cloud_run_v2_service_iam_member" "trigger_invokes" {
   name     = each.value.service_config[0].service
   role     = "roles/run.invoker"
   member   = "serviceAccount:${google_service_account.trigger.email}"
+}
+
+# IAM applies a new grant in about two minutes, sometimes more (https://cloud.google.com/iam/docs/access-change-propagation).
+# The builds (build account), the triggers (service agents, trigger account) and the functions' first events
+# (runtime account) use these grants right away, so the functions are made only after this wait, which
+# follows the grants (never beside them) and starts again whenever they change.
+resource "time_sleep" "iam_propagation" {
+  create_duration = var.iam_propagation_wait
+
+  triggers = {
+    grants = join(",", sort(concat(
+      [
+        google_storage_bucket_iam_member.build_reads_code.id,
+        google_service_account_iam_member.pubsub_mints_trigger_tokens.id,
+        google_project_iam_member.gcs_publishes_events.id,
+        google_project_iam_member.trigger_receives_events.id,
+        google_storage_bucket_iam_member.runtime_reads_originals.id,
+        google_storage_bucket_iam_member.runtime_writes_thumbnails.id,
+        google_pubsub_topic_iam_member.agent_publishes_dead_letters.id,
+      ],
+      [for grant in google_project_iam_member.build : grant.id],
+      google_project_iam_member.build_storage[*].id,
+      google_pubsub_topic_iam_member.runtime_publishes[*].id,
+      google_service_account_iam_member.runtime_signs_as_itself[*].id,
+    )))
+  }
 }

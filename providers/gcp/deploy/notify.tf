@@ -8,16 +8,17 @@ resource "google_pubsub_topic" "completion" {
   count = var.completion_events ? 1 : 0
 
   name                       = "${var.name_prefix}-thumbnails"
-  message_retention_duration = "86400s" # a consumer that was down for a day still gets its events
+  message_retention_duration = "86400s"                      # a consumer that was down for a day still gets its events
+  depends_on                 = [google_project_service.apis] # the Pub/Sub API must be on in a fresh project
 }
 
 # Publish to this topic only (not a project-wide role).
 resource "google_pubsub_topic_iam_member" "runtime_publishes" {
   count = var.completion_events ? 1 : 0
 
-  topic   = google_pubsub_topic.completion[0].name
-  role    = "roles/pubsub.publisher"
-  member  = "serviceAccount:${google_service_account.runtime.email}"
+  topic  = google_pubsub_topic.completion[0].name
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_service_account.runtime.email}"
 }
 
 # Signed URLs: the runtime account signs as itself (iam.serviceAccounts.signBlob on its own account only).

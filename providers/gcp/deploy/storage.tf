@@ -19,8 +19,11 @@ resource "google_storage_bucket" "originals" {
     enabled = false
   }
 
-  logging {
-    log_bucket = google_storage_bucket.access_logs.name
+  dynamic "logging" {
+    for_each = google_storage_bucket.access_logs
+    content {
+      log_bucket = logging.value.name
+    }
   }
 }
 
@@ -38,8 +41,11 @@ resource "google_storage_bucket" "thumbnails" {
     enabled = false
   }
 
-  logging {
-    log_bucket = google_storage_bucket.access_logs.name
+  dynamic "logging" {
+    for_each = google_storage_bucket.access_logs
+    content {
+      log_bucket = logging.value.name
+    }
   }
 }
 
@@ -64,19 +70,25 @@ resource "google_storage_bucket" "code" {
     }
   }
 
-  logging {
-    log_bucket = google_storage_bucket.access_logs.name
+  dynamic "logging" {
+    for_each = google_storage_bucket.access_logs
+    content {
+      log_bucket = logging.value.name
+    }
   }
 }
 
-# Usage and storage logs of the buckets above.
+# Usage and storage logs of the buckets above (bucket_usage_logs, on by default). Cloud Storage writes them
+# all the time, so the bucket is never empty: destroy deletes them with it (they describe this deployment only).
 resource "google_storage_bucket" "access_logs" {
   #checkov:skip=CKV_GCP_62:this is the access-log sink itself; logging it would log into itself (CKV_GCP_63) or recurse
+  count = var.bucket_usage_logs ? 1 : 0
+
   name                        = "${var.project_id}-${var.name_prefix}-access-logs"
   location                    = var.region
   uniform_bucket_level_access = true
   public_access_prevention    = "enforced"
-  force_destroy               = var.force_destroy
+  force_destroy               = true
 
   versioning {
     enabled = true
@@ -101,9 +113,13 @@ resource "google_storage_bucket" "access_logs" {
   }
 }
 
-# Cloud Storage writes usage logs as this Google group; it may only create objects in the log bucket.
+# Cloud Storage writes usage logs as this Google group; it may only create objects in the log bucket. An
+# organisation policy of Domain Restricted Sharing (iam.allowedPolicyMemberDomains) refuses this member:
+# there, deploy with bucket_usage_logs = false (Cloud Audit Logs still record data access when enabled).
 resource "google_storage_bucket_iam_member" "access_logs_writer" {
-  bucket = google_storage_bucket.access_logs.name
+  count = var.bucket_usage_logs ? 1 : 0
+
+  bucket = google_storage_bucket.access_logs[0].name
   role   = "roles/storage.objectCreator"
   member = "group:cloud-storage-analytics@google.com"
 }

@@ -158,8 +158,25 @@ variable "max_delivery_attempts" {
   }
 }
 
+variable "bucket_usage_logs" {
+  description = "Write the buckets' usage and storage logs to an access-log bucket made here. Turn off where an organisation policy of Domain Restricted Sharing refuses the grant to cloud-storage-analytics@google.com."
+  type        = bool
+  default     = true
+}
+
+variable "iam_propagation_wait" {
+  description = "How long the apply waits after the IAM grants, before the builds and triggers that use them (Terraform duration, 0s to 600s)."
+  type        = string
+  default     = "120s"
+
+  validation {
+    condition     = try(endswith(var.iam_propagation_wait, "s") && tonumber(trimsuffix(var.iam_propagation_wait, "s")) >= 0 && tonumber(trimsuffix(var.iam_propagation_wait, "s")) <= 600, false)
+    error_message = "iam_propagation_wait must be a number of seconds between 0s and 600s, e.g. \"120s\"."
+  }
+}
+
 variable "force_destroy" {
-  description = "Let `terraform destroy` delete buckets that still hold objects (originals included!)."
+  description = "Let `terraform destroy` delete the originals and thumbnails buckets while they still hold objects (originals included!)."
   type        = bool
   default     = false
 }

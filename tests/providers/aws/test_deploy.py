@@ -309,3 +309,20 @@ def test_pyproject_pins_the_conditional_write_floor() -> None:
 
     project = tomllib.loads((DEPLOY.parents[2] / "pyproject.toml").read_text())
     assert f"boto3>={MIN_BOTOCORE}" in project["project"]["optional-dependencies"]["aws"]
+
+
+def test_the_lock_carries_every_platforms_release_checksums() -> None:
+    """Issue 21: a lock with linux_amd64's checksum only failed `terraform init` on a Mac and on ARM Linux.
+
+    zh: checksums are the SHA-256 of each platform's release zip, the ones HashiCorp signs; Terraform accepts a
+    download that matches one: the release's SHA256SUMS list 15 zips for hashicorp/aws 5.100.0 (darwin and
+    linux amd64/arm64 among them), as `terraform providers lock` records them. The linux_amd64 h1: is checked
+    against the local plugin by test_deploy_apply.py (init with a readonly lock).
+    """
+    lock = (DEPLOY / ".terraform.lock.hcl").read_text()
+    assert re.search(r'version\s*=\s*"5\.100\.0"', lock)
+    zip_hashes = re.findall(r'"zh:([0-9a-f]{64})"', lock)
+    assert len(set(zip_hashes)) == 15, "one zh: checksum per platform zip of the release"
+    assert "h1:edXOJWE4ORX8Fm+dpVpICzMZJat4AX0VRCAy/xkcOc0=" in lock  # linux_amd64, the local plugin's
+    constraints = re.search(r'constraints\s*=\s*"([^"]+)"', lock)
+    assert constraints and constraints.group(1) == ">= 5.40.0, < 7.0.0"  # what versions.tf requires

@@ -108,16 +108,62 @@ def terraform(workdir: Path, env: dict[str, str], *args: str) -> subprocess.Comp
     return result
 
 
+def copy_module(workdir: Path) -> None:
+    for path in DEPLOY.iterdir():
+        if path.suffix == ".tf" or path.name == ".terraform.lock.hcl":
+            shutil.copy2(path, workdir / path.name)
+
+
 def test_terraform_validate_with_the_committed_lock(tmp_path: Path, terraform_env: dict[str, str]) -> None:
     lock = (DEPLOY / ".terraform.lock.hcl").read_text()
     assert 'provider "registry.terraform.io/hashicorp/aws"' in lock and "h1:" in lock
-    for path in DEPLOY.iterdir():
-        if path.suffix == ".tf" or path.name == ".terraform.lock.hcl":
-            shutil.copy2(path, tmp_path / path.name)
+    copy_module(tmp_path)
     # -lockfile=readonly: init fails if the plugin does not match the committed checksums.
     terraform(tmp_path, terraform_env, "init", "-backend=false", "-input=false", "-lockfile=readonly")
     assert "Success!" in terraform(tmp_path, terraform_env, "validate").stdout
     terraform(tmp_path, terraform_env, "fmt", "-check", "-recursive")
+
+
+#: The linux_amd64 checksum of hashicorp/aws 5.100.0: the package of the local plugin directory.
+LINUX_AMD64 = "h1:edXOJWE4ORX8Fm+dpVpICzMZJat4AX0VRCAy/xkcOc0="
+#: A lock as `terraform init` writes it on a Mac from a plugin cache: darwin_arm64's checksum only.
+DARWIN_ONLY_LOCK = """
+provider "registry.terraform.io/hashicorp/aws" {
+  version     = "5.100.0"
+  constraints = ">= 5.40.0, < 7.0.0"
+  hashes = [
+    "h1:Ijt7pOlB7Tr7maGQIqtsLFbl7pSMIj06TVdkoSBcYOw=",
+  ]
+}
+"""
+
+
+def test_deploy_init_completes_a_lock_recorded_on_another_platform(
+    tmp_path: Path, terraform_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21: the lock of one platform made `terraform init` fail on every other; deploy's init adds this one.
+
+    `terraform providers lock` reads the local plugin directory here (TF_CLI_ARGS_providers_lock) where a
+    workstation asks the registry.
+    """
+    from core.ops.deploy import Terraform
+
+    if Terraform(tmp_path).platform() != "linux_amd64":
+        pytest.skip("the local plugin directory holds the linux_amd64 provider only")
+    copy_module(tmp_path)
+    (tmp_path / ".terraform.lock.hcl").write_text(DARWIN_ONLY_LOCK)
+    plain = subprocess.run(["terraform", f"-chdir={tmp_path}", "init", "-input=false", "-no-color"],
+                           env=terraform_env, capture_output=True, text=True, check=False)  # fmt: skip
+    assert plain.returncode == 1 and "doesn't match any of the" in plain.stderr  # what a Mac met with the old lock
+    for name, value in terraform_env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TF_CLI_ARGS_providers_lock", f"-fs-mirror={PLUGIN_DIR}")
+    Terraform(tmp_path).init()
+    lock = (tmp_path / ".terraform.lock.hcl").read_text()
+    assert LINUX_AMD64 in lock and "h1:Ijt7pOlB7Tr7maGQIqtsLFbl7pSMIj06TVdkoSBcYOw=" in lock
+    assert 'version     = "5.100.0"' in lock  # the locked version, not a newer one
+    installed = tmp_path / ".terraform/providers/registry.terraform.io/hashicorp/aws/5.100.0/linux_amd64"
+    assert any(installed.glob("terraform-provider-aws*"))
 
 
 @pytest.fixture(scope="module")
@@ -132,10 +178,14 @@ def deployed(
     with zipfile.ZipFile(package, "w") as archive:
         archive.writestr("providers/aws/handler.py", "")
     suffix = uuid.uuid4().hex[:8]
+    # In the working copy, where every later terraform command of the tests reads them too (teardown).
+    (workdir / "moto.auto.tfvars").write_text(
+        f'source_bucket_name = "pt-src-{suffix}"\ndest_bucket_name = "pt-dst-{suffix}"\n'
+        'alarm_email = "ops@example.com"\n'
+    )
     result = subprocess.run(
         [sys.executable, "-m", "core.ops.cli", "deploy", "aws", "--workdir", str(workdir), "--package", str(package),
-         "--auto-approve", "--var", f"source_bucket_name=pt-src-{suffix}", "--var", f"dest_bucket_name=pt-dst-{suffix}",
-         "--var", "force_destroy=true", "--var", "alarm_email=ops@example.com"],
+         "--auto-approve"],
         cwd=ROOT, env={**terraform_env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, check=False,
         timeout=600,
     )  # fmt: skip
@@ -234,3 +284,56 @@ def test_verify_passes_through_the_created_notification_and_queue(
     assert f"{outputs['source_bucket']}/uploads/polythumb-verify-" in result.stdout
     assert "thumbnails/uploads/polythumb-verify-" not in result.stdout  # keys passed: no "missing" line
     assert s3_client.list_objects_v2(Bucket=outputs["thumbnail_bucket"]).get("KeyCount", 0) == 0
+
+
+def test_teardown_empties_what_polythumb_left_in_the_versioned_buckets_and_destroys(
+    deployed: tuple[Path, dict[str, Any]], terraform_env: dict[str, str], s3_client: Any, moto_endpoint: str
+) -> None:
+    """Issue 21: after verify, versioned buckets hold old versions and delete markers, and `terraform destroy`
+    fails with BucketNotEmpty. `polythumb teardown aws` removes polythumb's, refuses while a user's original is
+    there (deleting nothing), and destroys the stack once it is gone. Runs last: it destroys the stack.
+    """
+    from tests.providers.aws.test_teardown import PREFIX, leave_what_verify_leaves
+
+    workdir, outputs = deployed
+    source, dest = outputs["source_bucket"], outputs["thumbnail_bucket"]
+    package = workdir / "function.zip"
+    # The stack as a user gets it: versioning on (moto's missing delete-marker notifications no longer matter).
+    override = workdir / "moto_override.tf"
+    override.write_text(override.read_text().split('resource "aws_s3_bucket_versioning"')[0])
+    terraform(workdir, terraform_env, "apply", "-auto-approve", "-input=false", f"-var=package_path={package}")
+    assert s3_client.get_bucket_versioning(Bucket=source)["Status"] == "Enabled"
+    leave_what_verify_leaves(s3_client, source, dest)
+    s3_client.put_object(Bucket=source, Key=f"{PREFIX}holiday/beach.jpg", Body=b"a user's original")
+    # moto fails (AttributeError: 'FakeDeleteMarker' object has no attribute 'etag') sending the notification of
+    # a deleted delete marker, which S3 sends as s3:ObjectRemoved:Delete; the function is paused here anyway.
+    s3_client.put_bucket_notification_configuration(Bucket=source, NotificationConfiguration={})
+
+    def teardown() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "core.ops.cli", "teardown", "aws", "--workdir", str(workdir), "--endpoint",
+             moto_endpoint, "--package", str(package), "--auto-approve"],
+            cwd=ROOT, env={**terraform_env, "PYTHONPATH": str(ROOT)}, input="", capture_output=True, text=True,
+            check=False, timeout=600,
+        )  # fmt: skip
+
+    def versions(bucket: str) -> int:
+        listed = s3_client.list_object_versions(Bucket=bucket)
+        return len(listed.get("Versions", [])) + len(listed.get("DeleteMarkers", []))
+
+    refused = teardown()
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    assert f"s3://{source} holds 1 versions polythumb did not write; nothing was deleted" in refused.stderr
+    assert f"{PREFIX}holiday/beach.jpg" in refused.stderr
+    assert (versions(source), versions(dest)) == (7, 6)  # nothing deleted, nothing destroyed
+    assert "aws_lambda_function.thumbnailer" in terraform(workdir, terraform_env, "state", "list").stdout
+
+    # The user moves the original elsewhere; the teardown then needs no question.
+    [kept] = s3_client.list_object_versions(Bucket=source, Prefix=f"{PREFIX}holiday/")["Versions"]
+    s3_client.delete_object(Bucket=source, Key=kept["Key"], VersionId=kept["VersionId"])
+    done = teardown()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"s3://{source}: deleted 6 versions and delete markers" in done.stdout
+    assert terraform(workdir, terraform_env, "state", "list").stdout.strip() == ""
+    buckets = {bucket["Name"] for bucket in s3_client.list_buckets()["Buckets"]}
+    assert source not in buckets and dest not in buckets

@@ -21,7 +21,8 @@ import pytest
 from core.config import SETTINGS, load_config
 from providers.azure.connection import resolve_connection
 from providers.azure.settings import EXTRA_SETTINGS, load_azure_settings
-from tests.terraform import blocks, clean, load_module, parse
+from tests.terraform import accepts, blocks, clean, load_module, parse
+from tests.terraform import block as resource_block
 
 DEPLOY = Path(__file__).resolve().parents[3] / "providers" / "azure" / "deploy"
 TF_FILES = sorted(DEPLOY.glob("*.tf"))
@@ -88,7 +89,9 @@ def app_settings(tf: Terraform) -> dict[str, str]:
     """The function app's settings as Terraform writes them with default variables."""
     function = tf.resource("azurerm_function_app_flex_consumption", "this")
     # local.completion_settings (notify.tf) is empty with the default variables (events, manifest, signed URLs off).
-    assert function["app_settings"] == "${merge(local.app_settings, local.completion_settings, var.thumbs_settings)}"
+    assert function["app_settings"] == "${local.function_app_settings}"
+    merged = "${merge(local.app_settings, local.completion_settings, var.thumbs_settings)}"
+    assert tf.locals["function_app_settings"] == merged
     assert not any(tf.variables[name] for name in ("completion_events", "manifest", "signed_urls"))
     assert tf.variables["thumbs_settings"] == {}
     return {tf.resolve(k): tf.resolve(str(v)) for k, v in tf.locals["app_settings"].items()}
@@ -177,10 +180,10 @@ def test_data_plane_roles_are_scoped_to_the_containers(tf: Terraform) -> None:
     roles = tf.of_type("azurerm_role_assignment")
     scopes = {name: (body["role_definition_name"], body["scope"]) for name, body in roles.items()}
     assert scopes["source_reader"] == (
-        "Storage Blob Data Reader", "${azurerm_storage_container.source.resource_manager_id}",
+        "Storage Blob Data Reader", "${azurerm_storage_container.source.id}",
     )  # fmt: skip
     assert scopes["dest_contributor"] == (
-        "Storage Blob Data Contributor", "${azurerm_storage_container.dest.resource_manager_id}",
+        "Storage Blob Data Contributor", "${azurerm_storage_container.dest.id}",
     )  # fmt: skip
     for name, (role, scope) in scopes.items():
         assert role not in ("Owner", "Contributor", "Storage Account Contributor"), name
@@ -245,8 +248,8 @@ def test_policy_data_plane_roles_are_scoped_to_the_right_containers() -> None:
     outside_runtime = {g for g in function_roles if "runtime" not in g[0] and "application_insights" not in g[0]}
     blob = {g for g in outside_runtime if g[1].startswith("Storage Blob Data")}
     assert blob == {
-        ("${azurerm_storage_container.source.resource_manager_id}", "Storage Blob Data Reader"),
-        ("${azurerm_storage_container.dest.resource_manager_id}", "Storage Blob Data Contributor"),
+        ("${azurerm_storage_container.source.id}", "Storage Blob Data Reader"),
+        ("${azurerm_storage_container.dest.id}", "Storage Blob Data Contributor"),
     }, "the function reads the source container and writes the destination container, nothing else"
     # Completion (notify.tf, each optional): send to its own Event Grid topic; a user delegation key for signed URLs.
     completion = {
@@ -401,3 +404,90 @@ def test_pyproject_and_requirements_pin_the_cloud_event_floor() -> None:
     pins = dict(line.split("==") for line in (DEPLOY.parent / "requirements.txt").read_text().splitlines()
                 if "==" in line and not line.startswith("#"))  # fmt: skip
     assert Version(pins["azure-functions"]) >= Version(MIN_AZURE_FUNCTIONS)
+
+
+# -- issue 21: a first deployment that works --------------------------------------------------------------------
+
+
+def heredoc(value: str) -> str:
+    """The text of a ``<<-EOT ... EOT`` heredoc as python-hcl2 returns it, indentation stripped as Terraform does."""
+    import textwrap
+
+    lines = value.splitlines()
+    assert lines[0].startswith("<<-") and lines[-1].strip() == lines[0][3:], value[:80]
+    return textwrap.dedent("\n".join(lines[1:-1])) + "\n"
+
+
+def host_storage_fix() -> dict[str, Any]:
+    return resource_block(load_module(DEPLOY), "resource", "terraform_data", "drop_host_storage_connection_string")
+
+
+def test_the_host_storage_connection_string_azurerm_writes_is_deleted_after_every_app_change() -> None:
+    fix = host_storage_fix()
+    # Re-run whenever the app is created or updated: azurerm writes the setting on both paths.
+    assert fix["triggers_replace"] == ["${sha256(jsonencode(azurerm_function_app_flex_consumption.this))}"]
+    exec_ = fix["provisioner"][0]["local-exec"]
+    assert exec_["environment"] == {"APP_ID": "${azurerm_function_app_flex_consumption.this.id}"}
+    assert exec_["interpreter"] == ["/bin/sh", "-c"]
+    # The restart the delete causes is the host's real first start: after the role assignments applied.
+    assert fix["depends_on"] == ["${time_sleep.role_propagation}"]
+
+
+@pytest.mark.parametrize("present", [True, False], ids=["written-by-azurerm", "already-gone"])
+def test_the_local_exec_deletes_the_setting_only_when_present(tmp_path: Path, present: bool) -> None:
+    """The provisioner's own script, run by /bin/sh against a stand-in ``az`` holding the app's settings."""
+    import subprocess
+
+    from tests.providers.azure import fake_az
+
+    identity = ["AzureWebJobsStorage__accountName", "AzureWebJobsStorage__credential", "THUMBS_SIZES"]
+    environment, log = fake_az.install(tmp_path, names=[*identity, "AzureWebJobsStorage"] if present else identity)
+    app_id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/acme-thumbs"
+    script = heredoc(host_storage_fix()["provisioner"][0]["local-exec"]["command"])
+    done = subprocess.run(["/bin/sh", "-c", script], env={**os.environ, **environment, "APP_ID": app_id},
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert fake_az.settings(environment) == identity  # the __ settings stay: only the connection string goes
+    verbs = [call[3] for call in fake_az.calls(log)]
+    assert verbs == (["list", "delete"] if present else ["list"])  # a delete restarts the app: only when needed
+    assert all(call[4:6] == ["--ids", app_id] for call in fake_az.calls(log))
+
+
+def test_the_apply_waits_for_every_role_assignment_to_apply(tf: Terraform) -> None:
+    sleep = tf.resource("time_sleep", "role_propagation")
+    assert sleep["create_duration"] == "${var.role_propagation_wait}"
+    assert tf.variables["role_propagation_wait"] == "120s"
+    for value, bounded in (('"120s"', True), ('"0s"', True), ('"600s"', True), ('"601s"', False), ('"2m"', False)):
+        assert accepts(DEPLOY, "role_propagation_wait", value) is bounded, value
+    waited = set(re.findall(r"azurerm_role_assignment\.(\w+)", sleep["triggers"]["role_assignments"]))
+    assert waited == set(tf.of_type("azurerm_role_assignment")), "a role assignment the apply does not wait for"
+    assert re.search(r'source\s*=\s*"hashicorp/time"', (DEPLOY / "versions.tf").read_text())
+
+
+def test_the_poison_alert_survives_a_workspace_without_queue_logs_yet(tf: Terraform) -> None:
+    poison = tf.resource("azurerm_monitor_scheduled_query_rules_alert_v2", "poison_messages")
+    assert poison["skip_query_validation"] is True
+    query = " ".join(heredoc(poison["criteria"][0]["query"]).split())
+    # A missing StorageQueueLogs table resolves to the empty stand-in instead of failing (SEM0100).
+    assert query.startswith("union isfuzzy=true (datatable(TimeGenerated: datetime, OperationName: string, Uri: ")
+    assert '(StorageQueueLogs) | where OperationName == "PutMessage" and Uri has "-poison"' in query
+    assert set(poison["depends_on"]) == {
+        "${azurerm_monitor_diagnostic_setting.runtime_queues}", "${azurerm_monitor_diagnostic_setting.images_queues}",
+    }  # fmt: skip
+
+
+def test_the_dead_letters_can_be_listed_by_whoever_verifies(tf: Terraform) -> None:
+    reader = tf.resource("azurerm_role_assignment", "verify_deadletter_reader")
+    assert reader["scope"] == "${azurerm_storage_container.deadletter.id}"
+    assert reader["role_definition_name"] == "Storage Blob Data Reader"
+    assert reader["principal_id"] == "${var.verify_principal_id}"
+
+
+def test_no_deprecated_resource_manager_id_and_the_outputs_say_what_the_app_runs_with(tf: Terraform) -> None:
+    assert not [p.name for p in TF_FILES if "resource_manager_id" in p.read_text()]
+    outputs = {name: body for block_ in load_module(DEPLOY)["output"] for name, body in block_.items()}
+    # The settings verify checks are the app's own, completion settings included.
+    assert "local.function_app_settings" in outputs["thumbs_environment"]["value"]
+    assert outputs["function_app_id"]["value"] == "${azurerm_function_app_flex_consumption.this.id}"
+    assert "--subscription ${data.azurerm_client_config.current.subscription_id}" in outputs["deploy_command"]["value"]
+    assert "identity" not in tf.resource("azurerm_eventgrid_topic", "completion")  # it only receives

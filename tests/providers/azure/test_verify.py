@@ -9,12 +9,17 @@ settings, as the worker indexes it) the ``BlobCreated`` event of each new blob v
 from __future__ import annotations
 
 import importlib
+import json
+import os
+import shutil
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.providers.azure import fake_az
 from tests.providers.azure.emulator import Azurite
 from tests.verify_support import SETTINGS, ListingDiff, Relay, assert_verified, run_verify
 
@@ -60,3 +65,55 @@ def test_verify_passes_against_azurite_with_the_event_grid_function(
         )  # fmt: skip
     assert_verified(result)
     assert list(azure_service.get_container_client(dest).list_blobs()) == []
+
+
+def deployment_state(workdir: Path, outputs: dict[str, Any]) -> None:
+    """A Terraform state holding just ``outputs``, as ``terraform output -json`` reads it after an apply."""
+    state = {
+        "version": 4, "terraform_version": "1.6.0", "serial": 1, "lineage": "polythumb-test", "resources": [],
+        "outputs": {name: {"value": value, "type": "string" if isinstance(value, str) else ["map", "string"]}
+                    for name, value in outputs.items()},
+    }  # fmt: skip
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "terraform.tfstate").write_text(json.dumps(state))
+
+
+@pytest.mark.parametrize("host_storage_string", [False, True], ids=["identity-only", "azurewebjobsstorage-present"])
+def test_verify_of_a_deployment_checks_that_the_app_has_no_azure_web_jobs_storage(
+    azurite: Azurite, azure_service: Any, new_container: Callable[..., str], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, host_storage_string: bool,
+) -> None:  # fmt: skip
+    """Issue 21: the Terraform outputs of a deployment name its app; verify asks ``az`` for its settings' names.
+
+    The thumbnails come from the real entrypoint on Azurite (as above); ``az`` is a stand-in that answers
+    with the names a deployment has, with or without the ``AzureWebJobsStorage`` azurerm writes.
+    """
+    if shutil.which("terraform") is None:
+        pytest.skip("terraform (which reads the deployment's outputs) is not installed")
+    source, dest = new_container("verify-src"), new_container("verify-dst")
+    app_id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/acme-thumbs"
+    deployment_state(tmp_path / "deploy", {
+        "source_container": source, "dest_container": dest, "blob_endpoint": "https://acmeimg.blob.core.windows.net/",
+        "thumbs_environment": {**SETTINGS, "THUMBS_DEST_BUCKET": dest}, "function_app_id": app_id,
+    })  # fmt: skip
+    names = ["AzureWebJobsStorage__accountName", "AzureWebJobsStorage__credential", "THUMBS_SIZES"]
+    az, log = fake_az.install(tmp_path / "bin", names=[*names, "AzureWebJobsStorage"] if host_storage_string else names)
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    for name, value in {**SETTINGS, "THUMBS_DEST_BUCKET": dest, "THUMBS_SOURCE_CONTAINER": source}.items():
+        monkeypatch.setenv(name, value)
+    sys.modules.pop("providers.azure.function_app", None)
+    app = importlib.import_module("providers.azure.function_app").app
+    on_event_grid = {f.get_function_name(): f for f in app.get_functions()}["on_event_grid"].get_user_function()
+    with Relay(event_grid_relay(azure_service, source, on_event_grid)):
+        result = run_verify(
+            "azure", "--endpoint", azurite.blob_endpoint, "--workdir", str(tmp_path / "deploy"), "--timeout", "60",
+            environment={**az, "TF_CLI_CONFIG_FILE": os.devnull, "CHECKPOINT_DISABLE": "1"},
+        )  # fmt: skip
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("no AzureWebJobsStorage app setting")]
+    assert ["functionapp", "config", "appsettings", "list", "--ids", app_id] == fake_az.calls(log)[0][:6]
+    if host_storage_string:
+        assert result.returncode == 1 and " FAIL " in line and "has an AzureWebJobsStorage app setting" in line
+        assert result.stdout.rstrip().endswith("FAIL")
+    else:
+        assert_verified(result)
+        assert " pass " in line and "host storage uses the app's identity" in line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from core.config import SETTINGS
 from providers.gcp.events import CLOUD_EVENT_KINDS
 from providers.gcp.packaging import DEFAULT_PYTHON, ENTRY_POINTS
-from tests.terraform import as_list, blocks, load_module, parse, unquote
+from tests.terraform import accepts, as_list, blocks, evaluate, expression_of, load_module, parse, unquote
 
 DEPLOY = Path(__file__).parents[3] / "providers" / "gcp" / "deploy"
 TF_FILES = sorted(DEPLOY.glob("*.tf"))
@@ -124,7 +125,7 @@ def test_object_roles_are_granted_on_buckets_not_on_the_project(parsed: dict[str
     project_roles = {unquote(g["role"]) for name, g in project_grants.items() if name != "build"}
     assert project_roles == {"roles/pubsub.publisher", "roles/eventarc.eventReceiver", "roles/storage.objectAdmin"}
     storage = [g for g in project_grants.values() if "storage." in unquote(g["role"])]
-    assert [unquote(g["member"]) for g in storage] == ["serviceAccount:${google_service_account.build.email}"]
+    assert [unquote(g["member"]) for g in storage] == ["serviceAccount:${google_service_account.build[0].email}"]
     assert 'startsWith(\\"projects/_/buckets/gcf-v2-\\")' in storage[0]["condition"][0]["expression"]
     assert not [r for r in project_roles if re.search(r"editor|owner|\.admin$", r)]
     publisher = next(g for g in resources(parsed, "google_project_iam_member").values() if "pubsub" in g["role"])
@@ -169,7 +170,7 @@ def test_policy_project_level_grants_are_only_what_eventarc_needs() -> None:
     tf = load_module(DEPLOY)
     grants = dict(blocks(tf, "resource", "google_project_iam_member"))
     project_grants = {(body["role"], body["member"]) for body in grants.values()}
-    build = "serviceAccount:${google_service_account.build.email}"
+    build = "serviceAccount:${google_service_account.build[0].email}"  # issue 21: made only when none is given
     # Changed by issue 13: the dedicated build account (new projects give the default one no roles) adds the
     # roles Cloud Functions documents for it; its storage role is conditioned to the gcf-v2-* buckets.
     assert project_grants == {
@@ -229,8 +230,9 @@ def test_service_agent_bindings_wait_for_the_agents(parsed: dict[str, dict[str, 
                        ("google_project_iam_member", "trigger_receives_events"),
                        ("google_service_account_iam_member", "pubsub_mints_trigger_tokens")):  # fmt: skip
         assert one(parsed, kind, name)["depends_on"] == ["${time_sleep.service_agents}"], name
+    # Changed by issue 21: the functions wait for the grants to apply, which wait for the agents.
     function = one(parsed, "google_cloudfunctions2_function", "thumbnails")
-    assert "${time_sleep.service_agents}" in function["depends_on"]
+    assert function["depends_on"] == ["${time_sleep.iam_propagation}"]
 
 
 def test_pubsub_agent_mints_tokens_for_the_trigger_account_only(parsed: dict[str, dict[str, Any]]) -> None:
@@ -245,7 +247,7 @@ def test_pubsub_agent_mints_tokens_for_the_trigger_account_only(parsed: dict[str
 def test_builds_run_as_a_dedicated_account_with_the_documented_roles(parsed: dict[str, dict[str, Any]]) -> None:
     function = one(parsed, "google_cloudfunctions2_function", "thumbnails")
     build = function["build_config"][0]["service_account"]
-    assert build == "${coalesce(var.build_service_account, google_service_account.build.id)}"
+    assert build == "${coalesce(var.build_service_account, one(google_service_account.build[*].id))}"
     roles = one(parsed, "google_project_iam_member", "build")["for_each"]
     for role in ("roles/logging.logWriter", "roles/artifactregistry.writer"):
         assert role in roles
@@ -310,3 +312,109 @@ def test_memory_default_holds_every_image_the_default_pixel_limit_accepts(parsed
     assert "local.max_pixels_for_memory" in top_level(parsed, "locals")["thumbs_defaults"]["THUMBS_MAX_PIXELS"]
     function = one(parsed, "google_cloudfunctions2_function", "thumbnails")
     assert "local.max_pixels_for_memory" in function["lifecycle"][0]["precondition"][0]["condition"]
+
+
+# -- issue 21: the stack does what the README says ----------------------------------------------------------------
+
+
+def raw(parsed: dict[str, dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    """A resource as python-hcl2 reads it, quotes kept: string templates are then valid HCL source."""
+    return resources(parsed, kind)[name]
+
+
+def raw_local(parsed: dict[str, dict[str, Any]], name: str) -> str:
+    [value] = [block[name] for d in parsed.values() for block in d.get("locals", []) if name in block]
+    return str(value)
+
+
+def test_the_log_sink_selects_the_functions_by_the_service_name_their_log_entries_carry(
+    parsed: dict[str, dict[str, Any]],
+) -> None:
+    """Evaluated by Terraform with the functions' service_config as the provider reports it (full paths)."""
+    path = "projects/acme/locations/europe-west1/services/polythumb-"
+    kinds = ("finalized", "deleted", "archived")
+    functions = {kind: f'{{ service_config = [{{ service = "{path}{kind}" }}] }}' for kind in kinds}
+    stand_in = {"google_cloudfunctions2_function.thumbnails": "local.thumbnails"}
+    locals_ = {
+        "thumbnails": "{ " + ", ".join(f"{kind} = {value}" for kind, value in functions.items()) + " }",
+        "function_services": expression_of(raw_local(parsed, "function_services"), **stand_in),
+    }
+    sink = raw(parsed, "google_logging_project_sink", "functions")
+    log_filter = evaluate(expression_of(sink["filter"], **stand_in), locals_=locals_)
+    # A log entry of the finalized function carries resource.labels.service_name = "polythumb-finalized".
+    selected = set(re.findall(r'"([^"]+)"', log_filter.split("resource.labels.service_name=", 1)[1]))
+    assert selected == {"polythumb-finalized", "polythumb-deleted", "polythumb-archived"}, log_filter
+    assert log_filter.startswith('resource.type="cloud_run_revision" AND ')
+
+
+def test_destroy_can_delete_the_access_log_bucket_and_usage_logs_can_be_off(parsed: dict[str, dict[str, Any]]) -> None:
+    logs = one(parsed, "google_storage_bucket", "access_logs")
+    assert logs["force_destroy"] is True  # Cloud Storage keeps writing logs there: it is never empty
+    assert logs["count"] == "${var.bucket_usage_logs ? 1 : 0}"
+    assert one(parsed, "google_storage_bucket_iam_member", "access_logs_writer")["count"] == logs["count"]
+    assert top_level(parsed, "variable")["bucket_usage_logs"]["default"] is True
+    for name in ("originals", "thumbnails", "code"):
+        [logging] = [d["logging"] for d in one(parsed, "google_storage_bucket", name)["dynamic"] if "logging" in d]
+        assert logging["for_each"] == "${google_storage_bucket.access_logs}", name  # none when the bucket is off
+    # The user's buckets keep the user's choice: destroy refuses them while they hold objects.
+    assert one(parsed, "google_storage_bucket", "originals")["force_destroy"] == "${var.force_destroy}"
+
+
+@pytest.mark.parametrize("signed_urls", [True, False])
+def test_signed_urls_enable_the_iam_credentials_api_they_sign_through(
+    parsed: dict[str, dict[str, Any]], signed_urls: bool
+) -> None:
+    apis = evaluate(
+        expression_of(raw(parsed, "google_project_service", "apis")["for_each"]),
+        variables={"signed_urls": "true" if signed_urls else "false"},
+    )
+    assert ("iamcredentials.googleapis.com" in apis) is signed_urls
+    assert {"pubsub.googleapis.com", "iam.googleapis.com", "cloudfunctions.googleapis.com"} <= set(apis)
+
+
+def test_the_completion_topic_waits_for_the_pubsub_api(parsed: dict[str, dict[str, Any]]) -> None:
+    assert one(parsed, "google_pubsub_topic", "completion")["depends_on"] == ["${google_project_service.apis}"]
+
+
+def test_the_functions_are_made_after_the_grants_they_use_have_applied(parsed: dict[str, dict[str, Any]]) -> None:
+    wait = one(parsed, "time_sleep", "iam_propagation")
+    assert wait["create_duration"] == "${var.iam_propagation_wait}"
+    assert top_level(parsed, "variable")["iam_propagation_wait"]["default"] == "120s"
+    for value, bounded in (('"120s"', True), ('"600s"', True), ('"601s"', False), ('"soon"', False)):
+        assert accepts(DEPLOY, "iam_propagation_wait", value) is bounded, value
+    waited = set(re.findall(r"(google_\w+_iam_member)\.(\w+)", wait["triggers"]["grants"]))
+    grants = {(kind, name) for kind in ("google_project_iam_member", "google_storage_bucket_iam_member",
+                                        "google_service_account_iam_member", "google_pubsub_topic_iam_member")
+              for name in resources(parsed, kind)}  # fmt: skip
+    # Not waited for: the invoker grants on the functions' own services (made after them, Eventarc retries a
+    # refused push) and Cloud Storage's usage-log writer (nothing waits on a log).
+    later = {("google_storage_bucket_iam_member", "access_logs_writer")}
+    assert waited == grants - later
+    function = one(parsed, "google_cloudfunctions2_function", "thumbnails")
+    assert function["depends_on"] == ["${time_sleep.iam_propagation}"]
+    for kind, name in (("google_project_iam_member", "gcs_publishes_events"),
+                       ("google_service_account_iam_member", "pubsub_mints_trigger_tokens")):  # fmt: skip
+        assert one(parsed, kind, name)["depends_on"] == ["${time_sleep.service_agents}"]  # grants wait for agents
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [(None, "polythumb-build@acme.iam.gserviceaccount.com"),
+     ("projects/acme/serviceAccounts/builder@acme.iam.gserviceaccount.com", "builder@acme.iam.gserviceaccount.com")],
+    ids=["ours", "the-users"],
+)  # fmt: skip
+def test_a_build_account_is_made_and_granted_only_when_the_user_brings_none(
+    parsed: dict[str, dict[str, Any]], given: str | None, expected: str
+) -> None:
+    for kind, name in (("google_service_account", "build"), ("google_project_iam_member", "build_storage")):
+        assert one(parsed, kind, name)["count"] == "${var.build_service_account == null ? 1 : 0}", name
+    assert "var.build_service_account == null" in one(parsed, "google_project_iam_member", "build")["for_each"]
+    # The one grant every build account needs, on the code bucket made here: to whichever account builds.
+    reads = one(parsed, "google_storage_bucket_iam_member", "build_reads_code")
+    assert reads["member"] == "serviceAccount:${local.build_account_email}"
+    made = '[{ email = "polythumb-build@acme.iam.gserviceaccount.com" }]' if given is None else "[]"
+    email = evaluate(
+        expression_of(raw_local(parsed, "build_account_email"), **{"google_service_account.build": "local.build"}),
+        locals_={"build": made}, variables={"build_service_account": json.dumps(given) if given else "null"},
+    )  # fmt: skip
+    assert email == expected
