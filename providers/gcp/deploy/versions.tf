@@ -6,10 +6,13 @@ terraform {
 
   required_providers {
     google = {
+      # Schema-checked against 6.50.0 offline (tests/terraform_schema.py): the newest version with a CDKTF
+      # binding to read the schema from. Other versions in this range are not checked.
       source  = "hashicorp/google"
       version = ">= 5.40, < 8.0"
     }
     time = {
+      # Schema-checked against 0.13.1 offline (tests/terraform_schema.py).
       source  = "hashicorp/time"
       version = ">= 0.9, < 1.0"
     }
