@@ -298,7 +298,7 @@ class _StackChecker:
         for block in _resources_and_data(blocks):
             schema = self._schema(block)
             instances = "count" in block.body or "for_each" in block.body
-            self.declared[(block.kind, *block.labels)] = _Declared(schema, instances)  # type: ignore[arg-type]
+            self.declared[(block.kind, block.labels[0], block.labels[1])] = _Declared(schema, instances)
         self.block: TopBlock = blocks[0] if blocks else TopBlock("", 0, "", (), {})
 
     def run(self) -> list[Problem]:
@@ -412,9 +412,11 @@ class _StackChecker:
 
     def _check_meta(self, kind: str, key: str, value: Any, scope: _Scope, schema: Schema | None) -> None:
         if key == "provider":
-            local = str(value).removeprefix("${").removesuffix("}").split(".", 1)[0]
+            local, _, alias = str(value).removeprefix("${").removesuffix("}").partition(".")
             if local not in self.providers:
                 self._report(key, f"provider {local} is not in required_providers")
+            elif alias and alias not in self._aliases(local):
+                self._report(key, f'no provider "{local}" block has alias = "{alias}"')
         elif key == "lifecycle":
             for lifecycle in _blocks(value):
                 for name, item in lifecycle.items():
@@ -442,6 +444,13 @@ class _StackChecker:
                 self._check_body(arguments_only, schema_, f'provisioner "{provisioner}"', scope)
         else:  # count, for_each, depends_on, connection: references only
             self._scan(value, scope, key)
+
+    def _aliases(self, local: str) -> set[str]:
+        return {
+            unquote(str(block.body.get("alias")))
+            for block in self.blocks
+            if block.kind == "provider" and block.labels[0] == local and "alias" in block.body
+        }
 
     def _check_ignore_changes(self, value: Any, schema: Schema | None) -> None:
         if schema is None:

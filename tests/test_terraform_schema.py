@@ -184,6 +184,10 @@ MUTATIONS = {
         ["functions.tf: time_sleep.service_agents: create_durations: unsupported argument: time_sleep has no "
          "create_durations (did you mean create_duration?)"],
     ),
+    "a provider alias no provider block defines": (
+        "gcp", "iam.tf", r'(resource "google_service_account" "runtime" \{\n)', r"\1  provider     = google.beta\n",
+        ['iam.tf: google_service_account.runtime: provider: no provider "google" block has alias = "beta"'],
+    ),
     "unknown provider-block argument": (
         "gcp", "versions.tf", r"region  = var\.region", "regoin  = var.region",
         ["versions.tf: provider.google: regoin: unsupported argument: google has no regoin (did you mean region?)"],

@@ -181,7 +181,7 @@ class Assembly:
             return None
         kind = self._base(self._property_type(reader, getter_name))
         modes = {"cdktf.ComplexList": "set" if getter.wraps_set else "list", "cdktf.ComplexMap": "map"}
-        mode = modes.get(kind) or self._nesting_mode(getter, element, many=False)
+        mode = modes.get(kind or "") or self._nesting_mode(getter, element, many=False)
         return {"nesting_mode": mode, "attributes": self._block(None, element)["attributes"]}
 
     def _element_reader(self, reader: str | None, getter_name: str) -> str | None:
@@ -203,7 +203,10 @@ class Assembly:
     # -- jsii lookups ------------------------------------------------------------------------------------
 
     def _base(self, fqn: str | None) -> str | None:
-        return self.types[fqn].get("base") if fqn in self.types else None
+        if fqn is None or fqn not in self.types:
+            return None
+        base: str | None = self.types[fqn].get("base")
+        return base
 
     def _property_type(self, fqn: str, name: str) -> str | None:
         for prop in self.types[fqn].get("properties", []):

@@ -217,10 +217,11 @@ def _nested(spec: Mapping[str, Any], flag: str) -> dict[str, Any] | None:
         nested = spec["nested_type"]
         return {"nesting_mode": nested["nesting_mode"], "attributes": trim(nested)["attributes"]}
     kind = spec.get("type")
-    collection = isinstance(kind, list) and kind[0] in {"list", "set", "map"} and isinstance(kind[1], list)
-    if collection and kind[1][0] == "object":
+    if not isinstance(kind, list):
+        return None
+    if kind[0] in {"list", "set", "map"} and isinstance(kind[1], list) and kind[1][0] == "object":
         return {"nesting_mode": kind[0], "attributes": {name: {flag: True} for name in sorted(kind[1][1])}}
-    if isinstance(kind, list) and kind[0] == "object":
+    if kind[0] == "object":
         return {"nesting_mode": "single", "attributes": {name: {flag: True} for name in sorted(kind[1])}}
     return None
 
