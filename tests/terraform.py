@@ -41,6 +41,14 @@ def parse(path: Path) -> dict[str, Any]:
     return parsed
 
 
+def parse_text(text: str) -> dict[str, Any]:
+    """The text of one ``.tf`` file as python-hcl2 reads it (quotes kept)."""
+    import hcl2
+
+    parsed: dict[str, Any] = hcl2.loads(text)
+    return parsed
+
+
 def load_module(folder: Path) -> Module:
     """Every top-level block of every ``.tf`` file of ``folder``, cleaned, by block type."""
     merged: Module = {}

@@ -5,10 +5,13 @@ terraform {
 
   required_providers {
     azurerm = {
+      # Schema-checked against 4.55.0 offline (tests/terraform_schema.py): the newest version with a CDKTF
+      # binding to read the schema from. Other versions in this range are not checked.
       source  = "hashicorp/azurerm"
       version = "~> 4.30" # azurerm_function_app_flex_consumption with https_only and identity-based deployment storage
     }
     time = {
+      # Schema-checked against 0.13.1 offline (tests/terraform_schema.py).
       source  = "hashicorp/time"
       version = ">= 0.9, < 1.0" # time_sleep: the wait for role assignments to apply (identity.tf)
     }

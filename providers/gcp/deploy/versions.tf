@@ -6,10 +6,13 @@ terraform {
 
   required_providers {
     google = {
+      # Schema-checked against 6.50.0 offline (tests/terraform_schema.py): the newest version with a CDKTF
+      # binding to read the schema from. 7.x (breaking changes) is not checked, so it is not allowed.
       source  = "hashicorp/google"
-      version = ">= 5.40, < 8.0"
+      version = "~> 6.50"
     }
     time = {
+      # Schema-checked against 0.13.1 offline (tests/terraform_schema.py).
       source  = "hashicorp/time"
       version = ">= 0.9, < 1.0"
     }

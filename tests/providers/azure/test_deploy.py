@@ -23,6 +23,7 @@ from providers.azure.connection import resolve_connection
 from providers.azure.settings import EXTRA_SETTINGS, load_azure_settings
 from tests.terraform import accepts, blocks, clean, load_module, parse
 from tests.terraform import block as resource_block
+from tests.terraform_schema import check_stack
 
 DEPLOY = Path(__file__).resolve().parents[3] / "providers" / "azure" / "deploy"
 TF_FILES = sorted(DEPLOY.glob("*.tf"))
@@ -95,6 +96,13 @@ def app_settings(tf: Terraform) -> dict[str, str]:
     assert not any(tf.variables[name] for name in ("completion_events", "manifest", "signed_urls"))
     assert tf.variables["thumbs_settings"] == {}
     return {tf.resolve(k): tf.resolve(str(v)) for k, v in tf.locals["app_settings"].items()}
+
+
+def test_every_name_and_reference_is_in_the_pinned_provider_schemas() -> None:
+    """The stand-in for ``terraform validate``, whose plugin this machine cannot install (tests/terraform_schema.py;
+    tests/test_terraform_schema.py proves it fails on a broken copy)."""
+    problems = check_stack(DEPLOY)
+    assert not problems, "\n".join(map(str, problems))
 
 
 def test_every_tf_file_parses() -> None:
