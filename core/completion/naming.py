@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import posixpath
-import re
-
 from core.config import Config
 from core.errors import ConfigError
+from core.keys import fill_template
 
-_SLASHES = re.compile(r"/{2,}")
 MANIFEST_BOX = "manifest"  # the polythumb_box value that marks a manifest
 
 
 def manifest_key(config: Config, source_key: str) -> str:
-    """The manifest's key for ``source_key`` (``THUMBS_MANIFEST_KEY``, default ``{dir}/{stem}.thumbs.json``)."""
-    directory, name = posixpath.split(source_key)
-    stem, dot_ext = posixpath.splitext(name)
-    rendered = config.manifest_key.format(dir=directory, stem=stem, name=name, srcext=dot_ext.lstrip("."))
-    return _SLASHES.sub("/", rendered).lstrip("/")
+    """The manifest's key for ``source_key`` (``THUMBS_MANIFEST_KEY``, default ``{dir}/{stem}.thumbs.json``).
+
+    Raises:
+        InvalidKey: The key would have a ``.`` or ``..`` segment (:func:`core.keys.check_rendered_key`).
+    """
+    return fill_template(config.manifest_key, source_key)
 
 
 def owned_keys(config: Config, source_key: str) -> set[str]:
