@@ -181,6 +181,7 @@ class Thumbnailer:
             animated=first.animated,
             max_frames=config.max_frames,
             max_duration=config.max_duration,
+            engine=config.engine,
         )
         by_output = {(thumb.box, thumb.format): thumb for thumb in rendered.thumbnails}
         written = [
