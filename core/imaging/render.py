@@ -252,12 +252,14 @@ def _render_animated(
     with decode.open_image(data, max_pixels=limits.max_pixels) as image:
         if not animation.is_animated(image):
             return {}  # a still GIF/WebP: the still path renders it
+        canvas = decode.animation_canvas(image, data)
         try:
             animation.check_limits(
-                image, boxes=boxes, fit=fit, max_frames=limits.max_frames, max_pixels=limits.max_pixels
+                image, canvas=canvas, boxes=boxes, fit=fit, max_frames=limits.max_frames, max_pixels=limits.max_pixels
             )
             return animation.render(
                 image,
+                canvas=canvas,
                 boxes=boxes,
                 fit=fit,
                 encodings=encodings,
