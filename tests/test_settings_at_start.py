@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -267,3 +268,16 @@ def test_the_pipeline_renders_with_the_configured_engine(monkeypatch: pytest.Mon
 def test_the_engine_changes_no_digest_and_no_key() -> None:
     outputs = {engine: outputs_for(load_config({"THUMBS_ENGINE": engine}), "a/b.jpg") for engine in ("auto", "pillow")}
     assert [(o.key, o.params) for o in outputs["auto"]] == [(o.key, o.params) for o in outputs["pillow"]]
+
+
+def test_polythumb_config_shows_the_engine_and_where_it_came_from(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from core.ops.cli import main
+
+    for name in [name for name in os.environ if name.startswith("THUMBS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("POLYTHUMB_ENGINE", "pillow")
+    assert main(["config"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["engine"], shown["from"]["THUMBS_ENGINE"]) == ("pillow", "POLYTHUMB_ENGINE")
