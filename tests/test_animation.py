@@ -311,3 +311,15 @@ def test_the_frame_header_walk_finds_exactly_the_frames_pillow_composes() -> Non
         assert seen == extents, (seen, extents, data)
         counts.add(len(seen))
     assert len(counts) > 4  # from one frame to many
+
+
+def test_a_webp_frame_larger_than_its_canvas_is_refused_by_libwebp_before_any_decode() -> None:
+    """WebP's twin of the GIF frame bomb: libwebp's demuxer refuses a frame that does not fit the canvas."""
+    from core.errors import TruncatedImage
+    from tests.reliability.hostile_images import webp_frame_bomb
+
+    fits = _render(webp_frame_bomb(8), max_pixels=10**6)  # the same file with a frame that fits: animated
+    with Image.open(io.BytesIO(fits[0][0])) as image:
+        assert (image.n_frames, image.size) == (2, (16, 16))
+    with pytest.raises(TruncatedImage):
+        _render(webp_frame_bomb(8000), max_pixels=10**9)

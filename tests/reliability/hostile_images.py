@@ -271,13 +271,39 @@ def gif_frame_bomb(frames: tuple[tuple[int, int], ...] = ((16, 16), (8000, 8000)
     return screen + loop + body + b"\x3b"
 
 
-#: name -> (builder, what must happen: "too_large" = refused by the pixel limit, "ok" = rendered,
-#: "too_large_animated" = its first frame rendered as a still, refused when kept animated).
+def webp_frame_bomb(size: int = 8000) -> bytes:
+    """An animated WebP whose canvas is 16x16 and whose second frame is ``size`` x ``size`` (2.6 KB).
+
+    The GIF frame bomb's WebP twin: libwebp's demuxer refuses a frame that does not fit the canvas, so
+    nothing past the header is decoded (Pillow cannot even open it).
+    """
+    def vp8l(width: int, height: int) -> bytes:
+        kind, bitstream = _tiny_webp_bitstream()
+        if (width, height) == (1, 1):
+            return _riff_chunk(kind, bitstream)
+        buffer = io.BytesIO()
+        Image.new("RGBA", (width, height), (10, 20, 30, 255)).save(buffer, "WEBP", lossless=True)
+        data = buffer.getvalue()
+        return data[12 : 12 + 8 + struct.unpack_from("<I", data, 16)[0]]
+
+    def frame(width: int, height: int) -> bytes:
+        header = bytes(6) + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+        return _riff_chunk(b"ANMF", header + (100).to_bytes(3, "little") + b"\x00" + vp8l(width, height))
+
+    canvas = _riff_chunk(b"VP8X", bytes([0x12, 0, 0, 0]) + (15).to_bytes(3, "little") * 2)  # animated, alpha
+    body = b"WEBP" + canvas + _riff_chunk(b"ANIM", bytes(6)) + frame(1, 1) + frame(size, size)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+#: name -> (builder, what must happen: "ok" = rendered, "too_large_animated" = its first frame rendered as
+#: a still, refused when kept animated; an error kind ("too_large": refused by the pixel limit) = every
+#: probe and render refused with it).
 HOSTILE: dict[str, tuple[Callable[[], bytes], str]] = {
     "png-bomb-100000x100000": (png_bomb, "too_large"),
     "gif-bomb-screen-65535x65535": (gif_bomb_screen, "too_large"),
     "gif-bomb-frame-offset": (gif_bomb_offset, "too_large"),
     "gif-bomb-16x16-then-8000x8000-frame": (gif_frame_bomb, "too_large_animated"),
+    "webp-bomb-16x16-canvas-8000x8000-frame": (webp_frame_bomb, "truncated"),
     "webp-bomb-canvas-40000x40000": (webp_bomb, "too_large"),
     "webp-bomb-canvas-16384x16384": (lambda: webp_bomb(16_384, 16_384), "too_large"),
     "tiff-bomb-100000x100000": (tiff_bomb, "too_large"),
