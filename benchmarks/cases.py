@@ -4,7 +4,7 @@
   as JPEG (converted to RGB where JPEG needs it). Three sizes means running it
   three times (``seed_x3`` is the sum of ``seed_128``, ``seed_512`` and ``seed_1024``).
 * ``pillow_<size|x3>`` and ``vips_<size|x3>``: polythumb's ``render_thumbnails``
-  with the engine forced (``POLYTHUMB_ENGINE``); "polythumb" in the report is
+  with the engine forced (the render's ``engine``); "polythumb" in the report is
   whichever one ``auto`` picks for that input.
 * ``ref_<size|x3>``: libvips called directly, ``thumbnail_buffer`` (three sizes:
   the largest from the bytes, each smaller from the previous), the reference
@@ -20,7 +20,6 @@ quality compare like with like.
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -105,11 +104,9 @@ def seed(data: bytes, size: int) -> bytes:
 
 
 def polythumb(data: bytes, sizes: tuple[int, ...], *, engine: str) -> list[bytes]:
-    """polythumb's render, the engine forced through ``POLYTHUMB_ENGINE``."""
+    """polythumb's render, the engine forced (``THUMBS_ENGINE``)."""
     from core.imaging import Box, Fit, render_thumbnails
-    from core.imaging.engine import ENGINE_ENV
 
-    os.environ[ENGINE_ENV] = engine
     thumbnails = render_thumbnails(
         data,
         boxes=[Box(size, size) for size in sizes],
@@ -118,6 +115,7 @@ def polythumb(data: bytes, sizes: tuple[int, ...], *, engine: str) -> list[bytes
         quality=QUALITY,
         strip_metadata=True,
         max_pixels=MAX_PIXELS,
+        engine=engine,
     )
     return [thumbnail.body for thumbnail in thumbnails]
 
@@ -125,9 +123,8 @@ def polythumb(data: bytes, sizes: tuple[int, ...], *, engine: str) -> list[bytes
 def auto_engine(data: bytes, sizes: tuple[int, ...]) -> str:
     """The engine polythumb's ``auto`` picks for ``data`` at ``sizes``."""
     from core.imaging import Box, Fit
-    from core.imaging.engine import ENGINE_ENV, engine_for
+    from core.imaging.engine import engine_for
 
-    os.environ.pop(ENGINE_ENV, None)
     return engine_for(data, boxes=[Box(size, size) for size in sizes], fit=Fit.CONTAIN, max_pixels=MAX_PIXELS)
 
 

@@ -276,5 +276,4 @@ def _bench_photo(
                     result["cases"][name]["peak_rss_mb"] = peers.peak_rss_mb(
                         path, warm, mode=mode, sizes=peer_sizes, quality=QUALITY
                     )
-    os.environ.pop("POLYTHUMB_ENGINE", None)
     return result

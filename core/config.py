@@ -8,22 +8,23 @@ same names in ``overrides``), validates everything once at start and raises a
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from core.errors import ConfigError
-from core.imaging.types import Box, Fit
+from core.imaging.types import ENGINES, FAST_EXTRA_HINT, MAX_PIXELS_CEILING, Box, Fit
 from core.keys import output_key
-from core.profiles import Profile, load_profiles
-from core.syntax import check_template, parse_boxes
+from core.overlap import check_manifest_apart
+from core.profiles import Profile, check_outputs, default_profile, load_profiles
+from core.syntax import MANIFEST_PLACEHOLDERS, check_template, parse_boxes
 
 OUTPUT_FORMATS = ("auto", "jpeg", "png", "webp", "avif")
 DELETE_POLICIES = ("delete", "keep")
 URL_MODES = ("none", "public", "signed")
 DEFAULT_MANIFEST_KEY = "{dir}/{name}.thumbs.json"  # one per source: a.jpg and a.png keep theirs apart
-MANIFEST_PLACEHOLDERS = ("dir", "stem", "name", "srcext")
 #: The longest signed URL S3 (SigV4), GCS (V4) and Azure (user delegation key) all accept: 7 days.
 MAX_URL_TTL = 7 * 24 * 3600
 
@@ -52,6 +53,7 @@ SETTINGS = (
     "THUMBS_PROFILES",
     "THUMBS_MAX_FRAMES",
     "THUMBS_MAX_DURATION",
+    "THUMBS_ENGINE",
     # Completion (core.completion): events, manifests, URLs.
     "THUMBS_NOTIFY",
     "THUMBS_NOTIFY_SECRET",
@@ -62,6 +64,10 @@ SETTINGS = (
     "THUMBS_URL_TTL",
 )
 LEGACY_SETTINGS = {"THUMBNAIL_BUCKET_NAME": "THUMBS_DEST_BUCKET", "THUMBNAIL_SIZE": "THUMBS_SIZES"}
+#: The engine's former variable, read (and validated) when THUMBS_ENGINE is not set; deprecated.
+ENGINE_ALIAS = "POLYTHUMB_ENGINE"
+_LOGGER = logging.getLogger("polythumb.config")
+_deprecations_logged: set[str] = set()  # one WARNING per process and deprecated name
 
 _BYTE_UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "KIB": 1024, "M": 10**6, "MB": 10**6,
                "MIB": 2**20, "G": 10**9, "GB": 10**9, "GIB": 2**30}  # fmt: skip
@@ -92,6 +98,8 @@ class Config:
     #: Animated outputs (``animated = "keep"``): most frames, and longest total duration in seconds.
     max_frames: int = 300
     max_duration: float = 60.0
+    #: Which imaging engine renders (``auto``, ``pillow``, ``vips``); never part of a digest.
+    engine: str = "auto"
     #: Completion-event targets (``THUMBS_NOTIFY``), as URIs; empty: no events.
     notify: tuple[str, ...] = ()
     #: HMAC key of webhook signatures; never printed or logged (``repr`` hides it).
@@ -153,7 +161,8 @@ def load_config(
         fit=Fit(_parse_choice("THUMBS_FIT", text("THUMBS_FIT"), tuple(Fit), defaults.fit)),
         include=_parse_globs(text("THUMBS_INCLUDE"), defaults.include),
         exclude=_parse_globs(text("THUMBS_EXCLUDE"), defaults.exclude),
-        max_pixels=_parse_int("THUMBS_MAX_PIXELS", text("THUMBS_MAX_PIXELS"), 1, 10**10, None) or defaults.max_pixels,
+        max_pixels=_parse_int("THUMBS_MAX_PIXELS", text("THUMBS_MAX_PIXELS"), 1, MAX_PIXELS_CEILING, None)
+        or defaults.max_pixels,
         max_bytes=_parse_bytes("THUMBS_MAX_BYTES", text("THUMBS_MAX_BYTES"), defaults.max_bytes),
         cache_control=_parse_cache_control(text("THUMBS_CACHE_CONTROL"), defaults.cache_control),
         strip_metadata=_parse_bool("THUMBS_STRIP_METADATA", text("THUMBS_STRIP_METADATA"), defaults.strip_metadata),
@@ -163,12 +172,17 @@ def load_config(
         ).upper(),
         max_frames=_parse_int("THUMBS_MAX_FRAMES", text("THUMBS_MAX_FRAMES"), 1, 100_000, None) or defaults.max_frames,
         max_duration=_parse_seconds("THUMBS_MAX_DURATION", text("THUMBS_MAX_DURATION"), defaults.max_duration),
+        engine=_parse_engine(text("THUMBS_ENGINE"), environ, sources),
         sources=sources,
     )
     config = _with_completion(config, text, raw)
     _check_key_template(config)
     if text("THUMBS_PROFILES"):
         config = replace(config, profiles=load_profiles(raw["THUMBS_PROFILES"], base=config))
+    else:
+        check_outputs(default_profile(config), include=config.include, sizes="THUMBS_SIZES", formats="THUMBS_FORMAT")
+    if config.manifest:
+        check_manifest_apart(config)
     too_big = [str(b) for b in config.boxes if config.fit is not Fit.CONTAIN and b.width * b.height > config.max_pixels]
     if too_big:
         raise ConfigError(
@@ -247,6 +261,26 @@ def _parse_secret(value: str | None) -> str | None:
             "given (leading and trailing whitespace included, as the receiver must use it)"
         )
     return value
+
+
+def _parse_engine(value: str | None, environ: Mapping[str, str], sources: dict[str, str]) -> str:
+    """THUMBS_ENGINE, else the deprecated POLYTHUMB_ENGINE (one WARNING per process); ``vips`` must load here."""
+    name = "THUMBS_ENGINE"
+    alias = environ.get(ENGINE_ALIAS, "").strip()
+    if alias and ENGINE_ALIAS not in _deprecations_logged:
+        _deprecations_logged.add(ENGINE_ALIAS)
+        _LOGGER.warning("%s is deprecated: set THUMBS_ENGINE=%s instead (same values)", ENGINE_ALIAS, alias)
+    if value is None and alias:
+        value, name = alias, ENGINE_ALIAS
+        sources["THUMBS_ENGINE"] = ENGINE_ALIAS
+    engine = _parse_choice(name, value, ENGINES, "auto")
+    if engine == "vips":
+        from core.imaging import vips_engine  # loads Pillow and pyvips: only when libvips is asked for
+
+        reason = vips_engine.import_failure()
+        if reason is not None:
+            raise ConfigError(f"{name}=vips but the libvips engine cannot run here: {reason}; {FAST_EXTRA_HINT}")
+    return engine
 
 
 def _parse_duration(name: str, value: str | None, default: int) -> int:

@@ -13,7 +13,11 @@ cloud logs the same record for the same thing (the log schema, field by field, i
   and acknowledged;
 * a **transient** error (``status=error``, WARNING) or an unexpected one (``status=error``,
   ``error_kind=internal_error``, ERROR with its traceback) is logged and marked retryable: the entrypoint
-  makes the platform deliver it again.
+  makes the platform deliver it again;
+* a store's **permission denied** (an IAM policy, RBAC role or bucket ACL that does not let the function
+  read the source or write the destination) is ``status=error``, ``error_kind=permission_denied``, ERROR
+  without a traceback (not a bug): retryable, so the event waits in the platform's retries and dead-letter
+  store while an operator fixes the grant, rather than being acknowledged and lost.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from core.errors import MalformedEvent, PermanentError, TransientError
+from core.errors import MalformedEvent, PermanentError, PermissionDenied, TransientError
 from core.events import ObjectEvent
 from core.logs import log_outcome
 from core.outcome import Outcome, SkipReason, Status
@@ -190,6 +194,15 @@ def handle(
             extra={"fields": _error_fields(event, fields, kind=exc.kind, message=str(exc), started=started)},
         )  # fmt: skip
         return Result(Status.ERROR, error=exc)
+    except PermissionDenied as exc:
+        # Configuration, not a bug: the grant is missing. Retried (a fixed grant, or a redrive from the
+        # dead-letter store, renders it) and logged as what it is.
+        runtime.logger.error(
+            "permission denied on %s/%s, the platform will retry once the function may use the bucket: [%s] %s",
+            event.bucket, event.key, exc.kind, exc,
+            extra={"fields": _error_fields(event, fields, kind=exc.kind, message=str(exc), started=started)},
+        )  # fmt: skip
+        return Result(Status.ERROR, error=exc)
     except Exception as exc:
         # A bug or an unclassified storage error: logged with its traceback and retried, so the event ends in
         # the platform's dead-letter store rather than being lost.
@@ -226,7 +239,7 @@ def _announce(
         failed = replace(outcome, status=Status.FAILED, reason=None, error_kind=exc.kind, error_message=message)
         return Result(Status.FAILED, outcome=failed)
     except Exception as exc:
-        kind = exc.kind if isinstance(exc, TransientError) else INTERNAL_ERROR
+        kind = exc.kind if isinstance(exc, TransientError | PermissionDenied) else INTERNAL_ERROR
         message = f"outputs written, completion event not published: {exc}"
         runtime.logger.warning(
             "completion event of %s/%s not published, the platform will retry: [%s] %s",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 from core import __version__
+from core.errors import InvalidKey
 from core.imaging.types import EXTENSIONS, Box, Fit
 
 if TYPE_CHECKING:  # config validates key templates with output_key: a runtime import would be a cycle
@@ -65,20 +66,49 @@ def output_key(config: Config, source_key: str, box: Box) -> str:
 
 
 def render_key(template: str, source_key: str, box: Box, fmt: str) -> str:
-    """``template`` filled for ``source_key``, ``box`` and the concrete format ``fmt``."""
+    """``template`` filled for ``source_key``, ``box`` and the concrete format ``fmt``.
+
+    Raises:
+        InvalidKey: The key would have a ``.`` or ``..`` segment (see :func:`check_rendered_key`).
+    """
+    return fill_template(
+        template, source_key, ext=EXTENSIONS[fmt], size=str(box), width=box.width, height=box.height
+    )
+
+
+def fill_template(template: str, source_key: str, **values: object) -> str:
+    """``template`` filled with the source's placeholders and ``values``; the one renderer of every key
+    polythumb writes (thumbnails here, manifests in :mod:`core.completion.naming`).
+
+    Runs of ``/`` collapse and a leading ``/`` goes (an empty ``{dir}`` of a top-level key).
+
+    Raises:
+        InvalidKey: The key would have a ``.`` or ``..`` segment, or be empty or end in ``/``.
+    """
     directory, name = posixpath.split(source_key)
     stem, dot_ext = posixpath.splitext(name)
-    rendered = template.format(
-        dir=directory,
-        stem=stem,
-        name=name,
-        srcext=dot_ext.lstrip("."),
-        ext=EXTENSIONS[fmt],
-        size=str(box),
-        width=box.width,
-        height=box.height,
-    )
-    return _SLASHES.sub("/", rendered).lstrip("/")
+    rendered = template.format(dir=directory, stem=stem, name=name, srcext=dot_ext.lstrip("."), **values)
+    return check_rendered_key(_SLASHES.sub("/", rendered).lstrip("/"), source_key)
+
+
+def check_rendered_key(key: str, source_key: str) -> str:
+    """Returns ``key``, a key rendered for ``source_key``, unless a store could take it for another path.
+
+    Azure's (and any HTTP) client resolves ``.`` and ``..`` segments in a URL before sending it: the blob
+    ``a/../b-64x64.jpg`` is written as ``b-64x64.jpg``, and ``../victim/k`` in another container. Such a
+    key comes from the source key itself (``{dir}``, ``{stem}`` or ``{name}`` of ``a/../b.jpg``), so the
+    source is refused as a permanent ``invalid_key`` on every backend, before anything is read or written.
+
+    Raises:
+        InvalidKey: ``key`` has a ``.`` or ``..`` segment, is empty or ends in ``/``.
+    """
+    segments = key.split("/")
+    if not key or segments[-1] == "" or any(segment in (".", "..") for segment in segments):
+        raise InvalidKey(
+            f"source key {source_key!r} gives the output key {key!r}, which is empty, ends in '/' or has a '.' "
+            "or '..' segment (a store would resolve it to another path); refused, nothing written"
+        )
+    return key
 
 
 def output_keys(config: Config, source_key: str) -> dict[Box, str]:
@@ -93,6 +123,24 @@ def passes_filter(config: Config, key: str) -> bool:
     if config.include and not any(fnmatch.fnmatchcase(lowered, glob.lower()) for glob in config.include):
         return False
     return not any(fnmatch.fnmatchcase(lowered, glob.lower()) for glob in config.exclude)
+
+
+_EXTENSION_GLOB = re.compile(r".*\*\.([A-Za-z0-9]+)")
+
+
+def included_extensions(include: tuple[str, ...]) -> frozenset[str] | None:
+    """The source extensions (lower case) ``THUMBS_INCLUDE`` lets through; None when a glob allows any.
+
+    A glob ending in ``*.EXT`` admits only keys ending in ``.EXT`` (in any case); any other glob
+    (``photos/*``) admits every extension, and so does an empty list.
+    """
+    extensions = set()
+    for glob in include:
+        match = _EXTENSION_GLOB.fullmatch(glob)
+        if match is None:
+            return None
+        extensions.add(match.group(1).lower())
+    return frozenset(extensions) if extensions else None
 
 
 @dataclass(frozen=True)

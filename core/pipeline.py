@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from core.completion.manifest import MANIFEST_KEY_FIX, Manifests, ManifestState
-from core.completion.naming import MANIFEST_BOX
+from core.completion.naming import MANIFEST_BOX, manifest_key
 from core.completion.urls import UrlBuilder
 from core.config import Config
 from core.errors import (
@@ -122,11 +122,19 @@ class Thumbnailer:
             )  # fmt: skip
         return _with_duration(outcome, started)
 
+    def _outputs(self, event: ObjectEvent) -> list[Output]:
+        """The outputs of ``event``'s key. Every key polythumb would write for it (the manifest's too) is
+        rendered first, so a key no store may take (a '..' segment) is refused before any request."""
+        outputs = outputs_for(self.config, event.key)
+        if outputs and self._manifests:
+            manifest_key(self.config, event.key)
+        return outputs
+
     # -- created ------------------------------------------------------------
 
     def _created(self, event: ObjectEvent, seen: dict[str, ObjectInfo]) -> Outcome:
         config = self.config
-        outputs = outputs_for(config, event.key)
+        outputs = self._outputs(event)
         if not outputs:
             return _skipped(event, SkipReason.FILTERED)
         source = self.store(event.bucket)
@@ -191,6 +199,7 @@ class Thumbnailer:
             animated=first.animated,
             max_frames=config.max_frames,
             max_duration=config.max_duration,
+            engine=config.engine,
         )
         by_output = {(thumb.box, thumb.format): thumb for thumb in rendered.thumbnails}
         smallest = min(rendered.thumbnails, key=lambda t: t.width * t.height)
@@ -339,7 +348,7 @@ class Thumbnailer:
 
     def _deleted(self, event: ObjectEvent) -> Outcome:
         config = self.config
-        outputs = outputs_for(config, event.key)
+        outputs = self._outputs(event)
         if not outputs:
             return _skipped(event, SkipReason.FILTERED)
         if config.on_delete == "keep":

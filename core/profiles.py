@@ -40,9 +40,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError
-from core.imaging.types import FORMATS, Box, Fit
-from core.keys import AUTO_FALLBACK_FORMAT, AUTO_FORMATS, RenderSpec, passes_filter, render_key
-from core.syntax import check_template, parse_boxes
+from core.imaging.types import FORMATS, MAX_ENCODED_EDGE, Box, Fit
+from core.keys import (
+    AUTO_FALLBACK_FORMAT,
+    AUTO_FORMATS,
+    RenderSpec,
+    included_extensions,
+    passes_filter,
+    render_key,
+)
+from core.syntax import MAX_SIZES, check_template, parse_boxes
 
 if TYPE_CHECKING:
     from core.config import Config
@@ -56,6 +63,9 @@ ANIMATED_EXTENSIONS = frozenset({"gif", "webp"})
 #: The format ``auto`` gives an animated-capable source in a ``keep`` profile: WebP holds
 #: animation and alpha in a fraction of a GIF's bytes.
 ANIMATED_AUTO_FORMAT = "webp"
+#: Most outputs one source may get (sizes times formats): each is rendered, encoded, head-ed and put on
+#: every event, so 64 sizes in two formats is already far more than any page shows.
+MAX_OUTPUTS = 128
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,18 @@ class Profile:
         else:
             auto = AUTO_FORMATS.get(extension, AUTO_FALLBACK_FORMAT)
         return tuple(dict.fromkeys(auto if fmt == "auto" else fmt for fmt in self.formats))
+
+    def possible_formats(self, include: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+        """Every concrete format this profile can write for a key ``include`` admits, with the source
+        extensions that get it (``*`` for any); ``auto`` resolved as :meth:`formats_for` does."""
+        extensions = included_extensions(include)
+        # A key with no extension (or one no glob names) falls back: "*" stands for it.
+        candidates = [*sorted(extensions or set(AUTO_FORMATS) | ANIMATED_EXTENSIONS), "*"]
+        formats: dict[str, list[str]] = {}
+        for extension in candidates:
+            for fmt in self.formats_for(f"sample.{extension}"):
+                formats.setdefault(fmt, []).append(extension)
+        return {fmt: tuple(sources) for fmt, sources in formats.items()}
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready view (``polythumb config``)."""
@@ -286,9 +308,19 @@ def parse_document(document: Any, *, where: str, base: Config) -> tuple[Profile,
 
 def _parse_json(text: str, where: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=lambda pairs: _unique_keys(pairs, where))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{where}: not valid JSON ({exc})") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]], where: str) -> dict[str, Any]:
+    """A JSON object, refusing a name given twice (``json`` keeps the last silently; TOML refuses it)."""
+    document: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in document:
+            raise ConfigError(f"{where}: {name!r} is given twice in one JSON object; each name may appear once")
+        document[name] = value
+    return document
 
 
 def _parse_toml(text: str, where: str) -> Any:
@@ -321,6 +353,7 @@ def _parse_profile(name: str, fields: Any, *, where: str, base: Config) -> Profi
         animated=_choice(fields.get("animated", "first"), ANIMATED, f"{here}, field 'animated'", str),
         key_template=_template(fields.get("key_template", base.key_template), f"{here}, field 'key_template'"),
     )
+    check_outputs(profile, include=base.include, sizes=f"{here}, field 'sizes'", formats=f"{here}, field 'formats'")
     _check_keys_distinct(profile, here)
     if profile.fit is not Fit.CONTAIN:
         too_big = [str(box) for box in profile.sizes if box.width * box.height > base.max_pixels]
@@ -330,6 +363,34 @@ def _parse_profile(name: str, fields: Any, *, where: str, base: Config) -> Profi
                 f"{base.max_pixels} allows with fit={profile.fit}; lower the box or raise the limit"
             )
     return profile
+
+
+def check_outputs(profile: Profile, *, include: tuple[str, ...], sizes: str, formats: str) -> None:
+    """Refuses a profile that gives a source too many outputs, or a box a format it writes cannot encode.
+
+    ``sizes`` and ``formats`` name the settings (or profile fields) in the errors.
+
+    Raises:
+        ConfigError: over :data:`MAX_OUTPUTS`, or an edge over :data:`core.imaging.types.MAX_ENCODED_EDGE`.
+    """
+    outputs = len(profile.sizes) * len(profile.formats)
+    if outputs > MAX_OUTPUTS:
+        raise ConfigError(
+            f"{sizes} and {formats}: {len(profile.sizes)} sizes in {len(profile.formats)} formats give each source "
+            f"{outputs} outputs, over the limit of {MAX_OUTPUTS}; accepted values: at most {MAX_SIZES} sizes, and "
+            f"sizes x formats at most {MAX_OUTPUTS}"
+        )
+    for fmt, extensions in profile.possible_formats(include).items():
+        limit = MAX_ENCODED_EDGE[fmt]
+        too_big = [str(box) for box in profile.sizes if max(box.width, box.height) > limit]
+        if too_big:
+            via = "" if fmt in profile.formats else f" (auto writes {fmt} for {', '.join(f'.{e}' for e in extensions)})"
+            via = via.replace(".*", "other keys")
+            raise ConfigError(
+                f"{sizes}: box {', '.join(too_big)} is larger than {fmt} can encode ({limit} px a side), "
+                f"and {formats} writes {fmt}{via}; accepted values: edges up to {limit} for {fmt}, "
+                "or another format"
+            )
 
 
 def _globs(value: Any, here: str, *, required: bool) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from PIL import Image
 from core.config import load_config
 from core.errors import ConfigError
 from core.imaging import Box, Fit, geometry, plan, render_thumbnails, sniff, vips_engine
-from core.imaging.engine import ENGINE_ENV, engine_for
+from core.imaging.engine import engine_for
 from core.ops.runner import run_directory
 from tests.images import gradient
 from tests.test_imaging_limits import LAUNCHER, ROOT
@@ -41,8 +41,8 @@ def encode(image: Image.Image, fmt: str, **options: Any) -> bytes:
     return buffer.getvalue()
 
 
-def chosen(data: bytes, *sizes: int, fit: Fit = Fit.CONTAIN) -> str:
-    return engine_for(data, boxes=[Box(size, size) for size in sizes], fit=fit, max_pixels=MAX_PIXELS)
+def chosen(data: bytes, *sizes: int, fit: Fit = Fit.CONTAIN, engine: str = "auto") -> str:
+    return engine_for(data, boxes=[Box(size, size) for size in sizes], fit=fit, max_pixels=MAX_PIXELS, engine=engine)
 
 
 @pytest.fixture(scope="module")
@@ -54,25 +54,35 @@ def photo_jpeg() -> bytes:
 # --- choosing the engine ---------------------------------------------------------------------------
 
 
-def test_pillow_is_forced_by_the_environment(monkeypatch: pytest.MonkeyPatch, photo_jpeg: bytes) -> None:
-    monkeypatch.setenv(ENGINE_ENV, "pillow")
-    assert chosen(photo_jpeg, 1024) == "pillow"
+def test_pillow_is_forced_by_the_render_call(photo_jpeg: bytes) -> None:
+    assert chosen(photo_jpeg, 1024, engine="pillow") == "pillow"
 
 
-def test_an_unknown_engine_is_a_config_error(monkeypatch: pytest.MonkeyPatch, photo_jpeg: bytes) -> None:
-    monkeypatch.setenv(ENGINE_ENV, "imagemagick")
-    with pytest.raises(ConfigError, match=f"{ENGINE_ENV} must be one of auto, pillow, vips"):
-        chosen(photo_jpeg, 256)
+def test_an_unknown_engine_is_a_config_error(photo_jpeg: bytes) -> None:
+    with pytest.raises(ConfigError, match="engine must be one of auto, pillow, vips"):
+        chosen(photo_jpeg, 256, engine="imagemagick")
+
+
+def test_the_environment_does_not_choose_the_engine_per_render(
+    monkeypatch: pytest.MonkeyPatch, photo_jpeg: bytes
+) -> None:
+    # The engine is a validated setting (THUMBS_ENGINE, read at start): a variable set later changes nothing.
+    monkeypatch.setenv("POLYTHUMB_ENGINE", "imagemagick")
+    monkeypatch.setenv("THUMBS_ENGINE", "imagemagick")
+    assert chosen(photo_jpeg, 1024, engine="pillow") == "pillow"
 
 
 def test_forcing_vips_without_it_names_the_extra(monkeypatch: pytest.MonkeyPatch, photo_jpeg: bytes) -> None:
     monkeypatch.setattr(vips_engine, "unavailable_reason", lambda: "pyvips is not installed")
-    monkeypatch.setenv(ENGINE_ENV, "vips")
     with pytest.raises(ConfigError, match=r"polythumb\[fast\]"):
         render_thumbnails(
             photo_jpeg, boxes=[Box(64, 64)], fit=Fit.CONTAIN, format="jpeg", quality=None,
-            strip_metadata=True, max_pixels=MAX_PIXELS,
+            strip_metadata=True, max_pixels=MAX_PIXELS, engine="vips",
         )  # fmt: skip
+    # At start, the setting is refused naming itself and the extra (not one failed image after another).
+    monkeypatch.setattr(vips_engine, "import_failure", lambda: "pyvips is not installed")
+    with pytest.raises(ConfigError, match=r"THUMBS_ENGINE=vips .*pyvips is not installed.*polythumb\[fast\]"):
+        load_config({"THUMBS_ENGINE": "vips"})
 
 
 def test_auto_without_libvips_is_always_pillow(monkeypatch: pytest.MonkeyPatch, photo_jpeg: bytes) -> None:
@@ -99,21 +109,20 @@ def test_auto_follows_the_benchmark(photo_jpeg: bytes) -> None:
 
 
 @needs_vips
-def test_forced_vips_covers_every_source_it_decodes_like_pillow(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ENGINE_ENV, "vips")
+def test_forced_vips_covers_every_source_it_decodes_like_pillow() -> None:
     for name in ("jpeg-cmyk.jpg", "png-palette-trns.png", "png-16bit-gray-trns.png", "webp-lossy-alpha.webp"):
-        assert chosen((CORPUS / name).read_bytes(), 64) == "vips", name
+        assert chosen((CORPUS / name).read_bytes(), 64, engine="vips") == "vips", name
     for name in ("webp-animated.webp", "gif-transparency.gif", "tiff-cmyk.tif", "broken-truncated.png"):
-        assert chosen((CORPUS / name).read_bytes(), 64) == "pillow", name
+        assert chosen((CORPUS / name).read_bytes(), 64, engine="vips") == "pillow", name
 
 
 @needs_vips
-def test_a_source_with_a_huge_icc_profile_stays_with_pillow(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_source_with_a_huge_icc_profile_stays_with_pillow() -> None:
     # libvips would copy a hostile 16 MB "profile" once more; real profiles are under 600 KB.
-    monkeypatch.setenv(ENGINE_ENV, "vips")
     image = gradient(64, 48)
-    assert chosen(encode(image, "JPEG", icc_profile=b"\xa5" * 500_000), 64) == "vips"
-    assert chosen(encode(image, "JPEG", icc_profile=b"\xa5" * (vips_engine.MAX_ICC_BYTES + 1)), 64) == "pillow"
+    assert chosen(encode(image, "JPEG", icc_profile=b"\xa5" * 500_000), 64, engine="vips") == "vips"
+    huge = encode(image, "JPEG", icc_profile=b"\xa5" * (vips_engine.MAX_ICC_BYTES + 1))
+    assert chosen(huge, 64, engine="vips") == "pillow"
 
 
 # --- what the libvips engine guarantees --------------------------------------------------------------
@@ -136,9 +145,8 @@ def test_vips_shrinks_a_jpeg_on_load_exactly_as_pillow_drafts(
         return image
 
     monkeypatch.setattr(pyvips.Image, "jpegload_source", recording)
-    monkeypatch.setenv(ENGINE_ENV, "vips")
     render_thumbnails(data, boxes=[Box(box, box)], fit=Fit.CONTAIN, format="jpeg", quality=None,
-                      strip_metadata=True, max_pixels=MAX_PIXELS)  # fmt: skip
+                      strip_metadata=True, max_pixels=MAX_PIXELS, engine="vips")  # fmt: skip
     with Image.open(io.BytesIO(data)) as image:
         request = geometry.draft_request(image.size, [Box(box, box)], Fit.CONTAIN, orientation=1, reducing_gap=2.0)
         image.draft(None, request)
@@ -152,10 +160,9 @@ def test_vips_renders_a_large_bilevel_png_without_holding_its_pixels() -> None:
     script = (
         "import json, os, resource, sys\n"
         "from core.imaging import Box, Fit, render_thumbnails\n"
-        "os.environ['POLYTHUMB_ENGINE'] = 'vips'\n"
         "data = open(sys.argv[1], 'rb').read()\n"
         "(t,) = render_thumbnails(data, boxes=[Box(128, 128)], fit=Fit.CONTAIN, format='jpeg', quality=None,\n"
-        "                         strip_metadata=True, max_pixels=200_000_000)\n"
+        "                         strip_metadata=True, max_pixels=200_000_000, engine='vips')\n"
         "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
         "print(json.dumps({'size': [t.width, t.height], 'mb': peak}))\n"
     )
@@ -268,3 +275,27 @@ def test_png_header_tells_all_unless_metadata_follows_the_pixels() -> None:
     assert not sniff.png_header_tells_all(_png()[:-6])  # cut short inside IEND
     assert not sniff.png_header_tells_all(b"GIF89a")
     assert Image.open(io.BytesIO(_png())).size == (1, 1)  # the helper makes real PNGs
+
+
+@needs_vips
+def test_checking_thumbs_engine_vips_at_start_leaves_forked_workers_the_engine(tmp_path: Path) -> None:
+    """The start-time check only imports pyvips: a worker forked after it still renders with libvips."""
+    script = (
+        "import io, os, sys\n"
+        "from core.config import load_config\n"
+        "from core.imaging import Box, Fit\n"
+        "from core.imaging.engine import engine_for\n"
+        "config = load_config({'THUMBS_ENGINE': 'vips'})\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "child = os.fork()\n"
+        "if child == 0:\n"
+        "    print(engine_for(data, boxes=[Box(64, 64)], fit=Fit.CONTAIN, max_pixels=10**8, engine=config.engine))\n"
+        "    sys.stdout.flush()\n"
+        "    os._exit(0)\n"
+        "os.waitpid(child, 0)\n"
+    )
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(encode(gradient(64, 48), "JPEG"))
+    done = subprocess.run([sys.executable, "-c", script, str(path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=True)  # fmt: skip
+    assert done.stdout.strip() == "vips", done.stderr

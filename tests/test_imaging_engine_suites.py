@@ -4,9 +4,12 @@
 so the original modules exercise mainly the Pillow engine. Here every test
 that states a property of thumbnails (orientation, sRGB conversion, alpha,
 modes, metadata stripping, limits before decoding, classified errors, the
-pipeline's outputs) runs once with ``POLYTHUMB_ENGINE=pillow`` and once with
-``POLYTHUMB_ENGINE=vips``, which sends every JPEG, still PNG and still WebP
-through libvips whatever its size.
+pipeline's outputs) runs once with the engine forced to ``pillow`` and once to
+``vips``, which sends every JPEG, still PNG and still WebP through libvips
+whatever its size. The engine is a render argument (the setting
+``THUMBS_ENGINE``), which the adopted tests do not pass: the fixture forces it
+where the imaging layer decides (:func:`core.imaging.engine.uses_vips`), and
+through ``THUMBS_ENGINE`` for the CLI subprocesses.
 
 Left out: the tests that instrument Pillow's own decoder and resizer (they
 observe *how* the Pillow engine works, not what a thumbnail is), and the
@@ -16,13 +19,15 @@ streams it; ``test_imaging_engine`` checks that instead).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import ModuleType
 
 import pytest
+from PIL import ImageFile
 
+from core.imaging import engine as engines
 from core.imaging import vips_engine
-from core.imaging.engine import ENGINE_ENV
+from core.imaging.types import Box, Fit
 from tests import test_imaging, test_imaging_corpus, test_imaging_limits, test_local, test_pipeline
 
 PILLOW_INTERNALS = {
@@ -36,10 +41,17 @@ PILLOW_INTERNALS = {
 
 @pytest.fixture(autouse=True, params=["pillow", "vips"])
 def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Forces one engine for the whole test (subprocesses inherit it through the environment)."""
+    """Forces one engine for the whole test (subprocesses get it through THUMBS_ENGINE)."""
     if request.param == "vips" and not vips_engine.available():
         pytest.skip("the libvips engine is optional: pip install 'polythumb[fast]'")
-    monkeypatch.setenv(ENGINE_ENV, request.param)
+    decide = engines.uses_vips
+
+    def forced(image: ImageFile.ImageFile, data: bytes, *, boxes: Sequence[Box], fit: Fit, engine: str = "") -> bool:
+        return decide(image, data, boxes=boxes, fit=fit, engine=request.param)
+
+    monkeypatch.setattr(engines, "uses_vips", forced)
+    monkeypatch.setenv("THUMBS_ENGINE", request.param)
+    monkeypatch.delenv("POLYTHUMB_ENGINE", raising=False)
     yield request.param
 
 

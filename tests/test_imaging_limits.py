@@ -18,6 +18,7 @@ from PIL import Image, ImageFile
 
 from core.errors import ImageTooLarge, TruncatedImage
 from core.imaging import Box, Fit, probe_image, render_thumbnails
+from core.imaging.types import MAX_PIXELS_CEILING
 
 ROOT = Path(__file__).parent.parent
 CORPUS = Path(__file__).parent / "data" / "corpus"
@@ -178,4 +179,6 @@ def test_our_limit_replaces_pillows_fixed_ceiling() -> None:
     # A lower limit on the next call is honoured on its own terms, from the header.
     with pytest.raises(ImageTooLarge, match="15000x13000"):
         render(data, max_pixels=150_000_000)
-    assert Image.MAX_IMAGE_PIXELS is None  # switched off once, at import: our checks decide
+    # Pillow's guard stays on, raised at import to fire only above any limit a configuration can set.
+    assert Image.MAX_IMAGE_PIXELS is not None
+    assert 2 * Image.MAX_IMAGE_PIXELS == MAX_PIXELS_CEILING

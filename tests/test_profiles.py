@@ -324,8 +324,8 @@ def test_local_cli_renders_three_folders_with_three_profiles(
     assert {r["reason"] for r in again} == {"unchanged", "filtered"}
 
 
-def _thumbnailer(profiles: dict[str, Any], stores: dict[str, MemoryStorage]) -> Thumbnailer:
-    config = load_config({"THUMBS_PROFILES": json.dumps(profiles), "THUMBS_DEST_BUCKET": "dst"})
+def _thumbnailer(profiles: dict[str, Any], stores: dict[str, MemoryStorage], **settings: str) -> Thumbnailer:
+    config = load_config({"THUMBS_PROFILES": json.dumps(profiles), "THUMBS_DEST_BUCKET": "dst", **settings})
     return Thumbnailer(config, stores.__getitem__)
 
 
@@ -435,14 +435,13 @@ def test_a_smart_crop_redone_for_one_size_crops_as_the_first_render(monkeypatch:
         return steps
 
     monkeypatch.setattr(plan, "plan_resizes", spy)
-    monkeypatch.setenv("POLYTHUMB_ENGINE", "pillow")
     profiles = {"profiles": {"p": {"match": "*", "sizes": ["300x100", "64x64"], "fit": "smart", "formats": ["webp"]}}}
     stores = {"src": MemoryStorage("src"), "dst": MemoryStorage("dst")}
     stores["src"].put("a/ada.jpg", jpeg_bytes(1200, 1200), content_type="image/jpeg")
     event = ObjectEvent.created("src", "a/ada.jpg")
-    _thumbnailer(profiles, stores).handle(event)
+    _thumbnailer(profiles, stores, THUMBS_ENGINE="pillow").handle(event)
     stores["dst"].delete("a/ada-64x64.webp")
-    outcome = _thumbnailer(profiles, stores).handle(event)
+    outcome = _thumbnailer(profiles, stores, THUMBS_ENGINE="pillow").handle(event)
 
     assert [o.key for o in outcome.outputs if o.action is Action.WRITTEN] == ["a/ada-64x64.webp"]
     first, redone = crops

@@ -90,9 +90,8 @@ def test_smart_window_holds_the_object_the_centre_crop_cuts(seed: int) -> None:
 
 
 @pytest.mark.parametrize("engine", list(_engines()))
-def test_rendered_smart_thumbnail_shows_the_whole_object(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rendered_smart_thumbnail_shows_the_whole_object(engine: str) -> None:
     """End to end through render_outputs: count the object's pixels in the cover and smart thumbnails."""
-    monkeypatch.setenv("POLYTHUMB_ENGINE", engine)
     image, (left, _, right, _), colour = _salient_scene(0)
     data = _jpeg(image)
     scale = BOX.width / min(image.size)
@@ -100,7 +99,8 @@ def test_rendered_smart_thumbnail_shows_the_whole_object(engine: str, monkeypatc
 
     def object_pixels(fit: Fit) -> int:
         (thumb,) = render_outputs(
-            data, boxes=[BOX], fit=fit, encodings=[("png", None)], strip_metadata=True, max_pixels=10**8
+            data, boxes=[BOX], fit=fit, encodings=[("png", None)], strip_metadata=True, max_pixels=10**8,
+            engine=engine,
         ).thumbnails
         with Image.open(io.BytesIO(thumb.body)) as out:
             rgb = out.convert("RGB")

@@ -85,7 +85,7 @@ def _growth(resident: list[float]) -> float:
 
 
 def _start(leak_bytes: int) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("POLYTHUMB_ENGINE", "VIPS_CONCURRENCY", "MALLOC_ARENA_MAX")}
+    env = {k: v for k, v in os.environ.items() if k not in ("VIPS_CONCURRENCY", "MALLOC_ARENA_MAX")}
     env["PYTHONPATH"] = str(ROOT)
     return subprocess.Popen(
         [sys.executable, "-c", WARM_FUNCTION, str(HEIC), str(leak_bytes)],

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from core.completion.naming import MANIFEST_BOX
 from core.config import Config
-from core.errors import EventTooLarge
+from core.errors import EventTooLarge, InvalidKey
 from core.events import EventKind, ObjectEvent
 from core.outcome import Action, Outcome, OutputRecord, SkipReason, Status
 
@@ -55,7 +55,10 @@ def settings_digest(config: Config, source_key: str) -> str:
     and the manifest's key."""
     from core.profiles import outputs_for  # local import: profiles imports the configuration at load
 
-    parts = [f"{output.key}={output.params}" for output in outputs_for(config, source_key)]
+    try:
+        parts = [f"{output.key}={output.params}" for output in outputs_for(config, source_key)]
+    except InvalidKey:  # a source no output key can be rendered for (failed as invalid_key): it has no outputs
+        parts = []
     if config.manifest:
         parts.append(f"manifest={config.manifest_key}")
     return hashlib.sha256("|".join(sorted(parts)).encode()).hexdigest()[:16]

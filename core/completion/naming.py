@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import posixpath
-import re
-
 from core.config import DEFAULT_MANIFEST_KEY, Config
 from core.errors import ConfigError
+from core.keys import fill_template
 
-_SLASHES = re.compile(r"/{2,}")
 MANIFEST_BOX = "manifest"  # the polythumb_box value that marks a manifest
 #: The default THUMBS_MANIFEST_KEY of earlier releases: ``a.jpg`` and ``a.png`` shared ``a.thumbs.json``. Deployments
 #: on the default move to :data:`core.config.DEFAULT_MANIFEST_KEY`; a manifest left at the old key is
@@ -17,8 +14,12 @@ LEGACY_MANIFEST_KEY = "{dir}/{stem}.thumbs.json"
 
 
 def manifest_key(config: Config, source_key: str) -> str:
-    """The manifest's key for ``source_key`` (``THUMBS_MANIFEST_KEY``, default ``{dir}/{name}.thumbs.json``)."""
-    return _render(config.manifest_key, source_key)
+    """The manifest's key for ``source_key`` (``THUMBS_MANIFEST_KEY``, default ``{dir}/{name}.thumbs.json``).
+
+    Raises:
+        InvalidKey: The key would have a ``.`` or ``..`` segment (:func:`core.keys.check_rendered_key`).
+    """
+    return fill_template(config.manifest_key, source_key)
 
 
 def legacy_manifest_key(config: Config, source_key: str) -> str | None:
@@ -29,15 +30,8 @@ def legacy_manifest_key(config: Config, source_key: str) -> str | None:
     """
     if config.manifest_key != DEFAULT_MANIFEST_KEY:
         return None
-    legacy = _render(LEGACY_MANIFEST_KEY, source_key)
+    legacy = fill_template(LEGACY_MANIFEST_KEY, source_key)
     return None if legacy == manifest_key(config, source_key) else legacy
-
-
-def _render(template: str, source_key: str) -> str:
-    directory, name = posixpath.split(source_key)
-    stem, dot_ext = posixpath.splitext(name)
-    rendered = template.format(dir=directory, stem=stem, name=name, srcext=dot_ext.lstrip("."))
-    return _SLASHES.sub("/", rendered).lstrip("/")
 
 
 def owned_keys(config: Config, source_key: str) -> set[str]:

@@ -9,10 +9,18 @@ with the source's per-frame durations and loop count.
 Limits come before the work, so an animation never costs more than a bounded
 amount: frames (``max_frames``), the pixels of all frames together
 (``max_pixels``, the same budget one still image gets) and the total duration
-(``max_duration``). Frames and pixels are read from the header; the duration
+(``max_duration``). Frames and pixels are read from the headers; the duration
 adds up while frames decode, and the first frame past it stops the work. Over
 a limit the caller renders the first frame as a still and reports a warning:
 never a failure.
+
+Pixels are counted on the canvas every frame is composed on, which is not
+always the size the file declares: Pillow grows a GIF's canvas to hold a frame
+larger than its logical screen, so a 47 KB GIF with a 16x16 screen and first
+frame can make Pillow compose an 8000x8000 second frame. Every frame's extent
+is read from its header first (:func:`core.imaging.decode.animation_canvas`);
+a canvas over ``max_pixels`` is an image over the limit (``too_large``, as a
+still of that size would be), refused before any frame is decoded.
 """
 
 from __future__ import annotations
@@ -22,7 +30,9 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageFile, ImageSequence
 
+from core.errors import ImageTooLarge
 from core.imaging import attention, colour, decode, geometry, plan
+from core.imaging.geometry import Size
 from core.imaging.types import CONTENT_TYPES, Box, Fit, Thumbnail
 
 #: Output formats that hold an animation here (WebP: alpha, small files, every current browser).
@@ -31,6 +41,11 @@ ANIMATED_FORMATS = frozenset({"webp"})
 SOURCE_FORMATS = frozenset({"GIF", "WEBP"})
 #: Pillow's WebP encoder default quality for animations when none is asked.
 DEFAULT_QUALITY = 80
+#: A kept animation's canvas may hold at most this share of THUMBS_MAX_PIXELS. Each frame is composed as
+#: RGB(A) next to the previous composite and converted once more, about 16.6 bytes a canvas pixel (measured:
+#: 1,064 MB peak for two 8000x8000 frames), where the costliest still, an RGBA PNG, takes 7.7 (the README's
+#: memory table): a quarter keeps every kept animation under what the largest still of the limit costs.
+CANVAS_SHARE = 4
 
 
 class OverLimit(Exception):
@@ -43,26 +58,36 @@ def is_animated(image: ImageFile.ImageFile) -> bool:
 
 
 def check_limits(
-    image: ImageFile.ImageFile, *, boxes: Sequence[Box], fit: Fit, max_frames: int, max_pixels: int
+    image: ImageFile.ImageFile, *, canvas: Size, boxes: Sequence[Box], fit: Fit, max_frames: int, max_pixels: int
 ) -> None:
-    """Refuses an animation over the frame or pixel limits (header only).
+    """Refuses an animation over the frame or pixel limits (headers only).
 
-    ``max_pixels`` bounds the source's frames together (the decoding work) and, separately, the
-    thumbnails' frames together (they are all held until encoded: a cover box enlarges small frames).
+    ``canvas`` is the largest size a frame is composed at (:func:`core.imaging.decode.animation_canvas`).
+    ``max_pixels`` bounds it; a :data:`CANVAS_SHARE` of it bounds each frame kept animated; and it bounds
+    the source's frames together (the decoding work) and, separately, the thumbnails' frames together (they
+    are all held until encoded: a cover box enlarges small frames).
 
     Raises:
+        ImageTooLarge: The canvas alone is over ``max_pixels`` (a frame larger than the image declares).
         OverLimit: naming the limit.
     """
     frames = decode.frame_count(image)
+    what = f"a frame of this {frames}-frame animation grows its canvas, which"
+    decode.check_pixels(canvas, max_pixels=max_pixels, what=what)
+    if canvas[0] * canvas[1] > max_pixels // CANVAS_SHARE:
+        raise OverLimit(
+            f"animation frames are composed at {canvas[0]}x{canvas[1]}, over 1/{CANVAS_SHARE} of THUMBS_MAX_PIXELS="
+            f"{max_pixels:,}, the most an animated canvas may hold; kept the first frame"
+        )
     if frames > max_frames:
         raise OverLimit(f"animation has {frames} frames, over THUMBS_MAX_FRAMES={max_frames}; kept the first frame")
-    total = frames * image.size[0] * image.size[1]
+    total = frames * canvas[0] * canvas[1]
     if total > max_pixels:
         raise OverLimit(
             f"animation has {total:,} pixels over its {frames} frames, over THUMBS_MAX_PIXELS={max_pixels:,}; "
             "kept the first frame"
         )
-    sizes = [geometry.output_size(image.size, box, fit) for box in dict.fromkeys(boxes)]
+    sizes = [geometry.output_size(canvas, box, fit) for box in dict.fromkeys(boxes)]
     produced = frames * sum(width * height for width, height in sizes)
     if produced > max_pixels:
         raise OverLimit(
@@ -74,6 +99,7 @@ def check_limits(
 def render(
     image: ImageFile.ImageFile,
     *,
+    canvas: Size,
     boxes: Sequence[Box],
     fit: Fit,
     encodings: Sequence[tuple[str, int | None]],
@@ -82,8 +108,12 @@ def render(
 ) -> dict[tuple[Box, str], Thumbnail]:
     """Renders every frame of ``image`` for every box, encoded in each of ``encodings``.
 
+    Every frame is composed on ``canvas`` (checked by :func:`check_limits`): a GIF frame Pillow composed on
+    a smaller canvas, before a later frame grew it, is placed at its top left, as Pillow grows it.
+
     Raises:
         OverLimit: The total duration passes ``max_duration`` seconds.
+        ImageTooLarge: Pillow composed a frame larger than ``canvas`` (the headers said otherwise).
     """
     orientation = decode.orientation_of(decode.read_exif(image))
     loop = int(image.info.get("loop", 0))
@@ -91,7 +121,10 @@ def render(
     durations: list[int] = []
     steps: list[plan.Step] | None = None
     for frame in ImageSequence.Iterator(image):
-        rgba = frame.convert("RGBA")  # loads the frame: WebP sets its duration only then
+        if frame.size[0] > canvas[0] or frame.size[1] > canvas[1]:  # before load(): nothing composed yet
+            raise ImageTooLarge(f"frame {len(durations) + 1} is {frame.size[0]}x{frame.size[1]}, larger than its "
+                                f"headers said ({canvas[0]}x{canvas[1]}); refused before decoding it")  # fmt: skip
+        rgba = _on_canvas(frame.convert("RGBA"), canvas)  # loads the frame: WebP sets its duration only then
         duration = int(frame.info.get("duration", 0) or 0)
         durations.append(duration)
         if sum(durations) > max_duration * 1000:
@@ -124,6 +157,15 @@ def render(
                 frames=len(ready),
             )
     return out
+
+
+def _on_canvas(frame: Image.Image, canvas: Size) -> Image.Image:
+    """``frame`` on a transparent ``canvas`` at its top left (a no-op when it already has that size)."""
+    if frame.size == canvas:
+        return frame
+    placed = Image.new("RGBA", canvas, (0, 0, 0, 0))
+    placed.paste(frame, (0, 0))
+    return placed
 
 
 def _execute(full: Image.Image, steps: list[plan.Step]) -> list[tuple[Box, Image.Image]]:

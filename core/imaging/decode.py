@@ -5,13 +5,17 @@ peeked from the raw bytes (:func:`core.imaging.sniff.declared_size`), then on
 the size Pillow's lazy ``Image.open`` reports, and both before ``load()``.
 
 Pillow's own decompression-bomb guard (a warning above
-``Image.MAX_IMAGE_PIXELS``, an error above twice that, about 179 Mpx) is not our
-mechanism: its fixed ceiling would refuse legitimate 200 Mpx phone photos that
-``THUMBS_MAX_PIXELS`` admits. So it is switched off once, at import, and
-``max_pixels`` decides. That is safe because every path checks the declared
-size before any pixel is decoded: raw-header sniffing for PNG, GIF, ICO (every
-entry, since Pillow decodes an ICO entry while opening) and AVIF/HEIF, then the
-size the lazy ``Image.open`` reports, before ``load()``.
+``Image.MAX_IMAGE_PIXELS``, an error above twice that, by default about 179 Mpx)
+is not our mechanism: its default ceiling would refuse legitimate 200 Mpx phone
+photos that ``THUMBS_MAX_PIXELS`` admits. So it is raised once, at import, to
+fire above the largest limit any configuration can set
+(:data:`core.imaging.types.MAX_PIXELS_CEILING`, 10 Gpx), and ``max_pixels``
+decides. It stays on as a backstop: Pillow also runs it where a GIF frame grows
+the canvas. Every path checks the declared size before any pixel is decoded:
+raw-header sniffing for PNG, GIF, ICO (every entry, since Pillow decodes an ICO
+entry while opening) and AVIF/HEIF, then the size the lazy ``Image.open``
+reports, before ``load()``; an animation's frames are bounded from their own
+headers (:func:`animation_canvas`).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from PIL import (
 from core.errors import ImageTooLarge, NotAnImage, TruncatedImage, UnsupportedImage
 from core.imaging import geometry, sniff
 from core.imaging.geometry import Size
+from core.imaging.types import MAX_PIXELS_CEILING
 
 #: Pillow formats we decode. Restricting ``Image.open`` to these keeps the
 #: parsers of exotic formats (EPS runs Ghostscript) away from untrusted bytes.
@@ -59,8 +64,8 @@ _TRANSPOSE_FOR_ORIENTATION = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-# Our limit, checked from headers before load(), replaces Pillow's fixed ceiling (see module docstring).
-Image.MAX_IMAGE_PIXELS = None
+# Our limit, checked from headers before load(), decides; Pillow's errors only above any limit (see above).
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS_CEILING // 2
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
 
 
@@ -221,6 +226,21 @@ def frame_count(image: Image.Image) -> int:
     except Exception:  # a damaged later frame does not change the first one
         return 1
     return count if isinstance(count, int) and count > 0 else 1
+
+
+def animation_canvas(image: Image.Image, data: bytes) -> Size:
+    """The largest canvas any frame of ``image`` (opened header-only from ``data``) is composed on.
+
+    A WebP animation declares its canvas and libwebp refuses a frame outside it: the size Pillow reports.
+    A GIF's canvas grows when a frame extends past the logical screen (Pillow enlarges it to hold that
+    frame, and composes every later frame at the larger size), so it is the screen grown by every frame's
+    extent, read from the frame headers (:func:`core.imaging.sniff.gif_frame_extents`).
+    """
+    width, height = image.size
+    if pillow_format(image) == "GIF":
+        for _, _, right, bottom in sniff.gif_frame_extents(data) or ():
+            width, height = max(width, right), max(height, bottom)
+    return width, height
 
 
 def decode(image: ImageFile.ImageFile, *, draft_size: Size | None, max_pixels: int) -> Image.Image:

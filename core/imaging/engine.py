@@ -8,26 +8,21 @@ never what a thumbnail is.
 The choice, per source, comes from the benchmark (``python -m benchmarks``):
 libvips wins on large PNG and WebP sources (it shrinks WebP while decoding and
 resizes several times faster) and on JPEGs rendered to large thumbnails; the
-``VIPS_*`` constants below say where. ``POLYTHUMB_ENGINE`` overrides it:
-``pillow`` never uses libvips, ``vips`` uses it for every source it can
-decode, ``auto`` (the default) follows the table. Nothing here imports
-pyvips; the libvips engine loads it on first use.
+``VIPS_*`` constants below say where. The ``engine`` of a render (the
+validated setting ``THUMBS_ENGINE``, :attr:`core.config.Config.engine`)
+overrides it: ``pillow`` never uses libvips, ``vips`` uses it for every source
+it can decode, ``auto`` (the default) follows the table. Nothing here reads
+the environment or imports pyvips; the libvips engine loads it on first use.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from PIL import ImageFile
 
 from core.errors import ConfigError
-from core.imaging.types import Box, Fit
-
-#: Environment variable that overrides the engine choice.
-ENGINE_ENV = "POLYTHUMB_ENGINE"
-ENGINES = ("auto", "pillow", "vips")
-FAST_EXTRA_HINT = "install the optional engine with `pip install 'polythumb[fast]'`"
+from core.imaging.types import ENGINES, FAST_EXTRA_HINT, Box, Fit
 
 #: ``auto`` leaves sources smaller than this to Pillow: libvips' fixed cost per
 #: render (building its pipeline, waking its threads) outweighs what it saves on
@@ -48,25 +43,26 @@ VIPS_JPEG_LARGE_OUTPUT = 512
 VIPS_PNG_MODES = frozenset({"L", "LA", "RGB", "RGBA", "I;16", "I;16B"})
 
 
-def requested() -> str:
-    """The engine asked for in ``POLYTHUMB_ENGINE`` ("auto" when unset).
+def checked(engine: str) -> str:
+    """``engine`` if it names an engine (the setting was validated at start; this guards direct callers).
 
     Raises:
         ConfigError: An unknown engine name.
     """
-    name = os.environ.get(ENGINE_ENV, "").strip().lower() or "auto"
-    if name not in ENGINES:
-        raise ConfigError(f"{ENGINE_ENV} must be one of {', '.join(ENGINES)}; got {name!r}")
-    return name
+    if engine not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)} (THUMBS_ENGINE); got {engine!r}")
+    return engine
 
 
-def uses_vips(image: ImageFile.ImageFile, data: bytes, *, boxes: Sequence[Box], fit: Fit) -> bool:
+def uses_vips(
+    image: ImageFile.ImageFile, data: bytes, *, boxes: Sequence[Box], fit: Fit, engine: str = "auto"
+) -> bool:
     """Whether the libvips engine renders this source (opened header-only from ``data``) for ``boxes``.
 
     Raises:
-        ConfigError: ``POLYTHUMB_ENGINE=vips`` but the libvips engine cannot run here.
+        ConfigError: ``engine`` is unknown, or ``vips`` but the libvips engine cannot run in this process.
     """
-    name = requested()
+    name = checked(engine)
     if name == "pillow":
         return False
     from core.imaging import vips_engine  # cheap: pyvips itself loads on first use
@@ -74,7 +70,7 @@ def uses_vips(image: ImageFile.ImageFile, data: bytes, *, boxes: Sequence[Box], 
     if name == "vips":
         reason = vips_engine.unavailable_reason()
         if reason is not None:
-            raise ConfigError(f"{ENGINE_ENV}=vips but the libvips engine cannot run: {reason}; {FAST_EXTRA_HINT}")
+            raise ConfigError(f"THUMBS_ENGINE=vips but the libvips engine cannot run: {reason}; {FAST_EXTRA_HINT}")
         return vips_engine.supports(image, data)
     # auto: only where the benchmark shows libvips winning, and only if installed.
     return _vips_wins(image, boxes=boxes, fit=fit) and vips_engine.available() and vips_engine.supports(image, data)
@@ -98,7 +94,7 @@ def _vips_wins(image: ImageFile.ImageFile, *, boxes: Sequence[Box], fit: Fit) ->
     return fmt == "WEBP"
 
 
-def engine_for(data: bytes, *, boxes: Sequence[Box], fit: Fit, max_pixels: int) -> str:
+def engine_for(data: bytes, *, boxes: Sequence[Box], fit: Fit, max_pixels: int, engine: str = "auto") -> str:
     """The engine ("pillow" or "vips") that would render ``data`` for ``boxes`` (reads the header only).
 
     Raises:
@@ -107,4 +103,4 @@ def engine_for(data: bytes, *, boxes: Sequence[Box], fit: Fit, max_pixels: int) 
     from core.imaging import decode
 
     with decode.open_image(data, max_pixels=max_pixels) as image:
-        return "vips" if uses_vips(image, data, boxes=boxes, fit=fit) else "pillow"
+        return "vips" if uses_vips(image, data, boxes=boxes, fit=fit, engine=engine) else "pillow"

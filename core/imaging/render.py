@@ -52,7 +52,8 @@ from dataclasses import dataclass
 from PIL import Image, ImageFile
 
 from core.errors import ConfigError, ImageTooLarge, PolythumbError, UnsupportedImage
-from core.imaging import animation, attention, colour, decode, encode, engine, geometry, plan
+from core.imaging import animation, attention, colour, decode, encode, geometry, plan
+from core.imaging import engine as engines
 from core.imaging.resized import Resized
 from core.imaging.types import CONTENT_TYPES, FORMATS, Box, Fit, Rendered, SourceProbe, Thumbnail
 
@@ -123,6 +124,7 @@ def render_thumbnails(
     quality: int | None,
     strip_metadata: bool,
     max_pixels: int,
+    engine: str = "auto",
 ) -> list[Thumbnail]:
     """Renders one thumbnail per box from a single decode of ``data``.
 
@@ -137,6 +139,7 @@ def render_thumbnails(
         strip_metadata: Write no EXIF/XMP/ICC/comments; when False, keep the
             source EXIF with Orientation 1 and an sRGB profile.
         max_pixels: Largest source width*height accepted.
+        engine: ``auto``, ``pillow`` or ``vips`` (THUMBS_ENGINE); never changes what a thumbnail is.
 
     Returns:
         One :class:`Thumbnail` per box, in the order of ``boxes``.
@@ -154,6 +157,7 @@ def render_thumbnails(
         encodings=[(format, quality)],
         strip_metadata=strip_metadata,
         max_pixels=max_pixels,
+        engine=engine,
     ).thumbnails
 
 
@@ -168,6 +172,7 @@ def render_outputs(
     animated: str = "first",
     max_frames: int = 300,
     max_duration: float = 60.0,
+    engine: str = "auto",
 ) -> Rendered:
     """Renders every box in every encoding from a single decode of ``data``.
 
@@ -184,6 +189,7 @@ def render_outputs(
             animation into animated WebP outputs (other formats get the first frame).
         max_frames: Most frames an animation may have to be kept.
         max_duration: Longest animation kept, in seconds.
+        engine: As :func:`render_thumbnails` (animations are always Pillow's).
 
     Returns:
         The thumbnails, box by box (in the order of ``boxes``), each box's in
@@ -193,6 +199,7 @@ def render_outputs(
         The errors of :func:`render_thumbnails`.
     """
     fit = _check_arguments(boxes=boxes, fit=fit, encodings=encodings, max_pixels=max_pixels)
+    engines.checked(engine)
     try:
         warnings: list[str] = []
         done: dict[tuple[Box, str], Thumbnail] = {}
@@ -204,7 +211,13 @@ def render_outputs(
         if still:
             done.update(
                 _render(
-                    data, boxes=boxes, fit=fit, encodings=still, strip_metadata=strip_metadata, max_pixels=max_pixels
+                    data,
+                    boxes=boxes,
+                    fit=fit,
+                    encodings=still,
+                    strip_metadata=strip_metadata,
+                    max_pixels=max_pixels,
+                    engine=engine,
                 )
             )
         formats = dict.fromkeys(fmt for fmt, _ in encodings)
@@ -239,12 +252,14 @@ def _render_animated(
     with decode.open_image(data, max_pixels=limits.max_pixels) as image:
         if not animation.is_animated(image):
             return {}  # a still GIF/WebP: the still path renders it
+        canvas = decode.animation_canvas(image, data)
         try:
             animation.check_limits(
-                image, boxes=boxes, fit=fit, max_frames=limits.max_frames, max_pixels=limits.max_pixels
+                image, canvas=canvas, boxes=boxes, fit=fit, max_frames=limits.max_frames, max_pixels=limits.max_pixels
             )
             return animation.render(
                 image,
+                canvas=canvas,
                 boxes=boxes,
                 fit=fit,
                 encodings=encodings,
@@ -301,9 +316,10 @@ def _render(
     encodings: Sequence[Encoding],
     strip_metadata: bool,
     max_pixels: int,
+    engine: str,
 ) -> dict[tuple[Box, str], Thumbnail]:
     with decode.open_image(data, max_pixels=max_pixels) as image:
-        if engine.uses_vips(image, data, boxes=boxes, fit=fit):
+        if engines.uses_vips(image, data, boxes=boxes, fit=fit, engine=engine):
             from core.imaging import vips_engine
 
             resized = vips_engine.resize(

@@ -124,6 +124,79 @@ def _gif_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
+def gif_frame_extents(data: bytes) -> list[tuple[int, int, int, int]] | None:
+    """Every frame's extent ``(left, top, right, bottom)`` in a GIF, read from the image descriptors.
+
+    None when ``data`` is not a GIF. Pillow grows the canvas of an animation to hold a frame that extends
+    past the logical screen (``GifImageFile._seek``), so a 16x16 GIF may compose an 8000x8000 second frame;
+    these extents say how large before any frame is decoded. The walk is Pillow's own (13.x), byte for byte
+    (stray bytes skipped one at a time, an extension whose first sub-block is empty reading on as its
+    sub-blocks), so it finds exactly the frames Pillow will compose; it stops where Pillow would fail.
+    """
+    if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
+        return None
+    reader = _GifReader(data)
+    extents: list[tuple[int, int, int, int]] = []
+    try:
+        while True:
+            if extents:  # the previous frame's image data
+                while reader.sub_block():
+                    pass
+            extent = reader.next_frame(first=not extents)
+            if extent is None:
+                return extents
+            extents.append(extent)
+    except (IndexError, struct.error):  # cut short where Pillow raises too: no frame past it is composed
+        return extents
+
+
+class _GifReader:
+    """The block walk of Pillow's ``GifImageFile._seek`` over ``data``, without decoding anything."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        flags = data[10]
+        self.offset = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)  # after the global colour table
+
+    def read(self, size: int) -> bytes:
+        chunk = self.data[self.offset : self.offset + size]
+        self.offset += len(chunk)
+        return chunk
+
+    def sub_block(self) -> bytes | None:
+        """``GifImageFile.data``: one length-prefixed sub-block; None at a terminator or the end."""
+        size = self.read(1)
+        return self.read(size[0]) if size and size[0] else None
+
+    def next_frame(self, *, first: bool) -> tuple[int, int, int, int] | None:
+        """The next image descriptor's extent, skipping extensions; None at the trailer or the end."""
+        block = self.read(1)
+        while True:
+            if not block:
+                block = self.read(1)
+            if not block or block == b";":
+                return None
+            if block == b"!":
+                label = self.read(1)[0]
+                sub = self.sub_block()
+                if label == 254:  # a comment: its sub-blocks, then the next block
+                    while sub:
+                        sub = self.sub_block()
+                    block = b""
+                    continue
+                if label == 255 and first and sub is not None and sub.startswith(b"NETSCAPE2.0"):
+                    self.sub_block()
+                while self.sub_block():
+                    pass
+            elif block == b",":
+                left, top, width, height, flags = struct.unpack("<HHHHB", self.read(9))
+                if flags & 0x80:
+                    self.read(3 << ((flags & 7) + 1))  # a local colour table
+                self.read(1)[0]  # LZW minimum code size; the image data follows
+                return left, top, left + width, top + height
+            block = b""
+
+
 def _ico_size(data: bytes) -> tuple[int, int] | None:
     (count,) = struct.unpack_from("<H", data, 4)
     largest: tuple[int, int] | None = None

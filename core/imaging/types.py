@@ -29,6 +29,24 @@ EXTENSIONS: dict[str, str] = {
     "avif": "avif",
 }
 
+#: The longest side each format's encoder (Pillow's) writes, measured with Pillow 13: libwebp refuses
+#: 16384 ("Image size exceeds WebP limit of 16383 pixels"); libjpeg stops at 65500; libavif (AV1) at
+#: 65536; PNG at 2**31 - 1. Box edges above the one of a format it writes are refused at start.
+MAX_ENCODED_EDGE: dict[str, int] = {
+    "jpeg": 65_500,
+    "png": 2**31 - 1,
+    "webp": 16_383,
+    "avif": 65_536,
+}
+
+#: The largest THUMBS_MAX_PIXELS accepted (10 Gpx). Pillow's own decompression-bomb error is set to fire
+#: above it (:mod:`core.imaging.decode`): a backstop no configuration can reach.
+MAX_PIXELS_CEILING = 10**10
+
+#: Imaging engines (THUMBS_ENGINE): ``auto`` picks per source, ``pillow`` always, ``vips`` wherever it decodes.
+ENGINES: tuple[str, ...] = ("auto", "pillow", "vips")
+FAST_EXTRA_HINT = "install the optional engine with `pip install 'polythumb[fast]'`"
+
 _BOX_TEXT = re.compile(r"\s*(\d+)\s*[xX]\s*(\d+)\s*")
 
 

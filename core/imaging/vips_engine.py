@@ -163,6 +163,19 @@ def _limit_malloc_arenas() -> None:
     mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
 
 
+def import_failure() -> str | None:
+    """Why pyvips (or the libvips library) cannot be imported here, or None when it can.
+
+    Only imports: libvips is neither configured nor started (no worker thread, no fork hook), so a process
+    that checks this at start (THUMBS_ENGINE=vips) may still fork workers that use the engine.
+    """
+    try:
+        importlib.import_module("pyvips")
+    except (ImportError, OSError):  # not installed, or libvips failed to load
+        return "pyvips (or the libvips library) is not installed"
+    return None
+
+
 def unavailable_reason() -> str | None:
     """Why this engine cannot run in this process, or None when it can (imports pyvips on first call)."""
     if _pyvips() is None:

@@ -192,6 +192,7 @@ def _show_config(args: argparse.Namespace) -> int:
         "on_delete": config.on_delete,
         "max_frames": config.max_frames,
         "max_duration": config.max_duration,
+        "engine": config.engine,
         "profiles": [profile.describe() for profile in active_profiles(config)],
         "notify": [describe(target) for target in config.notify],  # a URL's query or user info may hold a token
         "notify_secret": "***" if config.notify_secret else None,  # set or not; the value is never printed

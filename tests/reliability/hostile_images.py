@@ -216,11 +216,94 @@ def webp_many_frames(count: int = 3_000, size: tuple[int, int] = (32, 32)) -> by
     return buffer.getvalue()
 
 
-#: name -> (builder, what must happen: "too_large" = refused by the pixel limit, "ok" = rendered).
+def _lzw_of_one_colour(pixels: int, min_code_size: int = 2) -> bytes:
+    """GIF image data: ``pixels`` pixels of colour 0, LZW-coded as giflib codes it, in sub-blocks.
+
+    One colour is LZW's best case: the n-th code stands for n pixels, so a 4096-entry table covers 8 M
+    pixels in 6 KB, and the coder clears the table and starts again. A 64 Mpx frame is about 47 KB.
+    """
+    clear, end = 1 << min_code_size, (1 << min_code_size) + 1
+    bits = min_code_size + 1
+    next_code, codes = end + 1, [(clear, bits)]
+    run, left = 1, pixels
+    while left:
+        length = min(run, left)
+        codes.append((0 if length == 1 else end + length - 1, bits))  # the code of a run of `length` zeros
+        if next_code >= 1 << bits and bits < 12:
+            bits += 1
+        left -= length
+        if not left:
+            break
+        if next_code >= 4095:  # table full: clear it, as giflib does
+            codes.append((clear, bits))
+            bits, next_code, run = min_code_size + 1, end + 1, 1
+        else:
+            next_code, run = next_code + 1, run + 1
+    codes.append((end, bits))
+    value = width = 0
+    packed = bytearray()
+    for code, size in codes:  # least significant bit first
+        value |= code << width
+        width += size
+        while width >= 8:
+            packed.append(value & 0xFF)
+            value >>= 8
+            width -= 8
+    if width:
+        packed.append(value & 0xFF)
+    blocks = b"".join(bytes([len(packed[i : i + 255])]) + packed[i : i + 255] for i in range(0, len(packed), 255))
+    return bytes([min_code_size]) + blocks + b"\x00"
+
+
+def gif_frame_bomb(frames: tuple[tuple[int, int], ...] = ((16, 16), (8000, 8000))) -> bytes:
+    """An animated GIF whose logical screen is 16x16 and whose frames have the sizes in ``frames``.
+
+    The screen and the first frame pass every limit read from the file's start; Pillow grows the canvas
+    to the largest frame only when it gets there, composing it (and every frame after) at that size.
+    """
+    screen = b"GIF89a" + struct.pack("<HHBBB", 16, 16, 0x81, 0, 0) + bytes(range(12))  # 4 colours
+    loop = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
+    body = b""
+    for width, height in frames:
+        control = b"\x21\xf9\x04\x00\x0a\x00\x00\x00"  # 100 ms, no disposal
+        descriptor = b"\x2c" + struct.pack("<HHHHB", 0, 0, width, height, 0)
+        body += control + descriptor + _lzw_of_one_colour(width * height)
+    return screen + loop + body + b"\x3b"
+
+
+def webp_frame_bomb(size: int = 8000) -> bytes:
+    """An animated WebP whose canvas is 16x16 and whose second frame is ``size`` x ``size`` (2.6 KB).
+
+    The GIF frame bomb's WebP twin: libwebp's demuxer refuses a frame that does not fit the canvas, so
+    nothing past the header is decoded (Pillow cannot even open it).
+    """
+    def vp8l(width: int, height: int) -> bytes:
+        kind, bitstream = _tiny_webp_bitstream()
+        if (width, height) == (1, 1):
+            return _riff_chunk(kind, bitstream)
+        buffer = io.BytesIO()
+        Image.new("RGBA", (width, height), (10, 20, 30, 255)).save(buffer, "WEBP", lossless=True)
+        data = buffer.getvalue()
+        return data[12 : 12 + 8 + struct.unpack_from("<I", data, 16)[0]]
+
+    def frame(width: int, height: int) -> bytes:
+        header = bytes(6) + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+        return _riff_chunk(b"ANMF", header + (100).to_bytes(3, "little") + b"\x00" + vp8l(width, height))
+
+    canvas = _riff_chunk(b"VP8X", bytes([0x12, 0, 0, 0]) + (15).to_bytes(3, "little") * 2)  # animated, alpha
+    body = b"WEBP" + canvas + _riff_chunk(b"ANIM", bytes(6)) + frame(1, 1) + frame(size, size)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+#: name -> (builder, what must happen: "ok" = rendered, "too_large_animated" = its first frame rendered as
+#: a still, refused when kept animated; an error kind ("too_large": refused by the pixel limit) = every
+#: probe and render refused with it).
 HOSTILE: dict[str, tuple[Callable[[], bytes], str]] = {
     "png-bomb-100000x100000": (png_bomb, "too_large"),
     "gif-bomb-screen-65535x65535": (gif_bomb_screen, "too_large"),
     "gif-bomb-frame-offset": (gif_bomb_offset, "too_large"),
+    "gif-bomb-16x16-then-8000x8000-frame": (gif_frame_bomb, "too_large_animated"),
+    "webp-bomb-16x16-canvas-8000x8000-frame": (webp_frame_bomb, "truncated"),
     "webp-bomb-canvas-40000x40000": (webp_bomb, "too_large"),
     "webp-bomb-canvas-16384x16384": (lambda: webp_bomb(16_384, 16_384), "too_large"),
     "tiff-bomb-100000x100000": (tiff_bomb, "too_large"),

@@ -1,6 +1,7 @@
 """Render and probe image files, each in its own forked child; print one JSON line per file with its peak RSS.
 
-Usage: ``python rss_probe.py MAX_PIXELS FILE...``. The parent imports polythumb and Pillow once and forks
+Usage: ``python rss_probe.py MAX_PIXELS FILE...``, the engine in ``THUMBS_ENGINE`` (``auto`` when unset; the
+deprecated ``POLYTHUMB_ENGINE`` too, as the settings read it). The parent imports polythumb and Pillow once and forks
 a child per file, so each file's peak is its own: a forked child's high-water mark starts at the parent's
 resident size at the fork (small: a fresh interpreter, see the launcher in ``test_hostile_images.py``),
 never at an earlier file's peak. Outcomes: ``ok``, an image error's kind, or ``CRASH:<type>`` for
@@ -16,8 +17,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from core.config import load_config
 from core.errors import ImageError
 from core.imaging import Box, Fit, probe_image, render_thumbnails
+from core.imaging.render import render_outputs
+
+#: The engine every render here uses, validated as the functions validate it (THUMBS_ENGINE).
+ENGINE = load_config({name: value for name, value in os.environ.items() if name.endswith("_ENGINE")}).engine
 
 
 def peak_mb() -> float:
@@ -42,7 +48,13 @@ def measure(path: Path, max_pixels: int) -> dict[str, object]:
     def render(strip: bool) -> Callable[[], object]:
         return lambda: render_thumbnails(
             data, boxes=[Box(256, 256), Box(64, 64)], fit=Fit.CONTAIN, format="jpeg", quality=None,
-            strip_metadata=strip, max_pixels=max_pixels,
+            strip_metadata=strip, max_pixels=max_pixels, engine=ENGINE,
+        )  # fmt: skip
+
+    def render_animated() -> object:  # animated = "keep": a GIF or WebP animation becomes animated WebP
+        return render_outputs(
+            data, boxes=[Box(256, 256), Box(64, 64)], fit=Fit.CONTAIN, encodings=[("webp", None)],
+            strip_metadata=True, max_pixels=max_pixels, animated="keep", engine=ENGINE,
         )  # fmt: skip
 
     return {
@@ -50,6 +62,7 @@ def measure(path: Path, max_pixels: int) -> dict[str, object]:
         "probe": outcome(lambda: probe_image(data, max_pixels=max_pixels)),
         "render": outcome(render(True)),
         "render_keeping_metadata": outcome(render(False)),  # EXIF and ICC carried over
+        "render_animated": outcome(render_animated),
         "peak_rss_mb": round(peak_mb(), 1),
     }
 
@@ -70,8 +83,9 @@ def main(argv: list[str]) -> None:
         if report:
             print(report.decode(), flush=True)
         else:  # killed (e.g. by the OOM killer) or crashed in C: that is a finding too
-            print(json.dumps({"file": Path(name).name, "probe": f"CRASH:exit status {status}", "render": "",
-                              "render_keeping_metadata": "", "peak_rss_mb": -1}), flush=True)  # fmt: skip
+            crashed = {"file": Path(name).name, "probe": f"CRASH:exit status {status}", "render": "",
+                       "render_keeping_metadata": "", "render_animated": "", "peak_rss_mb": -1}  # fmt: skip
+            print(json.dumps(crashed), flush=True)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import pytest
 
 from core.errors import StorageUnavailable, TransientError
 from tests.images import jpeg_bytes
+from tests.reliability.conftest import JsonLines
 from tests.reliability.faultproxy import Fault, Rule, http_error
 from tests.rigs.base import FaultRig, is_transient
 from tests.rigs.plugin import SdkSleeps
@@ -139,3 +140,29 @@ def test_a_write_outage_after_the_first_thumbnail_leaves_only_whole_thumbnails(
     rig.assert_complete(key)
     rewrites = [e for e in rig.proxy.seen(method, path) if e.status is not None and e.status < 300]
     assert len(rewrites) == OUTPUTS - 1, "the finished thumbnail is not written again"
+
+
+def test_a_403_is_permission_denied_retried_and_never_an_internal_error(
+    rig: FaultRig, sdk_sleeps: SdkSleeps, json_logs: JsonLines
+) -> None:
+    """A destination the function may not write (an IAM policy, an RBAC role): configuration, not a bug.
+
+    It is logged as ``permission_denied`` at ERROR without a traceback and retried (the event waits in the
+    platform's retries and dead-letter store for the grant to be fixed), never ``internal_error``.
+    """
+    key = "denied/photo.jpg"
+    notification = rig.upload(key, SOURCE)
+    method, path = rig.dest_write()
+    rig.proxy.add(http_error(403), method=method, path=path, times=None)
+
+    denied = rig.deliver(notification)
+
+    assert denied.retry
+    records = [r for r in json_logs.lines() if r.get("key") == key and r.get("status") == "error"]
+    assert [(r["severity"], r["error_kind"]) for r in records] == [("ERROR", "permission_denied")], records
+    assert "exception" not in records[0]  # no traceback: not a bug
+    rig.assert_absent(key)
+
+    rig.proxy.clear()  # the grant is fixed; the platform redelivers
+    assert not rig.deliver(notification).retry
+    rig.assert_complete(key)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from core.config import load_config
-from core.errors import InvalidKey, NotFound
+from core.errors import ConfigError, InvalidKey, NotFound
 from core.events import ObjectEvent
 from core.keys import META_SOURCE, decode_meta_value, output_keys
 from core.ops.runner import open_local_bucket
@@ -134,15 +134,14 @@ def test_the_filesystem_treats_a_file_used_as_a_directory_as_a_clean_refusal(tmp
 def test_the_local_pipeline_never_writes_outside_its_destination(tmp_path: Path) -> None:
     source, dest = tmp_path / "src", tmp_path / "out"
     FilesystemStorage(source).put("photo.jpg", jpeg_bytes(64, 48), content_type="image/jpeg")
-    config = load_config(
-        {"THUMBS_DEST_BUCKET": str(dest), "THUMBS_SIZES": "32x32", "THUMBS_KEY_TEMPLATE": "../../{stem}-{size}.{ext}"}
-    )
-    outcome = Thumbnailer(config, open_local_bucket).handle(ObjectEvent.created(str(source.resolve()), "photo.jpg"))
-    assert outcome.status is Status.FAILED and outcome.error_kind == "invalid_key"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]
+    # A template that climbs out is refused at start now (it was an invalid_key on every image).
+    climbing = {"THUMBS_DEST_BUCKET": str(dest), "THUMBS_KEY_TEMPLATE": "../../{stem}-{size}.{ext}"}
+    with pytest.raises(ConfigError, match=r"THUMBS_KEY_TEMPLATE=.*'\.\.' segment"):
+        load_config(climbing)
     escaped = ObjectEvent.created(str(source.resolve()), "../src/photo.jpg")
     outcome = Thumbnailer(load_config({"THUMBS_DEST_BUCKET": str(dest)}), open_local_bucket).handle(escaped)
     assert outcome.status is Status.FAILED and outcome.error_kind == "invalid_key"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # nothing written, not even the destination
 
 
 # -- every backend: identity end to end ---------------------------------------------------------
@@ -219,3 +218,39 @@ def test_keys_keep_their_identity_through_the_pipeline(store: Storage) -> None:
         assert outcome.status is Status.OK, (key, outcome.error_message)
         assert [o.action for o in outcome.outputs] == ["deleted"], key
     assert list(store.list()) == []
+
+
+# -- every backend: no output key with a dot segment ---------------------------------------------
+
+#: Source keys whose {dir} puts a '.' or '..' segment into an output key. An HTTP client resolves those
+#: segments in the request URL (Azure's writes ``dst/../victim/k`` into the container ``victim``), the
+#: filesystem refuses them; either way the key is not the one polythumb meant.
+DOT_SOURCES = ["a/../b.jpg", "../b.jpg", "./b.jpg", "a/./b.jpg"]
+
+
+@pytest.mark.parametrize("key", DOT_SOURCES)
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},  # the thumbnails' {dir}
+        {"THUMBS_KEY_TEMPLATE": "thumbs/{stem}-{size}.{ext}", "THUMBS_MANIFEST": "true"},  # the manifest's {dir}
+    ],
+    ids=["thumbnail", "manifest"],
+)
+def test_a_source_whose_output_key_has_a_dot_segment_is_refused_on_every_backend(
+    store: Storage, key: str, settings: dict[str, str]
+) -> None:
+    config = load_config({"THUMBS_DEST_BUCKET": store.bucket, "THUMBS_SIZES": "32x32", **settings})
+    thumbnailer = Thumbnailer(config, lambda bucket: store)
+    body = jpeg_bytes(64, 48)
+    for resolved in ("b.jpg", "a/b.jpg"):  # where a store resolving the key would read the source from
+        store.put(resolved, body, content_type="image/jpeg")
+    before = sorted(info.key for info in store.list())
+
+    for event in (ObjectEvent.created(store.bucket, key), ObjectEvent.deleted(store.bucket, key)):
+        outcome = thumbnailer.handle(event)
+        assert (outcome.status, outcome.error_kind) == (Status.FAILED, "invalid_key"), outcome.error_message
+        assert key in (outcome.error_message or "")
+    assert sorted(info.key for info in store.list()) == before  # nothing written, nothing deleted
+    for resolved in before:
+        store.delete(resolved)

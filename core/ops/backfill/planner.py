@@ -73,7 +73,7 @@ from typing import Any
 from core.completion.manifest import manifest_params
 from core.completion.naming import manifest_key
 from core.config import Config
-from core.errors import NotFound, StorageError
+from core.errors import InvalidKey, NotFound, StorageError
 from core.events import ObjectEvent
 from core.keys import Provenance, is_polythumb_output
 from core.ops.backfill.collisions import Collision, CollisionFinder
@@ -187,6 +187,7 @@ class PlanStats:
     selected: int = 0
     filtered: int = 0
     polythumb_outputs: int = 0  # thumbnails found in the source listing (one bucket for both)
+    invalid_keys: int = 0  # selected sources whose output keys cannot be rendered ('.' or '..' segments)
     before_checkpoint: int = 0
     dest_listed: int = 0
     dest_heads: int = 0
@@ -340,7 +341,11 @@ class Planner:
                 self.stats.before_checkpoint += 1
                 continue
             self.stats.selected += 1
-            item = self._classify(info, rows, expected)
+            try:
+                item = self._classify(info, rows, expected)
+            except InvalidKey:  # an event for it fails as invalid_key: nothing to dispatch
+                self.stats.invalid_keys += 1
+                continue
             if isinstance(item, _Uncertain):
                 self.stats.source_heads += 1  # counted here, in one thread; the head runs on the pool
             yield item

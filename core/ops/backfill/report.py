@@ -53,6 +53,7 @@ class PlanSummary:
                 "selected": stats.selected,
                 "filtered": stats.filtered,
                 "polythumb_outputs": stats.polythumb_outputs,
+                "invalid_keys": stats.invalid_keys,
                 "before_checkpoint": stats.before_checkpoint,
             },
             "requests": {
@@ -70,6 +71,7 @@ class PlanSummary:
         lines = [
             f"{stats.source_listed} objects listed: {stats.selected} sources compared, {stats.filtered} filtered out"
             + (f", {stats.polythumb_outputs} thumbnails in the source" if stats.polythumb_outputs else "")
+            + (f", {stats.invalid_keys} refused ('.' or '..' in their output keys)" if stats.invalid_keys else "")
             + (f", {stats.before_checkpoint} before the checkpoint" if stats.before_checkpoint else ""),
         ]
         for name in CLASSES:
