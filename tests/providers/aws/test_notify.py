@@ -217,9 +217,12 @@ def test_a_hanging_target_costs_one_wait_per_sqs_batch_and_every_message_comes_b
 
 @pytest.fixture
 def many_outputs(request: pytest.FixtureRequest, targets: Targets) -> Iterator[AwsRig]:
-    """The SNS + EventBridge rig with 132 sizes and signed URLs: a ready event with URLs is over 256 KiB."""
+    """The SNS + EventBridge rig with 128 outputs (64 sizes, the most, in JPEG and WebP) and signed URLs: a
+    ready event with URLs is over 256 KiB."""
+    profiles = {"profiles": {"many": {"match": ["*"], "sizes": [str(n) for n in range(8, 72)],
+                                      "formats": ["jpeg", "webp"]}}}
     settings = {"THUMBS_MANIFEST": "true", "THUMBS_NOTIFY": f"sns:{targets.topic_arn},eventbridge:{targets.bus}",
-                "THUMBS_URL_MODE": "signed", "THUMBS_SIZES": ",".join(str(n) for n in range(8, 140))}  # fmt: skip
+                "THUMBS_URL_MODE": "signed", "THUMBS_PROFILES": json.dumps(profiles)}  # fmt: skip
     made = AwsRig(
         s3_client=request.getfixturevalue("s3_client"),
         sqs_client=request.getfixturevalue("sqs_client"),
@@ -237,14 +240,14 @@ def many_outputs(request: pytest.FixtureRequest, targets: Targets) -> Iterator[A
 
 def test_an_event_over_256_kib_reaches_sns_without_urls(many_outputs: AwsRig, targets: Targets) -> None:
     targets.create_topic()
-    key = many_outputs.key("long/" + "n" * 900 + ".jpg")  # 132 presigned URLs of ~1.5 KB each
+    key = many_outputs.key("long/" + "n" * 900 + ".jpg")  # 128 presigned URLs of ~2 KB each
     many_outputs.upload(key, jpeg_bytes(160, 120))
     assert many_outputs.deliver_created(key).status == "ok"  # before: SNS refused it, retried to the DLQ
     (via_sns,), (via_bus,) = targets.from_sns(), targets.from_eventbridge()
     assert via_sns == via_bus
     validate_event(via_sns)
     data = via_sns["data"]
-    assert data["urls_omitted"] is True and len(data["outputs"]) == 132
+    assert data["urls_omitted"] is True and len(data["outputs"]) == 128
     assert all("url" not in output for output in data["outputs"])
     manifest = json.loads(_get(data["manifest"]["url"]))  # the manifest's signed URL works, and lists every URL
-    assert len(manifest["outputs"]) == 132 and all("X-Amz-Signature=" in o["url"] for o in manifest["outputs"])
+    assert len(manifest["outputs"]) == 128 and all("X-Amz-Signature=" in o["url"] for o in manifest["outputs"])
