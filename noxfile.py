@@ -125,7 +125,9 @@ def deploy(session: nox.Session) -> None:
             "--skip-download", env={"BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"},
         )  # fmt: skip
     # The schema check needs python-hcl2 only: --noconftest keeps the rigs (and the package) out of it.
-    session.run("pytest", "--noconftest", "-p", "no:cacheprovider", "tests/test_terraform_schema.py", *session.posargs)
+    per_provider = sorted(ROOT.glob("tests/providers/*/test_terraform_schema.py"))
+    schema_tests = ["tests/test_terraform_schema.py", *map(str, per_provider)]
+    session.run("pytest", "--noconftest", "-p", "no:cacheprovider", *schema_tests, *session.posargs)
 
 
 @nox.session

@@ -27,6 +27,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -38,8 +39,14 @@ from tests.terraform import ROOT, parse_text, unquote
 
 SCHEMA_DIR = ROOT / "tests" / "terraform_schemas"
 REGENERATE = "python -m tests.terraform_schemas.regenerate"
-#: The stacks whose provider plugins cannot be installed here: this check stands in for ``terraform validate``.
-STACKS = {"gcp": ROOT / "providers" / "gcp" / "deploy", "azure": ROOT / "providers" / "azure" / "deploy"}
+#: The stacks no test applies with a real plugin (no ``tests/providers/<cloud>/test_deploy_apply.py``, as their
+#: plugins cannot be installed here): this check stands in for ``terraform validate``. Found, not listed, so
+#: deleting a provider's folders removes its stack from the check.
+STACKS = {
+    folder.parent.name: folder
+    for folder in sorted((ROOT / "providers").glob("*/deploy"))
+    if not (ROOT / "tests" / "providers" / folder.parent.name / "test_deploy_apply.py").is_file()
+}
 #: The provider of ``terraform_data`` (and ``terraform_remote_state``), built into Terraform itself.
 BUILTIN = "terraform.io/builtin/terraform"
 
@@ -692,3 +699,18 @@ def _labelled_blocks(value: Any) -> Iterator[tuple[str, dict[str, Any]]]:
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def mutated_problems(tmp_path: Path, stack: Path, file: str, old: str, new: str) -> list[str]:
+    """The problems of a copy of ``stack`` whose ``file`` has its first match of ``old`` replaced by ``new``.
+
+    Lines are left out: they move when the stacks are edited (each provider's tests check them once).
+    """
+    copy = tmp_path / stack.parent.name
+    shutil.copytree(stack, copy)
+    path = copy / file
+    text = path.read_text(encoding="utf-8")
+    assert re.search(old, text, re.MULTILINE), f"{file} no longer has {old!r}: update this test"
+    path.write_text(re.sub(old, new, text, count=1, flags=re.MULTILINE), encoding="utf-8")
+    return [f"{p.file}: {p.address}: {p.path}: {p.message}" if p.path else f"{p.file}: {p.address}: {p.message}"
+            for p in check_stack(copy)]  # fmt: skip

@@ -28,7 +28,7 @@ MAX_GROWTH_MB = 12.0
 LEAK_BYTES = 200_000
 
 WARM_FUNCTION = r"""
-import io, json, os, sys
+import io, json, mmap, os, sys
 from PIL import Image
 from core.errors import ImageError
 from core.imaging import Box, Fit, render_thumbnails, vips_engine
@@ -64,8 +64,10 @@ for invocation in range(200):
                           max_pixels=10**8)
     except ImageError:
         failures += 1
-    if leak_bytes:
-        leaked.append(bytearray(os.urandom(leak_bytes)))
+    if leak_bytes:  # fresh pages of its own (not heap the renders freed, which would hide it), all touched
+        page = mmap.mmap(-1, leak_bytes)
+        page.write(os.urandom(leak_bytes))
+        leaked.append(page)
     resident.append(resident_mb())
 pyvips = vips_engine._pyvips()
 print(json.dumps({"resident": resident, "engines": engines, "failures": failures,

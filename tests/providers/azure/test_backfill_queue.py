@@ -145,13 +145,13 @@ def test_deploy_creates_the_queue_the_function_listens_on_with_queue_scoped_role
     function_roles = {(b["role_definition_name"].strip('"'), b["scope"]) for b in roles.values()
                       if "function_principal" in b["principal_id"]}  # fmt: skip
     assert function_roles == {
-        ("Storage Queue Data Message Processor", "${azurerm_storage_queue.backfill.resource_manager_id}"),
-        ("Storage Queue Data Reader", "${azurerm_storage_queue.backfill.resource_manager_id}"),
-        ("Storage Queue Data Message Sender", "${azurerm_storage_queue.backfill_poison.resource_manager_id}"),
+        ("Storage Queue Data Message Processor", "${azurerm_storage_queue.backfill.id}"),
+        ("Storage Queue Data Reader", "${azurerm_storage_queue.backfill.id}"),
+        ("Storage Queue Data Message Sender", "${azurerm_storage_queue.backfill_poison.id}"),
     }
     sender = roles["backfill_operator_sender"]
     assert sender["role_definition_name"].strip('"') == "Storage Queue Data Message Sender"
-    assert sender["scope"] == "${azurerm_storage_queue.backfill.resource_manager_id}"
+    assert sender["scope"] == "${azurerm_storage_queue.backfill.id}"
     assert all("storage_account" not in body["scope"] for body in roles.values())  # nothing account-wide
     # The images connection the queue trigger uses names the queue service too.
     assert "__queueServiceUri" in (deploy / "function.tf").read_text()
