@@ -218,7 +218,7 @@ GROUPS: tuple[tuple[str, tuple[Setting, ...]], ...] = (
         ),
         Setting(
             "THUMBS_PROFILES", Text("a `.toml` or `.json` file, or the JSON itself"),
-            meaning="Named recipes per path ([profiles](profiles.md)). Unset: the settings of this table are the "
+            meaning="Named recipes per path ([profiles](profiles.md)). Unset: the settings of this section are the "
             "one recipe.",
         ),
     )),
@@ -297,7 +297,9 @@ GROUPS: tuple[tuple[str, tuple[Setting, ...]], ...] = (
         Setting(
             "THUMBS_URL_MODE", Choice(URL_MODES), field="url_mode",
             default_text="`public` with a base URL, else `none`",
-            meaning="`signed`: pre-signed GET URLs ([output URLs](completion.md#output-urls)).",
+            meaning="How each output's `url` is made: `none`, no URL; `public`, the base URL and the key; `signed`, "
+            "a pre-signed GET URL (S3 presign, GCS V4, Azure user-delegation SAS; [output URLs]"
+            "(completion.md#output-urls)).",
         ),
         Setting(
             "THUMBS_URL_TTL", Duration(MAX_URL_TTL, why="7 d is the longest S3, GCS and Azure signed URLs allow"),

@@ -31,7 +31,7 @@ def import_storage() -> ModuleType:
 #: Where ``polythumb backfill --target gcp`` posts work when ``--sink-option url`` is not given.
 BACKFILL_URL = Setting(
     "THUMBS_BACKFILL_URL",
-    Url("the function that renders (Terraform output `backfill_url`)"),
+    Url("the function that renders"),
     meaning="The function URL `polythumb backfill --target gcp` posts work items to when `--sink-option url` is "
     "not given (Terraform output `backfill_url`).",
 )
