@@ -19,7 +19,7 @@ and a missing SDK then fails with what to install. A function's runtime asks for
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import importlib.machinery
 import pkgutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -237,11 +237,16 @@ def _descriptor(name: str) -> ProviderSpec | None:
     Raises:
         ConfigError: its descriptor's name is not its folder's.
     """
-    module_name = f"{PROVIDERS_PACKAGE}.{name}"
+    if not name.isidentifier():
+        return None
     try:
-        if not name.isidentifier() or importlib.util.find_spec(module_name) is None:
-            return None
-    except ModuleNotFoundError:  # no providers package at all
+        package = importlib.import_module(PROVIDERS_PACKAGE)
+    except ModuleNotFoundError:
+        return None
+    # Looked for in the package's own folder only: an editable install's finder must not lend a folder
+    # that this tree does not have.
+    module_name = f"{PROVIDERS_PACKAGE}.{name}"
+    if importlib.machinery.PathFinder.find_spec(module_name, list(package.__path__)) is None:
         return None
     spec = getattr(importlib.import_module(module_name), DESCRIPTOR, None)
     if not isinstance(spec, ProviderSpec):
