@@ -30,9 +30,16 @@ class Kind:
     """What values a setting takes: :meth:`parse` turns one into its typed value, :attr:`accepted` says which.
 
     ``verbatim`` kinds get the value exactly as set; every other kind gets it with surrounding whitespace removed.
+    Kinds are plain classes, not dataclasses: a function's cold start creates them all, and a dataclass costs a
+    millisecond to define.
     """
 
+    __slots__ = ()
     verbatim = False
+
+    def __repr__(self) -> str:
+        names = [name for cls in type(self).__mro__ for name in getattr(cls, "__slots__", ())]
+        return f"{type(self).__name__}({', '.join(f'{name}={getattr(self, name)!r}' for name in names)})"
 
     @property
     def accepted(self) -> str:
@@ -112,11 +119,14 @@ class Setting:
 # -- kinds ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Text(Kind):
     """Any text (a name, a path); ``what`` says what it is."""
 
-    what: str = "text"
+    __slots__ = ("what",)
+
+    def __init__(self, what: str = "text") -> None:
+        self.what = what
+
 
     @property
     def accepted(self) -> str:
@@ -126,11 +136,14 @@ class Text(Kind):
         return value
 
 
-@dataclass(frozen=True)
 class Choice(Kind):
     """One of ``values``, in any letter case; the value is the listed one (a :class:`enum.StrEnum` member too)."""
 
-    values: tuple[str, ...]
+    __slots__ = ("values",)
+
+    def __init__(self, values: tuple[str, ...]) -> None:
+        self.values = values
+
 
     @property
     def accepted(self) -> str:
@@ -143,12 +156,15 @@ class Choice(Kind):
         raise self.refuse(name, value)
 
 
-@dataclass(frozen=True)
 class WholeNumber(Kind):
     """A whole number from ``low`` to ``high`` (``_`` separators allowed: ``50_000_000``)."""
 
-    low: int
-    high: int
+    __slots__ = ("high", "low")
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low = low
+        self.high = high
+
 
     @property
     def accepted(self) -> str:
@@ -164,9 +180,10 @@ class WholeNumber(Kind):
         return number
 
 
-@dataclass(frozen=True)
 class ByteSize(Kind):
     """A positive number of bytes, optionally with a decimal or binary unit."""
+
+    __slots__ = ()
 
     @property
     def accepted(self) -> str:
@@ -180,11 +197,14 @@ class ByteSize(Kind):
         return int(match.group(1)) * _BYTE_UNITS[unit]
 
 
-@dataclass(frozen=True)
 class Seconds(Kind):
     """A positive number of seconds up to ``high``, with an optional ``s`` (``7.5s``)."""
 
-    high: float = 86400
+    __slots__ = ("high",)
+
+    def __init__(self, high: float = 86400) -> None:
+        self.high = high
+
 
     @property
     def accepted(self) -> str:
@@ -197,12 +217,15 @@ class Seconds(Kind):
         return float(match.group(1))
 
 
-@dataclass(frozen=True)
 class Duration(Kind):
     """Whole seconds from 1 to ``high``, or a number with a unit ``s``, ``m``, ``h``, ``d`` (``12h``)."""
 
-    high: int
-    why: str = ""
+    __slots__ = ("high", "why")
+
+    def __init__(self, high: int, why: str = "") -> None:
+        self.high = high
+        self.why = why
+
 
     @property
     def accepted(self) -> str:
@@ -221,9 +244,10 @@ class Duration(Kind):
         return seconds
 
 
-@dataclass(frozen=True)
 class Flag(Kind):
     """True or false."""
+
+    __slots__ = ()
 
     @property
     def accepted(self) -> str:
@@ -237,11 +261,14 @@ class Flag(Kind):
         raise self.refuse(name, value)
 
 
-@dataclass(frozen=True)
 class CommaList(Kind):
     """Comma-separated items (blank items dropped), as a tuple; ``what`` names them."""
 
-    what: str = "comma-separated values"
+    __slots__ = ("what",)
+
+    def __init__(self, what: str = "comma-separated values") -> None:
+        self.what = what
+
 
     @property
     def accepted(self) -> str:
@@ -251,12 +278,15 @@ class CommaList(Kind):
         return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
-@dataclass(frozen=True)
 class Pattern(Kind):
     """Text matching ``regex`` in full; ``what`` says the rule in words."""
 
-    regex: str
-    what: str
+    __slots__ = ("regex", "what")
+
+    def __init__(self, regex: str, what: str) -> None:
+        self.regex = regex
+        self.what = what
+
 
     @property
     def accepted(self) -> str:
@@ -268,12 +298,15 @@ class Pattern(Kind):
         return value
 
 
-@dataclass(frozen=True)
 class Url(Kind):
     """An absolute URL with one of ``schemes``; ``what`` says what it points at."""
 
-    what: str
-    schemes: tuple[str, ...] = ("https", "http")
+    __slots__ = ("schemes", "what")
+
+    def __init__(self, what: str, schemes: tuple[str, ...] = ("https", "http")) -> None:
+        self.what = what
+        self.schemes = schemes
+
 
     @property
     def accepted(self) -> str:

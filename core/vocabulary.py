@@ -9,7 +9,6 @@ descriptor (:class:`core.registry.ProviderSpec`), with the same :class:`~core.se
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from core.errors import ConfigError
@@ -36,9 +35,10 @@ DEFAULT_INCLUDE = (
 # -- the kinds only this vocabulary uses ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Boxes(Kind):
     """Comma-separated boxes ``WxH`` (or ``N`` for a square), as :class:`Box` values."""
+
+    __slots__ = ()
 
     @property
     def accepted(self) -> str:
@@ -48,12 +48,15 @@ class Boxes(Kind):
         return parse_boxes(value, name)
 
 
-@dataclass(frozen=True)
 class Template(Kind):
     """A key template: plain text and ``{placeholder}`` fields (:func:`core.syntax.check_template`)."""
 
-    placeholders: tuple[str, ...] = KEY_PLACEHOLDERS
-    names_source: bool = False
+    __slots__ = ("names_source", "placeholders")
+
+    def __init__(self, placeholders: tuple[str, ...] = KEY_PLACEHOLDERS, names_source: bool = False) -> None:
+        self.placeholders = placeholders
+        self.names_source = names_source
+
 
     @property
     def accepted(self) -> str:
@@ -70,9 +73,10 @@ class Template(Kind):
         return value
 
 
-@dataclass(frozen=True)
 class HeaderValue(Kind):
     """An HTTP header value: printable ASCII only (no line break can smuggle in a header)."""
+
+    __slots__ = ()
 
     @property
     def accepted(self) -> str:
@@ -84,9 +88,10 @@ class HeaderValue(Kind):
         return value
 
 
-@dataclass(frozen=True)
 class BaseUrl(Kind):
     """The http(s) prefix thumbnail keys are appended to; the value always ends with ``/``."""
+
+    __slots__ = ()
 
     @property
     def accepted(self) -> str:
@@ -107,9 +112,10 @@ class BaseUrl(Kind):
         return value if value.endswith("/") else value + "/"
 
 
-@dataclass(frozen=True)
 class Targets(Kind):
     """Comma-separated ``scheme:...`` URIs (each scheme's own checks run when the runtime starts)."""
+
+    __slots__ = ()
 
     @property
     def accepted(self) -> str:
@@ -131,10 +137,10 @@ class Targets(Kind):
         return targets
 
 
-@dataclass(frozen=True)
 class Secret(Kind):
     """A key used exactly as given (a receiver verifies with the same bytes); only whitespace is refused."""
 
+    __slots__ = ()
     verbatim = True
 
     @property
@@ -150,9 +156,10 @@ class Secret(Kind):
         return value
 
 
-@dataclass(frozen=True)
 class Engine(Choice):
     """An imaging engine; ``vips`` must load here (else the start fails, not every render)."""
+
+    __slots__ = ()
 
     def parse(self, name: str, value: str) -> str:
         engine = super().parse(name, value)
