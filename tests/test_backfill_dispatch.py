@@ -35,6 +35,7 @@ from core.ops.cli import main
 from core.outcome import Status
 from core.pipeline import Thumbnailer
 from core.registry import ProviderSpec, ProviderUnavailable
+from core.settings import Setting, Text
 from core.storage import MemoryStorage, ObjectInfo, Storage
 from tests.images import jpeg_bytes
 
@@ -330,7 +331,8 @@ def fake_provider(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
     monkeypatch.setitem(sys.modules, module.__name__, module)
     state.spec = ProviderSpec(
         name=FAKE, title="Fake cloud", extra="fake", open_bucket=f"{module.__name__}:open_bucket",
-        backfill_sink=f"{module.__name__}:make_sink", settings=("THUMBS_BACKFILL_QUEUE",),
+        backfill_sink=f"{module.__name__}:make_sink",
+        operator_settings=(Setting("THUMBS_BACKFILL_QUEUE", Text("a queue name"), meaning="Where work goes."),),
     )  # fmt: skip
     monkeypatch.setattr(registry, "providers", lambda: {FAKE: state.spec})
     monkeypatch.setenv("THUMBS_BACKFILL_QUEUE", "thumbs-work")  # a provider setting: accepted, not "unknown"

@@ -44,21 +44,8 @@ from core.ops.backfill.dispatch import SendFailure, SendResult, SinkRequest
 from providers.azure import MISSING_SDK_HINT
 from providers.azure.connection import resolve_connection
 from providers.azure.events import BLOB_CREATED, SUBJECT_PREFIX
-from providers.azure.settings import (
-    DEFAULT_CONNECTION,
-    QUEUE_SETTING,
-    STORAGE_CONNECTION,
-    backfill_queue_name,
-    checked_queue_name,
-    load_azure_settings,
-)
-from providers.azure.settings import EXTRA_SETTINGS as FUNCTION_SETTINGS
+from providers.azure.settings import STORAGE_CONNECTION, backfill_queue_name, checked_queue_name, load_azure_settings
 from providers.azure.storage import AzureBlobStorage, BlobStorageOpener
-
-#: The setting naming the backfill queue (on the images connection), and its default.
-
-#: THUMBS_* names the backfill reads: the function's Azure settings, plus the queue name.
-EXTRA_SETTINGS: tuple[str, ...] = (*FUNCTION_SETTINGS, QUEUE_SETTING)
 
 #: The ``--sink-option`` keys this sink understands.
 SINK_OPTIONS = ("queue", "connection", "queue_url")
@@ -241,7 +228,7 @@ def make_sink(request: SinkRequest) -> StorageQueueSink:
     queue_url = (options.get("queue_url") or "").strip()
     if queue_url:
         return StorageQueueSink(_client_from_url(queue_url), workers=workers)
-    connection = (options.get("connection") or os.environ.get(STORAGE_CONNECTION) or "").strip() or DEFAULT_CONNECTION
+    connection = (options.get("connection") or "").strip() or STORAGE_CONNECTION.read(os.environ)
     name = options.get("queue")
     queue_name = checked_queue_name(name.strip(), "--sink-option queue") if name else backfill_queue_name(os.environ)
     client = queue_client(connection_name=connection, queue_name=queue_name, environ=os.environ)

@@ -44,14 +44,8 @@ from core import __version__
 from core.errors import ConfigError, PermissionDenied
 from core.events import ObjectEvent
 from core.ops.backfill.dispatch import SendFailure, SendResult, SinkRequest
-from providers.gcp import INSTALL_HINT
+from providers.gcp import BACKFILL_URL, INSTALL_HINT
 from providers.gcp.events import FINALIZED
-
-#: The environment setting naming the function URL when ``--sink-option url`` is not given.
-URL_SETTING = "THUMBS_BACKFILL_URL"
-
-#: THUMBS_* names this module reads, so ``load_config`` accepts them.
-EXTRA_SETTINGS: tuple[str, ...] = (URL_SETTING,)
 
 #: The ``--sink-option`` keys this sink understands.
 SINK_OPTIONS = ("url", "id_token", "id_token_file", "timeout")
@@ -230,10 +224,10 @@ def make_sink(request: SinkRequest) -> CloudEventSink:
     unknown = sorted(set(options) - set(SINK_OPTIONS))
     if unknown:
         raise ConfigError(f"unknown --sink-option {', '.join(unknown)} for gcp; accepted: {', '.join(SINK_OPTIONS)}")
-    url = (options.get("url") or os.environ.get(URL_SETTING) or "").strip()
+    url = (options.get("url") or "").strip() or BACKFILL_URL.read(os.environ)
     if not url:
         raise ConfigError(
-            f"--target gcp needs the function's URL: --sink-option url=<url> or {URL_SETTING} "
+            f"--target gcp needs the function's URL: --sink-option url=<url> or {BACKFILL_URL.name} "
             "(Terraform output backfill_url)"
         )
     if options.get("id_token") and options.get("id_token_file"):

@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Protocol
 
 import pytest
 
+from core import registry
 from core.config import Config, load_config
 from core.errors import TransientError
 from core.events import EventKind
@@ -96,13 +97,14 @@ class EntrypointRig:
 
     name = "rig"
 
-    def __init__(self, *, source: Storage, dest: Storage, settings: Mapping[str, str], extra_settings: tuple[str, ...]):
+    def __init__(self, *, source: Storage, dest: Storage, settings: Mapping[str, str], provider: str | None):
         self.prefix = f"e2e-{uuid.uuid4().hex[:10]}"
         self._source = source
         self._dest = dest
         self.source_bucket = source.bucket
         self.dest_bucket = dest.bucket
-        self._config = load_config(settings, extra_settings=extra_settings)
+        own = registry.get(provider).function_settings if provider else ()  # as the entrypoint reads them
+        self._config = load_config(settings, extra_settings=own)
         self.deliveries: list[Delivery] = []
 
     @property

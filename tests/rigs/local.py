@@ -66,7 +66,7 @@ class Entrypoint(EntrypointRig):
         dest = self._root if in_place else (root / "dest").resolve()
         settings = {**SETTINGS, **(extra or {}), "THUMBS_DEST_BUCKET": str(dest)}
         super().__init__(
-            source=FilesystemStorage(self._root), dest=FilesystemStorage(dest), settings=settings, extra_settings=()
+            source=FilesystemStorage(self._root), dest=FilesystemStorage(dest), settings=settings, provider=None
         )
         self._runtime = local_runtime(self.config)
         self._created: set[str] = set()

@@ -124,6 +124,7 @@ def _run_backfill(args: argparse.Namespace) -> int:
     from core.ops.backfill.job import Job
 
     sink_options = _sink_options(args.sink_option)
+    # A cloud target's own settings: what its function reads (the images connection) and what only commands do.
     extra = registry.get(args.target).settings if args.target != "local" else ()
     config = load_config(os.environ, overrides=setting_overrides(args, dest=args.out), extra_settings=extra)
     stores = _open_backfill_stores(args, config.dest_bucket or args.src)

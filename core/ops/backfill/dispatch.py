@@ -18,8 +18,8 @@ The CLI finds the provider in :mod:`core.registry` and calls its descriptor's ``
     def make_sink(request: SinkRequest) -> WorkSink
 
 with a :class:`SinkRequest` (what to send, already validated). The descriptor's ``open_bucket`` opens SRC
-and DEST for planning, and its ``settings`` names the ``THUMBS_*`` variables the sink reads, so
-:func:`core.config.load_config` does not reject them.
+and DEST for planning, and its ``function_settings`` and ``operator_settings`` declare the ``THUMBS_*``
+variables the sink reads, so :func:`core.config.load_config` validates them at start instead of rejecting them.
 
 ``make_sink`` raises :class:`core.errors.ConfigError` naming what is missing
 (a queue URL, an endpoint), and ``ImportError`` naming the extra to install

@@ -89,7 +89,7 @@ class Entrypoint(EntrypointRig):
         in_place: bool,
         extra: Mapping[str, str] | None = None,
     ) -> None:
-        from providers.aws.handler import EXTRA_SETTINGS, build_handler
+        from providers.aws.handler import build_handler
         from providers.aws.storage import S3Storage
 
         source = new_bucket("e2e-src")
@@ -99,7 +99,7 @@ class Entrypoint(EntrypointRig):
             source=S3Storage(source, client=s3_client),
             dest=S3Storage(dest, client=s3_client),
             settings=settings,
-            extra_settings=EXTRA_SETTINGS,
+            provider=NAME,
         )
         self._s3 = s3_client
         self._queue = _queue(s3_client, sqs_client, source, "e2e")

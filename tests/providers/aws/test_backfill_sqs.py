@@ -89,6 +89,25 @@ def test_make_sink_needs_a_queue_and_knows_its_options(monkeypatch: pytest.Monke
         make_sink(argparse.Namespace(sink_options={"url": "x"}, workers=None))
 
 
+def test_a_queue_setting_that_is_no_url_is_refused_at_start_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``polythumb backfill --target aws`` validates the provider's settings with the shared ones, before any work."""
+    import argparse
+
+    from core.config import load_config
+    from core.errors import ConfigError
+    from providers.aws import PROVIDER
+    from providers.aws.backfill import make_sink
+
+    environ = {"THUMBS_BACKFILL_QUEUE_URL": "pt-backfill"}  # the queue's name, not its URL
+    with pytest.raises(ConfigError, match=r"THUMBS_BACKFILL_QUEUE_URL='pt-backfill' is not valid; accepted values: "):
+        load_config(environ, extra_settings=PROVIDER.settings)
+    monkeypatch.setenv("THUMBS_BACKFILL_QUEUE_URL", "pt-backfill")
+    with pytest.raises(ConfigError, match="THUMBS_BACKFILL_QUEUE_URL='pt-backfill' is not valid"):
+        make_sink(argparse.Namespace(sink_options={}, workers=None))
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/pt-backfill"
+    assert load_config({"THUMBS_BACKFILL_QUEUE_URL": url}, extra_settings=PROVIDER.settings).sources
+
+
 def test_operator_policy_sends_to_the_events_queue_only() -> None:
     import hcl2
 

@@ -85,7 +85,6 @@ class Entrypoint(EntrypointRig):
         setenv: Callable[[str, str], None],
         extra: Mapping[str, str] | None = None,
     ) -> None:
-        from providers.azure.settings import EXTRA_SETTINGS
         from providers.azure.storage import AzureBlobStorage
 
         source = new_container("e2e-src")
@@ -95,7 +94,7 @@ class Entrypoint(EntrypointRig):
             source=AzureBlobStorage(source, service=service),
             dest=AzureBlobStorage(dest, service=service),
             settings=settings,
-            extra_settings=EXTRA_SETTINGS,
+            provider=NAME,
         )
         self._service = service
         setenv("AzureWebJobsStorage", connection_string)
@@ -233,11 +232,10 @@ class Faulty(FaultRig):
 
     def _build_runtime(self, environ: Mapping[str, str]) -> FunctionRuntime:
         from providers.azure.connection import resolve_connection
-        from providers.azure.settings import EXTRA_SETTINGS
         from providers.azure.storage import BlobStorageOpener
 
         connection = resolve_connection("AzureWebJobsStorage", environ={"AzureWebJobsStorage": self.connection_string})
-        return FunctionRuntime(BlobStorageOpener(connection), environ=environ, extra_settings=EXTRA_SETTINGS)
+        return FunctionRuntime(BlobStorageOpener(connection), environ=environ, provider=NAME)
 
     def upload(self, key: str, body: bytes, content_type: str = "image/jpeg") -> Notification:
         from azure.storage.blob import ContentSettings

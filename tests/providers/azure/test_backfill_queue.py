@@ -16,7 +16,7 @@ import pytest
 from core.errors import ConfigError, StorageUnavailable
 from core.events import ObjectEvent
 from core.runtime import FunctionRuntime
-from providers.azure.backfill import EXTRA_SETTINGS, StorageQueueSink, queue_client, queue_message
+from providers.azure.backfill import StorageQueueSink, queue_client, queue_message
 from providers.azure.connection import resolve_connection
 from providers.azure.events import parse_batch
 from providers.azure.settings import DEFAULT_QUEUE, backfill_queue_name
@@ -71,7 +71,7 @@ def test_a_transient_error_is_raised_so_the_host_retries_then_poison_queues(
         resolve_connection("S", environ={"S": dead}), retry_policy=ExponentialRetry(retry_total=0)
     )
     healthy = app.module.runtime
-    monkeypatch.setattr(app.module, "runtime", FunctionRuntime(opener, extra_settings=EXTRA_SETTINGS))
+    monkeypatch.setattr(app.module, "runtime", FunctionRuntime(opener, provider="azure"))
     with pytest.raises(StorageUnavailable):  # raised to the host: the message comes back, then goes to poison
         app.deliver(message, dequeue_count=1)
     monkeypatch.setattr(app.module, "runtime", healthy)

@@ -109,9 +109,9 @@ def app(
 def expected_thumbnails(key: str) -> dict[Any, str]:
     import os
 
-    from providers.azure.settings import EXTRA_SETTINGS
+    from providers.azure import PROVIDER
 
-    return output_keys(load_config(os.environ, extra_settings=EXTRA_SETTINGS), key)
+    return output_keys(load_config(os.environ, extra_settings=PROVIDER.function_settings), key)
 
 
 def assert_thumbnails_of(app: App, key: str, source_etag: str) -> None:
@@ -307,7 +307,6 @@ def test_transient_storage_errors_raise_so_event_grid_retries(
 
     from core.runtime import FunctionRuntime
     from providers.azure.connection import resolve_connection
-    from providers.azure.settings import EXTRA_SETTINGS
     from providers.azure.storage import BlobStorageOpener
 
     properties, url = app.upload("outage.jpg", jpeg_bytes(), "image/jpeg")
@@ -317,7 +316,7 @@ def test_transient_storage_errors_raise_so_event_grid_retries(
     no_retry = ExponentialRetry(retry_total=0)
     opener = BlobStorageOpener(resolve_connection("S", environ={"S": dead}), retry_policy=no_retry)
     healthy = app.module.runtime
-    monkeypatch.setattr(app.module, "runtime", FunctionRuntime(opener, extra_settings=EXTRA_SETTINGS))
+    monkeypatch.setattr(app.module, "runtime", FunctionRuntime(opener, provider="azure"))
 
     with pytest.raises(StorageUnavailable) as caught:
         app.on_event_grid(as_worker_event(raw))

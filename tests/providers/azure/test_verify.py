@@ -94,7 +94,10 @@ def test_verify_of_a_deployment_checks_that_the_app_has_no_azure_web_jobs_storag
     app_id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/acme-thumbs"
     deployment_state(tmp_path / "deploy", {
         "source_container": source, "dest_container": dest, "blob_endpoint": "https://acmeimg.blob.core.windows.net/",
-        "thumbs_environment": {**SETTINGS, "THUMBS_DEST_BUCKET": dest}, "function_app_id": app_id,
+        # Every THUMBS_* app setting, as outputs.tf lists them: the Azure-only ones are read as the function reads them.
+        "thumbs_environment": {**SETTINGS, "THUMBS_DEST_BUCKET": dest, "THUMBS_SOURCE_CONTAINER": source,
+                               "THUMBS_STORAGE_CONNECTION": "AzureWebJobsStorage"},
+        "function_app_id": app_id,
     })  # fmt: skip
     names = ["AzureWebJobsStorage__accountName", "AzureWebJobsStorage__credential", "THUMBS_SIZES"]
     az, log = fake_az.install(tmp_path / "bin", names=[*names, "AzureWebJobsStorage"] if host_storage_string else names)

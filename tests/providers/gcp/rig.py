@@ -105,7 +105,7 @@ class Entrypoint(EntrypointRig):
             source=GcsStorage(infra.source, client=infra.client),
             dest=GcsStorage(dest, client=infra.client),
             settings=settings,
-            extra_settings=(),
+            provider=NAME,
         )
         self._client = infra.client
         self._server = infra.server(in_place=in_place)

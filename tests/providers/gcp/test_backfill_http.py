@@ -136,6 +136,16 @@ def test_make_sink_needs_a_url_and_checks_its_options(monkeypatch: pytest.Monkey
         make_sink(argparse.Namespace(sink_options={"queue_url": "x"}))
 
 
+def test_a_url_setting_that_is_no_url_is_refused_at_start_naming_it() -> None:
+    """``polythumb backfill --target gcp`` validates the provider's settings with the shared ones, before any work."""
+    from core.config import load_config
+    from providers.gcp import PROVIDER
+
+    with pytest.raises(ConfigError, match=r"THUMBS_BACKFILL_URL='thumbnailer' is not valid; accepted values: "):
+        load_config({"THUMBS_BACKFILL_URL": "thumbnailer"}, extra_settings=PROVIDER.settings)
+    assert load_config({"THUMBS_BACKFILL_URL": "https://fn.a.run.app"}, extra_settings=PROVIDER.settings).sources
+
+
 def test_deploy_grants_invoker_on_the_finalized_service_only() -> None:
     import hcl2
 
