@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 from core.errors import ConfigError
 from core.imaging.types import ENGINES, FAST_EXTRA_HINT, MAX_PIXELS_CEILING, Box, Fit
-from core.keys import output_key
+from core.keys import render_key
 from core.overlap import check_manifest_apart
-from core.profiles import Profile, check_outputs, default_profile, load_profiles
+from core.profiles import Profile, Profiles, check_outputs, load_profiles
 from core.syntax import MANIFEST_PLACEHOLDERS, check_template, parse_boxes
 
 OUTPUT_FORMATS = ("auto", "jpeg", "png", "webp", "avif")
@@ -93,8 +93,10 @@ class Config:
     strip_metadata: bool = True
     on_delete: str = "delete"
     log_level: str = "INFO"
-    #: Named recipes from THUMBS_PROFILES (see :mod:`core.profiles`); empty: the settings above are the one recipe.
-    profiles: tuple[Profile, ...] = ()
+    #: Which outputs each source key gets (:class:`core.profiles.Profiles`): THUMBS_INCLUDE/THUMBS_EXCLUDE, then
+    #: the THUMBS_PROFILES profiles, or the settings above as the one profile ``default``. :func:`load_config`
+    #: builds it; a Config built without it gets the one recipe of its own fields.
+    profiles: Profiles = None  # type: ignore[assignment]  # set by __post_init__ when not given
     #: Animated outputs (``animated = "keep"``): most frames, and longest total duration in seconds.
     max_frames: int = 300
     max_duration: float = 60.0
@@ -111,6 +113,32 @@ class Config:
     url_ttl: int = 3600  # seconds a signed URL stays valid
     #: Which variable each value came from, for error messages and ``polythumb config``.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.profiles is None:
+            object.__setattr__(self, "profiles", _recipe_profiles(self))
+
+
+def _recipe(config: Config) -> Profile:
+    """The single-recipe settings (THUMBS_SIZES, THUMBS_FORMAT, THUMBS_QUALITY, THUMBS_FIT, THUMBS_KEY_TEMPLATE)."""
+    return Profile.recipe(
+        sizes=config.boxes,
+        format=config.format,
+        quality=config.quality,
+        fit=config.fit,
+        key_template=config.key_template,
+    )
+
+
+def _recipe_profiles(config: Config, named: tuple[Profile, ...] = ()) -> Profiles:
+    """``config``'s outputs: the ``named`` profiles (THUMBS_PROFILES), or else its one recipe, behind its filter."""
+    return Profiles(
+        named or (_recipe(config),),
+        include=config.include,
+        exclude=config.exclude,
+        strip_metadata=config.strip_metadata,
+        named=bool(named),
+    )
 
 
 def load_config(
@@ -176,13 +204,16 @@ def load_config(
         sources=sources,
     )
     config = _with_completion(config, text, raw)
-    _check_key_template(config)
+    recipe = _recipe(config)
+    _check_key_template(recipe)
+    named: tuple[Profile, ...] = ()
     if text("THUMBS_PROFILES"):
-        config = replace(config, profiles=load_profiles(raw["THUMBS_PROFILES"], base=config))
+        named = load_profiles(raw["THUMBS_PROFILES"], base=recipe, include=config.include, max_pixels=config.max_pixels)
     else:
-        check_outputs(default_profile(config), include=config.include, sizes="THUMBS_SIZES", formats="THUMBS_FORMAT")
+        check_outputs(recipe, include=config.include, sizes="THUMBS_SIZES", formats="THUMBS_FORMAT")
+    config = replace(config, profiles=_recipe_profiles(config, named))
     if config.manifest:
-        check_manifest_apart(config)
+        check_manifest_apart(config.manifest_key, config.profiles)
     too_big = [str(b) for b in config.boxes if config.fit is not Fit.CONTAIN and b.width * b.height > config.max_pixels]
     if too_big:
         raise ConfigError(
@@ -375,11 +406,12 @@ def _parse_cache_control(value: str | None, default: str) -> str:
     return value
 
 
-def _check_key_template(config: Config) -> None:
-    template = config.key_template
+def _check_key_template(recipe: Profile) -> None:
+    template = recipe.key_template
     check_template(template, "THUMBS_KEY_TEMPLATE")
     # Stable keys per box: two sizes must never land on one key (deletes find outputs by key).
-    sample = [output_key(config, "photos/sample.jpg", box) for box in config.boxes]
+    sample = [render_key(template, "photos/sample.jpg", box, fmt)
+              for box in recipe.sizes for fmt in recipe.formats_for("photos/sample.jpg")]  # fmt: skip
     if len(set(sample)) != len(sample):
         raise ConfigError(
             f"THUMBS_KEY_TEMPLATE={template!r} gives the same key for different THUMBS_SIZES; "

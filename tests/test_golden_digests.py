@@ -116,9 +116,7 @@ def keys_of(name: str, settings: Mapping[str, str]) -> tuple[str, ...]:
 
 def outputs(config: Config, key: str) -> list[list[str]]:
     """``[key, box, format, params, profile]`` of every output of ``key``: the one place this test asks the code."""
-    from core.profiles import outputs_for
-
-    return [[o.key, str(o.box), o.format, o.params, o.profile] for o in outputs_for(config, key)]
+    return [[o.key, str(o.box), o.format, o.params, o.profile] for o in config.profiles.outputs_for(key)]
 
 
 def completion_digests(config: Config, key: str) -> dict[str, str]:
