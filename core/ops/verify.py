@@ -249,7 +249,7 @@ def _concrete(glob: str) -> str:
             out.append("x")
         elif close != -1:
             members = glob[index + 1 : close]
-            if members[0] in "!^":
+            if members[0] == "!":  # fnmatch's negation ("^" is a member there)
                 out.append(next(c for c in "x0_-" if c not in members[1:]))
             else:
                 out.append(members[0])
