@@ -116,7 +116,7 @@ class Config:
 
     def __post_init__(self) -> None:
         if self.profiles is None:
-            object.__setattr__(self, "profiles", _recipe_profiles(self))
+            object.__setattr__(self, "profiles", _profiles_of(self))
 
 
 def _recipe(config: Config) -> Profile:
@@ -130,7 +130,7 @@ def _recipe(config: Config) -> Profile:
     )
 
 
-def _recipe_profiles(config: Config, named: tuple[Profile, ...] = ()) -> Profiles:
+def _profiles_of(config: Config, named: tuple[Profile, ...] = ()) -> Profiles:
     """``config``'s outputs: the ``named`` profiles (THUMBS_PROFILES), or else its one recipe, behind its filter."""
     return Profiles(
         named or (_recipe(config),),
@@ -211,7 +211,7 @@ def load_config(
         named = load_profiles(raw["THUMBS_PROFILES"], base=recipe, include=config.include, max_pixels=config.max_pixels)
     else:
         check_outputs(recipe, include=config.include, sizes="THUMBS_SIZES", formats="THUMBS_FORMAT")
-    config = replace(config, profiles=_recipe_profiles(config, named))
+    config = replace(config, profiles=_profiles_of(config, named))
     if config.manifest:
         check_manifest_apart(config.manifest_key, config.profiles)
     too_big = [str(b) for b in config.boxes if config.fit is not Fit.CONTAIN and b.width * b.height > config.max_pixels]

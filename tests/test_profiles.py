@@ -448,3 +448,14 @@ def test_a_smart_crop_redone_for_one_size_crops_as_the_first_render(monkeypatch:
     first, redone = crops
     assert set(first) == {"300x100", "64x64"} and set(redone) == {"64x64"}
     assert redone["64x64"] == pytest.approx(first["64x64"], abs=1e-6)
+
+
+def test_a_config_built_by_hand_gets_the_one_recipe_of_its_own_fields() -> None:
+    from core.config import Config
+    from core.imaging.types import Box
+
+    config = Config(boxes=(Box(64, 64),), format="webp", include=("*.jpg",))
+    assert not config.profiles.named
+    assert [(o.key, o.format) for o in config.profiles.outputs_for("a/b.jpg")] == [("a/b-64x64.webp", "webp")]
+    assert config.profiles.outputs_for("a/b.png") == []  # its THUMBS_INCLUDE too
+    assert Config().profiles == load_config({}).profiles
