@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, replace
 from core import registry
 from core.errors import ConfigError, PolythumbError
 from core.imaging.types import Box, Fit
-from core.keys import output_key
+from core.keys import render_key
 from core.overlap import check_manifest_apart
-from core.profiles import Profile, check_outputs, default_profile, load_profiles
+from core.profiles import Profile, Profiles, check_outputs, load_profiles
 from core.settings import Setting
 from core.syntax import check_template
 from core.vocabulary import DEFAULT_INCLUDE, DEFAULT_KEY_TEMPLATE, DEFAULT_MANIFEST_KEY, SETTINGS, URL_MODES, VOCABULARY
@@ -48,8 +48,10 @@ class Config:
     strip_metadata: bool = True
     on_delete: str = "delete"
     log_level: str = "INFO"
-    #: Named recipes from THUMBS_PROFILES (see :mod:`core.profiles`); empty: the settings above are the one recipe.
-    profiles: tuple[Profile, ...] = ()
+    #: Which outputs each source key gets (:class:`core.profiles.Profiles`): THUMBS_INCLUDE/THUMBS_EXCLUDE, then
+    #: the THUMBS_PROFILES profiles, or the settings above as the one profile ``default``. :func:`load_config`
+    #: builds it; a Config built without it gets the one recipe of its own fields.
+    profiles: Profiles = None  # type: ignore[assignment]  # set by __post_init__ when not given
     #: Animated outputs (``animated = "keep"``): most frames, and longest total duration in seconds.
     max_frames: int = 300
     max_duration: float = 60.0
@@ -66,6 +68,32 @@ class Config:
     url_ttl: int = 3600  # seconds a signed URL stays valid
     #: Which variable each value came from, for error messages and ``polythumb config``.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.profiles is None:
+            object.__setattr__(self, "profiles", _profiles_of(self))
+
+
+def _recipe(config: Config) -> Profile:
+    """The single-recipe settings (THUMBS_SIZES, THUMBS_FORMAT, THUMBS_QUALITY, THUMBS_FIT, THUMBS_KEY_TEMPLATE)."""
+    return Profile.recipe(
+        sizes=config.boxes,
+        format=config.format,
+        quality=config.quality,
+        fit=config.fit,
+        key_template=config.key_template,
+    )
+
+
+def _profiles_of(config: Config, named: tuple[Profile, ...] = ()) -> Profiles:
+    """``config``'s outputs: the ``named`` profiles (THUMBS_PROFILES), or else its one recipe, behind its filter."""
+    return Profiles(
+        named or (_recipe(config),),
+        include=config.include,
+        exclude=config.exclude,
+        strip_metadata=config.strip_metadata,
+        named=bool(named),
+    )
 
 
 def load_config(
@@ -113,13 +141,16 @@ def load_config(
             "THUMBS_URL_MODE=public needs THUMBS_PUBLIC_BASE_URL (a CDN or bucket website URL); "
             f"accepted values: {' | '.join(URL_MODES)}"
         )
-    _check_key_template(config)
+    recipe = _recipe(config)
+    _check_key_template(recipe)
+    named: tuple[Profile, ...] = ()
     if text("THUMBS_PROFILES"):
-        config = replace(config, profiles=load_profiles(raw["THUMBS_PROFILES"], base=config))
+        named = load_profiles(raw["THUMBS_PROFILES"], base=recipe, include=config.include, max_pixels=config.max_pixels)
     else:
-        check_outputs(default_profile(config), include=config.include, sizes="THUMBS_SIZES", formats="THUMBS_FORMAT")
+        check_outputs(recipe, include=config.include, sizes="THUMBS_SIZES", formats="THUMBS_FORMAT")
+    config = replace(config, profiles=_profiles_of(config, named))
     if config.manifest:
-        check_manifest_apart(config)
+        check_manifest_apart(config.manifest_key, config.profiles)
     too_big = [str(b) for b in config.boxes if config.fit is not Fit.CONTAIN and b.width * b.height > config.max_pixels]
     if too_big:
         raise ConfigError(
@@ -191,11 +222,12 @@ def _provider_settings() -> dict[str, str]:
     return found
 
 
-def _check_key_template(config: Config) -> None:
-    template = config.key_template
+def _check_key_template(recipe: Profile) -> None:
+    template = recipe.key_template
     check_template(template, "THUMBS_KEY_TEMPLATE")
     # Stable keys per box: two sizes must never land on one key (deletes find outputs by key).
-    sample = [output_key(config, "photos/sample.jpg", box) for box in config.boxes]
+    sample = [render_key(template, "photos/sample.jpg", box, fmt)
+              for box in recipe.sizes for fmt in recipe.formats_for("photos/sample.jpg")]  # fmt: skip
     if len(set(sample)) != len(sample):
         raise ConfigError(
             f"THUMBS_KEY_TEMPLATE={template!r} gives the same key for different THUMBS_SIZES; "

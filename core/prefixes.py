@@ -22,7 +22,6 @@ from core.config import Config
 from core.errors import NotFound, PrefixTooLarge
 from core.outcome import Action, OutputRecord
 from core.ownership import Owner, ownership, recorded_source
-from core.profiles import key_templates
 from core.storage.port import ObjectInfo, Storage
 
 #: Objects one directory delete may list in the destination (each may cost a HEAD on S3 and Azure,
@@ -53,7 +52,7 @@ def output_listing_prefix(template: str, directory: str) -> str:
 
 def output_listing_prefixes(config: Config, directory: str) -> list[str]:
     """The prefixes to list for ``directory``: one per key template in use (profiles may differ), none nested."""
-    templates = [*key_templates(config), *([config.manifest_key] if config.manifest else [])]  # manifests too
+    templates = [*config.profiles.key_templates(), *([config.manifest_key] if config.manifest else [])]  # manifests too
     prefixes = sorted({output_listing_prefix(template, directory) for template in templates})
     return [p for i, p in enumerate(prefixes) if not any(p.startswith(q) for q in prefixes[:i])]
 

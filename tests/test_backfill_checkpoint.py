@@ -9,8 +9,7 @@ import pytest
 
 from core.config import load_config
 from core.errors import ConfigError
-from core.imaging.types import Box
-from core.keys import thumbnail_metadata
+from core.keys import Provenance
 from core.ops.backfill.checkpoint import Checkpoint, CheckpointWriter, Watermark, load_checkpoint, save_checkpoint
 from core.ops.backfill.executor import run_local
 from core.ops.backfill.orphans import OrphanAction, delete_orphan
@@ -98,7 +97,9 @@ def test_the_spool_reads_back_what_was_written_repeatably() -> None:
 def orphan_setup() -> tuple[MemoryStorage, MemoryStorage, Orphan]:
     source, thumbs = MemoryStorage("photos"), MemoryStorage("thumbs")
     config = load_config({}, overrides={"THUMBS_DEST_BUCKET": "thumbs"})
-    meta = thumbnail_metadata(config, bucket="photos", source_key="a.jpg", revision="r", fmt="jpeg", box=Box(256, 256))
+    [output] = config.profiles.outputs_for("a.jpg")
+    meta = Provenance.of(output.spec, bucket="photos", source_key="a.jpg", revision="r", box=output.box,
+                         dimensions=(256, 192)).to_metadata()  # fmt: skip
     thumbs.put("a-256x256.jpg", b"thumb", content_type="image/jpeg", metadata=meta)
     return source, thumbs, Orphan("a-256x256.jpg", "a.jpg", OrphanReason.SOURCE_MISSING)
 

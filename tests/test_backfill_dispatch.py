@@ -20,8 +20,7 @@ from core import registry
 from core.config import load_config
 from core.errors import StorageUnavailable
 from core.events import EventKind, ObjectEvent
-from core.imaging.types import Box
-from core.keys import output_keys, thumbnail_metadata
+from core.keys import Provenance
 from core.ops.backfill.checkpoint import CheckpointWriter, load_checkpoint
 from core.ops.backfill.cli import load_sink
 from core.ops.backfill.deadletter import DeadLetterFile
@@ -280,8 +279,7 @@ def test_dispatched_items_are_what_the_pipeline_needs_and_orphans_are_deleted_lo
         source.put(f"p/{i:02}.jpg", jpeg_bytes(64, 48), content_type="image/jpeg")
     for i in range(10):
         thumbnailer.handle(ObjectEvent.created("photos", f"p/{i:02}.jpg"))
-    orphan_meta = thumbnail_metadata(config, bucket="photos", source_key="p/gone.jpg", revision="r", fmt="jpeg",
-                                     box=Box(32, 32))  # fmt: skip
+    orphan_meta = Provenance("p/gone.jpg", "photos", "r", "32x32", "params").to_metadata()
     thumbs.put("p/gone-32x32.jpg", b"x", content_type="image/jpeg", metadata=orphan_meta)
 
     sink = MemorySink(max_batch_size=10)
@@ -302,7 +300,7 @@ def test_dispatched_items_are_what_the_pipeline_needs_and_orphans_are_deleted_lo
     statuses = {entry.key: entry.status for entry in Planner(source, thumbs, config).entries()}
     assert set(statuses.values()) == {SourceStatus.CURRENT} and len(statuses) == 30
     assert {info.key for info in thumbs.list()} == {
-        key for i in range(30) for key in output_keys(config, f"p/{i:02}.jpg").values()
+        output.key for i in range(30) for output in config.profiles.outputs_for(f"p/{i:02}.jpg")
     }
 
 

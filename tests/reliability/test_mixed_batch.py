@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from core.config import load_config
-from core.keys import output_keys
 from core.ops.cli import EXIT_FAILED
 from tests.images import jpeg_bytes, open_bytes, png_rgba_bytes
 from tests.reliability.conftest import JsonLines
@@ -89,7 +88,7 @@ def test_the_local_cli_completes_the_good_and_reports_each_bad_image_once(source
         assert (record["status"], record["error_kind"]) == ("failed", kind)
     config = load_config({"THUMBS_DEST_BUCKET": str(out), "THUMBS_SIZES": "256x256"})
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and ".polythumb" not in p.parts)
-    expected = sorted(key for good in GOOD for key in output_keys(config, good).values())
+    expected = sorted(output.key for good in GOOD for output in config.profiles.outputs_for(good))
     assert written == expected, "thumbnails of the good images only"
     for key in expected:
         open_bytes((out / key).read_bytes())  # whole images

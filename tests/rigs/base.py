@@ -41,7 +41,6 @@ from core.keys import (
     META_VERSION,
     decode_meta_value,
     is_polythumb_output,
-    output_keys,
 )
 from core.logs import LOGGER_NAME, JsonFormatter
 from core.runtime import FunctionRuntime
@@ -338,7 +337,7 @@ class FaultRig:
 
     def expected_outputs(self, key: str) -> dict[str, Any]:
         """Output key -> box of every thumbnail of ``key``."""
-        return {out: box for box, out in output_keys(self.config, key).items()}
+        return {output.key: output.box for output in self.config.profiles.outputs_for(key)}
 
     def source_revision(self, key: str) -> str:
         return self.direct(self.source).head(key).revision
@@ -396,24 +395,20 @@ TRICKY_KEYS = ("plus+sign/a+b.jpg", "unicode/café/日本語 写真.jpg", "perce
 def current_keys(config: Config, source: Storage, dest: Storage, keys: Sequence[str]) -> set[str]:
     """The ``keys`` whose every thumbnail in ``dest`` renders their current revision with ``config``."""
     from core.errors import NotFound
-    from core.keys import output_format
-    from core.keys import render_params_digest as digest
 
     thumbs = {info.key for info in dest.list()}
     done = set()
     for key in keys:
         revision = source.head(key).revision
-        fmt = output_format(config, key)
-        for box, thumb in output_keys(config, key).items():
-            if thumb not in thumbs:
+        for output in config.profiles.outputs_for(key):
+            if output.key not in thumbs:
                 break
             try:
-                meta = dest.head(thumb).metadata  # listings may carry no metadata
+                meta = dest.head(output.key).metadata  # listings may carry no metadata
             except NotFound:
                 break
-            if decode_meta_value(meta.get(META_SOURCE_REVISION, "")) != revision or meta.get(META_PARAMS) != digest(
-                config, fmt, box
-            ):
+            rendered = decode_meta_value(meta.get(META_SOURCE_REVISION, ""))
+            if rendered != revision or meta.get(META_PARAMS) != output.params:
                 break
         else:
             done.add(key)

@@ -20,7 +20,6 @@ from core.errors import NotFound
 from core.keys import is_polythumb_output
 from core.ops.backfill.planner import Orphan, OrphanReason
 from core.ownership import Owner, SourceExists, SourceRef, ownership, recorded_source
-from core.profiles import is_selected
 from core.storage.port import ObjectInfo, Storage
 
 
@@ -50,7 +49,7 @@ def _still_orphaned(orphan: Orphan, info: ObjectInfo, *, source: Storage, config
     if orphan.reason is OrphanReason.NOT_CONFIGURED:
         return orphan.key not in owned_keys(config, orphan.source_key)
     if orphan.reason is OrphanReason.SOURCE_FILTERED:
-        return not is_selected(config, orphan.source_key)
+        return not config.profiles.is_selected(orphan.source_key)
     if orphan.reason is OrphanReason.SOURCE_IS_OUTPUT:  # its "source" is itself a thumbnail: still one?
         try:
             return is_polythumb_output(source.head(orphan.source_key).metadata)

@@ -3,7 +3,7 @@
 :class:`Planner` compares a source with a destination without downloading an
 image, and yields one :class:`PlanEntry` per source key, in listing order:
 
-* **missing** -- an expected output key (:func:`core.keys.output_keys`) holds
+* **missing** -- an expected output key (:meth:`core.profiles.Profiles.outputs_for`) holds
   no thumbnail of this source;
 * **stale** -- every output exists, but one was rendered from another source
   revision (``polythumb_source_revision``) or with other settings
@@ -13,7 +13,7 @@ image, and yields one :class:`PlanEntry` per source key, in listing order:
   destination object carrying the ``polythumb_source`` marker whose source is
   no longer in the listing (gone, or now excluded by THUMBS_INCLUDE/EXCLUDE),
   or that is not an output of its source under the current settings (a size,
-  format or profile no longer configured: :func:`core.profiles.outputs_for`), or whose recorded source is
+  format or profile no longer configured: :meth:`core.profiles.Profiles.outputs_for`), or whose recorded source is
   itself a thumbnail (rendered from a destination nested in the source directory, before polythumb
   recognised its outputs there). Objects without the marker are never orphans, and neither are thumbnails
   another source bucket wrote.
@@ -81,7 +81,6 @@ from core.ops.backfill.concurrency import DEFAULT_IO_WORKERS, ordered_map
 from core.ops.backfill.keyspace import dest_scan_prefix, output_key_pattern
 from core.ops.backfill.sorting import DEFAULT_CHUNK_SIZE, ExternalSorter, Row
 from core.ownership import recorded_source
-from core.profiles import is_selected, outputs_for
 from core.storage.port import ObjectInfo, Storage
 
 
@@ -329,7 +328,7 @@ class Planner:
                 if orphans:
                     yield PlanEntry(key, info, orphans=orphans)
                 continue
-            if not is_selected(self.config, key):
+            if not self.config.profiles.is_selected(key):
                 self.stats.filtered += 1
                 orphans = _orphans(rows, key, OrphanReason.SOURCE_FILTERED)
                 if orphans:
@@ -362,7 +361,7 @@ class Planner:
 
     def _expected(self, key: str) -> list[tuple[str, str]]:
         """``(output key, params)`` of every size in every format of the key's profile, and the manifest."""
-        expected = [(output.key, output.params) for output in outputs_for(self.config, key)]
+        expected = [(output.key, output.params) for output in self.config.profiles.outputs_for(key)]
         if self.config.manifest:
             expected.append((manifest_key(self.config, key), manifest_params(self.config, key)))
         return expected

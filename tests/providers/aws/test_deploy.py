@@ -91,9 +91,7 @@ def test_default_settings_are_valid_for_the_code(terraform: dict[str, list[Any]]
         },
         require_dest=True,
     )
-    from core.keys import output_keys
-
-    assert all(key.startswith(dest_prefix) for key in output_keys(config, "uploads/a b/photo.jpg").values())
+    assert all(o.key.startswith(dest_prefix) for o in config.profiles.outputs_for("uploads/a b/photo.jpg"))
 
 
 def test_sqs_visibility_timeout_is_at_least_six_function_timeouts(terraform: dict[str, list[Any]]) -> None:

@@ -17,7 +17,6 @@ import pytest
 from core.config import load_config
 from core.errors import MalformedEvent, StorageUnavailable
 from core.keys import META_PARAMS, META_SOURCE, META_SOURCE_BUCKET, META_SOURCE_REVISION, decode_meta_value
-from core.keys import output_keys as config_output_keys
 from core.once import once
 from core.runtime import FunctionRuntime
 from providers.aws.handler import LambdaHandler, build_handler
@@ -51,7 +50,7 @@ def image_for(key: str) -> tuple[bytes, str]:
 
 def expected_outputs(dest: str, key: str) -> dict[str, Any]:
     config = load_config(settings(dest))
-    return {output_key: box for box, output_key in config_output_keys(config, key).items()}
+    return {output.key: output.box for output in config.profiles.outputs_for(key)}
 
 
 def dead_endpoint() -> str:

@@ -24,7 +24,7 @@ import pytest
 
 from core.config import load_config
 from core.errors import ConfigError, StorageUnavailable, TransientError
-from core.keys import encode_meta_value, output_keys
+from core.keys import encode_meta_value
 from core.logs import LOGGER_NAME, JsonFormatter
 from tests.images import jpeg_bytes, open_bytes, png_rgba_bytes
 from tests.providers.azure.delivery import (
@@ -111,7 +111,8 @@ def expected_thumbnails(key: str) -> dict[Any, str]:
 
     from providers.azure import PROVIDER
 
-    return output_keys(load_config(os.environ, extra_settings=PROVIDER.function_settings), key)
+    config = load_config(os.environ, extra_settings=PROVIDER.function_settings)
+    return {output.box: output.key for output in config.profiles.outputs_for(key)}
 
 
 def assert_thumbnails_of(app: App, key: str, source_etag: str) -> None:
