@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote
 from core import __version__
 from core.errors import InvalidKey
 from core.imaging.types import EXTENSIONS, Box, Fit
+from core.storage.validation import collapse_slashes
 
 if TYPE_CHECKING:  # config validates key templates with output_key: a runtime import would be a cycle
     from core.config import Config
@@ -43,9 +44,6 @@ AUTO_FORMATS = {
     "heic": "webp", "heif": "webp",
 }  # fmt: skip
 AUTO_FALLBACK_FORMAT = "png"
-
-_SLASHES = re.compile(r"/{2,}")
-
 
 def output_format(config: Config, source_key: str) -> str:
     """Return the concrete format (jpeg, png, webp, avif) written for ``source_key``."""
@@ -88,7 +86,7 @@ def fill_template(template: str, source_key: str, **values: object) -> str:
     directory, name = posixpath.split(source_key)
     stem, dot_ext = posixpath.splitext(name)
     rendered = template.format(dir=directory, stem=stem, name=name, srcext=dot_ext.lstrip("."), **values)
-    return check_rendered_key(_SLASHES.sub("/", rendered).lstrip("/"), source_key)
+    return check_rendered_key(collapse_slashes(rendered), source_key)
 
 
 def check_rendered_key(key: str, source_key: str) -> str:

@@ -20,7 +20,6 @@ template pair (a manifest ending in ``.json``, thumbnails in ``.{ext}``) is told
 from __future__ import annotations
 
 import heapq
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -28,6 +27,7 @@ from core.errors import ConfigError
 from core.imaging.types import EXTENSIONS
 from core.keys import included_extensions
 from core.profiles import active_profiles
+from core.storage.validation import collapse_slashes
 from core.syntax import KEY_PLACEHOLDERS, MANIFEST_PLACEHOLDERS, template_fields
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ def meeting(first: _Automaton, second: _Automaton) -> str | None:
             continue
         a, b = state
         if a == first.end and b == second.end:
-            return re.sub("/+", "/", _spell(previous, state)).lstrip("/")
+            return collapse_slashes(_spell(previous, state))
         for following, char, step in _moves(first, second, a, b):
             if spent + step < cost.get(following, spent + step + 1):
                 cost[following] = spent + step

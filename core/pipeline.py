@@ -59,6 +59,7 @@ from core.ownership import Owner, SourceRef, ownership, refusal, renders
 from core.prefixes import delete_outputs_under
 from core.profiles import Output, outputs_for
 from core.storage.port import ObjectInfo, Storage
+from core.storage.port import head_or_none as _head_or_none
 
 #: Opens the store for a bucket/container name. Providers pass their adapter's factory.
 BucketOpener = Callable[[str], Storage]
@@ -404,13 +405,6 @@ class Thumbnailer:
 
 
 # -- helpers -------------------------------------------------------------------
-
-
-def _head_or_none(store: Storage, key: str) -> ObjectInfo | None:
-    try:
-        return store.head(key)
-    except NotFound:
-        return None
 
 
 def _check_size(size: int, config: Config) -> None:

@@ -28,7 +28,7 @@ from core.completion.naming import MANIFEST_BOX, legacy_manifest_key, manifest_k
 from core.completion.placeholders import BLURHASH_COMPONENTS, placeholders_of
 from core.completion.urls import UrlBuilder
 from core.config import Config
-from core.errors import NotFound, OutputConflict, PreconditionFailed, StorageError, SupersededError
+from core.errors import OutputConflict, PreconditionFailed, StorageError, SupersededError
 from core.events import ObjectEvent
 from core.keys import (
     META_BOX,
@@ -42,6 +42,7 @@ from core.keys import (
 from core.outcome import Action, OutputRecord
 from core.ownership import Owner, SourceExists, SourceRef, ownership, refusal
 from core.storage.port import ObjectInfo, Storage
+from core.storage.port import head_or_none as _head_or_none
 
 CONTENT_TYPE = "application/json"
 MANIFEST_VERSION = 1
@@ -249,10 +250,3 @@ def _measured(store: Storage, record: OutputRecord) -> OutputRecord:
         content_type=record.content_type or stored.info.content_type,
         revision=stored.info.revision,
     )
-
-
-def _head_or_none(store: Storage, key: str) -> ObjectInfo | None:
-    try:
-        return store.head(key)
-    except NotFound:
-        return None
