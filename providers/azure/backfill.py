@@ -40,7 +40,7 @@ from typing import Any
 
 from core.errors import ConfigError, PermissionDenied
 from core.events import ObjectEvent
-from core.ops.backfill.dispatch import SendFailure, SendResult, SinkRequest
+from core.ops.backfill.dispatch import ItemOutcome, SendResult, SinkRequest, send_each
 from providers.azure import MISSING_SDK_HINT
 from providers.azure.connection import resolve_connection
 from providers.azure.events import BLOB_CREATED, SUBJECT_PREFIX
@@ -142,22 +142,13 @@ class StorageQueueSink:
 
     def send(self, batch: Sequence[ObjectEvent]) -> SendResult:
         """Put every event of ``batch`` on the queue; report each."""
-        outcomes = list(self._pool.map(self._put, [queue_message(event) for event in batch]))
-        stopping = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
-        if stopping:
-            raise stopping[0]  # a missing queue or refused credentials: resending cannot help
-        failures = [
-            SendFailure(index, outcome[0], retryable=outcome[1])
-            for index, outcome in enumerate(outcomes)
-            if isinstance(outcome, tuple)
-        ]
-        return SendResult.with_failures(len(batch), failures)
+        return send_each(self._pool, self._put, [queue_message(event) for event in batch])
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self._queue.close()
 
-    def _put(self, text: str) -> tuple[str, bool] | Exception | None:
+    def _put(self, text: str) -> ItemOutcome:
         """None when sent; (reason, retryable) when it failed; an exception that must stop the run."""
         from azure.core.exceptions import (
             ClientAuthenticationError,
@@ -233,10 +224,7 @@ def make_sink(request: SinkRequest) -> StorageQueueSink:
     Raises:
         ConfigError: an unknown sink option, an invalid queue name, or no way to reach the queue.
     """
-    options: Mapping[str, str] = request.sink_options
-    unknown = sorted(set(options) - set(SINK_OPTIONS))
-    if unknown:
-        raise ConfigError(f"unknown --sink-option {', '.join(unknown)} for azure; accepted: {', '.join(SINK_OPTIONS)}")
+    options = request.checked_options(SINK_OPTIONS)
     workers = int(request.workers or 16)
     queue_url = (options.get("queue_url") or "").strip()
     if queue_url:

@@ -43,6 +43,7 @@ from core.keys import (
     output_keys,
 )
 from core.logs import LOGGER_NAME, JsonFormatter
+from core.ops.backfill.dispatch import SinkRequest
 from core.runtime import FunctionRuntime
 from core.storage.port import ObjectInfo, Storage, StoredObject
 from tests.reliability.faultproxy import FaultProxy, Rule
@@ -389,6 +390,12 @@ class Schedule:
 
 #: Keys whose encodings differ between envelopes, messages and listings: space, plus, percent, non-ASCII.
 TRICKY_KEYS = ("plus+sign/a+b.jpg", "unicode/café/日本語 写真.jpg", "percent/100% off.jpg", "space dir/x y.jpg")
+
+
+def sink_request(target: str, *, workers: int | None = None, **options: str) -> SinkRequest:
+    """What ``polythumb backfill --target <target> --sink-option KEY=VALUE ...`` asks a sink factory for."""
+    return SinkRequest(target=target, src="images", dest="thumbs", config=load_config({}), workers=workers,
+                       sink_options=options)  # fmt: skip
 
 
 def current_keys(config: Config, source: Storage, dest: Storage, keys: Sequence[str]) -> set[str]:

@@ -24,7 +24,7 @@ from providers.azure.storage import BlobStorageOpener
 from tests.images import jpeg_bytes
 from tests.providers.azure.emulator import ACCOUNT_NAME, AzuriteQueue, free_port
 from tests.providers.azure.rig import BackfillApp, start_backfill_app
-from tests.rigs.base import TRICKY_KEYS
+from tests.rigs.base import TRICKY_KEYS, sink_request
 
 pytestmark = pytest.mark.azure
 
@@ -114,17 +114,15 @@ def test_the_queue_connection_resolves_as_the_host_resolves_it() -> None:
 
 
 def test_sink_options_are_checked_before_anything_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
-    import argparse
-
     from providers.azure.backfill import make_sink
 
     with pytest.raises(ConfigError, match="unknown --sink-option url"):
-        make_sink(argparse.Namespace(sink_options={"url": "x"}, workers=2))
+        make_sink(sink_request("azure", url="x", workers=2))
     with pytest.raises(ConfigError, match="--sink-option queue"):
-        make_sink(argparse.Namespace(sink_options={"queue": "Not_Valid"}, workers=2))
+        make_sink(sink_request("azure", queue="Not_Valid", workers=2))
     monkeypatch.delenv("AzureWebJobsStorage", raising=False)
     with pytest.raises(ConfigError, match="AzureWebJobsStorage"):
-        make_sink(argparse.Namespace(sink_options={}, workers=2))
+        make_sink(sink_request("azure", workers=2))
 
 
 def test_deploy_creates_the_queue_the_function_listens_on_with_queue_scoped_roles() -> None:
