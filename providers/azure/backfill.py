@@ -42,7 +42,7 @@ from core.errors import ConfigError, PermissionDenied
 from core.events import ObjectEvent
 from core.ops.backfill.dispatch import ItemOutcome, SendResult, SinkRequest, send_each
 from providers.azure import MISSING_SDK_HINT
-from providers.azure.connection import resolve_connection
+from providers.azure.connection import credential, resolve_connection
 from providers.azure.events import BLOB_CREATED, SUBJECT_PREFIX
 from providers.azure.settings import (
     DEFAULT_CONNECTION,
@@ -190,32 +190,19 @@ def queue_client(*, connection_name: str, queue_name: str, environ: Mapping[str,
     Entra ID credential (``<name>__credential=managedidentity``, ``<name>__clientId``).
 
     Raises:
-        ConfigError: neither is set (naming the settings looked for, never their values).
+        ConfigError: neither is set, or a setting is malformed (naming the settings, never their values).
     """
-    QueueClient, encode = _queue_sdk()
-    settings = _CaseInsensitive(environ)
-    kwargs = {"message_encode_policy": encode(), **_client_options(), **options}
-    for setting in (connection_name, f"AzureWebJobs{connection_name}"):
-        value = (settings.get(setting) or "").strip()
-        if value:
-            return QueueClient.from_connection_string(value, queue_name, **kwargs)
-    account_url = (settings.get(f"{connection_name}__queueServiceUri") or "").strip().rstrip("/")
-    account = (settings.get(f"{connection_name}__accountName") or "").strip()
-    if not account_url and account:
-        account_url = f"https://{account}.queue.core.windows.net"
-    if not account_url:
-        raise ConfigError(
-            f"no queue connection named {connection_name!r}: set {connection_name} to a connection string, or "
-            f"{connection_name}__queueServiceUri / {connection_name}__accountName for an identity-based one "
-            "(or pass --sink-option queue_url=https://<account>.queue.core.windows.net/<queue>)"
-        )
-    if not account_url.startswith("https://"):
-        raise ConfigError(f"{connection_name}__queueServiceUri must be an https:// endpoint (tokens need TLS)")
-    credential = _credential(
-        managed=(settings.get(f"{connection_name}__credential") or "").strip().lower() == "managedidentity",
-        client_id=(settings.get(f"{connection_name}__clientId") or "").strip() or None,
+    connection = resolve_connection(
+        connection_name,
+        environ=environ,
+        service="queue",
+        otherwise="pass --sink-option queue_url=https://<account>.queue.core.windows.net/<queue>",
     )
-    return QueueClient(account_url, queue_name, credential=credential, **kwargs)
+    QueueClient, encode = _queue_sdk()
+    kwargs = {"message_encode_policy": encode(), **_client_options(), **options}
+    if connection.connection_string is not None:
+        return QueueClient.from_connection_string(connection.connection_string, queue_name, **kwargs)
+    return QueueClient(connection.account_url, queue_name, credential=credential(connection), **kwargs)
 
 
 def make_sink(request: SinkRequest) -> StorageQueueSink:
@@ -242,9 +229,8 @@ def _client_from_url(queue_url: str) -> Any:
     QueueClient, encode = _queue_sdk()
     # A SAS in the query authorises by itself; otherwise authenticate with the developer's/host's identity.
     has_sas = "sig=" in queue_url.partition("?")[2]
-    credential = None if has_sas else _credential(managed=False, client_id=None)
-    return QueueClient.from_queue_url(queue_url, credential=credential, message_encode_policy=encode(),
-                                      **_client_options())  # fmt: skip
+    return QueueClient.from_queue_url(queue_url, credential=None if has_sas else credential(),
+                                      message_encode_policy=encode(), **_client_options())  # fmt: skip
 
 
 def _client_options() -> dict[str, Any]:
@@ -263,23 +249,3 @@ def _queue_sdk() -> tuple[Any, Callable[[], Any]]:
     return QueueClient, TextBase64EncodePolicy
 
 
-def _credential(*, managed: bool, client_id: str | None) -> Any:
-    try:
-        from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
-    except ImportError as exc:  # pragma: no cover - covered by the core-only isolation session
-        raise ImportError(MISSING_SDK_HINT) from exc
-    if managed:
-        return ManagedIdentityCredential(client_id=client_id)
-    return DefaultAzureCredential(managed_identity_client_id=client_id)
-
-
-class _CaseInsensitive:
-    """App-setting lookup that ignores case, as the Functions host's configuration does."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._exact = environ
-        self._folded = {key.lower(): value for key, value in environ.items()}
-
-    def get(self, name: str) -> str | None:
-        value = self._exact.get(name)
-        return value if value is not None else self._folded.get(name.lower())

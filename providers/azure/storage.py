@@ -38,7 +38,7 @@ from core.errors import (
 from core.storage.port import ObjectInfo, StoredObject
 from core.storage.validation import check_key
 from providers.azure import MISSING_SDK_HINT
-from providers.azure.connection import BlobConnection, blob_service_client
+from providers.azure.connection import StorageConnection, blob_service_client
 
 try:
     from azure.core import MatchConditions
@@ -204,7 +204,7 @@ class BlobStorageOpener:
     first event and reused by every container and every warm invocation of the process.
     """
 
-    def __init__(self, connection: BlobConnection, **client_options: Any) -> None:
+    def __init__(self, connection: StorageConnection, **client_options: Any) -> None:
         self.connection = connection
         self._client_options = client_options
         self._service: BlobServiceClient | None = None

@@ -113,6 +113,18 @@ def test_the_queue_connection_resolves_as_the_host_resolves_it() -> None:
         queue_client(connection_name="C", queue_name="q-1", environ={"C__queueServiceUri": "http://acct/"})
 
 
+def test_the_queue_connection_is_checked_and_authenticated_as_the_blob_connection_is() -> None:
+    from azure.identity import ManagedIdentityCredential
+
+    secret = "c2VjcmV0LWtleS10aGF0LW11c3Qtbm90LWxlYWs="
+    with pytest.raises(ConfigError, match="not a storage connection string") as caught:
+        queue_client(connection_name="C", queue_name="q-1", environ={"c": secret})  # any case
+    assert secret not in str(caught.value)
+    managed = {"C__accountName": "acct", "C__credential": "managedidentity", "C__clientId": "id-1"}
+    client = queue_client(connection_name="C", queue_name="q-1", environ=managed)
+    assert isinstance(client.credential, ManagedIdentityCredential)
+
+
 def test_sink_options_are_checked_before_anything_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
     from providers.azure.backfill import make_sink
 

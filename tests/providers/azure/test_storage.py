@@ -18,7 +18,7 @@ from core.errors import (
     StorageUnavailable,
     TransientError,
 )
-from providers.azure.connection import BlobConnection, blob_service_client, resolve_connection
+from providers.azure.connection import StorageConnection, blob_service_client, resolve_connection
 from providers.azure.storage import AzureBlobStorage, BlobStorageOpener, InvalidMetadata, _translate
 from tests.providers.azure.emulator import ACCOUNT_NAME, Azurite, free_port
 
@@ -205,7 +205,7 @@ def test_connection_errors_and_timeouts_are_transient(name: str) -> None:
     assert isinstance(translated, StorageUnavailable)
 
 
-def _connection(connection_string: str) -> BlobConnection:
+def _connection(connection_string: str) -> StorageConnection:
     return resolve_connection("AzureWebJobsStorage", environ={"AzureWebJobsStorage": connection_string})
 
 
