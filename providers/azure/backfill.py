@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from core.errors import ConfigError, PermissionDenied
 from core.events import ObjectEvent
+from core.once import once
 from core.ops.backfill.dispatch import ItemOutcome, SendResult, SinkRequest, send_each
 from providers.azure import MISSING_SDK_HINT
 from providers.azure.connection import credential, resolve_connection
@@ -100,8 +100,10 @@ def queue_message(event: ObjectEvent) -> str:
 
 # -- opening the images account for planning -----------------------------------------------
 
-_openers: dict[str, BlobStorageOpener] = {}
-_openers_lock = threading.Lock()
+@once
+def _images_opener() -> BlobStorageOpener:
+    """The opener of the images connection, resolved on the first open (one client for SRC and DEST)."""
+    return BlobStorageOpener(resolve_connection(load_azure_settings(os.environ).connection_name, environ=os.environ))
 
 
 def open_bucket(name: str) -> AzureBlobStorage:
@@ -110,14 +112,7 @@ def open_bucket(name: str) -> AzureBlobStorage:
     ``THUMBS_STORAGE_CONNECTION`` names the connection (default ``AzureWebJobsStorage``): a connection
     string, or ``<name>__blobServiceUri`` / ``<name>__accountName`` with an Entra ID identity.
     """
-    with _openers_lock:
-        opener = _openers.get("images")
-        if opener is None:
-            settings = load_azure_settings(os.environ)
-            opener = _openers["images"] = BlobStorageOpener(
-                resolve_connection(settings.connection_name, environ=os.environ)
-            )
-    return opener(name)
+    return _images_opener()(name)
 
 
 # -- the CLI side: the sink ------------------------------------------------------------------

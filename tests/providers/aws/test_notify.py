@@ -11,6 +11,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -251,3 +252,32 @@ def test_an_event_over_256_kib_reaches_sns_without_urls(many_outputs: AwsRig, ta
     assert all("url" not in output for output in data["outputs"])
     manifest = json.loads(_get(data["manifest"]["url"]))  # the manifest's signed URL works, and lists every URL
     assert len(manifest["outputs"]) == 128 and all("X-Amz-Signature=" in o["url"] for o in manifest["outputs"])
+
+
+def test_each_client_is_made_on_the_first_publish_once_however_many_threads_publish(
+    targets: Targets, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import providers.aws.notify as module
+    from tests.providers.aws.emulator import CREDENTIALS, REGION
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)  # what Lambda's boto3 reads, pointed at moto
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name.upper(), value)
+    made: list[str] = []
+    real = module._notify_client
+
+    def counting(service: str) -> Any:
+        made.append(service)
+        time.sleep(0.05)  # a slow first creation: every other thread arrives while it runs
+        return real(service)
+
+    monkeypatch.setattr(module, "_notify_client", counting)
+    targets.create_topic()
+    notifiers = [SnsNotifier(targets.topic_arn), EventBridgeNotifier(targets.bus)]
+    assert made == []  # the handler builds its notifiers at cold start: no client, no credentials read there
+    event = {"specversion": "1.0", "id": "e-1", "type": "dev.polythumb.thumbnails.ready", "subject": "a.jpg"}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda notifier: notifier.publish(event), notifiers * 8))
+    assert sorted(made) == ["events", "sns"]
+    assert len(targets.from_sns()) == len(targets.from_eventbridge()) == 8
