@@ -19,6 +19,7 @@ import pytest
 pytest.register_assert_rewrite("tests.rigs", "tests.providers", "tests.contract", "tests.reliability", "tests.images")
 
 from tests import rigs  # noqa: E402 - after the rewrite hook is registered
+from tests.log_capture import JsonLogs  # noqa: E402
 
 TESTS = Path(__file__).parent
 CORPUS = TESTS / "data" / "corpus"
@@ -36,6 +37,16 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith(("THUMBS_", "THUMBNAIL_")):
             monkeypatch.delenv(name)
     yield
+
+
+@pytest.fixture
+def json_logs() -> Iterator[JsonLogs]:
+    """polythumb's log lines during the test (see :mod:`tests.log_capture`)."""
+    capture = JsonLogs().attach()
+    try:
+        yield capture
+    finally:
+        capture.detach()
 
 
 @pytest.fixture(params=STORAGE_RIGS)

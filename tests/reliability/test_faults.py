@@ -14,7 +14,7 @@ import pytest
 
 from core.errors import StorageUnavailable, TransientError
 from tests.images import jpeg_bytes
-from tests.reliability.conftest import JsonLines
+from tests.log_capture import JsonLogs
 from tests.reliability.faultproxy import Fault, Rule, http_error
 from tests.rigs.base import FaultRig, is_transient
 from tests.rigs.plugin import SdkSleeps
@@ -143,7 +143,7 @@ def test_a_write_outage_after_the_first_thumbnail_leaves_only_whole_thumbnails(
 
 
 def test_a_403_is_permission_denied_retried_and_never_an_internal_error(
-    rig: FaultRig, sdk_sleeps: SdkSleeps, json_logs: JsonLines
+    rig: FaultRig, sdk_sleeps: SdkSleeps, json_logs: JsonLogs
 ) -> None:
     """A destination the function may not write (an IAM policy, an RBAC role): configuration, not a bug.
 

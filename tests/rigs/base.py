@@ -15,8 +15,6 @@ schedule; :class:`BackfillRig` drives the kill-and-resume backfill scenario.
 from __future__ import annotations
 
 import importlib
-import json
-import logging
 import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -42,7 +40,6 @@ from core.keys import (
     is_polythumb_output,
     output_keys,
 )
-from core.logs import LOGGER_NAME, JsonFormatter
 from core.ops.backfill.dispatch import SinkRequest
 from core.runtime import FunctionRuntime
 from core.storage.port import ObjectInfo, Storage, StoredObject
@@ -159,26 +156,6 @@ def outcome_fields(record: Mapping[str, Any] | None) -> dict[str, Any]:
         "error_kind": record.get("error_kind"),
         "key": record.get("key"),
     }
-
-
-def polythumb_logger() -> logging.Logger:
-    """polythumb's logger (it does not propagate, so handlers are added to it directly)."""
-    return logging.getLogger(LOGGER_NAME)
-
-
-class JsonRecords(logging.Handler):
-    """A logging handler keeping polythumb's records as the JSON objects its formatter writes."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.records: list[dict[str, Any]] = []
-        self.setFormatter(JsonFormatter())
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(json.loads(self.format(record)))
-
-    def clear(self) -> None:
-        self.records.clear()
 
 
 def cold_start(module: str) -> ModuleType:

@@ -29,8 +29,9 @@ from core.runtime import FunctionRuntime
 from core.storage.port import Storage
 from tests.contract.raw import RawObject, RequestLog
 from tests.images import jpeg_bytes
+from tests.log_capture import JsonLogs
 from tests.providers.aws.emulator import CREDENTIALS, REGION
-from tests.providers.aws.helpers import EVENTS, LambdaContext, LogCapture, Queue
+from tests.providers.aws.helpers import EVENTS, LambdaContext, Queue
 from tests.reliability.faultproxy import FaultProxy, Rule, http_error
 from tests.rigs.base import (
     EVENT_TIMEOUT,
@@ -43,7 +44,6 @@ from tests.rigs.base import (
     Schedule,
     guess_content_type,
     outcome_fields,
-    polythumb_logger,
 )
 
 pytest_plugins = ["tests.providers.aws.emulator"]
@@ -104,8 +104,7 @@ class Entrypoint(EntrypointRig):
         self._s3 = s3_client
         self._queue = _queue(s3_client, sqs_client, source, "e2e")
         self._handler = build_handler(settings, s3_client=s3_client)
-        self._logs = LogCapture()
-        polythumb_logger().addHandler(self._logs)
+        self._logs = JsonLogs().attach()
         self._inbox: list[dict[str, Any]] = []
         self._created: dict[str, dict[str, Any]] = {}
 
@@ -166,7 +165,7 @@ class Entrypoint(EntrypointRig):
         )
 
     def close(self) -> None:
-        polythumb_logger().removeHandler(self._logs)
+        self._logs.detach()
 
 
 def entrypoint(

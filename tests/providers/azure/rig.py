@@ -33,6 +33,7 @@ from core.runtime import FunctionRuntime
 from core.storage.port import Storage
 from tests.contract.raw import RawObject, record_http_requests
 from tests.images import jpeg_bytes
+from tests.log_capture import JsonLogs
 from tests.providers.azure.emulator import ACCOUNT_KEY, ACCOUNT_NAME, Azurite, AzuriteQueue
 from tests.reliability.faultproxy import FaultProxy, Rule, http_error
 from tests.rigs.base import (
@@ -40,13 +41,11 @@ from tests.rigs.base import (
     Delivery,
     EntrypointRig,
     FaultRig,
-    JsonRecords,
     Notification,
     Schedule,
     cold_start,
     guess_content_type,
     outcome_fields,
-    polythumb_logger,
 )
 
 pytest_plugins = ["tests.providers.azure.emulator"]
@@ -105,8 +104,7 @@ class Entrypoint(EntrypointRig):
         # Once, as the worker indexes them: FunctionApp.get_functions() refuses a second call.
         functions = {f.get_function_name(): f for f in module.app.get_functions()}
         self._on_event_grid = functions["on_event_grid"].get_user_function()
-        self._logs = JsonRecords()
-        polythumb_logger().addHandler(self._logs)
+        self._logs = JsonLogs().attach()
         self._created: dict[str, dict[str, Any]] = {}
 
     def upload(self, key: str, body: bytes, *, content_type: str | None = None) -> None:
@@ -148,7 +146,7 @@ class Entrypoint(EntrypointRig):
             acknowledged, answer = False, f"on_event_grid raised {type(exc).__name__}"
         elapsed = (time.perf_counter() - started) * 1000
         outcome = next(
-            (r for r in reversed(self._logs.records) if r.get("event_id") == raw["id"] and "status" in r), None
+            (r for r in reversed(self._logs.lines()) if r.get("event_id") == raw["id"] and "status" in r), None
         )
         return self._record(
             Delivery(
@@ -161,7 +159,7 @@ class Entrypoint(EntrypointRig):
         )
 
     def close(self) -> None:
-        polythumb_logger().removeHandler(self._logs)
+        self._logs.detach()
 
 
 def entrypoint(
