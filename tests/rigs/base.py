@@ -4,7 +4,7 @@ Two shapes, both fed by one rig module per platform (``tests/rigs/local.py``,
 ``tests/providers/<cloud>/rig.py``):
 
 * :class:`EntrypointRig` (the end-to-end suite): the platform's real event path and entrypoint, each
-  delivery reported as the platform would see it (:class:`Delivery`);
+  delivery reported as the platform would see it (:class:`DeliveryReport`);
 * :class:`FaultRig` (the reliability suite): the provider's function with its storage traffic going
   through a :class:`~tests.reliability.faultproxy.FaultProxy`, each delivery an :class:`Attempt`.
 
@@ -56,8 +56,9 @@ EVENT_TIMEOUT = 15.0
 
 
 @dataclass(frozen=True)
-class Delivery:
-    """What happened to one delivery, as the platform saw it.
+class DeliveryReport:
+    """What happened to one delivery, as the platform saw it (the test's view; polythumb's own answer to a
+    delivery is :class:`core.delivery.Delivery`).
 
     Attributes:
         acknowledged: True when the platform would not deliver it again (SQS message not in
@@ -101,14 +102,14 @@ class EntrypointRig:
         self.source_bucket = source.bucket
         self.dest_bucket = dest.bucket
         self._config = load_config(settings, extra_settings=extra_settings)
-        self.deliveries: list[Delivery] = []
+        self.deliveries: list[DeliveryReport] = []
 
     @property
     def config(self) -> Config:
         return self._config
 
     @property
-    def delivery_result(self) -> Delivery:
+    def delivery_result(self) -> DeliveryReport:
         assert self.deliveries, "nothing was delivered yet"
         return self.deliveries[-1]
 
@@ -133,7 +134,7 @@ class EntrypointRig:
     def source_info(self, key: str) -> ObjectInfo:
         return self._source.head(key)
 
-    def _record(self, delivery: Delivery) -> Delivery:
+    def _record(self, delivery: DeliveryReport) -> DeliveryReport:
         self.deliveries.append(delivery)
         return delivery
 

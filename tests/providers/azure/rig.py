@@ -38,7 +38,7 @@ from tests.providers.azure.emulator import ACCOUNT_KEY, ACCOUNT_NAME, Azurite, A
 from tests.reliability.faultproxy import FaultProxy, Rule, http_error
 from tests.rigs.base import (
     SETTINGS,
-    Delivery,
+    DeliveryReport,
     EntrypointRig,
     FaultRig,
     Notification,
@@ -114,7 +114,7 @@ class Entrypoint(EntrypointRig):
         settings = ContentSettings(content_type=guess_content_type(key, content_type))
         blob.upload_blob(body, overwrite=True, content_settings=settings)
 
-    def deliver_created(self, key: str) -> Delivery:
+    def deliver_created(self, key: str) -> DeliveryReport:
         from tests.providers.azure.delivery import blob_event
 
         if key not in self._created:
@@ -124,7 +124,7 @@ class Entrypoint(EntrypointRig):
             )
         return self._invoke(self._created[key])  # at-least-once: the same event (same id) again
 
-    def deliver_deleted(self, key: str) -> Delivery:
+    def deliver_deleted(self, key: str) -> DeliveryReport:
         from tests.providers.azure.delivery import blob_event
 
         blob = self._service.get_blob_client(self.source_bucket, key)
@@ -134,7 +134,7 @@ class Entrypoint(EntrypointRig):
             blob_event(self.source_bucket, key, schema="eventgrid", kind="deleted", properties=properties, url=blob.url)
         )
 
-    def _invoke(self, raw: dict[str, Any]) -> Delivery:
+    def _invoke(self, raw: dict[str, Any]) -> DeliveryReport:
         from tests.providers.azure.delivery import as_worker_event
 
         self._logs.clear()
@@ -149,7 +149,7 @@ class Entrypoint(EntrypointRig):
             (r for r in reversed(self._logs.lines()) if r.get("event_id") == raw["id"] and "status" in r), None
         )
         return self._record(
-            Delivery(
+            DeliveryReport(
                 acknowledged=acknowledged,
                 envelope={"subject": raw["subject"].split("/blobs/", 1)[1], "data.url": raw["data"]["url"]},
                 handler_ms=elapsed,
