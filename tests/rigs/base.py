@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import pytest
 
@@ -44,6 +44,9 @@ from core.ops.backfill.dispatch import SinkRequest
 from core.runtime import FunctionRuntime
 from core.storage.port import ObjectInfo, Storage, StoredObject
 from tests.reliability.faultproxy import FaultProxy, Rule
+
+if TYPE_CHECKING:  # the contract suite's helpers import the rig registry, which imports this module's users
+    from tests.contract.raw import RawObject, RequestLog
 
 # -- end to end ----------------------------------------------------------------------------------
 
@@ -457,29 +460,44 @@ class BackfillRig(Protocol):
 
 
 class RigModule(Protocol):
-    """A rig module (``tests/rigs/local.py``, ``tests/providers/<cloud>/rig.py``), as the suites use it.
+    """What every rig module (``tests/rigs/local.py``, ``tests/providers/<cloud>/rig.py``) provides to the
+    shared suites; ``tests/test_rig_modules.py`` holds each module in the tree to it.
 
-    The local rig has no fault rig, no retry schedule and no SDK below the port; the suites that need
-    those run on :func:`tests.rigs.cloud_rigs`.
+    It is also a pytest plugin (its emulator and bucket fixtures: ``<store>_store`` for each of ``STORES``).
     """
 
-    NAME: str
-    STORES: tuple[str, ...]
-    REQUIRES: tuple[str, ...]
-    RETRY: Schedule
-    SAMPLES: Path
+    NAME: str  # the entrypoint id: ``local``, or the provider folder's name
+    STORES: tuple[str, ...]  # the contract suite's storage rig ids it serves
+    REQUIRES: tuple[str, ...]  # the modules it needs (SDK, emulator, function runtime)
 
     def entrypoint(
         self, request: pytest.FixtureRequest, *, in_place: bool, extra: Mapping[str, str] | None = None
     ) -> EntrypointRig: ...
 
+    def backfill(self, request: pytest.FixtureRequest, tmp_path: Path) -> BackfillRig: ...
+
+    def record_requests(
+        self, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, log: RequestLog
+    ) -> AbstractContextManager[None]: ...
+
+
+class CloudRigModule(RigModule, Protocol):
+    """A provider's rig module (:func:`tests.rigs.cloud_rigs`): beyond every rig's, an SDK below the port, a
+    fault rig with a documented retry schedule, vendor event samples, and the credential shapes it could leak.
+
+    ``EMULATOR_GAPS`` (``{gap: why}``, read by :func:`tests.rigs.emulator_gap`) is optional: only an emulator
+    that falls short of its cloud has one.
+    """
+
+    RETRY: Schedule
+    SAMPLES: Path  # the folder of vendor payloads (``*.json``) of the observed-events report
+    SECRET_SHAPES: Mapping[str, tuple[str, str]]  # shape -> (text an SDK error could carry, the secret in it)
+
     def faulty(self, request: pytest.FixtureRequest, proxy: FaultProxy) -> FaultRig: ...
 
     def upstream(self, request: pytest.FixtureRequest) -> str: ...
 
-    def patch_sdk_sleeps(self, monkeypatch: pytest.MonkeyPatch, sleep: Callable[[float], None], shim: Any) -> None: ...
-
-    def backfill(self, request: pytest.FixtureRequest, tmp_path: Path) -> BackfillRig: ...
+    def patch_sdk_sleeps(self, monkeypatch: pytest.MonkeyPatch, shim: Any) -> None: ...
 
     def parse_sample(self, document: Any) -> tuple[int, int]: ...
 
@@ -487,8 +505,4 @@ class RigModule(Protocol):
         self, request: pytest.FixtureRequest, store: Storage, key: str, metadata: Mapping[str, str]
     ) -> None: ...
 
-    def raw_get(self, request: pytest.FixtureRequest, store: Storage, key: str) -> Any: ...
-
-    def record_requests(
-        self, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, log: Any
-    ) -> AbstractContextManager[None]: ...
+    def raw_get(self, request: pytest.FixtureRequest, store: Storage, key: str) -> RawObject: ...
