@@ -30,7 +30,7 @@ from core.keys import (
     output_format,
     output_keys,
 )
-from core.storage.port import ObjectInfo, Storage
+from core.storage.port import ObjectInfo, Storage, head_or_none
 
 #: EXIF tag of the orientation, and the value "rotate 90 degrees clockwise to display".
 _ORIENTATION_TAG, _ROTATE_90 = 0x0112, 6
@@ -240,11 +240,7 @@ def _clean(storage: Storage, keys: Sequence[str]) -> None:
 
 
 def _exists(storage: Storage, key: str) -> bool:
-    try:
-        storage.head(key)
-    except NotFound:
-        return False
-    return True
+    return head_or_none(storage, key) is not None
 
 
 def _wait(

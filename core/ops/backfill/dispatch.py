@@ -60,7 +60,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from core.config import Config
 from core.errors import ConfigError, PolythumbError, TransientError
@@ -70,6 +70,7 @@ from core.ops.backfill.deadletter import DeadLetterFile
 from core.ops.backfill.orphans import OrphanAction
 from core.ops.backfill.planner import Orphan, PlanEntry
 from core.ops.backfill.ratelimit import Clock, SystemClock, TokenBucket
+from core.ops.backfill.report import RunCounts
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,7 @@ class DispatchOptions:
 
 
 @dataclass
-class DispatchSummary:
+class DispatchSummary(RunCounts):
     """Counts of one dispatch run."""
 
     entries: int = 0
@@ -232,13 +233,6 @@ class DispatchSummary:
     orphan_failures: int = 0
     rate_limited_seconds: float = 0.0
     seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        data = dict(self.__dict__)
-        data["seconds"] = round(self.seconds, 3)
-        data["rate_limited_seconds"] = round(self.rate_limited_seconds, 3)
-        return data
 
     def describe(self) -> str:
         """One human line."""
