@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from core.config import load_config
+from core.config import Config, load_config
 from core.errors import ConfigError
 from core.imaging.types import Box
 from core.keys import thumbnail_metadata
@@ -100,37 +100,42 @@ def test_the_spool_reads_back_what_was_written_repeatably() -> None:
 # -- orphans are checked again just before they go -------------------------------------------------------------
 
 
+ORPHAN = Orphan("a-256x256.jpg", "a.jpg", OrphanReason.SOURCE_MISSING)
+
+
 @pytest.fixture
-def orphan_setup() -> tuple[MemoryStorage, MemoryStorage, Orphan]:
+def orphan_stores() -> tuple[MemoryStorage, MemoryStorage]:
+    """The source (``a.jpg`` gone) and the destination holding :data:`ORPHAN`, its thumbnail."""
     source, thumbs = MemoryStorage("photos"), MemoryStorage("thumbs")
-    config = load_config({}, overrides={"THUMBS_DEST_BUCKET": "thumbs"})
-    meta = thumbnail_metadata(config, bucket="photos", source_key="a.jpg", revision="r", fmt="jpeg", box=Box(256, 256))
-    thumbs.put("a-256x256.jpg", b"thumb", content_type="image/jpeg", metadata=meta)
-    return source, thumbs, Orphan("a-256x256.jpg", "a.jpg", OrphanReason.SOURCE_MISSING)
+    meta = thumbnail_metadata(_orphan_config(), bucket="photos", source_key="a.jpg", revision="r", fmt="jpeg",
+                              box=Box(256, 256))  # fmt: skip
+    thumbs.put(ORPHAN.key, b"thumb", content_type="image/jpeg", metadata=meta)
+    return source, thumbs
 
 
-def test_an_orphan_is_deleted_only_while_it_still_is_one(
-    orphan_setup: tuple[MemoryStorage, MemoryStorage, Orphan],
-) -> None:
-    source, thumbs, orphan = orphan_setup
-    config = load_config({}, overrides={"THUMBS_DEST_BUCKET": "thumbs"})
+def _orphan_config() -> Config:
+    return load_config({}, overrides={"THUMBS_DEST_BUCKET": "thumbs"})
 
+
+def _delete(stores: tuple[MemoryStorage, MemoryStorage]) -> OrphanAction:
+    source, thumbs = stores
+    return delete_orphan(ORPHAN, source=source, dest=thumbs, config=_orphan_config())
+
+
+def test_an_orphan_is_deleted_only_while_it_still_is_one(orphan_stores: tuple[MemoryStorage, MemoryStorage]) -> None:
+    source, _ = orphan_stores
     source.put("a.jpg", b"back again", content_type="image/jpeg")
-    assert delete_orphan(orphan, source=source, dest=thumbs, config=config) is OrphanAction.KEPT
+    assert _delete(orphan_stores) is OrphanAction.KEPT
     source.delete("a.jpg")
-    assert delete_orphan(orphan, source=source, dest=thumbs, config=config) is OrphanAction.DELETED
-    assert delete_orphan(orphan, source=source, dest=thumbs, config=config) is OrphanAction.ABSENT
+    assert _delete(orphan_stores) is OrphanAction.DELETED
+    assert _delete(orphan_stores) is OrphanAction.ABSENT
 
 
-def test_a_user_file_put_over_an_orphan_is_never_deleted(
-    orphan_setup: tuple[MemoryStorage, MemoryStorage, Orphan],
-) -> None:
-    source, thumbs, orphan = orphan_setup
-    config = load_config({}, overrides={"THUMBS_DEST_BUCKET": "thumbs"})
-    thumbs.put("a-256x256.jpg", b"mine now", content_type="image/jpeg")
-
-    assert delete_orphan(orphan, source=source, dest=thumbs, config=config) is OrphanAction.KEPT
-    assert thumbs.get("a-256x256.jpg").body == b"mine now"
+def test_a_user_file_put_over_an_orphan_is_never_deleted(orphan_stores: tuple[MemoryStorage, MemoryStorage]) -> None:
+    _, thumbs = orphan_stores
+    thumbs.put(ORPHAN.key, b"mine now", content_type="image/jpeg")
+    assert _delete(orphan_stores) is OrphanAction.KEPT
+    assert thumbs.get(ORPHAN.key).body == b"mine now"
 
 
 # -- local mode in one process -----------------------------------------------------------------------------------

@@ -170,7 +170,7 @@ class Entrypoint(EntrypointRig):
 
 def entrypoint(
     request: pytest.FixtureRequest, *, in_place: bool, extra: Mapping[str, str] | None = None
-) -> EntrypointRig:
+) -> Entrypoint:
     """The end-to-end rig (see :class:`Entrypoint`), with ``extra`` THUMBS_* settings if given."""
     return Entrypoint(
         s3_client=request.getfixturevalue("s3_client"),

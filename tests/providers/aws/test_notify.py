@@ -25,6 +25,7 @@ from tests.completion.support import validate_event
 from tests.images import jpeg_bytes
 from tests.providers.aws.helpers import LambdaContext
 from tests.providers.aws.rig import Entrypoint as AwsRig
+from tests.providers.aws.rig import entrypoint
 
 pytestmark = pytest.mark.aws
 
@@ -87,20 +88,18 @@ def targets(aws_client: Callable[..., Any], sqs_client: Any) -> Targets:
 def rig(request: pytest.FixtureRequest, targets: Targets, aws_client: Callable[..., Any]) -> Iterator[AwsRig]:
     settings = {"THUMBS_MANIFEST": "true", "THUMBS_NOTIFY": f"sns:{targets.topic_arn},eventbridge:{targets.bus}",
                 "THUMBS_URL_MODE": "signed", "THUMBS_URL_TTL": "10m"}  # fmt: skip
-    made = AwsRig(
-        s3_client=request.getfixturevalue("s3_client"),
-        sqs_client=request.getfixturevalue("sqs_client"),
-        new_bucket=request.getfixturevalue("new_bucket"),
-        in_place=False,
-        extra=settings,
-    )
-    # The handler built its notifiers from THUMBS_NOTIFY; the same ones, on the moto server's clients.
+    made = _on_moto(entrypoint(request, in_place=False, extra=settings), targets)
+    yield made
+    made.close()
+
+
+def _on_moto(made: AwsRig, targets: Targets) -> AwsRig:
+    """``made``, whose handler built its notifiers from THUMBS_NOTIFY: the same ones, on the moto server's clients."""
     completion = made._handler.runtime.completion
     assert [type(n) for n in completion.notifiers] == [SnsNotifier, EventBridgeNotifier]
     completion.notifiers = [SnsNotifier(targets.topic_arn, sns_client=targets.sns),
                             EventBridgeNotifier(targets.bus, events_client=targets.events)]  # fmt: skip
-    yield made
-    made.close()
+    return made
 
 
 def _get(url: str) -> bytes:
@@ -189,13 +188,8 @@ def test_a_hanging_target_costs_one_wait_per_sqs_batch_and_every_message_comes_b
     """Four S3 notifications in one SQS batch, a webhook that never answers: the batch ends in the invocation's
     time (not 4 x 15 s), and all four messages are reported for retry, their thumbnails already written."""
     hang = RawServer(hanging)
-    made = AwsRig(
-        s3_client=request.getfixturevalue("s3_client"),
-        sqs_client=request.getfixturevalue("sqs_client"),
-        new_bucket=request.getfixturevalue("new_bucket"),
-        in_place=False,
-        extra={"THUMBS_MANIFEST": "true", "THUMBS_NOTIFY": f"{hang.url}/hook", "THUMBS_NOTIFY_SECRET": "k" * 16},
-    )
+    settings = {"THUMBS_MANIFEST": "true", "THUMBS_NOTIFY": f"{hang.url}/hook", "THUMBS_NOTIFY_SECRET": "k" * 16}
+    made = entrypoint(request, in_place=False, extra=settings)
     try:
         keys = [made.key(f"batch/{n}.jpg") for n in range(4)]
         for key in keys:
@@ -224,17 +218,7 @@ def many_outputs(request: pytest.FixtureRequest, targets: Targets) -> Iterator[A
                                       "formats": ["jpeg", "webp"]}}}
     settings = {"THUMBS_MANIFEST": "true", "THUMBS_NOTIFY": f"sns:{targets.topic_arn},eventbridge:{targets.bus}",
                 "THUMBS_URL_MODE": "signed", "THUMBS_PROFILES": json.dumps(profiles)}  # fmt: skip
-    made = AwsRig(
-        s3_client=request.getfixturevalue("s3_client"),
-        sqs_client=request.getfixturevalue("sqs_client"),
-        new_bucket=request.getfixturevalue("new_bucket"),
-        in_place=False,
-        extra=settings,
-    )
-    made._handler.runtime.completion.notifiers = [
-        SnsNotifier(targets.topic_arn, sns_client=targets.sns),
-        EventBridgeNotifier(targets.bus, events_client=targets.events),
-    ]
+    made = _on_moto(entrypoint(request, in_place=False, extra=settings), targets)
     yield made
     made.close()
 
