@@ -7,8 +7,8 @@ combining characters, very long text). A string that itself holds JSON (an SQS b
 ``Message``) is sometimes decoded, mutated and encoded again, so the edits reach the inner document.
 
 Also what the parser properties of every provider share (``tests/providers/<cloud>/test_hostile_envelopes.py``):
-the hypothesis settings, an in-memory function runtime, :func:`assert_sound`, and the test of the pinned hostile
-fields (:func:`malformed_cases_test`).
+the hypothesis settings, an in-memory function runtime, :func:`assert_parsed_soundly`, and the test of the
+pinned hostile fields (:func:`malformed_cases_test`).
 """
 
 from __future__ import annotations
@@ -220,6 +220,20 @@ def assert_sound(event: ObjectEvent, envelope: Any, keys_from: Callable[[set[str
     assert event.bucket.isprintable() and "/" not in event.bucket, f"bucket {event.bucket!r} is not a bucket name"
     check_key(event.key)  # InvalidKey (a test failure) for NUL, > 1024 bytes, lone surrogates
     assert event.key in set(keys_from(strings)), f"key {event.key!r} does not come from the envelope"
+
+
+def assert_parsed_soundly(
+    parse: Callable[[], Any], envelope: Any, keys_from: Callable[[set[str]], Iterable[str]]
+) -> None:
+    """``parse()`` raises :class:`MalformedEvent`, or each :class:`ObjectEvent` it returns (alone or in a
+    sequence, among ignored notifications) is sound (:func:`assert_sound`)."""
+    try:
+        parsed = parse()
+    except MalformedEvent:
+        return
+    for item in parsed if isinstance(parsed, Iterable) else [parsed]:
+        if isinstance(item, ObjectEvent):
+            assert_sound(item, envelope, keys_from)
 
 
 def as_text(payload: Any) -> str:

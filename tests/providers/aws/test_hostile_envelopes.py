@@ -17,7 +17,7 @@ from core.events import ObjectEvent
 from tests.reliability.envelopes import (
     DEEP,
     HYPOTHESIS,
-    assert_sound,
+    assert_parsed_soundly,
     form_decoded,
     load,
     malformed_cases_test,
@@ -49,12 +49,7 @@ def aws_events(event: Any) -> list[ObjectEvent]:
 @given(data=st.data(), name=st.sampled_from(AWS_SAMPLES))
 def test_aws_parsers_return_sound_events_or_raise_malformed_event(data: st.DataObject, name: str) -> None:
     envelope = data.draw(mutated(load("aws", name)))
-    try:
-        events = aws_events(envelope)
-    except MalformedEvent:
-        return
-    for event in events:
-        assert_sound(event, envelope, form_decoded)
+    assert_parsed_soundly(lambda: aws_events(envelope), envelope, form_decoded)
 
 
 @HYPOTHESIS
@@ -62,12 +57,7 @@ def test_aws_parsers_return_sound_events_or_raise_malformed_event(data: st.DataO
 def test_aws_message_bodies_of_any_text_parse_or_raise_malformed_event(body: str) -> None:
     from providers.aws.events import parse_body
 
-    try:
-        parsed = parse_body(body)
-    except MalformedEvent:
-        return
-    for event in parsed.events:
-        assert_sound(event, body, form_decoded)
+    assert_parsed_soundly(lambda: parse_body(body).events, body, form_decoded)
 
 
 @HYPOTHESIS

@@ -17,7 +17,7 @@ from core.storage.validation import check_key
 from tests.reliability.envelopes import (
     DEEP,
     HYPOTHESIS,
-    assert_sound,
+    assert_parsed_soundly,
     encodings,
     load,
     malformed_cases_test,
@@ -53,13 +53,7 @@ def test_azure_parsers_return_sound_events_or_raise_malformed_event(data: st.Dat
 
     envelope = data.draw(mutated(load("azure", name)))
     payload = data.draw(encodings(envelope))
-    try:
-        results = parse_batch(payload)
-    except MalformedEvent:
-        return
-    for result in results:
-        if isinstance(result, ObjectEvent):
-            assert_sound(result, envelope, azure_subject_paths)
+    assert_parsed_soundly(lambda: parse_batch(payload), envelope, azure_subject_paths)
 
 
 @HYPOTHESIS
