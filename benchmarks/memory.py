@@ -19,18 +19,28 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCHER = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
 
 
-def run_fresh(probe: list[str], *, timeout: float, check: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run ``probe`` (a command) through a tiny launcher, so its ``ru_maxrss`` is its own, not its parent's peak."""
+def run_fresh(
+    probe: list[str], *, timeout: float, check: bool = False, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``probe`` (a command) through a tiny launcher, so its ``ru_maxrss`` is its own, not its parent's peak.
+
+    Args:
+        probe: The command.
+        timeout: Seconds it may take.
+        check: Raise ``CalledProcessError`` when it fails.
+        env: Its environment (default: this one); this checkout is put on its ``PYTHONPATH``.
+    """
     return subprocess.run(
         [sys.executable, "-c", LAUNCHER, *probe],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**(os.environ if env is None else env), "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         check=check,
