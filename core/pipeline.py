@@ -460,14 +460,7 @@ def _unchanged_record(item: _Existing) -> OutputRecord:
 
 
 def _skipped(event: ObjectEvent, reason: SkipReason, **fields: object) -> Outcome:
-    return Outcome(
-        kind=event.kind,
-        bucket=event.bucket,
-        key=event.key,
-        status=Status.SKIPPED,
-        reason=reason,
-        **fields,  # type: ignore[arg-type]
-    )
+    return Outcome.for_event(event, Status.SKIPPED, reason=reason, **fields)
 
 
 def _overwrite_refused(key: str) -> OutputConflict:
