@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote
 from core import __version__
 from core.errors import InvalidKey
 from core.imaging.types import EXTENSIONS, Box, Fit
+from core.storage.validation import collapse_slashes
 
 # Metadata names valid on S3, GCS and Azure alike: lower case (S3 folds case), and
 # C# identifiers (Azure): letters, digits and underscores, no hyphens.
@@ -59,7 +60,7 @@ def fill_template(template: str, source_key: str, **values: object) -> str:
     directory, name = posixpath.split(source_key)
     stem, dot_ext = posixpath.splitext(name)
     rendered = template.format(dir=directory, stem=stem, name=name, srcext=dot_ext.lstrip("."), **values)
-    return check_rendered_key(_SLASHES.sub("/", rendered).lstrip("/"), source_key)
+    return check_rendered_key(collapse_slashes(rendered), source_key)
 
 
 def check_rendered_key(key: str, source_key: str) -> str:

@@ -20,12 +20,12 @@ template pair (a manifest ending in ``.json``, thumbnails in ``.{ext}``) is told
 from __future__ import annotations
 
 import heapq
-import re
 from collections.abc import Callable
 
 from core.errors import ConfigError
 from core.imaging.types import EXTENSIONS
 from core.profiles import Profiles, included_extensions
+from core.storage.validation import collapse_slashes
 from core.syntax import KEY_PLACEHOLDERS, MANIFEST_PLACEHOLDERS, template_fields
 
 # Character classes a placeholder ranges over (a label is one character, or one of these names).
@@ -138,7 +138,7 @@ def meeting(first: _Automaton, second: _Automaton) -> str | None:
             continue
         a, b = state
         if a == first.end and b == second.end:
-            return re.sub("/+", "/", _spell(previous, state)).lstrip("/")
+            return collapse_slashes(_spell(previous, state))
         for following, char, step in _moves(first, second, a, b):
             if spent + step < cost.get(following, spent + step + 1):
                 cost[following] = spent + step

@@ -65,7 +65,7 @@ from core.outcome import Action, Outcome, OutputRecord, SkipReason, Status
 from core.ownership import Owner, Ownership, SourceRef, ownership, refusal
 from core.prefixes import delete_outputs_under
 from core.profiles import Output
-from core.storage.port import ObjectInfo, Storage
+from core.storage.port import ObjectInfo, Storage, head_or_none
 
 #: Opens the store for a bucket/container name. Providers pass their adapter's factory.
 BucketOpener = Callable[[str], Storage]
@@ -258,7 +258,7 @@ class Thumbnailer:
 
     def _existing(self, dest: Storage, output: Output, event: ObjectEvent) -> _Existing:
         """What is at ``output``'s key now, and whose it is (another source's existence looked up)."""
-        info = _head_or_none(dest, output.key)
+        info = head_or_none(dest, output.key)
         verdict = ownership(info, bucket=event.bucket, source_key=event.key, exists=self._source_exists)
         return _Existing(output, info, verdict)
 
@@ -438,7 +438,7 @@ class Thumbnailer:
         dest_bucket = config.dest_bucket or event.bucket
         dest = self.store(dest_bucket)
         # A delete that arrives after the key was re-created is stale: the thumbnails now belong to the new object.
-        if _head_or_none(source, event.key) is not None:
+        if head_or_none(source, event.key) is not None:
             return _skipped(event, SkipReason.SOURCE_EXISTS)
         # Every size in every format (a pure function of the key and the profiles), then the manifest.
         targets = [OutputRecord(key=output.key, box=str(output.box), action=Action.ABSENT, format=output.format)
@@ -446,7 +446,7 @@ class Thumbnailer:
         manifests = self._manifests
         if manifests:
             targets.append(OutputRecord(key=manifests.key(event), box=MANIFEST_BOX, action=Action.ABSENT))
-        found = [(target, _head_or_none(dest, target.key)) for target in targets]
+        found = [(target, head_or_none(dest, target.key)) for target in targets]
         verdicts = [ownership(info, bucket=event.bucket, source_key=event.key) for _, info in found]
         for (target, _), verdict in zip(found, verdicts, strict=True):
             if verdict.owner is Owner.FOREIGN:  # checked before any delete: nothing half-done
@@ -487,13 +487,6 @@ class Thumbnailer:
 # -- helpers -------------------------------------------------------------------
 
 
-def _head_or_none(store: Storage, key: str) -> ObjectInfo | None:
-    try:
-        return store.head(key)
-    except NotFound:
-        return None
-
-
 def _check_size(size: int, config: Config) -> None:
     if size > config.max_bytes:
         raise ImageTooLarge(
@@ -510,7 +503,7 @@ def _withdraw(dest: Storage, records: Sequence[OutputRecord]) -> list[OutputReco
     """
     withdrawn = []
     for record in records:
-        info = _head_or_none(dest, record.key)
+        info = head_or_none(dest, record.key)
         if info is None:
             withdrawn.append(OutputRecord(key=record.key, box=record.box, action=Action.ABSENT, format=record.format))
         elif record.revision is not None and info.revision == record.revision:
@@ -534,14 +527,7 @@ def _source_deleted(
 
 
 def _skipped(event: ObjectEvent, reason: SkipReason, **fields: object) -> Outcome:
-    return Outcome(
-        kind=event.kind,
-        bucket=event.bucket,
-        key=event.key,
-        status=Status.SKIPPED,
-        reason=reason,
-        **fields,  # type: ignore[arg-type]
-    )
+    return Outcome.for_event(event, Status.SKIPPED, reason=reason, **fields)
 
 
 def _overwrite_refused(key: str) -> OutputConflict:

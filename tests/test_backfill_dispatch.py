@@ -383,3 +383,34 @@ def test_a_factory_must_return_a_work_sink(fake_provider: types.SimpleNamespace)
     request = SinkRequest(target=FAKE, src="photos", dest="thumbs", config=load_config({}))
     with pytest.raises(ProviderUnavailable, match="not a WorkSink"):
         load_sink(fake_provider.spec, request)
+
+
+def test_send_each_reports_every_item_and_stops_on_the_first_stopping_failure() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.errors import ConfigError, PermissionDenied
+    from core.ops.backfill.dispatch import send_each
+
+    answers: dict[str, Any] = {"a": None, "b": ("throttled", True), "c": ("too large", False)}
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        result = send_each(pool, answers.__getitem__, ["a", "b", "c"])
+        failed = (SendFailure(1, "throttled"), SendFailure(2, "too large", retryable=False))
+        assert result == SendResult(accepted=(0,), failed=failed)
+        tried: list[str] = []
+
+        def send_one(item: str) -> Any:
+            tried.append(item)
+            return {"x": ConfigError("no queue"), "y": PermissionDenied("refused")}.get(item)
+
+        with pytest.raises(ConfigError, match="no queue"):
+            send_each(pool, send_one, ["ok", "x", "y"])
+        assert sorted(tried) == ["ok", "x", "y"]  # every item was tried before the run stops
+
+
+def test_a_sink_option_no_provider_documents_is_refused_naming_the_accepted_ones() -> None:
+    from core.errors import ConfigError
+
+    request = SinkRequest(target="cloud", src="s", dest="d", config=load_config({}), sink_options={"qeue": "q"})
+    with pytest.raises(ConfigError, match=r"unknown --sink-option qeue for cloud; accepted: queue, workers"):
+        request.checked_options(("queue", "workers"))
+    assert replace(request, sink_options={"queue": "q"}).checked_options(["queue"]) == {"queue": "q"}

@@ -28,7 +28,7 @@ from core.completion.naming import MANIFEST_BOX, legacy_manifest_key, manifest_k
 from core.completion.placeholders import BLURHASH_COMPONENTS, placeholders_of
 from core.completion.urls import UrlBuilder
 from core.config import Config
-from core.errors import NotFound, OutputConflict, PreconditionFailed, StorageError, SupersededError
+from core.errors import OutputConflict, PreconditionFailed, StorageError, SupersededError
 from core.events import ObjectEvent
 from core.keys import (
     META_BOX,
@@ -41,7 +41,7 @@ from core.keys import (
 )
 from core.outcome import Action, OutputRecord
 from core.ownership import Owner, Ownership, SourceExists, SourceRef, ownership, refusal
-from core.storage.port import ObjectInfo, Storage
+from core.storage.port import ObjectInfo, Storage, head_or_none
 
 CONTENT_TYPE = "application/json"
 MANIFEST_VERSION = 1
@@ -94,7 +94,7 @@ class Manifests:
         key = manifest_key(self.config, event.key)
         if dest_bucket == event.bucket and key == event.key:
             raise OutputConflict(f"THUMBS_MANIFEST_KEY maps {key!r} onto itself; refusing to overwrite the original")
-        info = _head_or_none(dest, key)
+        info = head_or_none(dest, key)
         verdict = ownership(info, bucket=event.bucket, source_key=event.key, exists=exists)
         if not verdict.replaceable:
             raise refusal(verdict, location=f"{dest_bucket}/{key}", claimant=SourceRef(event.bucket, event.key),
@@ -140,7 +140,7 @@ class Manifests:
                 if_match=state.info.revision if state.info else None, if_none_match=state.info is None,
             )  # fmt: skip
         except PreconditionFailed as exc:
-            found = _head_or_none(dest, state.key)
+            found = head_or_none(dest, state.key)
             current = ManifestState(state.key, found, ownership(found, bucket=event.bucket, source_key=event.key))
             if self.is_current(current, source_key=event.key, revision=revision):
                 record = self.unchanged(current)
@@ -189,7 +189,7 @@ class Manifests:
         None when there is no old key (a chosen THUMBS_MANIFEST_KEY) or nothing of this source there.
         """
         key = legacy_manifest_key(self.config, event.key)
-        info = _head_or_none(dest, key) if key is not None else None
+        info = head_or_none(dest, key) if key is not None else None
         if key is None or info is None or info.metadata.get(META_BOX) != MANIFEST_BOX:
             return None
         if ownership(info, bucket=event.bucket, source_key=event.key).owner is not Owner.THIS:
@@ -244,10 +244,3 @@ def _measured(store: Storage, record: OutputRecord) -> OutputRecord:
         content_type=record.content_type or stored.info.content_type,
         revision=stored.info.revision,
     )
-
-
-def _head_or_none(store: Storage, key: str) -> ObjectInfo | None:
-    try:
-        return store.head(key)
-    except NotFound:
-        return None

@@ -29,7 +29,7 @@ from core.imaging.geometry import Size, displayed_size, output_size
 from core.imaging.types import CONTENT_TYPES
 from core.keys import META_BOX, META_PARAMS, META_SOURCE, META_SOURCE_BUCKET, decode_meta_value
 from core.profiles import Output, Profile, Profiles
-from core.storage.port import ObjectInfo, Storage
+from core.storage.port import ObjectInfo, Storage, head_or_none
 
 #: EXIF tag of the orientation, and the value "rotate 90 degrees clockwise to display".
 _ORIENTATION_TAG, _ROTATE_90 = 0x0112, 6
@@ -397,11 +397,7 @@ def _clean(storage: Storage, keys: Sequence[str]) -> None:
 
 
 def _exists(storage: Storage, key: str) -> bool:
-    try:
-        storage.head(key)
-    except NotFound:
-        return False
-    return True
+    return head_or_none(storage, key) is not None
 
 
 def _wait(

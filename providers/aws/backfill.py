@@ -28,7 +28,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -238,10 +238,7 @@ def make_sink(request: SinkRequest) -> SqsSink:
         ConfigError: no queue URL (``--sink-option queue_url=...`` or ``THUMBS_BACKFILL_QUEUE_URL``),
             or an unknown sink option.
     """
-    options: Mapping[str, str] = request.sink_options
-    unknown = sorted(set(options) - set(SINK_OPTIONS))
-    if unknown:
-        raise ConfigError(f"unknown --sink-option {', '.join(unknown)} for aws; accepted: {', '.join(SINK_OPTIONS)}")
+    options = request.checked_options(SINK_OPTIONS)
     queue_url = (options.get("queue_url") or "").strip() or BACKFILL_QUEUE_URL.read(os.environ)
     if not queue_url:
         raise ConfigError(

@@ -19,7 +19,7 @@ import pytest
 from core.config import load_config
 from core.ops.cli import EXIT_FAILED
 from tests.images import jpeg_bytes, open_bytes, png_rgba_bytes
-from tests.reliability.conftest import JsonLines
+from tests.log_capture import JsonLogs
 from tests.rigs.base import FaultRig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ GOOD = [key for key, (_, _, kind) in BATCH.items() if kind is None]
 BAD = {key: kind for key, (_, _, kind) in BATCH.items() if kind is not None}
 
 
-def test_a_mixed_batch_completes_the_good_and_reports_each_bad_image_once(rig: FaultRig, json_logs: JsonLines) -> None:
+def test_a_mixed_batch_completes_the_good_and_reports_each_bad_image_once(rig: FaultRig, json_logs: JsonLogs) -> None:
     notifications = [rig.upload(key, body, content_type) for key, (content_type, body, _) in BATCH.items()]
 
     deliveries = rig.deliver_batch(notifications)

@@ -17,8 +17,7 @@ import string
 
 from core.config import Config
 from core.imaging.types import EXTENSIONS
-
-_SLASHES = re.compile(r"/{2,}")
+from core.storage.validation import collapse_slashes
 
 # A regex per placeholder, as wide as the values it can take. {dir} may be empty or hold slashes;
 # {stem}, {name} and {srcext} come from the last path segment, so they never do.
@@ -79,4 +78,4 @@ def _template_prefix(template: str, prefix: str) -> str:
         if name == "dir" and not spec and not conversion and "/" in prefix:
             head += prefix.rsplit("/", 1)[0]
         break  # only the text before (and of) the first placeholder is fixed
-    return _SLASHES.sub("/", head).lstrip("/")
+    return collapse_slashes(head)

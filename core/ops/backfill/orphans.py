@@ -20,7 +20,7 @@ from core.errors import NotFound
 from core.keys import is_polythumb_output
 from core.ops.backfill.planner import Orphan, OrphanReason
 from core.ownership import Owner, SourceExists, SourceRef, ownership, recorded_source
-from core.storage.port import ObjectInfo, Storage
+from core.storage.port import ObjectInfo, Storage, head_or_none
 
 
 class OrphanAction(StrEnum):
@@ -33,9 +33,8 @@ class OrphanAction(StrEnum):
 
 def delete_orphan(orphan: Orphan, *, source: Storage, dest: Storage, config: Config) -> OrphanAction:
     """Delete ``orphan`` from ``dest`` if it still is one."""
-    try:
-        info = dest.head(orphan.key)
-    except NotFound:
+    info = head_or_none(dest, orphan.key)
+    if info is None:
         return OrphanAction.ABSENT
     if recorded_source(info, bucket=source.bucket) != SourceRef(source.bucket, orphan.source_key):
         return OrphanAction.KEPT  # rewritten for another source since the plan (or not polythumb's)
@@ -62,10 +61,6 @@ def _still_orphaned(orphan: Orphan, info: ObjectInfo, *, source: Storage, config
 
 def _exists_in(source: Storage) -> SourceExists:
     def exists(bucket: str, key: str) -> bool:
-        try:
-            source.head(key)
-        except NotFound:
-            return False
-        return True
+        return head_or_none(source, key) is not None
 
     return exists

@@ -73,7 +73,7 @@ from typing import Any
 from core.completion.manifest import manifest_params
 from core.completion.naming import manifest_key
 from core.config import Config
-from core.errors import InvalidKey, NotFound, StorageError
+from core.errors import InvalidKey, StorageError
 from core.events import ObjectEvent
 from core.keys import Provenance, is_polythumb_output
 from core.ops.backfill.collisions import Collision, CollisionFinder
@@ -81,7 +81,7 @@ from core.ops.backfill.concurrency import DEFAULT_IO_WORKERS, ordered_map
 from core.ops.backfill.keyspace import dest_scan_prefix, output_key_pattern
 from core.ops.backfill.sorting import DEFAULT_CHUNK_SIZE, ExternalSorter, Row
 from core.ownership import recorded_source
-from core.storage.port import ObjectInfo, Storage
+from core.storage.port import ObjectInfo, Storage, head_or_none
 
 
 class SourceStatus(StrEnum):
@@ -295,12 +295,7 @@ class Planner:
             index.add((owner.key, info.key, provenance.source_revision, provenance.params, "1" if foreign else ""))
 
     def _with_metadata(self, info: ObjectInfo) -> ObjectInfo | None:
-        if info.metadata:
-            return info
-        try:
-            return self.dest.head(info.key)
-        except NotFound:
-            return None
+        return info if info.metadata else head_or_none(self.dest, info.key)
 
     # -- pass 2: merge with the source listing ---------------------------------------
 
@@ -396,10 +391,8 @@ class Planner:
         """Settle an uncertain revision with a ``head`` of the source (runs on the I/O pool)."""
         if isinstance(item, PlanEntry):
             return item
-        try:
-            revision: str | None = self.source.head(item.source.key).revision
-        except NotFound:
-            revision = None  # deleted since the listing: the pipeline will skip it as source_missing
+        now = head_or_none(self.source, item.source.key)
+        revision = now.revision if now is not None else None  # None: deleted since the listing (source_missing)
         stale = item.stale + [key for key, recorded in item.unsure if recorded != revision]
         return _entry(item.source, item.missing, stale, item.orphans)
 
