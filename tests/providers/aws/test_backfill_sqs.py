@@ -89,8 +89,6 @@ def test_make_sink_needs_a_queue_and_knows_its_options(monkeypatch: pytest.Monke
 
 def test_a_queue_setting_that_is_no_url_is_refused_at_start_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """``polythumb backfill --target aws`` validates the provider's settings with the shared ones, before any work."""
-    import argparse
-
     from core.config import load_config
     from core.errors import ConfigError
     from providers.aws import PROVIDER
@@ -101,7 +99,7 @@ def test_a_queue_setting_that_is_no_url_is_refused_at_start_naming_it(monkeypatc
         load_config(environ, extra_settings=PROVIDER.settings)
     monkeypatch.setenv("THUMBS_BACKFILL_QUEUE_URL", "pt-backfill")
     with pytest.raises(ConfigError, match="THUMBS_BACKFILL_QUEUE_URL='pt-backfill' is not valid"):
-        make_sink(argparse.Namespace(sink_options={}, workers=None))
+        make_sink(sink_request("aws"))
     url = "https://sqs.us-east-1.amazonaws.com/123456789012/pt-backfill"
     assert load_config({"THUMBS_BACKFILL_QUEUE_URL": url}, extra_settings=PROVIDER.settings).sources
 
