@@ -48,6 +48,7 @@ from core.errors import (
     OutputConflict,
     PermanentError,
     PermissionDenied,
+    PolythumbError,
     PreconditionFailed,
     SupersededError,
 )
@@ -120,7 +121,18 @@ class Thumbnailer:
                 event, kind=exc.kind, message=str(exc),
                 revision=source.revision if source else None, size=source.size if source else None,
             )  # fmt: skip
-        return _with_duration(outcome, started)
+        return replace(_with_duration(outcome, started), profile=self._profile_of(event))
+
+    def _profile_of(self, event: ObjectEvent) -> str | None:
+        """The profile of ``event``'s outputs (what the metrics group renders by); None when it has none, or
+        when no output key can be made for it (a failed ``invalid_key``)."""
+        if event.kind is EventKind.PREFIX_DELETED:
+            return None
+        try:
+            outputs = self._outputs(event)
+        except PolythumbError:
+            return None
+        return outputs[0].profile if outputs else None
 
     def _outputs(self, event: ObjectEvent) -> list[Output]:
         """The outputs of ``event``'s key. Every key polythumb would write for it (the manifest's too) is
@@ -214,6 +226,7 @@ class Thumbnailer:
             manifest=manifest,
             thumbnail=smallest.body,
             warnings=rendered.warnings,
+            source_megapixels=rendered.source_megapixels,
         )
 
     def _store(
@@ -229,6 +242,7 @@ class Thumbnailer:
         manifest: ManifestState | None,
         thumbnail: bytes | None = None,
         warnings: tuple[str, ...] = (),
+        source_megapixels: float | None = None,
     ) -> Outcome:
         """Put the rendered outputs, then the manifest; then confirm the source is still the revision rendered.
 
@@ -274,6 +288,7 @@ class Thumbnailer:
             warnings=warnings,
             size=size,
             manifest=manifest_record,
+            source_megapixels=source_megapixels,
         )
 
     def _put(self, dest: Storage, item: _Existing, thumb: Thumbnail, event: ObjectEvent, revision: str) -> OutputRecord:
