@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-
 #: The event id of every event ``polythumb backfill`` sends (on every target): its event time is when the plan
 #: sent it, not an upload's.
 BACKFILL_ID_PREFIX = "backfill-"

@@ -89,9 +89,7 @@ def _block(block: Block, depth: int) -> list[str]:
         value_lines = _value(value, depth + 1)
         if previous == "block":
             lines.append("")
-        if len(value_lines) == 1:
-            group.append((name, value_lines))
-        elif isinstance(value, Heredoc):  # its opening line is aligned with the attributes around it
+        if len(value_lines) == 1 or isinstance(value, Heredoc):
             group.append((name, value_lines))
         else:  # a multi-line object or list stands alone: it ends the group above and starts none
             flush()

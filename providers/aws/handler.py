@@ -32,7 +32,6 @@ from core.tracing import TraceContext, parse_xray
 from providers.aws.events import SqsMessage, parse_body, parse_lambda_event, sqs_messages
 from providers.aws.storage import S3Storage, shared_client
 
-
 #: Where Lambda gives each invocation its X-Ray trace header, and where SQS gives a message its own.
 XRAY_VARIABLE = "_X_AMZN_TRACE_ID"
 XRAY_ATTRIBUTE = "AWSTraceHeader"

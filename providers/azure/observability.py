@@ -23,7 +23,6 @@ from core.metrics import (
     ATTRIBUTES,
     BY_NAME,
     FAILURE_RATE,
-    METRICS,
     RUNAWAY,
     UPLOAD_TO_READY_P95,
     WINDOW_MINUTES,

@@ -38,6 +38,8 @@ from core.ops.hcl import Block, Raw, json_heredoc, render, template
 FILE = "observability.tf"
 #: The functions' log entries (the log sink's own filter: their Cloud Run services).
 OBSERVED_LOGS = "${google_logging_project_sink.functions.filter}"
+#: The same, inside a JSON string (its quotes escaped): what the dashboard's log panel filters on.
+OBSERVED_LOGS_IN_JSON = "${local.observed_logs_in_json}"
 PREFIX = "${var.name_prefix}"
 PERIOD = f"{WINDOW_MINUTES * 60}s"
 #: Exponential buckets of each distribution: the smallest bucket's upper bound (scale) in the metric's unit.
@@ -72,9 +74,9 @@ def log_condition(condition: Condition) -> str:
     raise TypeError(condition)
 
 
-def log_filter(conditions: tuple[Condition, ...], *extra: str) -> str:
-    """The entries of the functions' logs that pass every condition."""
-    return " AND ".join([f"({OBSERVED_LOGS})", *(log_condition(c) for c in conditions), *extra])
+def log_filter(conditions: tuple[Condition, ...], *, logs: str = OBSERVED_LOGS) -> str:
+    """The entries of the functions' logs (``logs``: the filter selecting them) that pass every condition."""
+    return " AND ".join([f"({logs})", *(log_condition(c) for c in conditions)])
 
 
 def log_metric(metric: Metric) -> Block:
@@ -164,7 +166,8 @@ def dashboard() -> dict[str, Any]:
         _chart("Completion events not published, by error kind (polythumb.notify.failures)",
                series(notify, reducer="REDUCE_SUM", group_by=("error_kind",))),
         {"title": "Latest failures: which image, and why", "logsPanel": {
-            "filter": log_filter((OneOf("status", ("failed", "error")),)), "resourceNames": [],
+            "filter": log_filter((OneOf("status", ("failed", "error")),), logs=OBSERVED_LOGS_IN_JSON),
+            "resourceNames": [],
         }},  # fmt: skip
     ]
     tiles, y = [], 0
@@ -244,6 +247,7 @@ def blocks() -> list[Block]:
     found += [_variable(detector.threshold) for detector in RUNAWAY]
     found.append(Block("locals", (), (
         ("observed_services", Raw("""join(", ", [for name in local.function_services : "'${name}'"])""")),
+        ("observed_logs_in_json", Raw('trimsuffix(trimprefix(jsonencode(google_logging_project_sink.functions.filter), "\\""), "\\"")')),
     )))  # fmt: skip
     found += [log_metric(metric) for metric in METRICS]
     metrics = ", ".join(f"google_logging_metric.{resource_name(metric)}" for metric in METRICS)

@@ -31,7 +31,8 @@ variable "alert_invocations_per_upload" {
 }
 
 locals {
-  observed_services = join(", ", [for name in local.function_services : "'${name}'"])
+  observed_services     = join(", ", [for name in local.function_services : "'${name}'"])
+  observed_logs_in_json = trimsuffix(trimprefix(jsonencode(google_logging_project_sink.functions.filter), "\""), "\"")
 }
 
 resource "google_logging_metric" "renders" {
@@ -573,7 +574,7 @@ resource "google_monitoring_dashboard" "thumbnails" {
         "widget": {
           "title": "Latest failures: which image, and why",
           "logsPanel": {
-            "filter": "(${google_logging_project_sink.functions.filter}) AND jsonPayload.status=(\"failed\" OR \"error\")",
+            "filter": "(${local.observed_logs_in_json}) AND jsonPayload.status=(\"failed\" OR \"error\")",
             "resourceNames": []
           }
         }

@@ -48,6 +48,8 @@ from tests.rigs.base import (
 
 pytest_plugins = ["tests.providers.aws.emulator"]
 
+from tests.providers.aws.observability_check import check_metric_lines  # noqa: E402, F401  (the rig's hook)
+
 NAME = "aws"
 STORES = ("s3",)
 REQUIRES = ("boto3", "moto.server")
@@ -106,12 +108,17 @@ class Entrypoint(EntrypointRig):
         self._handler = build_handler(settings, s3_client=s3_client)
         self._logs = LogCapture()
         polythumb_logger().addHandler(self._logs)
+        self._all_logs = LogCapture()  # never cleared: what the log group would hold
+        polythumb_logger().addHandler(self._all_logs)
         self._inbox: list[dict[str, Any]] = []
         self._created: dict[str, dict[str, Any]] = {}
 
     def upload(self, key: str, body: bytes, *, content_type: str | None = None) -> None:
         kind = guess_content_type(key, content_type)
         self._s3.put_object(Bucket=self.source_bucket, Key=key, Body=body, ContentType=kind)
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        return self._own(self._all_logs.lines())
 
     def deliver_created(self, key: str) -> Delivery:
         duplicate = key in self._created
@@ -167,6 +174,7 @@ class Entrypoint(EntrypointRig):
 
     def close(self) -> None:
         polythumb_logger().removeHandler(self._logs)
+        polythumb_logger().removeHandler(self._all_logs)
 
 
 def entrypoint(

@@ -51,6 +51,8 @@ from tests.rigs.base import (
 
 pytest_plugins = ["tests.providers.azure.emulator"]
 
+from tests.providers.azure.observability_check import check_metric_lines  # noqa: E402, F401  (the rig's hook)
+
 NAME = "azure"
 STORES = ("azure",)
 REQUIRES = ("azure.storage.blob", "azure.storage.queue", "azure.functions")
@@ -106,7 +108,12 @@ class Entrypoint(EntrypointRig):
         self._on_event_grid = functions["on_event_grid"].get_user_function()
         self._logs = JsonRecords()
         polythumb_logger().addHandler(self._logs)
+        self._all_logs = JsonRecords()  # never cleared: what the workspace would hold
+        polythumb_logger().addHandler(self._all_logs)
         self._created: dict[str, dict[str, Any]] = {}
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        return self._own(self._all_logs.records)
 
     def upload(self, key: str, body: bytes, *, content_type: str | None = None) -> None:
         from azure.storage.blob import ContentSettings
@@ -161,6 +168,7 @@ class Entrypoint(EntrypointRig):
 
     def close(self) -> None:
         polythumb_logger().removeHandler(self._logs)
+        polythumb_logger().removeHandler(self._all_logs)
 
 
 def entrypoint(
