@@ -133,6 +133,11 @@ class OtlpTelemetry:
             self._end(live, fields)
         self._meter_provider.force_flush(timeout_millis=int(EXPORT_TIMEOUT * 1000))
 
+    def shutdown(self) -> None:
+        """Export what is left and stop the exporters (a process that ends: a local run, a test)."""
+        self._tracer_provider.shutdown()
+        self._meter_provider.shutdown(timeout_millis=int(EXPORT_TIMEOUT * 1000))
+
     def _end(self, span: Any, fields: Mapping[str, Any]) -> None:
         from opentelemetry.trace import Status, StatusCode
 
