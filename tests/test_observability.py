@@ -369,3 +369,14 @@ def test_otlp_exports_the_span_and_the_table(tmp_path: Path, monkeypatch: pytest
     assert {"polythumb.renders", "polythumb.render.duration", "polythumb.upload_to_ready"} - names == {
         "polythumb.upload_to_ready"  # no event time here: nothing to measure
     } and "polythumb.output.bytes" in names
+
+
+def test_the_documentation_lists_the_table() -> None:
+    """docs/observability.md shows every metric with its kind, unit and attributes, and the three pictures."""
+    page = (ROOT / "docs" / "observability.md").read_text(encoding="utf-8")
+    for metric in METRICS:
+        row = next((line for line in page.splitlines() if line.startswith(f"| `{metric.name}` |")), "")
+        assert f"| {metric.kind} | `{metric.unit}` |" in row, metric.name
+        assert row.rstrip(" |").endswith(", ".join(f"`{a}`" for a in metric.attributes)), metric.name
+    for cloud in ("aws", "gcp", "azure"):
+        assert f"images/dashboard-{cloud}.png" in page and (ROOT / "docs" / "images" / f"dashboard-{cloud}.png").is_file()

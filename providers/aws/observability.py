@@ -270,3 +270,44 @@ def generate() -> dict[str, str]:
 def dashboards() -> dict[str, Any]:
     """The dashboard documents, by name, with their interpolations left in (for the pictures and tests)."""
     return {"thumbnails": json.loads(json.dumps(dashboard()))}
+
+
+def panels() -> list[dict[str, Any]]:
+    """The dashboard's widgets as cloud-neutral panels (what :mod:`core.reports.dashboards` draws)."""
+    found = []
+    for widget in dashboard()["widgets"]:
+        properties = widget["properties"]
+        panel: dict[str, Any] = {"title": properties.get("title", ""), "x": widget["x"], "y": widget["y"],
+                                 "w": widget["width"], "h": widget["height"], "grid": 24}  # fmt: skip
+        if widget["type"] == "text":
+            panel.update(kind="text", title=properties["markdown"].splitlines()[0].lstrip("# "))
+        elif widget["type"] == "log":
+            panel.update(kind="table")
+        elif "insightRule" in properties:
+            name = next(d.name for d in RUNAWAY if properties["insightRule"]["ruleName"] == rule_name(d))
+            panel.update(kind="runaway", detector=name)
+        else:
+            rows = properties["metrics"]
+            first = rows[0][0]
+            if isinstance(first, dict):  # a SEARCH expression: grouped by the dimension it does not fix
+                text = first["expression"]
+                schema = text[text.index("{") + 1 : text.index("}")].split(",")[2:]
+                fixed = dict(_pair(term) for term in text.split("', ")[0].split()[1:] if "=" in term)
+                metric = fixed.pop("MetricName")
+                fixed.pop(FUNCTION_DIMENSION)
+                statistic = text.split("', '")[1].split("'")[0]
+                loose = [name for name in schema if name not in fixed]
+                panel.update(kind="counter" if statistic == "Sum" else "mean", metric=metric, where=fixed,
+                             group_by=loose[-1] if loose else None)  # fmt: skip
+            else:
+                fixed = dict(zip(rows[0][4:-1:2], rows[0][5:-1:2], strict=True))
+                stats = [row[-1]["stat"] for row in rows]
+                panel.update(kind="percentiles", metric=rows[0][1], where=fixed,
+                             stats=[int(s[1:]) if s.startswith("p") else 100 for s in stats])  # fmt: skip
+        found.append(panel)
+    return found
+
+
+def _pair(term: str) -> tuple[str, str]:
+    name, _, value = term.partition("=")
+    return name, value.strip('"')

@@ -274,3 +274,40 @@ def generate() -> dict[str, str]:
 def dashboards() -> dict[str, Any]:
     """The workbook document, with its interpolations left in (for the pictures and tests)."""
     return {"thumbnails": workbook()}
+
+
+def panels() -> list[dict[str, Any]]:
+    """The workbook's items as cloud-neutral panels, two per row as the workbook lays them out."""
+    found: list[dict[str, Any]] = []
+    x, y = 0, 0
+    for item in workbook()["items"]:
+        wide = item["type"] == 1 or item["content"].get("visualization") == "table"
+        if wide and x:
+            x, y = 0, y + 6
+        panel: dict[str, Any] = {"x": x, "y": y, "w": 12 if wide else 6, "h": 3 if item["type"] == 1 else 6, "grid": 12}
+        if item["type"] == 1:
+            panel.update(kind="text", title=item["content"]["json"].splitlines()[0].lstrip("# "))
+        elif item["content"]["visualization"] == "table":
+            panel.update(kind="table", title=item["content"]["title"])
+        else:
+            query, metric = item["content"]["query"], item["name"].split()[0]
+            summarize = next(line for line in query.splitlines() if line.startswith("| summarize"))
+            fixed = {}
+            for line in query.splitlines():
+                if line.startswith("| where ") and " == " in line and "line." not in line:
+                    name, _, value = line.removeprefix("| where ").partition(" == ")
+                    fixed[name] = value.strip('"')
+            group = summarize.split(" by ")[1].split(", ")[-1] if ", " in summarize.split(" by ")[1] else None
+            panel["title"] = item["content"]["title"]
+            if "percentile(" in summarize:
+                stats = [int(part.split(", ")[1].split(")")[0]) for part in summarize.split("percentile(")[1:]]
+                panel.update(kind="percentiles", metric=metric, where=fixed, stats=stats)
+            else:
+                panel.update(kind="counter" if "total = sum(weight)" in summarize else "mean", metric=metric, where=fixed,
+                             group_by=group)  # fmt: skip
+        found.append(panel)
+        if wide or x:
+            x, y = 0, y + panel["h"]
+        else:
+            x = 6
+    return found

@@ -324,3 +324,32 @@ def generate() -> dict[str, str]:
 def dashboards() -> dict[str, Any]:
     """The dashboard documents, by name, with their interpolations left in (for the pictures and tests)."""
     return {"thumbnails": dashboard()}
+
+
+def panels() -> list[dict[str, Any]]:
+    """The dashboard's tiles as cloud-neutral panels (what :mod:`core.reports.dashboards` draws)."""
+    found = []
+    for tile in dashboard()["mosaicLayout"]["tiles"]:
+        widget = tile["widget"]
+        panel: dict[str, Any] = {"title": widget["title"], "x": tile["xPos"], "y": tile["yPos"], "w": tile["width"],
+                                 "h": tile["height"], "grid": 48}  # fmt: skip
+        if "text" in widget:
+            panel.update(kind="text", title=widget["text"]["content"].split("**")[1].rstrip("."))
+        elif "logsPanel" in widget:
+            panel.update(kind="table")
+        else:
+            sets = widget["xyChart"]["dataSets"]
+            query = sets[0]["timeSeriesQuery"]["timeSeriesFilter"]
+            metric = query["filter"].split('"')[1].rsplit("/", 1)[-1]
+            fixed = {part.split('"')[0]: part.split('"')[2] for part in query["filter"].split('metric.label."')[1:]}
+            reducers = [s["timeSeriesQuery"]["timeSeriesFilter"]["aggregation"]["crossSeriesReducer"] for s in sets]
+            groups = query["aggregation"].get("groupByFields", [])
+            group = groups[0].split('"')[1] if groups else None
+            if reducers[0].startswith("REDUCE_PERCENTILE"):
+                panel.update(kind="percentiles", metric=metric, where=fixed,
+                             stats=[int(r.rsplit("_", 1)[1]) for r in reducers])  # fmt: skip
+            else:
+                kind = "counter" if reducers[0] == "REDUCE_SUM" else "mean"
+                panel.update(kind=kind, metric=metric, where=fixed, group_by=group)
+        found.append(panel)
+    return found
