@@ -223,7 +223,7 @@ def handle(
     outcome = _timed_to_ready(outcome, event)
     level, message, record = outcome_line(outcome, **fields)
     emit(runtime, level, message, record, span=span)
-    return _announce(runtime, event, outcome, fields, window or runtime.publish_window(), span)
+    return _announce(runtime, event, outcome, fields, window or runtime.publish_window(), span=span)
 
 
 def emit(
@@ -263,6 +263,7 @@ def _announce(
     outcome: Outcome,
     fields: Mapping[str, Any],
     window: PublishWindow,
+    *,
     span: TraceContext,
 ) -> Result:
     """Publish the completion event of ``outcome`` (THUMBS_NOTIFY), after its outputs are written.

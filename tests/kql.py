@@ -45,7 +45,7 @@ def tokenize(text: str) -> list[tuple[str, str]]:
     while position < len(text):
         match = _TOKEN.match(text, position)
         if match is None or match.end() == position:
-            raise KqlError(f"cannot read {text[position:position + 20]!r}")
+            raise KqlError(f"cannot read {text[position : position + 20]!r}")
         kind = match.lastgroup or ""
         tokens.append((kind, match.group(kind)))
         position = match.end()
@@ -286,7 +286,9 @@ def _aggregate(name: str, args: list[Any], rows: list[Row]) -> Any:
         return sum(value for value in values() if value is not None)
     if name == "sumif":
         conditions = values(1)
-        return sum(value for value, keep in zip(values(), conditions, strict=True) if keep is True and value is not None)
+        return sum(
+            value for value, keep in zip(values(), conditions, strict=True) if keep is True and value is not None
+        )
     numbers = [value for value in values() if value is not None] if args else []
     if name == "avg":
         return sum(numbers) / len(numbers) if numbers else None

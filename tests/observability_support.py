@@ -62,7 +62,9 @@ def expected(lines: Iterable[Mapping[str, Any]]) -> Counter[tuple[str, float, tu
 def every_metric_read(found: Counter[tuple[str, float, tuple[tuple[str, str], ...]]]) -> None:
     """Each metric of the table has at least one measurement (a definition that reads nothing fails)."""
     read = {metric for metric, _, _ in found}
-    assert read == {metric.name for metric in METRICS}, f"metrics no line feeds: {sorted({m.name for m in METRICS} - read)}"
+    assert read == {metric.name for metric in METRICS}, (
+        f"metrics no line feeds: {sorted({m.name for m in METRICS} - read)}"
+    )
 
 
 def metric_names(text: str) -> set[str]:

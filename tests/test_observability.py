@@ -194,7 +194,9 @@ def test_a_backfill_event_is_not_an_upload(tmp_path: Path) -> None:
     [result] = deliver(runtime, lambda: upload).results
     assert result.outcome is not None and 3_599_000 < (result.outcome.upload_to_ready_ms or 0) < 3_700_000
     (tmp_path / "out").joinpath("a-256x256.jpg").unlink()
-    backfill = ObjectEvent.created(str(tmp_path / "src"), "a.jpg", event_time=hour_ago, event_id=BACKFILL_ID_PREFIX + "1")
+    backfill = ObjectEvent.created(
+        str(tmp_path / "src"), "a.jpg", event_time=hour_ago, event_id=BACKFILL_ID_PREFIX + "1"
+    )
     [result] = deliver(runtime, lambda: backfill).results
     assert result.outcome is not None and result.outcome.output_bytes and result.outcome.upload_to_ready_ms is None
 
@@ -204,7 +206,8 @@ def test_measure_reads_the_table_from_a_line() -> None:
             "kind": "created", "bucket": "b", "key": "k.jpg"}  # fmt: skip
     found = {m.metric: m for m in measure(line)}
     assert set(found) == {"polythumb.renders", "polythumb.render.duration"}
-    assert found["polythumb.renders"].attributes == {"status": "failed", "error_kind": "too_large", "profile": "default",
+    assert found["polythumb.renders"].attributes == {"status": "failed", "error_kind": "too_large",
+                                                     "profile": "default",
                                                      "route": "sqs"}  # fmt: skip
     assert found["polythumb.render.duration"].value == 12.5
     assert measure({**line, "notify": "failed"})[0].metric == "polythumb.notify.failures"
@@ -379,4 +382,6 @@ def test_the_documentation_lists_the_table() -> None:
         assert f"| {metric.kind} | `{metric.unit}` |" in row, metric.name
         assert row.rstrip(" |").endswith(", ".join(f"`{a}`" for a in metric.attributes)), metric.name
     for cloud in ("aws", "gcp", "azure"):
-        assert f"images/dashboard-{cloud}.png" in page and (ROOT / "docs" / "images" / f"dashboard-{cloud}.png").is_file()
+        assert (
+            f"images/dashboard-{cloud}.png" in page and (ROOT / "docs" / "images" / f"dashboard-{cloud}.png").is_file()
+        )

@@ -88,7 +88,9 @@ def _values(lines: Sequence[Mapping[str, Any]], panel: Mapping[str, Any]) -> lis
     ]  # fmt: skip
 
 
-def draw(title: str, panels: Sequence[Mapping[str, Any]], rounds: Sequence[Sequence[Mapping[str, Any]]], path: Path) -> None:
+def draw(
+    title: str, panels: Sequence[Mapping[str, Any]], rounds: Sequence[Sequence[Mapping[str, Any]]], path: Path
+) -> None:
     """Draw one dashboard's panels, filled from ``rounds`` of lines, into the PNG ``path``."""
     import matplotlib
 
@@ -101,63 +103,70 @@ def draw(title: str, panels: Sequence[Mapping[str, Any]], rounds: Sequence[Seque
     layout = figure.add_gridspec(rows, grid, hspace=6.0, wspace=4.0)
     figure.suptitle(title, fontsize=13, x=0.01, ha="left")
     windows = [f"-{(len(rounds) - i) * WINDOW}m" for i in range(len(rounds))]
-    everything = [line for lines in rounds for line in lines]
     for panel in panels:
         axes = figure.add_subplot(layout[panel["y"] : panel["y"] + panel["h"], panel["x"] : panel["x"] + panel["w"]])
-        label = re.sub(r"\$\{[^}]*\}", "demo", panel["title"])  # a deployment's name, interpolated by Terraform
-        if panel["kind"] != "text":
-            axes.set_title(label, fontsize=9, loc="left")
-        axes.tick_params(labelsize=7)
-        kind = panel["kind"]
-        if kind == "text":
-            axes.axis("off")
-            axes.text(0, 0.5, label, fontsize=12, va="center", weight="bold")
-        elif kind == "table":
-            axes.axis("off")
-            failed = [l for l in everything if l.get("status") in ("failed", "error")][-8:]
-            text = "\n".join(f"{str(l.get('key', ''))[:48]:<50} {l.get('status', ''):<7} {l.get('error_kind', '')}"
-                             for l in failed)  # fmt: skip
-            axes.text(0, 1, text or "(none)", fontsize=8, va="top", family="monospace")
-        elif kind == "runaway":
-            detector = next(d for d in RUNAWAY if d.name == panel["detector"])
-            counts: Counter[tuple[str, ...]] = Counter()
-            for line in everything:
-                if all(c.holds(line) for c in detector.where):
-                    counts[tuple(str(line.get(field, "")) for field in detector.per)] += 1
-            top = counts.most_common(6)
-            axes.barh([source[1][-32:] for source, _ in top][::-1], [n for _, n in top][::-1], color="#6e7781")
-            axes.set_xlim(0, detector.threshold.default + 1)
-            axes.axvline(detector.threshold.default, color="#cf222e", linestyle="--", linewidth=1)
-        elif kind in ("counter", "mean"):
-            group = panel.get("group_by")
-            series: dict[str, list[float]] = {}
-            for index, lines in enumerate(rounds):
-                for m in _values(lines, panel):
-                    label = m.attributes.get(group, "(none)") if group else "all"
-                    series.setdefault(label, [0.0] * len(rounds))
-                    series[label][index] += m.value
-                if kind == "mean":
-                    counts = Counter(m.attributes.get(group, "(none)") if group else "all" for m in _values(lines, panel))
-                    for label, count in counts.items():
-                        series[label][index] /= count
-            bottom = [0.0] * len(rounds)
-            for label, values in sorted(series.items()):
-                if kind == "counter":
-                    axes.bar(windows, values, bottom=bottom, label=label)
-                    bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-                else:
-                    axes.plot(windows, values, marker="o", label=label)
-            axes.legend(fontsize=7, loc="upper left")
-        elif kind == "percentiles":
-            for point in panel["stats"]:
-                values = []
-                for lines in rounds:
-                    found = [m.value for m in _values(lines, panel)]
-                    values.append(percentile(found, point) if found else float("nan"))
-                axes.plot(windows, values, marker="o", label="max" if point == 100 else f"p{point}")
-            axes.legend(fontsize=7, loc="upper left")
+        _panel(axes, panel, rounds, windows)
     figure.savefig(path, bbox_inches="tight")
     plt.close(figure)
+
+
+def _panel(
+    axes: Any, panel: Mapping[str, Any], rounds: Sequence[Sequence[Mapping[str, Any]]], windows: list[str]
+) -> None:
+    """Draw one panel on ``axes``."""
+    everything = [line for lines in rounds for line in lines]
+    label = re.sub(r"\$\{[^}]*\}", "demo", panel["title"])  # a deployment's name, interpolated by Terraform
+    if panel["kind"] != "text":
+        axes.set_title(label, fontsize=9, loc="left")
+    axes.tick_params(labelsize=7)
+    kind = panel["kind"]
+    if kind == "text":
+        axes.axis("off")
+        axes.text(0, 0.5, label, fontsize=12, va="center", weight="bold")
+    elif kind == "table":
+        axes.axis("off")
+        failed = [line for line in everything if line.get("status") in ("failed", "error")][-8:]
+        text = "\n".join(f"{str(line.get('key', ''))[:48]:<50} {line.get('status', ''):<7} {line.get('error_kind', '')}"
+                         for line in failed)  # fmt: skip
+        axes.text(0, 1, text or "(none)", fontsize=8, va="top", family="monospace")
+    elif kind == "runaway":
+        detector = next(d for d in RUNAWAY if d.name == panel["detector"])
+        counts: Counter[tuple[str, ...]] = Counter()
+        for line in everything:
+            if all(c.holds(line) for c in detector.where):
+                counts[tuple(str(line.get(field, "")) for field in detector.per)] += 1
+        top = counts.most_common(6)
+        axes.barh([source[1][-32:] for source, _ in top][::-1], [n for _, n in top][::-1], color="#6e7781")
+        axes.set_xlim(0, detector.threshold.default + 1)
+        axes.axvline(detector.threshold.default, color="#cf222e", linestyle="--", linewidth=1)
+    elif kind in ("counter", "mean"):
+        group = panel.get("group_by")
+        series: dict[str, list[float]] = {}
+        for index, lines in enumerate(rounds):
+            for m in _values(lines, panel):
+                label = m.attributes.get(group, "(none)") if group else "all"
+                series.setdefault(label, [0.0] * len(rounds))
+                series[label][index] += m.value
+            if kind == "mean":
+                sizes = Counter(m.attributes.get(group, "(none)") if group else "all" for m in _values(lines, panel))
+                for name, count in sizes.items():
+                    series[name][index] /= count
+        bottom = [0.0] * len(rounds)
+        for label, values in sorted(series.items()):
+            if kind == "counter":
+                axes.bar(windows, values, bottom=bottom, label=label)
+                bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+            else:
+                axes.plot(windows, values, marker="o", label=label)
+        axes.legend(fontsize=7, loc="upper left")
+    elif kind == "percentiles":
+        for point in panel["stats"]:
+            values = []
+            for lines in rounds:
+                found = [m.value for m in _values(lines, panel)]
+                values.append(percentile(found, point) if found else float("nan"))
+            axes.plot(windows, values, marker="o", label="max" if point == 100 else f"p{point}")
+        axes.legend(fontsize=7, loc="upper left")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

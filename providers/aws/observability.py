@@ -79,7 +79,7 @@ def dashboard() -> dict[str, Any]:
             "How many images failed and why, and how long an upload takes to get its thumbnails. Metrics from "
             "the function's log lines (Embedded Metric Format, namespace `polythumb`); the table is in the "
             "documentation's *Observability* page."
-        )}},  # fmt: skip
+        )}},
         _metric_widget("Images handled, by status (polythumb.renders)",
                        [_expression(search(renders, ("status",), "Sum"), "status")], stacked=True),
         _metric_widget("Failed images, by error kind (polythumb.renders, status=failed)",
@@ -100,14 +100,14 @@ def dashboard() -> dict[str, Any]:
                 "title": f"Runaway detector: {detector.name.replace('_', ' ')} (top sources)", "region": REGION,
                 "period": PERIOD, "insightRule": {"maxContributorCount": 10, "orderBy": "Maximum",
                                                   "ruleName": rule_name(detector)},
-            }}  # fmt: skip
+            }}
             for detector in RUNAWAY
         ),
         {"type": "log", "properties": {
             "title": "Latest failures: which image, and why", "region": REGION, "view": "table",
             "query": f"SOURCE '{LOG_GROUP}' | fields @timestamp, key, error_kind, error_message, status"
                      ' | filter status = "failed" or status = "error" | sort @timestamp desc | limit 50',
-        }},  # fmt: skip
+        }},
     ]
     return {"widgets": _laid_out(widgets)}
 

@@ -134,26 +134,52 @@ def workbook() -> dict[str, Any]:
     output, megapixels = BY_NAME["polythumb.output.bytes"], BY_NAME["polythumb.source.megapixels"]
     notify = BY_NAME["polythumb.notify.failures"]
     items = [
-        {"type": 1, "name": "about", "content": {"json": (
-            "# polythumb: ${local.function_name}\n"
-            "How many images failed and why, and how long an upload takes to get its thumbnails: read from the "
-            "function's JSON lines (`AppTraces`). The metric table is in the documentation's *Observability* page."
-        )}},  # fmt: skip
-        _item(f"{renders.name} by status", "Images handled, by status (polythumb.renders)",
-              counted(renders, ("status",))),
-        _item(f"{renders.name} failed by error_kind", "Failed images, by error kind (polythumb.renders)",
-              counted(renders, ("error_kind",), 'status == "failed"')),
-        _item(f"{ready.name} percentiles", "Upload to thumbnail, ms (polythumb.upload_to_ready)",
-              percentiles(ready, 50, 95, 99)),
-        _item(f"{duration.name} percentiles", "Time per image, ms (polythumb.render.duration, status=ok)",
-              percentiles(duration, 50, 95, condition='status == "ok"')),
-        _item(f"{output.name} by format", "Bytes written per image, by format (polythumb.output.bytes): mean",
-              f"{measurement_query(output)}\n| summarize mean = sum(value * weight) / sum(weight) by {BIN}, format"
-              "\n| render timechart"),
-        _item(f"{megapixels.name} percentiles", "Source size, megapixels (polythumb.source.megapixels)",
-              percentiles(megapixels, 50, 95)),
-        _item(f"{notify.name} by error_kind", "Completion events not published (polythumb.notify.failures)",
-              counted(notify, ("error_kind",))),
+        {
+            "type": 1,
+            "name": "about",
+            "content": {
+                "json": (
+                    "# polythumb: ${local.function_name}\n"
+                    "How many images failed and why, and how long an upload takes to get its thumbnails: read from the "
+                    "function's JSON lines (`AppTraces`). The metric table is in the documentation's "
+                    "*Observability* page."
+                )
+            },
+        },
+        _item(
+            f"{renders.name} by status", "Images handled, by status (polythumb.renders)", counted(renders, ("status",))
+        ),
+        _item(
+            f"{renders.name} failed by error_kind",
+            "Failed images, by error kind (polythumb.renders)",
+            counted(renders, ("error_kind",), 'status == "failed"'),
+        ),
+        _item(
+            f"{ready.name} percentiles",
+            "Upload to thumbnail, ms (polythumb.upload_to_ready)",
+            percentiles(ready, 50, 95, 99),
+        ),
+        _item(
+            f"{duration.name} percentiles",
+            "Time per image, ms (polythumb.render.duration, status=ok)",
+            percentiles(duration, 50, 95, condition='status == "ok"'),
+        ),
+        _item(
+            f"{output.name} by format",
+            "Bytes written per image, by format (polythumb.output.bytes): mean",
+            f"{measurement_query(output)}\n| summarize mean = sum(value * weight) / sum(weight) by {BIN}, format"
+            "\n| render timechart",
+        ),
+        _item(
+            f"{megapixels.name} percentiles",
+            "Source size, megapixels (polythumb.source.megapixels)",
+            percentiles(megapixels, 50, 95),
+        ),
+        _item(
+            f"{notify.name} by error_kind",
+            "Completion events not published (polythumb.notify.failures)",
+            counted(notify, ("error_kind",)),
+        ),
         _item("latest failures", "Latest failures: which image, and why", latest_failures(), "table"),
     ]
     return {
@@ -303,7 +329,8 @@ def panels() -> list[dict[str, Any]]:
                 stats = [int(part.split(", ")[1].split(")")[0]) for part in summarize.split("percentile(")[1:]]
                 panel.update(kind="percentiles", metric=metric, where=fixed, stats=stats)
             else:
-                panel.update(kind="counter" if "total = sum(weight)" in summarize else "mean", metric=metric, where=fixed,
+                kind = "counter" if "total = sum(weight)" in summarize else "mean"
+                panel.update(kind=kind, metric=metric, where=fixed,
                              group_by=group)  # fmt: skip
         found.append(panel)
         if wide or x:

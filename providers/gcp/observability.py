@@ -49,6 +49,10 @@ BUCKETS = 48
 #: The log view the runaway detector's SQL reads (the functions' bucket, upgraded to Log Analytics).
 LOG_VIEW = "${var.project_id}.global.${google_logging_project_bucket_config.functions.bucket_id}._AllLogs"
 CHANNELS = Raw("local.notification_channels")
+#: The sink's filter as the inside of a JSON string (its quotes escaped), for the dashboard's JSON.
+JSON_ESCAPED_FILTER = (
+    'trimsuffix(trimprefix(jsonencode(google_logging_project_sink.functions.filter), "\\""), "\\"")'
+)
 
 
 def metric_id(metric: Metric) -> str:
@@ -83,9 +87,15 @@ def log_metric(metric: Metric) -> Block:
     """The ``google_logging_metric`` of one metric."""
     distribution = metric.kind == "histogram"
     labels = [
-        Block("labels", (), (
-            ("key", name), ("value_type", "STRING"), ("description", ATTRIBUTES[name].meaning),
-        ))  # fmt: skip
+        Block(
+            "labels",
+            (),
+            (
+                ("key", name),
+                ("value_type", "STRING"),
+                ("description", ATTRIBUTES[name].meaning),
+            ),
+        )
         for name in metric.attributes
     ]
     body: list[tuple[str, Any] | Block] = [
@@ -124,7 +134,9 @@ def series(metric: Metric, *, reducer: str, group_by: tuple[str, ...] = (), **la
     """A dashboard data set: ``metric`` aligned per period, reduced across series (grouped by ``group_by``)."""
     terms = [f'metric.type="{metric_type(metric)}"', 'resource.type="cloud_run_revision"']
     terms += [f'metric.label."{name}"="{value}"' for name, value in labels.items()]
-    aggregation = {"alignmentPeriod": PERIOD, "perSeriesAligner": "ALIGN_DELTA", "crossSeriesReducer": reducer}
+    aggregation: dict[str, Any] = {
+        "alignmentPeriod": PERIOD, "perSeriesAligner": "ALIGN_DELTA", "crossSeriesReducer": reducer,
+    }  # fmt: skip
     if group_by:
         aggregation["groupByFields"] = [f'metric.label."{name}"' for name in group_by]
     return {
@@ -139,38 +151,63 @@ def _chart(title: str, *data_sets: dict[str, Any]) -> dict[str, Any]:
 
 def dashboard() -> dict[str, Any]:
     """The Cloud Monitoring dashboard: every metric of the table, and the latest failures' lines."""
-    renders, duration, ready = BY_NAME["polythumb.renders"], BY_NAME["polythumb.render.duration"], BY_NAME[
-        "polythumb.upload_to_ready"
-    ]
+    renders, duration, ready = (
+        BY_NAME["polythumb.renders"],
+        BY_NAME["polythumb.render.duration"],
+        BY_NAME["polythumb.upload_to_ready"],
+    )
     output, megapixels = BY_NAME["polythumb.output.bytes"], BY_NAME["polythumb.source.megapixels"]
     notify = BY_NAME["polythumb.notify.failures"]
     percentiles = ("REDUCE_PERCENTILE_50", "REDUCE_PERCENTILE_95", "REDUCE_PERCENTILE_99")
     widgets = [
-        {"title": "About", "text": {"format": "MARKDOWN", "content": (
-            f"**polythumb: {PREFIX}**. How many images failed and why, and how long an upload takes to get its "
-            "thumbnails: log-based metrics read from the functions' JSON lines (see the documentation's "
-            "*Observability* page for the table)."
-        )}},  # fmt: skip
-        _chart("Images handled, by status (polythumb.renders)",
-               series(renders, reducer="REDUCE_SUM", group_by=("status",))),
-        _chart("Failed images, by error kind (polythumb.renders, status=failed)",
-               series(renders, reducer="REDUCE_SUM", group_by=("error_kind",), status="failed")),
-        _chart("Upload to thumbnail, ms (polythumb.upload_to_ready): p50, p95, p99",
-               *(series(ready, reducer=reducer) for reducer in percentiles)),
-        _chart("Time per image, ms (polythumb.render.duration, status=ok): p50, p95",
-               *(series(duration, reducer=reducer, status="ok") for reducer in percentiles[:2])),
-        _chart("Bytes written per image, by format (polythumb.output.bytes): mean",
-               series(output, reducer="REDUCE_MEAN", group_by=("format",))),
-        _chart("Source size, megapixels (polythumb.source.megapixels): p50, p95",
-               *(series(megapixels, reducer=reducer) for reducer in percentiles[:2])),
-        _chart("Completion events not published, by error kind (polythumb.notify.failures)",
-               series(notify, reducer="REDUCE_SUM", group_by=("error_kind",))),
-        {"title": "Latest failures: which image, and why", "logsPanel": {
-            "filter": log_filter((OneOf("status", ("failed", "error")),), logs=OBSERVED_LOGS_IN_JSON),
-            "resourceNames": [],
-        }},  # fmt: skip
+        {
+            "title": "About",
+            "text": {
+                "format": "MARKDOWN",
+                "content": (
+                    f"**polythumb: {PREFIX}**. How many images failed and why, and how long an upload takes to get its "
+                    "thumbnails: log-based metrics read from the functions' JSON lines (see the documentation's "
+                    "*Observability* page for the table)."
+                ),
+            },
+        },
+        _chart(
+            "Images handled, by status (polythumb.renders)", series(renders, reducer="REDUCE_SUM", group_by=("status",))
+        ),
+        _chart(
+            "Failed images, by error kind (polythumb.renders, status=failed)",
+            series(renders, reducer="REDUCE_SUM", group_by=("error_kind",), status="failed"),
+        ),
+        _chart(
+            "Upload to thumbnail, ms (polythumb.upload_to_ready): p50, p95, p99",
+            *(series(ready, reducer=reducer) for reducer in percentiles),
+        ),
+        _chart(
+            "Time per image, ms (polythumb.render.duration, status=ok): p50, p95",
+            *(series(duration, reducer=reducer, status="ok") for reducer in percentiles[:2]),
+        ),
+        _chart(
+            "Bytes written per image, by format (polythumb.output.bytes): mean",
+            series(output, reducer="REDUCE_MEAN", group_by=("format",)),
+        ),
+        _chart(
+            "Source size, megapixels (polythumb.source.megapixels): p50, p95",
+            *(series(megapixels, reducer=reducer) for reducer in percentiles[:2]),
+        ),
+        _chart(
+            "Completion events not published, by error kind (polythumb.notify.failures)",
+            series(notify, reducer="REDUCE_SUM", group_by=("error_kind",)),
+        ),
+        {
+            "title": "Latest failures: which image, and why",
+            "logsPanel": {
+                "filter": log_filter((OneOf("status", ("failed", "error")),), logs=OBSERVED_LOGS_IN_JSON),
+                "resourceNames": [],
+            },
+        },
     ]
-    tiles, y = [], 0
+    tiles: list[dict[str, Any]] = []
+    y = 0
     for index, widget in enumerate(widgets):
         wide = "text" in widget or "logsPanel" in widget
         width, height = (48, 4 if "text" in widget else 16) if wide else (24, 16)
@@ -247,7 +284,7 @@ def blocks() -> list[Block]:
     found += [_variable(detector.threshold) for detector in RUNAWAY]
     found.append(Block("locals", (), (
         ("observed_services", Raw("""join(", ", [for name in local.function_services : "'${name}'"])""")),
-        ("observed_logs_in_json", Raw('trimsuffix(trimprefix(jsonencode(google_logging_project_sink.functions.filter), "\\""), "\\"")')),
+        ("observed_logs_in_json", Raw(JSON_ESCAPED_FILTER)),
     )))  # fmt: skip
     found += [log_metric(metric) for metric in METRICS]
     metrics = ", ".join(f"google_logging_metric.{resource_name(metric)}" for metric in METRICS)

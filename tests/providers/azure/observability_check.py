@@ -73,7 +73,7 @@ def check_workbook(lines: Sequence[Mapping[str, Any]]) -> None:
         got = Counter(
             (metric, round(row["value"], 6), tuple(sorted(
                 (name, row[name]) for name in BY_NAME[metric].attributes if row[name] not in (None, "")
-            )))  # fmt: skip
+            )))
             for row in rows
             for _ in range(int(row["weight"]))
         )

@@ -21,7 +21,9 @@ from tests.logging_query import entry, extract, matches
 from tests.observability_support import deploy_module, every_metric_read, expected, hcl_text, interpolate, resources
 
 SERVICES = ("pt-finalized", "pt-deleted")
-SINK_FILTER = f'resource.type="cloud_run_revision" AND resource.labels.service_name=({" OR ".join(json.dumps(s) for s in SERVICES)})'
+SINK_FILTER = 'resource.type="cloud_run_revision" AND resource.labels.service_name=({})'.format(
+    " OR ".join(json.dumps(s) for s in SERVICES)
+)
 VALUES = {
     "google_logging_project_sink.functions.filter": SINK_FILTER,
     "var.name_prefix": "pt",
@@ -108,7 +110,9 @@ def dashboard() -> dict[str, Any]:
 
 def check_failures_panel(lines: Sequence[Mapping[str, Any]]) -> None:
     document = dashboard()
-    [panel] = [tile["widget"]["logsPanel"] for tile in document["mosaicLayout"]["tiles"] if "logsPanel" in tile["widget"]]
+    [panel] = [
+        tile["widget"]["logsPanel"] for tile in document["mosaicLayout"]["tiles"] if "logsPanel" in tile["widget"]
+    ]
     shown = [e for e in entries(lines) if matches(panel["filter"], e)]
     assert shown and all(e["jsonPayload"]["status"] in ("failed", "error") for e in shown)
 
