@@ -1,6 +1,6 @@
-"""The metric table's guarantees that need no cloud: one source of truth, three dashboards that show every metric
-and nothing else, alerts beside the platform alarms, the figures on the log line and in ``polythumb stats``,
-trace context, and the OpenTelemetry SDK kept off the default path."""
+"""The metric table's guarantees that need no cloud: one source of truth, the figures on the log line and in
+``polythumb stats``, trace context, and the OpenTelemetry SDK kept off the default path. Each cloud's dashboard
+and alerts: tests/providers/<cloud>/test_observability.py."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from core.metrics import ATTRIBUTES, BY_NAME, METRICS, RUNAWAY, measure, milliseconds_since, parse_time
+from core import registry
+from core.metrics import ATTRIBUTES, METRICS, measure, milliseconds_since, parse_time
 from core.ops import observability
 from core.tracing import continue_trace, parse_traceparent, parse_xray
-from tests.observability_support import deploy_module, hcl_text, interpolate, metric_names, resources
 from tests.terraform import ROOT
 
 TABLE = {metric.name for metric in METRICS}
@@ -28,7 +28,8 @@ TABLE = {metric.name for metric in METRICS}
 def test_the_generated_terraform_is_what_the_table_makes() -> None:
     """Each cloud's observability.tf is the generator's output for today's table (else: regenerate)."""
     files = observability.generated()
-    assert {path.parent.parent.name for path in files} == {"aws", "gcp", "azure"}
+    offering = {name for name, spec in registry.providers().items() if spec.observability}
+    assert offering and {path.parent.parent.name for path in files} == offering
     assert observability.stale() == [], "run python -m core.ops.observability"
 
 
@@ -45,113 +46,6 @@ def test_attributes_are_of_bounded_cardinality() -> None:
         assert set(metric.attributes) <= set(ATTRIBUTES), metric.name
         assert not {"key", "bucket", "revision", "event_id"} & {ATTRIBUTES[a].field for a in metric.attributes}
         assert (metric.kind == "counter") == (metric.value is None), metric.name
-
-
-# -- three dashboards: every metric, nothing else ----------------------------------------------------------
-
-
-def _aws_dashboard() -> dict:
-    body = resources(deploy_module("aws"), "aws_cloudwatch_dashboard")["thumbnails"]["dashboard_body"]
-    values = {"local.observed_function": "pt-thumbnailer", "var.region": "eu-west-1",
-              "aws_cloudwatch_log_group.function.name": "/aws/lambda/pt-thumbnailer", "var.name": "pt"}  # fmt: skip
-    return json.loads(interpolate(hcl_text(body), values))
-
-
-def _gcp_dashboard() -> dict:
-    from tests.providers.gcp.observability_check import dashboard
-
-    return dashboard()
-
-
-def _azure_workbook() -> dict:
-    from tests.providers.azure.observability_check import workbook
-
-    return workbook()
-
-
-def aws_metrics(document: dict) -> set[str]:
-    """The metrics a CloudWatch dashboard's widgets read, checked against the dimension sets the lines publish."""
-    from providers.aws.metrics import DIMENSION_SETS, FUNCTION_DIMENSION, NAMESPACE
-
-    found = set()
-    for widget in document["widgets"]:
-        for row in widget["properties"].get("metrics", []):
-            for item in row:
-                if isinstance(item, dict) and "expression" in item:
-                    match = re.search(r"\{([^}]*)\} MetricName=\"([^\"]+)\"", item["expression"])
-                    assert match, item["expression"]
-                    namespace, dimension, *names = match.group(1).split(",")
-                    assert (namespace, dimension) == (NAMESPACE, FUNCTION_DIMENSION)
-                    assert tuple(names) in DIMENSION_SETS[match.group(2)], item["expression"]
-                    found.add(match.group(2))
-            if row and row[0] == NAMESPACE:
-                dimensions = tuple(row[2:-1][0::2])
-                assert dimensions[0] == FUNCTION_DIMENSION and dimensions[1:] in DIMENSION_SETS[row[1]], row
-                found.add(row[1])
-    return found
-
-
-def gcp_metrics(document: dict) -> set[str]:
-    found = set()
-    for tile in document["mosaicLayout"]["tiles"]:
-        for data_set in tile["widget"].get("xyChart", {}).get("dataSets", []):
-            query = data_set["timeSeriesQuery"]["timeSeriesFilter"]
-            match = re.search(r'metric.type="logging.googleapis.com/user/pt/([^"]+)"', query["filter"])
-            assert match, query["filter"]
-            metric = BY_NAME[match.group(1)]
-            labels = re.findall(r'metric.label."(\w+)"', query["filter"] + json.dumps(query["aggregation"]))
-            assert set(labels) <= set(metric.attributes), (metric.name, labels)
-            found.add(metric.name)
-    return found
-
-
-def azure_metrics(document: dict) -> set[str]:
-    found = set()
-    for item in document["items"]:
-        if item["type"] == 3 and item["name"].split()[0].startswith("polythumb."):
-            metric = item["name"].split()[0]
-            assert f'metric = "{metric}"' in item["content"]["query"], item["name"]
-            found.add(metric)
-    return found
-
-
-@pytest.mark.parametrize(
-    ("cloud", "load", "read"),
-    [("aws", _aws_dashboard, aws_metrics), ("gcp", _gcp_dashboard, gcp_metrics), ("azure", _azure_workbook,
-                                                                                  azure_metrics)],
-)  # fmt: skip
-def test_each_dashboard_shows_every_metric_and_nothing_else(cloud: str, load: object, read: object) -> None:
-    document = load()  # type: ignore[operator]
-    assert read(document) == TABLE, cloud  # type: ignore[operator]
-    assert metric_names(json.dumps(document)) == TABLE, f"{cloud}: a name that is not a metric of the table"
-
-
-def test_a_dashboard_missing_a_metric_is_noticed() -> None:
-    document = _aws_dashboard()
-    document["widgets"] = [w for w in document["widgets"] if "upload_to_ready" not in json.dumps(w)]
-    assert aws_metrics(document) != TABLE
-
-
-# -- alerts beside the platform alarms, on every cloud -------------------------------------------------------
-
-
-def test_every_cloud_alerts_on_failure_rate_upload_to_ready_and_runaway_to_its_channel() -> None:
-    names = {"failure_rate", "upload_to_ready_p95", *(d.name for d in RUNAWAY)}
-    aws = resources(deploy_module("aws"), "aws_cloudwatch_metric_alarm")
-    assert names <= set(aws)
-    for name in names:
-        assert aws[name]["alarm_actions"] == ["${aws_sns_topic.alarms.arn}"], name
-    gcp = resources(deploy_module("gcp"), "google_monitoring_alert_policy")
-    assert names <= set(gcp)
-    for name in names:
-        assert gcp[name]["notification_channels"] == "${local.notification_channels}", name
-    azure = resources(deploy_module("azure"), "azurerm_monitor_scheduled_query_rules_alert_v2")
-    assert names <= set(azure)
-    for name in names:
-        assert azure[name]["action"][0]["action_groups"] == ["${azurerm_monitor_action_group.alerts.id}"], name
-    for cloud in ("aws", "gcp", "azure"):
-        variables = {name for block in deploy_module(cloud).get("variable", []) for name in block}
-        assert {d.threshold.variable for d in RUNAWAY} <= variables, cloud
 
 
 # -- the line's figures ------------------------------------------------------------------------------------------
@@ -285,12 +179,11 @@ def test_the_completion_event_carries_the_trace(tmp_path: Path) -> None:
 # -- the OpenTelemetry SDK: opt-in only ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("provider", ["aws", "gcp", "azure"])
+@pytest.mark.parametrize("provider", registry.names())
 def test_the_default_entrypoints_import_no_opentelemetry_module(provider: str) -> None:
     """With THUMBS_OTEL unset, a function's cold start (the cold-start probe: a fresh interpreter importing the
     entrypoint with its settings) loads nothing of OpenTelemetry, whose SDK costs hundreds of milliseconds; the
     SDK is installed here, so a stray import would show."""
-    from core import registry
     from core.reports import coldstart
 
     pytest.importorskip("opentelemetry.sdk")
@@ -381,7 +274,6 @@ def test_the_documentation_lists_the_table() -> None:
         row = next((line for line in page.splitlines() if line.startswith(f"| `{metric.name}` |")), "")
         assert f"| {metric.kind} | `{metric.unit}` |" in row, metric.name
         assert row.rstrip(" |").endswith(", ".join(f"`{a}`" for a in metric.attributes)), metric.name
-    for cloud in ("aws", "gcp", "azure"):
-        assert (
-            f"images/dashboard-{cloud}.png" in page and (ROOT / "docs" / "images" / f"dashboard-{cloud}.png").is_file()
-        )
+    for cloud in (name for name, spec in registry.providers().items() if spec.observability):
+        picture = f"images/dashboard-{cloud}.png"
+        assert picture in page and (ROOT / "docs" / picture).is_file(), cloud
