@@ -57,6 +57,8 @@ class Config:
     max_duration: float = 60.0
     #: Which imaging engine renders (``auto``, ``pillow``, ``vips``); never part of a digest.
     engine: str = "auto"
+    #: The OpenTelemetry export (``THUMBS_OTEL``): ``none`` or ``otlp``.
+    otel: str = "none"
     #: Completion-event targets (``THUMBS_NOTIFY``), as URIs; empty: no events.
     notify: tuple[str, ...] = ()
     #: HMAC key of webhook signatures; never printed or logged (``repr`` hides it).

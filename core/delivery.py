@@ -29,9 +29,11 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from core.errors import MalformedEvent, PermanentError, PermissionDenied, TransientError
-from core.events import ObjectEvent
-from core.logs import log_outcome
-from core.outcome import Outcome, SkipReason, Status
+from core.events import EventKind, ObjectEvent, is_backfill
+from core.logs import outcome_line
+from core.metrics import NOTIFY_FIELD, milliseconds_since
+from core.outcome import Action, Outcome, SkipReason, Status
+from core.tracing import TraceContext, continue_trace
 
 if TYPE_CHECKING:  # parsers import Ignored from here without loading the pipeline
     from core.completion.window import PublishWindow
@@ -131,6 +133,7 @@ def deliver(
     *,
     keep_going: bool = True,
     window: PublishWindow | None = None,
+    trace: TraceContext | None = None,
     **context: Any,
 ) -> Delivery:
     """Parse one delivery, handle each of its events through ``runtime``, log every item once.
@@ -142,6 +145,8 @@ def deliver(
             the platform will redeliver whole).
         window: The time left for publishing completion events, shared with the other deliveries of one
             invocation (an SQS batch); by default the runtime's function timeout from now.
+        trace: The trace context the platform gave the delivery, if any: each event's span continues it,
+            and its completion event carries it on (``traceparent``); else each event starts a trace.
         **context: Delivery fields logged with every record (``route``, ``event_id``, ``event_type``,
             platform ids such as ``message_id``); long values are shortened.
 
@@ -149,13 +154,14 @@ def deliver(
         What became of each item; nothing is raised for an event (see :meth:`Delivery.raise_for_retry`).
     """
     fields = {name: _loggable(value) for name, value in context.items()}
+    if runtime.take_coldstart():
+        fields["coldstart"] = True  # the records of a container's first delivery (faas.coldstart)
     try:
         parsed = parse()
     except MalformedEvent as exc:
-        runtime.logger.error(
-            "malformed event, acknowledged and not retried (a retry cannot fix it): %s", exc,
-            extra={"fields": {**fields, "status": str(Status.FAILED), "error_kind": exc.kind,
-                              "error_message": str(exc)}},
+        emit(
+            runtime, logging.ERROR, "malformed event, acknowledged and not retried (a retry cannot fix it): %s",
+            {**fields, "status": str(Status.FAILED), "error_kind": exc.kind, "error_message": str(exc)}, exc,
         )  # fmt: skip
         return Delivery(malformed=exc)
     items = [parsed] if isinstance(parsed, ObjectEvent | Ignored) else list(parsed)
@@ -163,7 +169,7 @@ def deliver(
     results: list[Result] = []
     for item in items:
         result = (
-            _skip(runtime.logger, item, fields) if isinstance(item, Ignored) else handle(runtime, item, fields, window)
+            _skip(runtime, item, fields) if isinstance(item, Ignored) else handle(runtime, item, fields, window, trace)
         )
         results.append(result)
         if result.retryable and not keep_going:
@@ -181,43 +187,84 @@ def refuse(error: MalformedEvent) -> Callable[[], Parsed]:
 
 
 def handle(
-    runtime: FunctionRuntime, event: ObjectEvent, context: Mapping[str, Any], window: PublishWindow | None = None
+    runtime: FunctionRuntime,
+    event: ObjectEvent,
+    context: Mapping[str, Any],
+    window: PublishWindow | None = None,
+    trace: TraceContext | None = None,
 ) -> Result:
     """Run one event through the pipeline and log what became of it; never raises an Exception."""
-    fields = {**context, "event_id": event.event_id or context.get("event_id")}
+    span = runtime.telemetry.start(trace) if runtime.telemetry else continue_trace(trace)
+    fields = {**context, "event_id": event.event_id or context.get("event_id"), "trace_id": span.trace_id}
     started = time.perf_counter()
     try:
         outcome = runtime.thumbnailer.handle(event)
     except TransientError as exc:
-        runtime.logger.warning(
-            "transient error on %s/%s, the platform will retry: [%s] %s", event.bucket, event.key, exc.kind, exc,
-            extra={"fields": _error_fields(event, fields, kind=exc.kind, message=str(exc), started=started)},
-        )  # fmt: skip
+        record = _error_fields(event, fields, kind=exc.kind, message=str(exc), started=started)
+        emit(runtime, logging.WARNING, "transient error on %s/%s, the platform will retry: [%s] %s", record,
+             event.bucket, event.key, exc.kind, exc, span=span)  # fmt: skip
         return Result(Status.ERROR, error=exc)
     except PermissionDenied as exc:
         # Configuration, not a bug: the grant is missing. Retried (a fixed grant, or a redrive from the
         # dead-letter store, renders it) and logged as what it is.
-        runtime.logger.error(
-            "permission denied on %s/%s, the platform will retry once the function may use the bucket: [%s] %s",
-            event.bucket, event.key, exc.kind, exc,
-            extra={"fields": _error_fields(event, fields, kind=exc.kind, message=str(exc), started=started)},
-        )  # fmt: skip
+        record = _error_fields(event, fields, kind=exc.kind, message=str(exc), started=started)
+        emit(runtime, logging.ERROR,
+             "permission denied on %s/%s, the platform will retry once the function may use the bucket: [%s] %s",
+             record, event.bucket, event.key, exc.kind, exc, span=span)  # fmt: skip
         return Result(Status.ERROR, error=exc)
     except Exception as exc:
         # A bug or an unclassified storage error: logged with its traceback and retried, so the event ends in
         # the platform's dead-letter store rather than being lost.
         message = f"{type(exc).__name__}: {exc}"
-        runtime.logger.exception(
-            "unexpected error on %s/%s, the platform will retry: %s", event.bucket, event.key, type(exc).__name__,
-            extra={"fields": _error_fields(event, fields, kind=INTERNAL_ERROR, message=message, started=started)},
-        )  # fmt: skip
+        record = _error_fields(event, fields, kind=INTERNAL_ERROR, message=message, started=started)
+        emit(runtime, logging.ERROR, "unexpected error on %s/%s, the platform will retry: %s", record,
+             event.bucket, event.key, type(exc).__name__, exc_info=True, span=span)  # fmt: skip
         return Result(Status.ERROR, error=exc)
-    log_outcome(runtime.logger, outcome, **fields)
-    return _announce(runtime, event, outcome, fields, window or runtime.publish_window())
+    outcome = _timed_to_ready(outcome, event)
+    level, message, record = outcome_line(outcome, **fields)
+    emit(runtime, level, message, record, span=span)
+    return _announce(runtime, event, outcome, fields, window or runtime.publish_window(), span=span)
+
+
+def emit(
+    runtime: FunctionRuntime,
+    level: int,
+    message: str,
+    fields: Mapping[str, Any],
+    *args: Any,
+    exc_info: bool = False,
+    span: TraceContext | None = None,
+) -> None:
+    """Write one delivery log line: ``fields``, plus the provider's metric encoding of them (CloudWatch EMF on
+    AWS), and hand it to the opt-in OpenTelemetry export (THUMBS_OTEL); ``span``: the event's, if any."""
+    record = dict(fields)
+    if runtime.metrics_encoder is not None:
+        record.update(runtime.metrics_encoder(record))
+    runtime.logger.log(level, message, *args, exc_info=exc_info, extra={"fields": record})
+    if runtime.telemetry is not None:
+        runtime.telemetry.observe(fields, span)
+
+
+def _timed_to_ready(outcome: Outcome, event: ObjectEvent) -> Outcome:
+    """``outcome`` with ``upload_to_ready_ms``, where it rendered an upload: the time from the storage event
+    (the upload) to now, just after its last output was written. A backfill's event time is when the plan
+    sent it, and a delete or a skip makes nothing ready: neither is measured."""
+    if outcome.status is not Status.OK or event.kind is not EventKind.CREATED or is_backfill(event.event_id):
+        return outcome
+    if not any(record.action == Action.WRITTEN for record in outcome.outputs):
+        return outcome
+    elapsed = milliseconds_since(event.event_time)
+    return outcome if elapsed is None else replace(outcome, upload_to_ready_ms=elapsed)
 
 
 def _announce(
-    runtime: FunctionRuntime, event: ObjectEvent, outcome: Outcome, fields: Mapping[str, Any], window: PublishWindow
+    runtime: FunctionRuntime,
+    event: ObjectEvent,
+    outcome: Outcome,
+    fields: Mapping[str, Any],
+    window: PublishWindow,
+    *,
+    span: TraceContext,
 ) -> Result:
     """Publish the completion event of ``outcome`` (THUMBS_NOTIFY), after its outputs are written.
 
@@ -227,35 +274,31 @@ def _announce(
     """
     started = time.perf_counter()
     try:
-        published = runtime.completion.announce(outcome, event, window=window)
+        published = runtime.completion.announce(outcome, event, window=window, traceparent=span.traceparent)
     except PermanentError as exc:
         message = f"outputs written, completion event not published: {exc}"
-        runtime.logger.error(
-            "completion event of %s/%s not published, not retried (a retry cannot fix it): [%s] %s",
-            event.bucket, event.key, exc.kind, exc,
-            extra={"fields": {**_error_fields(event, fields, kind=exc.kind, message=message, started=started),
-                              "status": str(Status.FAILED)}},
-        )  # fmt: skip
+        record = {**_error_fields(event, fields, kind=exc.kind, message=message, started=started),
+                  "status": str(Status.FAILED), NOTIFY_FIELD: "failed"}  # fmt: skip
+        emit(runtime, logging.ERROR,
+             "completion event of %s/%s not published, not retried (a retry cannot fix it): [%s] %s",
+             record, event.bucket, event.key, exc.kind, exc)  # fmt: skip
         failed = replace(outcome, status=Status.FAILED, reason=None, error_kind=exc.kind, error_message=message)
         return Result(Status.FAILED, outcome=failed)
     except Exception as exc:
         kind = exc.kind if isinstance(exc, TransientError | PermissionDenied) else INTERNAL_ERROR
         message = f"outputs written, completion event not published: {exc}"
-        runtime.logger.warning(
-            "completion event of %s/%s not published, the platform will retry: [%s] %s",
-            event.bucket, event.key, kind, exc,
-            extra={"fields": _error_fields(event, fields, kind=kind, message=message, started=started)},
-        )  # fmt: skip
+        record = {**_error_fields(event, fields, kind=kind, message=message, started=started), NOTIFY_FIELD: "failed"}
+        emit(runtime, logging.WARNING, "completion event of %s/%s not published, the platform will retry: [%s] %s",
+             record, event.bucket, event.key, kind, exc)  # fmt: skip
         return Result(Status.ERROR, error=exc)
     if published is not None:
-        runtime.logger.info(
-            "announced %s %s", published["type"], published["subject"],
-            extra={"fields": {**fields, "completion_id": published["id"], "completion_type": published["type"]}},
-        )  # fmt: skip
+        record = {**fields, "completion_id": published["id"], "completion_type": published["type"],
+                  "traceparent": published.get("traceparent")}  # fmt: skip
+        emit(runtime, logging.INFO, "announced %s %s", record, published["type"], published["subject"])
     return Result(outcome.status, outcome=outcome)
 
 
-def _skip(logger: logging.Logger, ignored: Ignored, context: Mapping[str, Any]) -> Result:
+def _skip(runtime: FunctionRuntime, ignored: Ignored, context: Mapping[str, Any]) -> Result:
     fields = {
         **context,
         "event_id": _loggable(ignored.event_id) or context.get("event_id"),
@@ -265,10 +308,9 @@ def _skip(logger: logging.Logger, ignored: Ignored, context: Mapping[str, Any]) 
         "status": str(Status.SKIPPED),
         "reason": ignored.reason,
     }
-    logger.info(
-        "acknowledged without work: %s (%s)", ignored.detail or ignored.event_type, ignored.reason,
-        extra={"fields": {name: value for name, value in fields.items() if value is not None}},
-    )  # fmt: skip
+    emit(runtime, logging.INFO, "acknowledged without work: %s (%s)",
+         {name: value for name, value in fields.items() if value is not None},
+         ignored.detail or ignored.event_type, ignored.reason)  # fmt: skip
     return Result(Status.SKIPPED, ignored=ignored)
 
 

@@ -5,6 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+#: The event id of every event ``polythumb backfill`` sends (on every target): its event time is when the plan
+#: sent it, not an upload's.
+BACKFILL_ID_PREFIX = "backfill-"
+
+
+def is_backfill(event_id: str | None) -> bool:
+    """Whether an event with ``event_id`` was sent by ``polythumb backfill`` (not by an upload)."""
+    return bool(event_id) and str(event_id).startswith(BACKFILL_ID_PREFIX)
+
 
 class EventKind(StrEnum):
     """What happened to the object."""

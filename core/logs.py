@@ -82,8 +82,9 @@ def configure_logging(level: str = "INFO", *, stream: Any = None) -> logging.Log
     return logger
 
 
-def log_outcome(logger: logging.Logger, outcome: Outcome, **context: Any) -> None:
-    """Log one outcome: FAILED at ERROR (reported once, not retried), with warnings at WARNING, others at INFO."""
+def outcome_line(outcome: Outcome, **context: Any) -> tuple[int, str, dict[str, Any]]:
+    """The level, message and fields of one outcome's log line: FAILED at ERROR (reported once, not retried),
+    with warnings at WARNING, others at INFO."""
     fields = {**context, **outcome.to_dict()}
     level = logging.ERROR if outcome.status is Status.FAILED else logging.WARNING if outcome.warnings else logging.INFO
     message = f"{outcome.kind} {outcome.bucket}/{outcome.key}: {outcome.status}"
@@ -91,4 +92,10 @@ def log_outcome(logger: logging.Logger, outcome: Outcome, **context: Any) -> Non
         message += f" ({outcome.reason})"
     if outcome.error_kind:
         message += f" [{outcome.error_kind}] {outcome.error_message}"
+    return level, message, fields
+
+
+def log_outcome(logger: logging.Logger, outcome: Outcome, **context: Any) -> None:
+    """Log one outcome (:func:`outcome_line`)."""
+    level, message, fields = outcome_line(outcome, **context)
     logger.log(level, message, extra={"fields": fields})

@@ -78,6 +78,12 @@ class Outcome:
     warnings: tuple[str, ...] = ()
     size: int | None = None  # the source's size in bytes, where it was read
     manifest: OutputRecord | None = None  # the manifest (THUMBS_MANIFEST), written, unchanged or deleted
+    #: The profile whose outputs the source's key gets (``default`` without THUMBS_PROFILES), where one does.
+    profile: str | None = None
+    #: The source's pixels in millions (one frame), where it was decoded.
+    source_megapixels: float | None = None
+    #: Milliseconds from the storage event's time to the last output written (a render of an upload).
+    upload_to_ready_ms: float | None = None
 
     @classmethod
     def for_event(cls, event: ObjectEvent, status: Status, **fields: Any) -> Outcome:
@@ -94,10 +100,24 @@ class Outcome:
         duration_ms: float = 0.0,
         revision: str | None = None,
         size: int | None = None,
+        profile: str | None = None,
     ) -> Outcome:
         """The outcome of an event that ended in an error of ``kind``."""
         return cls.for_event(event, Status.FAILED, error_kind=kind, error_message=message, duration_ms=duration_ms,
-                             revision=revision, size=size)  # fmt: skip
+                             revision=revision, size=size, profile=profile)  # fmt: skip
+
+    @property
+    def output_format(self) -> str | None:
+        """The formats of the outputs, in order, joined by ``+`` (``avif+webp``): one low-cardinality value per
+        source, which the metrics group by (None: no outputs)."""
+        formats = dict.fromkeys(record.format for record in self.outputs if record.format)
+        return "+".join(formats) or None
+
+    @property
+    def output_bytes(self) -> int | None:
+        """Bytes of the outputs this handling wrote (None: it wrote none)."""
+        written = [record.bytes or 0 for record in self.outputs if record.action == Action.WRITTEN]
+        return sum(written) if written else None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the CLI's ``--json`` line, the entrypoints' log record)."""
@@ -108,4 +128,8 @@ class Outcome:
         data["duration_ms"] = round(self.duration_ms, 1)
         if self.warnings:
             data["warnings"] = list(self.warnings)
+        # The figures the metrics group and measure by (core/metrics.py), derived here so that the log line
+        # and ``polythumb run --json`` carry the same ones.
+        data["output_format"] = self.output_format
+        data["output_bytes"] = self.output_bytes
         return {k: v for k, v in data.items() if v not in (None, ())}

@@ -55,6 +55,7 @@ from core.errors import (
     OutputConflict,
     PermanentError,
     PermissionDenied,
+    PolythumbError,
     PreconditionFailed,
     SupersededError,
 )
@@ -140,6 +141,7 @@ class _Work:
         thumbnail: The smallest rendered thumbnail (the manifest's placeholders); None when nothing was.
         warnings: What was asked but not done (an animation rendered as a still).
         manifest: The manifest's record once written (or found current).
+        source_megapixels: The source's pixels in millions (one frame), once decoded.
     """
 
     revision: str
@@ -149,6 +151,7 @@ class _Work:
     thumbnail: bytes | None = None
     warnings: tuple[str, ...] = ()
     manifest: OutputRecord | None = None
+    source_megapixels: float | None = None
 
     @property
     def outputs(self) -> tuple[OutputRecord, ...]:
@@ -188,7 +191,18 @@ class Thumbnailer:
                 event, kind=exc.kind, message=str(exc),
                 revision=source.revision if source else None, size=source.size if source else None,
             )  # fmt: skip
-        return _with_duration(outcome, started)
+        return replace(_with_duration(outcome, started), profile=self._profile_of(event))
+
+    def _profile_of(self, event: ObjectEvent) -> str | None:
+        """The profile of ``event``'s outputs (what the metrics group renders by); None when it has none, or
+        when no output key can be made for it (a failed ``invalid_key``)."""
+        if event.kind is EventKind.PREFIX_DELETED:
+            return None
+        try:
+            outputs = self._outputs(event)
+        except PolythumbError:
+            return None
+        return outputs[0].profile if outputs else None
 
     def _outputs(self, event: ObjectEvent) -> list[Output]:
         """The outputs of ``event``'s key. Every key polythumb would write for it (the manifest's too) is
@@ -325,6 +339,7 @@ class Thumbnailer:
         )
         work.thumbnail = min(rendered.thumbnails, key=lambda t: t.width * t.height).body
         work.warnings = rendered.warnings
+        work.source_megapixels = rendered.source_megapixels
         return {(thumb.box, thumb.format): thumb for thumb in rendered.thumbnails}
 
     def _finish(self, plan: _Plan, work: _Work) -> Outcome:
@@ -356,6 +371,7 @@ class Thumbnailer:
             warnings=work.warnings,
             size=work.size,
             manifest=work.manifest,
+            source_megapixels=work.source_megapixels,
         )
 
     def _put(self, dest: Storage, item: _Existing, thumb: Thumbnail, event: ObjectEvent, revision: str) -> OutputRecord:

@@ -97,6 +97,11 @@ class ProviderSpec:
         terraform: What the lock-in report reads from its Terraform.
         deployer: A :class:`core.ops.deploy.Deployer` for ``polythumb deploy|verify <name>``: its Terraform
             steps, how its outputs name the buckets, and how to reach an emulator instead of the cloud.
+        metrics_encoder: ``(log fields) -> fields to add``: the platform's metric encoding, added to each delivery
+            log line by the function (CloudWatch Embedded Metric Format); None where the cloud derives the
+            metrics from the line itself (a log-based metric, a query). See :mod:`core.metrics`.
+        observability: The module generating its dashboards, metric definitions and alerts from
+            :mod:`core.metrics` into its Terraform (``python -m core.ops.observability``).
         package: Its import package; empty: ``providers.<name>`` (a built-in provider).
         install: What to run when its SDK is missing; empty: the extra, from a polythumb checkout.
     """
@@ -117,6 +122,8 @@ class ProviderSpec:
     reports: ReportModules = ReportModules()
     terraform: TerraformFacts | None = None
     deployer: str | None = None
+    metrics_encoder: str | None = None
+    observability: str | None = None
     package: str = ""
     install: str = ""
 

@@ -20,6 +20,9 @@ OUTPUT_FORMATS = ("auto", "jpeg", "png", "webp", "avif")
 DELETE_POLICIES = ("delete", "keep")
 URL_MODES = ("none", "public", "signed")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: THUMBS_OTEL: the OpenTelemetry export, off by default (the metrics are read from the log lines).
+OTEL_EXPORTS = ("none", "otlp")
+OTEL_EXTRA_HINT = "pip install 'polythumb[otel]' (opentelemetry-sdk, opentelemetry-exporter-otlp-proto-http)"
 DEFAULT_KEY_TEMPLATE = "{dir}/{stem}-{width}x{height}.{ext}"
 DEFAULT_MANIFEST_KEY = "{dir}/{name}.thumbs.json"  # one per source: a.jpg and a.png keep theirs apart
 #: The longest signed URL S3 (SigV4), GCS (V4) and Azure (user delegation key) all accept: 7 days.
@@ -172,6 +175,22 @@ class Engine(Choice):
         return engine
 
 
+class OtelExport(Choice):
+    """The OpenTelemetry export; ``otlp`` needs the SDK and the exporter importable (else the start fails)."""
+
+    __slots__ = ()
+
+    def parse(self, name: str, value: str) -> str:
+        export = super().parse(name, value)
+        if export != "none":
+            from core.telemetry import missing_modules  # looks the modules up without importing them
+
+            missing = missing_modules()
+            if missing:
+                raise ConfigError(f"{name}={export} but {', '.join(missing)} cannot be imported; {OTEL_EXTRA_HINT}")
+        return export
+
+
 # -- the vocabulary ------------------------------------------------------------------------------------------
 
 _GLOBS = "comma-separated globs on the source key, case-insensitive (`*` crosses `/`)"
@@ -273,6 +292,13 @@ GROUPS: tuple[tuple[str, tuple[Setting, ...]], ...] = (
             meaning="`auto`: libvips where it is faster, Pillow elsewhere; `pillow`; `vips`: every source libvips "
             "decodes (refused at start without `polythumb[fast]`). Never changes a thumbnail or its digest. "
             "`POLYTHUMB_ENGINE` is a deprecated alias (one WARNING at start).",
+        ),
+        Setting(
+            "THUMBS_OTEL", OtelExport(OTEL_EXPORTS), field="otel", default="none",
+            meaning="`none`: no telemetry SDK is loaded; the [metrics](observability.md) are read from the log "
+            "lines. `otlp`: also export each event's span and the same metrics with the OpenTelemetry SDK over "
+            "OTLP/HTTP, configured by the standard `OTEL_EXPORTER_OTLP_*` variables (needs `polythumb[otel]`; "
+            "loading the SDK adds hundreds of milliseconds to a cold start).",
         ),
     )),
     ("Completion: events, manifests and URLs", (

@@ -196,7 +196,7 @@ def test_every_setting_is_read_into_its_field() -> None:
         "THUMBS_ON_DELETE": "keep", "THUMBS_LOG_LEVEL": "error", "THUMBS_ENGINE": "pillow",
         "THUMBS_NOTIFY": "file:e.jsonl", "THUMBS_NOTIFY_SECRET": "s", "THUMBS_MANIFEST": "true",
         "THUMBS_MANIFEST_KEY": "m/{dir}/{name}.json", "THUMBS_PUBLIC_BASE_URL": "https://cdn.example.com",
-        "THUMBS_URL_MODE": "public", "THUMBS_URL_TTL": "2h",
+        "THUMBS_URL_MODE": "public", "THUMBS_URL_TTL": "2h", "THUMBS_OTEL": "otlp",
     }  # fmt: skip
     assert set(samples) == {setting.name for setting in VOCABULARY if setting.field}
     config, defaults = load_config(samples), Config()

@@ -114,9 +114,17 @@ class Completion:
         return cloud_event(outcome, event, config=self.config, dest_bucket=dest_bucket, urls=urls)
 
     def announce(
-        self, outcome: Outcome, event: ObjectEvent, *, window: PublishWindow | None = None
+        self,
+        outcome: Outcome,
+        event: ObjectEvent,
+        *,
+        window: PublishWindow | None = None,
+        traceparent: str | None = None,
     ) -> dict[str, Any] | None:
         """Build the event of ``outcome`` and publish it to every target, within ``window``'s deadlines.
+
+        ``traceparent``: the handling span's W3C trace context, carried by the event as the CloudEvents
+        distributed-tracing extension (it is not part of the event's id: a redelivery keeps the id).
 
         The event is sent the same to every target: without its outputs' URLs when it would be over the
         smallest target's size limit (see :func:`core.completion.events.fit`).
@@ -134,6 +142,8 @@ class Completion:
         cloud = self.event_for(outcome, event)
         if cloud is None:
             return None
+        if traceparent:
+            cloud["traceparent"] = traceparent
         limits = [(n.max_event_bytes, n.target) for n in self.notifiers if getattr(n, "max_event_bytes", None)]
         if limits:
             limit, target = min(limits)

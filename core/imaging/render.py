@@ -203,26 +203,28 @@ def render_outputs(
     try:
         warnings: list[str] = []
         done: dict[tuple[Box, str], Thumbnail] = {}
+        size: tuple[int, int] | None = None  # the source's, from the header of the decode that rendered
         moving = [item for item in encodings if item[0] in animation.ANIMATED_FORMATS]
         if animated == "keep" and moving:
             limits = _AnimationLimits(max_pixels=max_pixels, max_frames=max_frames, max_duration=max_duration)
-            done = _render_animated(data, boxes=boxes, fit=fit, encodings=moving, limits=limits, warnings=warnings)
+            done, size = _render_animated(
+                data, boxes=boxes, fit=fit, encodings=moving, limits=limits, warnings=warnings
+            )
         still = [item for item in encodings if (boxes[0], item[0]) not in done]
         if still:
-            done.update(
-                _render(
-                    data,
-                    boxes=boxes,
-                    fit=fit,
-                    encodings=still,
-                    strip_metadata=strip_metadata,
-                    max_pixels=max_pixels,
-                    engine=engine,
-                )
+            stills, size = _render(
+                data,
+                boxes=boxes,
+                fit=fit,
+                encodings=still,
+                strip_metadata=strip_metadata,
+                max_pixels=max_pixels,
+                engine=engine,
             )
+            done.update(stills)
         formats = dict.fromkeys(fmt for fmt, _ in encodings)
         ordered = [done[(box, fmt)] for box in boxes for fmt in formats]
-        return Rendered(thumbnails=ordered, warnings=tuple(warnings))
+        return Rendered(thumbnails=ordered, warnings=tuple(warnings), source_size=size)
     except PolythumbError:
         raise
     except MemoryError as exc:
@@ -247,17 +249,18 @@ def _render_animated(
     encodings: Sequence[Encoding],
     limits: _AnimationLimits,
     warnings: list[str],
-) -> dict[tuple[Box, str], Thumbnail]:
-    """The animated outputs, or none (and a warning) when the animation is over a limit."""
+) -> tuple[dict[tuple[Box, str], Thumbnail], tuple[int, int]]:
+    """The animated outputs, or none (and a warning) when the animation is over a limit; and the source's size."""
     with decode.open_image(data, max_pixels=limits.max_pixels) as image:
+        size = image.size
         if not animation.is_animated(image):
-            return {}  # a still GIF/WebP: the still path renders it
+            return {}, size  # a still GIF/WebP: the still path renders it
         canvas = decode.animation_canvas(image, data)
         try:
             animation.check_limits(
                 image, canvas=canvas, boxes=boxes, fit=fit, max_frames=limits.max_frames, max_pixels=limits.max_pixels
             )
-            return animation.render(
+            rendered = animation.render(
                 image,
                 canvas=canvas,
                 boxes=boxes,
@@ -268,7 +271,8 @@ def _render_animated(
             )
         except animation.OverLimit as exc:
             warnings.append(str(exc))
-            return {}
+            return {}, size
+        return rendered, size
 
 
 def _check_max_pixels(max_pixels: int) -> None:
@@ -317,8 +321,10 @@ def _render(
     strip_metadata: bool,
     max_pixels: int,
     engine: str,
-) -> dict[tuple[Box, str], Thumbnail]:
+) -> tuple[dict[tuple[Box, str], Thumbnail], tuple[int, int]]:
+    """The still outputs, from one decode; and the source's size as stored (from its header)."""
     with decode.open_image(data, max_pixels=max_pixels) as image:
+        size = image.size
         if engines.uses_vips(image, data, boxes=boxes, fit=fit, engine=engine):
             from core.imaging import vips_engine
 
@@ -352,7 +358,7 @@ def _render(
                     content_type=CONTENT_TYPES[output_format],
                     body=body,
                 )
-    return rendered
+    return rendered, size
 
 
 def _resize_with_pillow(image: ImageFile.ImageFile, *, boxes: Sequence[Box], fit: Fit, max_pixels: int) -> Resized:

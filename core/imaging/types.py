@@ -125,10 +125,21 @@ class Rendered:
         thumbnails: One per (box, format) asked for, boxes in the order given, formats within each box.
         warnings: Why a requested behaviour was not applied (an animation over a limit rendered as a
             still); never an error.
+        source_size: The source's ``(width, height)`` as stored (one frame), from its header; None if unknown.
     """
 
     thumbnails: list[Thumbnail]
     warnings: tuple[str, ...] = ()
+    source_size: tuple[int, int] | None = None
+
+    @property
+    def source_megapixels(self) -> float | None:
+        """The source's pixels in millions (one frame), where known: what the ``polythumb.source.megapixels``
+        metric reports."""
+        if self.source_size is None:
+            return None
+        width, height = self.source_size
+        return round(width * height / 1_000_000, 3)
 
 
 @dataclass(frozen=True)

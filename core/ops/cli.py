@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("rest", nargs=argparse.REMAINDER, help="options of the provider's packager")
 
     backfill_cli.add_parser(commands)
+    from core.ops import stats
+
+    stats.add_parser(commands)
     from core.ops.deploy import add_parsers as add_deploy_parsers
     from core.ops.teardown import add_parser as add_teardown_parser
 
@@ -100,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _explain_profile(args)
         if args.command == "backfill":
             return backfill_cli.run(args)
+        if args.command == "stats":
+            from core.ops import stats
+
+            return stats.run(args)
         if args.command in ("deploy", "verify"):
             from core.ops.deploy import deploy_command, verify_command
 

@@ -84,8 +84,10 @@ def runtime_files(provider: str, root: Path = SOURCE_ROOT) -> Iterator[tuple[str
     """
     spec = registry.get(provider)
     entrypoints = [path.partition(":")[0] for path in spec.entrypoints.values()]
-    # The runtime loads its completion pieces (notifiers, URL signer) by name, when a setting asks for them.
-    pieces = [path.partition(":")[0] for path in (*spec.notifiers.values(), spec.url_signer) if path]
+    # The runtime loads its completion pieces (notifiers, URL signer) by name, when a setting asks for them, and
+    # its metric encoding at start.
+    named = (*spec.notifiers.values(), spec.url_signer, spec.metrics_encoder)
+    pieces = [path.partition(":")[0] for path in named if path]
     modules = closure([spec.package, *entrypoints, *pieces], import_graph(root))
     files = {module_files(root)[module] for module in modules}
     files |= {folder / "py.typed" for folder in {path.parent for path in files} if (folder / "py.typed").is_file()}

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -18,10 +19,15 @@ from core.config import Config
 from core.delivery import INTERNAL_ERROR, deliver
 from core.errors import PolythumbError
 from core.events import EventKind, ObjectEvent
+from core.metrics import measure
 from core.ops.pool import imap_unordered
+from core.ops.stats import percentile
 from core.outcome import Outcome, Status
 from core.runtime import FunctionRuntime
 from core.storage.filesystem import FilesystemStorage
+
+#: The figures a run's summary line shows (as ``polythumb stats`` does), by metric.
+_SHOWN = {"polythumb.render.duration": "per image", "polythumb.upload_to_ready": "upload to ready"}
 
 #: Deliveries of a local run are not logged: the CLI prints each outcome (``--json``: the same keys).
 QUIET = logging.getLogger("polythumb.local")
@@ -66,9 +72,14 @@ class Summary:
     written: int = 0
     seconds: float = 0.0
     failures: list[Outcome] = field(default_factory=list)
+    #: The metric table's histograms (core/metrics.py), from each outcome's fields: ``polythumb stats``'s figures.
+    figures: dict[str, list[float]] = field(default_factory=dict)
 
     def add(self, outcome: Outcome) -> None:
         """Count one outcome."""
+        for measurement in measure(outcome.to_dict()):
+            if measurement.metric in _SHOWN:
+                self.figures.setdefault(measurement.metric, []).append(measurement.value)
         if outcome.status is Status.OK:
             self.ok += 1
             self.written += sum(1 for o in outcome.outputs if o.action == "written")
@@ -86,10 +97,15 @@ class Summary:
     def describe(self) -> str:
         """One human line."""
         rate = self.total / self.seconds if self.seconds > 0 else 0.0
-        return (
+        line = (
             f"{self.total} sources: {self.ok} ok, {self.skipped} skipped, {self.failed} failed; "
             f"{self.written} thumbnails written in {self.seconds:.2f} s ({rate:.1f} images/s)"
         )
+        for metric, label in _SHOWN.items():
+            values = self.figures.get(metric)
+            if values:
+                line += f"; {label} p50 {percentile(values, 50):.0f} ms, p95 {percentile(values, 95):.0f} ms"
+        return line
 
 
 # -- run -------------------------------------------------------------------------
@@ -164,6 +180,10 @@ def _scan(store: FilesystemStorage) -> dict[str, Signature]:
     return {entry.key: (entry.size, entry.mtime_ns) for entry in store.files()}
 
 
+def _iso(mtime_ns: int) -> str:
+    return datetime.fromtimestamp(mtime_ns / 1e9, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 def watch_events(
     source: Path, *, interval: float = 1.0, initial: bool = True, stop: threading.Event | None = None
 ) -> Iterator[ObjectEvent]:
@@ -190,7 +210,8 @@ def watch_events(
             if pending.get(key) == signature:  # stable for one interval: complete
                 del pending[key]
                 known[key] = signature
-                yield ObjectEvent.created(bucket, key, size=signature[0])
+                # The file's mtime is its upload's time: upload_to_ready counts the wait for stability too.
+                yield ObjectEvent.created(bucket, key, size=signature[0], event_time=_iso(signature[1]))
             else:
                 pending[key] = signature
         if stop.wait(interval if not pending else min(interval, 0.25)):

@@ -58,4 +58,6 @@ PROVIDER = ProviderSpec(
     sdk_modules=("boto3", "botocore"),
     notifiers={"sns": "providers.aws.notify:SnsNotifier", "eventbridge": "providers.aws.notify:EventBridgeNotifier"},
     url_signer="providers.aws.notify:sign_url",
+    metrics_encoder="providers.aws.metrics:emf_fields",
+    observability="providers.aws.observability",
 )

@@ -28,8 +28,13 @@ from core.delivery import Parsed, deliver, refuse
 from core.errors import MalformedEvent
 from core.once import Once, once
 from core.runtime import FunctionRuntime
+from core.tracing import TraceContext, parse_xray
 from providers.aws.events import SqsMessage, parse_body, parse_lambda_event, sqs_messages
 from providers.aws.storage import S3Storage, shared_client
+
+#: Where Lambda gives each invocation its X-Ray trace header, and where SQS gives a message its own.
+XRAY_VARIABLE = "_X_AMZN_TRACE_ID"
+XRAY_ATTRIBUTE = "AWSTraceHeader"
 
 
 class LambdaHandler:
@@ -56,23 +61,30 @@ class LambdaHandler:
             messages = sqs_messages(event)
         except MalformedEvent as exc:  # logged once by deliver(), like any malformed delivery
             messages, parse = None, refuse(exc)
+        invocation = parse_xray(os.environ.get(XRAY_VARIABLE))  # Lambda sets it for each invocation
         if messages is not None:
-            return self._sqs_batch(messages, request_id, window)
-        delivery = deliver(self.runtime, parse, window=window, aws_request_id=request_id, route="direct")
+            return self._sqs_batch(messages, request_id, window, invocation)
+        delivery = deliver(
+            self.runtime, parse, window=window, trace=invocation, aws_request_id=request_id, route="direct"
+        )
         if delivery.malformed is not None:
             raise delivery.malformed  # a direct invocation has no way to acknowledge it silently
         delivery.raise_for_retry()  # after every record: the retry skips the done ones
         return {"outcomes": [outcome.to_dict() for outcome in delivery.outcomes]}
 
-    def _sqs_batch(self, messages: list[SqsMessage], request_id: str | None, window: PublishWindow) -> dict[str, Any]:
+    def _sqs_batch(
+        self, messages: list[SqsMessage], request_id: str | None, window: PublishWindow, invocation: TraceContext | None
+    ) -> dict[str, Any]:
         failures: list[str] = []
         for message in messages:
             if failures and message.fifo:
                 # A FIFO queue must not see a later message succeed before an earlier one: retry the rest too.
                 failures.append(message.message_id)
                 continue
+            # The message's own trace (S3 -> SQS carries the upload's X-Ray header), else the invocation's.
+            trace = parse_xray(message.attributes.get(XRAY_ATTRIBUTE)) or invocation
             delivery = deliver(
-                self.runtime, partial(_items, message.body), keep_going=False, window=window,
+                self.runtime, partial(_items, message.body), keep_going=False, window=window, trace=trace,
                 aws_request_id=request_id, message_id=message.message_id, route="sqs",
             )  # fmt: skip
             if delivery.retryable:  # the retry redoes this message's other records; they are idempotent

@@ -38,4 +38,5 @@ PROVIDER = ProviderSpec(
     sdk_modules=("azure.storage.blob", "azure.functions"),
     notifiers={"eventgrid": "providers.azure.notify:EventGridNotifier"},
     url_signer="providers.azure.notify:sign_url",
+    observability="providers.azure.observability",
 )

@@ -105,6 +105,7 @@ class Envelope:
         subject: The event subject.
         event_time: ``eventTime`` or ``time``, ISO 8601.
         data: The ``data`` object.
+        traceparent: A CloudEvents-schema event's ``traceparent`` (the distributed-tracing extension).
     """
 
     schema: str
@@ -113,6 +114,7 @@ class Envelope:
     subject: str
     event_time: str | None
     data: Mapping[str, Any]
+    traceparent: str | None = None
 
 
 def envelope_from_mapping(raw: object) -> Envelope:
@@ -131,6 +133,7 @@ def envelope_from_mapping(raw: object) -> Envelope:
         subject=raw.get("subject"),
         time=raw.get("time" if cloud else "eventTime"),
         data=raw.get("data"),
+        traceparent=raw.get("traceparent") if cloud else None,
     )
 
 
@@ -177,6 +180,7 @@ def envelope_from_host(event: object) -> Envelope:
         subject=getattr(event, "subject", None),
         time=getattr(event, "time" if cloud else "event_time", None),
         data=get_json(),
+        traceparent=getattr(event, "traceparent", None) if cloud else None,
     )
 
 
@@ -375,7 +379,14 @@ def _blob_name(path: str, where: str) -> str:
 
 
 def _envelope(
-    schema: str, *, event_id: object, event_type: object, subject: object, time: object, data: object
+    schema: str,
+    *,
+    event_id: object,
+    event_type: object,
+    subject: object,
+    time: object,
+    data: object,
+    traceparent: object = None,
 ) -> Envelope:
     if not isinstance(event_type, str) or not event_type:
         raise MalformedEvent(f"{schema} event {event_id!r} has no event type")
@@ -396,6 +407,7 @@ def _envelope(
         subject=subject,
         event_time=time if isinstance(time, str) else None,
         data=data,
+        traceparent=traceparent if isinstance(traceparent, str) else None,
     )
 
 

@@ -24,12 +24,14 @@ Each function here only reads the worker's object into a ``parse`` callable for
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from core.delivery import Delivery, Ignored, Parsed, deliver, refuse
 from core.errors import MalformedEvent
 from core.events import ObjectEvent
 from core.runtime import FunctionRuntime
+from core.tracing import parse_traceparent
 from providers.azure.events import (
     BLOB_CREATED,
     Envelope,
@@ -55,8 +57,9 @@ def handle_event_grid(runtime: FunctionRuntime, event: object, *, source_contain
     def parse() -> Parsed:  # a rename is two events: every one runs before a retry is asked for
         return [in_source(item, source_container, envelope) for item in to_object_events(envelope)]
 
-    return _answer(deliver(runtime, parse, route="event_grid", schema=envelope.schema,
-                           event_type=envelope.event_type, event_id=envelope.event_id))  # fmt: skip
+    return _answer(deliver(runtime, parse, trace=parse_traceparent(envelope.traceparent), route="event_grid",
+                           schema=envelope.schema, event_type=envelope.event_type,
+                           event_id=envelope.event_id))  # fmt: skip
 
 
 def handle_blob(runtime: FunctionRuntime, blob: Any, *, source_container: str | None = None) -> Delivery:
@@ -81,6 +84,7 @@ def handle_blob(runtime: FunctionRuntime, blob: Any, *, source_container: str | 
             size=length if isinstance(length, int) else None,
             etag=etag_of(properties.get("ETag")),
             content_type=properties.get("ContentType") or None,
+            event_time=_text_or_none(properties.get("LastModified")),  # the write that fired the trigger
         )
 
     return _answer(deliver(runtime, parse, route="blob"))
@@ -113,6 +117,12 @@ def in_source(
         "other_container", envelope.event_type if envelope else BLOB_CREATED, item.event_id,
         f"{item.bucket} is not THUMBS_SOURCE_CONTAINER={source_container}", bucket=item.bucket, key=item.key,
     )  # fmt: skip
+
+
+def _text_or_none(value: object) -> str | None:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value if isinstance(value, str) and value else None
 
 
 def _answer(delivery: Delivery) -> Delivery:

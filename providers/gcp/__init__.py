@@ -60,4 +60,5 @@ PROVIDER = ProviderSpec(
     sdk_modules=("google.cloud.storage", "functions_framework"),
     notifiers={"pubsub": "providers.gcp.notify:PubSubNotifier"},
     url_signer="providers.gcp.notify:sign_url",
+    observability="providers.gcp.observability",
 )

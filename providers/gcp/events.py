@@ -222,7 +222,8 @@ def _object_event(
         etag=_optional_text(data.get("etag")),
         version=str(generation) if generation is not None else None,
         event_id=event_id,
-        event_time=event_time,
+        # The delivery's time, else the object's own (the write that made this generation).
+        event_time=event_time or _optional_text(data.get("updated")) or _optional_text(data.get("timeCreated")),
         content_type=_optional_text(data.get("contentType")),
     )
 

@@ -41,6 +41,7 @@ from typing import Any
 
 from core.delivery import deliver
 from core.runtime import FunctionRuntime
+from core.tracing import parse_traceparent
 from providers.gcp import INSTALL_HINT
 from providers.gcp.events import parse_background_event, parse_cloud_event
 from providers.gcp.storage import open_bucket
@@ -75,6 +76,7 @@ def handle_cloud_event(cloud_event: Any) -> None:
     deliver(
         RUNTIME,
         lambda: parse_cloud_event(attributes, cloud_event.get_data()),
+        trace=parse_traceparent(attributes.get("traceparent")),  # Eventarc's distributed-tracing extension
         route="cloudevent",
         event_id=attributes.get("id"),
         event_type=attributes.get("type"),

@@ -142,6 +142,14 @@ class EntrypointRig:
         self.deliveries.append(delivery)
         return delivery
 
+    def log_lines(self) -> list[dict[str, Any]]:
+        """The JSON lines the function wrote about this rig's objects, as the platform receives them."""
+        raise NotImplementedError
+
+    def _own(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The records about this rig's objects (its keys start with its prefix)."""
+        return [dict(r) for r in records if str(r.get("key", "")).startswith(f"{self.prefix}/")]
+
     def close(self) -> None:
         """Nothing to stop by default."""
 

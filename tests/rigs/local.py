@@ -10,6 +10,7 @@ There is no fault rig (no network between the function and its storage) and no S
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import subprocess
@@ -28,6 +29,7 @@ from core.events import EventKind, ObjectEvent
 from core.storage import FilesystemStorage, MemoryStorage
 from tests.contract.raw import RequestLog
 from tests.images import encode, gradient
+from tests.log_capture import JsonLogs
 from tests.rigs.base import EVENT_TIMEOUT, SETTINGS, DeliveryReport, EntrypointRig
 
 NAME = "local"
@@ -69,6 +71,9 @@ class Entrypoint(EntrypointRig):
             source=FilesystemStorage(self._root), dest=FilesystemStorage(dest), settings=settings, provider=None
         )
         self._runtime = local_runtime(self.config)
+        self._logs = JsonLogs()  # the local runtime's lines (not written by `polythumb watch`, which prints)
+        self._runtime.logger.addHandler(self._logs)
+        self._runtime.logger.setLevel(logging.DEBUG)  # its only other handler is a NullHandler
         self._created: set[str] = set()
         self._watcher: _Watcher | None = None
         self._start_watcher()
@@ -115,7 +120,11 @@ class Entrypoint(EntrypointRig):
             )
         )
 
+    def log_lines(self) -> list[dict[str, Any]]:
+        return self._own(self._logs.lines())
+
     def close(self) -> None:
+        self._runtime.logger.removeHandler(self._logs)
         if self._watcher is not None:
             self._watcher.stop()
 

@@ -74,7 +74,7 @@ from core.completion.manifest import manifest_params
 from core.completion.naming import manifest_key
 from core.config import Config
 from core.errors import InvalidKey, StorageError
-from core.events import ObjectEvent
+from core.events import BACKFILL_ID_PREFIX, ObjectEvent
 from core.keys import Provenance, is_polythumb_output
 from core.ops.backfill.collisions import Collision, CollisionFinder
 from core.ops.backfill.concurrency import DEFAULT_IO_WORKERS, ordered_map
@@ -144,7 +144,7 @@ class PlanEntry:
             size=info.size if info else None,
             etag=info.etag if info else None,
             version=info.version if info else None,
-            event_id=f"backfill-{digest}",  # stable per source revision: consumers may de-duplicate on it
+            event_id=f"{BACKFILL_ID_PREFIX}{digest}",  # stable per source revision: consumers may de-duplicate on it
             event_time=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         )
 

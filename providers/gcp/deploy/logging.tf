@@ -1,13 +1,16 @@
 # Retention: the functions' logs (their Cloud Run services') are routed to a log bucket of their own,
-# kept log_retention_days (30 by default) whatever the project's _Default bucket keeps.
+# kept log_retention_days (30 by default) whatever the project's _Default bucket keeps. The bucket is upgraded
+# to Log Analytics (no charge of its own; it cannot be downgraded): the runaway detector's SQL conditions
+# (observability.tf) read it.
 
 resource "google_logging_project_bucket_config" "functions" {
-  project        = var.project_id
-  location       = "global"
-  bucket_id      = "${var.name_prefix}-functions"
-  retention_days = var.log_retention_days
-  description    = "polythumb function logs"
-  depends_on     = [google_project_service.apis]
+  project          = var.project_id
+  location         = "global"
+  bucket_id        = "${var.name_prefix}-functions"
+  retention_days   = var.log_retention_days
+  description      = "polythumb function logs"
+  enable_analytics = true
+  depends_on       = [google_project_service.apis]
 }
 
 # Log entries name the Cloud Run service by its short name (resource.labels.service_name = "<prefix>-finalized"),

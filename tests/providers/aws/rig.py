@@ -48,6 +48,8 @@ from tests.rigs.base import (
 
 pytest_plugins = ["tests.providers.aws.emulator"]
 
+from tests.providers.aws.observability_check import check_metric_lines  # noqa: E402, F401  (the rig's hook)
+
 NAME = "aws"
 STORES = ("s3",)
 REQUIRES = ("boto3", "moto.server")
@@ -105,12 +107,16 @@ class Entrypoint(EntrypointRig):
         self._queue = _queue(s3_client, sqs_client, source, "e2e")
         self._handler = build_handler(settings, s3_client=s3_client)
         self._logs = JsonLogs().attach()
+        self._all_logs = JsonLogs().attach()  # never cleared: what the platform's log store would hold
         self._inbox: list[dict[str, Any]] = []
         self._created: dict[str, dict[str, Any]] = {}
 
     def upload(self, key: str, body: bytes, *, content_type: str | None = None) -> None:
         kind = guess_content_type(key, content_type)
         self._s3.put_object(Bucket=self.source_bucket, Key=key, Body=body, ContentType=kind)
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        return self._own(self._all_logs.lines())
 
     def deliver_created(self, key: str) -> DeliveryReport:
         duplicate = key in self._created
@@ -166,6 +172,7 @@ class Entrypoint(EntrypointRig):
 
     def close(self) -> None:
         self._logs.detach()
+        self._all_logs.detach()
 
 
 def entrypoint(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +61,16 @@ def blob_event(
             data["contentLength"] = properties.size if content_length is None else content_length
     subject = f"/blobServices/default/containers/{container}/blobs/{key}"
     ident = event_id or str(uuid.uuid4())
+    # Event Grid stamps the write's time, in 100 ns ticks: the blob's Last-Modified, else now (a delete).
+    written = properties.last_modified if properties is not None else datetime.now(UTC)
+    moment = written.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
     if schema == "cloudevents":
         return {
-            "source": TOPIC, "subject": subject, "type": event_type, "time": "2026-01-02T03:04:05.6789012Z",
+            "source": TOPIC, "subject": subject, "type": event_type, "time": moment,
             "id": ident, "data": data, "specversion": "1.0",
         }  # fmt: skip
     return {
-        "topic": TOPIC, "subject": subject, "eventType": event_type, "eventTime": "2026-01-02T03:04:05.6789012Z",
+        "topic": TOPIC, "subject": subject, "eventType": event_type, "eventTime": moment,
         "id": ident, "data": data, "dataVersion": "", "metadataVersion": "1",
     }  # fmt: skip
 

@@ -50,6 +50,8 @@ from tests.rigs.base import (
 
 pytest_plugins = ["tests.providers.azure.emulator"]
 
+from tests.providers.azure.observability_check import check_metric_lines  # noqa: E402, F401  (the rig's hook)
+
 NAME = "azure"
 STORES = ("azure",)
 REQUIRES = ("azure.storage.blob", "azure.storage.queue", "azure.functions")
@@ -104,7 +106,11 @@ class Entrypoint(EntrypointRig):
         functions = {f.get_function_name(): f for f in module.app.get_functions()}
         self._on_event_grid = functions["on_event_grid"].get_user_function()
         self._logs = JsonLogs().attach()
+        self._all_logs = JsonLogs().attach()  # never cleared: what the platform's log store would hold
         self._created: dict[str, dict[str, Any]] = {}
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        return self._own(self._all_logs.lines())
 
     def upload(self, key: str, body: bytes, *, content_type: str | None = None) -> None:
         from azure.storage.blob import ContentSettings
@@ -159,6 +165,7 @@ class Entrypoint(EntrypointRig):
 
     def close(self) -> None:
         self._logs.detach()
+        self._all_logs.detach()
 
 
 def entrypoint(

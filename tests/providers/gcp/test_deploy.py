@@ -88,8 +88,9 @@ def test_triggers_are_the_event_types_the_code_handles(parsed: dict[str, dict[st
 
 
 def test_runtime_matches_the_packaged_python(parsed: dict[str, dict[str, Any]]) -> None:
-    [variables] = [d["variable"] for d in parsed.values() if "variable" in d]
-    by_name = {unquote(name): body for block in variables for name, body in block.items()}
+    # Variables live in several files (observability.tf declares its alert thresholds).
+    by_name = {unquote(name): body for d in parsed.values() for block in d.get("variable", []) for name, body in
+               block.items()}  # fmt: skip
     runtime = unquote(by_name["runtime"]["default"])
     assert runtime == "python" + DEFAULT_PYTHON.replace(".", "")
 
