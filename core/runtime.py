@@ -68,7 +68,7 @@ class FunctionRuntime:
         if self.config.otel != "none":
             from core.telemetry import start_telemetry  # the SDK loads here, and only here
 
-            self.telemetry = start_telemetry(self.config, provider=provider)
+            self.telemetry = start_telemetry(self.config.otel, provider=provider)
         self._cold = True
         #: Completion events, manifests' URLs (THUMBS_NOTIFY, THUMBS_URL_MODE): :func:`core.delivery.handle` announces.
         self.completion = Completion(

@@ -17,13 +17,10 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from core.metrics import METRICS, NOTIFY_FIELD, faas_attributes, measure
 from core.tracing import TraceContext, continue_trace
-
-if TYPE_CHECKING:
-    from core.config import Config
 
 #: What ``THUMBS_OTEL=otlp`` needs importable (the ``otel`` extra).
 REQUIRED_MODULES = ("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http")
@@ -56,8 +53,10 @@ class Telemetry(Protocol):
         ...
 
 
-def start_telemetry(config: Config, *, provider: str | None) -> Telemetry:
-    """The export ``config.otel`` names (``otlp``)."""
+def start_telemetry(exporter: str, *, provider: str | None) -> Telemetry:
+    """The export ``THUMBS_OTEL`` names (``otlp``, the only one so far)."""
+    if exporter != "otlp":  # the setting's declaration accepts no other: a caller passing one is a bug
+        raise ValueError(f"no telemetry exporter {exporter!r}")
     return OtlpTelemetry(provider=provider)
 
 
