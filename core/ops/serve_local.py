@@ -65,6 +65,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     server: BoundedServer
     protocol_version = "HTTP/1.1"
+    #: Seconds an idle kept-alive connection may hold its thread (threads are bounded: an idle browser must let go).
+    timeout = 10
 
     def __getattr__(self, name: str) -> Callable[[], None]:
         if name.startswith("do_"):  # BaseHTTPRequestHandler dispatches on do_<METHOD>
