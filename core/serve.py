@@ -282,7 +282,22 @@ class _Server:
             return _refuse(414 if exc.reason == "too_long" else 403, exc.reason, path=key)
         if not config.profiles.is_selected(key):
             return _not_found("filtered", key)
+        info = self._adhoc_current(output, key)
+        if info is not None:  # no render slot taken: outputs that exist are never held back
+            return self._deliver(request, output.key, info, written=None, source=key)
         return self._render(request, output.key, key, route=route, outputs=(output,))
+
+    def _adhoc_current(self, output: Output, source_key: str) -> ObjectInfo | None:
+        """The stored ad-hoc output when it renders the source's current revision with these settings, else None
+        (no upload event keeps an ad-hoc output current: the source's head says whether it still is)."""
+        info = head_or_none(self.dest, output.key)
+        provenance = Provenance.from_metadata(info.metadata) if info is not None else None
+        if provenance is None or provenance.source_key != source_key or provenance.params != output.params:
+            return None
+        source = head_or_none(self.source, source_key)
+        if source is None or Provenance.from_metadata(source.metadata) is not None:
+            return None  # gone, or itself an output: the pipeline says so
+        return info if provenance.source_revision == source.revision else None
 
     # -- rendering and answering --------------------------------------------------------------------------------
 

@@ -230,7 +230,8 @@ def test_a_signed_ad_hoc_output_is_rendered_once_and_then_answered_from_storage(
     assert decode_meta_value(metadata[META_SOURCE]) == "a/cat.jpg"
     again = serve.request("GET", "a/cat.jpg", signed("a/cat.jpg", ttl=900, w="100", h="100", fit="cover", fmt="webp",
                                                      q="70"))  # fmt: skip
-    assert (again.status, again.headers["X-Polythumb-Written"]) == (200, "0")
+    assert (again.status, again.headers["X-Polythumb-Cache"]) == (200, "hit")
+    assert "X-Polythumb-Written" not in again.headers  # no render ran (nor took a render slot)
     assert dict(serve.dest.stored) == {key: 1}  # no profile output: only what was asked
     serve.close()
 
@@ -408,4 +409,32 @@ def test_one_line_per_request_and_a_render_logs_and_announces_as_the_event_does(
     assert [(line["status"], line["route"]) for line in outcomes] == [("ok", "test")]
     announced = [json.loads(line) for line in events.read_text().splitlines()]
     assert [event["type"] for event in announced] == ["dev.polythumb.thumbnails.ready"]
+    serve.close()
+
+
+def test_outputs_that_exist_are_answered_while_every_render_slot_is_busy() -> None:
+    serve = adhoc_served(THUMBS_SERVE_CONCURRENCY="1")
+    serve.upload("a/cat.jpg", jpeg_bytes())
+    serve.upload("a/dog.jpg", jpeg_bytes())
+    adhoc = signed("a/cat.jpg", w="20", h="20")
+    assert serve.request("GET", OUTPUTS[0]).status == serve.request("GET", "a/cat.jpg", adhoc).status == 200
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(key: str) -> None:
+        if key == "a/dog.jpg":
+            inside.set()
+            release.wait(10)
+
+    serve.source.before["get"] = hold
+    busy = threading.Thread(target=serve.request, args=("GET", "a/dog-48x48.jpg"))
+    busy.start()
+    assert inside.wait(10)
+    try:
+        assert serve.request("GET", OUTPUTS[1]).headers["X-Polythumb-Cache"] == "hit"
+        cached = serve.request("GET", "a/cat.jpg", adhoc)
+        assert (cached.status, cached.headers["X-Polythumb-Cache"]) == (200, "hit")
+        assert serve.request("GET", "a/cat.jpg", signed("a/cat.jpg", w="30", h="30")).status == 503  # a new one waits
+    finally:
+        release.set()
+        busy.join(10)
     serve.close()
