@@ -49,7 +49,7 @@ from urllib.parse import parse_qsl, unquote
 
 from core.completion.manifest import manifest_params
 from core.delivery import INTERNAL_ERROR, Result, handle
-from core.errors import ConfigError, InvalidKey, PermissionDenied, PolythumbError, TransientError
+from core.errors import ConfigError, InvalidKey, NotFound, PermissionDenied, PolythumbError, TransientError
 from core.events import ObjectEvent
 from core.keys import Provenance
 from core.outcome import Action, Outcome, OutputRecord, Status
@@ -316,7 +316,7 @@ class _Server:
         record = _record_of(outcome, key) if outcome is not None else None
         written = _written(outcome) if ran and outcome is not None else 0
         if record is not None and record.action in (Action.WRITTEN, Action.UNCHANGED):
-            info = head_or_none(self.dest, key)
+            info = self._stored(request, key, record)
             if info is None:  # deleted again meanwhile (its source was): the next request renders it anew
                 return _busy(key)
             return self._deliver(request, key, info, written=written, source=source)
@@ -330,6 +330,13 @@ class _Server:
                 return _not_found(kind, key)
             return _refuse(422, kind, cache=NEGATIVE_CACHE, path=key, source=source)
         return _not_found(str(outcome.reason or "source_missing"), key, source=source)
+
+    def _stored(self, request: ServeRequest, key: str, record: OutputRecord) -> ObjectInfo | None:
+        """What is stored at ``key`` after a render: from its record where that says enough (a redirect needs the
+        size, a GET reads the object anyway), else one more head (a HEAD answers with the stored ETag)."""
+        if request.method == "HEAD" or record.bytes is None or not record.revision:
+            return head_or_none(self.dest, key)
+        return ObjectInfo(key, record.bytes, record.revision, content_type=record.content_type)
 
     def _after_error(self, request: ServeRequest, key: str, error: Exception | None, source: str) -> _Answer:
         """The render did not end (a transient error, or its completion event could not be published): answer
@@ -362,11 +369,14 @@ class _Server:
                                fields)  # fmt: skip
         etag = f'"{info.etag}"'
         headers.update({"ETag": etag, "Cache-Control": info.cache_control or self.config.cache_control})
-        if etag in _etags(request.headers.get("if-none-match", "")):
-            return _Answer(_response(304, headers), "not_modified", fields)
+        if etag in _etags(request.headers.get("if-none-match", "")):  # Content-Length: what a 200 would send
+            return _Answer(_response(304, headers, length=info.size), "not_modified", fields)
         body = b""
         if request.method != "HEAD":
-            stored = self.dest.get(key)
+            try:
+                stored = self.dest.get(key)
+            except NotFound:  # deleted meanwhile (with its source): the next request renders it anew, or is a 404
+                return _busy(key)
             info, body = stored.info, stored.body
             headers["ETag"] = f'"{info.etag}"'
         headers["Content-Type"] = info.content_type or "application/octet-stream"

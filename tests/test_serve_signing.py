@@ -133,3 +133,17 @@ def test_the_javascript_snippet_signs_as_the_serve_function_verifies(tmp_path: P
     assert node is not None
     url = subprocess.run([node, str(script)], capture_output=True, text=True, check=True, timeout=60).stdout.strip()
     assert_verifies(url, expected_path=PATH, at=1_700_000_000)
+
+
+def test_polythumb_config_shows_the_key_ids_and_never_a_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from core.ops.cli import main
+
+    monkeypatch.setenv("THUMBS_SERVE_KEYS", f"new:{'n' * 40},old:{'o' * 40}")
+    monkeypatch.setenv("THUMBS_SERVE_ADHOC", "true")
+    assert main(["config"]) == 0
+    shown = capsys.readouterr()
+    settings = json.loads(shown.out)
+    assert (settings["serve_keys"], settings["serve_adhoc"]) == (["new", "old"], True)
+    assert "n" * 40 not in shown.out + shown.err and "o" * 40 not in shown.out + shown.err
