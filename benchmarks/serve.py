@@ -6,8 +6,8 @@ interleaved (:func:`benchmarks.timing.interleaved`), medians reported:
 * **upload render**: the created event through the delivery the upload function runs (one download, one
   decode, every output, conditional puts), on an empty destination;
 * **first request**: time to first byte of a ``GET`` over real HTTP (``polythumb serve``'s server, on this
-  machine) for an output that does not exist yet: the path read back, the render (the same pipeline), the
-  puts, and the answer, a ``302`` to ``THUMBS_PUBLIC_BASE_URL``;
+  machine, one kept-alive connection as a page's images share) for an output that does not exist yet: the path
+  read back, the render (the same pipeline), the puts, and the answer, a ``302`` to ``THUMBS_PUBLIC_BASE_URL``;
 * **first request, in process**: the same without HTTP (``core.serve.handle_request``);
 * **cached request**: time to first byte of the same ``GET`` once the output exists (a head and a ``302``).
 
@@ -91,11 +91,14 @@ class Bench:
         self.serve_runtime = FunctionRuntime(open_local_bucket, config=config, logger=logger)
         prepare(self.serve_runtime)
         self.store = FilesystemStorage(self.dest)
+        self._connection: http.client.HTTPConnection | None = None
         self.server = BoundedServer(("127.0.0.1", 0), self.serve_runtime)
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
     def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
         self.server.shutdown()
         self.server.server_close()
 
@@ -111,17 +114,15 @@ class Bench:
         assert result.outcome is not None and str(result.outcome.status) == "ok", result
 
     def get(self, key: str) -> int:
-        """A GET of ``key`` over HTTP, timed to its first byte by the caller; the body is read after."""
-        host, port = self.server.server_address[:2]
-        connection = http.client.HTTPConnection(str(host), int(port), timeout=300)
-        try:
-            connection.request("GET", "/" + quote(key))
-            response = connection.getresponse()  # returns once the status line and headers are in
-            status = response.status
-            response.read()
-            return status
-        finally:
-            connection.close()
+        """A GET of ``key`` over HTTP, on one kept-alive connection as a browser's page loads do; it returns once
+        the status line and headers are in (the caller's time to first byte), the body read."""
+        if self._connection is None:
+            host, port = self.server.server_address[:2]
+            self._connection = http.client.HTTPConnection(str(host), int(port), timeout=300)
+        self._connection.request("GET", "/" + quote(key))
+        response = self._connection.getresponse()
+        response.read()
+        return response.status
 
     def in_process(self, key: str) -> int:
         return handle_request(self.serve_runtime, ServeRequest("GET", "/" + quote(key)), route="bench").status
