@@ -176,3 +176,24 @@ def test_backfill_lazy_renders_nothing_says_so_and_the_first_request_renders(fol
     runtime = FunctionRuntime(open_local_bucket, config=config)
     response = handle_request(runtime, ServeRequest("GET", "/a/cat-160x120.jpg"), route="local")
     assert (response.status, response.headers["X-Polythumb-Written"]) == (200, "1")  # only the new size
+
+
+def test_the_backfill_never_takes_an_ad_hoc_output_for_an_orphan(folders: tuple[Path, Path]) -> None:
+    """``{dir}/{name}.{ext}``'s key pattern also matches ad-hoc keys: the plan must still leave them alone."""
+    src, dest = folders
+    settings = {"THUMBS_KEY_TEMPLATE": "{dir}/{name}.{ext}", "THUMBS_SIZES": "64x64", "THUMBS_SERVE_ADHOC": "true",
+                "THUMBS_SERVE_KEYS": KEYS}  # fmt: skip
+    config = load_config(settings, overrides={"THUMBS_DEST_BUCKET": str(dest), "THUMBS_SERVE_SOURCE_BUCKET": str(src)})
+    from core.ops.signing import signed_url
+    from core.serve import ServeRequest, handle_request
+
+    runtime = FunctionRuntime(open_local_bucket, config=config)
+    path, _, query = signed_url(config, "a/cat.jpg", width=40, height=30).partition("?")
+    assert handle_request(runtime, ServeRequest("GET", path, query), route="local").status == 200
+    assert handle_request(runtime, ServeRequest("GET", "/a/cat.jpg.jpg"), route="local").status == 200
+    plan = cli("backfill", str(src), "--out", str(dest), "--dry-run", "--json", env=settings)
+    assert plan.returncode == 0, plan.stderr
+    assert (json.loads(plan.stdout)["orphaned"], json.loads(plan.stdout)["current"]) == (0, 1)
+    deleted = cli("backfill", str(src), "--out", str(dest), "--delete-orphans", "--json", env=settings)
+    assert deleted.returncode == 0, deleted.stderr
+    assert (dest / "_polythumb" / "adhoc" / "a" / "cat.jpg" / "40x30-contain.jpg").is_file()
