@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ from core.tracing import TraceContext, continue_trace
 
 if TYPE_CHECKING:  # parsers import Ignored from here without loading the pipeline
     from core.completion.window import PublishWindow
+    from core.profiles import Output
     from core.runtime import FunctionRuntime
 
 #: The kind logged for an exception that is not one of polythumb's classified errors (a bug).
@@ -192,13 +193,18 @@ def handle(
     context: Mapping[str, Any],
     window: PublishWindow | None = None,
     trace: TraceContext | None = None,
+    outputs: Sequence[Output] | None = None,
 ) -> Result:
-    """Run one event through the pipeline and log what became of it; never raises an Exception."""
+    """Run one event through the pipeline and log what became of it; never raises an Exception.
+
+    ``outputs``: render exactly these (a signed ad-hoc output, for the serve function); no completion event
+    announces them (an event describes a source's profile outputs).
+    """
     span = runtime.telemetry.start(trace) if runtime.telemetry else continue_trace(trace)
     fields = {**context, "event_id": event.event_id or context.get("event_id"), "trace_id": span.trace_id}
     started = time.perf_counter()
     try:
-        outcome = runtime.thumbnailer.handle(event)
+        outcome = runtime.thumbnailer.handle(event, outputs=outputs)
     except TransientError as exc:
         record = _error_fields(event, fields, kind=exc.kind, message=str(exc), started=started)
         emit(runtime, logging.WARNING, "transient error on %s/%s, the platform will retry: [%s] %s", record,
@@ -223,6 +229,8 @@ def handle(
     outcome = _timed_to_ready(outcome, event)
     level, message, record = outcome_line(outcome, **fields)
     emit(runtime, level, message, record, span=span)
+    if outputs is not None:
+        return Result(outcome.status, outcome=outcome)
     return _announce(runtime, event, outcome, fields, window or runtime.publish_window(), span=span)
 
 

@@ -79,3 +79,27 @@ def test_delete_prunes_empty_directories(tmp_path: Path) -> None:
 def test_missing_root_is_not_found_without_create(tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         FilesystemStorage(tmp_path / "nope", create=False)
+
+
+def test_a_listing_reads_only_the_directories_and_files_its_prefix_can_reach(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The serve function lists ``dir/stem.`` on a miss: one directory, not the tree below it."""
+    import core.storage.tree as tree
+
+    store = FilesystemStorage(tmp_path / "root")
+    many = [f"a/sub{i}/p{j}.jpg" for i in range(5) for j in range(5)]
+    for key in ("a/cat.jpg", "a/cat.png", "a/dog.jpg", "a/cats/x.jpg", *many):
+        store.put(key, b"x", content_type="image/jpeg")
+    looked: list[str] = []
+    stat = os.stat
+
+    def seen(path: str, *args: object, **kwargs: object) -> os.stat_result:
+        looked.append(str(path))
+        return stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tree.os, "stat", seen)
+    assert [info.key for info in store.list("a/cat.")] == ["a/cat.jpg", "a/cat.png"]
+    assert not [path for path in looked if "sub" in path or "dog" in path]
+    assert [info.key for info in store.list("a/cat")] == ["a/cat.jpg", "a/cat.png", "a/cats/x.jpg"]
+    assert len(list(store.list("a/"))) == 29

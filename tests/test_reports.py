@@ -222,3 +222,25 @@ def test_the_plugin_records_behaviour_rig_outcome_and_properties(tmp_path: Path)
     assert "assert 's3' == 'memory'" in by_id["test_round_trip[s3]"]["message"]
     assert (by_id["test_plain_name"]["behaviour"], by_id["test_plain_name"]["rig"]) == ("plain name", None)
     assert document["exit_status"] == 1
+
+
+def test_the_serve_suite_has_a_section_of_its_own_on_every_entrypoint() -> None:
+    """tests/e2e/test_serve*.py results (parameter ``serving``) form the serve section, cells with their times."""
+    from tests.e2e.report_plugin import RIG_PARAMETERS, suite_of
+
+    assert suite_of("tests/e2e/test_serve.py") == "serve" and "serving" in RIG_PARAMETERS
+    first = "tests/e2e/test_serve.py::test_first"
+    document = {
+        "format": "polythumb-conformance/1",
+        "results": [
+            result(f"{first}[local]", "serve", "First request renders.", "local", duration=1.5),
+            result("tests/e2e/test_serve.py::test_tamper[local]", "serve", "Tampered URL refused: 403.", "local"),
+        ],
+    }
+    matrix = build_matrix(document)
+    assert [row.suite for row in matrix.rows] == ["serve", "serve"]
+    assert cell_text(matrix, matrix.rows[0], "local") == ("pass · 1.50 s", "pass")
+    assert cell_text(matrix, matrix.rows[0], "aws") == ("not run", "na")
+    text = to_markdown(matrix)
+    assert "## Serving on first request, on every entrypoint with a serve function" in text
+    assert "| Behaviour | local | aws | azure | gcp |" in text.split("## Serving on first request")[1]

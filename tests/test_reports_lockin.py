@@ -356,3 +356,20 @@ def test_lockin_report_end_to_end(tmp_path: Path) -> None:
         assert page.count("data:image/png;base64,") == 3 and (out / "cost.png").exists()
     else:
         assert "Chart not drawn: matplotlib is not installed" in page
+
+
+def test_the_serve_note_says_what_is_portable_and_what_is_the_cdns() -> None:
+    """Each provider's row comes from its ``serve`` reporting facts; a provider that declares none says so."""
+    from core.reports.facts import clouds, reporting
+
+    rows = lockin.serve_rows()
+    assert [row[0] for row in rows] == list(clouds())
+    for row in rows:
+        facts = reporting(row[0]).get("serve", {})
+        names = ("entrypoint", "cdn", "cdn_specific")
+        assert row[1:] == [facts.get(name, "not declared by the provider") for name in names]
+    blocks = lockin.serve_section(None)  # type: ignore[arg-type]  # the note needs no measurement
+    text = document_markdown("t", blocks)
+    assert "## Serving on first request: what is portable, what is the CDN's" in text
+    assert "origin group" in text and "`core/serve.py`" in text
+    assert "| provider | serve entrypoint | in front of it | CDN-specific |" in text

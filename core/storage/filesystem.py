@@ -244,7 +244,7 @@ class FilesystemStorage:
         """
         base_dir = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         start = self._root.joinpath(*base_dir.split("/")) if base_dir else self._root
-        return (entry for entry in walk_files(self._root, start) if entry.key.startswith(prefix))
+        return walk_files(self._root, start, prefix=prefix)
 
     # -- reading ----------------------------------------------------------------
 

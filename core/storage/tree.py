@@ -36,22 +36,32 @@ class TreeFile:
     mtime_ns: int
 
 
-def walk_files(root: Path, start: Path | None = None) -> Iterator[TreeFile]:
+def walk_files(root: Path, start: Path | None = None, *, prefix: str = "") -> Iterator[TreeFile]:
     """Yield every file under ``start`` (default: ``root``), keyed relative to ``root``, in no particular order.
 
     Directories reached through symlinks are not entered (``os.walk``'s default), so a symlinked directory
-    never makes the tree loop or leave the root. A file that disappears while walking is left out.
+    never makes the tree loop or leave the root. A file that disappears while walking is left out. With
+    ``prefix``, only keys starting with it: a directory none of whose keys can is not entered, and a file whose
+    key cannot is not even looked at (a listing of one name's prefix reads one directory, not a tree).
     """
     for dirpath, dirnames, filenames in os.walk(start or root):
-        dirnames[:] = [name for name in dirnames if name != RESERVED_DIR]
         rel = Path(dirpath).relative_to(root).as_posix()
+        base = "" if rel == "." else f"{rel}/"
+        dirnames[:] = [name for name in dirnames if name != RESERVED_DIR and _may_hold(f"{base}{name}/", prefix)]
         for name in filenames:
             if name.startswith(TMP_PREFIX):
                 continue  # a write in progress (a reserved name: never a key)
+            if not f"{base}{name}".startswith(prefix):
+                continue
             try:
                 stat = os.stat(os.path.join(dirpath, name))  # a symlink counts as its target (checked later)
             except OSError:  # deleted since the directory was read, or a dangling symlink
                 continue
             if not S_ISREG(stat.st_mode):
                 continue  # a FIFO, socket or device: nothing a reader could finish reading
-            yield TreeFile(name if rel == "." else f"{rel}/{name}", stat.st_size, stat.st_mtime_ns)
+            yield TreeFile(f"{base}{name}", stat.st_size, stat.st_mtime_ns)
+
+
+def _may_hold(directory: str, prefix: str) -> bool:
+    """Whether a key under ``directory`` (ending in ``/``) can start with ``prefix``."""
+    return directory.startswith(prefix) or prefix.startswith(directory)

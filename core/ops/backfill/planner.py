@@ -272,11 +272,12 @@ class Planner:
     def _index_destination(self, index: ExternalSorter, own: ExternalSorter | None) -> None:
         pattern = output_key_pattern(self.config)
         self.stats.dest_prefix = dest_scan_prefix(self.config, self.prefix)
+        adhoc = self.config.serve_adhoc_prefix  # signed ad-hoc outputs: no profile's, so never this plan's orphans
 
         def candidates() -> Iterator[ObjectInfo]:
             for info in self.dest.list(self.stats.dest_prefix):
                 self.stats.dest_listed += 1
-                if pattern.fullmatch(info.key):
+                if pattern.fullmatch(info.key) and not info.key.startswith(adhoc):
                     if not info.metadata:
                         self.stats.dest_heads += 1
                     yield info
