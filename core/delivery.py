@@ -170,7 +170,9 @@ def deliver(
     results: list[Result] = []
     for item in items:
         result = (
-            _skip(runtime, item, fields) if isinstance(item, Ignored) else handle(runtime, item, fields, window, trace)
+            _skip(runtime, item, fields)
+            if isinstance(item, Ignored)
+            else handle(runtime, item, fields, window=window, trace=trace)
         )
         results.append(result)
         if result.retryable and not keep_going:
@@ -191,6 +193,7 @@ def handle(
     runtime: FunctionRuntime,
     event: ObjectEvent,
     context: Mapping[str, Any],
+    *,
     window: PublishWindow | None = None,
     trace: TraceContext | None = None,
     outputs: Sequence[Output] | None = None,
