@@ -90,11 +90,12 @@ def tf() -> Terraform:
 def app_settings(tf: Terraform) -> dict[str, str]:
     """The function app's settings as Terraform writes them with default variables."""
     function = tf.resource("azurerm_function_app_flex_consumption", "this")
-    # local.completion_settings (notify.tf) is empty with the default variables (events, manifest, signed URLs off).
+    # local.completion_settings (notify.tf) and local.serve_app_settings (serve.tf) are empty with the default
+    # variables (events, manifest, signed URLs, serve off).
     assert function["app_settings"] == "${local.function_app_settings}"
-    merged = "${merge(local.app_settings, local.completion_settings, var.thumbs_settings)}"
+    merged = "${merge(local.app_settings, local.completion_settings, local.serve_app_settings, var.thumbs_settings)}"
     assert tf.locals["function_app_settings"] == merged
-    assert not any(tf.variables[name] for name in ("completion_events", "manifest", "signed_urls"))
+    assert not any(tf.variables[name] for name in ("completion_events", "manifest", "signed_urls", "serve"))
     assert tf.variables["thumbs_settings"] == {}
     return {tf.resolve(k): tf.resolve(str(v)) for k, v in tf.locals["app_settings"].items()}
 
@@ -141,7 +142,7 @@ def test_app_settings_boot_the_real_entrypoint(
     module = importlib.import_module("providers.azure.function_app")
     functions = {f.get_function_name(): f for f in module.app.get_functions()}
     disabled = {m.group(1) for k in app_settings if (m := re.fullmatch(r"AzureWebJobs\.(\w+)\.Disabled", k))}
-    assert disabled == {"on_event_grid", "on_blob"}
+    assert disabled == {"on_event_grid", "on_blob", "serve_http"}
     assert set(functions) == disabled | {"on_backfill_queue"}  # the backfill queue is never switched off
     blob_binding = functions["on_blob"].get_bindings_dict()["bindings"][0]
     assert blob_binding["connection"] == thumbs["THUMBS_STORAGE_CONNECTION"]

@@ -1,0 +1,190 @@
+# Render on first request (serve = true; off by default: nothing below exists otherwise). An HTTP Cloud Function
+# (2nd gen) fronts the thumbnail path: for each GET of an output key it looks the output up in the thumbnail
+# bucket and redirects to it when present; otherwise it renders it through the same pipeline as the event
+# functions (same settings, same conditional create-only writes), stores it, then redirects. The redirect goes
+# to a V4 signed URL (the thumbnail bucket stays private), or under THUMBS_PUBLIC_BASE_URL when thumbs_settings
+# names a CDN or website in front of the bucket.
+#
+# Its own service account: reads originals, reads and writes thumbnails. Its own instance cap
+# (serve_max_instance_count), apart from the event functions': a flood of first requests renders at most that
+# many images at once (one per instance) and is answered 429 beyond it.
+
+variable "serve" {
+  description = "Render on first request: an HTTP function in front of the thumbnail path (serve_url). Off by default."
+  type        = bool
+  default     = false
+}
+
+variable "serve_max_instance_count" {
+  description = "The serve function's own cap: at most this many instances (one render each), apart from the event functions' max_instance_count; requests beyond it get 429."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.serve_max_instance_count >= 1 && var.serve_max_instance_count <= 1000
+    error_message = "serve_max_instance_count must be 1..1000."
+  }
+}
+
+variable "serve_timeout_seconds" {
+  description = "Seconds one serve request may take (a render and its put)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.serve_timeout_seconds >= 5 && var.serve_timeout_seconds <= 300
+    error_message = "serve_timeout_seconds must be 5..300."
+  }
+}
+
+variable "serve_invokers" {
+  description = "Who may call the serve function: [\"allUsers\"] (default) for <img src> in any browser; IAM members (user:, group:, serviceAccount:) for a back end that sends ID tokens. An organisation policy of Domain Restricted Sharing refuses allUsers."
+  type        = list(string)
+  default     = ["allUsers"]
+
+  validation {
+    condition     = alltrue([for member in var.serve_invokers : member == "allUsers" || can(regex("^(user|group|serviceAccount):", member))])
+    error_message = "serve_invokers: allUsers, or user:, group: or serviceAccount: members (never allAuthenticatedUsers or a domain)."
+  }
+}
+
+locals {
+  serve = var.serve ? 1 : 0
+  # The redirect target of a served output: a signed URL unless the user put a public base URL in thumbs_settings.
+  serve_signs = var.serve && !contains(keys(var.thumbs_settings), "THUMBS_PUBLIC_BASE_URL")
+  serve_settings = merge(
+    local.serve_signs ? { THUMBS_URL_MODE = "signed", THUMBS_URL_TTL = tostring(var.url_ttl) } : {},
+  )
+  # The event functions' settings, so both render the same outputs, plus how a served output is redirected to.
+  serve_environment = merge(local.thumbs_environment, local.serve_settings)
+}
+
+resource "google_service_account" "serve" {
+  count = local.serve
+
+  account_id   = "${var.name_prefix}-serve"
+  display_name = "polythumb serve function (reads originals, writes thumbnails)"
+  depends_on   = [google_project_service.apis]
+}
+
+resource "google_storage_bucket_iam_member" "serve_reads_originals" {
+  count = local.serve
+
+  bucket = google_storage_bucket.originals.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.serve[0].email}"
+}
+
+# objectUser: get, list, create, replace and delete objects (a source deleted while its output was being stored:
+# the output is withdrawn), and no IAM rights of any kind.
+resource "google_storage_bucket_iam_member" "serve_writes_thumbnails" {
+  count = local.serve
+
+  bucket = google_storage_bucket.thumbnails.name
+  role   = "roles/storage.objectUser"
+  member = "serviceAccount:${google_service_account.serve[0].email}"
+}
+
+# Signed redirects: the serve account signs as itself (iam.serviceAccounts.signBlob on its own account only).
+resource "google_service_account_iam_member" "serve_signs_as_itself" {
+  count = local.serve_signs ? 1 : 0
+
+  service_account_id = google_service_account.serve[0].name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:${google_service_account.serve[0].email}"
+}
+
+# A served output is announced like any other (THUMBS_NOTIFY): publish to the one topic.
+resource "google_pubsub_topic_iam_member" "serve_publishes" {
+  count = var.serve && var.completion_events ? 1 : 0
+
+  topic  = google_pubsub_topic.completion[0].name
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_service_account.serve[0].email}"
+}
+
+# The serve grants take effect before the function's first request (see iam.tf's time_sleep.iam_propagation).
+resource "time_sleep" "serve_iam_propagation" {
+  count = local.serve
+
+  create_duration = var.iam_propagation_wait
+
+  triggers = {
+    grants = join(",", sort(concat(
+      [
+        google_storage_bucket_iam_member.serve_reads_originals[0].id,
+        google_storage_bucket_iam_member.serve_writes_thumbnails[0].id,
+      ],
+      google_service_account_iam_member.serve_signs_as_itself[*].id,
+      google_pubsub_topic_iam_member.serve_publishes[*].id,
+    )))
+  }
+}
+
+resource "google_cloudfunctions2_function" "serve" {
+  count = local.serve
+
+  name        = "${var.name_prefix}-serve"
+  location    = var.region
+  description = "polythumb: thumbnails of gs://${google_storage_bucket.originals.name}, rendered on first request"
+
+  build_config {
+    runtime         = var.runtime
+    entry_point     = "serve_http" # providers/gcp/main.py, re-exported by the archive's main.py
+    service_account = coalesce(var.build_service_account, one(google_service_account.build[*].id))
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.code.name
+        object = google_storage_bucket_object.package.name
+      }
+    }
+  }
+
+  service_config {
+    min_instance_count               = 0
+    max_instance_count               = var.serve_max_instance_count # the serve path's own cap
+    max_instance_request_concurrency = 1                            # one render at a time per instance: CPU-bound work
+    available_memory                 = var.available_memory         # the same memory/pixel row: the same images accepted
+    available_cpu                    = var.available_cpu
+    timeout_seconds                  = var.serve_timeout_seconds
+    ingress_settings                 = "ALLOW_ALL" # browsers and back ends; who may call is serve_invokers
+    all_traffic_on_latest_revision   = true
+    service_account_email            = google_service_account.serve[0].email
+    environment_variables            = merge(local.serve_environment, { FUNCTION_TIMEOUT_SEC = tostring(var.serve_timeout_seconds) })
+  }
+
+  lifecycle {
+    precondition {
+      condition     = try(tonumber(local.serve_environment["THUMBS_MAX_PIXELS"]), 0) <= local.max_pixels_for_memory
+      error_message = "THUMBS_MAX_PIXELS in thumbs_settings is above what available_memory holds (memory.tf): raise available_memory or lower the limit."
+    }
+  }
+
+  depends_on = [time_sleep.iam_propagation, time_sleep.serve_iam_propagation]
+}
+
+resource "google_cloud_run_v2_service_iam_member" "serve_invokers" {
+  for_each = var.serve ? toset(var.serve_invokers) : toset([])
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.serve[0].service_config[0].service
+  role     = "roles/run.invoker"
+  member   = each.value
+}
+
+output "serve_url" {
+  description = "Where thumbnails are requested (serve = true): <serve_url><output key>; null when serve is off."
+  value       = var.serve ? "${google_cloudfunctions2_function.serve[0].service_config[0].uri}/" : null
+}
+
+output "serve_function" {
+  description = "The serve function's name; null when serve is off."
+  value       = one(google_cloudfunctions2_function.serve[*].name)
+}
+
+output "serve_environment" {
+  description = "The THUMBS_* settings the serve function runs with; null when serve is off."
+  value       = var.serve ? local.serve_environment : null
+}
