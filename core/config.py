@@ -19,9 +19,19 @@ from core.imaging.types import Box, Fit
 from core.keys import render_key
 from core.overlap import check_manifest_apart
 from core.profiles import Profile, Profiles, check_outputs, load_profiles
+from core.serve_adhoc import check_adhoc_settings
+from core.serve_signing import SigningKey
 from core.settings import Setting
 from core.syntax import check_template
-from core.vocabulary import DEFAULT_INCLUDE, DEFAULT_KEY_TEMPLATE, DEFAULT_MANIFEST_KEY, SETTINGS, URL_MODES, VOCABULARY
+from core.vocabulary import (
+    DEFAULT_ADHOC_PREFIX,
+    DEFAULT_INCLUDE,
+    DEFAULT_KEY_TEMPLATE,
+    DEFAULT_MANIFEST_KEY,
+    SETTINGS,
+    URL_MODES,
+    VOCABULARY,
+)
 
 #: Also the vocabulary's names that modules read from here.
 __all__ = ["DEFAULT_INCLUDE", "DEFAULT_MANIFEST_KEY", "SETTINGS", "Config", "load_config"]
@@ -66,6 +76,18 @@ class Config:
     public_base_url: str | None = None
     url_mode: str = "none"  # none | public | signed
     url_ttl: int = 3600  # seconds a signed URL stays valid
+    #: Serving on first request (THUMBS_SERVE_*, :mod:`core.serve`): where originals are, renders at once, the
+    #: largest output answered with its bytes when a URL exists (0: always redirect).
+    serve_source_bucket: str | None = None
+    serve_concurrency: int = 4
+    serve_inline_max: int = 0
+    #: Signed ad-hoc outputs: on or off, the keys (never printed: ``repr`` hides them), where they are stored,
+    #: their largest edge, and the longest a signed URL may be valid.
+    serve_adhoc: bool = False
+    serve_keys: tuple[SigningKey, ...] = field(default=(), repr=False)
+    serve_adhoc_prefix: str = DEFAULT_ADHOC_PREFIX
+    serve_adhoc_max_edge: int = 2048
+    serve_signed_max_ttl: int = 7 * 24 * 3600
     #: Which variable each value came from, for error messages and ``polythumb config``.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -151,6 +173,11 @@ def load_config(
     config = replace(config, profiles=_profiles_of(config, named))
     if config.manifest:
         check_manifest_apart(config.manifest_key, config.profiles)
+    if config.serve_adhoc:  # signed ad-hoc outputs: keys to verify with, and a key space of their own
+        check_adhoc_settings(
+            keys=config.serve_keys, prefix=config.serve_adhoc_prefix, profiles=config.profiles,
+            manifest_key=config.manifest_key if config.manifest else None,
+        )  # fmt: skip
     too_big = [str(b) for b in config.boxes if config.fit is not Fit.CONTAIN and b.width * b.height > config.max_pixels]
     if too_big:
         raise ConfigError(

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from core.outcome import Outcome, SkipReason, Status
 
 if TYPE_CHECKING:  # parsers import Ignored from here without loading the pipeline
     from core.completion.window import PublishWindow
+    from core.profiles import Output
     from core.runtime import FunctionRuntime
 
 #: The kind logged for an exception that is not one of polythumb's classified errors (a bug).
@@ -181,13 +182,22 @@ def refuse(error: MalformedEvent) -> Callable[[], Parsed]:
 
 
 def handle(
-    runtime: FunctionRuntime, event: ObjectEvent, context: Mapping[str, Any], window: PublishWindow | None = None
+    runtime: FunctionRuntime,
+    event: ObjectEvent,
+    context: Mapping[str, Any],
+    window: PublishWindow | None = None,
+    *,
+    outputs: Sequence[Output] | None = None,
 ) -> Result:
-    """Run one event through the pipeline and log what became of it; never raises an Exception."""
+    """Run one event through the pipeline and log what became of it; never raises an Exception.
+
+    ``outputs``: render exactly these (a signed ad-hoc output, for the serve function); no completion event
+    announces them (an event describes a source's profile outputs).
+    """
     fields = {**context, "event_id": event.event_id or context.get("event_id")}
     started = time.perf_counter()
     try:
-        outcome = runtime.thumbnailer.handle(event)
+        outcome = runtime.thumbnailer.handle(event, outputs=outputs)
     except TransientError as exc:
         runtime.logger.warning(
             "transient error on %s/%s, the platform will retry: [%s] %s", event.bucket, event.key, exc.kind, exc,
@@ -213,6 +223,8 @@ def handle(
         )  # fmt: skip
         return Result(Status.ERROR, error=exc)
     log_outcome(runtime.logger, outcome, **fields)
+    if outputs is not None:
+        return Result(outcome.status, outcome=outcome)
     return _announce(runtime, event, outcome, fields, window or runtime.publish_window())
 
 

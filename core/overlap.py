@@ -65,6 +65,10 @@ class _Automaton:
         self.edges[after].append((label, after))
         return after
 
+    def bypass(self, start: int, end: int) -> None:
+        """Let ``start`` reach ``end`` without reading (an optional part between them)."""
+        self.edges[start].append((None, end))
+
     def one_of(self, at: int, texts: list[str]) -> int:
         """Any one of ``texts``, as a trie: texts sharing a start share its nodes (".jpg", ".jpeg", ".jpe")."""
         after = self._node()
@@ -78,6 +82,11 @@ class _Automaton:
                 node = children[(node, char)]
             self.edges[node].append((None, after))
         return after
+
+
+#: For key spaces spelled outside this module (signed ad-hoc outputs): the automaton, and the classes a label takes.
+Automaton = _Automaton
+ANY, NO_SLASH, DIGIT = _ANY, _NO_SLASH, _DIGIT
 
 
 def template_automaton(
@@ -218,18 +227,16 @@ def _spell(previous: dict[tuple[int, int], tuple[tuple[int, int], str] | None], 
     return "".join(reversed(chars))
 
 
-def check_manifest_apart(manifest_key: str, profiles: Profiles) -> None:
-    """Refuses a ``THUMBS_MANIFEST_KEY`` that can give the key of a thumbnail of any source and profile.
+def thumbnail_meeting(other: _Automaton, profiles: Profiles) -> tuple[str, str, str, str] | None:
+    """A key ``other`` accepts that a thumbnail of some profile can also have, or None.
 
     Every key template in use (THUMBS_KEY_TEMPLATE, or each profile's ``key_template``) is compared with
-    the manifest's, once per format it can write (``auto`` resolved for the extensions THUMBS_INCLUDE
-    admits).
+    ``other``, once per format it can write (``auto`` resolved for the extensions THUMBS_INCLUDE admits).
 
-    Raises:
-        ConfigError: naming THUMBS_MANIFEST_KEY, the thumbnail template and an example key both can give.
+    Returns:
+        ``(setting, template, format, example key)``: the variable or profile field naming the template.
     """
     extensions = included_extensions(profiles.include)
-    manifest = template_automaton(manifest_key, ext=(), extensions=extensions, placeholders=MANIFEST_PLACEHOLDERS)
     formats: dict[str, dict[str, None]] = {}  # key template -> every format written with it
     names: dict[str, str] = {}
     for profile in profiles.profiles:
@@ -240,17 +247,32 @@ def check_manifest_apart(manifest_key: str, profiles: Profiles) -> None:
             template, ext=tuple(EXTENSIONS[fmt] for fmt in written), extensions=extensions,
             placeholders=KEY_PLACEHOLDERS,
         )  # fmt: skip
-        if not _meet(manifest, every):
+        if not _meet(other, every):
             continue
         for fmt in written:  # which format's thumbnails, for the message
             thumbnails = template_automaton(
                 template, ext=(EXTENSIONS[fmt],), extensions=extensions, placeholders=KEY_PLACEHOLDERS
             )
-            example = meeting(manifest, thumbnails)
+            example = meeting(other, thumbnails)
             if example is not None:
-                raise ConfigError(
-                    f"THUMBS_MANIFEST_KEY={manifest_key!r} can give the key of a thumbnail: of the {fmt} "
-                    f"thumbnails of {names[template]}={template!r} (both can be {example!r}, ignoring case): the "
-                    "manifest and the thumbnail would overwrite each other; accepted values: a manifest key with an "
-                    "ending no thumbnail key has, e.g. {dir}/{stem}.thumbs.json"
-                )
+                return names[template], template, fmt, example
+    return None
+
+
+def check_manifest_apart(manifest_key: str, profiles: Profiles) -> None:
+    """Refuses a ``THUMBS_MANIFEST_KEY`` that can give the key of a thumbnail of any source and profile.
+
+    Raises:
+        ConfigError: naming THUMBS_MANIFEST_KEY, the thumbnail template and an example key both can give.
+    """
+    extensions = included_extensions(profiles.include)
+    manifest = template_automaton(manifest_key, ext=(), extensions=extensions, placeholders=MANIFEST_PLACEHOLDERS)
+    met = thumbnail_meeting(manifest, profiles)
+    if met is not None:
+        setting, template, fmt, example = met
+        raise ConfigError(
+            f"THUMBS_MANIFEST_KEY={manifest_key!r} can give the key of a thumbnail: of the {fmt} "
+            f"thumbnails of {setting}={template!r} (both can be {example!r}, ignoring case): the "
+            "manifest and the thumbnail would overwrite each other; accepted values: a manifest key with an "
+            "ending no thumbnail key has, e.g. {dir}/{stem}.thumbs.json"
+        )

@@ -39,6 +39,7 @@ newer revision's own event, renders the newer revision).
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -65,10 +66,14 @@ from core.outcome import Action, Outcome, OutputRecord, SkipReason, Status
 from core.ownership import Owner, Ownership, SourceRef, ownership, refusal
 from core.prefixes import delete_outputs_under
 from core.profiles import Output
+from core.serve_adhoc import adhoc_prefix
 from core.storage.port import ObjectInfo, Storage, head_or_none
 
 #: Opens the store for a bucket/container name. Providers pass their adapter's factory.
 BucketOpener = Callable[[str], Storage]
+
+#: Most signed ad-hoc outputs one delete removes (a listing of the source's ad-hoc prefix); more stay as orphans.
+MAX_ADHOC_DELETES = 1000
 
 #: What to change when a thumbnail's key is taken (the ``output_conflict`` message says it).
 KEY_TEMPLATE_FIX = "change THUMBS_KEY_TEMPLATE (or the profile's key_template) or THUMBS_DEST_BUCKET"
@@ -171,13 +176,20 @@ class Thumbnailer:
             self._stores[bucket] = self._open_bucket(bucket)
         return self._stores[bucket]
 
-    def handle(self, event: ObjectEvent) -> Outcome:
-        """Handle one event. Raises only :class:`core.errors.TransientError` (and bugs)."""
+    def handle(self, event: ObjectEvent, *, outputs: Sequence[Output] | None = None) -> Outcome:
+        """Handle one event. Raises only :class:`core.errors.TransientError` (and bugs).
+
+        Args:
+            event: What happened to the source.
+            outputs: For a created event, render exactly these instead of the key's profile outputs, and no
+                manifest (a signed ad-hoc output, :mod:`core.serve_adhoc`); the same plan, limits, conditional
+                puts and provenance.
+        """
         started = time.perf_counter()
         seen: dict[str, ObjectInfo] = {}  # the source's info once read: a failed event names its revision
         try:
             if event.kind is EventKind.CREATED:
-                outcome = self._created(event, seen)
+                outcome = self._created(event, seen, outputs)
             elif event.kind is EventKind.PREFIX_DELETED:
                 outcome = self._prefix_deleted(event)
             else:
@@ -200,9 +212,11 @@ class Thumbnailer:
 
     # -- created ------------------------------------------------------------
 
-    def _created(self, event: ObjectEvent, seen: dict[str, ObjectInfo]) -> Outcome:
+    def _created(
+        self, event: ObjectEvent, seen: dict[str, ObjectInfo], only: Sequence[Output] | None = None
+    ) -> Outcome:
         """Plan (what is there), render and put what is stale (then the manifest), finish (confirm, announce)."""
-        plan = self._plan(event, seen)
+        plan = self._plan(event, seen, only)
         if isinstance(plan, Outcome):
             return plan
         work = self._render_and_put(plan)
@@ -210,14 +224,18 @@ class Thumbnailer:
             return work
         return self._finish(plan, work)
 
-    def _plan(self, event: ObjectEvent, seen: dict[str, ObjectInfo]) -> _Plan | Outcome:
+    def _plan(self, event: ObjectEvent, seen: dict[str, ObjectInfo], only: Sequence[Output] | None = None) -> (
+        _Plan | Outcome
+    ):
         """Read the source's head and every output's, and the manifest's; an outcome when there is nothing to do.
+
+        ``only``: these outputs and no manifest, instead of the key's profile outputs and its manifest.
 
         Raises:
             OutputConflict: an output or manifest key holds another existing source's output, an object
                 polythumb did not write, or the source itself.
         """
-        outputs = self._outputs(event)
+        outputs = self._outputs(event) if only is None else list(only)
         if not outputs:
             return _skipped(event, SkipReason.FILTERED)
         source = self.store(event.bucket)
@@ -230,7 +248,7 @@ class Thumbnailer:
             info = source.head(event.key)
         except NotFound:
             if event.raw_key and event.raw_key != event.key:  # the envelope's encoding was ambiguous
-                return self._plan(replace(event, key=event.raw_key, raw_key=None), seen)
+                return self._plan(replace(event, key=event.raw_key, raw_key=None), seen, only)
             return _skipped(event, SkipReason.SOURCE_MISSING)
         seen["source"] = info
         if is_polythumb_output(info.metadata):
@@ -244,7 +262,7 @@ class Thumbnailer:
         existing = tuple(self._existing(dest, output, event) for output in outputs)
         for item in existing:  # before any work: a key of another existing source is never taken
             self._claim(item.verdict, event, location=f"{dest_bucket}/{item.key}")
-        manifests, manifest = self._manifests, None
+        manifests, manifest = (self._manifests if only is None else None), None
         if manifests:
             manifest = manifests.look(dest, event, dest_bucket=dest_bucket, exists=self._source_exists)
         plan = _Plan(event, source, dest, info, existing, manifest)
@@ -472,6 +490,8 @@ class Thumbnailer:
         manifest = records.pop() if manifests else None
         if manifests:
             manifests.retire_legacy(dest, event)
+        if config.serve_adhoc:
+            records += _delete_adhoc(dest, event, prefix=config.serve_adhoc_prefix)
         return Outcome(kind=event.kind, bucket=event.bucket, key=event.key, status=Status.OK, outputs=tuple(records),
                        revision=recorded, manifest=manifest)  # fmt: skip
 
@@ -492,6 +512,19 @@ def _check_size(size: int, config: Config) -> None:
         raise ImageTooLarge(
             f"source is {size} bytes, over THUMBS_MAX_BYTES={config.max_bytes}; refused before download"
         )
+
+
+def _delete_adhoc(dest: Storage, event: ObjectEvent, *, prefix: str) -> list[OutputRecord]:
+    """Delete the signed ad-hoc outputs of ``event``'s deleted source (:mod:`core.serve_adhoc`): one listing of
+    their prefix; only objects recording this source are deleted, at most :data:`MAX_ADHOC_DELETES`."""
+    removed = []
+    for listed in itertools.islice(dest.list(adhoc_prefix(prefix, event.key)), MAX_ADHOC_DELETES):
+        info = head_or_none(dest, listed.key)  # listings may carry no metadata
+        verdict = ownership(info, bucket=event.bucket, source_key=event.key)
+        if verdict.owner is Owner.THIS and verdict.provenance is not None:
+            dest.delete(listed.key)
+            removed.append(OutputRecord(key=listed.key, box=verdict.provenance.box, action=Action.DELETED))
+    return removed
 
 
 def _withdraw(dest: Storage, records: Sequence[OutputRecord]) -> list[OutputRecord]:

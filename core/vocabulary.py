@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from core.errors import ConfigError
 from core.imaging.types import ENGINES, FAST_EXTRA_HINT, MAX_PIXELS_CEILING, Box, Fit
+from core.serve_signing import KEYS_ACCEPTED, parse_keys
 from core.settings import ByteSize, Choice, CommaList, Duration, Flag, Kind, Seconds, Setting, Text, WholeNumber
 from core.syntax import KEY_PLACEHOLDERS, MANIFEST_PLACEHOLDERS, MAX_EDGE, check_template, parse_boxes
 
@@ -24,6 +25,10 @@ DEFAULT_KEY_TEMPLATE = "{dir}/{stem}-{width}x{height}.{ext}"
 DEFAULT_MANIFEST_KEY = "{dir}/{name}.thumbs.json"  # one per source: a.jpg and a.png keep theirs apart
 #: The longest signed URL S3 (SigV4), GCS (V4) and Azure (user delegation key) all accept: 7 days.
 MAX_URL_TTL = 7 * 24 * 3600
+#: Where signed ad-hoc outputs are stored under the destination (a key space of their own).
+DEFAULT_ADHOC_PREFIX = "_polythumb/adhoc/"
+#: The longest a signed ad-hoc URL may be valid: a year.
+MAX_SIGNED_TTL = 365 * 24 * 3600
 
 #: Extensions polythumb renders by default (matched case-insensitively on the key).
 DEFAULT_INCLUDE = (
@@ -153,6 +158,55 @@ class Secret(Kind):
     def parse(self, name: str, value: str) -> str:
         if not value.strip():
             raise ConfigError(f"{name} is only whitespace; accepted values: {self.accepted}")
+        return value
+
+
+class ServeKeys(Kind):
+    """``kid:secret`` pairs (:func:`core.serve_signing.parse_keys`); an error never echoes a secret."""
+
+    __slots__ = ()
+
+    @property
+    def accepted(self) -> str:
+        return KEYS_ACCEPTED
+
+    def parse(self, name: str, value: str) -> object:
+        return parse_keys(name, value)
+
+
+class ByteLimit(ByteSize):
+    """A size in bytes, as :class:`ByteSize`, where ``0`` is allowed (it turns the feature off)."""
+
+    __slots__ = ()
+
+    @property
+    def accepted(self) -> str:
+        return "0, or a size in bytes, optionally with a unit (KB, MB, KiB, MiB), e.g. 256KiB"
+
+    def parse(self, name: str, value: str) -> int:
+        return 0 if value.strip() == "0" else super().parse(name, value)
+
+
+class KeyPrefix(Kind):
+    """A key prefix under the destination: '/'-separated segments ending in '/', no '.' or '..' segment."""
+
+    __slots__ = ()
+
+    @property
+    def accepted(self) -> str:
+        return (
+            "a key prefix of '/'-separated segments of letters, digits, '_', '-' and '.', ending in '/', with no '.' "
+            f"or '..' segment and no leading '/', e.g. {DEFAULT_ADHOC_PREFIX}"
+        )
+
+    def parse(self, name: str, value: str) -> str:
+        segments = value.split("/")
+        if (
+            not value.endswith("/")
+            or len(value) > 200
+            or any(not re.fullmatch(r"[A-Za-z0-9_.-]+", s) or s in (".", "..") for s in segments[:-1])
+        ):
+            raise self.refuse(name, value)
         return value
 
 
@@ -312,6 +366,49 @@ GROUPS: tuple[tuple[str, tuple[Setting, ...]], ...] = (
             "THUMBS_URL_TTL", Duration(MAX_URL_TTL, why="7 d is the longest S3, GCS and Azure signed URLs allow"),
             field="url_ttl", default="3600",
             meaning="The lifetime of a signed URL.",
+        ),
+    )),
+    ("Serving on first request", (
+        Setting(
+            "THUMBS_SERVE_SOURCE_BUCKET", Text("a bucket or container name (locally: a directory)"),
+            field="serve_source_bucket", default_text="(required by the serve function; `SRC` locally)",
+            meaning="The bucket or container the [serve function](serve.md) reads originals from when a thumbnail "
+            "is requested before it exists (the upload function's source).",
+        ),
+        Setting(
+            "THUMBS_SERVE_CONCURRENCY", WholeNumber(1, 1024), field="serve_concurrency", default="4",
+            meaning="Renders one serve container runs at once; a request that would start another is answered "
+            "`503` with `Retry-After` (requests for outputs that exist are never held back).",
+        ),
+        Setting(
+            "THUMBS_SERVE_INLINE_MAX", ByteLimit(), field="serve_inline_max", default="0",
+            meaning="With `THUMBS_URL_MODE` `public` or `signed`, outputs up to this size are answered with their "
+            "bytes instead of a redirect; `0` always redirects. Without an output URL every output is answered with "
+            "its bytes.",
+        ),
+        Setting(
+            "THUMBS_SERVE_ADHOC", Flag(), field="serve_adhoc", default="false",
+            meaning="Allow [signed ad-hoc outputs](serve.md#signed-ad-hoc-outputs): sizes, fits and formats outside "
+            "the profiles, only through a URL signed with `THUMBS_SERVE_KEYS`.",
+        ),
+        Setting(
+            "THUMBS_SERVE_KEYS", ServeKeys(), field="serve_keys", default_text="(none)",
+            meaning="The HMAC-SHA256 keys of signed ad-hoc URLs, as `kid:secret` pairs: the first signs, all "
+            "verify (rotation). Read once per container; never logged or printed.",
+        ),
+        Setting(
+            "THUMBS_SERVE_ADHOC_PREFIX", KeyPrefix(), field="serve_adhoc_prefix", default=DEFAULT_ADHOC_PREFIX,
+            meaning="Where ad-hoc outputs are stored under the destination (`PREFIX` + source key + `/WxH-FIT.EXT`); "
+            "a prefix whose keys a thumbnail or manifest template could also give is refused at start.",
+        ),
+        Setting(
+            "THUMBS_SERVE_ADHOC_MAX_EDGE", WholeNumber(1, MAX_EDGE), field="serve_adhoc_max_edge", default="2048",
+            meaning="The largest width or height a signed ad-hoc URL may ask for (and never more pixels than "
+            "`THUMBS_MAX_PIXELS`); a larger one is refused with `403` before the source is read.",
+        ),
+        Setting(
+            "THUMBS_SERVE_SIGNED_MAX_TTL", Duration(MAX_SIGNED_TTL), field="serve_signed_max_ttl", default="7d",
+            meaning="How far in the future a signed ad-hoc URL's expiry may be: a URL signed for longer is refused.",
         ),
     )),
 )  # fmt: skip

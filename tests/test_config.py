@@ -197,6 +197,9 @@ def test_every_setting_is_read_into_its_field() -> None:
         "THUMBS_NOTIFY": "file:e.jsonl", "THUMBS_NOTIFY_SECRET": "s", "THUMBS_MANIFEST": "true",
         "THUMBS_MANIFEST_KEY": "m/{dir}/{name}.json", "THUMBS_PUBLIC_BASE_URL": "https://cdn.example.com",
         "THUMBS_URL_MODE": "public", "THUMBS_URL_TTL": "2h",
+        "THUMBS_SERVE_SOURCE_BUCKET": "s", "THUMBS_SERVE_CONCURRENCY": "2", "THUMBS_SERVE_INLINE_MAX": "64KiB",
+        "THUMBS_SERVE_ADHOC": "true", "THUMBS_SERVE_KEYS": "k1:" + "x" * 32, "THUMBS_SERVE_ADHOC_PREFIX": "adhoc/",
+        "THUMBS_SERVE_ADHOC_MAX_EDGE": "640", "THUMBS_SERVE_SIGNED_MAX_TTL": "1d",
     }  # fmt: skip
     assert set(samples) == {setting.name for setting in VOCABULARY if setting.field}
     config, defaults = load_config(samples), Config()
