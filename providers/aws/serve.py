@@ -25,7 +25,7 @@ from typing import Any
 from core.errors import MalformedEvent
 from core.once import Once, once
 from core.runtime import FunctionRuntime
-from core.serve import ServeRequest, ServeResponse, handle_request
+from core.serve import ServeRequest, ServeResponse, handle_request, prepare
 from providers.aws.storage import S3Storage, shared_client
 
 #: The route named in each request's log line.
@@ -43,7 +43,9 @@ def request_from_event(event: Any) -> ServeRequest:
     http = (event.get("requestContext") or {}).get("http") or {}
     method, raw_path = http.get("method"), event.get("rawPath")
     if not isinstance(method, str) or not isinstance(raw_path, str):
-        raise MalformedEvent("not a function URL request (payload format 2.0): requestContext.http.method or rawPath missing")
+        raise MalformedEvent(
+            "not a function URL request (payload format 2.0): requestContext.http.method or rawPath missing"
+        )
     headers = event.get("headers") or {}
     return ServeRequest(
         method=method,
@@ -84,13 +86,16 @@ def build_handler(environ: Mapping[str, str] | None = None, *, s3_client: Any = 
         s3_client: A boto3 S3 client; by default the container's shared one.
 
     Raises:
-        ConfigError: a setting is missing or invalid (THUMBS_DEST_BUCKET is required).
+        ConfigError: a setting is missing or invalid (THUMBS_DEST_BUCKET and THUMBS_SERVE_SOURCE_BUCKET are
+            required, and every key template must read back to its source).
     """
 
     def open_bucket(bucket: str) -> S3Storage:
         return S3Storage(bucket, client=s3_client)
 
-    return FunctionUrlHandler(FunctionRuntime(open_bucket, environ=environ, provider="aws"))
+    runtime = FunctionRuntime(open_bucket, environ=environ, provider="aws")
+    prepare(runtime)  # the serve settings, checked now: a wrong one fails the cold start, not each request
+    return FunctionUrlHandler(runtime)
 
 
 #: The container's serve handler, built from ``os.environ`` on first use.

@@ -25,7 +25,7 @@ import os
 import azure.functions as func
 
 from core.runtime import FunctionRuntime
-from core.serve import handle_request
+from core.serve import handle_request, prepare
 from providers.azure.connection import resolve_connection
 from providers.azure.events import require_cloud_event
 from providers.azure.handlers import handle_blob, handle_event_grid, handle_queue_message
@@ -41,6 +41,9 @@ runtime = FunctionRuntime(
     provider="azure",  # the descriptor's function_settings are accepted and validated with the shared ones
     invocation_timeout=function_timeout(os.environ),  # host.json's functionTimeout bounds event publishing
 )
+if runtime.config.serve_source_bucket:
+    # serve = true (serve.tf sets THUMBS_SERVE_SOURCE_BUCKET): the serve settings are checked at cold start too.
+    prepare(runtime)
 # Read at indexing, not through a %...% binding expression: the host could not resolve one when the
 # setting is absent, and the default must work without it.
 backfill_queue = backfill_queue_name(os.environ)
@@ -81,7 +84,7 @@ def on_backfill_queue(message: func.QueueMessage) -> None:
 # Every method reaches the function (the core answers 405 to all but GET and HEAD); anonymous: an <img src> carries
 # no key, and a function key in every page would be no secret (README, "Render on first request").
 @app.function_name("serve_http")
-@app.route(route=SERVE_ROUTE, auth_level=func.AuthLevel.ANONYMOUS)
+@app.route(route=SERVE_ROUTE, trigger_arg_name="request", auth_level=func.AuthLevel.ANONYMOUS)
 def serve_http(request: func.HttpRequest) -> func.HttpResponse:
     """Answer one request for an output key: redirect to it, rendering it first if missing."""
     response: func.HttpResponse = http_response(handle_request(runtime, request_from_http(request), route=ROUTE), func)

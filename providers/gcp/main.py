@@ -44,7 +44,7 @@ from typing import Any
 
 from core.delivery import deliver
 from core.runtime import FunctionRuntime
-from core.serve import handle_request
+from core.serve import handle_request, prepare
 from providers.gcp import INSTALL_HINT
 from providers.gcp.events import parse_background_event, parse_cloud_event
 from providers.gcp.serve import ROUTE, flask_answer, request_from_wsgi
@@ -67,6 +67,10 @@ def function_timeout(environ: Mapping[str, str]) -> float | None:
 #: The container's runtime, configured at cold start from the THUMBS_* environment. The invocation's timeout
 #: (FUNCTION_TIMEOUT_SEC, which the deploy sets as 1st-gen runtimes did) bounds event publishing.
 RUNTIME = FunctionRuntime(open_bucket, provider="gcp", invocation_timeout=function_timeout(os.environ))
+if RUNTIME.config.serve_source_bucket:
+    # The serve function's deployment (serve.tf sets THUMBS_SERVE_SOURCE_BUCKET): its settings are checked at
+    # cold start too, so a key template no request can be read back through fails the start, not each request.
+    prepare(RUNTIME)
 
 
 @functions_framework.cloud_event
@@ -103,7 +107,7 @@ def handle_legacy_event(data: Any, context: Any) -> None:
 
 
 @functions_framework.http
-def serve_http(request: Any) -> tuple[bytes, int, dict[str, str]]:
+def serve_http(request: Any) -> Any:
     """Answer one request for an output key (2nd gen HTTP function): redirect to it, rendering it first if missing.
 
     Never raises for a bad request: the core answers 4xx, and a transient storage error 503 with Retry-After.

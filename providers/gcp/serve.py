@@ -8,7 +8,8 @@
   would turn a key holding ``%2F`` into another key. A server without it gets ``PATH_INFO`` encoded again, which
   is the same key for every path but one holding an encoded ``/``.
 * there is no mount prefix on the function's own (run.app) URL: the whole path is the output key's.
-* header names go to lower case; the answer's headers and body are the core's.
+* header names go to lower case; the answer's status, headers (``Content-Length`` included) and body are the
+  core's.
 """
 
 from __future__ import annotations
@@ -45,6 +46,15 @@ def request_from_wsgi(method: str, environ: Mapping[str, Any], headers: Any) -> 
     )
 
 
-def flask_answer(response: ServeResponse) -> tuple[bytes, int, dict[str, str]]:
-    """``(body, status, headers)``: what a Flask view returns for ``response``."""
-    return response.body, response.status, dict(response.headers)
+def flask_answer(response: ServeResponse) -> Any:
+    """The ``flask.Response`` for ``response``, its headers the core's own.
+
+    Set after the body, so werkzeug's own ``Content-Length`` (the body's: 0 for a HEAD) gives way to the core's
+    (the GET's length, which a HEAD must announce).
+    """
+    import flask  # functions-framework's web framework, there wherever this module runs
+
+    answer = flask.Response(response.body, status=response.status)
+    for name, value in response.headers.items():
+        answer.headers[name] = value
+    return answer

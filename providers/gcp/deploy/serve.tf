@@ -7,7 +7,7 @@
 #
 # Its own service account: reads originals, reads and writes thumbnails. Its own instance cap
 # (serve_max_instance_count), apart from the event functions': a flood of first requests renders at most that
-# many images at once (one per instance) and is answered 429 beyond it.
+# many images at once (one per instance); requests beyond it wait briefly, then are answered 429.
 
 variable "serve" {
   description = "Render on first request: an HTTP function in front of the thumbnail path (serve_url). Off by default."
@@ -103,24 +103,6 @@ resource "google_pubsub_topic_iam_member" "serve_publishes" {
   member = "serviceAccount:${google_service_account.serve[0].email}"
 }
 
-# The serve grants take effect before the function's first request (see iam.tf's time_sleep.iam_propagation).
-resource "time_sleep" "serve_iam_propagation" {
-  count = local.serve
-
-  create_duration = var.iam_propagation_wait
-
-  triggers = {
-    grants = join(",", sort(concat(
-      [
-        google_storage_bucket_iam_member.serve_reads_originals[0].id,
-        google_storage_bucket_iam_member.serve_writes_thumbnails[0].id,
-      ],
-      google_service_account_iam_member.serve_signs_as_itself[*].id,
-      google_pubsub_topic_iam_member.serve_publishes[*].id,
-    )))
-  }
-}
-
 resource "google_cloudfunctions2_function" "serve" {
   count = local.serve
 
@@ -161,7 +143,8 @@ resource "google_cloudfunctions2_function" "serve" {
     }
   }
 
-  depends_on = [time_sleep.iam_propagation, time_sleep.serve_iam_propagation]
+  # After its grants have applied (iam.tf's time_sleep.iam_propagation waits for them too).
+  depends_on = [time_sleep.iam_propagation]
 }
 
 resource "google_cloud_run_v2_service_iam_member" "serve_invokers" {

@@ -63,7 +63,7 @@ def test_every_tf_file_parses(parsed: dict[str, dict[str, Any]]) -> None:
 def test_entry_point_resolves_to_a_registered_cloud_event_function(
     parsed: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    [function] = resources(parsed, "google_cloudfunctions2_function").values()
+    function = resources(parsed, "google_cloudfunctions2_function")["thumbnails"]  # serve.tf's: below
     entry_point = unquote(function["build_config"][0]["entry_point"])
     assert entry_point in ENTRY_POINTS
     monkeypatch.setenv("THUMBS_DEST_BUCKET", "thumbs")  # the module configures itself at import
@@ -79,7 +79,7 @@ def test_triggers_are_the_event_types_the_code_handles(parsed: dict[str, dict[st
     text = (DEPLOY / "functions.tf").read_text(encoding="utf-8")
     event_types = set(re.findall(r'"(google\.cloud\.storage\.object\.v1\.\w+)"', text))
     assert event_types == set(CLOUD_EVENT_KINDS)
-    [function] = resources(parsed, "google_cloudfunctions2_function").values()
+    function = resources(parsed, "google_cloudfunctions2_function")["thumbnails"]
     trigger = function["event_trigger"][0]
     assert unquote(trigger["retry_policy"]) == "RETRY_POLICY_RETRY"
     [bucket_filter] = trigger["event_filters"]
@@ -88,7 +88,7 @@ def test_triggers_are_the_event_types_the_code_handles(parsed: dict[str, dict[st
 
 
 def test_runtime_matches_the_packaged_python(parsed: dict[str, dict[str, Any]]) -> None:
-    [variables] = [d["variable"] for d in parsed.values() if "variable" in d]
+    variables = [block for d in parsed.values() for block in d.get("variable", [])]  # variables.tf, serve.tf...
     by_name = {unquote(name): body for block in variables for name, body in block.items()}
     runtime = unquote(by_name["runtime"]["default"])
     assert runtime == "python" + DEFAULT_PYTHON.replace(".", "")
@@ -107,7 +107,7 @@ def test_function_environment_sets_the_destination(parsed: dict[str, dict[str, A
 
 
 def test_cost_guard_ingress_and_identity(parsed: dict[str, dict[str, Any]]) -> None:
-    [function] = resources(parsed, "google_cloudfunctions2_function").values()
+    function = resources(parsed, "google_cloudfunctions2_function")["thumbnails"]
     service = function["service_config"][0]
     assert service["max_instance_count"] == "${var.max_instance_count}"
     assert unquote(service["ingress_settings"]) == "ALLOW_INTERNAL_ONLY"
@@ -143,9 +143,18 @@ def test_object_roles_are_granted_on_buckets_not_on_the_project(parsed: dict[str
 
 
 def test_no_wildcards_or_public_members(parsed: dict[str, dict[str, Any]]) -> None:
-    text = "\n".join(path.read_text(encoding="utf-8") for path in TF_FILES)
+    """Changed by issue 23: the one public member there may be is the serve function's invoker (serve_invokers,
+    ["allUsers"] by default so <img src> works in any browser), on that function's own service, with serve on."""
+    text = "\n".join(path.read_text(encoding="utf-8") for path in TF_FILES if path.name != "serve.tf")
     assert "allUsers" not in text and "allAuthenticatedUsers" not in text
     assert not re.search(r'role\s*=\s*"roles/(owner|editor|viewer)"', text)
+    invokers = resources(parsed, "google_cloud_run_v2_service_iam_member")["serve_invokers"]
+    assert invokers["for_each"] == "${var.serve ? toset(var.serve_invokers) : toset([])}"
+    assert unquote(invokers["role"]) == "roles/run.invoker"
+    assert invokers["name"] == "${google_cloudfunctions2_function.serve[0].service_config[0].service}"
+    for members, allowed in (('["allUsers"]', True), ('["user:ops@example.com", "serviceAccount:a@b"]', True),
+                             ('["allAuthenticatedUsers"]', False), ('["domain:example.com"]', False)):  # fmt: skip
+        assert accepts(DEPLOY, "serve_invokers", members) is allowed, members
 
 
 def test_every_checkov_skip_says_why() -> None:
