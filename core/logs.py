@@ -28,7 +28,7 @@ _SECRET_NAMES = (
     "X-Amz-Security-Token", "X-Goog-Signature", "X-Goog-Credential", "aws_secret_access_key",
     "aws_session_token", "SecretAccessKey", "SessionToken", "secret", "client_secret", "password", "passwd",
     "token", "access_token", "refresh_token", "id_token", "api_key", "apikey", "private_key",
-    "THUMBS_NOTIFY_SECRET", "notify_secret",
+    "THUMBS_NOTIFY_SECRET", "notify_secret", "THUMBS_SERVE_KEYS", "serve_keys",
 )  # fmt: skip
 _SECRET_PATTERNS = (
     # PEM private keys (a service-account JSON), whole: their body spans lines.

@@ -43,6 +43,7 @@ import time
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
@@ -397,7 +398,8 @@ def _response(
 
 
 def _plain(status: int, text: str, headers: Mapping[str, str]) -> ServeResponse:
-    body = f"{status} {text}\n".encode()
+    """A short text answer (what curl shows), e.g. ``404 Not Found: source missing``."""
+    body = f"{status} {HTTPStatus(status).phrase}: {text}\n".encode()
     return _response(status, {**headers, "Content-Type": "text/plain; charset=utf-8"}, body)
 
 

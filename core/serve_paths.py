@@ -94,11 +94,11 @@ def check_reversible(template: str, setting: str, *, placeholders: tuple[str, ..
     why = ""
     if "dir" not in fields:
         why = "has no {dir}, so a requested path cannot say which folder its source is in"
-    elif any(
-        field == "dir" and not (tokens[index + 1][0] if index + 1 < len(tokens) else "").startswith("/")
+    elif not any(
+        field == "dir" and (tokens[index + 1][0] if index + 1 < len(tokens) else "").startswith("/")
         for index, (_, field) in enumerate(tokens)
     ):
-        why = "has a {dir} not followed by '/', so a requested path cannot say where its source's folder ends"
+        why = "has no {dir} followed by '/', so a requested path cannot say where its source's folder ends"
     elif not {"stem", "name"} & set(fields):
         why = "names neither {stem} nor {name}, so a requested path cannot say which source it is of"
     if why:

@@ -20,6 +20,7 @@ from core.completion import check_settings
 from core.completion.http import describe
 from core.config import Config, load_config
 from core.errors import ConfigError, PolythumbError
+from core.imaging.types import FORMATS, Fit
 from core.ops.backfill import cli as backfill_cli
 from core.ops.collisions import template_collisions
 from core.ops.console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Progress, add_setting_flags, setting_overrides
@@ -33,6 +34,30 @@ REPORTS = {
 
 def _config_from(args: argparse.Namespace, *, dest: str | None) -> Config:
     return load_config(os.environ, overrides=setting_overrides(args, dest=dest))
+
+
+def _add_serve_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``polythumb serve`` (the serve function as a local HTTP server) and ``polythumb sign``."""
+    serve = commands.add_parser(
+        "serve", help="answer requests for DEST's thumbnails over HTTP, rendering a missing one from SRC first"
+    )
+    serve.add_argument("src", type=Path, help="the originals (THUMBS_SERVE_SOURCE_BUCKET)")
+    serve.add_argument("--out", required=True, type=Path, help="destination directory (THUMBS_DEST_BUCKET)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    serve.add_argument("--threads", type=int, default=32, help="requests handled at once (default 32)")
+    add_setting_flags(serve)
+
+    sign = commands.add_parser("sign", help="print a signed URL of an ad-hoc output (THUMBS_SERVE_KEYS)")
+    sign.add_argument("key", help="the source key, e.g. photos/cat.jpg")
+    sign.add_argument("--width", "-W", type=int, required=True)
+    sign.add_argument("--height", "-H", type=int, required=True)
+    sign.add_argument("--fit", choices=[str(fit) for fit in Fit], help="default contain")
+    sign.add_argument("--format", dest="fmt", choices=("auto", *FORMATS), help="default auto")
+    sign.add_argument("--quality", type=int, help="1-100 (default: the format's)")
+    sign.add_argument("--ttl", type=int, default=3600, help="seconds the URL stays valid (default 3600)")
+    sign.add_argument("--kid", help="the key to sign with (default: the first of THUMBS_SERVE_KEYS)")
+    sign.add_argument("--base-url", default="", help="the serve function's URL (default: print the path and query)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--no-initial", action="store_true", help="ignore images already present at start")
     watch.add_argument("--json", action="store_true")
     add_setting_flags(watch)
+
+    _add_serve_parsers(commands)
 
     check = commands.add_parser("config", help="validate the THUMBS_* environment and print the settings")
     add_setting_flags(check)
@@ -94,6 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "watch":
             return _watch(args)
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "sign":
+            return _sign(args)
         if args.command == "config":
             return _show_config(args)
         if args.command == "profiles":
@@ -171,6 +202,37 @@ def _watch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from core.ops.runner import open_local_bucket, sweep_destination
+    from core.ops.serve_local import serve_forever
+    from core.runtime import FunctionRuntime
+
+    if not args.src.is_dir():
+        print(f"polythumb: {args.src} is not a directory", file=sys.stderr)
+        return EXIT_USAGE
+    overrides = {**setting_overrides(args, dest=str(args.out.resolve())),
+                 "THUMBS_SERVE_SOURCE_BUCKET": str(args.src.resolve())}  # fmt: skip
+    config = load_config(os.environ, overrides=overrides)
+    sweep_destination(config)
+    runtime = FunctionRuntime(open_local_bucket, config=config)
+
+    def ready(server: object) -> None:
+        print(f"serving {args.out} (rendering from {args.src}) on {getattr(server, 'url', '')}", file=sys.stderr,
+              flush=True)  # fmt: skip
+
+    serve_forever(runtime, host=args.host, port=args.port, threads=max(1, args.threads), ready=ready)
+    return EXIT_OK
+
+
+def _sign(args: argparse.Namespace) -> int:
+    from core.ops.signing import signed_url
+
+    config = load_config(os.environ)
+    print(signed_url(config, args.key, width=args.width, height=args.height, fit=args.fit, fmt=args.fmt,
+                     quality=args.quality, ttl=args.ttl, kid=args.kid, base_url=args.base_url))  # fmt: skip
+    return EXIT_OK
+
+
 def _show_config(args: argparse.Namespace) -> int:
     config = _config_from(args, dest=os.environ.get("THUMBS_DEST_BUCKET"))
     check_settings(config)  # the targets and manifest key, as a runtime would check them at start
@@ -200,6 +262,14 @@ def _show_config(args: argparse.Namespace) -> int:
         "public_base_url": config.public_base_url,
         "url_mode": config.url_mode,
         "url_ttl": config.url_ttl,
+        "serve_source_bucket": config.serve_source_bucket,
+        "serve_concurrency": config.serve_concurrency,
+        "serve_inline_max": config.serve_inline_max,
+        "serve_adhoc": config.serve_adhoc,
+        "serve_keys": [key.kid for key in config.serve_keys],  # the key ids; a secret is never printed
+        "serve_adhoc_prefix": config.serve_adhoc_prefix,
+        "serve_adhoc_max_edge": config.serve_adhoc_max_edge,
+        "serve_signed_max_ttl": config.serve_signed_max_ttl,
         # Where the templates can give two sources one key: the first rendered owns it, the others fail.
         "key_collisions": collisions,
         "from": dict(config.sources),

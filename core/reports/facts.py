@@ -8,7 +8,10 @@ Each provider's descriptor points ``reports.reporting`` at a mapping (its ``repo
 * ``coldstart``: ``module`` the platform imports, ``settings`` its cold start needs, ``clean_env`` the
   environment prefixes of the caller removed before probing;
 * ``migration``: ``old`` / ``new`` originals' URLs, ``download`` (to ``./photos``), ``copy_in`` (from another
-  place, by name, ``*`` for any other; ``{src}`` and ``{dst}`` filled in) and ``backfill`` (optional).
+  place, by name, ``*`` for any other; ``{src}`` and ``{dst}`` filled in) and ``backfill`` (optional);
+* ``serve`` (optional): ``entrypoint`` (the serve function's HTTP entrypoint), ``cdn`` (what may sit in front of it)
+  and ``cdn_specific`` (what of that a move rebuilds), for the lock-in report's note on serving on first request;
+* ``matrix_notes`` (optional): per matrix suite (``e2e``, ``serve``, ``contract``), how the provider's column is made.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from core.reports import charts, coldstart, conformance, costs, migration
 from core.reports.coldstart import ColdStart
 from core.reports.concepts import Concepts, provider_concepts
 from core.reports.document import Block, Bullets, Code, Heading, Image, Table, Text, document_html, document_markdown
-from core.reports.facts import clouds
+from core.reports.facts import clouds, reporting
 from core.reports.matrix import (
     Latency,
     Matrix,
@@ -417,6 +417,44 @@ def migration_section(f: Findings) -> list[Block]:
     ]
 
 
+#: What the serve section says when a provider declares nothing about its serve entrypoint.
+_UNDECLARED = "not declared by the provider"
+
+
+def serve_rows() -> list[list[str]]:
+    """Per provider: its serve entrypoint, what may sit in front of it, what moving rebuilds (``serve`` facts)."""
+    rows = []
+    for cloud in clouds():
+        facts = reporting(cloud).get("serve", {})
+        rows.append([cloud, facts.get("entrypoint", _UNDECLARED), facts.get("cdn", _UNDECLARED),
+                     facts.get("cdn_specific", _UNDECLARED)])  # fmt: skip
+    return rows
+
+
+def serve_section(f: Findings) -> list[Block]:
+    """What of serving on first request is portable, and what is the CDN's (issue 23)."""
+    return [
+        Heading("Serving on first request: what is portable, what is the CDN's"),
+        Text(
+            "Portable (the core, `core/serve.py`, the same in every cloud's HTTP function and in `polythumb serve`): "
+            "which paths are outputs (the key templates read back to their sources), the render on a miss (the "
+            "upload path's pipeline, so a request and the upload event write each output once), the answers and "
+            "their caching headers (`302` never cached, `404` cached 60 s), the abuse limits, and the signed ad-hoc "
+            "URLs (HMAC-SHA256 with `THUMBS_SERVE_KEYS`): a page's `<img src>` paths and every signed URL keep "
+            "working after a move, once the new deployment has the same keys and templates."
+        ),
+        Text(
+            "CDN-specific (and so rebuilt when moving): how a miss reaches the function. CloudFront does it with an "
+            "origin group (the destination bucket first, the function as failover origin on 403/404), Cloud CDN "
+            "and Azure Front Door with their own routing rules; each has its own rules for caching a `404` and a "
+            "redirect, its own way to let only the CDN call the function (origin access control, IAM, a header "
+            "secret), and its own limits on the response a function may return (Lambda: 6 MB, which is why a "
+            "redirect is the default answer). Without a CDN, the function's URL is the thumbnail URL on every cloud."
+        ),
+        Table(["provider", "serve entrypoint", "in front of it", "CDN-specific"], serve_rows()),
+    ]
+
+
 # -- gathering --------------------------------------------------------------------------------
 
 
@@ -508,6 +546,7 @@ def blocks_of(f: Findings) -> list[Block]:
         *latency_section(f),
         *cost_section(f),
         *migration_section(f),
+        *serve_section(f),
     ]
 
 

@@ -50,6 +50,14 @@ def suites() -> dict[str, tuple[str, tuple[str, ...], str]]:
             f"`local` from the `polythumb watch` poller; {_notes('e2e')}. Timings are from emulators on one "
             "machine, not from a cloud; the `local` times include the poller's stability wait.",
         ),
+        "serve": (
+            "Serving on first request, on every entrypoint with a serve function",
+            (LOCAL, *clouds()),
+            "Each cell: outcome and the test's measured time. Requests go through each platform's real serve "
+            "entrypoint (`local`: HTTP to `polythumb serve`); "
+            + (f"{_notes('serve')}; " if _notes("serve") else "")
+            + "a column without a serve entrypoint in this tree is `n/a`. The suite is `tests/e2e/test_serve.py`.",
+        ),
         "contract": (
             "Storage contract, on every backend",
             columns(),
@@ -190,7 +198,7 @@ def cell_text(matrix: Matrix, row: Row, column: str) -> tuple[str, str]:
         return "skipped" + (f" ({cell.messages[0][:80]})" if cell.messages else ""), "na"
     if row.suite == "observed":
         return " / ".join(cell.observed) or "pass (nothing recorded)", "obs"
-    if row.suite == "e2e":
+    if row.suite in ("e2e", "serve"):
         text = f"pass · {cell.seconds:.2f} s"
         if cell.handler_ms is not None:
             text += f" (fn {cell.handler_ms / 1000:.2f} s)"

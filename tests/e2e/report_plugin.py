@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 #: Parameters that name the platform a test ran on, in the order they are looked for.
-RIG_PARAMETERS = ("entrypoint", "entrypoint_in_place", "store", "provider")
+RIG_PARAMETERS = ("entrypoint", "entrypoint_in_place", "serving", "store", "provider")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,10 +32,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def suite_of(path: str) -> str:
-    """``contract``, ``e2e`` or ``observed`` (files named ``test_observed_*``), from a test's path."""
+    """``contract``, ``e2e``, ``serve`` (files named ``test_serve*``) or ``observed`` (``test_observed_*``)."""
     name = Path(path).name
     if name.startswith("test_observed_"):
         return "observed"
+    if name.startswith("test_serve"):
+        return "serve"
     return "e2e" if "/e2e/" in path.replace("\\", "/") else "contract"
 
 

@@ -77,6 +77,11 @@ def by_name(name: str) -> ModuleType:
     raise LookupError(f"no rig {name!r} in this run (have {names()})")
 
 
+def with_capability(capability: str) -> list[str]:
+    """Entrypoint ids of the rigs in use whose module declares ``capability`` in ``CAPABILITIES`` (``serve``)."""
+    return [module.NAME for module in rigs() if capability in getattr(module, "CAPABILITIES", ())]
+
+
 def cloud_rigs() -> list[ModuleType]:
     """The provider rigs in use (every rig but the local one)."""
     return [module for module in rigs() if module.__name__ != LOCAL]

@@ -73,6 +73,7 @@ class DeliveryReport:
         envelope: The raw forms of the key found in the envelope, by field name.
         handler_ms: Time spent in the function (the invocation, or the HTTP request).
         answer: What the function answered the platform, in the platform's terms.
+        written: How many thumbnails the delivery stored (from its outcome's outputs); None when unknown.
     """
 
     acknowledged: bool
@@ -83,6 +84,7 @@ class DeliveryReport:
     envelope: Mapping[str, str] = field(default_factory=dict)
     handler_ms: float = 0.0
     answer: str = ""
+    written: int | None = None
 
     @property
     def verdict(self) -> str:
@@ -142,6 +144,18 @@ class EntrypointRig:
         self.deliveries.append(delivery)
         return delivery
 
+    def serve(
+        self, method: str, path: str, query: str = "", headers: Mapping[str, str] | None = None
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """One HTTP request through the platform's real serve entrypoint: ``(status, headers, body)``.
+
+        The optional ``serve`` capability (a rig module declares ``CAPABILITIES = ("serve",)``): ``path`` is the
+        raw, percent-encoded path of an output key, with its leading ``/``; the serve function runs with this
+        rig's settings and ``THUMBS_SERVE_SOURCE_BUCKET`` set to its source bucket. Header names in the answer
+        are as the platform sends them (compare them case-insensitively).
+        """
+        raise NotImplementedError(f"the {self.name} rig has no serve entrypoint")
+
     def close(self) -> None:
         """Nothing to stop by default."""
 
@@ -160,6 +174,7 @@ def outcome_fields(record: Mapping[str, Any] | None) -> dict[str, Any]:
         "reason": record.get("reason"),
         "error_kind": record.get("error_kind"),
         "key": record.get("key"),
+        "written": sum(1 for output in record.get("outputs") or () if output.get("action") == "written"),
     }
 
 
@@ -461,6 +476,8 @@ class RigModule(Protocol):
     shared suites; ``tests/test_rig_modules.py`` holds each module in the tree to it.
 
     It is also a pytest plugin (its emulator and bucket fixtures: ``<store>_store`` for each of ``STORES``).
+    ``CAPABILITIES`` (optional, read by :func:`tests.rigs.with_capability`) names what its entrypoint rig can do
+    beyond events: ``serve`` (:meth:`EntrypointRig.serve`).
     """
 
     NAME: str  # the entrypoint id: ``local``, or the provider folder's name

@@ -3,6 +3,8 @@
 * storage: ``memory`` and ``filesystem``, the two local backends of the port;
 * end to end: a directory watched by :func:`core.ops.runner.watch_events` (the poller behind
   ``polythumb watch``), each event handled by :func:`core.ops.runner.handle_safely` on FilesystemStorage;
+  ``serve``: real HTTP requests to ``polythumb serve SRC --out DEST`` running in its own process (so the
+  requests and the events of the test process write one destination from two processes);
 * backfill: ``polythumb backfill`` with the local target, rendering in its own process pool.
 
 There is no fault rig (no network between the function and its storage) and no SDK below the port.
@@ -33,7 +35,10 @@ from tests.rigs.base import EVENT_TIMEOUT, SETTINGS, DeliveryReport, EntrypointR
 NAME = "local"
 STORES = ("memory", "filesystem")
 REQUIRES: tuple[str, ...] = ()
+CAPABILITIES = ("serve",)
 ROOT = Path(__file__).resolve().parents[2]
+#: Seconds ``polythumb serve`` may take to start listening.
+SERVE_START_TIMEOUT = 30.0
 
 
 @pytest.fixture
@@ -65,6 +70,8 @@ class Entrypoint(EntrypointRig):
         self._root.mkdir(parents=True)
         dest = self._root if in_place else (root / "dest").resolve()
         settings = {**SETTINGS, **(extra or {}), "THUMBS_DEST_BUCKET": str(dest)}
+        self._settings, self._work = settings, root
+        self._server: ServeProcess | None = None
         super().__init__(
             source=FilesystemStorage(self._root), dest=FilesystemStorage(dest), settings=settings, provider=None
         )
@@ -112,12 +119,87 @@ class Entrypoint(EntrypointRig):
                 envelope={"relative path": event.key},
                 handler_ms=elapsed,
                 answer="none (the poller moves on)",
+                written=sum(1 for output in outcome.outputs if output.action == "written"),
             )
         )
+
+    def serve(
+        self, method: str, path: str, query: str = "", headers: Mapping[str, str] | None = None
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        if self._server is None:
+            log = self._work / "serve.log"
+            self._server = ServeProcess(self._root, Path(self.dest_bucket), self._settings, log=log)
+        return self._server.request(method, path, query, headers)
 
     def close(self) -> None:
         if self._watcher is not None:
             self._watcher.stop()
+        if self._server is not None:
+            self._server.stop()
+
+
+class ServeProcess:
+    """``polythumb serve SRC --out DEST`` in a process of its own, on a free port of 127.0.0.1."""
+
+    def __init__(self, src: Path, dest: Path, settings: Mapping[str, str], *, log: Path) -> None:
+        env = {**backfill_environment(), **settings}
+        command = [sys.executable, "-m", "core.ops.cli", "serve", str(src), "--out", str(dest), "--port", "0"]
+        self.log = log
+        self._stdout = log.open("wb")
+        self._process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=self._stdout, stderr=subprocess.PIPE)
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, args=(lines,), daemon=True).start()  # never let stderr fill up
+        self.url, said = "", []
+        deadline = time.monotonic() + SERVE_START_TIMEOUT
+        while not self.url and time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=0.2)
+            except queue.Empty:
+                if self._process.poll() is not None:
+                    break
+                continue
+            said.append(line)
+            if " on http://" in line:
+                self.url = line.rsplit(" on ", 1)[1].strip()
+        if not self.url:
+            self.stop()
+            raise AssertionError(f"polythumb serve did not start: {''.join(said)[-2000:]}")
+
+    def _pump(self, lines: queue.Queue[str]) -> None:
+        assert self._process.stderr is not None
+        for line in self._process.stderr:
+            lines.put(line.decode(errors="replace"))
+
+    def request(
+        self, method: str, path: str, query: str = "", headers: Mapping[str, str] | None = None
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """One HTTP request (a connection of its own), as a browser sends it."""
+        import http.client
+
+        host, port = self.url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        try:
+            connection.request(method, path + (f"?{query}" if query else ""), headers=dict(headers or {}))
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            connection.close()
+
+    def records(self) -> list[dict[str, Any]]:
+        """The JSON lines the server has logged so far."""
+        import json
+
+        lines = self.log.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def stop(self) -> None:
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=10)
+        self._stdout.close()
 
 
 class _Watcher:

@@ -42,6 +42,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     backfill.add_argument("--prefix", default="", metavar="P", help="only sources whose key starts with this")
     backfill.add_argument("--target", choices=("local", *registry.names()), default="local", help="where to render")
     backfill.add_argument("--dry-run", action="store_true", help="print the plan's counts and samples; change nothing")
+    backfill.add_argument(
+        "--lazy",
+        action="store_true",
+        help="plan, and render nothing: each missing or stale output is rendered on its first request to the serve "
+        "function (polythumb serve locally), e.g. after a size is added to a profile",
+    )
     backfill.add_argument("--json", action="store_true", help="print one JSON object (plan or summary) on stdout")
     backfill.add_argument(
         "--sample", type=_at_least(0), default=10, metavar="N", help="keys shown per class (default 10)"
@@ -126,6 +132,8 @@ def _run_backfill(args: argparse.Namespace) -> int:
     from core.ops.backfill.dispatch import SinkRequest
     from core.ops.backfill.job import Job
 
+    if args.lazy and (args.delete_orphans or args.resume):
+        raise ConfigError("--lazy plans and changes nothing; run --delete-orphans or --resume without it")
     sink_options = _sink_options(args.sink_option)
     # A cloud target's own settings: what its function reads (the images connection) and what only commands do.
     extra = registry.get(args.target).settings if args.target != "local" else ()
@@ -142,8 +150,9 @@ def _run_backfill(args: argparse.Namespace) -> int:
         print(f"polythumb: no checkpoint at {checkpoint_path}; starting from the beginning", file=sys.stderr)
     after = start.last_key if start else None
     io_workers = DEFAULT_IO_WORKERS if args.target == "local" else args.workers or DEFAULT_IO_WORKERS
+    mode = "lazy" if args.lazy else "dry-run" if args.dry_run else "local" if args.target == "local" else "dispatch"
     report: dict[str, object] = {
-        "mode": "dry-run" if args.dry_run else "local" if args.target == "local" else "dispatch",
+        "mode": mode,
         "target": args.target,
         "source": source.bucket,
         "dest": dest.bucket,
@@ -151,14 +160,20 @@ def _run_backfill(args: argparse.Namespace) -> int:
         "resumed_after": after,
     }
 
-    if args.dry_run:
+    if args.dry_run or args.lazy:
         plan, stats = job.plan(after=after, sample=args.sample, io_workers=io_workers)
+        lazy = {"rendered": 0, "on_first_request": plan.to_render} if args.lazy else {}
         if args.json:
-            print(json.dumps({**report, **plan.to_dict(stats)}, ensure_ascii=False))
+            print(json.dumps({**report, **plan.to_dict(stats), **lazy}, ensure_ascii=False))
         else:
             scope = f" (prefix {args.prefix!r})" if args.prefix else ""
             print(f"backfill plan: {source.bucket} -> {dest.bucket}{scope}")
             print(plan.describe(stats))
+            if args.lazy:
+                print(
+                    f"lazy: nothing rendered; the outputs of {plan.to_render} missing or stale sources are rendered "
+                    "on their first request to the serve function (polythumb serve locally)"
+                )
         return EXIT_OK
 
     sink: WorkSink | None = None
@@ -230,7 +245,7 @@ def _open_backfill_stores(args: argparse.Namespace, dest_name: str) -> tuple[Sto
     if not src_dir.is_dir():
         print(f"polythumb: {src_dir} is not a directory", file=sys.stderr)
         return None
-    if not args.dry_run:
+    if not (args.dry_run or args.lazy):
         dest = FilesystemStorage(dest_dir)
         dest.sweep_temporaries()  # what a killed run (or resume) left mid-write
         return FilesystemStorage(src_dir, create=False), dest
