@@ -67,10 +67,6 @@ def function_timeout(environ: Mapping[str, str]) -> float | None:
 #: The container's runtime, configured at cold start from the THUMBS_* environment. The invocation's timeout
 #: (FUNCTION_TIMEOUT_SEC, which the deploy sets as 1st-gen runtimes did) bounds event publishing.
 RUNTIME = FunctionRuntime(open_bucket, provider="gcp", invocation_timeout=function_timeout(os.environ))
-if RUNTIME.config.serve_source_bucket:
-    # The serve function's deployment (serve.tf sets THUMBS_SERVE_SOURCE_BUCKET): its settings are checked at
-    # cold start too, so a key template no request can be read back through fails the start, not each request.
-    prepare(RUNTIME)
 
 
 @functions_framework.cloud_event
@@ -114,6 +110,27 @@ def serve_http(request: Any) -> Any:
     """
     served = handle_request(RUNTIME, request_from_wsgi(request.method, request.environ, request.headers), route=ROUTE)
     return flask_answer(served)
+
+
+def _give_every_path_to_the_core() -> None:
+    """Let every path reach :func:`serve_http` in the app functions-framework serves it from.
+
+    functions-framework answers ``/robots.txt`` and ``/favicon.ico`` itself (a 404 with no Cache-Control, never
+    the core's). Its app is being built while this module is imported (inside the app's context), and its
+    ``errorhandler`` is that app's: a 404 the framework raises itself is answered by the core instead. Outside
+    functions-framework (a test importing this module) there is no app to change.
+    """
+    import flask  # functions-framework's web framework
+
+    if flask.has_app_context():
+        functions_framework.errorhandler(404)(lambda _error: serve_http(flask.request))
+
+
+if RUNTIME.config.serve_source_bucket:
+    # The serve function's deployment (serve.tf sets THUMBS_SERVE_SOURCE_BUCKET): its settings are checked at
+    # cold start too, so a key template no request can be read back through fails the start, not each request.
+    prepare(RUNTIME)
+    _give_every_path_to_the_core()
 
 
 def _context_fields(context: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import importlib
 import json
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -102,6 +103,7 @@ class Entrypoint(EntrypointRig):
         self._service = service
         self._setenv = setenv
         self._serve_http: Callable[[Any], Any] | None = None
+        self._serve_lock = threading.Lock()
         setenv("AzureWebJobsStorage", connection_string)
         for name, value in settings.items():
             setenv(name, value)
@@ -148,11 +150,12 @@ class Entrypoint(EntrypointRig):
         from providers.azure.serve import MOUNT
         from tests.providers.azure.delivery import as_host_response, as_http_request
 
-        if self._serve_http is None:
-            # Another worker of the same app, started with the serve setting (serve.tf sets it on the app).
-            self._setenv("THUMBS_SERVE_SOURCE_BUCKET", self.source_bucket)
-            functions = {f.get_function_name(): f for f in cold_start(APP).app.get_functions()}
-            self._serve_http = functions["serve_http"].get_user_function()
+        with self._serve_lock:  # concurrent first requests: one worker start, as the host has one
+            if self._serve_http is None:
+                # Another worker of the same app, started with the serve setting (serve.tf sets it on the app).
+                self._setenv("THUMBS_SERVE_SOURCE_BUCKET", self.source_bucket)
+                functions = {f.get_function_name(): f for f in cold_start(APP).app.get_functions()}
+                self._serve_http = functions["serve_http"].get_user_function()
         request = as_http_request(method, MOUNT + path, query, dict(headers or {}),
                                   route_params={"path": unquote(path.lstrip("/"))})  # fmt: skip
         return as_host_response(self._serve_http(request))

@@ -108,9 +108,24 @@ def test_a_missing_source_is_a_short_lived_404_and_writes_nothing(
 ) -> None:
     _, dest = buckets
     path = f"/t-{uuid.uuid4().hex[:8]}/never-uploaded-48x48.jpg"
+    """The framework's own 404s would answer the first two without the core (and a path holding "//" is no output
+    key: keys are rendered with runs of "/" collapsed)."""
     status, headers, _ = raw_request(serve_function.url, "GET", path)
     assert (status, headers["Cache-Control"]) == (404, "public, max-age=60")
     assert gcs_client.bucket(dest).get_blob(path[1:]) is None
+
+
+@pytest.mark.parametrize("path", ["/robots.txt", "/favicon.ico", "/a//b-48x48.jpg"])
+def test_the_paths_functions_framework_keeps_for_itself_get_the_core_s_answer(
+    serve_function: FunctionServer, path: str
+) -> None:
+    """The framework's own 404s would answer the first two without the core (and a path holding "//" is no output
+    key: keys are rendered with runs of "/" collapsed)."""
+    status, headers, _ = raw_request(serve_function.url, "GET", path)
+    assert (status, headers["Cache-Control"], headers["X-Content-Type-Options"]) == (404, "public, max-age=60",
+                                                                                     "nosniff")  # fmt: skip
+    [line] = [r for r in serve_function.records() if r.get("request") == "serve" and r.get("path") == path[1:]]
+    assert line["refusal"] == "not_an_output"
 
 
 def test_a_template_no_path_reads_back_through_fails_the_serve_function_s_cold_start(
