@@ -12,7 +12,8 @@ module adds nothing of its own but the translation:
   one. Redirects and refusals have none, so the 6 MB limit of a buffered response never binds a redirect.
 
 Configuration is read once per container, like the event handler's (:mod:`providers.aws.handler`): in Lambda the
-runtime is built at import, so a bad ``THUMBS_*`` setting fails the cold start.
+runtime is built at import, so a bad ``THUMBS_*`` setting fails the cold start. The signing keys of ad-hoc URLs come
+from Secrets Manager (``THUMBS_SERVE_KEYS_SECRET``, :mod:`providers.aws.secrets`), read then too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from core.errors import MalformedEvent
 from core.once import Once, once
 from core.runtime import FunctionRuntime
 from core.serve import ServeRequest, ServeResponse, handle_request, prepare
+from providers.aws.secrets import with_signing_keys
 from providers.aws.storage import S3Storage, shared_client
 
 #: The route named in each request's log line.
@@ -78,22 +80,27 @@ class FunctionUrlHandler:
         return response_for(handle_request(self.runtime, request_from_event(event), route=ROUTE))
 
 
-def build_handler(environ: Mapping[str, str] | None = None, *, s3_client: Any = None) -> FunctionUrlHandler:
+def build_handler(
+    environ: Mapping[str, str] | None = None, *, s3_client: Any = None, secrets_client: Any = None
+) -> FunctionUrlHandler:
     """Build a serve handler from ``environ`` (``os.environ`` by default).
 
     Args:
         environ: The THUMBS_* settings to validate and use (the event function's, plus the serve settings).
         s3_client: A boto3 S3 client; by default the container's shared one.
+        secrets_client: A boto3 Secrets Manager client for THUMBS_SERVE_KEYS_SECRET; by default a new one.
 
     Raises:
         ConfigError: a setting is missing or invalid (THUMBS_DEST_BUCKET and THUMBS_SERVE_SOURCE_BUCKET are
-            required, and every key template must read back to its source).
+            required, every key template must read back to its source, THUMBS_SERVE_KEYS_SECRET must be readable).
     """
 
     def open_bucket(bucket: str) -> S3Storage:
         return S3Storage(bucket, client=s3_client)
 
-    runtime = FunctionRuntime(open_bucket, environ=environ, provider="aws")
+    # The signing keys, from the secret THUMBS_SERVE_KEYS_SECRET names (once per container), else as given.
+    settings = with_signing_keys(os.environ if environ is None else environ, client=secrets_client)
+    runtime = FunctionRuntime(open_bucket, environ=settings, provider="aws")
     prepare(runtime)  # the serve settings, checked now: a wrong one fails the cold start, not each request
     return FunctionUrlHandler(runtime)
 

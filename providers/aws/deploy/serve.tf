@@ -49,6 +49,23 @@ variable "serve_timeout" {
   }
 }
 
+variable "serve_adhoc" {
+  description = "THUMBS_SERVE_ADHOC: sizes, fits and formats outside the profiles through URLs signed with the keys of serve_keys_secret_arn (docs/serve.md). Off by default."
+  type        = bool
+  default     = false
+}
+
+variable "serve_keys_secret_arn" {
+  description = "ARN of a Secrets Manager secret (made and rotated outside this stack, so no key is in its state) whose value is THUMBS_SERVE_KEYS, kid:secret pairs; the functions read it at cold start. Needed by serve_adhoc."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.serve_keys_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+", var.serve_keys_secret_arn))
+    error_message = "serve_keys_secret_arn must be a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)."
+  }
+}
+
 variable "serve_price_class" {
   description = "CloudFront price class of the serve distribution: PriceClass_100 (North America, Europe), PriceClass_200 or PriceClass_All."
   type        = string
@@ -64,9 +81,29 @@ locals {
   serve     = var.serve ? 1 : 0
   serve_cdn = var.serve && var.serve_cdn ? 1 : 0
 
-  # How a served output is answered: filled in with the serve settings.
-  serve_settings = {}
-  # The event function's settings, so both render the same outputs, plus how a served output is redirected to.
+  # A served output is answered with a redirect to its URL: a pre-signed S3 URL unless thumbs_settings chose a URL
+  # mode or a public base URL. On both functions (notify.tf's signed_urls), so manifests and completion events are
+  # the same whichever path rendered them.
+  serve_signs = var.serve && length(setintersection(keys(var.thumbs_settings), ["THUMBS_URL_MODE", "THUMBS_PUBLIC_BASE_URL"])) == 0
+
+  # Both functions: the event function deletes a deleted original's ad-hoc outputs, so it knows them (and, since
+  # the core verifies keys wherever ad-hoc outputs are on, reads the same keys; it signs and verifies nothing).
+  serve_shared_settings = merge(
+    var.serve && var.serve_adhoc ? {
+      THUMBS_SERVE_ADHOC        = "true"
+      THUMBS_SERVE_ADHOC_PREFIX = "${var.dest_prefix}_polythumb/adhoc/" # under dest_prefix, where the roles may write
+    } : {},
+    var.serve && var.serve_keys_secret_arn != null ? { THUMBS_SERVE_KEYS_SECRET = var.serve_keys_secret_arn } : {},
+  )
+
+  # The serve function only: where originals are read from; behind CloudFront, outputs up to 4 MiB are answered
+  # with their bytes (cached by CloudFront; base64 keeps them under Lambda's 6 MB response limit), larger ones
+  # with a redirect.
+  serve_settings = merge(
+    { THUMBS_SERVE_SOURCE_BUCKET = aws_s3_bucket.source.bucket },
+    var.serve_cdn ? { THUMBS_SERVE_INLINE_MAX = "4MiB" } : {},
+  )
+  # The event function's settings, so both render the same outputs, plus the serve function's own.
   serve_environment = merge(local.environment, local.serve_settings)
 }
 
@@ -109,12 +146,32 @@ data "aws_iam_policy_document" "serve" {
     resources = ["${aws_s3_bucket.thumbnails.arn}/${var.dest_prefix}*"]
   }
 
-  # A request for a missing original must be a 404, not S3's 403 (see iam.tf's HonestNotFound).
+  # A request for a missing original must be a 404, not S3's 403 (see iam.tf's HonestNotFound); a miss also lists
+  # the originals a requested key may be of (the default template drops the original's extension).
   statement {
-    sid       = "HonestNotFound"
+    sid       = "ListOriginalsAndThumbnails"
     actions   = ["s3:ListBucket"]
     resources = [aws_s3_bucket.source.arn, aws_s3_bucket.thumbnails.arn]
   }
+}
+
+# The signing keys of ad-hoc URLs, read at cold start (providers/aws/secrets.py), by both functions.
+data "aws_iam_policy_document" "read_serve_keys" {
+  count = var.serve && var.serve_keys_secret_arn != null ? 1 : 0
+
+  statement {
+    sid       = "ReadServeKeys"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.serve_keys_secret_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "read_serve_keys" {
+  for_each = var.serve && var.serve_keys_secret_arn != null ? { serve = aws_iam_role.serve[0].id, function = aws_iam_role.thumbnailer.id } : {}
+
+  name   = "${var.name}-read-serve-keys"
+  role   = each.value
+  policy = data.aws_iam_policy_document.read_serve_keys[0].json
 }
 
 resource "aws_iam_role_policy" "serve" {
@@ -163,7 +220,14 @@ resource "aws_lambda_function" "serve" {
     mode = "PassThrough"
   }
 
-  depends_on = [aws_cloudwatch_log_group.serve, aws_iam_role_policy.serve]
+  lifecycle {
+    precondition {
+      condition     = !var.serve_adhoc || var.serve_keys_secret_arn != null
+      error_message = "serve_adhoc needs serve_keys_secret_arn: the secret holding the keys ad-hoc URLs are signed with (THUMBS_SERVE_KEYS)."
+    }
+  }
+
+  depends_on = [aws_cloudwatch_log_group.serve, aws_iam_role_policy.serve, aws_iam_role_policy.read_serve_keys]
 }
 
 resource "aws_lambda_function_url" "serve" {
@@ -349,6 +413,11 @@ data "aws_iam_policy_document" "cloudfront_reads_thumbnails" {
 output "serve_url" {
   description = "Where thumbnails are requested (serve = true): <serve_url><output key>. The CloudFront domain, or the IAM-authenticated function URL when serve_cdn = false; null when serve is off."
   value       = var.serve ? (var.serve_cdn ? "https://${aws_cloudfront_distribution.serve[0].domain_name}/" : "${trimsuffix(aws_lambda_function_url.serve[0].function_url, "/")}/") : null
+}
+
+output "serve_auth" {
+  description = "What a request to serve_url needs: \"none\" (CloudFront), \"aws_iam\" (the function URL: SigV4-signed requests, see serve_invoker_policy_json); null when serve is off."
+  value       = var.serve ? (var.serve_cdn ? "none" : "aws_iam") : null
 }
 
 output "serve_function_name" {

@@ -162,6 +162,11 @@ output "serve_url" {
   value       = var.serve ? "${google_cloudfunctions2_function.serve[0].service_config[0].uri}/" : null
 }
 
+output "serve_public" {
+  description = "Whether anyone may call serve_url (serve_invokers holds allUsers); otherwise a request carries an ID token of an invoker. Null when serve is off."
+  value       = var.serve ? contains(var.serve_invokers, "allUsers") : null
+}
+
 output "serve_function" {
   description = "The serve function's name; null when serve is off."
   value       = one(google_cloudfunctions2_function.serve[*].name)

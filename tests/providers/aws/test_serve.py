@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 import urllib.request
+import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +21,7 @@ import pytest
 
 from core.config import load_config
 from core.errors import ConfigError, MalformedEvent
+from core.ops.signing import signed_url
 from providers.aws.handler import build_handler as build_event_handler
 from providers.aws.serve import FunctionUrlHandler, build_handler, request_from_event, response_for
 from tests.images import jpeg_bytes, open_bytes
@@ -165,3 +167,69 @@ def test_a_cold_start_without_the_source_bucket_fails_naming_the_setting(
     monkeypatch.delitem(sys.modules, "providers.aws.serve", raising=False)
     module = importlib.import_module("providers.aws.serve")
     assert module.default_handler().runtime.config.serve_source_bucket == "originals"
+
+
+# -- signing keys from Secrets Manager ----------------------------------------------------------------------------
+
+SECRET_KEYS = "k2:" + "n" * 40 + ",k1:" + "o" * 40  # the first signs, both verify
+
+
+@pytest.fixture
+def keys_secret(aws_client: Callable[..., Any]) -> tuple[Any, str]:
+    """A Secrets Manager secret on moto holding THUMBS_SERVE_KEYS, and its client."""
+    client = aws_client("secretsmanager")
+    arn = client.create_secret(Name=f"polythumb-serve-keys-{uuid.uuid4().hex[:8]}", SecretString=SECRET_KEYS)["ARN"]
+    return client, arn
+
+
+def test_signed_ad_hoc_outputs_verify_with_the_keys_read_from_secrets_manager_at_cold_start(
+    s3_client: Any, buckets: tuple[str, str, Queue], keys_secret: tuple[Any, str], json_logs: JsonLogs
+) -> None:
+    source, dest, queue = buckets
+    client, arn = keys_secret
+    key = "uploads/photo.jpg"
+    s3_client.put_object(Bucket=source, Key=key, Body=jpeg_bytes(640, 480), ContentType="image/jpeg")
+    environ = settings(source, dest, THUMBS_SERVE_ADHOC="true", THUMBS_SERVE_KEYS_SECRET=arn)
+    handler = build_handler(environ, s3_client=s3_client, secrets_client=client)
+    assert [k.kid for k in handler.runtime.config.serve_keys] == ["k2", "k1"]
+
+    back_end = {name: value for name, value in environ.items() if name != "THUMBS_SERVE_KEYS_SECRET"}
+    signer = load_config({**back_end, "THUMBS_SERVE_KEYS": SECRET_KEYS})  # a back end holding the same keys
+    url = signed_url(signer, key, width=100, height=100, fit="cover", fmt="webp")
+    path, query = url.split("?", 1)
+    answer = handler(function_url_event("GET", path, query), LambdaContext())
+    assert answer["statusCode"] == 200, answer
+    assert open_bytes(base64.b64decode(answer["body"])).size == (100, 100)
+    [stored] = s3_client.list_objects_v2(Bucket=dest, Prefix="_polythumb/adhoc/")["Contents"]
+    assert stored["Key"] == "_polythumb/adhoc/uploads/photo.jpg/100x100-cover.webp"
+
+    tampered = query.replace("w=100", "w=101")
+    assert handler(function_url_event("GET", path, tampered), LambdaContext())["statusCode"] == 403
+
+    # The event function runs with the same settings (the keys read from the same secret): deleting the original
+    # deletes its ad-hoc output too.
+    queue.receive()
+    s3_client.delete_object(Bucket=source, Key=key)
+    event_handler = build_event_handler(environ, s3_client=s3_client, secrets_client=client)
+    assert event_handler(queue.lambda_event(queue.receive()), LambdaContext()) == {"batchItemFailures": []}
+    assert s3_client.list_objects_v2(Bucket=dest, Prefix="_polythumb/adhoc/").get("KeyCount", 0) == 0
+    assert "o" * 40 not in json_logs.text() and "n" * 40 not in json_logs.text()
+
+
+def test_a_secret_that_cannot_be_read_fails_the_cold_start_naming_the_setting(
+    s3_client: Any, buckets: tuple[str, str, Queue], keys_secret: tuple[Any, str]
+) -> None:
+    source, dest, _ = buckets
+    client, arn = keys_secret
+    missing = arn.replace("polythumb-serve-keys", "polythumb-gone")
+    with pytest.raises(ConfigError, match=r"THUMBS_SERVE_KEYS_SECRET=.*ResourceNotFoundException") as caught:
+        build_handler(settings(source, dest, THUMBS_SERVE_KEYS_SECRET=missing), s3_client=s3_client,
+                      secrets_client=client)  # fmt: skip
+    assert "secretsmanager:GetSecretValue" in str(caught.value)
+    client.put_secret_value(SecretId=arn, SecretString="   ")
+    with pytest.raises(ConfigError, match="holds no text"):
+        build_handler(settings(source, dest, THUMBS_SERVE_KEYS_SECRET=arn), s3_client=s3_client, secrets_client=client)
+    client.put_secret_value(SecretId=arn, SecretString="k1:tooBrief9")  # read, then refused by the core, value unsaid
+    with pytest.raises(ConfigError, match="THUMBS_SERVE_KEYS") as refused:
+        build_handler(settings(source, dest, THUMBS_SERVE_KEYS_SECRET=arn), s3_client=s3_client, secrets_client=client)
+    assert "tooBrief9" not in str(refused.value)
