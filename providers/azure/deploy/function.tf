@@ -87,6 +87,10 @@ resource "azurerm_function_app_flex_consumption" "this" {
       condition     = try(tonumber(local.function_app_settings["THUMBS_MAX_PIXELS"]), 0) <= local.max_pixels_for_memory
       error_message = "THUMBS_MAX_PIXELS in thumbs_settings is above what instance_memory_mb holds (memory.tf, the memory/pixel table in docs/deploy/index.md): raise instance_memory_mb or lower the limit."
     }
+    precondition {
+      condition     = !(var.serve && var.serve_adhoc) || var.serve_keys_secret_uri != null
+      error_message = "serve_adhoc needs serve_keys_secret_uri: the Key Vault secret holding the keys ad-hoc URLs are signed with (serve.tf)."
+    }
   }
 
   tags = var.tags

@@ -20,28 +20,62 @@ variable "serve" {
   default     = false
 }
 
+variable "serve_adhoc" {
+  description = "THUMBS_SERVE_ADHOC: sizes, fits and formats outside the profiles through URLs signed with the keys of serve_keys_secret_uri (docs/serve.md). Off by default."
+  type        = bool
+  default     = false
+}
+
+variable "serve_keys_secret_uri" {
+  description = "Key Vault secret (its versionless URI, https://<vault>.vault.azure.net/secrets/<name>), made and rotated outside this stack, whose value is THUMBS_SERVE_KEYS (kid:secret pairs): the app setting is a Key Vault reference to it, resolved by the platform. Needed by serve_adhoc; goes with serve_keys_key_vault_id."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.serve_keys_secret_uri == null || can(regex("^https://[a-zA-Z0-9-]+\\.vault\\.[a-z.]+/secrets/[a-zA-Z0-9-]+/?$", var.serve_keys_secret_uri))
+    error_message = "serve_keys_secret_uri must be a versionless Key Vault secret URI: https://<vault>.vault.azure.net/secrets/<name>."
+  }
+}
+
+variable "serve_keys_key_vault_id" {
+  description = "Resource id of the Key Vault (RBAC authorization) holding serve_keys_secret_uri: the app's identity gets Key Vault Secrets User on that one secret."
+  type        = string
+  default     = null
+}
+
 locals {
   serve = var.serve ? 1 : 0
-  # The redirect target of a served output: a signed URL unless the user put a public base URL in thumbs_settings.
+  # A served output is answered with a redirect to its URL: a user-delegation SAS unless thumbs_settings names a
+  # public base URL (notify.tf's signed_urls: the app's one setting, so every function agrees).
   serve_signs = var.serve && !contains(keys(var.thumbs_settings), "THUMBS_PUBLIC_BASE_URL")
+  serve_keys  = var.serve && var.serve_keys_secret_uri != null
 
   # Merged into the app settings (function.tf), where the trigger is switched on or off like the event triggers.
+  # They are every function's settings: the event functions delete a deleted original's ad-hoc outputs too.
   serve_app_settings = merge(
-    {},
+    var.serve ? { THUMBS_SERVE_SOURCE_BUCKET = azurerm_storage_container.source.name } : {},
+    var.serve && var.serve_adhoc ? { THUMBS_SERVE_ADHOC = "true" } : {},
+    local.serve_keys ? { THUMBS_SERVE_KEYS = "@Microsoft.KeyVault(SecretUri=${var.serve_keys_secret_uri})" } : {},
   )
   # One HTTP request at a time per instance while serving (null: the platform's default, no HTTP traffic expected).
   serve_http_concurrency = var.serve ? 1 : null
 }
 
-# Signed redirects: generateUserDelegationKey is an account-level action; the key alone reads nothing (a SAS
-# signed with it is bounded by the identity's container-scoped roles). The same role as signed_urls (notify.tf).
-resource "azurerm_role_assignment" "serve_url_delegator" {
-  count = local.serve_signs && !var.signed_urls ? 1 : 0
+# The Key Vault reference is resolved with the app's identity: it may read that one secret.
+resource "azurerm_role_assignment" "serve_keys_reader" {
+  count = local.serve_keys ? 1 : 0
 
-  scope                = azurerm_storage_account.images.id
-  role_definition_name = "Storage Blob Delegator"
+  scope                = "${var.serve_keys_key_vault_id}/secrets/${element(split("/", trimsuffix(var.serve_keys_secret_uri, "/")), 4)}"
+  role_definition_name = "Key Vault Secrets User"
   principal_id         = local.function_principal
   principal_type       = "ServicePrincipal"
+
+  lifecycle {
+    precondition {
+      condition     = var.serve_keys_key_vault_id != null
+      error_message = "serve_keys_secret_uri goes with serve_keys_key_vault_id: the Key Vault's resource id, for the app's read grant."
+    }
+  }
 }
 
 output "serve_url" {

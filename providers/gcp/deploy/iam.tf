@@ -160,6 +160,7 @@ resource "time_sleep" "iam_propagation" {
       google_storage_bucket_iam_member.serve_writes_thumbnails[*].id,
       google_service_account_iam_member.serve_signs_as_itself[*].id,
       google_pubsub_topic_iam_member.serve_publishes[*].id,
+      [for grant in google_secret_manager_secret_iam_member.reads_serve_keys : grant.id],
     )))
   }
 }

@@ -48,14 +48,30 @@ variable "serve_invokers" {
   }
 }
 
+variable "serve_adhoc" {
+  description = "THUMBS_SERVE_ADHOC: sizes, fits and formats outside the profiles through URLs signed with the keys of serve_keys_secret (docs/serve.md). Off by default."
+  type        = bool
+  default     = false
+}
+
+variable "serve_keys_secret" {
+  description = "Secret Manager secret (its id, projects/<p>/secrets/<name>, or its name in project_id), made and rotated outside this stack, whose latest version is THUMBS_SERVE_KEYS (kid:secret pairs): given to the functions as that environment variable. Needed by serve_adhoc."
+  type        = string
+  default     = null
+}
+
 locals {
   serve = var.serve ? 1 : 0
-  # The redirect target of a served output: a signed URL unless the user put a public base URL in thumbs_settings.
+  # A served output is answered with a redirect to its URL: a V4 signed URL unless thumbs_settings names a public
+  # base URL. On every function (notify.tf's signed_urls), so manifests and events are the same whoever rendered.
   serve_signs = var.serve && !contains(keys(var.thumbs_settings), "THUMBS_PUBLIC_BASE_URL")
-  serve_settings = merge(
-    local.serve_signs ? { THUMBS_URL_MODE = "signed", THUMBS_URL_TTL = tostring(var.url_ttl) } : {},
-  )
-  # The event functions' settings, so both render the same outputs, plus how a served output is redirected to.
+  serve_keys  = var.serve && var.serve_keys_secret != null
+
+  # Every function: the event functions delete a deleted original's ad-hoc outputs, so they know them too.
+  serve_shared_settings = var.serve && var.serve_adhoc ? { THUMBS_SERVE_ADHOC = "true" } : {}
+  # The serve function only: where the originals are.
+  serve_settings = { THUMBS_SERVE_SOURCE_BUCKET = google_storage_bucket.originals.name }
+  # The event functions' settings, so both render the same outputs, plus the serve function's own.
   serve_environment = merge(local.thumbs_environment, local.serve_settings)
 }
 
@@ -87,7 +103,7 @@ resource "google_storage_bucket_iam_member" "serve_writes_thumbnails" {
 
 # Signed redirects: the serve account signs as itself (iam.serviceAccounts.signBlob on its own account only).
 resource "google_service_account_iam_member" "serve_signs_as_itself" {
-  count = local.serve_signs ? 1 : 0
+  count = var.serve && local.signed_urls ? 1 : 0
 
   service_account_id = google_service_account.serve[0].name
   role               = "roles/iam.serviceAccountTokenCreator"
@@ -101,6 +117,20 @@ resource "google_pubsub_topic_iam_member" "serve_publishes" {
   topic  = google_pubsub_topic.completion[0].name
   role   = "roles/pubsub.publisher"
   member = "serviceAccount:${google_service_account.serve[0].email}"
+}
+
+# The signing keys: the one secret, read by the accounts the functions run as (the event functions delete ad-hoc
+# outputs, and the core checks their keys wherever ad-hoc outputs are on).
+resource "google_secret_manager_secret_iam_member" "reads_serve_keys" {
+  for_each = local.serve_keys ? {
+    serve   = google_service_account.serve[0].email
+    runtime = google_service_account.runtime.email
+  } : {}
+
+  project   = var.project_id
+  secret_id = var.serve_keys_secret
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${each.value}"
 }
 
 resource "google_cloudfunctions2_function" "serve" {
@@ -134,12 +164,27 @@ resource "google_cloudfunctions2_function" "serve" {
     all_traffic_on_latest_revision   = true
     service_account_email            = google_service_account.serve[0].email
     environment_variables            = merge(local.serve_environment, { FUNCTION_TIMEOUT_SEC = tostring(var.serve_timeout_seconds) })
+
+    # The signing keys of ad-hoc URLs, from Secret Manager: never in the function's configuration.
+    dynamic "secret_environment_variables" {
+      for_each = local.serve_keys ? [var.serve_keys_secret] : []
+      content {
+        key        = "THUMBS_SERVE_KEYS"
+        project_id = var.project_id
+        secret     = secret_environment_variables.value
+        version    = "latest"
+      }
+    }
   }
 
   lifecycle {
     precondition {
       condition     = try(tonumber(local.serve_environment["THUMBS_MAX_PIXELS"]), 0) <= local.max_pixels_for_memory
       error_message = "THUMBS_MAX_PIXELS in thumbs_settings is above what available_memory holds (memory.tf): raise available_memory or lower the limit."
+    }
+    precondition {
+      condition     = !var.serve_adhoc || var.serve_keys_secret != null
+      error_message = "serve_adhoc needs serve_keys_secret: the Secret Manager secret holding the keys ad-hoc URLs are signed with (THUMBS_SERVE_KEYS)."
     }
   }
 

@@ -267,7 +267,11 @@ def test_policy_data_plane_roles_are_scoped_to_the_right_containers() -> None:
         ("${azurerm_storage_account.images.id}", "Storage Blob Delegator"),
     }
     assert all(assignments[name]["count"] for name in ("completion_sender", "url_delegator"))
-    for scope, role in outside_runtime - blob - completion:
+    # Serving with signed ad-hoc URLs (serve.tf, issue 23): read the one Key Vault secret holding their keys.
+    keys = {("${var.serve_keys_key_vault_id}/secrets/${element(split(\"/\", trimsuffix(var.serve_keys_secret_uri, "
+             "\"/\")), 4)}", "Key Vault Secrets User")}  # fmt: skip
+    assert keys <= outside_runtime and assignments["serve_keys_reader"]["count"] == "${local.serve_keys ? 1 : 0}"
+    for scope, role in outside_runtime - blob - completion - keys:
         assert role.startswith("Storage Queue Data"), f"unexpected role {role} on {scope}"
         # A named queue, or (blob-trigger route only) the images account, where that trigger keeps its poison queue.
         assert scope.startswith("${azurerm_storage_queue.") or (

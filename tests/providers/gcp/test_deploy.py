@@ -296,10 +296,10 @@ def test_logs_are_kept_for_an_explicit_retention(parsed: dict[str, dict[str, Any
 
 def test_thumbs_settings_win_over_the_convenience_variables(parsed: dict[str, dict[str, Any]]) -> None:
     local_values = top_level(parsed, "locals")
-    # merge() keeps the last value: defaults, the completion switches (notify.tf), then the user's settings, then
-    # the destination (refused in them).
+    # merge() keeps the last value: defaults, the completion switches (notify.tf), the serve path's shared settings
+    # (serve.tf, issue 23: empty unless serve_adhoc), then the user's settings, then the destination (refused in them).
     assert local_values["thumbs_environment"].startswith(
-        "${merge(local.thumbs_defaults, local.completion_settings, var.thumbs_settings, {"
+        "${merge(local.thumbs_defaults, local.completion_settings, local.serve_shared_settings, var.thumbs_settings, {"
     )
     assert local_values["thumbs_environment"].endswith("{THUMBS_DEST_BUCKET = google_storage_bucket.thumbnails.name})}")
     assert local_values["thumbs_defaults"] == {
@@ -368,15 +368,21 @@ def test_destroy_can_delete_the_access_log_bucket_and_usage_logs_can_be_off(pars
     assert one(parsed, "google_storage_bucket", "originals")["force_destroy"] == "${var.force_destroy}"
 
 
-@pytest.mark.parametrize("signed_urls", [True, False])
+@pytest.mark.parametrize(("signed_urls", "serve", "signs"), [(True, False, True), (False, False, False),
+                                                             (False, True, True)])  # fmt: skip
 def test_signed_urls_enable_the_iam_credentials_api_they_sign_through(
-    parsed: dict[str, dict[str, Any]], signed_urls: bool
+    parsed: dict[str, dict[str, Any]], signed_urls: bool, serve: bool, signs: bool
 ) -> None:
+    """Changed by issue 23: serving (serve.tf) signs its redirects, so it turns signed URLs on too."""
+    values = top_level(parsed, "locals")
     apis = evaluate(
         expression_of(raw(parsed, "google_project_service", "apis")["for_each"]),
-        variables={"signed_urls": "true" if signed_urls else "false"},
+        locals_={name: expression_of(values[name]) for name in ("signed_urls", "serve_signs", "serve_keys")},
+        variables={"signed_urls": str(signed_urls).lower(), "serve": str(serve).lower(), "thumbs_settings": "{}",
+                   "serve_keys_secret": "null"},  # fmt: skip
     )
-    assert ("iamcredentials.googleapis.com" in apis) is signed_urls
+    assert ("iamcredentials.googleapis.com" in apis) is signs
+    assert "secretmanager.googleapis.com" not in apis  # no keys secret named
     assert {"pubsub.googleapis.com", "iam.googleapis.com", "cloudfunctions.googleapis.com"} <= set(apis)
 
 
@@ -392,7 +398,8 @@ def test_the_functions_are_made_after_the_grants_they_use_have_applied(parsed: d
         assert accepts(DEPLOY, "iam_propagation_wait", value) is bounded, value
     waited = set(re.findall(r"(google_\w+_iam_member)\.(\w+)", wait["triggers"]["grants"]))
     grants = {(kind, name) for kind in ("google_project_iam_member", "google_storage_bucket_iam_member",
-                                        "google_service_account_iam_member", "google_pubsub_topic_iam_member")
+                                        "google_service_account_iam_member", "google_pubsub_topic_iam_member",
+                                        "google_secret_manager_secret_iam_member")  # the serve keys (issue 23)
               for name in resources(parsed, kind)}  # fmt: skip
     # Not waited for: the invoker grants on the functions' own services (made after them, Eventarc retries a
     # refused push) and Cloud Storage's usage-log writer (nothing waits on a log).
