@@ -287,8 +287,10 @@ def verify_command(args: argparse.Namespace) -> int:
         serve = deployer.serve_fetch(outputs, base_url=args.serve_url)  # with serve = true: the serve step
     # Exported before the first storage call: the provider's adapter reads its endpoint and credentials there.
     os.environ.update(deployer.emulator_environment(args.endpoint) if args.endpoint else dict(target.environment))
-    # The function's settings, read as the function reads them: its provider's own ones included.
-    settings = {**target.settings, "THUMBS_DEST_BUCKET": target.dest_bucket}
+    # The function's settings, read as the function reads them: its provider's own ones included. The serve
+    # path's (THUMBS_SERVE_*) change no thumbnail verify checks, and ad-hoc outputs want keys verify never holds.
+    settings = {name: value for name, value in target.settings.items() if not name.startswith("THUMBS_SERVE_")}
+    settings["THUMBS_DEST_BUCKET"] = target.dest_bucket
     config = load_config(settings, require_dest=True, extra_settings=spec.function_settings)
     open_bucket = spec.resolve("open_bucket")
     where = args.endpoint or spec.title

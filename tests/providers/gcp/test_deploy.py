@@ -378,9 +378,11 @@ def test_signed_urls_enable_the_iam_credentials_api_they_sign_through(
     apis = evaluate(
         expression_of(raw(parsed, "google_project_service", "apis")["for_each"]),
         locals_={name: expression_of(values[name]) for name in ("signed_urls", "serve_signs", "serve_keys")},
-        variables={"signed_urls": str(signed_urls).lower(), "serve": str(serve).lower(), "thumbs_settings": "{}",
-                   "serve_keys_secret": "null"},  # fmt: skip
-    )
+        variables={
+            "signed_urls": str(signed_urls).lower(), "serve": str(serve).lower(), "thumbs_settings": "{}",
+            "serve_keys_secret": "null",
+        },
+    )  # fmt: skip
     assert ("iamcredentials.googleapis.com" in apis) is signs
     assert "secretmanager.googleapis.com" not in apis  # no keys secret named
     assert {"pubsub.googleapis.com", "iam.googleapis.com", "cloudfunctions.googleapis.com"} <= set(apis)
