@@ -185,3 +185,24 @@ def test_the_serve_step_fails_when_the_upload_function_renders_the_served_thumbn
     assert " FAIL " in line and "rewritten: uploads/polythumb-verify-" in line
     [first] = [line for line in result.stdout.splitlines() if line.startswith("serve: first request")]
     assert " pass " in first and "miss" in first  # 200 with the bytes: no URL mode
+
+
+def test_verify_runs_against_functions_with_ad_hoc_outputs_whose_keys_it_never_holds(
+    moto_endpoint: str, s3_client: Any, notified: tuple[str, str, Queue], aws_client: Callable[..., Any]
+) -> None:
+    """A stack with serve_adhoc hands both functions THUMBS_SERVE_ADHOC and the keys' secret ARN (the keys are read
+    at cold start); verify, reading the same settings, has no keys. It used to stop there with a ConfigError
+    (THUMBS_SERVE_ADHOC=true needs THUMBS_SERVE_KEYS); the serve settings change no thumbnail it checks."""
+    source, dest, queue = notified
+    secrets = aws_client("secretsmanager")
+    arn = secrets.create_secret(Name=f"verify-keys-{dest}", SecretString="k1:" + "s" * 40)["ARN"]
+    serve_settings = {"THUMBS_SERVE_ADHOC": "true", "THUMBS_SERVE_KEYS_SECRET": arn}
+    settings = {**SETTINGS, "THUMBS_DEST_BUCKET": dest, **serve_settings}
+    handler = build_handler(settings, s3_client=s3_client, secrets_client=secrets)
+    with Relay(lambda_poller(queue, handler)):
+        result = run_verify(
+            "aws", "--endpoint", moto_endpoint, "--source-bucket", source, "--dest-bucket", dest,
+            "--prefix", "uploads/", "--timeout", "60", environment=serve_settings,
+        )  # fmt: skip
+    assert_verified(result)
+    assert s3_client.list_objects_v2(Bucket=dest).get("KeyCount", 0) == 0
