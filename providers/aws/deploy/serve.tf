@@ -225,6 +225,11 @@ resource "aws_lambda_function" "serve" {
       condition     = !var.serve_adhoc || var.serve_keys_secret_arn != null
       error_message = "serve_adhoc needs serve_keys_secret_arn: the secret holding the keys ad-hoc URLs are signed with (THUMBS_SERVE_KEYS)."
     }
+    # Without output URLs every answer would carry the image itself, and Lambda refuses a response above 6 MB.
+    precondition {
+      condition     = lookup(var.thumbs_settings, "THUMBS_URL_MODE", "signed") != "none"
+      error_message = "serve needs output URLs to redirect to: THUMBS_URL_MODE=none in thumbs_settings would answer every request with the image's bytes, and Lambda refuses a response above 6 MB. Leave it unset (signed URLs) or set signed or public."
+    }
   }
 
   depends_on = [aws_cloudwatch_log_group.serve, aws_iam_role_policy.serve, aws_iam_role_policy.read_serve_keys]

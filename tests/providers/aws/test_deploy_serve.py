@@ -16,7 +16,7 @@ import pytest
 from core import registry
 from core.config import load_config
 from core.serve_paths import ReverseIndex
-from tests.terraform import accepts, block, blocks, load_module, variable_default
+from tests.terraform import accepts, block, blocks, evaluate, expression_of, load_module, variable_default
 
 DEPLOY = Path(__file__).parents[3] / "providers" / "aws" / "deploy"
 SERVE = DEPLOY / "serve.tf"
@@ -121,3 +121,21 @@ def test_every_serve_statement_names_its_resources(terraform: dict[str, list[Any
                        "s3:DeleteObject", "s3:ListBucket"}  # fmt: skip
     assert not [s for s in serve if "*" in s["resources"]]
     assert documents["read_serve_keys"]["statement"][0]["resources"] == ["${var.serve_keys_secret_arn}"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "accepted"),
+    [("{}", True), ('{THUMBS_URL_MODE = "signed"}', True), ('{THUMBS_PUBLIC_BASE_URL = "https://cdn.example"}', True),
+     ('{THUMBS_URL_MODE = "none"}', False)],
+)  # fmt: skip
+def test_serving_without_output_urls_is_refused_at_plan(
+    terraform: dict[str, list[Any]], settings: str, accepted: bool
+) -> None:
+    """With no URL to redirect to, the core answers every request with the image's bytes, which a function URL
+    cannot carry above 6 MB: a plan with serve and THUMBS_URL_MODE=none fails on the serve function's
+    precondition."""
+    function = block(terraform, "resource", "aws_lambda_function", "serve")
+    [lifecycle] = function["lifecycle"]
+    [guard] = [p for p in lifecycle["precondition"] if "THUMBS_URL_MODE" in p["condition"]]
+    assert "6 MB" in guard["error_message"]
+    assert evaluate(expression_of(guard["condition"]), variables={"thumbs_settings": settings}) is accepted
