@@ -119,3 +119,66 @@ def assert_verified(
     for check in checks:
         assert any(line.startswith(check) and " pass " in line for line in table.splitlines()), (check, table)
     assert table.rstrip().endswith("pass")
+
+
+#: ``(method, raw path, query, headers) -> (status, headers, body)``: one request to a serve entrypoint.
+ServeHandler = Callable[[str, str, str, Mapping[str, str]], tuple[int, Mapping[str, str], bytes]]
+
+
+class ServeRelay:
+    """An HTTP server on 127.0.0.1 standing in for a serve function's URL (a function URL, an app's route) on an
+    emulator: each request, path and query as sent, goes to ``handle`` (the platform's event built around it and
+    given to the real entrypoint), and its answer goes back as the platform would send it."""
+
+    def __init__(self, handle: ServeHandler) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        relay = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                path, _, query = self.path.partition("?")
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                relay.requests.append((self.command, path, headers))
+                status, answer, body = handle(self.command, path, query, headers)
+                self.send_response(status)
+                for name, value in answer.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _answer  # http.server's method names
+
+            def log_message(self, *args: Any) -> None:
+                """Quiet: the test reads the function's own log lines."""
+
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="serve-relay", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def __enter__(self) -> ServeRelay:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=30)
+
+
+def assert_served(result: subprocess.CompletedProcess[str], *, rendered: bool = True) -> None:
+    """The run's serve step passed: the first request got the image (rendered by it, unless ``rendered`` is
+    False) and the upload's event then wrote nothing."""
+    lines = result.stdout.splitlines()
+    first = [line for line in lines if line.startswith("serve: first request")]
+    untouched = [line for line in lines if line.startswith("serve: upload event writes nothing")]
+    assert len(first) == 1 and " pass " in first[0], result.stdout
+    assert len(untouched) == 1 and " pass " in untouched[0], result.stdout
+    if rendered:
+        assert "rendered by the request (x-polythumb-cache: miss)" in first[0], first[0]

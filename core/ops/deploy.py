@@ -27,6 +27,7 @@ from core import registry
 from core.config import load_config
 from core.errors import ConfigError, PermanentError
 from core.ops.verify import Check, settings_from, verify
+from core.ops.verify_serve import ServeFetch, fetch_from
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -177,6 +178,14 @@ class Deployer(Protocol):
         """
         ...
 
+    def serve_fetch(self, outputs: Mapping[str, Any], *, base_url: str | None = None) -> ServeFetch | None:
+        """How ``verify`` asks the deployment's serve URL for an output (None: it does not serve on first request).
+
+        ``base_url`` replaces the URL the outputs name (an emulator's stand-in for it); the provider adds what its
+        URL needs (a signature, a token).
+        """
+        ...
+
     def prepare_teardown(self, outputs: Mapping[str, Any], *, confirm: Callable[[str], str]) -> Callable[[], None]:
         """What makes ``terraform destroy`` possible without losing anyone's data silently, or a refusal.
 
@@ -215,6 +224,7 @@ def add_parsers(commands: Any) -> None:
     check.add_argument("--dest-bucket", help="... its destination (settings then come from THUMBS_* variables)")
     check.add_argument("--prefix", default="", help="... the key prefix that triggers the function")
     check.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for thumbnails (default 180)")
+    check.add_argument("--serve-url", help="the serve function's URL instead of the Terraform output's (an emulator's)")
 
 
 def add_variable_flags(parser: Any) -> None:
@@ -258,10 +268,12 @@ def verify_command(args: argparse.Namespace) -> int:
     spec = registry.get(args.provider)
     deployer: Deployer = spec.resolve("deployer")
     checks: list[Check] = []
+    serve: ServeFetch | None = None
     if args.source_bucket or args.dest_bucket:
         if not (args.source_bucket and args.dest_bucket):
             raise ConfigError("--source-bucket and --dest-bucket go together")
         target = Target(args.source_bucket, args.dest_bucket, args.prefix, settings_from(os.environ))
+        serve = fetch_from(args.serve_url) if args.serve_url else None
     else:
         workdir = args.workdir or spec.folder / spec.deploy_dir
         outputs = deployment_outputs(spec.name, workdir)
@@ -272,17 +284,20 @@ def verify_command(args: argparse.Namespace) -> int:
                 f"the Terraform outputs in {workdir} lack {exc}: apply the current deploy files"
             ) from None
         checks = deployer.deployment_checks(outputs)  # a deployment's own: also with --endpoint for its storage
+        serve = deployer.serve_fetch(outputs, base_url=args.serve_url)  # with serve = true: the serve step
     # Exported before the first storage call: the provider's adapter reads its endpoint and credentials there.
     os.environ.update(deployer.emulator_environment(args.endpoint) if args.endpoint else dict(target.environment))
-    # The function's settings, read as the function reads them: its provider's own ones included.
-    settings = {**target.settings, "THUMBS_DEST_BUCKET": target.dest_bucket}
+    # The function's settings, read as the function reads them: its provider's own ones included. The serve
+    # path's (THUMBS_SERVE_*) change no thumbnail verify checks, and ad-hoc outputs want keys verify never holds.
+    settings = {name: value for name, value in target.settings.items() if not name.startswith("THUMBS_SERVE_")}
+    settings["THUMBS_DEST_BUCKET"] = target.dest_bucket
     config = load_config(settings, require_dest=True, extra_settings=spec.function_settings)
     open_bucket = spec.resolve("open_bucket")
     where = args.endpoint or spec.title
     print(f"verifying {spec.title} ({where}): {target.source_bucket}/{target.prefix} -> {target.dest_bucket}")
     report = verify(
         open_bucket(target.source_bucket), open_bucket(target.dest_bucket), config,
-        prefix=target.prefix, timeout=args.timeout, checks=checks,
+        prefix=target.prefix, timeout=args.timeout, checks=checks, serve=serve,
     )  # fmt: skip
     print(report.table())
     return EXIT_OK if report.passed else EXIT_FAILED

@@ -28,6 +28,7 @@ from core.errors import InvalidKey, NotFound, PolythumbError
 from core.imaging.geometry import Size, displayed_size, output_size
 from core.imaging.types import CONTENT_TYPES
 from core.keys import META_BOX, META_PARAMS, META_SOURCE, META_SOURCE_BUCKET, decode_meta_value
+from core.ops.verify_serve import ServedFirst, ServeFetch, check_untouched, request_first
 from core.profiles import Output, Profile, Profiles
 from core.storage.port import ObjectInfo, Storage, head_or_none
 
@@ -271,6 +272,7 @@ def verify(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     checks: Sequence[Check] = (),
+    serve: ServeFetch | None = None,
 ) -> Report:
     """Upload the samples under ``prefix`` in a run folder, wait for and check every output, delete, check again.
 
@@ -286,6 +288,8 @@ def verify(
         timeout: Seconds to wait for the thumbnails to appear, and again for them to go.
         poll: Seconds between two looks.
         checks: Checks already made of the deployment itself (the provider's), reported first.
+        serve: The deployment's serve URL, when it serves on first request: the first image's output is asked for
+            right after its upload, and its upload event must then write nothing (:mod:`core.ops.verify_serve`).
     """
     folder = f"{RUN_PREFIX}{uuid.uuid4().hex[:8]}"
     report = Report(f"{prefix}{folder}/", list(checks))
@@ -296,14 +300,19 @@ def verify(
             f"no sample key under {prefix or 'the bucket'!r} is taken by it ({', '.join(profile.match)}); verify "
             f"uploads {', '.join(sorted({u.sample.name for u in uploads}))} and can check none of its outputs",
         )  # fmt: skip
+    served: ServedFirst | None = None
     try:
         for upload in uploads:
             source.put(upload.key, upload.sample.body, content_type=upload.sample.content_type, if_match=None)
+            if serve is not None and served is None and upload.sample.displayed is not None and upload.outputs:
+                served = _first_request(serve, dest, upload)  # before the upload function could have made it
         under = posixpath.commonprefix([upload.key for upload in uploads]).rpartition("/")[0]
         report.add("upload originals", True, f"{len(uploads)} objects under {source.bucket}/{under}/")
     except PolythumbError as exc:
         report.add("upload originals", False, f"{exc.kind}: {exc}")
         return report
+    for check in served.checks if served is not None else ():
+        report.add(*check)
 
     images = [upload for upload in uploads if upload.sample.displayed is not None]
     wanted = [output.key for upload in images for output in upload.outputs]
@@ -320,6 +329,9 @@ def verify(
                 report.add(label, False, f"missing: {dest.bucket}/{output.key}")
                 continue
             report.add(label, *_check_thumbnail(dest, info, config=config, upload=upload, output=output, source=source))
+
+    if served is not None:  # by now the upload function has handled the served original's event too
+        report.add(*check_untouched(dest, served))
 
     # The non-image is refused by the function (not_an_image): by now, with the others done, nothing of it.
     strays = [o.key for u in uploads if u.sample.displayed is None for o in u.outputs if _exists(dest, o.key)]
@@ -340,6 +352,15 @@ def verify(
         _clean(dest, wanted)
         report.add("delete removes thumbnails", True, "skipped: THUMBS_ON_DELETE=keep (cleaned up by verify)")
     return report
+
+
+def _first_request(serve: ServeFetch, dest: Storage, upload: Upload) -> ServedFirst:
+    output = upload.outputs[0]
+    assert upload.sample.displayed is not None
+    return request_first(
+        serve, dest, output_key=output.key, outputs=[o.key for o in upload.outputs],
+        expected=upload.sample.displayed, box=output.box, fit=output.fit,
+    )  # fmt: skip
 
 
 def _check_thumbnail(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from core.registry import ProviderSpec, ReportModules, TerraformFacts
-from core.settings import Setting, Url
+from core.settings import Setting, Text, Url
 
 INSTALL_HINT = "pip install '.[aws]' (from a polythumb checkout)"
 
@@ -37,15 +37,25 @@ BACKFILL_QUEUE_URL = Setting(
     "not given (Terraform output `events_queue_url`); its region is taken from the URL.",
 )
 
+#: The secret the serve function's signing keys are read from (:mod:`providers.aws.secrets`).
+SERVE_KEYS_SECRET = Setting(
+    "THUMBS_SERVE_KEYS_SECRET",
+    Text("the ARN (or name) of a Secrets Manager secret"),
+    meaning="The Secrets Manager secret whose value is `THUMBS_SERVE_KEYS` (`kid:secret,...`): the serve function "
+    "reads it once per container at cold start, so the keys never sit in the function's configuration "
+    "(Terraform's `serve_keys_secret_arn`). `THUMBS_SERVE_KEYS` set as well wins.",
+)
+
 #: This provider, as the core's registry sees it (:mod:`core.registry`); importing it loads no SDK.
 PROVIDER = ProviderSpec(
     name="aws",
     title="AWS",
     extra="aws",
     open_bucket="providers.aws.storage:open_bucket",
-    entrypoints={"function": "providers.aws.handler:handler"},
+    entrypoints={"function": "providers.aws.handler:handler", "serve": "providers.aws.serve:handler"},
     backfill_sink="providers.aws.backfill:make_sink",
     packager="providers.aws.packaging:main",
+    function_settings=(SERVE_KEYS_SECRET,),
     operator_settings=(BACKFILL_QUEUE_URL,),
     reports=ReportModules(
         capacity="providers.aws.capacity", pricing="providers.aws.pricing", reporting="providers.aws.reporting:FACTS"

@@ -9,6 +9,7 @@ from typing import Any
 
 from core.ops.deploy import Target, standard_apply
 from core.ops.verify import Check, settings_from
+from core.ops.verify_serve import ServeFetch, fetch_from
 from providers.aws.packaging import default_output
 
 
@@ -46,6 +47,17 @@ class AwsDeployer:
         """None beyond the thumbnails: the function's settings are the outputs ``verify`` already reads."""
         return []
 
+    def serve_fetch(self, outputs: Mapping[str, Any], *, base_url: str | None = None) -> ServeFetch | None:
+        """The serve URL (``serve_url``: CloudFront, or the function URL); requests to an AWS_IAM function URL are
+        signed with SigV4 (service ``lambda``) with your credentials, which need lambda:InvokeFunctionUrl and
+        lambda:InvokeFunction on the serve function (``serve_invoker_policy_json``)."""
+        url = base_url or outputs.get("serve_url")
+        if not url:
+            return None
+        if outputs.get("serve_auth") == "aws_iam":
+            return fetch_from(url, sign=sigv4_signer(outputs.get("region") or os.environ.get("AWS_DEFAULT_REGION")))
+        return fetch_from(url)
+
     def prepare_teardown(self, outputs: Mapping[str, Any], *, confirm: Callable[[str], str]) -> Callable[[], None]:
         """Emptying both versioned buckets of polythumb's versions, after asking about anything else."""
         from providers.aws.storage import make_client
@@ -58,6 +70,28 @@ class AwsDeployer:
             thumbnail_bucket=outputs["thumbnail_bucket"],
             confirm=confirm,
         )
+
+
+def sigv4_signer(region: str | None) -> Callable[[str], dict[str, str]]:
+    """Headers signing a GET of a URL with SigV4 for Lambda (a function URL with auth type AWS_IAM).
+
+    Raises:
+        OSError: no AWS credentials here (said when the step runs, as an unreachable URL is).
+    """
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    from providers.aws import import_boto3
+
+    def sign(url: str) -> dict[str, str]:
+        credentials = import_boto3().session.Session().get_credentials()
+        if credentials is None:
+            raise OSError("no AWS credentials to sign the request to the serve function URL (auth type AWS_IAM)")
+        request = AWSRequest(method="GET", url=url)
+        SigV4Auth(credentials.get_frozen_credentials(), "lambda", region or "us-east-1").add_auth(request)
+        return dict(request.headers.items())
+
+    return sign
 
 
 DEPLOYER = AwsDeployer()

@@ -30,6 +30,7 @@ from core.once import Once, once
 from core.runtime import FunctionRuntime
 from core.tracing import TraceContext, parse_xray
 from providers.aws.events import SqsMessage, parse_body, parse_lambda_event, sqs_messages
+from providers.aws.secrets import with_signing_keys
 from providers.aws.storage import S3Storage, shared_client
 
 #: Where Lambda gives each invocation its X-Ray trace header, and where SQS gives a message its own.
@@ -103,7 +104,11 @@ def _remaining_seconds(context: Any) -> float | None:
 
 
 def build_handler(
-    environ: Mapping[str, str] | None = None, *, s3_client: Any = None, notifier_options: dict[str, Any] | None = None
+    environ: Mapping[str, str] | None = None,
+    *,
+    s3_client: Any = None,
+    notifier_options: dict[str, Any] | None = None,
+    secrets_client: Any = None,
 ) -> LambdaHandler:
     """Build a handler from ``environ`` (``os.environ`` by default).
 
@@ -113,15 +118,20 @@ def build_handler(
             ``AWS_ENDPOINT_URL``).
         notifier_options: Clients for the THUMBS_NOTIFY targets (``sns_client``, ``events_client``);
             by default each creates its own on first publish.
+        secrets_client: A boto3 Secrets Manager client for THUMBS_SERVE_KEYS_SECRET; by default a new one.
 
     Raises:
-        ConfigError: a setting is missing or invalid (THUMBS_DEST_BUCKET is required).
+        ConfigError: a setting is missing or invalid (THUMBS_DEST_BUCKET is required; THUMBS_SERVE_KEYS_SECRET,
+            when set, must be readable).
     """
 
     def open_bucket(bucket: str) -> S3Storage:
         return S3Storage(bucket, client=s3_client)
 
-    runtime = FunctionRuntime(open_bucket, environ=environ, provider="aws", notifier_options=notifier_options)
+    # With signed ad-hoc outputs on, the settings hold their keys (THUMBS_SERVE_KEYS_SECRET): a delete removes a
+    # source's ad-hoc outputs, and the core accepts ad-hoc outputs only with keys.
+    settings = with_signing_keys(os.environ if environ is None else environ, client=secrets_client)
+    runtime = FunctionRuntime(open_bucket, environ=settings, provider="aws", notifier_options=notifier_options)
     return LambdaHandler(runtime)
 
 

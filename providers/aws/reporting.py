@@ -20,6 +20,8 @@ FACTS = {
         "settings": {
             "AWS_LAMBDA_FUNCTION_NAME": "polythumb-coldstart",
             "THUMBS_DEST_BUCKET": "coldstart-thumbs",
+            # The serve function's (providers.aws.serve, the same package) cold start needs its source bucket.
+            "THUMBS_SERVE_SOURCE_BUCKET": "coldstart-originals",
             "AWS_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "coldstart",
             "AWS_SECRET_ACCESS_KEY": "coldstart",

@@ -25,6 +25,7 @@ from typing import Any
 from core.errors import ConfigError
 from core.ops.deploy import DeployFailed, Target, Terraform
 from core.ops.verify import Check, settings_from
+from core.ops.verify_serve import ServeFetch, fetch_from
 from providers.azure.packaging import DEFAULT_OUT
 
 #: The connection name ``verify`` gives the images account (resolved like the function's own).
@@ -111,6 +112,11 @@ class AzureDeployer:
             f"BlobEndpoint={endpoint.rstrip('/')};"
         )
         return {"THUMBS_STORAGE_CONNECTION": VERIFY_CONNECTION, VERIFY_CONNECTION: connection}
+
+    def serve_fetch(self, outputs: Mapping[str, Any], *, base_url: str | None = None) -> ServeFetch | None:
+        """The app's serve trigger (``serve_url``: ``https://<app>/api/thumbs/``): anonymous, so a plain GET."""
+        url = base_url or outputs.get("serve_url")
+        return fetch_from(url) if url else None
 
     def deployment_checks(self, outputs: Mapping[str, Any]) -> list[Check]:
         """No ``AzureWebJobsStorage`` setting on the app, asked of the management plane with your ``az`` login.

@@ -9,6 +9,8 @@ Two functions, one core path (:mod:`providers.azure.handlers`):
 * ``on_backfill_queue`` -- queue trigger on ``THUMBS_BACKFILL_QUEUE`` (default ``polythumb-backfill``)
   of the images connection: the work items ``polythumb backfill --target azure`` sends, each an
   Event Grid BlobCreated event (see :mod:`providers.azure.backfill`).
+* ``serve_http`` -- HTTP trigger on ``/api/thumbs/<output key>``, anonymous: renders on first request
+  (:mod:`providers.azure.serve`); the Terraform disables it unless ``serve = true``.
 
 Everything is built once per process at import (cold start): settings are validated here, so a
 missing ``THUMBS_DEST_BUCKET`` or storage connection fails the start loudly, and the one Blob
@@ -23,9 +25,11 @@ import os
 import azure.functions as func
 
 from core.runtime import FunctionRuntime
+from core.serve import handle_request, prepare
 from providers.azure.connection import resolve_connection
 from providers.azure.events import require_cloud_event
 from providers.azure.handlers import handle_blob, handle_event_grid, handle_queue_message
+from providers.azure.serve import ROUTE, SERVE_ROUTE, http_response, request_from_http
 from providers.azure.settings import SOURCE_CONTAINER, backfill_queue_name, function_timeout, load_azure_settings
 from providers.azure.storage import BlobStorageOpener
 
@@ -37,6 +41,9 @@ runtime = FunctionRuntime(
     provider="azure",  # the descriptor's function_settings are accepted and validated with the shared ones
     invocation_timeout=function_timeout(os.environ),  # host.json's functionTimeout bounds event publishing
 )
+if runtime.config.serve_source_bucket:
+    # serve = true (serve.tf sets THUMBS_SERVE_SOURCE_BUCKET): the serve settings are checked at cold start too.
+    prepare(runtime)
 # Read at indexing, not through a %...% binding expression: the host could not resolve one when the
 # setting is absent, and the default must work without it.
 backfill_queue = backfill_queue_name(os.environ)
@@ -72,3 +79,13 @@ def on_blob(blob: func.InputStream) -> None:
 def on_backfill_queue(message: func.QueueMessage) -> None:
     """Thumbnails for one backfill work item (or a re-queued Event Grid event); poison queue after retries."""
     handle_queue_message(runtime, message, source_container=settings.source_container)
+
+
+# Every method reaches the function (the core answers 405 to all but GET and HEAD); anonymous: an <img src> carries
+# no key, and a function key in every page would be no secret (README, "Render on first request").
+@app.function_name("serve_http")
+@app.route(route=SERVE_ROUTE, trigger_arg_name="request", auth_level=func.AuthLevel.ANONYMOUS)
+def serve_http(request: func.HttpRequest) -> func.HttpResponse:
+    """Answer one request for an output key: redirect to it, rendering it first if missing."""
+    response: func.HttpResponse = http_response(handle_request(runtime, request_from_http(request), route=ROUTE), func)
+    return response

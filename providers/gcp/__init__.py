@@ -45,6 +45,7 @@ PROVIDER = ProviderSpec(
     entrypoints={
         "function": "providers.gcp.main:handle_cloud_event",
         "legacy_function": "providers.gcp.main:handle_legacy_event",
+        "serve": "providers.gcp.main:serve_http",
     },
     backfill_sink="providers.gcp.backfill:make_sink",
     packager="providers.gcp.packaging:main",

@@ -1,6 +1,6 @@
 """Cloud Functions entrypoints of polythumb.
 
-Two targets, one runtime:
+Three targets, one runtime:
 
 * ``handle_cloud_event`` -- **2nd gen** (Cloud Run functions, Eventarc), signature type
   ``cloudevent``. Deploy one function per trigger type with this entry point:
@@ -13,6 +13,9 @@ Two targets, one runtime:
   (``gcloud functions deploy --no-gen2 --entry-point handle_legacy_event
   --trigger-event google.storage.object.finalize`` or ``.delete``; the old
   ``providers/cloud.storage/eventTypes/object.change`` works too).
+* ``serve_http`` -- **2nd gen** HTTP function, signature type ``http``: renders on first request
+  (``GET <function URL>/<output key>``), see :mod:`providers.gcp.serve`. Its own function and service
+  account in the Terraform (serve.tf), the same archive and settings.
 
 Served locally with::
 
@@ -42,8 +45,10 @@ from typing import Any
 from core.delivery import deliver
 from core.runtime import FunctionRuntime
 from core.tracing import parse_traceparent
+from core.serve import handle_request, prepare
 from providers.gcp import INSTALL_HINT
 from providers.gcp.events import parse_background_event, parse_cloud_event
+from providers.gcp.serve import ROUTE, flask_answer, request_from_wsgi
 from providers.gcp.storage import open_bucket
 
 try:
@@ -97,6 +102,37 @@ def handle_legacy_event(data: Any, context: Any) -> None:
         event_id=fields["event_id"],
         event_type=fields["event_type"],
     ).raise_for_retry()
+
+
+@functions_framework.http
+def serve_http(request: Any) -> Any:
+    """Answer one request for an output key (2nd gen HTTP function): redirect to it, rendering it first if missing.
+
+    Never raises for a bad request: the core answers 4xx, and a transient storage error 503 with Retry-After.
+    """
+    served = handle_request(RUNTIME, request_from_wsgi(request.method, request.environ, request.headers), route=ROUTE)
+    return flask_answer(served)
+
+
+def _give_every_path_to_the_core() -> None:
+    """Let every path reach :func:`serve_http` in the app functions-framework serves it from.
+
+    functions-framework answers ``/robots.txt`` and ``/favicon.ico`` itself (a 404 with no Cache-Control, never
+    the core's). Its app is being built while this module is imported (inside the app's context), and its
+    ``errorhandler`` is that app's: a 404 the framework raises itself is answered by the core instead. Outside
+    functions-framework (a test importing this module) there is no app to change.
+    """
+    import flask  # functions-framework's web framework
+
+    if flask.has_app_context():
+        functions_framework.errorhandler(404)(lambda _error: serve_http(flask.request))
+
+
+if RUNTIME.config.serve_source_bucket:
+    # The serve function's deployment (serve.tf sets THUMBS_SERVE_SOURCE_BUCKET): its settings are checked at
+    # cold start too, so a key template no request can be read back through fails the start, not each request.
+    prepare(RUNTIME)
+    _give_every_path_to_the_core()
 
 
 def _context_fields(context: Any) -> dict[str, Any]:

@@ -7,7 +7,8 @@ locals {
   thumbs_defaults = {
     THUMBS_MAX_PIXELS = tostring(local.max_pixels_for_memory)
   }
-  environment = merge(local.thumbs_defaults, local.completion_settings, var.thumbs_settings, {
+  # serve_shared_settings (serve.tf): what both functions need of the serve path (ad-hoc outputs, their keys).
+  environment = merge(local.thumbs_defaults, local.completion_settings, local.serve_shared_settings, var.thumbs_settings, {
     THUMBS_DEST_BUCKET  = aws_s3_bucket.thumbnails.bucket
     THUMBS_SIZES        = var.thumbs_sizes
     THUMBS_KEY_TEMPLATE = "${var.dest_prefix}{dir}/{stem}-{width}x{height}.{ext}"

@@ -50,6 +50,9 @@ resource "aws_cloudwatch_event_bus" "completion" {
 }
 
 locals {
+  # Signed URLs when asked for, or for the serve path's redirects (serve.tf), on every function alike.
+  signed_urls = var.signed_urls || local.serve_signs
+
   completion_target = {
     none        = null
     sns         = one(aws_sns_topic.completion[*].arn)
@@ -60,7 +63,7 @@ locals {
   completion_settings = merge(
     var.completion_events == "none" ? {} : { THUMBS_NOTIFY = "${var.completion_events}:${local.completion_target}" },
     var.manifest ? { THUMBS_MANIFEST = "true" } : {},
-    var.signed_urls ? { THUMBS_URL_MODE = "signed", THUMBS_URL_TTL = tostring(var.url_ttl) } : {},
+    local.signed_urls ? { THUMBS_URL_MODE = "signed", THUMBS_URL_TTL = tostring(var.url_ttl) } : {},
   )
 }
 

@@ -91,6 +91,9 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
 data "aws_iam_policy_document" "tls_only" {
   for_each = local.buckets
 
+  # serve.tf: with serve_cdn, CloudFront reads the thumbnails (a bucket has one policy).
+  source_policy_documents = each.key == "dest" ? data.aws_iam_policy_document.cloudfront_reads_thumbnails[*].json : []
+
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"

@@ -32,6 +32,8 @@ locals {
     # Only the function Event Grid delivers to runs; the other is disabled, not deleted.
     "AzureWebJobs.on_event_grid.Disabled" = var.trigger == "event_grid" ? "false" : "true"
     "AzureWebJobs.on_blob.Disabled"       = var.trigger == "blob" ? "false" : "true"
+    # The HTTP trigger that renders on first request runs only with serve = true (serve.tf).
+    "AzureWebJobs.serve_http.Disabled" = var.serve ? "false" : "true"
 
     "THUMBS_STORAGE_CONNECTION" = local.images_connection
     "THUMBS_SOURCE_CONTAINER"   = azurerm_storage_container.source.name
@@ -41,9 +43,10 @@ locals {
     "THUMBS_MAX_PIXELS" = tostring(local.max_pixels_for_memory)
   }
 
-  # Every setting the app gets, in order of precedence: ours, the completion switches (notify.tf), then the
-  # user's thumbs_settings. The thumbs_environment output (what `polythumb verify` checks) reads the same map.
-  function_app_settings = merge(local.app_settings, local.completion_settings, var.thumbs_settings)
+  # Every setting the app gets, in order of precedence: ours, the completion and serve switches (notify.tf,
+  # serve.tf), then the user's thumbs_settings. The thumbs_environment output (what `polythumb verify` checks)
+  # reads the same map.
+  function_app_settings = merge(local.app_settings, local.completion_settings, local.serve_app_settings, var.thumbs_settings)
 }
 
 resource "azurerm_function_app_flex_consumption" "this" {
@@ -55,6 +58,7 @@ resource "azurerm_function_app_flex_consumption" "this" {
   runtime_name           = "python"
   runtime_version        = var.python_version
   maximum_instance_count = var.maximum_instance_count
+  http_concurrency       = local.serve_http_concurrency # serve.tf
   instance_memory_in_mb  = var.instance_memory_mb
 
   # The deployment package lives in the runtime account; the app's own identity reads it.
@@ -82,6 +86,10 @@ resource "azurerm_function_app_flex_consumption" "this" {
     precondition {
       condition     = try(tonumber(local.function_app_settings["THUMBS_MAX_PIXELS"]), 0) <= local.max_pixels_for_memory
       error_message = "THUMBS_MAX_PIXELS in thumbs_settings is above what instance_memory_mb holds (memory.tf, the memory/pixel table in docs/deploy/index.md): raise instance_memory_mb or lower the limit."
+    }
+    precondition {
+      condition     = !(var.serve && var.serve_adhoc) || var.serve_keys_secret_uri != null
+      error_message = "serve_adhoc needs serve_keys_secret_uri: the Key Vault secret holding the keys ad-hoc URLs are signed with (serve.tf)."
     }
   }
 

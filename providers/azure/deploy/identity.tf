@@ -80,6 +80,7 @@ resource "time_sleep" "role_propagation" {
       azurerm_role_assignment.images_queue_contributor[*].id,
       azurerm_role_assignment.completion_sender[*].id,
       azurerm_role_assignment.url_delegator[*].id,
+      azurerm_role_assignment.serve_keys_reader[*].id,
       azurerm_role_assignment.verify_source_writer[*].id,
       azurerm_role_assignment.verify_dest_reader[*].id,
       azurerm_role_assignment.verify_deadletter_reader[*].id,

@@ -61,7 +61,7 @@ resource "azurerm_role_assignment" "completion_sender" {
 
 # Signed URLs: generateUserDelegationKey is an account-level action; the key alone reads nothing.
 resource "azurerm_role_assignment" "url_delegator" {
-  count = var.signed_urls ? 1 : 0
+  count = local.signed_urls ? 1 : 0
 
   scope                = azurerm_storage_account.images.id
   role_definition_name = "Storage Blob Delegator"
@@ -70,11 +70,15 @@ resource "azurerm_role_assignment" "url_delegator" {
 }
 
 locals {
+  # Signed URLs when asked for, or for the serve trigger's redirects (serve.tf): the app's settings are its
+  # functions' settings, so events, manifests and redirects agree.
+  signed_urls = var.signed_urls || local.serve_signs
+
   # Merged into the app settings (function.tf).
   completion_settings = merge(
     var.completion_events ? { THUMBS_NOTIFY = "eventgrid:${azurerm_eventgrid_topic.completion[0].endpoint}" } : {},
     var.manifest ? { THUMBS_MANIFEST = "true" } : {},
-    var.signed_urls ? { THUMBS_URL_MODE = "signed", THUMBS_URL_TTL = tostring(var.url_ttl) } : {},
+    local.signed_urls ? { THUMBS_URL_MODE = "signed", THUMBS_URL_TTL = tostring(var.url_ttl) } : {},
   )
 }
 

@@ -19,7 +19,8 @@ locals {
     THUMBS_LOG_LEVEL     = var.thumbs_log_level
     THUMBS_MAX_PIXELS    = tostring(local.max_pixels_for_memory)
   }
-  thumbs_environment = merge(local.thumbs_defaults, local.completion_settings, var.thumbs_settings, {
+  # serve_shared_settings (serve.tf): what every function needs of the serve path (ad-hoc outputs).
+  thumbs_environment = merge(local.thumbs_defaults, local.completion_settings, local.serve_shared_settings, var.thumbs_settings, {
     THUMBS_DEST_BUCKET = google_storage_bucket.thumbnails.name
   })
 }
@@ -39,7 +40,9 @@ resource "google_project_service" "apis" {
     "storage.googleapis.com",
     ],
     # Signed URLs: the function signs through IAM signBlob, an IAM Service Account Credentials API method.
-    var.signed_urls ? ["iamcredentials.googleapis.com"] : [],
+    local.signed_urls ? ["iamcredentials.googleapis.com"] : [],
+    # The serve path's signing keys, read from Secret Manager (serve.tf).
+    local.serve_keys ? ["secretmanager.googleapis.com"] : [],
   ))
 
   service            = each.value
@@ -85,7 +88,18 @@ resource "google_cloudfunctions2_function" "thumbnails" {
     all_traffic_on_latest_revision   = true
     service_account_email            = google_service_account.runtime.email
     # FUNCTION_TIMEOUT_SEC (as 1st-gen runtimes set it) bounds completion-event publishing to the invocation.
-    environment_variables            = merge(local.thumbs_environment, { FUNCTION_TIMEOUT_SEC = tostring(var.timeout_seconds) })
+    environment_variables = merge(local.thumbs_environment, { FUNCTION_TIMEOUT_SEC = tostring(var.timeout_seconds) })
+
+    # With ad-hoc outputs on, a delete removes them, and the core wants their keys wherever they are on (serve.tf).
+    dynamic "secret_environment_variables" {
+      for_each = local.serve_keys ? [var.serve_keys_secret] : []
+      content {
+        key        = "THUMBS_SERVE_KEYS"
+        project_id = var.project_id
+        secret     = secret_environment_variables.value
+        version    = "latest"
+      }
+    }
   }
 
   event_trigger {

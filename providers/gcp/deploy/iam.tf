@@ -155,6 +155,12 @@ resource "time_sleep" "iam_propagation" {
       google_project_iam_member.build_storage[*].id,
       google_pubsub_topic_iam_member.runtime_publishes[*].id,
       google_service_account_iam_member.runtime_signs_as_itself[*].id,
+      # serve.tf (serve = true): the serve function's grants.
+      google_storage_bucket_iam_member.serve_reads_originals[*].id,
+      google_storage_bucket_iam_member.serve_writes_thumbnails[*].id,
+      google_service_account_iam_member.serve_signs_as_itself[*].id,
+      google_pubsub_topic_iam_member.serve_publishes[*].id,
+      [for grant in google_secret_manager_secret_iam_member.reads_serve_keys : grant.id],
     )))
   }
 }

@@ -23,7 +23,7 @@ resource "google_pubsub_topic_iam_member" "runtime_publishes" {
 
 # Signed URLs: the runtime account signs as itself (iam.serviceAccounts.signBlob on its own account only).
 resource "google_service_account_iam_member" "runtime_signs_as_itself" {
-  count = var.signed_urls ? 1 : 0
+  count = local.signed_urls ? 1 : 0
 
   service_account_id = google_service_account.runtime.name
   role               = "roles/iam.serviceAccountTokenCreator"
@@ -31,11 +31,14 @@ resource "google_service_account_iam_member" "runtime_signs_as_itself" {
 }
 
 locals {
+  # Signed URLs when asked for, or for the serve function's redirects (serve.tf), on every function alike.
+  signed_urls = var.signed_urls || local.serve_signs
+
   # Merged into both functions' environment (functions.tf).
   completion_settings = merge(
     var.completion_events ? { THUMBS_NOTIFY = "pubsub:${google_pubsub_topic.completion[0].id}" } : {},
     var.manifest ? { THUMBS_MANIFEST = "true" } : {},
-    var.signed_urls ? { THUMBS_URL_MODE = "signed", THUMBS_URL_TTL = tostring(var.url_ttl) } : {},
+    local.signed_urls ? { THUMBS_URL_MODE = "signed", THUMBS_URL_TTL = tostring(var.url_ttl) } : {},
   )
 }
 

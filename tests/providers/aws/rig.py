@@ -5,11 +5,14 @@
   handler in the event Lambda's SQS event source mapping builds (partial batch response);
 * reliability: the same route, the function's client built by the provider's ``make_client`` from the
   environment Lambda gives it (``AWS_ENDPOINT_URL``), pointed at a fault proxy;
-* backfill: ``polythumb backfill --target aws`` sends S3-shaped messages to SQS, drained into the handler.
+* backfill: ``polythumb backfill --target aws`` sends S3-shaped messages to SQS, drained into the handler;
+* serve: each request is the event a Lambda function URL (payload format 2.0) hands the serve function
+  (``providers.aws.serve``), the answer read back as the function URL would send it.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -31,7 +34,7 @@ from tests.contract.raw import RawObject, RequestLog
 from tests.images import jpeg_bytes
 from tests.log_capture import JsonLogs
 from tests.providers.aws.emulator import CREDENTIALS, REGION
-from tests.providers.aws.helpers import EVENTS, LambdaContext, Queue
+from tests.providers.aws.helpers import EVENTS, LambdaContext, Queue, function_url_event
 from tests.reliability.faultproxy import FaultProxy, Rule, http_error
 from tests.rigs.base import (
     EVENT_TIMEOUT,
@@ -52,6 +55,8 @@ from tests.providers.aws.observability_check import check_metric_lines  # noqa: 
 
 NAME = "aws"
 STORES = ("s3",)
+#: The optional suites this rig serves (tests/e2e/test_serve.py: the function URL of the serve function).
+CAPABILITIES = ("serve",)
 REQUIRES = ("boto3", "moto.server")
 ROOT = Path(__file__).resolve().parents[3]
 #: The vendor payloads the entrypoint's parsers are checked against.
@@ -104,8 +109,10 @@ class Entrypoint(EntrypointRig):
             provider=NAME,
         )
         self._s3 = s3_client
+        self._settings = settings
         self._queue = _queue(s3_client, sqs_client, source, "e2e")
         self._handler = build_handler(settings, s3_client=s3_client)
+        self._serve_handler: Callable[..., dict[str, Any]] | None = None
         self._logs = JsonLogs().attach()
         self._all_logs = JsonLogs().attach()  # never cleared: what the platform's log store would hold
         self._inbox: list[dict[str, Any]] = []
@@ -169,6 +176,26 @@ class Entrypoint(EntrypointRig):
                 **outcome_fields(outcome),
             )
         )
+
+    def serve(
+        self, method: str, path: str, query: str = "", headers: Mapping[str, str] | None = None
+    ) -> tuple[int, Any, bytes]:
+        """One request to the serve function's URL: the payload 2.0 event in, its answer as the URL sends it."""
+        from requests.structures import CaseInsensitiveDict
+
+        answer = self.serve_handler()(function_url_event(method, path, query, dict(headers or {})), LambdaContext())
+        body = answer.get("body") or ""
+        raw = base64.b64decode(body) if answer.get("isBase64Encoded") else body.encode()
+        return int(answer["statusCode"]), CaseInsensitiveDict(answer.get("headers") or {}), raw
+
+    def serve_handler(self) -> Callable[..., dict[str, Any]]:
+        """The serve function (one warm container), with this rig's settings and its source bucket."""
+        if self._serve_handler is None:
+            from providers.aws.serve import build_handler
+
+            settings = {**self._settings, "THUMBS_SERVE_SOURCE_BUCKET": self.source_bucket}
+            self._serve_handler = build_handler(settings, s3_client=self._s3)
+        return self._serve_handler
 
     def close(self) -> None:
         self._logs.detach()

@@ -29,9 +29,11 @@ from typing import Any
 import pytest
 
 from providers.aws.handler import build_handler
-from tests.verify_support import Relay, assert_verified, run_verify
+from providers.aws.serve import build_handler as build_serve_handler
+from tests.verify_support import Relay, ServeRelay, assert_served, assert_verified, run_verify
 
-from .helpers import LambdaContext, Queue
+from .helpers import Queue
+from .test_verify import batching_poller, function_url
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 
@@ -75,13 +77,38 @@ resource "aws_s3_bucket_policy" "tls_only" {{
   for_each = {{}}
 }}
 
+resource "aws_cloudfront_distribution" "serve" {{
+  default_cache_behavior {{
+    target_origin_id       = "thumbnail-bucket"
+    viewer_protocol_policy = "redirect-to-https"
+    allowed_methods        = ["GET", "HEAD"]
+    cached_methods         = ["GET", "HEAD"]
+    compress               = false
+    min_ttl                = 0
+    default_ttl            = 3600
+    max_ttl                = 31536000
+
+    forwarded_values {{
+      query_string = true
+      headers      = []
+      cookies {{
+        forward = "none"
+      }}
+    }}
+  }}
+}}
+
 resource "aws_s3_bucket_versioning" "this" {{
   versioning_configuration {{
     status = "Disabled"
   }}
 }}
 """
-SERVICES = ("cloudwatch", "iam", "kms", "lambda", "logs", "s3", "sns", "sqs", "sts")
+#: moto's CloudFront accepts an origin group but not a cache behaviour that targets one (NoSuchOrigin): the override
+#: above points the default behaviour at the bucket origin instead (the origin group itself is created and read back;
+#: the behaviour's real target is checked offline in test_deploy_serve.py). It comes before the versioning override,
+#: which the teardown test cuts off.
+SERVICES = ("cloudfront", "cloudwatch", "iam", "kms", "lambda", "logs", "s3", "secretsmanager", "sns", "sqs", "sts")
 
 
 @pytest.fixture(scope="module")
@@ -172,9 +199,14 @@ def test_deploy_init_completes_a_lock_recorded_on_another_platform(
     assert any(installed.glob("terraform-provider-aws*"))
 
 
+#: The signing keys of ad-hoc URLs, in the secret the stack names (serve_keys_secret_arn).
+SERVE_KEYS = "k1:" + "polythumb-apply-test-signing-key-0123456789"
+
+
 @pytest.fixture(scope="module")
 def deployed(
-    tmp_path_factory: pytest.TempPathFactory, terraform_env: dict[str, str], moto_endpoint: str
+    tmp_path_factory: pytest.TempPathFactory, terraform_env: dict[str, str], moto_endpoint: str,
+    aws_client: Callable[..., Any],
 ) -> Iterator[tuple[Path, dict[str, Any]]]:
     """``polythumb deploy aws`` into a working copy whose override points every endpoint at moto."""
     workdir = tmp_path_factory.mktemp("aws-stack")
@@ -185,9 +217,13 @@ def deployed(
         archive.writestr("providers/aws/handler.py", "")
     suffix = uuid.uuid4().hex[:8]
     # In the working copy, where every later terraform command of the tests reads them too (teardown).
+    # Serving on first request too (issue 23), with CloudFront in front and signed ad-hoc URLs whose keys are in a
+    # Secrets Manager secret made outside the stack, as a user makes it.
+    keys = aws_client("secretsmanager").create_secret(Name=f"pt-serve-keys-{suffix}", SecretString=SERVE_KEYS)["ARN"]
     (workdir / "moto.auto.tfvars").write_text(
         f'source_bucket_name = "pt-src-{suffix}"\ndest_bucket_name = "pt-dst-{suffix}"\n'
         'alarm_email = "ops@example.com"\n'
+        f'serve = true\nserve_adhoc = true\nserve_keys_secret_arn = "{keys}"\n'
     )
     result = subprocess.run(
         [sys.executable, "-m", "core.ops.cli", "deploy", "aws", "--workdir", str(workdir), "--package", str(package),
@@ -233,8 +269,11 @@ def test_the_apply_wires_notification_queue_mapping_and_role(
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": 10}  # the cost guard, with no reserved concurrency
 
     role = function["Role"].rsplit("/", 1)[1]
-    [policy_name] = iam.list_role_policies(RoleName=role)["PolicyNames"]
-    document = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+    # The least-privilege policy, and (issue 23: serve_keys_secret_arn) the read of the signing keys' secret.
+    assert sorted(iam.list_role_policies(RoleName=role)["PolicyNames"]) == [
+        "polythumb-least-privilege", "polythumb-read-serve-keys"
+    ]
+    document = iam.get_role_policy(RoleName=role, PolicyName="polythumb-least-privilege")["PolicyDocument"]
     document = json.loads(document) if isinstance(document, str) else document
     grants = {s["Sid"]: s for s in document["Statement"]}
     source, dest = f"arn:aws:s3:::{outputs['source_bucket']}", f"arn:aws:s3:::{outputs['thumbnail_bucket']}"
@@ -288,6 +327,93 @@ def test_the_apply_creates_the_dashboard_alarms_and_runaway_rules(
     assert all(f'"{metric.name}' in body or f'\\"{metric.name}\\"' in body for metric in METRICS)
 
 
+def test_the_serve_apply_wires_its_own_function_url_cloudfront_and_role(
+    deployed: tuple[Path, dict[str, Any]], aws_client: Callable[..., Any], terraform_env: dict[str, str]
+) -> None:
+    """Issue 23 (serve = true): a second function from the same zip with the serve handler and its own reserved
+    concurrency, an IAM-only function URL that only this distribution may call, CloudFront reading the thumbnail
+    bucket first and failing over to the function on 403/404, and a role that reads originals and writes
+    thumbnails only."""
+    workdir, outputs = deployed
+    awslambda, iam, cloudfront = aws_client("lambda"), aws_client("iam"), aws_client("cloudfront")
+    thumbnailer = awslambda.get_function_configuration(FunctionName=outputs["function_name"])
+    serve = awslambda.get_function(FunctionName=outputs["serve_function_name"])
+    config = serve["Configuration"]
+    assert config["Handler"] == "providers.aws.serve.handler"
+    assert (config["Runtime"], config["Architectures"], config["MemorySize"]) == (
+        thumbnailer["Runtime"], thumbnailer["Architectures"], thumbnailer["MemorySize"]
+    )
+    assert config["CodeSha256"] == thumbnailer["CodeSha256"]  # the same package
+    assert serve["Concurrency"] == {"ReservedConcurrentExecutions": 10}  # its own cap; the event function has none
+    assert "Concurrency" not in awslambda.get_function(FunctionName=outputs["function_name"])
+    environment = config["Environment"]["Variables"]
+    assert environment == outputs["serve_environment"]
+    assert {name: environment[name] for name in thumbnailer["Environment"]["Variables"]} == thumbnailer[
+        "Environment"]["Variables"]  # fmt: skip  (the event function's settings, and the serve ones besides)
+    assert environment["THUMBS_SERVE_SOURCE_BUCKET"] == outputs["source_bucket"]
+    assert environment["THUMBS_URL_MODE"] == thumbnailer["Environment"]["Variables"]["THUMBS_URL_MODE"] == "signed"
+    assert environment["THUMBS_SERVE_ADHOC_PREFIX"] == "thumbnails/_polythumb/adhoc/"
+    assert environment["THUMBS_SERVE_KEYS_SECRET"].startswith("arn:aws:secretsmanager:")
+    assert not [value for value in environment.values() if SERVE_KEYS in value]  # the keys themselves: never
+
+    url = awslambda.get_function_url_config(FunctionName=outputs["serve_function_name"])
+    assert url["AuthType"] == "AWS_IAM" and url["FunctionUrl"].rstrip("/") == outputs["serve_function_url"].rstrip("/")
+    distribution_id = outputs["serve_url"].split("//")[1].split(".")[0]
+    [summary] = [d for d in cloudfront.list_distributions()["DistributionList"]["Items"]
+                 if d["DomainName"] == outputs["serve_url"].split("//")[1].rstrip("/")]  # fmt: skip
+    distribution = cloudfront.get_distribution_config(Id=summary["Id"])["DistributionConfig"]
+    origins = {origin["Id"]: origin for origin in distribution["Origins"]["Items"]}
+    assert origins["thumbnail-bucket"]["DomainName"] == f"{outputs['thumbnail_bucket']}.s3.us-east-1.amazonaws.com"
+    assert origins["serve-function"]["DomainName"] == url["FunctionUrl"].split("//")[1].rstrip("/")
+    assert origins["serve-function"]["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    controls = {c["Id"]: c for c in cloudfront.list_origin_access_controls()["OriginAccessControlList"]["Items"]}
+    kinds = {origin_id: controls[origins[origin_id]["OriginAccessControlId"]]["OriginAccessControlOriginType"]
+             for origin_id in origins}  # fmt: skip
+    assert kinds == {"thumbnail-bucket": "s3", "serve-function": "lambda"}
+    [group] = distribution["OriginGroups"]["Items"]
+    assert sorted(group["FailoverCriteria"]["StatusCodes"]["Items"]) == [403, 404]
+    assert [m["OriginId"] for m in group["Members"]["Items"]] == ["thumbnail-bucket", "serve-function"]
+    assert distribution["DefaultCacheBehavior"]["ForwardedValues"]["QueryString"] is True
+    assert distribution_id  # the domain names the distribution
+
+    policy = json.loads(awslambda.get_policy(FunctionName=outputs["serve_function_name"])["Policy"])
+    granted = {(s["Action"], s["Principal"]["Service"], s["Condition"]["ArnLike"]["AWS:SourceArn"])
+               for s in policy["Statement"]}  # fmt: skip
+    assert granted == {("lambda:InvokeFunctionUrl", "cloudfront.amazonaws.com", summary["ARN"]),
+                       ("lambda:InvokeFunction", "cloudfront.amazonaws.com", summary["ARN"])}  # fmt: skip
+
+    role = config["Role"].rsplit("/", 1)[1]
+    assert sorted(iam.list_role_policies(RoleName=role)["PolicyNames"]) == [
+        "polythumb-read-serve-keys", "polythumb-serve-least-privilege"
+    ]
+    document = iam.get_role_policy(RoleName=role, PolicyName="polythumb-serve-least-privilege")["PolicyDocument"]
+    document = json.loads(document) if isinstance(document, str) else document
+    grants = {s["Sid"]: s for s in document["Statement"]}
+    source, dest = f"arn:aws:s3:::{outputs['source_bucket']}", f"arn:aws:s3:::{outputs['thumbnail_bucket']}"
+    assert set(grants) == {"Logs", "ReadOriginals", "WriteThumbnails", "ListOriginalsAndThumbnails"}
+    assert (grants["ReadOriginals"]["Action"], grants["ReadOriginals"]["Resource"]) == ("s3:GetObject",
+                                                                                          f"{source}/uploads/*")
+    assert grants["WriteThumbnails"]["Resource"] == f"{dest}/thumbnails/*"
+    keys = iam.get_role_policy(RoleName=role, PolicyName="polythumb-read-serve-keys")["PolicyDocument"]
+    keys = json.loads(keys) if isinstance(keys, str) else keys
+    [statement] = keys["Statement"]
+    assert (statement["Action"], statement["Resource"]) == ("secretsmanager:GetSecretValue",
+                                                           environment["THUMBS_SERVE_KEYS_SECRET"])  # fmt: skip
+
+    # The thumbnail bucket's policy lets this distribution read thumbnails (moto's run leaves the bucket policy out,
+    # see OVERRIDE: it is read from the state, as the apply computed it).
+    state = json.loads(terraform(workdir, terraform_env, "show", "-json").stdout)
+    [read] = [r for r in state["values"]["root_module"]["resources"]
+              if r["address"] == 'data.aws_iam_policy_document.tls_only["dest"]']  # fmt: skip
+    statements = {s["Sid"]: s for s in json.loads(read["values"]["json"])["Statement"]}
+    cdn = statements["CloudFrontReadsThumbnails"]
+    assert (cdn["Action"], cdn["Resource"], cdn["Principal"]) == (
+        "s3:GetObject", f"{dest}/thumbnails/*", {"Service": "cloudfront.amazonaws.com"}
+    )
+    assert cdn["Condition"] == {"StringEquals": {"AWS:SourceArn": summary["ARN"]}}
+    assert statements["DenyInsecureTransport"]["Effect"] == "Deny"
+
+
 def test_verify_passes_through_the_created_notification_and_queue(
     deployed: tuple[Path, dict[str, Any]], aws_client: Callable[..., Any], s3_client: Any, moto_endpoint: str
 ) -> None:
@@ -299,21 +425,24 @@ def test_verify_passes_through_the_created_notification_and_queue(
     environment = awslambda.get_function_configuration(FunctionName=outputs["function_name"])["Environment"][
         "Variables"
     ]
-    handler = build_handler(environment, s3_client=s3_client)  # the created function's own settings
+    secrets = aws_client("secretsmanager")
+    handler = build_handler(environment, s3_client=s3_client, secrets_client=secrets)  # the created function's own
     # moto would try to run the function in Docker for every message (and fail, after a while): this test is
     # the event source mapping instead, so moto's is paused once its wiring has been checked above.
     mappings = awslambda.list_event_source_mappings()["EventSourceMappings"]
     [mapping] = [m for m in mappings if m["EventSourceArn"] == queue_arn]
     awslambda.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
 
-    def event_source_mapping() -> None:
-        messages = queue.receive()
-        if messages:
-            queue.settle(messages, handler(queue.lambda_event(messages), LambdaContext()))
+    # The serve function (issue 23), with the created one's settings and keys, behind a stand-in for CloudFront's
+    # failover to its function URL (moto runs no Lambda and no CloudFront).
+    served = awslambda.get_function_configuration(FunctionName=outputs["serve_function_name"])
+    serve = build_serve_handler(served["Environment"]["Variables"], s3_client=s3_client, secrets_client=secrets)
 
-    with Relay(event_source_mapping):
-        result = run_verify("aws", "--endpoint", moto_endpoint, "--workdir", str(workdir), "--timeout", "60")
+    with ServeRelay(function_url(serve)) as url, Relay(batching_poller(queue, handler)):
+        result = run_verify("aws", "--endpoint", moto_endpoint, "--workdir", str(workdir), "--timeout", "60",
+                            "--serve-url", url.url)  # fmt: skip
     assert_verified(result, sizes=tuple(environment["THUMBS_SIZES"].split(",")))
+    assert_served(result)  # the request rendered; the upload's event, through the created queue, wrote nothing
     assert f"{outputs['source_bucket']}/uploads/polythumb-verify-" in result.stdout
     assert "thumbnails/uploads/polythumb-verify-" not in result.stdout  # keys passed: no "missing" line
     assert s3_client.list_objects_v2(Bucket=outputs["thumbnail_bucket"]).get("KeyCount", 0) == 0

@@ -6,6 +6,9 @@
   host passes it to an Event Grid trigger (``func.EventGridEvent`` or ``func.CloudEvent``).
 * :func:`as_input_stream` -- the ``func.InputStream`` the worker builds for a blob trigger, from
   the trigger metadata the host sends (BlobTrigger, Uri, Properties, Metadata).
+* :func:`as_http_request` / :func:`as_host_response` -- the ``func.HttpRequest`` the worker builds for an HTTP
+  trigger from what the host sends, and what the host gets back from a returned ``func.HttpResponse``, both through
+  the library's own converters.
 """
 
 from __future__ import annotations
@@ -115,3 +118,45 @@ def host_blob_properties(properties: Any) -> dict[str, Any]:
         "LeaseDuration": 0,
         "ContentLength": str(properties.size),
     }
+
+
+#: Where the Functions host serves a function app (``https://<app>.azurewebsites.net`` in Azure).
+APP_ORIGIN = "https://polythumb-thumbs.azurewebsites.net"
+
+
+def as_http_request(
+    method: str, url_path: str, query: str = "", headers: dict[str, str] | None = None, *, route_params: Any = None
+) -> Any:
+    """The ``func.HttpRequest`` the Python worker decodes from the host's RPC message for one request.
+
+    ``url_path`` is the request's path as sent, percent-encoded, route prefix included (``/api/thumbs/...``): the
+    host passes the request URL whole. Header names arrive in lower case, as the host forwards them.
+    """
+    from urllib.parse import parse_qsl
+
+    from azure.functions import meta
+    from azure.functions.http import HttpRequestConverter
+
+    def text(value: str) -> Any:
+        return meta.Datum(type="string", value=value)
+
+    sent = {"host": APP_ORIGIN.removeprefix("https://"), "user-agent": "Mozilla/5.0", **(headers or {})}
+    data = meta.Datum(type="http", value={
+        "method": text(method),
+        "url": text(f"{APP_ORIGIN}{url_path}" + (f"?{query}" if query else "")),
+        "headers": {name.lower(): text(value) for name, value in sent.items()},
+        "query": {name: text(value) for name, value in parse_qsl(query, keep_blank_values=True)},
+        "params": {name: text(value) for name, value in (route_params or {}).items()},
+        "body": meta.Datum(type="bytes", value=b""),
+    })  # fmt: skip
+    return HttpRequestConverter.decode(data, trigger_metadata={})
+
+
+def as_host_response(response: Any) -> tuple[int, Any, bytes]:
+    """What the host receives for a returned ``func.HttpResponse``: status, headers (case-insensitive), body."""
+    from azure.functions.http import HttpResponseConverter
+    from requests.structures import CaseInsensitiveDict
+
+    encoded = HttpResponseConverter.encode(response, expected_type=None).value
+    headers = CaseInsensitiveDict({name: datum.value for name, datum in encoded["headers"].items()})
+    return int(encoded["status_code"].value), headers, encoded["body"].value

@@ -7,7 +7,9 @@
   client built by the provider's ``BlobStorageOpener`` from a connection string naming a fault proxy; a
   raised error makes Event Grid redeliver;
 * backfill: ``polythumb backfill --target azure`` puts work items on a Storage Queue, drained into
-  ``on_backfill_queue`` the way the Functions host drains it.
+  ``on_backfill_queue`` the way the Functions host drains it;
+* serve: the ``func.HttpRequest`` the worker decodes for a request, given to ``serve_http`` of an app
+  cold-started with the serve setting (the app's second instance: the first serves the events).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import importlib
 import json
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -54,6 +57,8 @@ from tests.providers.azure.observability_check import check_metric_lines  # noqa
 
 NAME = "azure"
 STORES = ("azure",)
+#: The optional suites this rig serves (tests/e2e/test_serve.py: the app's HTTP trigger).
+CAPABILITIES = ("serve",)
 REQUIRES = ("azure.storage.blob", "azure.storage.queue", "azure.functions")
 ROOT = Path(__file__).resolve().parents[3]
 #: The vendor payloads the entrypoint's parsers are checked against.
@@ -98,6 +103,9 @@ class Entrypoint(EntrypointRig):
             provider=NAME,
         )
         self._service = service
+        self._setenv = setenv
+        self._serve_http: Callable[[Any], Any] | None = None
+        self._serve_lock = threading.Lock()
         setenv("AzureWebJobsStorage", connection_string)
         for name, value in settings.items():
             setenv(name, value)
@@ -138,6 +146,25 @@ class Entrypoint(EntrypointRig):
         return self._invoke(
             blob_event(self.source_bucket, key, schema="eventgrid", kind="deleted", properties=properties, url=blob.url)
         )
+
+    def serve(
+        self, method: str, path: str, query: str = "", headers: Mapping[str, str] | None = None
+    ) -> tuple[int, Any, bytes]:
+        """One request to the app's HTTP trigger, as the host hands it over and takes the answer back."""
+        from urllib.parse import unquote
+
+        from providers.azure.serve import MOUNT
+        from tests.providers.azure.delivery import as_host_response, as_http_request
+
+        with self._serve_lock:  # concurrent first requests: one worker start, as the host has one
+            if self._serve_http is None:
+                # Another worker of the same app, started with the serve setting (serve.tf sets it on the app).
+                self._setenv("THUMBS_SERVE_SOURCE_BUCKET", self.source_bucket)
+                functions = {f.get_function_name(): f for f in cold_start(APP).app.get_functions()}
+                self._serve_http = functions["serve_http"].get_user_function()
+        request = as_http_request(method, MOUNT + path, query, dict(headers or {}),
+                                  route_params={"path": unquote(path.lstrip("/"))})  # fmt: skip
+        return as_host_response(self._serve_http(request))
 
     def _invoke(self, raw: dict[str, Any]) -> DeliveryReport:
         from tests.providers.azure.delivery import as_worker_event

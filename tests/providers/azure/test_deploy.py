@@ -90,11 +90,12 @@ def tf() -> Terraform:
 def app_settings(tf: Terraform) -> dict[str, str]:
     """The function app's settings as Terraform writes them with default variables."""
     function = tf.resource("azurerm_function_app_flex_consumption", "this")
-    # local.completion_settings (notify.tf) is empty with the default variables (events, manifest, signed URLs off).
+    # local.completion_settings (notify.tf) and local.serve_app_settings (serve.tf) are empty with the default
+    # variables (events, manifest, signed URLs, serve off).
     assert function["app_settings"] == "${local.function_app_settings}"
-    merged = "${merge(local.app_settings, local.completion_settings, var.thumbs_settings)}"
+    merged = "${merge(local.app_settings, local.completion_settings, local.serve_app_settings, var.thumbs_settings)}"
     assert tf.locals["function_app_settings"] == merged
-    assert not any(tf.variables[name] for name in ("completion_events", "manifest", "signed_urls"))
+    assert not any(tf.variables[name] for name in ("completion_events", "manifest", "signed_urls", "serve"))
     assert tf.variables["thumbs_settings"] == {}
     return {tf.resolve(k): tf.resolve(str(v)) for k, v in tf.locals["app_settings"].items()}
 
@@ -141,7 +142,7 @@ def test_app_settings_boot_the_real_entrypoint(
     module = importlib.import_module("providers.azure.function_app")
     functions = {f.get_function_name(): f for f in module.app.get_functions()}
     disabled = {m.group(1) for k in app_settings if (m := re.fullmatch(r"AzureWebJobs\.(\w+)\.Disabled", k))}
-    assert disabled == {"on_event_grid", "on_blob"}
+    assert disabled == {"on_event_grid", "on_blob", "serve_http"}
     assert set(functions) == disabled | {"on_backfill_queue"}  # the backfill queue is never switched off
     blob_binding = functions["on_blob"].get_bindings_dict()["bindings"][0]
     assert blob_binding["connection"] == thumbs["THUMBS_STORAGE_CONNECTION"]
@@ -266,7 +267,11 @@ def test_policy_data_plane_roles_are_scoped_to_the_right_containers() -> None:
         ("${azurerm_storage_account.images.id}", "Storage Blob Delegator"),
     }
     assert all(assignments[name]["count"] for name in ("completion_sender", "url_delegator"))
-    for scope, role in outside_runtime - blob - completion:
+    # Serving with signed ad-hoc URLs (serve.tf, issue 23): read the one Key Vault secret holding their keys.
+    keys = {("${var.serve_keys_key_vault_id}/secrets/${element(split(\"/\", trimsuffix(var.serve_keys_secret_uri, "
+             "\"/\")), 4)}", "Key Vault Secrets User")}  # fmt: skip
+    assert keys <= outside_runtime and assignments["serve_keys_reader"]["count"] == "${local.serve_keys ? 1 : 0}"
+    for scope, role in outside_runtime - blob - completion - keys:
         assert role.startswith("Storage Queue Data"), f"unexpected role {role} on {scope}"
         # A named queue, or (blob-trigger route only) the images account, where that trigger keeps its poison queue.
         assert scope.startswith("${azurerm_storage_queue.") or (

@@ -129,7 +129,8 @@ def test_functions_and_bindings_are_what_the_host_indexes(app: App) -> None:
     from azure.functions.eventgrid import EventGridEventInConverter
 
     functions = app.functions
-    assert sorted(functions) == ["on_backfill_queue", "on_blob", "on_event_grid"]
+    # Issue 23 added serve_http (its bindings: tests/providers/azure/test_serve_http.py).
+    assert sorted(functions) == ["on_backfill_queue", "on_blob", "on_event_grid", "serve_http"]
 
     grid = functions["on_event_grid"]
     assert json.loads(grid.get_function_json()) == {

@@ -140,7 +140,13 @@ def test_packaged_app_loads_and_runs_in_a_clean_interpreter(
         "on_backfill_queue": {"scriptFile": "function_app.py",
                               "bindings": [{"direction": "IN", "type": "queueTrigger", "name": "message",
                                             "queueName": "polythumb-backfill", "connection": "AzureWebJobsStorage"}]},
+        # Issue 23: the HTTP trigger of the serve path (disabled by the Terraform unless serve = true).
+        "serve_http": {"scriptFile": "function_app.py",
+                       "bindings": [{"direction": "IN", "type": "httpTrigger", "name": "request",
+                                     "authLevel": "ANONYMOUS", "route": "thumbs/{*path}"},
+                                    {"direction": "OUT", "type": "http", "name": "$return"}]},
     }  # fmt: skip
+    assert report["hints"]["serve_http"] == {"request": "HttpRequest", "return": "HttpResponse"}
     assert report["hints"]["on_event_grid"]["event"] == "EventGridEvent"
     assert report["hints"]["on_blob"]["blob"] == "InputStream"
     # It really ran, from the zip alone: the thumbnail is in the destination container.

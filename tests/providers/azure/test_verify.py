@@ -13,7 +13,8 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +29,29 @@ from tests.verify_support import (
     SETTINGS,
     ListingDiff,
     Relay,
+    ServeRelay,
+    assert_served,
     assert_verified,
     run_verify,
 )
 
-from .delivery import as_worker_event, blob_event
+from .delivery import as_host_response, as_http_request, as_worker_event, blob_event
 
 pytestmark = pytest.mark.azure
 
 
-def event_grid_relay(service: Any, container: str, on_event_grid: Callable[[Any], None]) -> Callable[[], None]:
+def event_grid_relay(
+    service: Any, container: str, on_event_grid: Callable[[Any], None], *, latency: float = 0.0
+) -> Callable[[], None]:
+    """Event Grid: the events of what changed in ``container`` since the last step, delivered ``latency`` seconds
+    after they were seen (Event Grid's delivery is not instant, which the serve step's first request relies on)."""
     diff = ListingDiff()
 
     def step() -> None:
         listing = {blob.name: (blob.etag, blob) for blob in service.get_container_client(container).list_blobs()}
         created, deleted = diff.update(listing)
+        if created or deleted:
+            time.sleep(latency)
         for name in created:
             url = service.get_blob_client(container, name).url
             on_event_grid(
@@ -73,6 +82,40 @@ def test_verify_passes_against_azurite_with_the_event_grid_function(
             "--timeout", "60",
         )  # fmt: skip
     assert_verified(result)
+    assert list(azure_service.get_container_client(dest).list_blobs()) == []
+
+
+def test_verify_requests_a_thumbnail_from_the_http_trigger_before_the_event_and_sees_the_event_write_nothing(
+    azurite: Azurite, azure_service: Any, new_container: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The serve step through the app's real HTTP trigger (``serve_http`` found through ``app.get_functions()`` of
+    one cold start with serve.tf's settings, the event trigger's app too) behind a stand-in for the host's HTTP
+    front: the first request renders, and the upload's event, delivered after it, writes nothing."""
+    from providers.azure.serve import MOUNT
+
+    source, dest = new_container("verify-src"), new_container("verify-dst")
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    settings = {**SETTINGS, "THUMBS_DEST_BUCKET": dest, "THUMBS_SOURCE_CONTAINER": source,
+                "THUMBS_SERVE_SOURCE_BUCKET": source}  # fmt: skip
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    sys.modules.pop("providers.azure.function_app", None)  # a cold start with these settings
+    app = importlib.import_module("providers.azure.function_app").app
+    functions = {function.get_function_name(): function for function in app.get_functions()}
+    on_event_grid, serve_http = (functions[name].get_user_function() for name in ("on_event_grid", "serve_http"))
+
+    def host(method: str, path: str, query: str, headers: Mapping[str, str]) -> tuple[int, Any, bytes]:
+        return as_host_response(serve_http(as_http_request(method, MOUNT + path, query, dict(headers))))
+
+    with ServeRelay(host) as front, Relay(event_grid_relay(azure_service, source, on_event_grid, latency=1.5)):
+        result = run_verify(
+            "azure", "--endpoint", azurite.blob_endpoint, "--source-bucket", source, "--dest-bucket", dest,
+            "--timeout", "60", "--serve-url", front.url,
+        )  # fmt: skip
+    assert_verified(result)
+    assert_served(result)  # 200 with the bytes (no URL mode), rendered by the request; then the event wrote nothing
+    [(method, path, _)] = front.requests
+    assert method == "GET" and path.startswith("/polythumb-verify-") and path.endswith("-160x120.jpg"), path
     assert list(azure_service.get_container_client(dest).list_blobs()) == []
 
 

