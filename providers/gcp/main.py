@@ -44,8 +44,8 @@ from typing import Any
 
 from core.delivery import deliver
 from core.runtime import FunctionRuntime
-from core.tracing import parse_traceparent
 from core.serve import handle_request, prepare
+from core.tracing import parse_traceparent
 from providers.gcp import INSTALL_HINT
 from providers.gcp.events import parse_background_event, parse_cloud_event
 from providers.gcp.serve import ROUTE, flask_answer, request_from_wsgi
