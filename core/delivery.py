@@ -251,7 +251,8 @@ def emit(
     record = dict(fields)
     if runtime.metrics_encoder is not None:
         record.update(runtime.metrics_encoder(record))
-    runtime.logger.log(level, message, *args, exc_info=exc_info, extra={"fields": record})
+    # None, not False, when there is no traceback: handlers and tests read ``record.exc_info is None``.
+    runtime.logger.log(level, message, *args, exc_info=True if exc_info else None, extra={"fields": record})
     if runtime.telemetry is not None:
         runtime.telemetry.observe(fields, span)
 

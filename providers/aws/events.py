@@ -155,7 +155,7 @@ def sqs_messages(event: Mapping[str, Any]) -> list[SqsMessage] | None:
         if not isinstance(message_id, str) or not isinstance(body, str):
             raise MalformedEvent("an SQS record needs a string 'messageId' and a string 'body'")
         messages.append(
-            SqsMessage(message_id, body, str(record.get("eventSourceARN", "")), record.get("attributes") or {})
+            SqsMessage(message_id, body, str(record.get("eventSourceARN", "")), _attributes(record))
         )
     return messages
 
@@ -390,3 +390,9 @@ def _etag(value: Any) -> str | None:
     if not isinstance(value, str) or not value:
         return None
     return value.strip('"')
+
+
+def _attributes(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An SQS record's system attributes (the X-Ray trace header among them); none when they are not an object."""
+    attributes = record.get("attributes")
+    return attributes if isinstance(attributes, Mapping) else {}
