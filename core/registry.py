@@ -97,6 +97,8 @@ class ProviderSpec:
         terraform: What the lock-in report reads from its Terraform.
         deployer: A :class:`core.ops.deploy.Deployer` for ``polythumb deploy|verify <name>``: its Terraform
             steps, how its outputs name the buckets, and how to reach an emulator instead of the cloud.
+        brake: A :class:`core.ops.brake.Brake` for ``polythumb brake|release <name>``: what stops its
+            rendering without losing an event, and what undoes it.
         package: Its import package; empty: ``providers.<name>`` (a built-in provider).
         install: What to run when its SDK is missing; empty: the extra, from a polythumb checkout.
     """
@@ -117,6 +119,7 @@ class ProviderSpec:
     reports: ReportModules = ReportModules()
     terraform: TerraformFacts | None = None
     deployer: str | None = None
+    brake: str | None = None
     package: str = ""
     install: str = ""
 

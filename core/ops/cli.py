@@ -76,10 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     backfill_cli.add_parser(commands)
     from core.ops.deploy import add_parsers as add_deploy_parsers
+    from core.ops.brake import add_parsers as add_brake_parsers
     from core.ops.teardown import add_parser as add_teardown_parser
 
     add_deploy_parsers(commands)
     add_teardown_parser(commands)
+    add_brake_parsers(commands)
     return parser
 
 
@@ -109,6 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from core.ops.teardown import teardown_command
 
             return teardown_command(args)
+        if args.command in ("brake", "release"):
+            from core.ops.brake import brake_command
+
+            return brake_command(args)
         return _package(args)
     except ConfigError as exc:
         print(f"polythumb: configuration error: {exc}", file=sys.stderr)

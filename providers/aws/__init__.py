@@ -55,6 +55,7 @@ PROVIDER = ProviderSpec(
         instance_variables={"memory_mb": "memory_size"},
     ),
     deployer="providers.aws.deploy_cli:DEPLOYER",
+    brake="providers.aws.brake:BRAKE",
     sdk_modules=("boto3", "botocore"),
     notifiers={"sns": "providers.aws.notify:SnsNotifier", "eventbridge": "providers.aws.notify:EventBridgeNotifier"},
     url_signer="providers.aws.notify:sign_url",

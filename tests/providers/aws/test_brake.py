@@ -1,0 +1,240 @@
+"""``polythumb brake aws`` / ``release aws`` on moto: the event source mapping disabled, the uploads' messages
+kept in the queue, and release delivering them; on the direct route, reserved concurrency 0 and back.
+
+moto runs Lambda functions only in Docker, so the function is played here as Lambda's poller plays it: a
+:class:`Relay` receives from the queue and invokes the real handler -- but only while moto says the event
+source mapping is ``Enabled``, which is what Lambda's pollers do. The brake itself talks to moto's Lambda and
+SQS APIs exactly as it talks to AWS.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from core.ops import brake as brake_cli
+from core.ops.cli import main
+from providers.aws.brake import TAG, LambdaBrake, Stack
+from providers.aws.handler import build_handler
+from tests.images import jpeg_bytes
+from tests.verify_support import Relay
+
+from .helpers import LambdaContext, Queue
+
+pytestmark = pytest.mark.aws
+
+ASSUME = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+
+
+def package() -> bytes:
+    """A zip for moto to store (the handler runs in this process, see the module docstring)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("providers/aws/handler.py", "")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def new_function(aws_client: Callable[..., Any]) -> Callable[..., dict[str, Any]]:
+    """Factory of Lambda functions on moto (stored, never run)."""
+    iam, awslambda = aws_client("iam"), aws_client("lambda")
+
+    def make(*, reserved: int | None = None) -> dict[str, Any]:
+        name = f"pt-brake-{uuid.uuid4().hex[:10]}"
+        role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(ASSUME))["Role"]["Arn"]
+        function = awslambda.create_function(
+            FunctionName=name, Runtime="python3.12", Role=role, Handler="providers.aws.handler.handler",
+            Code={"ZipFile": package()},
+        )  # fmt: skip
+        if reserved is not None:
+            awslambda.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
+        return dict(function)
+
+    return make
+
+
+@pytest.fixture
+def sqs_stack(
+    aws_client: Callable[..., Any],
+    new_bucket: Callable[..., str],
+    new_queue: Callable[[], Queue],
+    notify_queue: Callable[[str, Queue], None],
+    new_function: Callable[..., dict[str, Any]],
+) -> dict[str, Any]:
+    """The SQS route as deploy/ wires it: S3 notifications -> queue -> event source mapping -> function."""
+    source, dest = new_bucket("brake-src"), new_bucket("brake-dst")
+    queue, dead = new_queue(), new_queue()
+    notify_queue(source, queue)
+    function = new_function()
+    mapping = aws_client("lambda").create_event_source_mapping(
+        EventSourceArn=queue.arn, FunctionName=function["FunctionArn"], BatchSize=10,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+    )  # fmt: skip
+    return {
+        "source": source, "dest": dest, "queue": queue, "dead": dead, "mapping": mapping["UUID"],
+        "outputs": {
+            "function_name": function["FunctionName"], "region": "us-east-1", "events_queue_url": queue.url,
+            "event_source_mapping_id": mapping["UUID"], "dead_letter_queue_url": dead.url,
+        },
+    }  # fmt: skip
+
+
+def brake_for(outputs: dict[str, Any], aws_client: Callable[..., Any]) -> LambdaBrake:
+    return LambdaBrake(
+        Stack.from_outputs(outputs), lambda_client=aws_client("lambda"), sqs_client=aws_client("sqs"),
+        sleep=lambda seconds: None,
+    )  # fmt: skip
+
+
+def lambda_pollers(awslambda: Any, mapping: str, queue: Queue, handler: Callable[..., Any]) -> Callable[[], None]:
+    """One poll of Lambda's SQS pollers: nothing while the mapping is not Enabled, else receive and invoke."""
+
+    def step() -> None:
+        if awslambda.get_event_source_mapping(UUID=mapping)["State"] != "Enabled":
+            return
+        messages = queue.receive()
+        if messages:
+            queue.settle(messages, handler(queue.lambda_event(messages), LambdaContext()))
+
+    return step
+
+
+def waiting(sqs: Any, url: str) -> tuple[int, int]:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+def thumbnails(s3: Any, bucket: str) -> list[str]:
+    return sorted(item["Key"] for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+
+def wait_for(predicate: Callable[[], bool], *, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return predicate()
+
+
+@pytest.fixture
+def pollers(
+    sqs_stack: dict[str, Any], aws_client: Callable[..., Any], s3_client: Any
+) -> Iterator[None]:  # fmt: skip
+    handler = build_handler({"THUMBS_SIZES": "64x64", "THUMBS_DEST_BUCKET": sqs_stack["dest"]}, s3_client=s3_client)
+    with Relay(lambda_pollers(aws_client("lambda"), sqs_stack["mapping"], sqs_stack["queue"], handler)):
+        yield
+
+
+def test_braked_uploads_wait_in_the_queue_and_release_delivers_them(
+    sqs_stack: dict[str, Any], pollers: None, aws_client: Callable[..., Any], s3_client: Any
+) -> None:
+    sqs, awslambda = aws_client("sqs"), aws_client("lambda")
+    brake = brake_for(sqs_stack["outputs"], aws_client)
+    assert not brake.status().braked
+
+    state = brake.engage()
+    assert state.braked and state.since
+    assert awslambda.get_event_source_mapping(UUID=sqs_stack["mapping"])["State"] == "Disabled"
+    for name in ("a", "b", "c"):
+        s3_client.put_object(Bucket=sqs_stack["source"], Key=f"uploads/{name}.jpg", Body=jpeg_bytes(120, 90))
+    time.sleep(1.5)  # several polls of the pollers: none may receive while braked
+    assert waiting(sqs, sqs_stack["queue"].url) == (3, 0)  # kept, visible, never received
+    assert thumbnails(s3_client, sqs_stack["dest"]) == []
+    status = brake.status()
+    assert status.braked and any("events queue" in line and "3 waiting" in line for line in status.waiting)
+    assert any("kept 14 days" in line or "kept 4 days" in line for line in status.waiting)
+
+    released = brake.release()
+    assert not released.braked and released.since is None
+    assert awslambda.get_event_source_mapping(UUID=sqs_stack["mapping"])["State"] == "Enabled"
+    expected = [f"uploads/{name}-64x64.jpg" for name in ("a", "b", "c")]
+    assert wait_for(lambda: thumbnails(s3_client, sqs_stack["dest"]) == expected), thumbnails(
+        s3_client, sqs_stack["dest"]
+    )
+    assert wait_for(lambda: waiting(sqs, sqs_stack["queue"].url) == (0, 0))
+    assert waiting(sqs, sqs_stack["dead"].url) == (0, 0)  # nothing was parked on the way
+    function_arn = awslambda.get_function_configuration(FunctionName=sqs_stack["outputs"]["function_name"])[
+        "FunctionArn"
+    ]
+    assert TAG not in awslambda.list_tags(Resource=function_arn).get("Tags", {})
+
+
+def test_braking_twice_keeps_the_first_record_and_release_restores_it(
+    sqs_stack: dict[str, Any], aws_client: Callable[..., Any]
+) -> None:
+    awslambda = aws_client("lambda")
+    brake = brake_for(sqs_stack["outputs"], aws_client)
+    first = brake.engage()
+    second = brake.engage()  # the mapping is disabled now: the record must still say it was enabled
+    assert second.braked and second.since == first.since
+    assert any("it was enabled before the brake" in note for note in second.notes)
+    brake.release()
+    assert awslambda.get_event_source_mapping(UUID=sqs_stack["mapping"])["State"] == "Enabled"
+    again = brake.release()  # nothing recorded: nothing changes
+    assert not again.braked and any("nothing to release" in note for note in again.notes)
+    assert awslambda.get_event_source_mapping(UUID=sqs_stack["mapping"])["State"] == "Enabled"
+
+
+def test_a_mapping_disabled_before_the_brake_stays_disabled_after_release(
+    sqs_stack: dict[str, Any], aws_client: Callable[..., Any]
+) -> None:
+    awslambda = aws_client("lambda")
+    awslambda.update_event_source_mapping(UUID=sqs_stack["mapping"], Enabled=False)
+    brake = brake_for(sqs_stack["outputs"], aws_client)
+    assert brake.status().braked and any("not by `polythumb brake`" in note for note in brake.status().notes)
+    brake.engage()
+    brake.release()
+    assert awslambda.get_event_source_mapping(UUID=sqs_stack["mapping"])["State"] == "Disabled"
+
+
+def test_the_mapping_is_found_without_its_output(sqs_stack: dict[str, Any], aws_client: Callable[..., Any]) -> None:
+    outputs = {**sqs_stack["outputs"], "event_source_mapping_id": None}  # a stack applied before brake.tf
+    brake_for(outputs, aws_client).engage()
+    assert aws_client("lambda").get_event_source_mapping(UUID=sqs_stack["mapping"])["State"] == "Disabled"
+
+
+@pytest.mark.parametrize("reserved", [None, 7])
+def test_the_direct_route_is_braked_with_reserved_concurrency_0_and_released_to_what_it_was(
+    reserved: int | None, new_function: Callable[..., dict[str, Any]], new_queue: Callable[[], Queue],
+    aws_client: Callable[..., Any],
+) -> None:  # fmt: skip
+    awslambda = aws_client("lambda")
+    function = new_function(reserved=reserved)
+    name = function["FunctionName"]
+    outputs = {"function_name": name, "region": "us-east-1", "events_queue_url": None,
+               "dead_letter_queue_url": new_queue().url}  # fmt: skip
+    brake = brake_for(outputs, aws_client)
+    state = brake.engage()
+    assert state.braked and awslambda.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 0
+    assert any("maximum event age" in note for note in state.notes)
+    brake.engage()
+    brake.release()
+    assert awslambda.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions") == reserved
+
+
+def test_the_commands_print_the_state(
+    sqs_stack: dict[str, Any], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(brake_cli, "deployment_outputs", lambda provider, workdir: sqs_stack["outputs"])
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)  # restored after the test: the command sets them
+    assert main(["brake", "aws", "--endpoint", moto_endpoint]) == 0
+    assert capsys.readouterr().out.startswith("AWS: BRAKED since ")
+    assert main(["brake", "aws", "--status", "--json", "--endpoint", moto_endpoint]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["braked"] and status["controls"] == [f"event source mapping {sqs_stack['mapping']}: Disabled"]
+    assert main(["release", "aws", "--endpoint", moto_endpoint]) == 0
+    assert capsys.readouterr().out.startswith("AWS: rendering (not braked)")
