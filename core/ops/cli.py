@@ -75,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("rest", nargs=argparse.REMAINDER, help="options of the provider's packager")
 
     backfill_cli.add_parser(commands)
-    from core.ops.deploy import add_parsers as add_deploy_parsers
     from core.ops.brake import add_parsers as add_brake_parsers
+    from core.ops.deploy import add_parsers as add_deploy_parsers
     from core.ops.teardown import add_parser as add_teardown_parser
 
     add_deploy_parsers(commands)

@@ -179,12 +179,16 @@ class LambdaBrake:
             controls = [f"event source mapping {self._mapping_id()}: {state}"]
             waiting.append(self._queue_line(self.stack.queue_url or "", "events queue", retention=True))
             if record and state in POLLING:
-                notes.append("the mapping polls again although the brake record is there (a terraform apply, or "
-                             "a hand edit): `polythumb release aws` clears the record, `polythumb brake aws` brakes")  # fmt: skip
+                notes.append(
+                    "the mapping polls again although the brake record is there (a terraform apply, or a hand "
+                    "edit): `polythumb release aws` clears the record, `polythumb brake aws` brakes again"
+                )
             elif braked:
-                notes.append("uploads and backfill work items wait in the events queue; nothing is dead-lettered "
-                             "while braked. `polythumb release aws` enables the mapping, and Lambda drains the "
-                             "backlog at max_concurrency")  # fmt: skip
+                notes.append(
+                    "uploads and backfill work items wait in the events queue; nothing is dead-lettered while "
+                    "braked. `polythumb release aws` enables the mapping, and Lambda drains the backlog at "
+                    "max_concurrency"
+                )
         else:
             reserved = self._reserved()
             braked = reserved == 0
@@ -197,8 +201,7 @@ class LambdaBrake:
                     "within that time and nothing is parked there; see docs/brake.md to replay what was"
                 )
         if braked and record is None:
-            notes.append("stopped, but not by `polythumb brake` (no record on the function): release has nothing "
-                         "to restore")  # fmt: skip
+            notes.append("stopped, but not by `polythumb brake` (no record on the function): nothing to restore")
         if self.stack.dead_letter_queue_url:
             waiting.append(self._queue_line(self.stack.dead_letter_queue_url, "dead-letter queue"))
         if record and record.get("control") == "mapping":
