@@ -13,7 +13,8 @@ provider "aws" {
   region = var.region
 
   default_tags {
-    tags = merge({ "app" = "polythumb" }, var.tags)
+    # polythumb-deployment is the cost allocation tag of the budget (budget.tf).
+    tags = merge({ "app" = "polythumb" }, var.tags, local.cost_tag)
   }
 }
 
