@@ -100,3 +100,11 @@ output "budget_name" {
   description = "The AWS Budgets budget of this deployment (null without budget_amount)."
   value       = one(aws_budgets_budget.deployment[*].name)
 }
+
+output "cost_inputs" {
+  description = "What `polythumb cost aws` reads besides the logs: the billed size of the function and its log group."
+  value = {
+    instance  = { memory_mb = var.memory_size }
+    log_group = aws_cloudwatch_log_group.function.name
+  }
+}

@@ -67,3 +67,11 @@ output "budget_id" {
   description = "The consumption budget of the resource group (null without budget_amount)."
   value       = one(azurerm_consumption_budget_resource_group.deployment[*].id)
 }
+
+output "cost_inputs" {
+  description = "What `polythumb cost azure` reads besides the logs: the billed size of the instances and the Log Analytics workspace (its id for queries)."
+  value = {
+    instance  = { memory_mb = var.instance_memory_mb }
+    workspace = azurerm_log_analytics_workspace.this.workspace_id
+  }
+}

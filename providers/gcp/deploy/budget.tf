@@ -101,3 +101,12 @@ output "budget" {
   description = "The billing budget of this deployment (its resource name), or null without billing_account and budget_amount."
   value       = one(google_billing_budget.deployment[*].name)
 }
+
+output "cost_inputs" {
+  description = "What `polythumb cost gcp` reads besides the logs: the billed size of the functions and their log bucket."
+  value = {
+    instance   = { memory = var.available_memory, cpu = var.available_cpu }
+    project    = var.project_id
+    log_bucket = google_logging_project_bucket_config.functions.bucket_id
+  }
+}

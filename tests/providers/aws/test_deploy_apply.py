@@ -75,7 +75,7 @@ resource "aws_s3_bucket_versioning" "this" {{
   }}
 }}
 """
-SERVICES = ("cloudwatch", "iam", "kms", "lambda", "logs", "s3", "sns", "sqs", "sts")
+SERVICES = ("budgets", "cloudwatch", "iam", "kms", "lambda", "logs", "s3", "sns", "sqs", "sts")
 
 
 @pytest.fixture(scope="module")
@@ -253,6 +253,80 @@ def test_the_apply_wires_notification_queue_mapping_and_role(
     assert subscription["Protocol"] == "email"
     groups = aws_client("logs").describe_log_groups(logGroupNamePrefix=outputs["log_group"])["logGroups"]
     assert groups[0]["retentionInDays"] == 30
+
+
+def test_brake_and_release_turn_the_created_mapping_through_the_outputs(
+    deployed: tuple[Path, dict[str, Any]], terraform_env: dict[str, str], aws_client: Callable[..., Any],
+    moto_endpoint: str,
+) -> None:  # fmt: skip
+    """Issue 24: `polythumb brake aws` finds the mapping by the stack's own output and records the setting on
+    the created function; release puts it back. (Messages kept and delivered: tests/providers/aws/test_brake.py.)
+    """
+    workdir, outputs = deployed
+    awslambda = aws_client("lambda")
+    mapping = outputs["event_source_mapping_id"]
+    function_arn = awslambda.get_function_configuration(FunctionName=outputs["function_name"])["FunctionArn"]
+
+    def polythumb(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "core.ops.cli", *args, "aws", "--workdir", str(workdir),
+             "--endpoint", moto_endpoint],
+            cwd=ROOT, env={**terraform_env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, check=False,
+            timeout=300,
+        )  # fmt: skip
+
+    before = awslambda.get_event_source_mapping(UUID=mapping)["State"]
+    braked = polythumb("brake")
+    assert braked.returncode == 0, braked.stderr[-3000:]
+    assert awslambda.get_event_source_mapping(UUID=mapping)["State"] == "Disabled"
+    assert awslambda.list_tags(Resource=function_arn)["Tags"]["polythumb:brake"].split()[1:] == [
+        "control=mapping", f"previous={'enabled' if before == 'Enabled' else 'disabled'}",
+    ]  # fmt: skip
+    status = polythumb("brake", "--status", "--json")
+    assert json.loads(status.stdout)["controls"] == [f"event source mapping {mapping}: Disabled"]
+    assert "kept 14 days" in json.loads(status.stdout)["waiting"][0]  # the queue's retention, as applied
+    released = polythumb("release")
+    assert released.returncode == 0, released.stderr[-3000:]
+    assert awslambda.get_event_source_mapping(UUID=mapping)["State"] == before
+    assert "polythumb:brake" not in awslambda.list_tags(Resource=function_arn)["Tags"]
+
+
+def test_a_budget_is_planned_on_the_deployments_cost_tag_and_may_notify_the_alarm_topic(
+    deployed: tuple[Path, dict[str, Any]], terraform_env: dict[str, str], aws_client: Callable[..., Any]
+) -> None:
+    """Issue 24: moto makes a budget but cannot read one back (no DescribeSubscribersForNotification, no
+    ListTagsForResource for budgets), so the budget is planned against the applied stack, and what the apply
+    already did for it is read back: the cost tag on the resources and the topic policy letting Budgets publish.
+    """
+    workdir, outputs = deployed
+    package = workdir / "function.zip"
+
+    def planned(*variables: str) -> dict[str, Any]:
+        """Address -> change of what a plan with ``variables`` would change (moto's drift included)."""
+        plan = workdir / "budget.tfplan"
+        terraform(workdir, terraform_env, "plan", "-input=false", f"-var=package_path={package}", *variables,
+                  f"-out={plan}")  # fmt: skip
+        shown = json.loads(terraform(workdir, terraform_env, "show", "-json", str(plan)).stdout)
+        return {c["address"]: c for c in shown["resource_changes"] if c["change"]["actions"] != ["no-op"]}
+
+    without, changes = planned(), planned("-var=budget_amount=25")
+    assert set(changes) - set(without) == {"aws_budgets_budget.deployment[0]"}  # the budget, and nothing else
+    assert changes["aws_budgets_budget.deployment[0]"]["change"]["actions"] == ["create"]
+    budget = changes["aws_budgets_budget.deployment[0]"]["change"]["after"]
+    assert (budget["limit_amount"], budget["limit_unit"], budget["time_unit"]) == ("25", "USD", "MONTHLY")
+    assert budget["cost_filter"] == [{"name": "TagKeyValue", "values": ["user:polythumb-deployment$polythumb"]}]
+    assert sorted((n["notification_type"], n["threshold"]) for n in budget["notification"]) == [
+        ("ACTUAL", 50), ("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 100),
+    ]  # fmt: skip
+    assert all(n["subscriber_sns_topic_arns"] == [outputs["alarm_topic_arn"]] for n in budget["notification"])
+    function = aws_client("lambda").get_function_configuration(FunctionName=outputs["function_name"])
+    tags = aws_client("lambda").list_tags(Resource=function["FunctionArn"])["Tags"]
+    assert tags["polythumb-deployment"] == "polythumb"
+    policy = json.loads(
+        aws_client("sns").get_topic_attributes(TopicArn=outputs["alarm_topic_arn"])["Attributes"]["Policy"]
+    )
+    [budgets] = [s for s in policy["Statement"] if s.get("Sid") == "BudgetsPublish"]
+    assert budgets["Principal"] == {"Service": "budgets.amazonaws.com"} and budgets["Action"] == "sns:Publish"
 
 
 def test_verify_passes_through_the_created_notification_and_queue(
