@@ -68,7 +68,7 @@ def cost_command(args: argparse.Namespace) -> int:
     measurements = measure(logs, profile_of=_profile_of(outputs, spec))
     if not measurements.profiles:
         raise ConfigError(f"no created events with duration_ms in {source}: nothing measured to price")
-    instance, where = _instance(spec, outputs, args.instance)
+    instance, where = billed_instance(spec, outputs, args.instance)
     deployment = costs.deployment_for(spec.name, instance)
     prices = costs.load_prices(args.prices or costs.PRICES)
     priced = costs.price_measured(
@@ -123,7 +123,7 @@ def _profile_of(outputs: Mapping[str, Any], spec: registry.ProviderSpec) -> Call
     return profile_of
 
 
-def _instance(
+def billed_instance(
     spec: registry.ProviderSpec, outputs: Mapping[str, Any], given: Sequence[str]
 ) -> tuple[dict[str, str], str]:
     """The billed size: ``--instance``, else the ``cost_inputs`` output, else the Terraform defaults."""

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the backfill loads only when its command runs
     from core.ops.backfill.dispatch import SinkRequest, WorkSink
     from core.ops.backfill.job import Job
     from core.ops.backfill.spool import Spool
+    from core.reports.measured import Measurements
     from core.storage.port import Storage
 
 
@@ -53,6 +54,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="local: processes (default: CPU count); cloud: threads (default 16)",
     )
     backfill.add_argument("--delete-orphans", action="store_true", help="delete the orphaned thumbnails found")
+    backfill.add_argument(
+        "--max-renders",
+        type=_at_least(1),
+        metavar="N",
+        help="render (or send) at most N sources, then stop cleanly at a checkpoint: --resume continues",
+    )
     backfill.add_argument("--resume", action="store_true", help="continue after the checkpoint's last completed key")
     backfill.add_argument(
         "--checkpoint", type=Path, metavar="FILE", help="checkpoint file (default: ./.polythumb-backfill-<id>.json)"
@@ -79,6 +86,20 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=[],
         metavar="KEY=VALUE",
         help="cloud: an option of the provider's sink (see its README); repeatable",
+    )
+    backfill.add_argument(
+        "--cost-from-logs",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="dry run: price renders with the durations a deployment logged (JSON lines); repeatable",
+    )
+    backfill.add_argument(
+        "--instance",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dry run on a cloud: the billed size (memory_mb=1024; GCP: memory=1Gi, cpu=1)",
     )
     backfill.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_setting_flags(backfill)
@@ -149,13 +170,21 @@ def _run_backfill(args: argparse.Namespace) -> int:
     }
 
     if args.dry_run:
+        from core.ops.backfill import estimate
+
         plan, stats = job.plan(after=after, sample=args.sample, io_workers=io_workers)
+        cost = estimate.estimate(
+            plan.renders, target=args.target, config=job.config, workers=args.workers or os.cpu_count() or 1,
+            max_renders=args.max_renders, measured=_measured(args.cost_from_logs, job),
+            measured_from=", ".join(map(str, args.cost_from_logs or ())), instance=args.instance,
+        )  # fmt: skip
         if args.json:
-            print(json.dumps({**report, **plan.to_dict(stats)}, ensure_ascii=False))
+            print(json.dumps({**report, **plan.to_dict(stats), "cost": cost}, ensure_ascii=False))
         else:
             scope = f" (prefix {args.prefix!r})" if args.prefix else ""
             print(f"backfill plan: {source.bucket} -> {dest.bucket}{scope}")
             print(plan.describe(stats))
+            print(estimate.describe(cost, target=args.target))
         return EXIT_OK
 
     sink: WorkSink | None = None
@@ -170,6 +199,24 @@ def _run_backfill(args: argparse.Namespace) -> int:
     finally:
         if sink is not None:
             sink.close()
+
+
+def _measured(paths: list[Path] | None, job: Job) -> Measurements | None:
+    """What the log files given to --cost-from-logs measured, per profile (None: none given)."""
+    if not paths:
+        return None
+    from core.reports.measured import measure, read_lines
+
+    lines: list[str] = []
+    for path in paths:
+        try:
+            lines += path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"--cost-from-logs {path}: {exc.strerror or exc}") from None
+    measured = measure(read_lines(lines), profile_of=job.profile_of)
+    if not measured.profiles:
+        raise ConfigError(f"--cost-from-logs: no created events with duration_ms in {', '.join(map(str, paths))}")
+    return measured
 
 
 def load_sink(spec: registry.ProviderSpec, request: SinkRequest) -> WorkSink:
@@ -290,6 +337,7 @@ def _backfill_local(
         delete_orphans=args.delete_orphans,
         checkpoint=writer,
         on_result=on_result,
+        max_renders=args.max_renders,
     )
     progress.clear()
     if not args.json:
@@ -314,7 +362,9 @@ def _backfill_dispatch(
     from core.ops.backfill.planner import Orphan
 
     total = len(spool)
-    options = DispatchOptions(batch_size=args.batch, rate=args.rate, max_attempts=args.max_attempts)
+    options = DispatchOptions(
+        batch_size=args.batch, rate=args.rate, max_attempts=args.max_attempts, max_renders=args.max_renders
+    )
 
     def remove_orphan(orphan: Orphan) -> OrphanAction:
         return delete_orphan(orphan, source=job.source, dest=job.dest, config=job.config)

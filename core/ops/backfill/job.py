@@ -11,6 +11,7 @@ from core.ops.backfill.concurrency import DEFAULT_IO_WORKERS
 from core.ops.backfill.planner import Planner, PlanStats
 from core.ops.backfill.report import DEFAULT_SAMPLE, PlanSummary
 from core.ops.backfill.spool import Spool
+from core.profiles import profile_for
 from core.storage.port import Storage
 
 
@@ -27,6 +28,11 @@ class Job:
     def identity(self) -> dict[str, str]:
         """What a checkpoint must match to be resumed by this job."""
         return {"target": self.target, "source": self.source.bucket, "dest": self.dest.bucket, "prefix": self.prefix}
+
+    def profile_of(self, key: str) -> str:
+        """The name of the profile that renders ``key`` (``default`` without THUMBS_PROFILES)."""
+        profile = profile_for(self.config, key)
+        return profile.name if profile is not None else "(none)"
 
     def default_checkpoint(self, directory: Path) -> Path:
         """``.polythumb-backfill-<digest>.json`` in ``directory``: one file per job, so jobs never share one."""
@@ -53,7 +59,7 @@ class Job:
         """
         planner = Planner(self.source, self.dest, self.config, prefix=self.prefix, after=after, io_workers=io_workers,
                           collision_sample=sample)  # fmt: skip
-        summary = PlanSummary(sample_size=sample)
+        summary = PlanSummary(sample_size=sample, profile_of=self.profile_of)
         for entry in planner.entries():
             summary.add(entry)
             if spool is not None and (entry.needs_render or (include_orphans and entry.orphans)):
