@@ -43,7 +43,8 @@ PROVIDER = ProviderSpec(
     title="AWS",
     extra="aws",
     open_bucket="providers.aws.storage:open_bucket",
-    entrypoints={"function": "providers.aws.handler:handler"},
+    # "brake": the automatic brake on the runaway alarm (deploy/brake.tf, brake_on_runaway), from the same package.
+    entrypoints={"function": "providers.aws.handler:handler", "brake": "providers.aws.brake_function:handler"},
     backfill_sink="providers.aws.backfill:make_sink",
     packager="providers.aws.packaging:main",
     operator_settings=(BACKFILL_QUEUE_URL,),

@@ -238,3 +238,33 @@ def test_the_commands_print_the_state(
     assert status["braked"] and status["controls"] == [f"event source mapping {sqs_stack['mapping']}: Disabled"]
     assert main(["release", "aws", "--endpoint", moto_endpoint]) == 0
     assert capsys.readouterr().out.startswith("AWS: rendering (not braked)")
+
+
+def alarm_event(name: str, state: str = "ALARM") -> dict[str, Any]:
+    """What SNS hands a Lambda subscriber for a CloudWatch alarm's state change."""
+    message = {"AlarmName": name, "NewStateValue": state, "OldStateValue": "OK", "NewStateReason": "Threshold Crossed"}
+    return {"Records": [{"EventSource": "aws:sns", "Sns": {"Type": "Notification", "Message": json.dumps(message)}}]}
+
+
+def test_the_automatic_brake_acts_on_the_runaway_alarm_only_and_never_releases(
+    sqs_stack: dict[str, Any], aws_client: Callable[..., Any]
+) -> None:
+    from providers.aws.brake_function import build_handler as build_brake
+
+    awslambda = aws_client("lambda")
+    outputs = sqs_stack["outputs"]
+    environ = {
+        "BRAKE_ALARM": "polythumb-runaway", "BRAKE_FUNCTION": outputs["function_name"], "AWS_REGION": "us-east-1",
+        "BRAKE_QUEUE_URL": outputs["events_queue_url"], "BRAKE_MAPPING": outputs["event_source_mapping_id"],
+        "BRAKE_DEAD_LETTER_QUEUE_URL": outputs["dead_letter_queue_url"],
+    }  # fmt: skip
+    brake = build_brake(environ, lambda_client=awslambda, sqs_client=aws_client("sqs"))
+    assert brake(alarm_event("polythumb-errors"), None) == {"braked": False}  # another alarm
+    assert brake(alarm_event("polythumb-runaway", "OK"), None) == {"braked": False}  # not a runaway now
+    assert awslambda.get_event_source_mapping(UUID=sqs_stack["mapping"])["State"] == "Enabled"
+    assert brake(alarm_event("polythumb-runaway"), None) == {"braked": True}
+    assert awslambda.get_event_source_mapping(UUID=sqs_stack["mapping"])["State"] == "Disabled"
+    assert brake(alarm_event("polythumb-runaway", "OK"), None) == {"braked": False}  # back to OK: still braked
+    assert awslambda.get_event_source_mapping(UUID=sqs_stack["mapping"])["State"] == "Disabled"
+    released = brake_for(outputs, aws_client).release()  # a person releases, restoring what the record says
+    assert not released.braked and awslambda.get_event_source_mapping(UUID=sqs_stack["mapping"])["State"] == "Enabled"

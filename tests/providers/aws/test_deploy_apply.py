@@ -181,7 +181,7 @@ def deployed(
     # In the working copy, where every later terraform command of the tests reads them too (teardown).
     (workdir / "moto.auto.tfvars").write_text(
         f'source_bucket_name = "pt-src-{suffix}"\ndest_bucket_name = "pt-dst-{suffix}"\n'
-        'alarm_email = "ops@example.com"\n'
+        'alarm_email = "ops@example.com"\nbrake_on_runaway = true\n'
     )
     result = subprocess.run(
         [sys.executable, "-m", "core.ops.cli", "deploy", "aws", "--workdir", str(workdir), "--package", str(package),
@@ -289,6 +289,50 @@ def test_brake_and_release_turn_the_created_mapping_through_the_outputs(
     assert released.returncode == 0, released.stderr[-3000:]
     assert awslambda.get_event_source_mapping(UUID=mapping)["State"] == before
     assert "polythumb:brake" not in awslambda.list_tags(Resource=function_arn)["Tags"]
+
+
+def test_the_runaway_alarm_reaches_the_created_automatic_brake_which_brakes_as_the_command_does(
+    deployed: tuple[Path, dict[str, Any]], aws_client: Callable[..., Any]
+) -> None:
+    """Issue 24: with brake_on_runaway, a function from the same package subscribes to the alarm topic, filtered
+    to the runaway alarm going into ALARM, allowed to turn exactly the function's controls. moto cannot run it
+    (Docker), so its handler runs here with the created function's own settings, on moto's Lambda API.
+    """
+    from providers.aws.brake_function import build_handler as build_brake
+
+    from .test_brake import alarm_event
+
+    _, outputs = deployed
+    sns, awslambda, iam = aws_client("sns"), aws_client("lambda"), aws_client("iam")
+    brake_name = f"{outputs['function_name']}-brake"
+    function = awslambda.get_function_configuration(FunctionName=brake_name)
+    assert function["Handler"] == "providers.aws.brake_function.handler"
+    settings = function["Environment"]["Variables"]
+    assert settings["BRAKE_ALARM"] == outputs["runaway_alarm_name"] == "polythumb-runaway"
+    assert settings["BRAKE_MAPPING"] == outputs["event_source_mapping_id"]
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=outputs["alarm_topic_arn"])["Subscriptions"]
+    [subscription] = [s for s in subscriptions if s["Protocol"] == "lambda"]
+    assert subscription["Endpoint"] == function["FunctionArn"]
+    attributes = sns.get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])["Attributes"]
+    assert attributes["FilterPolicyScope"] == "MessageBody"
+    assert json.loads(attributes["FilterPolicy"]) == {"AlarmName": ["polythumb-runaway"], "NewStateValue": ["ALARM"]}
+    role = function["Role"].rsplit("/", 1)[1]
+    [policy_name] = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    document = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+    grants = {s["Sid"]: s for s in (json.loads(document) if isinstance(document, str) else document)["Statement"]}
+    thumbnailer = awslambda.get_function_configuration(FunctionName=outputs["function_name"])["FunctionArn"]
+    assert grants["TurnTheFunction"]["Resource"] == thumbnailer
+    assert grants["TurnTheMapping"]["Resource"].endswith(f":event-source-mapping:{outputs['event_source_mapping_id']}")
+
+    mapping = outputs["event_source_mapping_id"]
+    before = awslambda.get_event_source_mapping(UUID=mapping)["State"]
+    brake = build_brake({**settings, "AWS_REGION": "us-east-1"}, lambda_client=awslambda, sqs_client=aws_client("sqs"))
+    assert brake(alarm_event("polythumb-runaway"), None) == {"braked": True}
+    assert awslambda.get_event_source_mapping(UUID=mapping)["State"] == "Disabled"
+    from providers.aws.brake import LambdaBrake, Stack
+
+    LambdaBrake(Stack.from_outputs(outputs), lambda_client=awslambda, sqs_client=aws_client("sqs")).release()
+    assert awslambda.get_event_source_mapping(UUID=mapping)["State"] == before
 
 
 def test_a_budget_is_planned_on_the_deployments_cost_tag_and_may_notify_the_alarm_topic(
