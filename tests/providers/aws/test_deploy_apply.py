@@ -249,8 +249,9 @@ def test_the_apply_wires_notification_queue_mapping_and_role(
         "Throttles",
     }
     assert all(a["AlarmActions"] == [outputs["alarm_topic_arn"]] for a in alarms)
-    [subscription] = aws_client("sns").list_subscriptions_by_topic(TopicArn=outputs["alarm_topic_arn"])["Subscriptions"]
-    assert subscription["Protocol"] == "email"
+    subscriptions = aws_client("sns").list_subscriptions_by_topic(TopicArn=outputs["alarm_topic_arn"])["Subscriptions"]
+    # The email, and (brake_on_runaway in this stack) the automatic brake's function.
+    assert sorted(s["Protocol"] for s in subscriptions) == ["email", "lambda"]
     groups = aws_client("logs").describe_log_groups(logGroupNamePrefix=outputs["log_group"])["logGroups"]
     assert groups[0]["retentionInDays"] == 30
 
