@@ -1,19 +1,17 @@
-"""``polythumb backfill --dry-run`` states the renders a plan implies and what they cost: CPU seconds here,
-or the target cloud's price; from a synthetic render of the plan's mean original, or from the durations a
-deployment logged (``--cost-from-logs``); and what a ``--max-renders`` run of it takes.
+"""``polythumb backfill --dry-run`` states the renders a plan implies and what they cost: CPU seconds here (a
+cloud's price: tests/providers/aws/test_cost.py); from a synthetic render of the plan's mean original, or
+from the durations a deployment logged (``--cost-from-logs``); and what a ``--max-renders`` run of it takes.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from core.ops.cli import main
-from core.reports.costs import load_prices
 from tests.images import jpeg_bytes
 
 
@@ -72,31 +70,6 @@ def test_measured_durations_price_the_renders_per_profile(
     assert cost["seconds_per_render"] == pytest.approx(0.22)
     assert (cost["this_run"], cost["cpu_seconds"]) == (3, pytest.approx(0.7, abs=0.05))
     assert "avatars: 0.100 s" in cost["assumptions"][0] and "shop: 0.300 s" in cost["assumptions"][0]
-
-
-def test_a_cloud_target_is_priced_with_its_pricing_at_the_given_size(
-    s3_client: Any, new_bucket: Callable[..., str], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch,
-    log_file: Path, capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
-    source, dest = new_bucket("est-src"), new_bucket("est-dst")
-    for i in range(4):
-        s3_client.put_object(Bucket=source, Key=f"shop/{i}.jpg", Body=jpeg_bytes(160, 120))
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    report = dry_run(capsys, source, "--target", "aws", "--out", dest, "--cost-from-logs", str(log_file),
-                     "--instance", "memory_mb=1024")  # fmt: skip
-    cloud = report["cost"]["cloud"]
-    lines = {line["item"]: line for line in cloud["lines"]}
-    # Both measured events count for the one recipe: 0.2 s each, billed per ms at 1 GB.
-    assert cloud["billed_s_per_render"] == pytest.approx(0.2)
-    assert lines["Lambda duration"]["quantity"] == pytest.approx(4 * 0.2 * 1.0)
-    assert lines["Lambda requests"]["quantity"] == 4
-    assert lines["S3 PUT (one per thumbnail)"]["quantity"] == 8
-    price = load_prices()["aws"]["lambda_gb_second"].price
-    assert lines["Lambda duration"]["cost"] == pytest.approx(0.8 * price, abs=1e-6)
-    assert cloud["total"] == pytest.approx(sum(line["cost"] for line in cloud["lines"]), abs=1e-5)
 
 
 def test_nothing_to_render_costs_nothing_and_renders_nothing_here(
