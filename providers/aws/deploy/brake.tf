@@ -12,9 +12,8 @@ output "event_source_mapping_id" {
 # -- the automatic brake (off by default) -------------------------------------------------------------
 # With brake_on_runaway, a small function from the same package subscribes to the alarm topic and puts the
 # brake on -- exactly as `polythumb brake aws` does -- when the runaway alarm goes into ALARM. It never
-# releases: a person looks, then runs `polythumb release aws`. The runaway alarm itself belongs to the
-# alarms (alarms.tf); the brake knows it by name only: local.runaway_alarm_name. Until an alarm of that
-# name exists, nothing publishes it and the function is never invoked.
+# releases: a person looks, then runs `polythumb release aws`. The runaway alarm is defined in runaway.tf;
+# the brake knows it by name only: local.runaway_alarm_name.
 
 variable "brake_on_runaway" {
   description = "Put the brake on automatically when the runaway alarm (local.runaway_alarm_name, \"<name>-runaway\") goes into ALARM; release stays a person's `polythumb release aws`."
@@ -24,7 +23,7 @@ variable "brake_on_runaway" {
 
 locals {
   # The interface with the alarms: the name of the alarm that fires on a runaway (renders per source
-  # revision, invocations per upload). alarms.tf names it "${var.name}-runaway".
+  # revision, deliveries per upload), defined in runaway.tf.
   runaway_alarm_name = "${var.name}-runaway"
   brake_function     = "${var.name}-brake"
   mapping_arn        = one([for m in aws_lambda_event_source_mapping.events : "arn:${data.aws_partition.current.partition}:lambda:${var.region}:${data.aws_caller_identity.current.account_id}:event-source-mapping:${m.uuid}"])

@@ -7,7 +7,10 @@ resource "google_logging_project_bucket_config" "functions" {
   bucket_id      = "${var.name_prefix}-functions"
   retention_days = var.log_retention_days
   description    = "polythumb function logs"
-  depends_on     = [google_project_service.apis]
+  # Log Analytics (free on the bucket; no BigQuery dataset is linked): the runaway alert queries it in SQL
+  # (runaway.tf).
+  enable_analytics = true
+  depends_on       = [google_project_service.apis]
 }
 
 # Log entries name the Cloud Run service by its short name (resource.labels.service_name = "<prefix>-finalized"),

@@ -130,7 +130,7 @@ LINUX_AMD64 = "h1:edXOJWE4ORX8Fm+dpVpICzMZJat4AX0VRCAy/xkcOc0="
 DARWIN_ONLY_LOCK = """
 provider "registry.terraform.io/hashicorp/aws" {
   version     = "5.100.0"
-  constraints = ">= 5.40.0, < 7.0.0"
+  constraints = ">= 5.90.0, < 7.0.0"
   hashes = [
     "h1:Ijt7pOlB7Tr7maGQIqtsLFbl7pSMIj06TVdkoSBcYOw=",
   ]
@@ -324,6 +324,19 @@ def test_the_runaway_alarm_reaches_the_created_automatic_brake_which_brakes_as_t
     thumbnailer = awslambda.get_function_configuration(FunctionName=outputs["function_name"])["FunctionArn"]
     assert grants["TurnTheFunction"]["Resource"] == thumbnailer
     assert grants["TurnTheMapping"]["Resource"].endswith(f":event-source-mapping:{outputs['event_source_mapping_id']}")
+
+    # The alarm it listens to exists (runaway.tf): metric math over two Contributor Insights rules on the
+    # function's log group.
+    cloudwatch = aws_client("cloudwatch")
+    [runaway] = cloudwatch.describe_alarms(AlarmNames=["polythumb-runaway"])["MetricAlarms"]
+    assert runaway["AlarmActions"] == [outputs["alarm_topic_arn"]] and runaway["Threshold"] == 3
+    expressions = {m["Id"]: m["Expression"] for m in runaway["Metrics"]}
+    assert expressions["deliveries"] == "INSIGHT_RULE_METRIC('polythumb-deliveries-per-source', 'Sum')"
+    assert expressions["revisions"] == "INSIGHT_RULE_METRIC('polythumb-renders-per-source', 'UniqueContributors')"
+    assert [m["Id"] for m in runaway["Metrics"] if m.get("ReturnData")] == ["runaway"]
+    rules = {r["Name"]: json.loads(r["Definition"]) for r in cloudwatch.describe_insight_rules()["InsightRules"]}
+    for name in ("polythumb-deliveries-per-source", "polythumb-renders-per-source"):
+        assert rules[name]["LogGroupNames"] == [outputs["log_group"]] and rules[name]["LogFormat"] == "JSON"
 
     mapping = outputs["event_source_mapping_id"]
     before = awslambda.get_event_source_mapping(UUID=mapping)["State"]
