@@ -8,7 +8,7 @@ without importing the operator tools.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,8 @@ class BrakeState:
         controls: Each control the brake turns and its state now (``"event source mapping 1f2e: Disabled"``).
         waiting: Where events wait, with counts where the cloud gives them, and for how long they are kept.
         notes: What the operator should know: limits, what release does, anything half-done.
+        changed: What the command that returned this state changed, one line per change; empty when it
+            changed nothing (braking a braked deployment, releasing one that is not braked, ``--status``).
     """
 
     braked: bool
@@ -35,6 +37,7 @@ class BrakeState:
     controls: tuple[str, ...] = ()
     waiting: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -44,10 +47,15 @@ class BrakeState:
             "controls": list(self.controls),
             "waiting": list(self.waiting),
             "notes": list(self.notes),
+            "changed": list(self.changed),
         }
 
-    def describe(self, title: str) -> str:
-        """A few human lines, headed by the cloud's ``title``."""
+    def with_changes(self, changes: list[str] | tuple[str, ...]) -> BrakeState:
+        """This state, reporting ``changes`` as what the command did."""
+        return replace(self, changed=tuple(changes))
+
+    def describe(self, title: str, *, command: str | None = None) -> str:
+        """A few human lines, headed by the cloud's ``title``; ``command`` (brake, release) says what it did."""
         if self.braked:
             head = f"{title}: BRAKED" + (f" since {self.since}" if self.since else " (no brake record)")
         else:
@@ -55,6 +63,9 @@ class BrakeState:
         if not self.braked and self.since:
             head += f"; a brake record from {self.since} is still there"
         lines = [head]
+        lines += [f"  did      {line}" for line in self.changed]
+        if command and not self.changed:
+            lines.append(f"  did      nothing: {command} changed no setting (see the state below)")
         lines += [f"  control  {line}" for line in self.controls]
         lines += [f"  waiting  {line}" for line in self.waiting]
         lines += [f"  note     {line}" for line in self.notes]

@@ -76,5 +76,6 @@ def brake_command(args: argparse.Namespace) -> int:
         state = brake.status(outputs)
     else:
         state = brake.engage(outputs)
-    print(json.dumps(state.to_dict()) if args.json else state.describe(spec.title))
+    command = None if args.command == "brake" and args.status else args.command
+    print(json.dumps(state.to_dict()) if args.json else state.describe(spec.title, command=command))
     return EXIT_OK

@@ -63,9 +63,17 @@ def decode_record(text: str | None) -> dict[str, str] | None:
     if text is None:
         return None
     pairs = [item.partition("=") for item in text.split()]
-    if not pairs or any(not sep or not key for key, sep, _ in pairs):
-        raise ConfigError(f"the function's {TAG} tag holds {text!r}, not a brake record: remove it by hand")
-    return {key: value for key, _, value in pairs}
+    record = {key: value for key, _, value in pairs}
+    previous = record.get("previous", "")
+    valid = (record.get("control") == "mapping" and previous in ("enabled", "disabled")) or (
+        record.get("control") == "concurrency" and (previous == "none" or previous.isdigit())
+    )
+    if not pairs or any(not sep or not key for key, sep, _ in pairs) or not valid:
+        raise ConfigError(
+            f"the function's {TAG} tag holds {text!r}, not a brake record (control=mapping previous=enabled|disabled, "
+            "or control=concurrency previous=none|N): nothing was changed; set the control by hand and remove the tag"
+        )
+    return record
 
 
 @dataclass(frozen=True)
@@ -135,38 +143,51 @@ class LambdaBrake:
     # -- the three commands ---------------------------------------------------------------------------------
 
     def engage(self) -> BrakeState:
-        """Record the setting (unless a record is there), then stop rendering."""
+        """Record the setting (unless a record is there), then stop rendering; the state says what changed."""
+        changes: list[str] = []
         record = self._record()
         if record is None:
             record = {"since": utc_now(), "control": self.control, "previous": self._current_setting()}
             self._lambda.tag_resource(Resource=self._function_arn(), Tags={TAG: encode_record(record)})
+            changes.append(f"recorded {self.control} {record['previous']} in the function's {TAG} tag")
+            interrupted = ""
+        else:  # braked before, or a brake interrupted after its record: the first record stays what release restores
+            interrupted = f" (completing the brake recorded at {record.get('since')})"
         if self.control == "mapping":
             if self._mapping_state() in POLLING:
                 self._lambda.update_event_source_mapping(UUID=self._mapping_id(), Enabled=False)
+                changes.append(f"disabled event source mapping {self._mapping_id()}" + interrupted)
             self._settle_mapping("Disabled")
-        else:
+        elif self._reserved() != 0:
             self._lambda.put_function_concurrency(FunctionName=self.stack.function_name, ReservedConcurrentExecutions=0)
-        return self.status()
+            changes.append(f"set the reserved concurrency of {self.stack.function_name} to 0" + interrupted)
+        return self.status().with_changes(changes)
 
     def release(self) -> BrakeState:
         """Restore the recorded setting and remove the record; without a record, change nothing."""
         record = self._record()
         if record is None:
             return self.status(note="no brake record on the function: nothing to release")
+        changes: list[str] = []
         previous = record.get("previous", "")
         if record.get("control") == "mapping":
             if previous == "enabled":
                 if self._mapping_state() not in POLLING:
                     self._lambda.update_event_source_mapping(UUID=self._mapping_id(), Enabled=True)
+                    changes.append(f"enabled event source mapping {self._mapping_id()}")
                 self._settle_mapping("Enabled")
         elif previous == "none":
-            self._lambda.delete_function_concurrency(FunctionName=self.stack.function_name)
-        else:
+            if self._reserved() is not None:
+                self._lambda.delete_function_concurrency(FunctionName=self.stack.function_name)
+                changes.append(f"removed the reserved concurrency of {self.stack.function_name}")
+        elif self._reserved() != int(previous):
             self._lambda.put_function_concurrency(
                 FunctionName=self.stack.function_name, ReservedConcurrentExecutions=int(previous)
             )
+            changes.append(f"set the reserved concurrency of {self.stack.function_name} back to {previous}")
         self._lambda.untag_resource(Resource=self._function_arn(), TagKeys=[TAG])
-        return self.status()
+        changes.append(f"removed the brake record (from {record.get('since')}) from the function's {TAG} tag")
+        return self.status().with_changes(changes)
 
     def status(self, *, note: str | None = None) -> BrakeState:
         """The control's state, the record, and the waiting events."""

@@ -187,14 +187,21 @@ class EventGridBrake:
             record = {"since": utc_now(), "app": state, "delivery": self._delivery(deployment, subscription)}
         elif not is_held(subscription, deployment):  # redirected back by someone since: record that instead
             record = {**record, "delivery": self._delivery(deployment, subscription)}
+        changes: list[str] = []
         if not is_held(subscription, deployment) or record_of(subscription) != record:
             properties = self._kept(subscription)
             properties["deliveryWithResourceIdentity"] = held_delivery(deployment)
             properties["labels"] = [*_other_labels(subscription), LABEL + json.dumps(record, separators=(",", ":"))]
             self._put(deployment.event_subscription_id, properties)
+            changes.append(
+                f"redirected {deployment.subscription_name} to the queue {deployment.held_queue}, recording its "
+                "destination in a label"
+            )
         if state != "Stopped":
             self._cli.tool(["az", "functionapp", "stop", "--ids", deployment.function_app_id])
-        return self.status(outputs)
+            completing = f" (completing the brake recorded at {record.get('since')})" if not changes else ""
+            changes.append(f"stopped the function app{completing}")
+        return self.status(outputs).with_changes(changes)
 
     def release(self, outputs: Mapping[str, Any]) -> BrakeState:
         """Start the app (if it ran), restore the recorded destination, then move the held events on."""
@@ -202,23 +209,28 @@ class EventGridBrake:
         subscription = self._get(deployment.event_subscription_id)
         record = record_of(subscription)
         notes: list[str] = []
+        changes: list[str] = []
         if record is not None:
             if record.get("app") == "Running" and self._app_state(deployment) != "Running":
                 self._cli.tool(["az", "functionapp", "start", "--ids", deployment.function_app_id])
+                changes.append("started the function app")
             properties = self._kept(subscription)
             properties.update(self._restored(deployment, record["delivery"]))
             properties["labels"] = _other_labels(subscription)
             self._put(deployment.event_subscription_id, properties)
+            changes.append(f"restored the recorded destination of {deployment.subscription_name}, removing the record")
         else:
             notes.append("no brake record on the Event Grid subscription: nothing to restore")
         moved, left = self._move_held(deployment)
+        if moved:
+            changes.append(f"moved {moved} held events to {deployment.backfill_queue}")
         if moved or left:
             notes.append(
                 f"moved {moved} held events to {deployment.backfill_queue}, where on_backfill_queue renders them"
             )
         if left:
             notes.append(f"{left} messages in {deployment.held_queue} are no events and were left there: look at them")
-        return self.status(outputs, notes=notes)
+        return self.status(outputs, notes=notes).with_changes(changes)
 
     def status(self, outputs: Mapping[str, Any], *, notes: list[str] | None = None) -> BrakeState:
         """The subscription's destination, the app's state, the record and the queues' counts."""

@@ -104,8 +104,10 @@ class EventarcBrake:
     def engage(self, outputs: Mapping[str, Any]) -> BrakeState:
         """Record each subscription's push configuration, raise its retention, then pause it."""
         deployment = Deployment.from_outputs(outputs)
-        since = utc_now()
         found = {name: self._describe(name) for name in map(self._subscription_of, deployment.triggers.values())}
+        # A brake interrupted half-way, or one subscription rewritten since: its label says when the brake began.
+        labelled_at = [at for at in map(_since, found.values()) if at]
+        since = min(labelled_at) if labelled_at else utc_now()
         for name, subscription in found.items():  # every one is checked before any is changed
             paused = not (subscription.get("pushConfig") or {}).get("pushEndpoint")
             if paused and LABEL not in (subscription.get("labels") or {}):
@@ -113,38 +115,46 @@ class EventarcBrake:
                     f"{name} is a pull subscription that polythumb did not pause: there is no push configuration "
                     "to record, so nothing was changed. Give it back its push endpoint first"
                 )
+        changes: list[str] = []
         for name, subscription in found.items():
             push = subscription.get("pushConfig") or {}
             labelled = LABEL in (subscription.get("labels") or {})
             started = _since(subscription) or since
+            short = name.rsplit("/", 1)[-1]
             if push.get("pushEndpoint"):  # delivering: record what to restore (again, if an update rewrote it)
                 self._write_record(deployment, name, {"since": started, "subscription": name, "pushConfig": push})
+                changes.append(f"recorded the push configuration of {short} in {self._record_url(deployment, name)}")
             update = [f"--update-labels={LABEL}={label_value(started)}"] if not labelled else []
             if _seconds(subscription.get("messageRetentionDuration")) < RETENTION_SECONDS:
                 update.append(f"--message-retention-duration={RETENTION}")
             if update:
                 self._cli.tool(["gcloud", "pubsub", "subscriptions", "update", name, *update])
+                changes.append(f"updated {short}: " + ", ".join(flag.lstrip("-").split("=")[0] for flag in update))
             if push.get("pushEndpoint"):
                 self._cli.tool(["gcloud", "pubsub", "subscriptions", "modify-push-config", name, "--push-endpoint="])
-        return self.status(outputs)
+                completing = f" (completing the brake labelled at {_since(subscription)})" if labelled else ""
+                changes.append(f"paused {short} (push -> pull){completing}")
+        return self.status(outputs).with_changes(changes)
 
     def release(self, outputs: Mapping[str, Any]) -> BrakeState:
         """Restore each paused subscription's recorded push configuration, then drop the label and record."""
         deployment = Deployment.from_outputs(outputs)
-        released = 0
+        changes: list[str] = []
         for trigger in deployment.triggers.values():
             name = self._subscription_of(trigger)
+            short = name.rsplit("/", 1)[-1]
             subscription = self._describe(name)
             if LABEL not in (subscription.get("labels") or {}):
                 continue
             if not (subscription.get("pushConfig") or {}).get("pushEndpoint"):
                 record = self._read_record(deployment, name)
                 self._cli.tool(restore_argv(name, record["pushConfig"]))
+                changes.append(f"restored the recorded push configuration of {short}")
             self._cli.tool(["gcloud", "pubsub", "subscriptions", "update", name, f"--remove-labels={LABEL}"])
             self._cli.tool(["gcloud", "storage", "rm", self._record_url(deployment, name)])
-            released += 1
-        note = None if released else "no paused subscription: nothing to release"
-        return self.status(outputs, note=note)
+            changes.append(f"removed the brake label of {short} and its record {self._record_url(deployment, name)}")
+        note = None if changes else "no paused subscription: nothing to release"
+        return self.status(outputs, note=note).with_changes(changes)
 
     def status(self, outputs: Mapping[str, Any], *, note: str | None = None) -> BrakeState:
         """Each subscription: pushing or paused, its label and retention; nothing is changed."""
@@ -162,6 +172,7 @@ class EventarcBrake:
             short = name.rsplit("/", 1)[-1]
             if push.get("pushEndpoint"):
                 controls.append(f"{kind} trigger, subscription {short}: pushing to the function")
+                since = since or (_since(subscription) if labelled else None)
                 if labelled:
                     notes.append(
                         f"{short} pushes again although it is labelled {LABEL} (an update of the trigger rewrote "

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from core.errors import ConfigError
 from core.ops import brake as brake_cli
 from core.ops.cli import main
 from providers.aws.brake import TAG, LambdaBrake, Stack
@@ -232,12 +233,20 @@ def test_the_commands_print_the_state(
     for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name, raising=False)  # restored after the test: the command sets them
     assert main(["brake", "aws", "--endpoint", moto_endpoint]) == 0
-    assert capsys.readouterr().out.startswith("AWS: BRAKED since ")
+    out = capsys.readouterr().out
+    assert out.startswith("AWS: BRAKED since ")
+    assert f"\n  did      disabled event source mapping {sqs_stack['mapping']}\n" in out
+    assert main(["brake", "aws", "--endpoint", moto_endpoint]) == 0
+    assert "\n  did      nothing: brake changed no setting" in capsys.readouterr().out
     assert main(["brake", "aws", "--status", "--json", "--endpoint", moto_endpoint]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["braked"] and status["controls"] == [f"event source mapping {sqs_stack['mapping']}: Disabled"]
+    assert status["changed"] == []
+    assert main(["brake", "aws", "--status", "--endpoint", moto_endpoint]) == 0
+    assert "did" not in capsys.readouterr().out  # --status only reads, and says nothing of doing
     assert main(["release", "aws", "--endpoint", moto_endpoint]) == 0
-    assert capsys.readouterr().out.startswith("AWS: rendering (not braked)")
+    out = capsys.readouterr().out
+    assert out.startswith("AWS: rendering (not braked)") and "\n  did      enabled event source mapping" in out
 
 
 def alarm_event(name: str, state: str = "ALARM") -> dict[str, Any]:
@@ -268,3 +277,162 @@ def test_the_automatic_brake_acts_on_the_runaway_alarm_only_and_never_releases(
     assert awslambda.get_event_source_mapping(UUID=sqs_stack["mapping"])["State"] == "Disabled"
     released = brake_for(outputs, aws_client).release()  # a person releases, restoring what the record says
     assert not released.braked and awslambda.get_event_source_mapping(UUID=sqs_stack["mapping"])["State"] == "Enabled"
+
+
+# -- attacks: repeats, interruptions, a backfill meanwhile, a hand-edited record -----------------------------
+
+
+class Crashing:
+    """A Lambda client whose ``method`` raises once (a crash of the command at that step); all else passes on."""
+
+    def __init__(self, client: Any, method: str) -> None:
+        self._client, self._method, self.crashed = client, method, False
+
+    def __getattr__(self, name: str) -> Any:
+        if name == self._method and not self.crashed:
+
+            def crash(**kwargs: Any) -> Any:
+                self.crashed = True
+                raise KeyboardInterrupt(f"killed before {name}")
+
+            return crash
+        return getattr(self._client, name)
+
+
+def crashing_brake(outputs: dict[str, Any], aws_client: Callable[..., Any], method: str) -> LambdaBrake:
+    return LambdaBrake(
+        Stack.from_outputs(outputs), lambda_client=Crashing(aws_client("lambda"), method),
+        sqs_client=aws_client("sqs"), sleep=lambda seconds: None,
+    )  # fmt: skip
+
+
+def test_each_command_says_what_it_changed_and_a_repeat_changes_nothing(
+    sqs_stack: dict[str, Any], aws_client: Callable[..., Any]
+) -> None:
+    brake, mapping = brake_for(sqs_stack["outputs"], aws_client), sqs_stack["mapping"]
+    first = brake.engage()
+    assert first.changed == (f"recorded mapping enabled in the function's {TAG} tag",
+                             f"disabled event source mapping {mapping}")  # fmt: skip
+    again = brake.engage()
+    assert again.braked and again.changed == ()
+    assert "did      nothing: brake changed no setting" in again.describe("AWS", command="brake")
+    released = brake.release()
+    removed = f"removed the brake record (from {first.since}) from the function's {TAG} tag"
+    assert released.changed == (f"enabled event source mapping {mapping}", removed)
+    twice = brake.release()
+    assert not twice.braked and twice.changed == () and any("nothing to release" in n for n in twice.notes)
+    assert "did      nothing: release changed no setting" in twice.describe("AWS", command="release")
+    assert aws_client("lambda").get_event_source_mapping(UUID=mapping)["State"] == "Enabled"
+
+
+def test_a_brake_killed_between_its_record_and_the_mapping_is_completed_by_braking_again(
+    sqs_stack: dict[str, Any], aws_client: Callable[..., Any]
+) -> None:
+    awslambda, mapping = aws_client("lambda"), sqs_stack["mapping"]
+    with pytest.raises(KeyboardInterrupt):
+        crashing_brake(sqs_stack["outputs"], aws_client, "update_event_source_mapping").engage()
+    brake = brake_for(sqs_stack["outputs"], aws_client)
+    status = brake.status()  # recorded, still polling: said so
+    assert not status.braked and status.since
+    assert any("polls again although the brake record" in n for n in status.notes)
+    done = brake.engage()
+    assert done.braked and done.since == status.since
+    completing = f"(completing the brake recorded at {status.since})"
+    assert done.changed == (f"disabled event source mapping {mapping} {completing}",)
+    brake.release()
+    assert awslambda.get_event_source_mapping(UUID=mapping)["State"] == "Enabled"
+
+
+def test_a_brake_killed_after_its_record_is_undone_by_release(
+    sqs_stack: dict[str, Any], aws_client: Callable[..., Any]
+) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        crashing_brake(sqs_stack["outputs"], aws_client, "update_event_source_mapping").engage()
+    released = brake_for(sqs_stack["outputs"], aws_client).release()
+    assert not released.braked and released.since is None
+    assert len(released.changed) == 1 and released.changed[0].startswith("removed the brake record")
+    assert aws_client("lambda").get_event_source_mapping(UUID=sqs_stack["mapping"])["State"] == "Enabled"
+
+
+def test_a_release_killed_before_removing_the_record_is_completed_by_releasing_again(
+    sqs_stack: dict[str, Any], aws_client: Callable[..., Any]
+) -> None:
+    brake_for(sqs_stack["outputs"], aws_client).engage()
+    with pytest.raises(KeyboardInterrupt):
+        crashing_brake(sqs_stack["outputs"], aws_client, "untag_resource").release()
+    brake = brake_for(sqs_stack["outputs"], aws_client)
+    assert aws_client("lambda").get_event_source_mapping(UUID=sqs_stack["mapping"])["State"] == "Enabled"
+    status = brake.status()
+    assert status.since and any("polls again although the brake record" in n for n in status.notes)
+    again = brake.release()
+    assert not again.braked and again.since is None
+    assert len(again.changed) == 1 and again.changed[0].startswith("removed the brake record")
+
+
+def test_a_direct_route_brake_repeated_or_interrupted_turns_the_reservation_once(
+    new_function: Callable[..., dict[str, Any]], aws_client: Callable[..., Any]
+) -> None:
+    function = new_function(reserved=7)
+    outputs = {"function_name": function["FunctionName"], "region": "us-east-1"}
+    with pytest.raises(KeyboardInterrupt):
+        crashing_brake(outputs, aws_client, "put_function_concurrency").engage()
+    brake = brake_for(outputs, aws_client)
+    done = brake.engage()
+    assert done.braked and len(done.changed) == 1 and "to 0 (completing the brake recorded at" in done.changed[0]
+    assert brake.engage().changed == ()
+    released = brake.release()
+    assert released.changed[0] == f"set the reserved concurrency of {function['FunctionName']} back to 7"
+    assert (
+        aws_client("lambda").get_function_concurrency(FunctionName=function["FunctionName"])[
+            "ReservedConcurrentExecutions"
+        ]
+        == 7
+    )
+    assert brake.release().changed == ()
+
+
+@pytest.mark.parametrize("value", ["control=mapping previous=maybe since=x", "control=concurrency previous=lots",
+                                   "since=2026-01-01T00:00:00Z", "whatever"])  # fmt: skip
+def test_a_hand_edited_record_stops_both_commands_before_they_change_anything(
+    sqs_stack: dict[str, Any], aws_client: Callable[..., Any], value: str
+) -> None:
+    awslambda = aws_client("lambda")
+    arn = awslambda.get_function_configuration(FunctionName=sqs_stack["outputs"]["function_name"])["FunctionArn"]
+    awslambda.tag_resource(Resource=arn, Tags={TAG: value})
+    brake = brake_for(sqs_stack["outputs"], aws_client)
+    for command in (brake.engage, brake.release):
+        with pytest.raises(ConfigError, match=r"not a brake record.*nothing was changed"):
+            command()
+    assert awslambda.get_event_source_mapping(UUID=sqs_stack["mapping"])["State"] == "Enabled"
+    assert awslambda.list_tags(Resource=arn)["Tags"][TAG] == value
+
+
+def test_a_backfill_sending_while_braked_waits_in_the_queue_and_release_renders_it(
+    sqs_stack: dict[str, Any], pollers: None, aws_client: Callable[..., Any], s3_client: Any
+) -> None:
+    from core.events import ObjectEvent
+    from providers.aws.backfill import SqsSink
+
+    sqs = aws_client("sqs")
+    keys = [f"uploads/old{n}.jpg" for n in range(12)]
+    for key in keys:
+        s3_client.put_object(Bucket=sqs_stack["source"], Key=key, Body=jpeg_bytes(120, 90))
+    assert wait_for(lambda: len(thumbnails(s3_client, sqs_stack["dest"])) == 12)  # the uploads themselves
+    for item in s3_client.list_objects_v2(Bucket=sqs_stack["dest"])["Contents"]:
+        s3_client.delete_object(Bucket=sqs_stack["dest"], Key=item["Key"])  # lost: a backfill's job
+    brake = brake_for(sqs_stack["outputs"], aws_client)
+    sink = SqsSink(sqs_stack["queue"].url, client=sqs, workers=2)
+    try:
+        events = [ObjectEvent.created(sqs_stack["source"], key, size=1, event_id=f"b{n}") for n, key in enumerate(keys)]
+        assert sink.send(events[:5]).accepted == tuple(range(5))
+        brake.engage()  # mid-backfill
+        assert sink.send(events[5:]).accepted == tuple(range(7))  # the backfill goes on sending, unaware
+    finally:
+        sink.close()
+    time.sleep(1.5)
+    rendered_while_braked = thumbnails(s3_client, sqs_stack["dest"])
+    assert len(rendered_while_braked) <= 5  # only what pollers took before the brake
+    assert wait_for(lambda: sum(waiting(sqs, sqs_stack["queue"].url)) == 12 - len(rendered_while_braked))
+    brake.release()
+    assert wait_for(lambda: len(thumbnails(s3_client, sqs_stack["dest"])) == 12)
+    assert waiting(sqs, sqs_stack["dead"].url) == (0, 0)

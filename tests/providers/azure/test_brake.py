@@ -282,3 +282,67 @@ def test_the_terraform_output_names_what_the_brake_reads_and_event_grid_may_writ
     assert sender["scope"] == "${azurerm_storage_queue.held.id}"
     assert sender["principal_id"] == "${azurerm_eventgrid_system_topic.images.identity[0].principal_id}"
     assert sender["role_definition_name"] == "Storage Queue Data Message Sender"
+
+
+def crashing_run(step: str) -> Callable[..., Any]:
+    """``subprocess.run`` killed (once) when the command is about to run ``az ... <step>``."""
+    import subprocess
+
+    crashed: list[bool] = []
+
+    def run(argv: list[str], **kwargs: Any) -> Any:
+        if step in argv and not crashed:
+            crashed.append(True)
+            raise KeyboardInterrupt(f"killed before {step}")
+        return subprocess.run(argv, **kwargs)
+
+    return run
+
+
+def test_each_command_says_what_it_changed_and_a_repeat_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, azurite_queue: AzuriteQueue, queues: tuple[str, str]
+) -> None:
+    install_az(tmp_path, monkeypatch, FUNCTION)
+    deployment = outputs(*queues, azurite_queue.queue_endpoint)
+    brake = EventGridBrake(queues=azurite_queues(azurite_queue))
+    first = brake.engage(deployment)
+    assert [c.split(" ")[0] for c in first.changed] == ["redirected", "stopped"]
+    assert brake.engage(deployment).changed == ()
+    released = brake.release(deployment)
+    assert [c.split(" ")[0] for c in released.changed] == ["started", "restored"]
+    again = brake.release(deployment)
+    assert again.changed == () and "did      nothing" in again.describe("Azure", command="release")
+
+
+def test_a_brake_killed_between_redirecting_and_stopping_is_completed_by_braking_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, azurite_queue: AzuriteQueue, queues: tuple[str, str]
+) -> None:
+    environment = install_az(tmp_path, monkeypatch, FUNCTION)
+    deployment = outputs(*queues, azurite_queue.queue_endpoint)
+    with pytest.raises(KeyboardInterrupt):
+        EventGridBrake(run=crashing_run("stop"), queues=azurite_queues(azurite_queue)).engage(deployment)
+    brake = EventGridBrake(queues=azurite_queues(azurite_queue))
+    status = brake.status(deployment)  # events held, app running: said so
+    assert status.since and any("events are held, but the app runs" in note for note in status.notes)
+    done = brake.engage(deployment)
+    assert done.braked and done.since == status.since
+    assert done.changed == (f"stopped the function app (completing the brake recorded at {status.since})",)
+    brake.release(deployment)
+    after = fake_az.resources(environment)
+    assert after["apps"][APP_ID]["state"] == "Running"
+    assert after["resources"][SUBSCRIPTION_ID]["properties"]["destination"] == FUNCTION
+
+
+def test_a_release_killed_between_starting_and_restoring_is_completed_by_releasing_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, azurite_queue: AzuriteQueue, queues: tuple[str, str]
+) -> None:
+    environment = install_az(tmp_path, monkeypatch, FUNCTION)
+    deployment = outputs(*queues, azurite_queue.queue_endpoint)
+    EventGridBrake(queues=azurite_queues(azurite_queue)).engage(deployment)
+    with pytest.raises(KeyboardInterrupt):
+        EventGridBrake(run=crashing_run("put"), queues=azurite_queues(azurite_queue)).release(deployment)
+    assert fake_az.resources(environment)["apps"][APP_ID]["state"] == "Running"  # started, not yet restored
+    again = EventGridBrake(queues=azurite_queues(azurite_queue)).release(deployment)
+    assert not again.braked and again.since is None
+    assert [c.split(" ")[0] for c in again.changed] == ["restored"]
+    assert fake_az.resources(environment)["resources"][SUBSCRIPTION_ID]["properties"]["destination"] == FUNCTION

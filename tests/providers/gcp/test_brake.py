@@ -187,3 +187,64 @@ def test_the_terraform_output_names_every_trigger_and_the_code_bucket() -> None:
     [code] = [block["google_storage_bucket"]["code"] for block in module["resource"]
               if "code" in block.get("google_storage_bucket", {})]  # fmt: skip
     assert code["force_destroy"] is True
+
+
+def crashing_run(step: str) -> Any:
+    """``subprocess.run`` killed (once) when the command is about to run ``gcloud ... <step>``."""
+    import subprocess
+
+    crashed: list[bool] = []
+
+    def run(argv: list[str], **kwargs: Any) -> Any:
+        if step in argv and not crashed:
+            crashed.append(True)
+            raise KeyboardInterrupt(f"killed before {step}")
+        return subprocess.run(argv, **kwargs)
+
+    return run
+
+
+def test_each_command_says_what_it_changed_and_a_repeat_changes_nothing(gcloud: tuple[dict[str, str], Path]) -> None:
+    brake = EventarcBrake()
+    first = brake.engage(OUTPUTS)
+    names = [subscription(k).rsplit("/", 1)[1] for k in KINDS]
+    assert [c.split(" ")[0] for c in first.changed] == ["recorded", "updated", "paused"] * 3
+    assert all(any(name in change for change in first.changed) for name in names)
+    assert brake.engage(OUTPUTS).changed == ()
+    released = brake.release(OUTPUTS)
+    assert [c.split(" ")[0] for c in released.changed] == ["restored", "removed"] * 3
+    again = brake.release(OUTPUTS)
+    assert again.changed == () and "did      nothing" in again.describe("GCP", command="release")
+
+
+def test_a_brake_killed_between_recording_and_pausing_is_completed_by_braking_again(
+    gcloud: tuple[dict[str, str], Path],
+) -> None:
+    environment, _ = gcloud
+    with pytest.raises(KeyboardInterrupt):
+        EventarcBrake(run=crashing_run("modify-push-config")).engage(OUTPUTS)
+    brake = EventarcBrake()
+    status = brake.status(OUTPUTS)  # one subscription recorded and labelled, none paused: said so
+    assert not status.braked and status.since
+    assert any("pushes again although it is labelled" in note for note in status.notes)
+    done = brake.engage(OUTPUTS)
+    assert done.braked and done.since == status.since
+    assert any(change.startswith("paused") and "(completing the brake labelled at" in change for change in done.changed)
+    assert all(s["pushConfig"] == {} for s in subscriptions(environment).values())
+    assert len({s["labels"][LABEL] for s in subscriptions(environment).values()}) == 1  # one brake, one time
+    brake.release(OUTPUTS)
+    assert [s["pushConfig"] for s in subscriptions(environment).values()] == [push_config(k) for k in KINDS]
+
+
+def test_a_release_killed_between_restoring_and_unlabelling_is_completed_by_releasing_again(
+    gcloud: tuple[dict[str, str], Path],
+) -> None:
+    environment, _ = gcloud
+    EventarcBrake().engage(OUTPUTS)
+    with pytest.raises(KeyboardInterrupt):
+        EventarcBrake(run=crashing_run(f"--remove-labels={LABEL}")).release(OUTPUTS)
+    again = EventarcBrake().release(OUTPUTS)
+    assert not again.braked and again.since is None
+    assert [c.split(" ")[0] for c in again.changed] == ["removed"] + ["restored", "removed"] * 2
+    assert [s["pushConfig"] for s in subscriptions(environment).values()] == [push_config(k) for k in KINDS]
+    assert fake_gcloud.state(environment)["objects"] == {}
