@@ -145,9 +145,12 @@ class LambdaBrake:
     def engage(self) -> BrakeState:
         """Record the setting (unless a record is there), then stop rendering; the state says what changed."""
         changes: list[str] = []
+        # The setting is read before the record: a brake running at the same time (the automatic one and a
+        # person's) records before it turns, so a setting it already turned comes with its record, read next.
+        previous = self._current_setting()
         record = self._record()
         if record is None:
-            record = {"since": utc_now(), "control": self.control, "previous": self._current_setting()}
+            record = {"since": utc_now(), "control": self.control, "previous": previous}
             self._lambda.tag_resource(Resource=self._function_arn(), Tags={TAG: encode_record(record)})
             changes.append(f"recorded {self.control} {record['previous']} in the function's {TAG} tag")
             interrupted = ""

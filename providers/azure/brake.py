@@ -175,9 +175,11 @@ class EventGridBrake:
     def engage(self, outputs: Mapping[str, Any]) -> BrakeState:
         """Record and redirect the subscription to the held queue (one request), then stop the app."""
         deployment = Deployment.from_outputs(outputs)
+        # The app is read before the subscription: a brake running at the same time records (in the
+        # subscription) before it stops the app, so an app it already stopped comes with its record, read next.
+        state = self._app_state(deployment)
         subscription = self._get(deployment.event_subscription_id)
         record = record_of(subscription)
-        state = self._app_state(deployment)
         if record is None:
             if is_held(subscription, deployment):
                 raise ConfigError(

@@ -436,3 +436,38 @@ def test_a_backfill_sending_while_braked_waits_in_the_queue_and_release_renders_
     brake.release()
     assert wait_for(lambda: len(thumbnails(s3_client, sqs_stack["dest"])) == 12)
     assert waiting(sqs, sqs_stack["dead"].url) == (0, 0)
+
+
+class Racing:
+    """A Lambda client on which ``other`` runs to completion just before the first mapping read answers."""
+
+    def __init__(self, client: Any, other: Callable[[], Any]) -> None:
+        self._client, self._other, self.raced = client, other, False
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if name != "get_event_source_mapping" or self.raced:
+            return method
+
+        def first_read(**kwargs: Any) -> Any:
+            self.raced = True
+            self._other()
+            return method(**kwargs)
+
+        return first_read
+
+
+def test_two_brakes_at_once_keep_the_setting_from_before_both(
+    sqs_stack: dict[str, Any], aws_client: Callable[..., Any]
+) -> None:
+    """The automatic brake and a person braking together: whichever records, release enables the mapping."""
+    awslambda = aws_client("lambda")
+    other = brake_for(sqs_stack["outputs"], aws_client)
+    racing = LambdaBrake(
+        Stack.from_outputs(sqs_stack["outputs"]), lambda_client=Racing(awslambda, other.engage),
+        sqs_client=aws_client("sqs"), sleep=lambda seconds: None,
+    )  # fmt: skip
+    assert racing.engage().braked
+    released = brake_for(sqs_stack["outputs"], aws_client).release()
+    assert not released.braked
+    assert awslambda.get_event_source_mapping(UUID=sqs_stack["mapping"])["State"] == "Enabled"

@@ -346,3 +346,28 @@ def test_a_release_killed_between_starting_and_restoring_is_completed_by_releasi
     assert not again.braked and again.since is None
     assert [c.split(" ")[0] for c in again.changed] == ["restored"]
     assert fake_az.resources(environment)["resources"][SUBSCRIPTION_ID]["properties"]["destination"] == FUNCTION
+
+
+def test_two_brakes_at_once_keep_the_app_state_from_before_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, azurite_queue: AzuriteQueue, queues: tuple[str, str]
+) -> None:
+    """The other brake runs to completion just before this one's first read of the app answers."""
+    import subprocess
+
+    environment = install_az(tmp_path, monkeypatch, FUNCTION)
+    deployment = outputs(*queues, azurite_queue.queue_endpoint)
+    other = EventGridBrake(queues=azurite_queues(azurite_queue))
+    raced: list[bool] = []
+
+    def run(argv: list[str], **kwargs: Any) -> Any:
+        if "functionapp" in argv and "show" in argv and not raced:
+            raced.append(True)
+            other.engage(deployment)
+        return subprocess.run(argv, **kwargs)
+
+    assert EventGridBrake(run=run, queues=azurite_queues(azurite_queue)).engage(deployment).braked
+    released = EventGridBrake(queues=azurite_queues(azurite_queue)).release(deployment)
+    assert not released.braked
+    after = fake_az.resources(environment)
+    assert after["apps"][APP_ID]["state"] == "Running"  # it ran before both brakes: release starts it
+    assert after["resources"][SUBSCRIPTION_ID]["properties"]["destination"] == FUNCTION
