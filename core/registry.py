@@ -102,6 +102,8 @@ class ProviderSpec:
             metrics from the line itself (a log-based metric, a query). See :mod:`core.metrics`.
         observability: The module generating its dashboards, metric definitions and alerts from
             :mod:`core.metrics` into its Terraform (``python -m core.ops.observability``).
+        brake: A :class:`core.ops.brake.Brake` for ``polythumb brake|release <name>``: what stops its
+            rendering without losing an event, and what undoes it.
         package: Its import package; empty: ``providers.<name>`` (a built-in provider).
         install: What to run when its SDK is missing; empty: the extra, from a polythumb checkout.
     """
@@ -124,6 +126,7 @@ class ProviderSpec:
     deployer: str | None = None
     metrics_encoder: str | None = None
     observability: str | None = None
+    brake: str | None = None
     package: str = ""
     install: str = ""
 

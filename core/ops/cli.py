@@ -104,11 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     from core.ops import stats
 
     stats.add_parser(commands)
+    from core.ops.brake import add_parsers as add_brake_parsers
+    from core.ops.cost import add_parser as add_cost_parser
     from core.ops.deploy import add_parsers as add_deploy_parsers
     from core.ops.teardown import add_parser as add_teardown_parser
 
     add_deploy_parsers(commands)
     add_teardown_parser(commands)
+    add_brake_parsers(commands)
+    add_cost_parser(commands)
     return parser
 
 
@@ -146,6 +150,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from core.ops.teardown import teardown_command
 
             return teardown_command(args)
+        if args.command == "cost":
+            from core.ops.cost import cost_command
+
+            return cost_command(args)
+        if args.command in ("brake", "release"):
+            from core.ops.brake import brake_command
+
+            return brake_command(args)
         return _package(args)
     except ConfigError as exc:
         print(f"polythumb: configuration error: {exc}", file=sys.stderr)

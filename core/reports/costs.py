@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core import registry
+from core.reports.measured import Measurements, ProfileMeasure
 from core.reports.workload import RenderSample, Workload
 
 PRICES = Path(__file__).with_name("prices.json")
@@ -167,16 +169,16 @@ class Month:
     """The workload's month, as every cloud's :func:`estimate` prices it.
 
     Attributes:
-        images: Images rendered in the month.
-        thumbnails: Thumbnails per image.
+        images: Images rendered in the month (invocations, when priced from measurements).
+        thumbnails: Thumbnails per image (written per invocation, when measured: a mean).
         billed_s: Billed seconds of one invocation (the deployment's rounding applied).
         thumbnail_gb: GiB of the month's new thumbnails.
         deployment: What the Terraform deploys.
         assumptions: The model's assumptions.
     """
 
-    images: int
-    thumbnails: int
+    images: float
+    thumbnails: float
     billed_s: float
     thumbnail_gb: float
     deployment: Deployment
@@ -247,3 +249,55 @@ def assumptions_text(
         f"({'; '.join(f'{c}: {r}' for c, r in prices.regions.items())}); see the price table's sources.",
     ]
     return lines
+
+
+@dataclass(frozen=True)
+class ProfileCost:
+    """One profile's month, priced from a deployment's own measurements (:mod:`core.reports.measured`).
+
+    Attributes:
+        measure: What the logs showed for the profile.
+        uploads: The month's uploads that go to this profile (the measured share of the total).
+        events: The month's invocations for them (uploads x the measured events per upload).
+        billed_s: Mean billed seconds of one invocation (each measured duration rounded as the cloud bills).
+        lines: The month's priced lines.
+    """
+
+    measure: ProfileMeasure
+    uploads: float
+    events: float
+    billed_s: float
+    lines: list[Line]
+
+    @property
+    def total(self) -> float:
+        return sum(line.cost for line in self.lines)
+
+
+def price_measured(
+    cloud: str,
+    measurements: Measurements,
+    *,
+    uploads_per_month: float,
+    deployment: Deployment,
+    prices: PriceTable,
+    assumptions: Assumptions = Assumptions(),
+) -> list[ProfileCost]:
+    """Each profile's month for ``uploads_per_month`` uploads, with ``cloud``'s pricing and the measured mix.
+
+    Every measured event is an invocation as the cloud bills it (its duration rounded up to the
+    granularity, the minimum applied, at the deployment's memory); the storage requests per invocation
+    follow the pricing module's model, with the measured thumbnails written per invocation.
+    """
+    costs: list[ProfileCost] = []
+    for name, measure in measurements.profiles.items():
+        if not measure.events:
+            continue
+        uploads = uploads_per_month * measurements.share(name)
+        events = uploads * measure.events_per_upload
+        billed = statistics.fmean(deployment.billed_seconds(ms / 1000) for ms in measure.durations_ms)
+        stored_gb = uploads * (measure.written_bytes / measure.uploads) / GIB if measure.uploads else 0.0
+        month = Month(events, measure.written / measure.events, billed, stored_gb, deployment, assumptions)
+        lines: list[Line] = pricing(cloud).estimate(month, prices[cloud])
+        costs.append(ProfileCost(measure, uploads, events, billed, lines))
+    return costs

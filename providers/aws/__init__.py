@@ -52,7 +52,12 @@ PROVIDER = ProviderSpec(
     title="AWS",
     extra="aws",
     open_bucket="providers.aws.storage:open_bucket",
-    entrypoints={"function": "providers.aws.handler:handler", "serve": "providers.aws.serve:handler"},
+    # "brake": the automatic brake on the runaway alarms (deploy/brake.tf, brake_on_runaway), from the same package.
+    entrypoints={
+        "function": "providers.aws.handler:handler",
+        "serve": "providers.aws.serve:handler",
+        "brake": "providers.aws.brake_function:handler",
+    },
     backfill_sink="providers.aws.backfill:make_sink",
     packager="providers.aws.packaging:main",
     function_settings=(SERVE_KEYS_SECRET,),
@@ -65,6 +70,7 @@ PROVIDER = ProviderSpec(
         instance_variables={"memory_mb": "memory_size"},
     ),
     deployer="providers.aws.deploy_cli:DEPLOYER",
+    brake="providers.aws.brake:BRAKE",
     sdk_modules=("boto3", "botocore"),
     notifiers={"sns": "providers.aws.notify:SnsNotifier", "eventbridge": "providers.aws.notify:EventBridgeNotifier"},
     url_signer="providers.aws.notify:sign_url",

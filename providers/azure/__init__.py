@@ -35,6 +35,7 @@ PROVIDER = ProviderSpec(
         instance_variables={"memory_mb": "instance_memory_mb"},
     ),
     deployer="providers.azure.deploy_cli:DEPLOYER",
+    brake="providers.azure.brake:BRAKE",
     sdk_modules=("azure.storage.blob", "azure.functions"),
     notifiers={"eventgrid": "providers.azure.notify:EventGridNotifier"},
     url_signer="providers.azure.notify:sign_url",

@@ -6,8 +6,12 @@ Repository tooling: read through the registry (``facts["pricing"]``), never pack
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import subprocess
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
+from core.errors import ConfigError
 from core.reports.costs import Deployment, Line, Month, Price
 
 
@@ -33,3 +37,30 @@ def estimate(month: Month, prices: Mapping[str, Price]) -> list[Line]:
             prices["event_grid_operations"],
         ),
     ]
+
+
+def log_query(hours: float) -> str:
+    """The Kusto query of the event lines the app wrote in the last ``hours`` (Application Insights traces)."""
+    since = f"ago({max(1, round(hours))}h)"
+    return f"AppTraces | where TimeGenerated > {since} | where Message has 'duration_ms' | project Message"
+
+
+def log_lines(outputs: Mapping[str, Any], *, hours: float, run: Callable[..., Any] = subprocess.run) -> Iterator[str]:
+    """The app's event lines of the last ``hours``, through ``az monitor log-analytics query``.
+
+    Raises:
+        ConfigError: the outputs name no workspace, or az fails (its message is shown).
+    """
+    workspace = (outputs.get("cost_inputs") or {}).get("workspace")
+    if not workspace:
+        raise ConfigError("the Terraform outputs lack cost_inputs (workspace): apply the current deploy files")
+    argv = ["az", "monitor", "log-analytics", "query", "--workspace", workspace, "--analytics-query",
+            log_query(hours), "--output", "json"]  # fmt: skip
+    try:
+        done = run(argv, capture_output=True, text=True, check=False)
+    except FileNotFoundError as exc:
+        raise ConfigError("az is not installed or not on PATH") from exc
+    if done.returncode != 0:
+        raise ConfigError(f"az monitor log-analytics query failed: {(done.stderr or '').strip()[:300]}")
+    for row in json.loads(done.stdout or "[]"):
+        yield str(row.get("Message", ""))

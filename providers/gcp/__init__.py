@@ -58,6 +58,7 @@ PROVIDER = ProviderSpec(
         instance_variables={"memory": "available_memory", "cpu": "available_cpu"},
     ),
     deployer="providers.gcp.deploy_cli:DEPLOYER",
+    brake="providers.gcp.brake:BRAKE",
     sdk_modules=("google.cloud.storage", "functions_framework"),
     notifiers={"pubsub": "providers.gcp.notify:PubSubNotifier"},
     url_signer="providers.gcp.notify:sign_url",

@@ -6,9 +6,16 @@ Repository tooling: read through the registry (``facts["pricing"]``), never pack
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import subprocess
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
+from core.errors import ConfigError
 from core.reports.costs import GIB, Deployment, Line, Month, Price
+
+#: The Cloud Logging filter of the lines ``polythumb cost gcp --from-cloud`` reads: the event lines.
+LOG_FILTER = 'resource.type="cloud_run_revision" AND jsonPayload.duration_ms:*'
 
 
 def deployment(instance: Mapping[str, str]) -> Deployment:
@@ -44,3 +51,28 @@ def estimate(month: Month, prices: Mapping[str, Price]) -> list[Line]:
         Line("Eventarc events (Google source)", n, prices["eventarc_events"]),
         Line("Pub/Sub transport (publish + push)", n * pubsub_bytes / 2**40, prices["pubsub_tib"]),
     ]
+
+
+def log_lines(outputs: Mapping[str, Any], *, hours: float, run: Callable[..., Any] = subprocess.run) -> Iterator[str]:
+    """The functions' event lines of the last ``hours`` from their log bucket, through ``gcloud logging read``.
+
+    Raises:
+        ConfigError: the outputs name no log bucket, or gcloud fails (its message is shown).
+    """
+    inputs = outputs.get("cost_inputs") or {}
+    bucket = inputs.get("log_bucket") or outputs.get("log_bucket")
+    if not bucket or not inputs.get("project"):
+        raise ConfigError(
+            "the Terraform outputs lack cost_inputs (project, log bucket): apply the current deploy files"
+        )
+    freshness = f"--freshness={max(1, round(hours))}h"
+    argv = ["gcloud", "logging", "read", LOG_FILTER, f"--project={inputs['project']}", f"--bucket={bucket}",
+            "--location=global", "--view=_AllLogs", freshness, "--format=json"]  # fmt: skip
+    try:
+        done = run(argv, capture_output=True, text=True, check=False)
+    except FileNotFoundError as exc:
+        raise ConfigError("gcloud is not installed or not on PATH") from exc
+    if done.returncode != 0:
+        raise ConfigError(f"gcloud logging read failed: {(done.stderr or '').strip()[:300]}")
+    for entry in json.loads(done.stdout or "[]"):
+        yield json.dumps(entry)  # a Cloud Logging entry: the event line is its jsonPayload

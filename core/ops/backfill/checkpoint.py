@@ -173,10 +173,10 @@ class CheckpointWriter:
         save_checkpoint(self.path, checkpoint)
         self._written, self._last = now, checkpoint
 
-    def finish(self, watermark: Watermark) -> None:
-        """Save the final state; ``finished`` when every registered item is done."""
+    def finish(self, watermark: Watermark, *, exhausted: bool = True) -> None:
+        """Save the final state; ``finished`` when the plan was exhausted and every registered item is done."""
         checkpoint = self._checkpoint(watermark)
-        save_checkpoint(self.path, replace(checkpoint, finished=watermark.in_flight == 0))
+        save_checkpoint(self.path, replace(checkpoint, finished=exhausted and watermark.in_flight == 0))
 
     def _checkpoint(self, watermark: Watermark) -> Checkpoint:
         base_key = self.start.last_key if self.start else None

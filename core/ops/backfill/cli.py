@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core import registry
 from core.config import load_config
@@ -23,7 +23,9 @@ if TYPE_CHECKING:  # the backfill loads only when its command runs
     from core.ops.backfill.checkpoint import Checkpoint, CheckpointWriter
     from core.ops.backfill.dispatch import SinkRequest, WorkSink
     from core.ops.backfill.job import Job
+    from core.ops.backfill.report import RenderCounts
     from core.ops.backfill.spool import Spool
+    from core.reports.measured import Measurements
     from core.storage.port import Storage
 
 
@@ -59,6 +61,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="local: processes (default: CPU count); cloud: threads (default 16)",
     )
     backfill.add_argument("--delete-orphans", action="store_true", help="delete the orphaned thumbnails found")
+    backfill.add_argument(
+        "--max-renders",
+        type=_at_least(1),
+        metavar="N",
+        help="render (or send) at most N sources, then stop cleanly at a checkpoint: --resume continues",
+    )
     backfill.add_argument("--resume", action="store_true", help="continue after the checkpoint's last completed key")
     backfill.add_argument(
         "--checkpoint",
@@ -88,6 +96,20 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=[],
         metavar="KEY=VALUE",
         help="cloud: an option of the provider's sink (see its README); repeatable",
+    )
+    backfill.add_argument(
+        "--cost-from-logs",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="dry run: price renders with the durations a deployment logged (JSON lines); repeatable",
+    )
+    backfill.add_argument(
+        "--instance",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dry run on a cloud: the billed size (memory_mb=1024; GCP: memory=1Gi, cpu=1)",
     )
     backfill.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_setting_flags(backfill)
@@ -163,8 +185,10 @@ def _run_backfill(args: argparse.Namespace) -> int:
     if args.dry_run or args.lazy:
         plan, stats = job.plan(after=after, sample=args.sample, io_workers=io_workers)
         lazy = {"rendered": 0, "on_first_request": plan.to_render} if args.lazy else {}
+        cost = None if args.lazy else _estimate(args, job, plan.renders)
         if args.json:
-            print(json.dumps({**report, **plan.to_dict(stats), **lazy}, ensure_ascii=False))
+            priced = {"cost": cost} if cost is not None else {}
+            print(json.dumps({**report, **plan.to_dict(stats), **lazy, **priced}, ensure_ascii=False))
         else:
             scope = f" (prefix {args.prefix!r})" if args.prefix else ""
             print(f"backfill plan: {source.bucket} -> {dest.bucket}{scope}")
@@ -174,6 +198,10 @@ def _run_backfill(args: argparse.Namespace) -> int:
                     f"lazy: nothing rendered; the outputs of {plan.to_render} missing or stale sources are rendered "
                     "on their first request to the serve function (polythumb serve locally)"
                 )
+            if cost is not None:
+                from core.ops.backfill import estimate
+
+                print(estimate.describe(cost, target=args.target))
         return EXIT_OK
 
     sink: WorkSink | None = None
@@ -205,6 +233,35 @@ def _checkpoint_path(args: argparse.Namespace, job: Job) -> Path:
     move_checkpoint(legacy, path)
     print(f"polythumb: moved the checkpoint {legacy} to {path}", file=sys.stderr)
     return path
+
+
+def _estimate(args: argparse.Namespace, job: Job, renders: RenderCounts) -> dict[str, Any]:
+    """The dry run's cost of the plan's renders (bounded by --max-renders) on ``--target``."""
+    from core.ops.backfill import estimate
+
+    return estimate.estimate(
+        renders, target=args.target, config=job.config, workers=args.workers or os.cpu_count() or 1,
+        max_renders=args.max_renders, measured=_measured(args.cost_from_logs, job),
+        measured_from=", ".join(map(str, args.cost_from_logs or ())), instance=args.instance,
+    )  # fmt: skip
+
+
+def _measured(paths: list[Path] | None, job: Job) -> Measurements | None:
+    """What the log files given to --cost-from-logs measured, per profile (None: none given)."""
+    if not paths:
+        return None
+    from core.reports.measured import measure, read_lines
+
+    lines: list[str] = []
+    for path in paths:
+        try:
+            lines += path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"--cost-from-logs {path}: {exc.strerror or exc}") from None
+    measured = measure(read_lines(lines), profile_of=job.profile_of)
+    if not measured.profiles:
+        raise ConfigError(f"--cost-from-logs: no created events with duration_ms in {', '.join(map(str, paths))}")
+    return measured
 
 
 def load_sink(spec: registry.ProviderSpec, request: SinkRequest) -> WorkSink:
@@ -325,6 +382,7 @@ def _backfill_local(
         delete_orphans=args.delete_orphans,
         checkpoint=writer,
         on_result=on_result,
+        max_renders=args.max_renders,
     )
     progress.clear()
     if not args.json:
@@ -349,7 +407,9 @@ def _backfill_dispatch(
     from core.ops.backfill.planner import Orphan
 
     total = len(spool)
-    options = DispatchOptions(batch_size=args.batch, rate=args.rate, max_attempts=args.max_attempts)
+    options = DispatchOptions(
+        batch_size=args.batch, rate=args.rate, max_attempts=args.max_attempts, max_renders=args.max_renders
+    )
 
     def remove_orphan(orphan: Orphan) -> OrphanAction:
         return delete_orphan(orphan, source=job.source, dest=job.dest, config=job.config)

@@ -203,6 +203,8 @@ class DispatchOptions:
         base_delay: Backoff of the first retry, in seconds (doubling per attempt, with jitter).
         max_delay: Backoff ceiling, in seconds.
         backlog: Items waiting for a retry before no new items are taken (default: 10 batches).
+        max_renders: Work items to send at most (sources to render); None: no bound. The items taken
+            complete (sent or dead-lettered), the checkpoint stops before the first one left.
     """
 
     batch_size: int | None = None
@@ -211,6 +213,7 @@ class DispatchOptions:
     base_delay: float = 0.5
     max_delay: float = 30.0
     backlog: int | None = None
+    max_renders: int | None = None
 
     def backoff(self, attempts: int, draw: float) -> float:
         """Seconds before retry number ``attempts`` ("equal jitter": half fixed, half random, never zero)."""
@@ -233,12 +236,15 @@ class DispatchSummary(RunCounts):
     orphan_failures: int = 0
     rate_limited_seconds: float = 0.0
     seconds: float = 0.0
+    #: The run stopped at ``max_renders`` with sources left to render (resume continues).
+    stopped_at_bound: bool = False
 
     def describe(self) -> str:
         """One human line."""
         return (
             f"{self.sent} work items sent in {self.batches} batches ({self.retries} retries, "
             f"{self.dead_lettered} dead-lettered), {self.orphans_deleted} orphans deleted in {self.seconds:.2f} s"
+            + (" (stopped at --max-renders: --resume continues)" if self.stopped_at_bound else "")
         )
 
 
@@ -276,6 +282,7 @@ class Dispatcher:
     on_progress: Callable[[DispatchSummary], None] | None = None
     summary: DispatchSummary = field(default_factory=DispatchSummary, init=False)
     _watermark: Watermark = field(default_factory=Watermark, init=False)
+    _taken: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         limit = self.sink.max_batch_size
@@ -306,6 +313,8 @@ class Dispatcher:
                     entry = next(pending, None)
                     if entry is None:
                         exhausted = True
+                    elif entry.needs_render and self._at_bound():
+                        exhausted = self.summary.stopped_at_bound = True  # left, with the rest, for --resume
                     elif (item := self._start(entry)) is not None:
                         batch.append(item)
                 if batch:
@@ -319,9 +328,14 @@ class Dispatcher:
             if self.checkpoint is not None:
                 self.checkpoint.update(self._watermark, force=True)
         if self.checkpoint is not None:
-            self.checkpoint.finish(self._watermark)
+            self.checkpoint.finish(self._watermark, exhausted=not self.summary.stopped_at_bound)
         self.summary.seconds = time.perf_counter() - started
         return self.summary
+
+    def _at_bound(self) -> bool:
+        """Whether ``max_renders`` work items have been taken already."""
+        bound = self.options.max_renders
+        return bound is not None and self._taken >= bound
 
     def _start(self, entry: PlanEntry) -> _Item | None:
         """Register an entry, delete its orphans; return its work item, or None when it is already done."""
@@ -337,6 +351,7 @@ class Dispatcher:
                 self.summary.orphans_deleted += action is OrphanAction.DELETED
                 self.summary.orphans_kept += action is OrphanAction.KEPT
         if entry.needs_render:
+            self._taken += 1
             return _Item(entry.to_event(self.source_bucket), token)
         self._complete(token)
         return None

@@ -11,7 +11,9 @@ Memory stays flat: at most ``2 x workers`` entries are in flight, and the
 entries come from the on-disk :class:`core.ops.backfill.spool.Spool`. Progress is
 checkpointed as a low-water mark (see :mod:`core.ops.backfill.checkpoint`); an
 item that fails is reported and counted, and the mark moves past it (a run
-without ``--resume`` plans it again, since it is still missing).
+without ``--resume`` plans it again, since it is still missing). With ``max_renders``
+the run takes no source to render beyond that many: what it took completes, the
+checkpoint stops just before the first one it left, and ``--resume`` goes on from there.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class LocalSummary(RunCounts):
     orphans_kept: int = 0
     orphan_failures: int = 0
     seconds: float = 0.0
+    #: The run stopped at ``max_renders`` with sources left to render (resume continues).
+    stopped_at_bound: bool = False
 
     def add(self, result: EntryResult) -> None:
         """Count one entry's result."""
@@ -81,6 +85,7 @@ class LocalSummary(RunCounts):
             + (f" ({self.orphans_kept} kept: no longer orphans)" if self.orphans_kept else "")
             + (f", {self.orphan_failures} orphan deletes failed" if self.orphan_failures else "")
             + f" in {self.seconds:.2f} s"
+            + (" (stopped at --max-renders: --resume continues)" if self.stopped_at_bound else "")
         )
 
 
@@ -148,6 +153,7 @@ def run_local(
     open_bucket: BucketOpener = open_local_bucket,
     checkpoint: CheckpointWriter | None = None,
     on_result: Callable[[EntryResult, LocalSummary], None] | None = None,
+    max_renders: int | None = None,
 ) -> LocalSummary:
     """Execute plan entries (in increasing key order) and return the counts.
 
@@ -161,6 +167,7 @@ def run_local(
         open_bucket: Opens a bucket by name; must pickle (a module-level function) for ``workers > 1``.
         checkpoint: Where to save the low-water mark; None keeps no checkpoint.
         on_result: Called after each entry with its result and the running counts.
+        max_renders: Take at most this many sources to render; None: no bound.
     """
     # A partial of a module-level class pickles, so spawn-started workers can build their own.
     make_worker = partial(
@@ -184,9 +191,15 @@ def run_local(
             on_result(result, summary)
 
     tokens: dict[str, int] = {}
+    taken = 0
 
     def registered() -> Iterator[PlanEntry]:
+        nonlocal taken
         for entry in entries:  # registered as submitted, so the low-water mark never passes work in flight
+            if entry.needs_render and max_renders is not None and taken >= max_renders:
+                summary.stopped_at_bound = True  # this entry and the rest are left for --resume
+                return
+            taken += entry.needs_render
             tokens[entry.key] = watermark.register(entry.key)
             yield entry
 
@@ -197,6 +210,6 @@ def run_local(
         if checkpoint is not None:
             checkpoint.update(watermark, force=True)  # interrupted or not, keep every completed item
     if checkpoint is not None:
-        checkpoint.finish(watermark)
+        checkpoint.finish(watermark, exhausted=not summary.stopped_at_bound)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -31,6 +31,11 @@ class Job:
         """What a checkpoint must match to be resumed by this job."""
         return {"target": self.target, "source": self.source.bucket, "dest": self.dest.bucket, "prefix": self.prefix}
 
+    def profile_of(self, key: str) -> str:
+        """The name of the profile that renders ``key`` (``default`` without THUMBS_PROFILES)."""
+        profile = self.config.profiles.profile_for(key)
+        return profile.name if profile is not None else "(none)"
+
     def default_checkpoint(self, directory: Path | None = None) -> Path:
         """``<target>-<digest>.json`` in ``directory`` (default: :func:`checkpoint_directory`), the digest of the
         job's identity: one file per source, destination, prefix and target, so two jobs never share one."""
@@ -63,7 +68,7 @@ class Job:
         """
         planner = Planner(self.source, self.dest, self.config, prefix=self.prefix, after=after, io_workers=io_workers,
                           collision_sample=sample)  # fmt: skip
-        summary = PlanSummary(sample_size=sample)
+        summary = PlanSummary(sample_size=sample, profile_of=self.profile_of)
         for entry in planner.entries():
             summary.add(entry)
             if spool is not None and (entry.needs_render or (include_orphans and entry.orphans)):

@@ -3,6 +3,7 @@ and the counts of a run."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,10 +24,30 @@ class RunCounts:
 
 
 @dataclass
+class RenderCounts:
+    """What the plan's renders amount to: the sources, the thumbnails they write, their bytes, their profiles."""
+
+    sources: int = 0
+    thumbnails: int = 0
+    source_bytes: int = 0
+    by_profile: dict[str, int] = field(default_factory=dict)
+
+    def add(self, entry: PlanEntry, profile: str) -> None:
+        """Count one source to render."""
+        self.sources += 1
+        self.thumbnails += len(entry.outputs)
+        self.source_bytes += (entry.source.size or 0) if entry.source else 0
+        self.by_profile[profile] = self.by_profile.get(profile, 0) + 1
+
+
+@dataclass
 class PlanSummary:
     """Counts and samples of a plan, filled entry by entry (memory: the samples only)."""
 
     sample_size: int = DEFAULT_SAMPLE
+    #: The profile of a source key (for the renders' cost); None: every source is the one recipe.
+    profile_of: Callable[[str], str] | None = None
+    renders: RenderCounts = field(default_factory=RenderCounts)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASSES, 0))
     samples: dict[str, list[str]] = field(default_factory=lambda: {name: [] for name in CLASSES})
     orphan_reasons: dict[str, int] = field(default_factory=dict)
@@ -37,6 +58,8 @@ class PlanSummary:
         """Count one entry: its source's status (if any) and each of its orphans."""
         if entry.status is not None:
             self._count(entry.status.value, entry.key)
+        if entry.needs_render:
+            self.renders.add(entry, self.profile_of(entry.key) if self.profile_of else "default")
         for orphan in entry.orphans:
             self._count("orphaned", orphan.key)
             self.orphan_reasons[orphan.reason.value] = self.orphan_reasons.get(orphan.reason.value, 0) + 1

@@ -25,6 +25,8 @@ resource "aws_sns_topic" "alarms" {
 }
 
 data "aws_iam_policy_document" "alarm_topic" {
+  source_policy_documents = [data.aws_iam_policy_document.budget_publishes.json] # budget.tf
+
   statement {
     sid       = "CloudWatchAlarmsPublish"
     actions   = ["sns:Publish"]

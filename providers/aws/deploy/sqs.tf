@@ -18,8 +18,8 @@ resource "aws_sqs_queue" "events" {
 
   name                       = "${var.name}-events"
   visibility_timeout_seconds = local.visibility_timeout
-  message_retention_seconds  = 4 * 24 * 3600
-  receive_wait_time_seconds  = 20 # long polling: fewer empty receives
+  message_retention_seconds  = 14 * 24 * 3600 # the maximum: what waits while braked (brake.tf) is kept longest
+  receive_wait_time_seconds  = 20             # long polling: fewer empty receives
   sqs_managed_sse_enabled    = true
 
   redrive_policy = jsonencode({

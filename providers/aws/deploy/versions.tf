@@ -4,7 +4,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.40, < 7.0"
+      version = ">= 5.90, < 7.0"
     }
   }
 }
@@ -13,7 +13,8 @@ provider "aws" {
   region = var.region
 
   default_tags {
-    tags = merge({ "app" = "polythumb" }, var.tags)
+    # polythumb-deployment is the cost allocation tag of the budget (budget.tf).
+    tags = merge({ "app" = "polythumb" }, var.tags, local.cost_tag)
   }
 }
 

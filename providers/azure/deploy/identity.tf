@@ -76,6 +76,7 @@ resource "time_sleep" "role_propagation" {
         azurerm_role_assignment.backfill_queue_reader.id,
         azurerm_role_assignment.backfill_poison_sender.id,
         azurerm_role_assignment.deadletter_writer.id,
+        azurerm_role_assignment.held_sender.id, # brake.tf
       ],
       azurerm_role_assignment.images_queue_contributor[*].id,
       azurerm_role_assignment.completion_sender[*].id,
@@ -87,6 +88,7 @@ resource "time_sleep" "role_propagation" {
       azurerm_role_assignment.backfill_operator_sender[*].id,
       azurerm_role_assignment.backfill_operator_source_reader[*].id,
       azurerm_role_assignment.backfill_operator_dest[*].id,
+      [for assignment in azurerm_role_assignment.brake_operator : assignment.id],
     )))
   }
 }

@@ -22,4 +22,7 @@ terraform {
 provider "google" {
   project = var.project_id
   region  = var.region
+
+  # polythumb-deployment is the label the budget counts (budget.tf).
+  default_labels = local.cost_labels
 }

@@ -322,4 +322,4 @@ def test_the_lock_carries_every_platforms_release_checksums() -> None:
     assert len(set(zip_hashes)) == 15, "one zh: checksum per platform zip of the release"
     assert "h1:edXOJWE4ORX8Fm+dpVpICzMZJat4AX0VRCAy/xkcOc0=" in lock  # linux_amd64, the local plugin's
     constraints = re.search(r'constraints\s*=\s*"([^"]+)"', lock)
-    assert constraints and constraints.group(1) == ">= 5.40.0, < 7.0.0"  # what versions.tf requires
+    assert constraints and constraints.group(1) == ">= 5.90.0, < 7.0.0"  # what versions.tf requires

@@ -1,8 +1,14 @@
-"""A stand-in ``az`` on PATH for the tests of ``polythumb deploy|verify azure`` and of the Terraform's
-``local-exec``: it records its arguments and keeps one app's settings in a file.
+"""A stand-in ``az`` on PATH for the tests of ``polythumb deploy|verify|brake|release azure`` and of the
+Terraform's ``local-exec``: it records its arguments and keeps one app's settings in a file.
 
 ``functionapp config appsettings list`` answers with those settings, through ``--query`` (JMESPath, as
-``az`` evaluates it) and ``--output json|tsv``; ``... delete --setting-names N...`` removes them. It tests
+``az`` evaluates it) and ``--output json|tsv``; ``... delete --setting-names N...`` removes them.
+
+For the brake, it also keeps Azure Resource Manager resources (``arm``): ``rest --method get|put`` on an
+Event Grid subscription (a PUT replaces its properties, as the API does, refusing a body with both
+``destination`` and ``deliveryWithResourceIdentity``, or a webhook whose key is not the app's, or whose app
+is stopped: Event Grid's validation handshake fails then), ``rest --method post .../getFullUrl`` (the
+webhook URL with its key, which a GET never shows), and ``functionapp show|stop|start|keys list``. It tests
 polythumb's commands and its reading of the answers, not Azure.
 """
 
@@ -14,9 +20,11 @@ import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 SCRIPT = r"""#!{python}
 import json, os, sys
+from urllib.parse import parse_qs, urlsplit
 
 import jmespath
 
@@ -28,6 +36,73 @@ with open(os.environ["FAKE_AZ_LOG"], "a", encoding="utf-8") as log:
 def option(name, default=None):
     return args[args.index(name) + 1] if name in args else default
 
+
+def arm():
+    with open(os.environ["FAKE_AZ_ARM"], encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def save_arm(resources):
+    with open(os.environ["FAKE_AZ_ARM"], "w", encoding="utf-8") as handle:
+        json.dump(resources, handle)
+
+
+def refuse(message):
+    sys.stderr.write("ERROR: " + message + "\n")
+    sys.exit(1)
+
+
+def put(resources, path, body):
+    properties = dict(body["properties"])
+    if properties.get("destination") and properties.get("deliveryWithResourceIdentity"):
+        refuse("Bad Request: destination and deliveryWithResourceIdentity cannot both be set")
+    destination = properties.get("destination") or {{}}
+    full_url = None
+    if destination.get("endpointType") == "WebHook":
+        url = destination["properties"].pop("endpointUrl")
+        app = resources["apps"][resources["webhook_app"]]
+        code = parse_qs(urlsplit(url).query).get("code", [None])[0]
+        if app["state"] != "Running" or code != app["blobs_extension"]:
+            refuse("Bad Request: Webhook validation handshake failed for " + url.split("?")[0])
+        destination["properties"]["endpointBaseUrl"] = url.split("?")[0]
+        full_url = url
+    properties.update({{"provisioningState": "Succeeded", "topic": path.split("/eventSubscriptions/")[0]}})
+    resources["resources"][path] = {{"id": path, "name": path.rsplit("/", 1)[1], "properties": properties}}
+    if full_url:
+        resources["full_urls"][path] = full_url
+    save_arm(resources)
+
+
+if args[:1] == ["rest"]:
+    url = option("--url")
+    path = url.split("management.azure.com", 1)[1].split("?", 1)[0]
+    resources = arm()
+    method = option("--method")
+    if method == "post" and path.endswith("/getFullUrl"):
+        print(json.dumps({{"endpointUrl": resources["full_urls"][path[: -len("/getFullUrl")]]}}))
+    elif method == "get":
+        if path not in resources["resources"]:
+            refuse("Not Found: " + path)
+        print(json.dumps(resources["resources"][path]))
+    elif method == "put":
+        with open(option("--body")[1:], encoding="utf-8") as handle:
+            put(resources, path, json.load(handle))
+        print(json.dumps(resources["resources"][path]))
+    else:
+        refuse("unsupported: " + " ".join(args))
+    sys.exit(0)
+
+if args[:1] == ["functionapp"] and args[1] in ("show", "stop", "start", "keys"):
+    resources = arm()
+    app = resources["apps"][option("--ids")]
+    if args[1] == "show":
+        print(app[option("--query")])
+    elif args[1] == "keys":
+        print(app["blobs_extension"])
+    else:
+        app["state"] = "Stopped" if args[1] == "stop" else "Running"
+        save_arm(resources)
+    sys.exit(0)
 
 if args[:3] == ["functionapp", "config", "appsettings"]:
     status = int(os.environ.get("FAKE_AZ_STATUS", "0"))
@@ -52,9 +127,12 @@ if args[:3] == ["functionapp", "config", "appsettings"]:
 """
 
 
-def install(bin_dir: Path, *, names: Sequence[str], status: int = 0) -> tuple[dict[str, str], Path]:
+def install(
+    bin_dir: Path, *, names: Sequence[str], status: int = 0, arm: dict[str, Any] | None = None
+) -> tuple[dict[str, str], Path]:
     """Write ``bin_dir/az`` for an app with settings ``names``; returns the environment that puts it first on
-    PATH, and the log of its calls (``status`` non-zero: every app-settings call fails with it).
+    PATH, and the log of its calls (``status`` non-zero: every app-settings call fails with it). ``arm``:
+    ``resources`` (id -> resource), ``apps`` (id -> ``state``, ``blobs_extension``) and ``webhook_app``.
     """
     bin_dir.mkdir(parents=True, exist_ok=True)
     script = bin_dir / "az"
@@ -69,7 +147,17 @@ def install(bin_dir: Path, *, names: Sequence[str], status: int = 0) -> tuple[di
         "FAKE_AZ_STATE": str(state),
         "FAKE_AZ_STATUS": str(status),
     }
+    if arm is not None:
+        resources = bin_dir / "az-arm.json"
+        resources.write_text(json.dumps({"full_urls": {}, "webhook_app": "", **arm}), encoding="utf-8")
+        environment["FAKE_AZ_ARM"] = str(resources)
     return environment, log
+
+
+def resources(environment: dict[str, str]) -> dict[str, Any]:
+    """The Resource Manager state now (``resources``, ``apps``, ``full_urls``)."""
+    state: dict[str, Any] = json.loads(Path(environment["FAKE_AZ_ARM"]).read_text(encoding="utf-8"))
+    return state
 
 
 def settings(environment: dict[str, str]) -> list[str]:

@@ -88,7 +88,8 @@ def test_triggers_are_the_event_types_the_code_handles(parsed: dict[str, dict[st
 
 
 def test_runtime_matches_the_packaged_python(parsed: dict[str, dict[str, Any]]) -> None:
-    variables = [block for d in parsed.values() for block in d.get("variable", [])]  # several files declare some
+    # Variables live in variables.tf and beside what they configure (budget.tf): every file's are read.
+    variables = [block for d in parsed.values() for block in d.get("variable", [])]
     by_name = {unquote(name): body for block in variables for name, body in block.items()}
     runtime = unquote(by_name["runtime"]["default"])
     assert runtime == "python" + DEFAULT_PYTHON.replace(".", "")

@@ -33,7 +33,9 @@ MUTATIONS = {
         "iam.tf", r'data "google_project" "this"', 'data "google_projects_list" "this"',
         ["iam.tf: data.google_projects_list.this: data source type google_projects_list does not exist in "
          "provider hashicorp/google 6.50.0 (did you mean google_projects?)",
-         "iam.tf: locals: reference to undeclared data data.google_project.this in data.google_project.this.number"],
+         "iam.tf: locals: reference to undeclared data data.google_project.this in data.google_project.this.number",
+         "budget.tf: google_billing_budget.deployment: budget_filter.projects: reference to undeclared data "
+         "data.google_project.this in data.google_project.this.number"],
     ),
     "misspelled argument in a nested block": (
         "functions.tf", r"entry_point(\s+)=", r"entrypoint\1 =",
