@@ -1,7 +1,8 @@
 """The automatic brake (``brake_on_runaway = true`` in deploy/brake.tf): a small function on the alarm topic.
 
-When the runaway alarm (named in its ``BRAKE_ALARM`` setting) goes into ``ALARM``, CloudWatch publishes to the
-alarm topic, and this function puts the brake on -- exactly what ``polythumb brake aws`` does
+When an alarm of the runaway detector (named, comma-separated, in its ``BRAKE_ALARMS`` setting: the
+``local.runaway_alarm_names`` of the generated deploy/observability.tf) goes into ``ALARM``, CloudWatch publishes to
+the alarm topic, and this function puts the brake on -- exactly what ``polythumb brake aws`` does
 (:class:`providers.aws.brake.LambdaBrake`: the record first, then the mapping disabled or the reserved
 concurrency set to 0). It never releases: the alarm going back to ``OK`` only means the renders stopped, so
 a person looks, then runs ``polythumb release aws``. Any other alarm, or state, is logged and ignored (the
@@ -16,6 +17,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from core.errors import ConfigError
 from core.logs import configure_logging
 from core.once import once
 from providers.aws import import_boto3
@@ -46,18 +48,27 @@ def alarms(event: Mapping[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def watched_alarms(environ: Mapping[str, str]) -> frozenset[str]:
+    """The alarm names in ``BRAKE_ALARMS`` (comma-separated; CloudWatch alarm names here never hold a comma)."""
+    names = frozenset(name.strip() for name in environ.get("BRAKE_ALARMS", "").split(",") if name.strip())
+    if not names:
+        raise ConfigError("BRAKE_ALARMS names no alarm: the automatic brake would never act")
+    return names
+
+
 def build_handler(environ: Mapping[str, str], *, lambda_client: Any = None, sqs_client: Any = None) -> Any:
     """The handler, for ``environ``'s stack (clients: the SDK's own, unless given)."""
     logger = configure_logging(environ.get("THUMBS_LOG_LEVEL", "INFO"))
-    alarm = environ["BRAKE_ALARM"]
+    watched = watched_alarms(environ)
     stack = stack_from(environ)
 
     def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         braked = False
         for message in alarms(event):
             name, state = message.get("AlarmName"), message.get("NewStateValue")
-            if name != alarm or state != "ALARM":
-                logger.info("brake: %s is %s, not %s in ALARM: ignored", name, state, alarm)
+            if not isinstance(name, str) or name not in watched or state != "ALARM":
+                logger.info("brake: %s is %s, not a runaway alarm (%s) in ALARM: ignored", name, state,
+                            ", ".join(sorted(watched)))  # fmt: skip
                 continue
             session = import_boto3().session.Session()
             brake = LambdaBrake(
@@ -70,8 +81,8 @@ def build_handler(environ: Mapping[str, str], *, lambda_client: Any = None, sqs_
             logger.log(
                 logging.WARNING,
                 "brake: %s is in ALARM: rendering stopped; `polythumb release aws` resumes it",
-                alarm,
-                extra={"fields": {"brake": result.to_dict(), "alarm": alarm}},
+                name,
+                extra={"fields": {"brake": result.to_dict(), "alarm": name}},
             )
         return {"braked": braked}
 

@@ -196,7 +196,12 @@ def blocks() -> list[Block]:
     """Every block of ``deploy/observability.tf``."""
     found = [_variable(threshold) for threshold in (FAILURE_RATE, UPLOAD_TO_READY_P95)]
     found += [_variable(detector.threshold) for detector in RUNAWAY]
-    found.append(Block("locals", (), (("observed_function", Raw("aws_lambda_function.thumbnailer.function_name")),)))
+    found.append(Block("locals", (), (
+        ("observed_function", Raw("aws_lambda_function.thumbnailer.function_name")),
+        ("runaway_alarm_names", Raw(
+            "[" + ", ".join(f"aws_cloudwatch_metric_alarm.{detector.name}.alarm_name" for detector in RUNAWAY) + "]"
+        )),
+    )))  # fmt: skip
     found.append(Block("resource", ("aws_cloudwatch_dashboard", "thumbnails"), (
         ("dashboard_name", template("${var.name}-thumbnails")),
         ("dashboard_body", json_heredoc(dashboard())),
@@ -258,7 +263,8 @@ HEADER = """\
 # A CloudWatch dashboard of every metric (the handler's log lines carry them in Embedded Metric Format),
 # alarms on the failure rate and on the upload-to-ready p95, and the runaway detector: Contributor Insights
 # rules counting lines per source over the function's log group, each with an alarm on its top contributor.
-# Every alarm notifies the alarm topic (alarms.tf).
+# Every alarm notifies the alarm topic (alarms.tf); local.runaway_alarm_names names the runaway alarms, which the
+# automatic brake (brake.tf, brake_on_runaway) listens to.
 """
 
 

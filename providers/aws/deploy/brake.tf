@@ -11,22 +11,20 @@ output "event_source_mapping_id" {
 
 # -- the automatic brake (off by default) -------------------------------------------------------------
 # With brake_on_runaway, a small function from the same package subscribes to the alarm topic and puts the
-# brake on -- exactly as `polythumb brake aws` does -- when the runaway alarm goes into ALARM. It never
-# releases: a person looks, then runs `polythumb release aws`. The runaway alarm is defined in runaway.tf;
-# the brake knows it by name only: local.runaway_alarm_name.
+# brake on -- exactly as `polythumb brake aws` does -- when either alarm of the runaway detector goes into
+# ALARM. It never releases: a person looks, then runs `polythumb release aws`. The detector (renders per
+# source revision, invocations per upload) is generated into observability.tf from the metric table
+# (core/metrics.py, docs/observability.md), which names its alarms once: local.runaway_alarm_names.
 
 variable "brake_on_runaway" {
-  description = "Put the brake on automatically when the runaway alarm (local.runaway_alarm_name, \"<name>-runaway\") goes into ALARM; release stays a person's `polythumb release aws`."
+  description = "Put the brake on automatically when a runaway alarm (\"<name>-renders-per-revision\" or \"<name>-invocations-per-upload\", observability.tf) goes into ALARM; release stays a person's `polythumb release aws`."
   type        = bool
   default     = false
 }
 
 locals {
-  # The interface with the alarms: the name of the alarm that fires on a runaway (renders per source
-  # revision, deliveries per upload), defined in runaway.tf.
-  runaway_alarm_name = "${var.name}-runaway"
-  brake_function     = "${var.name}-brake"
-  mapping_arn        = one([for m in aws_lambda_event_source_mapping.events : "arn:${data.aws_partition.current.partition}:lambda:${var.region}:${data.aws_caller_identity.current.account_id}:event-source-mapping:${m.uuid}"])
+  brake_function = "${var.name}-brake"
+  mapping_arn    = one([for m in aws_lambda_event_source_mapping.events : "arn:${data.aws_partition.current.partition}:lambda:${var.region}:${data.aws_caller_identity.current.account_id}:event-source-mapping:${m.uuid}"])
 }
 
 resource "aws_cloudwatch_log_group" "brake" {
@@ -110,7 +108,7 @@ resource "aws_lambda_function" "brake" {
 
   environment {
     variables = {
-      BRAKE_ALARM                 = local.runaway_alarm_name
+      BRAKE_ALARMS                = join(",", local.runaway_alarm_names)
       BRAKE_FUNCTION              = aws_lambda_function.thumbnailer.function_name
       BRAKE_QUEUE_URL             = one(aws_sqs_queue.events[*].url)
       BRAKE_MAPPING               = one(aws_lambda_event_source_mapping.events[*].uuid)
@@ -131,7 +129,7 @@ resource "aws_lambda_permission" "brake_from_alarms" {
   source_arn    = aws_sns_topic.alarms.arn
 }
 
-# Only the runaway alarm going into ALARM reaches the brake (the topic carries every alarm and budget).
+# Only a runaway alarm going into ALARM reaches the brake (the topic carries every alarm and budget).
 resource "aws_sns_topic_subscription" "brake" {
   count = var.brake_on_runaway ? 1 : 0
 
@@ -139,12 +137,12 @@ resource "aws_sns_topic_subscription" "brake" {
   protocol            = "lambda"
   endpoint            = aws_lambda_function.brake[0].arn
   filter_policy_scope = "MessageBody"
-  filter_policy       = jsonencode({ AlarmName = [local.runaway_alarm_name], NewStateValue = ["ALARM"] })
+  filter_policy       = jsonencode({ AlarmName = local.runaway_alarm_names, NewStateValue = ["ALARM"] })
 
   depends_on = [aws_lambda_permission.brake_from_alarms]
 }
 
-output "runaway_alarm_name" {
-  description = "The alarm whose ALARM state puts the brake on when brake_on_runaway is true."
-  value       = local.runaway_alarm_name
+output "runaway_alarm_names" {
+  description = "The runaway detector's alarms (observability.tf): either one in ALARM puts the brake on when brake_on_runaway is true."
+  value       = local.runaway_alarm_names
 }

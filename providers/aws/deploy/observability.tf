@@ -4,7 +4,8 @@
 # A CloudWatch dashboard of every metric (the handler's log lines carry them in Embedded Metric Format),
 # alarms on the failure rate and on the upload-to-ready p95, and the runaway detector: Contributor Insights
 # rules counting lines per source over the function's log group, each with an alarm on its top contributor.
-# Every alarm notifies the alarm topic (alarms.tf).
+# Every alarm notifies the alarm topic (alarms.tf); local.runaway_alarm_names names the runaway alarms, which the
+# automatic brake (brake.tf, brake_on_runaway) listens to.
 
 variable "alert_failure_rate_percent" {
   description = "Alert when more than this percentage of the images handled in 5 minutes failed (status failed among ok and failed)."
@@ -31,7 +32,8 @@ variable "alert_invocations_per_upload" {
 }
 
 locals {
-  observed_function = aws_lambda_function.thumbnailer.function_name
+  observed_function   = aws_lambda_function.thumbnailer.function_name
+  runaway_alarm_names = [aws_cloudwatch_metric_alarm.renders_per_revision.alarm_name, aws_cloudwatch_metric_alarm.invocations_per_upload.alarm_name]
 }
 
 resource "aws_cloudwatch_dashboard" "thumbnails" {

@@ -15,6 +15,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -255,28 +256,64 @@ def alarm_event(name: str, state: str = "ALARM") -> dict[str, Any]:
     return {"Records": [{"EventSource": "aws:sns", "Sns": {"Type": "Notification", "Message": json.dumps(message)}}]}
 
 
-def test_the_automatic_brake_acts_on_the_runaway_alarm_only_and_never_releases(
-    sqs_stack: dict[str, Any], aws_client: Callable[..., Any]
+#: The runaway detector's alarms as the generated observability.tf names them (``local.runaway_alarm_names``), as
+#: brake.tf hands them to the function.
+RUNAWAY_ALARMS = ("polythumb-renders-per-revision", "polythumb-invocations-per-upload")
+
+
+@pytest.mark.parametrize("runaway", RUNAWAY_ALARMS)
+def test_the_automatic_brake_acts_on_a_runaway_alarm_only_and_never_releases(
+    sqs_stack: dict[str, Any], aws_client: Callable[..., Any], runaway: str
 ) -> None:
     from providers.aws.brake_function import build_handler as build_brake
 
     awslambda = aws_client("lambda")
     outputs = sqs_stack["outputs"]
     environ = {
-        "BRAKE_ALARM": "polythumb-runaway", "BRAKE_FUNCTION": outputs["function_name"], "AWS_REGION": "us-east-1",
+        "BRAKE_ALARMS": ",".join(RUNAWAY_ALARMS), "BRAKE_FUNCTION": outputs["function_name"], "AWS_REGION": "us-east-1",
         "BRAKE_QUEUE_URL": outputs["events_queue_url"], "BRAKE_MAPPING": outputs["event_source_mapping_id"],
         "BRAKE_DEAD_LETTER_QUEUE_URL": outputs["dead_letter_queue_url"],
     }  # fmt: skip
     brake = build_brake(environ, lambda_client=awslambda, sqs_client=aws_client("sqs"))
-    assert brake(alarm_event("polythumb-errors"), None) == {"braked": False}  # another alarm
-    assert brake(alarm_event("polythumb-runaway", "OK"), None) == {"braked": False}  # not a runaway now
+    assert brake(alarm_event("polythumb-failure-rate"), None) == {"braked": False}  # another alarm
+    assert brake(alarm_event("polythumb-renders-per-revision-x"), None) == {"braked": False}  # names match whole
+    assert brake(alarm_event(runaway, "OK"), None) == {"braked": False}  # not a runaway now
     assert awslambda.get_event_source_mapping(UUID=sqs_stack["mapping"])["State"] == "Enabled"
-    assert brake(alarm_event("polythumb-runaway"), None) == {"braked": True}
+    assert brake(alarm_event(runaway), None) == {"braked": True}
     assert awslambda.get_event_source_mapping(UUID=sqs_stack["mapping"])["State"] == "Disabled"
-    assert brake(alarm_event("polythumb-runaway", "OK"), None) == {"braked": False}  # back to OK: still braked
+    assert brake(alarm_event(runaway, "OK"), None) == {"braked": False}  # back to OK: still braked
     assert awslambda.get_event_source_mapping(UUID=sqs_stack["mapping"])["State"] == "Disabled"
     released = brake_for(outputs, aws_client).release()  # a person releases, restoring what the record says
     assert not released.braked and awslambda.get_event_source_mapping(UUID=sqs_stack["mapping"])["State"] == "Enabled"
+
+
+def test_the_automatic_brake_refuses_to_start_without_an_alarm_to_watch() -> None:
+    from providers.aws.brake_function import build_handler as build_brake
+
+    with pytest.raises(ConfigError, match="BRAKE_ALARMS"):
+        build_brake({"BRAKE_ALARMS": " , ", "BRAKE_FUNCTION": "f"})
+
+
+def test_brake_tf_hands_the_function_and_its_filter_the_generated_runaway_alarms() -> None:
+    """The alarm names come from one place: the generator's ``local.runaway_alarm_names`` in observability.tf,
+    each the name of one of its runaway alarms; brake.tf names none itself."""
+    from core.metrics import RUNAWAY
+    from providers.aws import observability
+
+    deploy = Path(__file__).resolve().parents[3] / "providers" / "aws" / "deploy"
+    generated = (deploy / "observability.tf").read_text(encoding="utf-8")
+    assert generated == observability.generate()["observability.tf"]
+    names = [f"aws_cloudwatch_metric_alarm.{detector.name}.alarm_name" for detector in RUNAWAY]
+    assert f"runaway_alarm_names = [{', '.join(names)}]" in generated
+    for detector in RUNAWAY:
+        alarm = generated.split(f'resource "aws_cloudwatch_metric_alarm" "{detector.name}" {{', 1)[1]
+        assert alarm.split("alarm_name", 1)[1].split("\n", 1)[0].strip() == (
+            '= "${var.name}-' + detector.name.replace("_", "-") + '"'
+        )
+    brake = (deploy / "brake.tf").read_text(encoding="utf-8")
+    assert 'BRAKE_ALARMS                = join(",", local.runaway_alarm_names)' in brake
+    assert "AlarmName = local.runaway_alarm_names, NewStateValue = [\"ALARM\"]" in brake
+    assert "-runaway\"" not in brake and "alarm_name" not in brake.replace("runaway_alarm_names", "")
 
 
 # -- attacks: repeats, interruptions, a backfill meanwhile, a hand-edited record -----------------------------

@@ -58,12 +58,6 @@ provider "aws" {{
   skip_requesting_account_id  = true
   s3_use_path_style           = true
 
-  # moto keeps no tags of a Contributor Insights rule (it lists none and refuses to tag its ARN): a second apply
-  # would try to tag the runaway rules again and fail, against moto only. The stack's default tag is left alone.
-  ignore_tags {{
-    keys = ["app"]
-  }}
-
   endpoints {{
 {endpoints}
   }}
@@ -115,8 +109,9 @@ SERVICES = (
 
 @pytest.fixture(scope="module", autouse=True)
 def moto_tags_insight_rules() -> Iterator[None]:
-    """moto's CloudWatch TagResource knows alarms only, so a second apply fails reconciling the default tags of
-    the runaway's Contributor Insights rules (404): here it tags an existing rule too (moto runs in-process)."""
+    """moto's CloudWatch TagResource knows alarms only, so a second apply fails reconciling the default tags (``app``,
+    the budget's ``polythumb-deployment``) of the runaway detector's Contributor Insights rules (404): here it tags an
+    existing rule too (moto runs in-process), so every default tag is applied as on AWS."""
     from moto.cloudwatch.models import CloudWatchBackend
 
     original = CloudWatchBackend.tag_resource
@@ -472,12 +467,12 @@ def test_brake_and_release_turn_the_created_mapping_through_the_outputs(
     assert "polythumb:brake" not in awslambda.list_tags(Resource=function_arn)["Tags"]
 
 
-def test_the_runaway_alarm_reaches_the_created_automatic_brake_which_brakes_as_the_command_does(
+def test_the_runaway_alarms_reach_the_created_automatic_brake_which_brakes_as_the_command_does(
     deployed: tuple[Path, dict[str, Any]], aws_client: Callable[..., Any]
 ) -> None:
     """Issue 24: with brake_on_runaway, a function from the same package subscribes to the alarm topic, filtered
-    to the runaway alarm going into ALARM, allowed to turn exactly the function's controls. moto cannot run it
-    (Docker), so its handler runs here with the created function's own settings, on moto's Lambda API.
+    to the runaway detector's alarms going into ALARM, allowed to turn exactly the function's controls. moto cannot
+    run it (Docker), so its handler runs here with the created function's own settings, on moto's Lambda API.
     """
     from providers.aws.brake_function import build_handler as build_brake
 
@@ -489,14 +484,17 @@ def test_the_runaway_alarm_reaches_the_created_automatic_brake_which_brakes_as_t
     function = awslambda.get_function_configuration(FunctionName=brake_name)
     assert function["Handler"] == "providers.aws.brake_function.handler"
     settings = function["Environment"]["Variables"]
-    assert settings["BRAKE_ALARM"] == outputs["runaway_alarm_name"] == "polythumb-runaway"
+    # The runaway detector's alarms (observability.tf, generated from the metric table), named once there.
+    runaway = ["polythumb-renders-per-revision", "polythumb-invocations-per-upload"]
+    assert outputs["runaway_alarm_names"] == runaway
+    assert settings["BRAKE_ALARMS"] == ",".join(runaway)
     assert settings["BRAKE_MAPPING"] == outputs["event_source_mapping_id"]
     subscriptions = sns.list_subscriptions_by_topic(TopicArn=outputs["alarm_topic_arn"])["Subscriptions"]
     [subscription] = [s for s in subscriptions if s["Protocol"] == "lambda"]
     assert subscription["Endpoint"] == function["FunctionArn"]
     attributes = sns.get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])["Attributes"]
     assert attributes["FilterPolicyScope"] == "MessageBody"
-    assert json.loads(attributes["FilterPolicy"]) == {"AlarmName": ["polythumb-runaway"], "NewStateValue": ["ALARM"]}
+    assert json.loads(attributes["FilterPolicy"]) == {"AlarmName": runaway, "NewStateValue": ["ALARM"]}
     role = function["Role"].rsplit("/", 1)[1]
     [policy_name] = iam.list_role_policies(RoleName=role)["PolicyNames"]
     document = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
@@ -505,23 +503,16 @@ def test_the_runaway_alarm_reaches_the_created_automatic_brake_which_brakes_as_t
     assert grants["TurnTheFunction"]["Resource"] == thumbnailer
     assert grants["TurnTheMapping"]["Resource"].endswith(f":event-source-mapping:{outputs['event_source_mapping_id']}")
 
-    # The alarm it listens to exists (runaway.tf): metric math over two Contributor Insights rules on the
-    # function's log group.
-    cloudwatch = aws_client("cloudwatch")
-    [runaway] = cloudwatch.describe_alarms(AlarmNames=["polythumb-runaway"])["MetricAlarms"]
-    assert runaway["AlarmActions"] == [outputs["alarm_topic_arn"]] and runaway["Threshold"] == 3
-    expressions = {m["Id"]: m["Expression"] for m in runaway["Metrics"]}
-    assert expressions["deliveries"] == "INSIGHT_RULE_METRIC('polythumb-deliveries-per-source', 'Sum')"
-    assert expressions["revisions"] == "INSIGHT_RULE_METRIC('polythumb-renders-per-source', 'UniqueContributors')"
-    assert [m["Id"] for m in runaway["Metrics"] if m.get("ReturnData")] == ["runaway"]
-    rules = {r["Name"]: json.loads(r["Definition"]) for r in cloudwatch.describe_insight_rules()["InsightRules"]}
-    for name in ("polythumb-deliveries-per-source", "polythumb-renders-per-source"):
-        assert rules[name]["LogGroupNames"] == [outputs["log_group"]] and rules[name]["LogFormat"] == "JSON"
+    # The alarms it listens to exist and notify the topic it is subscribed to (their rules and queries:
+    # test_the_apply_creates_the_dashboard_alarms_and_runaway_rules).
+    alarms = aws_client("cloudwatch").describe_alarms(AlarmNames=runaway)["MetricAlarms"]
+    assert sorted(a["AlarmName"] for a in alarms) == sorted(runaway)
+    assert all(a["AlarmActions"] == [outputs["alarm_topic_arn"]] for a in alarms)
 
     mapping = outputs["event_source_mapping_id"]
     before = awslambda.get_event_source_mapping(UUID=mapping)["State"]
     brake = build_brake({**settings, "AWS_REGION": "us-east-1"}, lambda_client=awslambda, sqs_client=aws_client("sqs"))
-    assert brake(alarm_event("polythumb-runaway"), None) == {"braked": True}
+    assert brake(alarm_event("polythumb-invocations-per-upload"), None) == {"braked": True}
     assert awslambda.get_event_source_mapping(UUID=mapping)["State"] == "Disabled"
     from providers.aws.brake import LambdaBrake, Stack
 
