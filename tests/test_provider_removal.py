@@ -29,9 +29,20 @@ from tests import rigs
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Tracked files only: no virtualenvs, caches, reports or node_modules (node_modules is linked, not copied).
-IGNORED = shutil.ignore_patterns(".git", ".nox", ".venv*", "__pycache__", ".pytest_cache", ".hypothesis",
-                                 ".mypy_cache", ".ruff_cache", "reports", "dist", "build", "*.egg-info",
-                                 "node_modules", ".fuzz-findings")  # fmt: skip
+_IGNORED_ANYWHERE = shutil.ignore_patterns(".git", ".nox", ".venv*", "__pycache__", ".pytest_cache", ".hypothesis",
+                                           ".mypy_cache", ".ruff_cache", "dist", "build", "*.egg-info",
+                                           "node_modules", ".fuzz-findings")  # fmt: skip
+#: Left out at the top only: generated reports are ``./reports``; ``core/reports`` is code (backfill --dry-run
+#: prices a plan with core.reports.measured).
+_IGNORED_AT_TOP = {"reports"}
+
+
+def _ignored(directory: str, names: list[str]) -> set[str]:
+    """What :func:`shutil.copytree` leaves out of ``directory``."""
+    ignored = set(_IGNORED_ANYWHERE(directory, names))
+    return ignored | (_IGNORED_AT_TOP & set(names)) if Path(directory) == ROOT else ignored
+
+
 #: What runs in the copy: the storage contract and end-to-end suites, and backfill sink loading.
 SUITES = ("tests/contract", "tests/e2e", "tests/test_backfill_dispatch.py")
 #: The repository tools' tests, which still name every provider (see the module docstring).
@@ -42,7 +53,7 @@ REMOVABLE = [module.NAME for module in rigs.cloud_rigs()]
 
 def _copy_without(provider: str, target: Path) -> Path:
     tree = target / "repo"
-    shutil.copytree(ROOT, tree, ignore=IGNORED)
+    shutil.copytree(ROOT, tree, ignore=_ignored)
     shutil.rmtree(tree / "providers" / provider)
     shutil.rmtree(tree / "tests" / "providers" / provider)
     if (ROOT / "node_modules").exists():
