@@ -299,3 +299,33 @@ def test_checking_thumbs_engine_vips_at_start_leaves_forked_workers_the_engine(t
     done = subprocess.run([sys.executable, "-c", script, str(path)], cwd=ROOT, capture_output=True, text=True,
                           timeout=120, check=True)  # fmt: skip
     assert done.stdout.strip() == "vips", done.stderr
+
+
+# --- the libvips engine stays in libvips ----------------------------------------------------------------
+
+
+@needs_vips
+@pytest.mark.parametrize("strip", [True, False], ids=["strip", "keep"])
+def test_the_libvips_engine_renders_without_handing_pixels_to_pillow(
+    monkeypatch: pytest.MonkeyPatch, strip: bool
+) -> None:
+    """Orientation, ICC to sRGB, CMYK, alpha and every encoder run in libvips: Pillow only reads headers."""
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the libvips engine handed pixels to Pillow")
+
+    for name in ("frombytes", "frombuffer", "new"):
+        monkeypatch.setattr(Image, name, refused)
+    for method in ("save", "transpose", "convert", "resize", "load"):
+        monkeypatch.setattr(Image.Image, method, refused)
+    from PIL import ImageCms
+
+    monkeypatch.setattr(ImageCms, "applyTransform", refused)
+    sources = ("exif-orientation-6.jpg", "jpeg-icc-adobe-rgb.jpg", "jpeg-cmyk.jpg", "png-rgba.png", "png-la.png",
+               "png-16bit-gray-trns.png", "webp-lossy-alpha.webp")  # fmt: skip
+    for name in sources:
+        data = (CORPUS / name).read_bytes()
+        for fmt in ("jpeg", "png", "webp", "avif"):
+            (thumbnail,) = render_thumbnails(data, boxes=[Box(48, 48)], fit=Fit.CONTAIN, format=fmt, quality=None,
+                                             strip_metadata=strip, max_pixels=MAX_PIXELS, engine="vips")  # fmt: skip
+            assert thumbnail.body and max(thumbnail.width, thumbnail.height) == 48, (name, fmt)
