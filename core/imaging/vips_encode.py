@@ -43,7 +43,11 @@ def encode(vips: Any, image: Any, *, encoding: Encoding, exif: bytes | None, icc
         UnsupportedImage: The encoder refused the image.
         vips.Error: libvips ran out of memory (the caller classifies it).
     """
+    # Even with keep="none" a field acts: AVIF (HEIF) writes ``orientation`` into its irot/imir boxes,
+    # which would turn the upright thumbnail again in every viewer.
     clean = _without_metadata(image)
+    if not exif and not icc_profile:
+        return _save_or_refuse(vips, clean, encoding, keep="none")
     keep = []
     if exif:
         clean.set_type(vips.GValue.blob_type, "exif-data", exif)
@@ -52,19 +56,26 @@ def encode(vips: Any, image: Any, *, encoding: Encoding, exif: bytes | None, icc
         clean.set_type(vips.GValue.blob_type, "icc-profile-data", icc_profile)
         keep.append("icc")
     try:
-        return _save(clean, encoding, keep="|".join(keep) or "none")
+        return _save(clean, encoding, keep="|".join(keep))
     except vips.Error as exc:
-        if "out of memory" in str(exc).lower():
+        if _out_of_memory(exc):
             raise
-        if not keep:
-            raise UnsupportedImage(f"could not encode a {image.bands}-band {encoding.format} thumbnail: "
-                                   f"{first_line(exc)}") from exc  # fmt: skip
     # Metadata is optional (as in the Pillow engine): a thumbnail without it beats no thumbnail.
+    return _save_or_refuse(vips, clean, encoding, keep="none")
+
+
+def _save_or_refuse(vips: Any, image: Any, encoding: Encoding, *, keep: str) -> bytes:
     try:
-        return _save(clean, encoding, keep="none")
+        return _save(image, encoding, keep=keep)
     except vips.Error as exc:
+        if _out_of_memory(exc):
+            raise
         raise UnsupportedImage(f"could not encode a {image.bands}-band {encoding.format} thumbnail: "
                                f"{first_line(exc)}") from exc  # fmt: skip
+
+
+def _out_of_memory(exc: Exception) -> bool:
+    return "out of memory" in str(exc).lower()
 
 
 def _without_metadata(image: Any) -> Any:
