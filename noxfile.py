@@ -13,7 +13,7 @@ from pathlib import Path
 import nox
 
 ROOT = Path(__file__).parent
-nox.options.sessions = ["lint", "typecheck", "isolation", "all", "deploy"]
+nox.options.sessions = ["lint", "typecheck", "isolation", "docs", "all", "deploy"]
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
 
@@ -49,6 +49,18 @@ def isolation(session: nox.Session) -> None:
     """`pip install .` alone gives a working local thumbnailer that imports no cloud SDK."""
     session.install(".")
     session.run("python", "tests/check_isolation.py", "--expect-absent")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, built strictly: a broken link, a missing anchor or a page left out fails.
+
+    The configuration reference, the home page and the provider pages are generated from the code and the
+    READMEs as it builds (docs/hooks/polythumb_docs.py); the site goes to a temporary directory.
+    """
+    session.install("-e", ".[docs]")
+    site = Path(session.create_tmp()) / "site"
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(site), env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session
@@ -115,16 +127,26 @@ def conformance(session: nox.Session) -> None:
 
 @nox.session
 def deploy(session: nox.Session) -> None:
-    """Terraform of every provider, offline: scanned with checkov, and the stacks whose plugins cannot be
-    installed here (GCP, Azure) checked against their providers' pinned schemas (tests/test_terraform_schema.py;
-    AWS gets a real `terraform validate` in tests/providers/aws/test_deploy_apply.py)."""
-    session.install("checkov", "python-hcl2>=8.0", "pytest>=8", "pytest-timeout>=2.3")
+    """Terraform of every provider, offline, scanned with checkov (AWS also gets a real `terraform validate` and
+    an apply on moto in tests/providers/aws/test_deploy_apply.py; the stacks whose plugins cannot be installed
+    here are checked against their providers' pinned schemas: `nox -s schema`, and the `all` session)."""
+    session.install("checkov")
     for folder in sorted(ROOT.glob("providers/*/deploy")):
         session.run(
             "checkov", "--directory", str(folder), "--framework", "terraform", "--quiet", "--compact",
             "--skip-download", env={"BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"},
         )  # fmt: skip
-    # The schema check needs python-hcl2 only: --noconftest keeps the rigs (and the package) out of it.
+
+
+@nox.session
+def schema(session: nox.Session) -> None:
+    """The GCP and Azure stacks against their providers' pinned schemas, alone and fast.
+
+    A session of its own: checkov depends on bc-python-hcl2, which installs an older module under the same
+    import name (`hcl2`) as python-hcl2, and the schema check needs python-hcl2's. --noconftest keeps the
+    rigs (and the package) out of it.
+    """
+    session.install("python-hcl2>=8.0", "pytest>=8", "pytest-timeout>=2.3")
     per_provider = sorted(ROOT.glob("tests/providers/*/test_terraform_schema.py"))
     schema_tests = ["tests/test_terraform_schema.py", *map(str, per_provider)]
     session.run("pytest", "--noconftest", "-p", "no:cacheprovider", *schema_tests, *session.posargs)

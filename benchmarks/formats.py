@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import photos, timing
-from benchmarks.report import Table
+from benchmarks.report import as_text, formats_table
 
 SIZES = (128, 512, 1024)
 THREE_FORMATS = (("avif", 60), ("webp", 80), ("jpeg", 85))
@@ -74,41 +74,14 @@ def measure(path: Path, *, repeats: int, budget_s: float) -> dict[str, Any]:
     }
 
 
-def table(result: dict[str, Any]) -> Table:
-    """The report table of :func:`measure`'s result: every case against each one-format baseline."""
-    cases = result["cases"]
-    three = cases["three_formats"]
-    rows = []
-    for name, case in cases.items():
-        ratio = three["median_ms"] / case["median_ms"] if name != "three_formats" else None
-        judged = name == result["baseline"]
-        rows.append([
-            ", ".join(case["formats"]),
-            f"{case['median_ms']:.0f}",
-            f"{case['cpu_median_ms']:.0f}",
-            "-" if ratio is None else f"{ratio:.2f}x",
-            "-" if ratio is None else f"{three['cpu_median_ms'] / case['cpu_median_ms']:.2f}x",
-            f"<= {result['target_ratio']:g}x" if judged else "",
-            ("yes" if result["ratio"] <= result["target_ratio"] else "NO") if judged else "",
-        ])  # fmt: skip
-    title = (
-        f"Several formats from one decode: {result['input']}, sizes {'/'.join(map(str, result['sizes']))} "
-        f"(medians of {three['rounds']} interleaved rounds)"
-    )
-    headers = ["formats", "wall ms", "CPU ms", "3 formats vs this (wall)", "(CPU)", "target", "met"]
-    return (title, headers, rows)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Runs this case alone on the suite's 12 MP JPEG and prints its table."""
-    from benchmarks.report import as_text
-
     parser = argparse.ArgumentParser(prog="python -m benchmarks.formats", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=11, help="timed rounds at least (default 11)")
     parser.add_argument("--cache", type=Path, default=Path("reports/bench/cache"), help="generated inputs")
     args = parser.parse_args(argv)
     path = photos.cached(photos.SUITES["full"][0], args.cache)
-    print(as_text(table(measure(path, repeats=args.repeats, budget_s=0.0))))
+    print(as_text(formats_table(measure(path, repeats=args.repeats, budget_s=0.0))))
     return 0
 
 

@@ -19,25 +19,38 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCHER = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
 
 
-def peak_rss_mb(case: str, source: Path, *, kind: str, timeout: float = 300) -> float:
-    """MB of peak RSS ``case`` adds on ``source`` (a photo of ``kind``), measured in a fresh process."""
-    probe = [sys.executable, "-m", "benchmarks.probe", case, str(source), kind]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    completed = subprocess.run(
+def run_fresh(
+    probe: list[str], *, timeout: float, check: bool = False, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``probe`` (a command) through a tiny launcher, so its ``ru_maxrss`` is its own, not its parent's peak.
+
+    Args:
+        probe: The command.
+        timeout: Seconds it may take.
+        check: Raise ``CalledProcessError`` when it fails.
+        env: Its environment (default: this one); this checkout is put on its ``PYTHONPATH``.
+    """
+    return subprocess.run(
         [sys.executable, "-c", LAUNCHER, *probe],
         cwd=ROOT,
-        env=env,
+        env={**(os.environ if env is None else env), "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
-        check=False,
+        check=check,
         timeout=timeout,
     )
+
+
+def peak_rss_mb(case: str, source: Path, *, kind: str, timeout: float = 300) -> float:
+    """MB of peak RSS ``case`` adds on ``source`` (a photo of ``kind``), measured in a fresh process."""
+    completed = run_fresh([sys.executable, "-m", "benchmarks.probe", case, str(source), kind], timeout=timeout)
     if completed.returncode != 0:
         raise RuntimeError(f"memory probe of {case} failed: {completed.stderr.strip()[-500:]}")
     result = json.loads(completed.stdout)

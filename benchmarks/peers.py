@@ -15,11 +15,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.memory import LAUNCHER
+from benchmarks.memory import run_fresh
 from benchmarks.timing import SelfTimed
 from benchmarks.workers import JsonLinesWorker
 
@@ -93,8 +92,7 @@ def peak_rss_mb(source: Path, warmup: Path, *, mode: str, sizes: tuple[int, ...]
                str(quality)]  # fmt: skip
     # Through the tiny launcher, as the Python probes: a child of this large process would inherit its
     # RSS high-water mark (see benchmarks.memory) and report no growth at all.
-    completed = subprocess.run([sys.executable, "-c", LAUNCHER, *command], cwd=ROOT, env=_env(), capture_output=True,
-                               text=True, check=False, timeout=300)  # fmt: skip
+    completed = run_fresh(command, env=_env(), timeout=300)
     if completed.returncode != 0:
         raise SharpError(completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "probe failed")
     result = json.loads(completed.stdout)

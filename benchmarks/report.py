@@ -50,8 +50,6 @@ def tables(results: Results) -> list[Table]:
                  f"load average {speed['load_average']:.1f} on {speed['cpus']} CPUs)")  # fmt: skip
         found.append((title, ["workers", "images/s", "vs 1 worker", "CPU ms/image", "cores used"], rows))
     if "formats" in results:
-        from benchmarks.formats import table as formats_table
-
         found.append(formats_table(results["formats"]))
     for issue in (7, 14):
         rows = []
@@ -66,6 +64,31 @@ def tables(results: Results) -> list[Table]:
         if rows:
             found.append((f"Targets (issue {issue})", ["target", "measured", "limit", "met", "detail"], rows))
     return found
+
+
+def formats_table(result: dict[str, Any]) -> Table:
+    """The table of :func:`benchmarks.formats.measure`'s result: every case against each one-format baseline."""
+    cases = result["cases"]
+    three = cases["three_formats"]
+    rows = []
+    for name, case in cases.items():
+        ratio = three["median_ms"] / case["median_ms"] if name != "three_formats" else None
+        judged = name == result["baseline"]
+        rows.append([
+            ", ".join(case["formats"]),
+            f"{case['median_ms']:.0f}",
+            f"{case['cpu_median_ms']:.0f}",
+            "-" if ratio is None else f"{ratio:.2f}x",
+            "-" if ratio is None else f"{three['cpu_median_ms'] / case['cpu_median_ms']:.2f}x",
+            f"<= {result['target_ratio']:g}x" if judged else "",
+            ("yes" if result["ratio"] <= result["target_ratio"] else "NO") if judged else "",
+        ])  # fmt: skip
+    title = (
+        f"Several formats from one decode: {result['input']}, sizes {'/'.join(map(str, result['sizes']))} "
+        f"(medians of {three['rounds']} interleaved rounds)"
+    )
+    headers = ["formats", "wall ms", "CPU ms", "3 formats vs this (wall)", "(CPU)", "target", "met"]
+    return (title, headers, rows)
 
 
 def _peer_table(results: Results) -> Table:

@@ -3,7 +3,7 @@
 An entrypoint translates its platform's envelope into a ``parse`` callable and the neutral
 :class:`Delivery` back into the platform's answer (an SQS partial batch failure, an exception that
 makes Eventarc or Event Grid redeliver, a FAILED line locally). Everything between is here, so every
-cloud logs the same record for the same thing (the log schema, field by field, is in the README):
+cloud logs the same record for the same thing (the log schema, field by field, is in docs/logs.md):
 
 * a **malformed** delivery (a retry can never fix it) is logged once at ERROR, ``status=failed``,
   ``error_kind=malformed_event``, and acknowledged;

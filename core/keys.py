@@ -1,30 +1,28 @@
 """A thumbnail's identity: its key, what it is rendered as (:class:`RenderSpec`) and where it comes from
 (:class:`Provenance`, the metadata that ties it to its source).
 
-Keys and specs are pure functions of the source key and the configuration, so a delete event (which has no
-image to look at) finds the same keys a create event wrote. :meth:`Provenance.from_metadata` is the one
-reader of a thumbnail's metadata (the pipeline's loop guard and idempotency, the backfill plan, the orphan
-check); which source owns an output, and who may replace or delete it, is :mod:`core.ownership`'s rule.
+Which outputs a source key gets is :class:`core.profiles.Profiles`' answer (``Config.profiles``); this module
+only renders a key from a template and says what one output is. Keys are pure functions of the source key and
+the template, so a delete event (which has no image to look at) finds the same keys a create event wrote.
+:meth:`Provenance.from_metadata` is the one reader of a thumbnail's metadata (the pipeline's loop guard and
+idempotency, the backfill plan, the orphan check); which source owns an output, and who may replace or delete
+it, is :mod:`core.ownership`'s rule.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 from core import __version__
 from core.errors import InvalidKey
 from core.imaging.encoding import non_default_effort
 from core.imaging.types import EXTENSIONS, Box, Fit
-
-if TYPE_CHECKING:  # config validates key templates with output_key: a runtime import would be a cycle
-    from core.config import Config
+from core.storage.validation import collapse_slashes
 
 # Metadata names valid on S3, GCS and Azure alike: lower case (S3 folds case), and
 # C# identifiers (Azure): letters, digits and underscores, no hyphens.
@@ -34,36 +32,10 @@ META_SOURCE_REVISION = "polythumb_source_revision"  # etag or version the thumbn
 META_BOX = "polythumb_box"
 META_PARAMS = "polythumb_params"  # digest of the render settings, so a settings change regenerates
 META_VERSION = "polythumb_version"
-
-#: Which output format ``THUMBS_FORMAT=auto`` picks, by the source key's extension. Web formats
-#: keep their family; GIF (first frame only), TIFF, BMP, ICO and unknown kinds may carry alpha
-#: and are not web formats, so they become PNG; HEIC photos become WebP (lossy, with alpha).
-AUTO_FORMATS = {
-    "jpg": "jpeg", "jpeg": "jpeg", "jpe": "jpeg", "jfif": "jpeg",
-    "png": "png", "webp": "webp", "avif": "avif",
-    "heic": "webp", "heif": "webp",
-}  # fmt: skip
-AUTO_FALLBACK_FORMAT = "png"
+#: The thumbnail's measured pixel size (``WxH``), so a later look (a head) knows it without reading the image.
+META_DIMENSIONS = "polythumb_dimensions"
 
 _SLASHES = re.compile(r"/{2,}")
-
-
-def output_format(config: Config, source_key: str) -> str:
-    """Return the concrete format (jpeg, png, webp, avif) written for ``source_key``."""
-    if config.format != "auto":
-        return config.format
-    extension = posixpath.splitext(source_key)[1].lstrip(".").lower()
-    return AUTO_FORMATS.get(extension, AUTO_FALLBACK_FORMAT)
-
-
-def output_key(config: Config, source_key: str, box: Box) -> str:
-    """The destination key of the thumbnail of ``source_key`` in ``box`` (single-recipe settings).
-
-    The default template gives ``<dir>/<stem>-<W>x<H>.<ext>``; a top-level key
-    has no leading slash. Keys use the box, not the measured size, so they are
-    stable and a delete can find them.
-    """
-    return render_key(config.key_template, source_key, box, output_format(config, source_key))
 
 
 def render_key(template: str, source_key: str, box: Box, fmt: str) -> str:
@@ -89,7 +61,7 @@ def fill_template(template: str, source_key: str, **values: object) -> str:
     directory, name = posixpath.split(source_key)
     stem, dot_ext = posixpath.splitext(name)
     rendered = template.format(dir=directory, stem=stem, name=name, srcext=dot_ext.lstrip("."), **values)
-    return check_rendered_key(_SLASHES.sub("/", rendered).lstrip("/"), source_key)
+    return check_rendered_key(collapse_slashes(rendered), source_key)
 
 
 def check_rendered_key(key: str, source_key: str) -> str:
@@ -110,38 +82,6 @@ def check_rendered_key(key: str, source_key: str) -> str:
             "or '..' segment (a store would resolve it to another path); refused, nothing written"
         )
     return key
-
-
-def output_keys(config: Config, source_key: str) -> dict[Box, str]:
-    """Destination keys of every configured box, largest box first."""
-    boxes = sorted(config.boxes, key=lambda b: b.width * b.height, reverse=True)
-    return {box: output_key(config, source_key, box) for box in boxes}
-
-
-def passes_filter(config: Config, key: str) -> bool:
-    """Whether ``key`` passes ``THUMBS_INCLUDE`` and ``THUMBS_EXCLUDE`` (case-insensitive globs)."""
-    lowered = key.lower()
-    if config.include and not any(fnmatch.fnmatchcase(lowered, glob.lower()) for glob in config.include):
-        return False
-    return not any(fnmatch.fnmatchcase(lowered, glob.lower()) for glob in config.exclude)
-
-
-_EXTENSION_GLOB = re.compile(r".*\*\.([A-Za-z0-9]+)")
-
-
-def included_extensions(include: tuple[str, ...]) -> frozenset[str] | None:
-    """The source extensions (lower case) ``THUMBS_INCLUDE`` lets through; None when a glob allows any.
-
-    A glob ending in ``*.EXT`` admits only keys ending in ``.EXT`` (in any case); any other glob
-    (``photos/*``) admits every extension, and so does an empty list.
-    """
-    extensions = set()
-    for glob in include:
-        match = _EXTENSION_GLOB.fullmatch(glob)
-        if match is None:
-            return None
-        extensions.add(match.group(1).lower())
-    return frozenset(extensions) if extensions else None
 
 
 @dataclass(frozen=True)
@@ -171,16 +111,6 @@ class RenderSpec:
     animated: str = "first"
     effort: int | None = None
 
-    @classmethod
-    def for_source(cls, config: Config, source_key: str) -> RenderSpec:
-        """The spec ``config`` renders ``source_key`` with (``THUMBS_FORMAT=auto`` looks at its extension)."""
-        return cls.of(config, output_format(config, source_key))
-
-    @classmethod
-    def of(cls, config: Config, fmt: str) -> RenderSpec:
-        """The spec ``config`` renders ``fmt`` with."""
-        return cls(format=fmt, quality=config.quality, fit=config.fit, strip_metadata=config.strip_metadata)
-
     def digest(self, box: Box) -> str:
         """The ``polythumb_params`` of a thumbnail in ``box``: a changed spec or box gives another digest.
 
@@ -194,11 +124,6 @@ class RenderSpec:
         if effort is not None:
             params += f"|effort={effort}"
         return hashlib.sha256(params.encode()).hexdigest()[:16]
-
-
-def render_params_digest(config: Config, fmt: str, box: Box) -> str:
-    """A short digest of everything that changes a thumbnail's bytes besides the source (single recipe)."""
-    return RenderSpec.of(config, fmt).digest(box)
 
 
 def encode_meta_value(value: str) -> str:
@@ -226,6 +151,8 @@ class Provenance:
         box: The box it was rendered for (``WxH``).
         params: The :meth:`RenderSpec.digest` it was rendered with.
         version: The polythumb version that wrote it.
+        dimensions: Its measured ``(width, height)``; None on a manifest, and on thumbnails written before
+            it was recorded.
     """
 
     source_key: str
@@ -234,11 +161,14 @@ class Provenance:
     box: str
     params: str
     version: str = __version__
+    dimensions: tuple[int, int] | None = None
 
     @classmethod
-    def of(cls, spec: RenderSpec, *, bucket: str, source_key: str, revision: str, box: Box) -> Provenance:
-        """The provenance of a thumbnail rendered now from ``bucket/source_key`` at ``revision``."""
-        return cls(source_key, bucket, revision, str(box), spec.digest(box))
+    def of(
+        cls, spec: RenderSpec, *, bucket: str, source_key: str, revision: str, box: Box, dimensions: tuple[int, int]
+    ) -> Provenance:
+        """The provenance of a thumbnail of ``dimensions`` rendered now from ``bucket/source_key`` at ``revision``."""
+        return cls(source_key, bucket, revision, str(box), spec.digest(box), dimensions=dimensions)
 
     def to_metadata(self) -> dict[str, str]:
         """The user metadata written on the thumbnail (valid on every cloud: see the README)."""
@@ -252,6 +182,8 @@ class Provenance:
         }
         if self.source_bucket is None:
             del metadata[META_SOURCE_BUCKET]
+        if self.dimensions is not None:
+            metadata[META_DIMENSIONS] = f"{self.dimensions[0]}x{self.dimensions[1]}"
         return metadata
 
     @classmethod
@@ -268,6 +200,7 @@ class Provenance:
             box=meta.get(META_BOX, ""),
             params=meta.get(META_PARAMS, ""),
             version=meta.get(META_VERSION, ""),
+            dimensions=_dimensions(meta.get(META_DIMENSIONS)),
         )
 
     def is_current(self, revision: str, params: str) -> bool:
@@ -275,12 +208,10 @@ class Provenance:
         return self.source_revision == revision and self.params == params
 
 
-def thumbnail_metadata(
-    config: Config, *, bucket: str, source_key: str, revision: str, fmt: str, box: Box, params: str | None = None
-) -> dict[str, str]:
-    """The user metadata written on every thumbnail (``params``: the output's digest; default: single recipe)."""
-    digest = params or render_params_digest(config, fmt, box)
-    return Provenance(source_key, bucket, revision, str(box), digest).to_metadata()
+def _dimensions(value: str | None) -> tuple[int, int] | None:
+    """``WxH`` as a pair; None when absent or not two positive numbers (then a reader measures the image)."""
+    match = re.fullmatch(r"([1-9][0-9]{0,8})x([1-9][0-9]{0,8})", value or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def is_polythumb_output(metadata: Mapping[str, str]) -> bool:

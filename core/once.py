@@ -35,3 +35,11 @@ class Once(Generic[T]):
 def once(factory: Callable[[], T]) -> Once[T]:
     """Decorator form of :class:`Once`."""
     return Once(factory)
+
+
+def given_or_once(given: T | None, factory: Callable[[], T]) -> Once[T]:
+    """A :class:`Once` of ``given`` when a caller supplies the object (a test's client), else of ``factory``."""
+    if given is None:
+        return Once(factory)
+    supplied = given
+    return Once(lambda: supplied)

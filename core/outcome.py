@@ -80,6 +80,11 @@ class Outcome:
     manifest: OutputRecord | None = None  # the manifest (THUMBS_MANIFEST), written, unchanged or deleted
 
     @classmethod
+    def for_event(cls, event: ObjectEvent, status: Status, **fields: Any) -> Outcome:
+        """The outcome of ``event`` (its kind, bucket and key) with ``status`` and ``fields``."""
+        return cls(kind=event.kind, bucket=event.bucket, key=event.key, status=status, **fields)
+
+    @classmethod
     def failed(
         cls,
         event: ObjectEvent,
@@ -91,17 +96,8 @@ class Outcome:
         size: int | None = None,
     ) -> Outcome:
         """The outcome of an event that ended in an error of ``kind``."""
-        return cls(
-            kind=event.kind,
-            bucket=event.bucket,
-            key=event.key,
-            status=Status.FAILED,
-            error_kind=kind,
-            error_message=message,
-            duration_ms=duration_ms,
-            revision=revision,
-            size=size,
-        )
+        return cls.for_event(event, Status.FAILED, error_kind=kind, error_message=message, duration_ms=duration_ms,
+                             revision=revision, size=size)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the CLI's ``--json`` line, the entrypoints' log record)."""

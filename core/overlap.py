@@ -20,18 +20,13 @@ template pair (a manifest ending in ``.json``, thumbnails in ``.{ext}``) is told
 from __future__ import annotations
 
 import heapq
-import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from core.errors import ConfigError
 from core.imaging.types import EXTENSIONS
-from core.keys import included_extensions
-from core.profiles import active_profiles
+from core.profiles import Profiles, included_extensions
+from core.storage.validation import collapse_slashes
 from core.syntax import KEY_PLACEHOLDERS, MANIFEST_PLACEHOLDERS, template_fields
-
-if TYPE_CHECKING:
-    from core.config import Config
 
 # Character classes a placeholder ranges over (a label is one character, or one of these names).
 _ANY, _NO_SLASH, _NO_DOT, _DIGIT = "<any>", "<no-slash>", "<no-dot>", "<digit>"
@@ -143,7 +138,7 @@ def meeting(first: _Automaton, second: _Automaton) -> str | None:
             continue
         a, b = state
         if a == first.end and b == second.end:
-            return re.sub("/+", "/", _spell(previous, state)).lstrip("/")
+            return collapse_slashes(_spell(previous, state))
         for following, char, step in _moves(first, second, a, b):
             if spent + step < cost.get(following, spent + step + 1):
                 cost[following] = spent + step
@@ -223,7 +218,7 @@ def _spell(previous: dict[tuple[int, int], tuple[tuple[int, int], str] | None], 
     return "".join(reversed(chars))
 
 
-def check_manifest_apart(config: Config) -> None:
+def check_manifest_apart(manifest_key: str, profiles: Profiles) -> None:
     """Refuses a ``THUMBS_MANIFEST_KEY`` that can give the key of a thumbnail of any source and profile.
 
     Every key template in use (THUMBS_KEY_TEMPLATE, or each profile's ``key_template``) is compared with
@@ -233,16 +228,13 @@ def check_manifest_apart(config: Config) -> None:
     Raises:
         ConfigError: naming THUMBS_MANIFEST_KEY, the thumbnail template and an example key both can give.
     """
-    extensions = included_extensions(config.include)
-    manifest = template_automaton(
-        config.manifest_key, ext=(), extensions=extensions, placeholders=MANIFEST_PLACEHOLDERS
-    )
+    extensions = included_extensions(profiles.include)
+    manifest = template_automaton(manifest_key, ext=(), extensions=extensions, placeholders=MANIFEST_PLACEHOLDERS)
     formats: dict[str, dict[str, None]] = {}  # key template -> every format written with it
     names: dict[str, str] = {}
-    for profile in active_profiles(config):
-        formats.setdefault(profile.key_template, {}).update(dict.fromkeys(profile.possible_formats(config.include)))
-        names.setdefault(profile.key_template, "THUMBS_KEY_TEMPLATE" if not config.profiles else
-                         f"profile {profile.name!r}'s key_template")  # fmt: skip
+    for profile in profiles.profiles:
+        formats.setdefault(profile.key_template, {}).update(dict.fromkeys(profile.possible_formats(profiles.include)))
+        names.setdefault(profile.key_template, profiles.template_setting(profile))
     for template, written in formats.items():
         every = template_automaton(
             template, ext=tuple(EXTENSIONS[fmt] for fmt in written), extensions=extensions,
@@ -257,7 +249,7 @@ def check_manifest_apart(config: Config) -> None:
             example = meeting(manifest, thumbnails)
             if example is not None:
                 raise ConfigError(
-                    f"THUMBS_MANIFEST_KEY={config.manifest_key!r} can give the key of a thumbnail: of the {fmt} "
+                    f"THUMBS_MANIFEST_KEY={manifest_key!r} can give the key of a thumbnail: of the {fmt} "
                     f"thumbnails of {names[template]}={template!r} (both can be {example!r}, ignoring case): the "
                     "manifest and the thumbnail would overwrite each other; accepted values: a manifest key with an "
                     "ending no thumbnail key has, e.g. {dir}/{stem}.thumbs.json"

@@ -69,6 +69,16 @@ class Ownership:
         """Whether the source at hand may write the key: it is free, its own, or an orphan."""
         return self.owner in (Owner.NONE, Owner.THIS, Owner.ORPHANED)
 
+    def renders(self, revision: str, params: str) -> bool:
+        """Whether the object is the source at hand's output of ``revision`` with the settings digested as
+        ``params``: nothing to redo.
+
+        The idempotency test of the pipeline and the manifests: an output of another source never counts as
+        done, even when both sources have the same revision (identical bytes give one ETag).
+        """
+        provenance = self.provenance
+        return self.owner is Owner.THIS and provenance is not None and provenance.is_current(revision, params)
+
 
 def recorded_source(info: ObjectInfo, *, bucket: str) -> SourceRef | None:
     """The source ``info`` records (an unrecorded bucket is ``bucket``); None when polythumb did not write it."""
@@ -124,14 +134,3 @@ def refusal(
         f"{location} belongs to {verdict.source}, which still exists, and {claimant} maps to the same key; "
         f"nothing is overwritten ({fix}: {{srcext}} or {{name}} in the template gives every source its own key)"
     )
-
-
-def renders(info: ObjectInfo | None, *, bucket: str, source_key: str, revision: str, params: str) -> bool:
-    """Whether ``info`` is this source's output of ``revision`` rendered with the settings digested as ``params``.
-
-    The idempotency test of the pipeline and the manifests: an output of another source never counts as
-    done, even when both sources have the same revision (identical bytes give one ETag).
-    """
-    verdict = ownership(info, bucket=bucket, source_key=source_key)
-    provenance = verdict.provenance
-    return verdict.owner is Owner.THIS and provenance is not None and provenance.is_current(revision, params)

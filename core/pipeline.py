@@ -3,8 +3,15 @@
 Created: filter -> loop guard -> idempotency -> limits -> one decode -> every
 size in every format -> conditional puts. Deleted: remove the thumbnails this
 source produced. The outputs are those of the key's profile
-(:func:`core.profiles.outputs_for`; without THUMBS_PROFILES, the one recipe of
-the THUMBS_* settings).
+(``config.profiles``, :meth:`core.profiles.Profiles.outputs_for`; without
+THUMBS_PROFILES, the one recipe of the THUMBS_* settings).
+
+A created event runs in three steps: plan (head the source, every output and the
+manifest, each object's metadata read once into its ownership verdict), render and
+put (one download, one decode, the stale outputs, then the manifest), finish
+(confirm the source, build the outcome). Each output written records its measured
+size in its metadata, so a later event that leaves it unchanged reports its size
+from the head it makes anyway.
 
 Permanent errors (bad image, over a limit, a bad key) come back as a FAILED
 outcome and are never retried. Transient errors (storage unavailable, a
@@ -34,11 +41,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from core.completion.manifest import MANIFEST_KEY_FIX, Manifests, ManifestState
-from core.completion.naming import MANIFEST_BOX, manifest_key
+from core.completion.naming import MANIFEST_BOX
 from core.completion.urls import UrlBuilder
 from core.config import Config
 from core.errors import (
@@ -52,13 +59,13 @@ from core.errors import (
     SupersededError,
 )
 from core.events import EventKind, ObjectEvent
-from core.imaging.types import CONTENT_TYPES, Thumbnail
+from core.imaging.types import CONTENT_TYPES, Box, Thumbnail
 from core.keys import Provenance, is_polythumb_output
 from core.outcome import Action, Outcome, OutputRecord, SkipReason, Status
-from core.ownership import Owner, SourceRef, ownership, refusal, renders
+from core.ownership import Owner, Ownership, SourceRef, ownership, refusal
 from core.prefixes import delete_outputs_under
-from core.profiles import Output, outputs_for
-from core.storage.port import ObjectInfo, Storage
+from core.profiles import Output
+from core.storage.port import ObjectInfo, Storage, head_or_none
 
 #: Opens the store for a bucket/container name. Providers pass their adapter's factory.
 BucketOpener = Callable[[str], Storage]
@@ -77,14 +84,75 @@ class _Now(Enum):
 
 @dataclass(frozen=True)
 class _Existing:
-    """An output's state before rendering."""
+    """An output's state before rendering: what is at its key, and whose it is (its metadata read once)."""
 
     output: Output
     info: ObjectInfo | None
+    verdict: Ownership
 
     @property
     def key(self) -> str:
         return self.output.key
+
+    def renders(self, revision: str) -> bool:
+        """Whether it is already this source's output of ``revision`` with today's settings."""
+        return self.verdict.renders(revision, self.output.params)
+
+    def unchanged(self) -> OutputRecord:
+        """Its record when left as it is: what the head said, and the size it recorded when it was written."""
+        info, provenance = self.info, self.verdict.provenance
+        dimensions = provenance.dimensions if provenance is not None else None
+        fmt = self.output.format
+        return OutputRecord(
+            key=self.key, box=str(self.output.box), action=Action.UNCHANGED, format=fmt,
+            width=dimensions[0] if dimensions else None, height=dimensions[1] if dimensions else None,
+            bytes=info.size if info else None, content_type=CONTENT_TYPES[fmt],
+            revision=info.revision if info else None,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a created event found before any work: the source as read, each output's state, the manifest's."""
+
+    event: ObjectEvent
+    source: Storage
+    dest: Storage
+    info: ObjectInfo  # the source's head
+    existing: tuple[_Existing, ...]
+    manifest: ManifestState | None  # None: no manifests (THUMBS_MANIFEST off)
+
+    @property
+    def stale(self) -> list[_Existing]:
+        """The outputs to render: missing, another revision's, or rendered with other settings."""
+        return [item for item in self.existing if not item.renders(self.info.revision)]
+
+
+@dataclass
+class _Work:
+    """What a created event has stored so far, so a failure part-way knows what to withdraw.
+
+    Attributes:
+        revision: The source revision rendered (as read by the download; the head's when nothing is rendered).
+        size: The source's size in bytes, as read with ``revision``.
+        kept: The outputs already current, left alone.
+        stored: The outputs this render put (or found put by a twin delivery), in order.
+        thumbnail: The smallest rendered thumbnail (the manifest's placeholders); None when nothing was.
+        warnings: What was asked but not done (an animation rendered as a still).
+        manifest: The manifest's record once written (or found current).
+    """
+
+    revision: str
+    size: int | None
+    kept: list[OutputRecord]
+    stored: list[OutputRecord] = field(default_factory=list)
+    thumbnail: bytes | None = None
+    warnings: tuple[str, ...] = ()
+    manifest: OutputRecord | None = None
+
+    @property
+    def outputs(self) -> tuple[OutputRecord, ...]:
+        return (*self.stored, *self.kept)
 
 
 class Thumbnailer:
@@ -125,20 +193,35 @@ class Thumbnailer:
     def _outputs(self, event: ObjectEvent) -> list[Output]:
         """The outputs of ``event``'s key. Every key polythumb would write for it (the manifest's too) is
         rendered first, so a key no store may take (a '..' segment) is refused before any request."""
-        outputs = outputs_for(self.config, event.key)
+        outputs = self.config.profiles.outputs_for(event.key)
         if outputs and self._manifests:
-            manifest_key(self.config, event.key)
+            self._manifests.key(event)
         return outputs
 
     # -- created ------------------------------------------------------------
 
     def _created(self, event: ObjectEvent, seen: dict[str, ObjectInfo]) -> Outcome:
-        config = self.config
+        """Plan (what is there), render and put what is stale (then the manifest), finish (confirm, announce)."""
+        plan = self._plan(event, seen)
+        if isinstance(plan, Outcome):
+            return plan
+        work = self._render_and_put(plan)
+        if isinstance(work, Outcome):
+            return work
+        return self._finish(plan, work)
+
+    def _plan(self, event: ObjectEvent, seen: dict[str, ObjectInfo]) -> _Plan | Outcome:
+        """Read the source's head and every output's, and the manifest's; an outcome when there is nothing to do.
+
+        Raises:
+            OutputConflict: an output or manifest key holds another existing source's output, an object
+                polythumb did not write, or the source itself.
+        """
         outputs = self._outputs(event)
         if not outputs:
             return _skipped(event, SkipReason.FILTERED)
         source = self.store(event.bucket)
-        dest_bucket = config.dest_bucket or event.bucket
+        dest_bucket = self.config.dest_bucket or event.bucket
         dest = self.store(dest_bucket)
         if dest_bucket == event.bucket and any(output.key == event.key for output in outputs):
             raise _overwrite_refused(event.key)
@@ -147,7 +230,7 @@ class Thumbnailer:
             info = source.head(event.key)
         except NotFound:
             if event.raw_key and event.raw_key != event.key:  # the envelope's encoding was ambiguous
-                return self._created(replace(event, key=event.raw_key, raw_key=None), seen)
+                return self._plan(replace(event, key=event.raw_key, raw_key=None), seen)
             return _skipped(event, SkipReason.SOURCE_MISSING)
         seen["source"] = info
         if is_polythumb_output(info.metadata):
@@ -156,109 +239,108 @@ class Thumbnailer:
             raise CopyPending(f"{event.bucket}/{event.key} is still being copied; a retry will find it complete")
         if info.copy_status in ("failed", "aborted"):
             return _skipped(event, SkipReason.COPY_FAILED)
-        _check_size(info.size, config)
+        _check_size(info.size, self.config)
 
-        existing = [_Existing(output, _head_or_none(dest, output.key)) for output in outputs]
+        existing = tuple(self._existing(dest, output, event) for output in outputs)
         for item in existing:  # before any work: a key of another existing source is never taken
-            self._claim(item.info, event, location=f"{dest_bucket}/{item.key}")
-        stale = [item for item in existing if not _is_current(item.info, item.output, event, info.revision)]
-        manifests = self._manifests
-        exists = self._source_exists
-        manifest = manifests.look(dest, event, dest_bucket=dest_bucket, exists=exists) if manifests else None
-        manifest_current = manifest is None or (
-            manifests is not None
-            and manifests.is_current(manifest, bucket=event.bucket, source_key=event.key, revision=info.revision)
-        )
-        if not stale and manifest_current:
-            records = tuple(_unchanged_record(item) for item in existing)
-            manifest_record = manifests.unchanged(manifest) if manifests and manifest else None
-            return _skipped(event, SkipReason.UNCHANGED, outputs=records, revision=info.revision, size=info.size,
-                            manifest=manifest_record)  # fmt: skip
-        if not stale:  # only the manifest is missing or stale: no render
-            return self._store(source, dest, event, revision=info.revision, size=info.size,
-                               kept=[_unchanged_record(item) for item in existing], manifest=manifest)  # fmt: skip
+            self._claim(item.verdict, event, location=f"{dest_bucket}/{item.key}")
+        manifests, manifest = self._manifests, None
+        if manifests:
+            manifest = manifests.look(dest, event, dest_bucket=dest_bucket, exists=self._source_exists)
+        plan = _Plan(event, source, dest, info, existing, manifest)
+        if plan.stale:
+            return plan
+        if manifests and manifest and not manifests.is_current(manifest, source_key=event.key, revision=info.revision):
+            return plan  # only the manifest is missing or stale: no render
+        return _skipped(event, SkipReason.UNCHANGED, outputs=tuple(item.unchanged() for item in existing),
+                        revision=info.revision, size=info.size,
+                        manifest=manifests.unchanged(manifest) if manifests and manifest else None)  # fmt: skip
 
+    def _existing(self, dest: Storage, output: Output, event: ObjectEvent) -> _Existing:
+        """What is at ``output``'s key now, and whose it is (another source's existence looked up)."""
+        info = head_or_none(dest, output.key)
+        verdict = ownership(info, bucket=event.bucket, source_key=event.key, exists=self._source_exists)
+        return _Existing(output, info, verdict)
+
+    def _render_and_put(self, plan: _Plan) -> _Work | Outcome:
+        """Render every stale output from one download and put each, then the manifest.
+
+        An outcome instead when the source went meanwhile: missing before the download, or deleted while
+        the outputs were put (what this render put is withdrawn again).
+
+        Raises:
+            OutputConflict: another source won an output key meanwhile (nothing of this render stays).
+            SupersededError: an output changed meanwhile (the retry reconciles).
+        """
+        event, dest, stale = plan.event, plan.dest, plan.stale
+        kept = [item.unchanged() for item in plan.existing if item.renders(plan.info.revision)]
+        work = _Work(plan.info.revision, plan.info.size, kept)
         try:
-            source_object = source.get(event.key)
-        except NotFound:
-            return _skipped(event, SkipReason.SOURCE_MISSING)
-        _check_size(source_object.info.size, config)
-        revision = source_object.info.revision
+            if stale:  # else only the manifest is missing or stale: no render
+                try:
+                    source_object = plan.source.get(event.key)
+                except NotFound:
+                    return _skipped(event, SkipReason.SOURCE_MISSING)
+                _check_size(source_object.info.size, self.config)
+                work.revision, work.size = source_object.info.revision, source_object.info.size
+                thumbnails = self._render(source_object.body, stale, work)
+                for item in stale:
+                    thumbnail = thumbnails[item.output.box, item.output.format]
+                    work.stored.append(self._put(dest, item, thumbnail, event, work.revision))
+            if self._manifests and plan.manifest:  # after the thumbnails: it never names one not yet stored
+                work.manifest = self._manifests.write(
+                    dest, plan.manifest, event=event, revision=work.revision, size=work.size, outputs=work.outputs,
+                    thumbnail=work.thumbnail,
+                )  # fmt: skip
+        except OutputConflict:
+            _withdraw(dest, work.stored)  # another source won the key meanwhile: nothing of this render stays
+            raise
+        except SupersededError:
+            # A delete landing meanwhile may have removed the outputs the puts were conditioned on.
+            keep = self.config.on_delete == "keep"
+            if keep or self._source_now(plan.source, event.key, work.revision) is not _Now.GONE:
+                raise
+            return _source_deleted(event, revision=work.revision, size=work.size,
+                                   outputs=_withdraw(dest, work.outputs))  # fmt: skip
+        return work
 
+    def _render(self, body: bytes, stale: Sequence[_Existing], work: _Work) -> dict[tuple[Box, str], Thumbnail]:
+        """Every stale output from one decode, by ``(box, format)``; notes the smallest and the warnings."""
         from core.imaging.render import render_outputs  # Pillow loads on first render, not at import
 
+        config = self.config
         # One profile per key: every output shares its fit and animation mode; one decode serves them all.
         first = stale[0].output
         rendered = render_outputs(
-            source_object.body,
+            body,
             boxes=list(dict.fromkeys(item.output.box for item in stale)),
             fit=first.fit,
             encodings=list(dict.fromkeys((o.format, o.quality, o.effort) for o in (item.output for item in stale))),
-            strip_metadata=config.strip_metadata,
+            strip_metadata=config.profiles.strip_metadata,
             max_pixels=config.max_pixels,
             animated=first.animated,
             max_frames=config.max_frames,
             max_duration=config.max_duration,
             engine=config.engine,
         )
-        by_output = {(thumb.box, thumb.format): thumb for thumb in rendered.thumbnails}
-        smallest = min(rendered.thumbnails, key=lambda t: t.width * t.height)
-        return self._store(
-            source,
-            dest,
-            event,
-            revision=revision,
-            size=source_object.info.size,
-            kept=[_unchanged_record(item) for item in existing if item not in stale],
-            puts=[(item, by_output[(item.output.box, item.output.format)]) for item in stale],
-            manifest=manifest,
-            thumbnail=smallest.body,
-            warnings=rendered.warnings,
-        )
+        work.thumbnail = min(rendered.thumbnails, key=lambda t: t.width * t.height).body
+        work.warnings = rendered.warnings
+        return {(thumb.box, thumb.format): thumb for thumb in rendered.thumbnails}
 
-    def _store(
-        self,
-        source: Storage,
-        dest: Storage,
-        event: ObjectEvent,
-        *,
-        revision: str,
-        size: int | None,
-        kept: Sequence[OutputRecord],
-        puts: Sequence[tuple[_Existing, Thumbnail]] = (),
-        manifest: ManifestState | None,
-        thumbnail: bytes | None = None,
-        warnings: tuple[str, ...] = (),
-    ) -> Outcome:
-        """Put the rendered outputs, then the manifest; then confirm the source is still the revision rendered.
+    def _finish(self, plan: _Plan, work: _Work) -> Outcome:
+        """Confirm the source is still the revision rendered, then the outcome.
 
-        ``kept``: the outputs already current; ``thumbnail``: the smallest one rendered (None: only the
-        manifest is written, from a stored thumbnail).
+        A delete that landed while the outputs were stored found nothing (or not all) to remove: the render
+        removes what it stored. A delete after this read is handled by its own event, which finds them all.
+
+        Raises:
+            SupersededError: the source was overwritten meanwhile (the retry renders the newer revision).
         """
-        stored: list[OutputRecord] = []  # what this render put (or found put by a twin delivery), in order
-        manifest_record = None
-        try:
-            for item, thumb in puts:
-                stored.append(self._put(dest, item, thumb, event, revision))
-            records = (*stored, *kept)
-            if self._manifests and manifest:  # after the thumbnails: a manifest never names a thumbnail not yet stored
-                manifest_record, records = self._manifests.write(
-                    dest, manifest, event=event, revision=revision, size=size, outputs=records, thumbnail=thumbnail
-                )
-        except OutputConflict:
-            _withdraw(dest, stored)  # another source won the key meanwhile: nothing of this render stays
-            raise
-        except SupersededError:
-            # A delete landing meanwhile may have removed the outputs the puts were conditioned on.
-            if self.config.on_delete == "keep" or self._source_now(source, event.key, revision) is not _Now.GONE:
-                raise
-            return _source_deleted(event, revision=revision, size=size, outputs=_withdraw(dest, [*stored, *kept]))
-        # A delete that landed while the outputs were stored found nothing (or not all) to remove: the render
-        # removes what it stored. A delete after this read is handled by its own event, which finds them all.
-        now = self._source_now(source, event.key, revision)
+        event = plan.event
+        now = self._source_now(plan.source, event.key, work.revision)
         if now is _Now.GONE and self.config.on_delete == "delete":
-            withdrawn = _withdraw(dest, [*records, *([manifest_record] if manifest_record else [])])
-            return _source_deleted(event, revision=revision, size=size, outputs=withdrawn)
+            withdrawn = _withdraw(plan.dest, [*work.outputs, *([work.manifest] if work.manifest else [])])
+            return _source_deleted(event, revision=work.revision, size=work.size, outputs=withdrawn)
         if now is _Now.CHANGED:  # never announce a stale revision as ready: the retry renders the newer one
             raise SupersededError(
                 f"{event.bucket}/{event.key} was overwritten while its thumbnails were stored; a retry renders "
@@ -269,18 +351,19 @@ class Thumbnailer:
             bucket=event.bucket,
             key=event.key,
             status=Status.OK,
-            outputs=tuple(records),
-            revision=revision,
-            warnings=warnings,
-            size=size,
-            manifest=manifest_record,
+            outputs=work.outputs,
+            revision=work.revision,
+            warnings=work.warnings,
+            size=work.size,
+            manifest=work.manifest,
         )
 
     def _put(self, dest: Storage, item: _Existing, thumb: Thumbnail, event: ObjectEvent, revision: str) -> OutputRecord:
         output = item.output
         metadata = Provenance.of(
-            output.spec, bucket=event.bucket, source_key=event.key, revision=revision, box=output.box
-        ).to_metadata()
+            output.spec, bucket=event.bucket, source_key=event.key, revision=revision, box=output.box,
+            dimensions=(thumb.width, thumb.height),
+        ).to_metadata()  # fmt: skip
         try:
             stored = dest.put(
                 item.key,
@@ -296,11 +379,10 @@ class Thumbnailer:
             # write whose answer was lost, or a duplicate delivery of the same event won the race), the
             # work is done; another existing source that won the key is a conflict; anything else is a
             # real race, for the platform's retry to settle.
-            current = _head_or_none(dest, item.key)
-            if _is_current(current, output, event, revision):
-                assert current is not None
-                return _unchanged_record(_Existing(output, current))
-            self._claim(current, event, location=f"{dest.bucket}/{item.key}")
+            current = self._existing(dest, output, event)
+            if current.info is not None and current.renders(revision):
+                return current.unchanged()
+            self._claim(current.verdict, event, location=f"{dest.bucket}/{item.key}")
             raise SupersededError(
                 f"{item.key} changed while {event.key} was rendered; a retry will reconcile ({exc})"
             ) from exc
@@ -317,13 +399,12 @@ class Thumbnailer:
             revision=stored.revision,
         )
 
-    def _claim(self, info: ObjectInfo | None, event: ObjectEvent, *, location: str) -> None:
+    def _claim(self, verdict: Ownership, event: ObjectEvent, *, location: str) -> None:
         """Refuse an output key that holds an object polythumb did not write, or another existing source's output.
 
         Raises:
             OutputConflict: naming the key, and the source that owns it.
         """
-        verdict = ownership(info, bucket=event.bucket, source_key=event.key, exists=self._source_exists)
         if not verdict.replaceable:
             raise refusal(verdict, location=location, claimant=SourceRef(event.bucket, event.key), fix=KEY_TEMPLATE_FIX)
 
@@ -357,7 +438,7 @@ class Thumbnailer:
         dest_bucket = config.dest_bucket or event.bucket
         dest = self.store(dest_bucket)
         # A delete that arrives after the key was re-created is stale: the thumbnails now belong to the new object.
-        if _head_or_none(source, event.key) is not None:
+        if head_or_none(source, event.key) is not None:
             return _skipped(event, SkipReason.SOURCE_EXISTS)
         # Every size in every format (a pure function of the key and the profiles), then the manifest.
         targets = [OutputRecord(key=output.key, box=str(output.box), action=Action.ABSENT, format=output.format)
@@ -365,7 +446,7 @@ class Thumbnailer:
         manifests = self._manifests
         if manifests:
             targets.append(OutputRecord(key=manifests.key(event), box=MANIFEST_BOX, action=Action.ABSENT))
-        found = [(target, _head_or_none(dest, target.key)) for target in targets]
+        found = [(target, head_or_none(dest, target.key)) for target in targets]
         verdicts = [ownership(info, bucket=event.bucket, source_key=event.key) for _, info in found]
         for (target, _), verdict in zip(found, verdicts, strict=True):
             if verdict.owner is Owner.FOREIGN:  # checked before any delete: nothing half-done
@@ -406,23 +487,11 @@ class Thumbnailer:
 # -- helpers -------------------------------------------------------------------
 
 
-def _head_or_none(store: Storage, key: str) -> ObjectInfo | None:
-    try:
-        return store.head(key)
-    except NotFound:
-        return None
-
-
 def _check_size(size: int, config: Config) -> None:
     if size > config.max_bytes:
         raise ImageTooLarge(
             f"source is {size} bytes, over THUMBS_MAX_BYTES={config.max_bytes}; refused before download"
         )
-
-
-def _is_current(info: ObjectInfo | None, output: Output, event: ObjectEvent, revision: str) -> bool:
-    """Whether ``info`` is this source's ``output`` rendered from ``revision`` with today's settings."""
-    return renders(info, bucket=event.bucket, source_key=event.key, revision=revision, params=output.params)
 
 
 def _withdraw(dest: Storage, records: Sequence[OutputRecord]) -> list[OutputRecord]:
@@ -434,7 +503,7 @@ def _withdraw(dest: Storage, records: Sequence[OutputRecord]) -> list[OutputReco
     """
     withdrawn = []
     for record in records:
-        info = _head_or_none(dest, record.key)
+        info = head_or_none(dest, record.key)
         if info is None:
             withdrawn.append(OutputRecord(key=record.key, box=record.box, action=Action.ABSENT, format=record.format))
         elif record.revision is not None and info.revision == record.revision:
@@ -457,23 +526,8 @@ def _source_deleted(
                     revision=revision, size=size, manifest=manifest)  # fmt: skip
 
 
-def _unchanged_record(item: _Existing) -> OutputRecord:
-    size = item.info.size if item.info else None
-    revision = item.info.revision if item.info else None
-    fmt = item.output.format
-    return OutputRecord(key=item.key, box=str(item.output.box), action=Action.UNCHANGED, format=fmt, bytes=size,
-                        content_type=CONTENT_TYPES[fmt], revision=revision)  # fmt: skip
-
-
 def _skipped(event: ObjectEvent, reason: SkipReason, **fields: object) -> Outcome:
-    return Outcome(
-        kind=event.kind,
-        bucket=event.bucket,
-        key=event.key,
-        status=Status.SKIPPED,
-        reason=reason,
-        **fields,  # type: ignore[arg-type]
-    )
+    return Outcome.for_event(event, Status.SKIPPED, reason=reason, **fields)
 
 
 def _overwrite_refused(key: str) -> OutputConflict:

@@ -15,21 +15,18 @@ The work per event is bounded: after :data:`PREFIX_DELETE_LIMIT` listed objects 
 
 from __future__ import annotations
 
-import re
 import string
 
 from core.config import Config
-from core.errors import NotFound, PrefixTooLarge
+from core.errors import PrefixTooLarge
 from core.outcome import Action, OutputRecord
 from core.ownership import Owner, ownership, recorded_source
-from core.profiles import key_templates
-from core.storage.port import ObjectInfo, Storage
+from core.storage.port import Storage, head_or_none
+from core.storage.validation import collapse_slashes
 
 #: Objects one directory delete may list in the destination (each may cost a HEAD on S3 and Azure,
 #: whose listings carry no metadata): about 10,000 HEADs, well inside every platform's timeout.
 PREFIX_DELETE_LIMIT = 10_000
-
-_SLASHES = re.compile(r"/{2,}")
 
 
 def output_listing_prefix(template: str, directory: str) -> str:
@@ -48,12 +45,12 @@ def output_listing_prefix(template: str, directory: str) -> str:
             following = parts[index + 1][0] if index + 1 < len(parts) else ""
             prefix += directory + ("/" if following.startswith("/") else "")
         break
-    return _SLASHES.sub("/", prefix).lstrip("/")
+    return collapse_slashes(prefix)
 
 
 def output_listing_prefixes(config: Config, directory: str) -> list[str]:
     """The prefixes to list for ``directory``: one per key template in use (profiles may differ), none nested."""
-    templates = [*key_templates(config), *([config.manifest_key] if config.manifest else [])]  # manifests too
+    templates = [*config.profiles.key_templates(), *([config.manifest_key] if config.manifest else [])]  # manifests too
     prefixes = sorted({output_listing_prefix(template, directory) for template in templates})
     return [p for i, p in enumerate(prefixes) if not any(p.startswith(q) for q in prefixes[:i])]
 
@@ -77,7 +74,7 @@ def delete_outputs_under(
 
     def exists(bucket: str, key: str) -> bool:  # one HEAD per source, however many outputs it had
         if key not in live:
-            live[key] = _head_or_none(source, key) is not None
+            live[key] = head_or_none(source, key) is not None
         return live[key]
 
     listed_under = (info for prefix in output_listing_prefixes(config, directory) for info in dest.list(prefix))
@@ -87,7 +84,7 @@ def delete_outputs_under(
                 f"{source.bucket}/{under}: deleted {len(records)} thumbnails, then stopped after examining {limit} "
                 f"objects in {dest.bucket}; run `polythumb backfill --delete-orphans` for the rest"
             )
-        info = listed if listed.metadata else _head_or_none(dest, listed.key)
+        info = listed if listed.metadata else head_or_none(dest, listed.key)
         owner = recorded_source(info, bucket=source.bucket) if info is not None else None
         if owner is None or owner.bucket != source.bucket or not owner.key.startswith(under):
             continue  # not polythumb's, or rendered from another bucket or from outside the directory
@@ -97,10 +94,3 @@ def delete_outputs_under(
         dest.delete(listed.key)
         records.append(OutputRecord(key=listed.key, box=verdict.provenance.box, action=Action.DELETED))
     return tuple(records)
-
-
-def _head_or_none(store: Storage, key: str) -> ObjectInfo | None:
-    try:
-        return store.head(key)
-    except NotFound:
-        return None

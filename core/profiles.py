@@ -1,10 +1,17 @@
-"""Profiles: named recipes chosen per source key (sizes, formats, fit, quality, animation, key template).
+"""Profiles: which outputs each source key gets (sizes, formats, fit, quality, animation, key template).
 
 ``THUMBS_PROFILES`` names a TOML or JSON file, or holds inline JSON, with one
 ``profiles`` table whose entries are tried in order; the first whose ``match``
 globs take the key (and whose ``exclude`` globs do not) renders it. Without
 ``THUMBS_PROFILES`` the single-recipe ``THUMBS_*`` settings are one profile,
 ``default``, so existing deployments render, name and digest exactly as before.
+
+:class:`Profiles` is the one answer to "which outputs does this key get?":
+:func:`core.config.load_config` builds it once (``THUMBS_INCLUDE``/``THUMBS_EXCLUDE``,
+the profiles, ``THUMBS_STRIP_METADATA``) and holds it as ``Config.profiles``; the
+pipeline, deletes, the backfill, completion and ``polythumb verify`` all ask it.
+Profiles are parsed from a base profile (the single recipe, whose values a profile's
+missing fields take) and the pixel limit; nothing here reads a configuration.
 
 Everything here is a pure function of the source key and the settings: a
 delete event (no image to look at) enumerates the same outputs a create event
@@ -33,32 +40,32 @@ from __future__ import annotations
 import fnmatch
 import json
 import posixpath
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.errors import ConfigError
 from core.imaging.encoding import EFFORTS, effort_error, non_default_effort
 from core.imaging.types import FORMATS, MAX_ENCODED_EDGE, Box, Fit
-from core.keys import (
-    AUTO_FALLBACK_FORMAT,
-    AUTO_FORMATS,
-    RenderSpec,
-    included_extensions,
-    passes_filter,
-    render_key,
-)
+from core.keys import RenderSpec, render_key
 from core.syntax import MAX_SIZES, check_template, parse_boxes
-
-if TYPE_CHECKING:
-    from core.config import Config
 
 PROFILES_SETTING = "THUMBS_PROFILES"
 DEFAULT_PROFILE = "default"
 ANIMATED = ("first", "keep")
 FIELDS = ("match", "exclude", "sizes", "formats", "fit", "quality", "effort", "animated", "key_template")
+#: Which output format ``auto`` picks, by the source key's extension. Web formats keep their family;
+#: GIF (first frame only), TIFF, BMP, ICO and unknown kinds may carry alpha and are not web formats, so
+#: they become PNG; HEIC photos become WebP (lossy, with alpha).
+AUTO_FORMATS = {
+    "jpg": "jpeg", "jpeg": "jpeg", "jpe": "jpeg", "jfif": "jpeg",
+    "png": "png", "webp": "webp", "avif": "avif",
+    "heic": "webp", "heif": "webp",
+}  # fmt: skip
+AUTO_FALLBACK_FORMAT = "png"
 #: Source extensions that may hold an animation ``animated = "keep"`` preserves.
 ANIMATED_EXTENSIONS = frozenset({"gif", "webp"})
 #: The format ``auto`` gives an animated-capable source in a ``keep`` profile: WebP holds
@@ -67,6 +74,29 @@ ANIMATED_AUTO_FORMAT = "webp"
 #: Most outputs one source may get (sizes times formats): each is rendered, encoded, head-ed and put on
 #: every event, so 64 sizes in two formats is already far more than any page shows.
 MAX_OUTPUTS = 128
+
+_EXTENSION_GLOB = re.compile(r".*\*\.([A-Za-z0-9]+)")
+
+
+def matches(key: str, globs: Sequence[str]) -> bool:
+    """Whether any of ``globs`` takes ``key`` (case-insensitive; ``*`` crosses ``/``)."""
+    lowered = key.lower()
+    return any(fnmatch.fnmatchcase(lowered, glob.lower()) for glob in globs)
+
+
+def included_extensions(include: tuple[str, ...]) -> frozenset[str] | None:
+    """The source extensions (lower case) ``THUMBS_INCLUDE`` lets through; None when a glob allows any.
+
+    A glob ending in ``*.EXT`` admits only keys ending in ``.EXT`` (in any case); any other glob
+    (``photos/*``) admits every extension, and so does an empty list.
+    """
+    extensions = set()
+    for glob in include:
+        match = _EXTENSION_GLOB.fullmatch(glob)
+        if match is None:
+            return None
+        extensions.add(match.group(1).lower())
+    return frozenset(extensions) if extensions else None
 
 
 @dataclass(frozen=True)
@@ -98,6 +128,23 @@ class Profile:
     key_template: str
     effort: tuple[tuple[str, int], ...] = ()
 
+    @classmethod
+    def recipe(
+        cls, *, sizes: tuple[Box, ...], format: str, quality: int | None, fit: Fit, key_template: str
+    ) -> Profile:
+        """The single-recipe ``THUMBS_*`` settings (THUMBS_SIZES, THUMBS_FORMAT, ...) as the profile ``default``."""
+        return cls(
+            name=DEFAULT_PROFILE,
+            match=("*",),
+            exclude=(),
+            sizes=sizes,
+            formats=(format,),
+            fit=fit,
+            quality=tuple((fmt, quality) for fmt in FORMATS),
+            animated="first",
+            key_template=key_template,
+        )
+
     def quality_for(self, fmt: str) -> int | None:
         """The quality asked for ``fmt`` (None: the encoder's default)."""
         return dict(self.quality).get(fmt)
@@ -107,11 +154,8 @@ class Profile:
         return dict(self.effort).get(fmt)
 
     def takes(self, key: str) -> bool:
-        """Whether this profile renders ``key`` (its globs; the global filter is checked elsewhere)."""
-        lowered = key.lower()
-        if not any(fnmatch.fnmatchcase(lowered, glob.lower()) for glob in self.match):
-            return False
-        return not any(fnmatch.fnmatchcase(lowered, glob.lower()) for glob in self.exclude)
+        """Whether this profile renders ``key`` (its globs; the global filter is :class:`Profiles`')."""
+        return matches(key, self.match) and not matches(key, self.exclude)
 
     def formats_for(self, source_key: str) -> tuple[str, ...]:
         """The concrete formats written for ``source_key``, ``auto`` resolved, repeats dropped."""
@@ -133,6 +177,27 @@ class Profile:
             for fmt in self.formats_for(f"sample.{extension}"):
                 formats.setdefault(fmt, []).append(extension)
         return {fmt: tuple(sources) for fmt, sources in formats.items()}
+
+    def outputs(self, key: str, *, strip_metadata: bool) -> list[Output]:
+        """The outputs this profile makes of ``key`` (whether or not it would be chosen for it): each size,
+        largest first, in each format.
+
+        Raises:
+            InvalidKey: an output key would have a ``.`` or ``..`` segment.
+        """
+        boxes = sorted(self.sizes, key=lambda box: box.width * box.height, reverse=True)
+        return [
+            Output(
+                key=render_key(self.key_template, key, box, fmt),
+                box=box,
+                spec=RenderSpec(
+                    fmt, self.quality_for(fmt), self.fit, strip_metadata, self.animated, self.effort_for(fmt)
+                ),
+                profile=self.name,
+            )
+            for box in boxes
+            for fmt in self.formats_for(key)
+        ]
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready view (``polythumb config``)."""
@@ -162,18 +227,29 @@ class Output:
 
     key: str
     box: Box
-    format: str
-    quality: int | None
-    fit: Fit
-    animated: str
-    strip_metadata: bool
+    spec: RenderSpec
     profile: str
-    effort: int | None = None
 
     @property
-    def spec(self) -> RenderSpec:
-        """What this output is rendered as (everything its digest covers but the box)."""
-        return RenderSpec(self.format, self.quality, self.fit, self.strip_metadata, self.animated, self.effort)
+    def format(self) -> str:
+        """The concrete output format (``jpeg``, ``png``, ``webp``, ``avif``)."""
+        return self.spec.format
+
+    @property
+    def quality(self) -> int | None:
+        return self.spec.quality
+
+    @property
+    def fit(self) -> Fit:
+        return self.spec.fit
+
+    @property
+    def animated(self) -> str:
+        return self.spec.animated
+
+    @property
+    def effort(self) -> int | None:
+        return self.spec.effort
 
     @property
     def params(self) -> str:
@@ -181,110 +257,98 @@ class Output:
         return self.spec.digest(self.box)
 
 
-# -- resolving keys -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Profiles:
+    """Which outputs each source key gets: the filter, then the first profile that takes the key.
 
+    Built once by :func:`core.config.load_config` and held as ``Config.profiles``.
 
-def active_profiles(config: Config) -> tuple[Profile, ...]:
-    """The configured profiles, or the one ``default`` profile of the single-recipe settings."""
-    return config.profiles or (default_profile(config),)
+    Attributes:
+        profiles: Tried in order; the single recipe's ``default`` alone when THUMBS_PROFILES is unset.
+        include: THUMBS_INCLUDE: globs a key must match (any of them) to get outputs at all.
+        exclude: THUMBS_EXCLUDE: globs that take a key out before any profile is tried.
+        strip_metadata: THUMBS_STRIP_METADATA, of every output.
+        named: True when THUMBS_PROFILES named the profiles; False for the single recipe.
+    """
 
+    profiles: tuple[Profile, ...]
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    strip_metadata: bool = True
+    named: bool = False
 
-def default_profile(config: Config) -> Profile:
-    """The single-recipe ``THUMBS_*`` settings as a profile."""
-    return Profile(
-        name=DEFAULT_PROFILE,
-        match=("*",),
-        exclude=(),
-        sizes=config.boxes,
-        formats=(config.format,),
-        fit=config.fit,
-        quality=tuple((fmt, config.quality) for fmt in FORMATS),
-        animated="first",
-        key_template=config.key_template,
-    )
+    def passes_filter(self, key: str) -> bool:
+        """Whether ``key`` passes ``THUMBS_INCLUDE`` and ``THUMBS_EXCLUDE`` (case-insensitive globs)."""
+        return (not self.include or matches(key, self.include)) and not matches(key, self.exclude)
 
+    def profile_for(self, key: str) -> Profile | None:
+        """The profile that renders ``key``: the first that takes it, after the filter; None if none."""
+        if not self.passes_filter(key):
+            return None
+        return next((profile for profile in self.profiles if profile.takes(key)), None)
 
-def profile_for(config: Config, key: str) -> Profile | None:
-    """The profile that renders ``key``: the first that takes it, after THUMBS_INCLUDE/EXCLUDE; None if none."""
-    if not passes_filter(config, key):
-        return None
-    return next((profile for profile in active_profiles(config) if profile.takes(key)), None)
+    def is_selected(self, key: str) -> bool:
+        """Whether ``key`` gets thumbnails: it passes the filter and a profile takes it."""
+        return self.profile_for(key) is not None
 
+    def outputs_for(self, key: str) -> list[Output]:
+        """Every output of ``key``: each size (largest first) in each format; empty when no profile takes it.
 
-def is_selected(config: Config, key: str) -> bool:
-    """Whether ``key`` gets thumbnails: it passes the filter and (with THUMBS_PROFILES) a profile takes it."""
-    return profile_for(config, key) is not None
+        Raises:
+            InvalidKey: an output key would have a ``.`` or ``..`` segment.
+        """
+        profile = self.profile_for(key)
+        return [] if profile is None else self.outputs_of(profile, key)
 
+    def outputs_of(self, profile: Profile, key: str) -> list[Output]:
+        """The outputs ``profile`` makes of ``key`` (whether or not it would be chosen for it)."""
+        return profile.outputs(key, strip_metadata=self.strip_metadata)
 
-def outputs_for(config: Config, key: str) -> list[Output]:
-    """Every output of ``key``: each size (largest first) in each format; empty when no profile takes it."""
-    profile = profile_for(config, key)
-    return [] if profile is None else profile_outputs(config, profile, key)
+    def key_templates(self) -> tuple[str, ...]:
+        """Every key template in use (the backfill lists and matches the destination with them)."""
+        return tuple(dict.fromkeys(profile.key_template for profile in self.profiles))
 
+    def template_setting(self, profile: Profile) -> str:
+        """What names ``profile``'s key template in a message: the variable, or the profile's field."""
+        return f"profile {profile.name!r}'s key_template" if self.named else "THUMBS_KEY_TEMPLATE"
 
-def profile_outputs(config: Config, profile: Profile, key: str) -> list[Output]:
-    """The outputs ``profile`` makes of ``key`` (whether or not it would be chosen for it)."""
-    boxes = sorted(profile.sizes, key=lambda box: box.width * box.height, reverse=True)
-    return [
-        Output(
-            key=render_key(profile.key_template, key, box, fmt),
-            box=box,
-            format=fmt,
-            quality=profile.quality_for(fmt),
-            fit=profile.fit,
-            animated=profile.animated,
-            strip_metadata=config.strip_metadata,
-            profile=profile.name,
-            effort=profile.effort_for(fmt),
-        )
-        for box in boxes
-        for fmt in profile.formats_for(key)
-    ]
-
-
-def key_templates(config: Config) -> tuple[str, ...]:
-    """Every key template in use (the backfill lists and matches the destination with them)."""
-    return tuple(dict.fromkeys(profile.key_template for profile in active_profiles(config)))
-
-
-def explain(config: Config, key: str) -> dict[str, Any]:
-    """Which profile ``key`` gets and which outputs it makes (``polythumb profiles explain``)."""
-    profile = profile_for(config, key)
-    if profile is None:
-        why = (
-            "THUMBS_INCLUDE/THUMBS_EXCLUDE leave it out"
-            if not passes_filter(config, key)
-            else "no profile's match takes it"
-        )
-        return {"key": key, "profile": None, "reason": why, "outputs": []}
-    return {
-        "key": key,
-        "profile": profile.name,
-        "outputs": [
-            {
-                "key": output.key,
-                "box": str(output.box),
-                "format": output.format,
-                "quality": output.quality,
-                "effort": output.effort,
-                "fit": str(output.fit),
-                "animated": output.animated,
-                "params": output.params,
-            }
-            for output in profile_outputs(config, profile, key)
-        ],
-    }
+    def explain(self, key: str) -> dict[str, Any]:
+        """Which profile ``key`` gets and which outputs it makes (``polythumb profiles explain``)."""
+        profile = self.profile_for(key)
+        if profile is None:
+            why = "no profile's match takes it"
+            if not self.passes_filter(key):
+                why = "THUMBS_INCLUDE/THUMBS_EXCLUDE leave it out"
+            return {"key": key, "profile": None, "reason": why, "outputs": []}
+        return {
+            "key": key,
+            "profile": profile.name,
+            "outputs": [
+                {
+                    "key": output.key,
+                    "box": str(output.box),
+                    "format": output.format,
+                    "quality": output.quality,
+                    "effort": output.effort,
+                    "fit": str(output.fit),
+                    "animated": output.animated,
+                    "params": output.params,
+                }
+                for output in self.outputs_of(profile, key)
+            ],
+        }
 
 
 # -- parsing and validation -----------------------------------------------------------------------
 
 
-def load_profiles(value: str, *, base: Config) -> tuple[Profile, ...]:
+def load_profiles(value: str, *, base: Profile, include: tuple[str, ...], max_pixels: int) -> tuple[Profile, ...]:
     """Parses ``THUMBS_PROFILES``: inline JSON, or the path of a ``.toml`` or ``.json`` file.
 
-    Fields a profile leaves out take the single-recipe settings' values
-    (``base``: THUMBS_SIZES, THUMBS_FORMAT, THUMBS_FIT, THUMBS_QUALITY,
-    THUMBS_KEY_TEMPLATE); ``match`` is required.
+    Fields a profile leaves out take the values of ``base``, the single recipe (THUMBS_SIZES,
+    THUMBS_FORMAT, THUMBS_FIT, THUMBS_QUALITY, THUMBS_KEY_TEMPLATE); ``match`` is required. ``include``
+    (THUMBS_INCLUDE) says which extensions ``auto`` may meet, for the per-format edge limits, and
+    ``max_pixels`` (THUMBS_MAX_PIXELS) bounds a cropped box.
 
     Raises:
         ConfigError: naming THUMBS_PROFILES, the profile and the field.
@@ -304,18 +368,22 @@ def load_profiles(value: str, *, base: Config) -> tuple[Profile, ...]:
         except OSError as exc:
             raise ConfigError(f"{where}: cannot read the file ({exc.strerror or exc})") from None
         document = _parse_json(raw, where) if suffix == ".json" else _parse_toml(raw, where)
-    return parse_document(document, where=where, base=base)
+    return parse_document(document, where=where, base=base, include=include, max_pixels=max_pixels)
 
 
-def parse_document(document: Any, *, where: str, base: Config) -> tuple[Profile, ...]:
+def parse_document(
+    document: Any, *, where: str, base: Profile, include: tuple[str, ...], max_pixels: int
+) -> tuple[Profile, ...]:
     """Validates a parsed profiles document (``{"profiles": {name: {...}, ...}}``)."""
     if not isinstance(document, Mapping) or set(document) != {"profiles"}:
         raise ConfigError(f"{where}: the document must hold exactly one table, 'profiles' (name -> profile)")
     table = document["profiles"]
     if not isinstance(table, Mapping) or not table:
         raise ConfigError(f"{where}: 'profiles' must be a non-empty table of named profiles")
-    profiles = tuple(_parse_profile(str(name), fields, where=where, base=base) for name, fields in table.items())
-    return profiles
+    return tuple(
+        _parse_profile(str(name), fields, where=where, base=base, include=include, max_pixels=max_pixels)
+        for name, fields in table.items()
+    )
 
 
 def _parse_json(text: str, where: str) -> Any:
@@ -342,7 +410,9 @@ def _parse_toml(text: str, where: str) -> Any:
         raise ConfigError(f"{where}: not valid TOML ({exc})") from None
 
 
-def _parse_profile(name: str, fields: Any, *, where: str, base: Config) -> Profile:
+def _parse_profile(
+    name: str, fields: Any, *, where: str, base: Profile, include: tuple[str, ...], max_pixels: int
+) -> Profile:
     here = f"{where}: profile {name!r}"
     if not name.strip() or not all(c.isalnum() or c in "-_." for c in name):
         raise ConfigError(f"{here}: a profile name uses letters, digits, '-', '_' or '.'")
@@ -353,27 +423,27 @@ def _parse_profile(name: str, fields: Any, *, where: str, base: Config) -> Profi
         raise ConfigError(f"{here}, field {unknown[0]!r}: not a profile field; accepted fields: {', '.join(FIELDS)}")
     if "match" not in fields:
         raise ConfigError(f"{here}, field 'match': required (globs on the source key, e.g. [\"avatars/*\"])")
-    formats = _formats(fields.get("formats", [base.format]), f"{here}, field 'formats'")
+    formats = _formats(fields.get("formats", list(base.formats)), f"{here}, field 'formats'")
     profile = Profile(
         name=name,
         match=_globs(fields["match"], f"{here}, field 'match'", required=True),
         exclude=_globs(fields.get("exclude", []), f"{here}, field 'exclude'", required=False),
-        sizes=_sizes(fields["sizes"], f"{here}, field 'sizes'") if "sizes" in fields else base.boxes,
+        sizes=_sizes(fields["sizes"], f"{here}, field 'sizes'") if "sizes" in fields else base.sizes,
         formats=formats,
         fit=_choice(fields.get("fit", str(base.fit)), tuple(Fit), f"{here}, field 'fit'", Fit),
-        quality=_quality(fields.get("quality", base.quality), formats, f"{here}, field 'quality'"),
+        quality=_quality(fields["quality"], f"{here}, field 'quality'") if "quality" in fields else base.quality,
         animated=_choice(fields.get("animated", "first"), ANIMATED, f"{here}, field 'animated'", str),
         key_template=_template(fields.get("key_template", base.key_template), f"{here}, field 'key_template'"),
         effort=_effort(fields.get("effort"), f"{here}, field 'effort'"),
     )
-    check_outputs(profile, include=base.include, sizes=f"{here}, field 'sizes'", formats=f"{here}, field 'formats'")
+    check_outputs(profile, include=include, sizes=f"{here}, field 'sizes'", formats=f"{here}, field 'formats'")
     _check_keys_distinct(profile, here)
     if profile.fit is not Fit.CONTAIN:
-        too_big = [str(box) for box in profile.sizes if box.width * box.height > base.max_pixels]
+        too_big = [str(box) for box in profile.sizes if box.width * box.height > max_pixels]
         if too_big:
             raise ConfigError(
                 f"{here}, field 'sizes': box {', '.join(too_big)} has more pixels than THUMBS_MAX_PIXELS="
-                f"{base.max_pixels} allows with fit={profile.fit}; lower the box or raise the limit"
+                f"{max_pixels} allows with fit={profile.fit}; lower the box or raise the limit"
             )
     return profile
 
@@ -443,7 +513,7 @@ def _choice(value: Any, choices: Sequence[str], here: str, kind: Any) -> Any:
     return kind(value.lower())
 
 
-def _quality(value: Any, formats: tuple[str, ...], here: str) -> tuple[tuple[str, int | None], ...]:
+def _quality(value: Any, here: str) -> tuple[tuple[str, int | None], ...]:
     accepted = "a whole number from 1 to 100, or a table of them per format, e.g. { avif = 55, jpeg = 80 }"
     if value is None:
         return tuple((fmt, None) for fmt in FORMATS)
@@ -454,7 +524,7 @@ def _quality(value: Any, formats: tuple[str, ...], here: str) -> tuple[tuple[str
     for fmt in value:
         if fmt not in FORMATS:
             raise ConfigError(f"{here}: {fmt!r} is not a format; accepted keys: {' | '.join(FORMATS)}")
-    del formats  # a quality for a format the profile does not write is harmless (and kept for later)
+    # A quality for a format the profile does not write is harmless (and kept for later).
     return tuple((fmt, _one_quality(value[fmt], f"{here}.{fmt}", accepted) if fmt in value else None)
                  for fmt in FORMATS)  # fmt: skip
 

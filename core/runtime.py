@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from core import registry
 from core.completion import Completion, PublishWindow
 from core.config import Config, load_config
 from core.logs import configure_logging
@@ -25,10 +26,10 @@ class FunctionRuntime:
     Args:
         open_bucket: Opens a bucket (container, directory) by name.
         environ: The THUMBS_* settings to validate (``os.environ`` by default); ignored when ``config`` is given.
-        extra_settings: Provider-specific THUMBS_* names the entrypoint reads besides the shared vocabulary.
         config: Settings already validated (the local runner's, from the command line).
         logger: Where deliveries are logged; by default polythumb's JSON-lines logger on stdout.
-        provider: The provider's name (its THUMBS_NOTIFY notifiers and URL signer); None locally.
+        provider: The provider's name: its own settings (``function_settings``) are accepted and validated with
+            the shared ones, and it gives the THUMBS_NOTIFY notifiers and URL signer; None locally.
         notifier_options: Keyword options for the providers' notifiers (clients, credentials; tests).
         invocation_timeout: Seconds one invocation may run (the function's configured timeout), where the
             platform does not tell each invocation what it has left; None: unknown.
@@ -39,15 +40,15 @@ class FunctionRuntime:
         open_bucket: BucketOpener,
         *,
         environ: Mapping[str, str] | None = None,
-        extra_settings: Iterable[str] = (),
         config: Config | None = None,
         logger: logging.Logger | None = None,
         provider: str | None = None,
         notifier_options: dict[str, Any] | None = None,
         invocation_timeout: float | None = None,
     ) -> None:
+        own = registry.get(provider).function_settings if provider else ()
         self.config: Config = config or load_config(
-            os.environ if environ is None else environ, require_dest=True, extra_settings=extra_settings
+            os.environ if environ is None else environ, require_dest=True, extra_settings=own
         )
         self.logger: logging.Logger = logger or configure_logging(self.config.log_level)
         #: Completion events, manifests' URLs (THUMBS_NOTIFY, THUMBS_URL_MODE): :func:`core.delivery.handle` announces.

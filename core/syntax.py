@@ -1,6 +1,8 @@
 """The syntax of the values THUMBS_* settings and profile fields share: boxes and key templates.
 
-Its own module so :mod:`core.config` and :mod:`core.profiles` both parse them without importing each other.
+One grammar, three readers: :mod:`core.config` (THUMBS_SIZES, THUMBS_KEY_TEMPLATE, THUMBS_MANIFEST_KEY),
+:mod:`core.profiles` (a profile's ``sizes`` and ``key_template``) and :mod:`core.overlap` (which reads a
+template as an automaton). It imports nothing of polythumb's but the error vocabulary and :class:`Box`.
 
 A key template is plain text with ``{placeholder}`` fields and nothing else: no format spec
 (``{stem:>9}``), conversion (``{stem!r}``), attribute or index (``{stem.upper}``, ``{x[0]}``); and no

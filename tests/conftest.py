@@ -9,6 +9,7 @@ silently smaller matrix, and ``POLYTHUMB_RIGS`` selects rigs by name (the per-pr
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 pytest.register_assert_rewrite("tests.rigs", "tests.providers", "tests.contract", "tests.reliability", "tests.images")
 
 from tests import rigs  # noqa: E402 - after the rewrite hook is registered
+from tests.log_capture import JsonLogs  # noqa: E402
 
 TESTS = Path(__file__).parent
 CORPUS = TESTS / "data" / "corpus"
@@ -36,6 +38,26 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith(("THUMBS_", "THUMBNAIL_")):
             monkeypatch.delenv(name)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _private_backfill_checkpoints(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A backfill run in the test process keeps its default checkpoint in a folder of the test's own (made only
+    when written), not in the developer's cache. (Not ``XDG_CACHE_HOME``: pip and matplotlib read it too.)"""
+    from core.ops.backfill import job
+
+    private = tmp_path_factory.getbasetemp() / "backfill-cache" / uuid.uuid4().hex
+    monkeypatch.setattr(job, "checkpoint_directory", lambda environ=None: private)
+
+
+@pytest.fixture
+def json_logs() -> Iterator[JsonLogs]:
+    """polythumb's log lines during the test (see :mod:`tests.log_capture`)."""
+    capture = JsonLogs().attach()
+    try:
+        yield capture
+    finally:
+        capture.detach()
 
 
 @pytest.fixture(params=STORAGE_RIGS)

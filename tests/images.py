@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
-from PIL import Image
+import pytest
+from PIL import Image, ImageFile
 
 
 def gradient(width: int, height: int, mode: str = "RGB") -> Image.Image:
@@ -39,3 +41,30 @@ def open_bytes(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
+
+
+def record_decodes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str | None, tuple[int, int]]]:
+    """From now to the test's end, (format, size) of every real decode: ImageFile.load with tiles pending."""
+    decoded: list[tuple[str | None, tuple[int, int]]] = []
+    load = ImageFile.ImageFile.load
+
+    def recording_load(self: ImageFile.ImageFile) -> Any:
+        if self.tile:
+            decoded.append((self.format, self.size))
+        return load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", recording_load)
+    return decoded
+
+
+def record_resizes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """From now to the test's end, the size of every image ``Image.resize`` is called on."""
+    resized_from: list[tuple[int, int]] = []
+    resize = Image.Image.resize
+
+    def recording_resize(self: Image.Image, size: Any, *args: Any, **kwargs: Any) -> Image.Image:
+        resized_from.append(self.size)
+        return resize(self, size, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "resize", recording_resize)
+    return resized_from

@@ -28,11 +28,13 @@ import difflib
 import json
 import re
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.hcl_references import Expression, Traversal, references
 from tests.terraform import ROOT, parse_text, unquote
@@ -714,3 +716,15 @@ def mutated_problems(tmp_path: Path, stack: Path, file: str, old: str, new: str)
     path.write_text(re.sub(old, new, text, count=1, flags=re.MULTILINE), encoding="utf-8")
     return [f"{p.file}: {p.address}: {p.path}: {p.message}" if p.path else f"{p.file}: {p.address}: {p.message}"
             for p in check_stack(copy)]  # fmt: skip
+
+
+def mutations_test(stack: Path, mutations: Mapping[str, tuple[str, str, str, list[str]]]) -> Callable[..., None]:
+    """The test that each of a provider's ``mutations`` (file, pattern, replacement, the problems expected) of a
+    copy of ``stack`` is reported exactly; the provider's test module binds it to a ``test_...`` name."""
+
+    @pytest.mark.parametrize("case", sorted(mutations))
+    def test(case: str, tmp_path: Path) -> None:
+        file, old, new, expected = mutations[case]
+        assert sorted(mutated_problems(tmp_path, stack, file, old, new)) == sorted(expected)  # in any order
+
+    return test

@@ -20,8 +20,7 @@ from core import registry
 from core.config import load_config
 from core.errors import StorageUnavailable
 from core.events import EventKind, ObjectEvent
-from core.imaging.types import Box
-from core.keys import output_keys, thumbnail_metadata
+from core.keys import Provenance
 from core.ops.backfill.checkpoint import CheckpointWriter, load_checkpoint
 from core.ops.backfill.cli import load_sink
 from core.ops.backfill.deadletter import DeadLetterFile
@@ -35,6 +34,7 @@ from core.ops.cli import main
 from core.outcome import Status
 from core.pipeline import Thumbnailer
 from core.registry import ProviderSpec, ProviderUnavailable
+from core.settings import Setting, Text
 from core.storage import MemoryStorage, ObjectInfo, Storage
 from tests.images import jpeg_bytes
 
@@ -279,8 +279,7 @@ def test_dispatched_items_are_what_the_pipeline_needs_and_orphans_are_deleted_lo
         source.put(f"p/{i:02}.jpg", jpeg_bytes(64, 48), content_type="image/jpeg")
     for i in range(10):
         thumbnailer.handle(ObjectEvent.created("photos", f"p/{i:02}.jpg"))
-    orphan_meta = thumbnail_metadata(config, bucket="photos", source_key="p/gone.jpg", revision="r", fmt="jpeg",
-                                     box=Box(32, 32))  # fmt: skip
+    orphan_meta = Provenance("p/gone.jpg", "photos", "r", "32x32", "params").to_metadata()
     thumbs.put("p/gone-32x32.jpg", b"x", content_type="image/jpeg", metadata=orphan_meta)
 
     sink = MemorySink(max_batch_size=10)
@@ -301,7 +300,7 @@ def test_dispatched_items_are_what_the_pipeline_needs_and_orphans_are_deleted_lo
     statuses = {entry.key: entry.status for entry in Planner(source, thumbs, config).entries()}
     assert set(statuses.values()) == {SourceStatus.CURRENT} and len(statuses) == 30
     assert {info.key for info in thumbs.list()} == {
-        key for i in range(30) for key in output_keys(config, f"p/{i:02}.jpg").values()
+        output.key for i in range(30) for output in config.profiles.outputs_for(f"p/{i:02}.jpg")
     }
 
 
@@ -330,7 +329,8 @@ def fake_provider(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
     monkeypatch.setitem(sys.modules, module.__name__, module)
     state.spec = ProviderSpec(
         name=FAKE, title="Fake cloud", extra="fake", open_bucket=f"{module.__name__}:open_bucket",
-        backfill_sink=f"{module.__name__}:make_sink", settings=("THUMBS_BACKFILL_QUEUE",),
+        backfill_sink=f"{module.__name__}:make_sink",
+        operator_settings=(Setting("THUMBS_BACKFILL_QUEUE", Text("a queue name"), meaning="Where work goes."),),
     )  # fmt: skip
     monkeypatch.setattr(registry, "providers", lambda: {FAKE: state.spec})
     monkeypatch.setenv("THUMBS_BACKFILL_QUEUE", "thumbs-work")  # a provider setting: accepted, not "unknown"
@@ -383,3 +383,34 @@ def test_a_factory_must_return_a_work_sink(fake_provider: types.SimpleNamespace)
     request = SinkRequest(target=FAKE, src="photos", dest="thumbs", config=load_config({}))
     with pytest.raises(ProviderUnavailable, match="not a WorkSink"):
         load_sink(fake_provider.spec, request)
+
+
+def test_send_each_reports_every_item_and_stops_on_the_first_stopping_failure() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.errors import ConfigError, PermissionDenied
+    from core.ops.backfill.dispatch import send_each
+
+    answers: dict[str, Any] = {"a": None, "b": ("throttled", True), "c": ("too large", False)}
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        result = send_each(pool, answers.__getitem__, ["a", "b", "c"])
+        failed = (SendFailure(1, "throttled"), SendFailure(2, "too large", retryable=False))
+        assert result == SendResult(accepted=(0,), failed=failed)
+        tried: list[str] = []
+
+        def send_one(item: str) -> Any:
+            tried.append(item)
+            return {"x": ConfigError("no queue"), "y": PermissionDenied("refused")}.get(item)
+
+        with pytest.raises(ConfigError, match="no queue"):
+            send_each(pool, send_one, ["ok", "x", "y"])
+        assert sorted(tried) == ["ok", "x", "y"]  # every item was tried before the run stops
+
+
+def test_a_sink_option_no_provider_documents_is_refused_naming_the_accepted_ones() -> None:
+    from core.errors import ConfigError
+
+    request = SinkRequest(target="cloud", src="s", dest="d", config=load_config({}), sink_options={"qeue": "q"})
+    with pytest.raises(ConfigError, match=r"unknown --sink-option qeue for cloud; accepted: queue, workers"):
+        request.checked_options(("queue", "workers"))
+    assert replace(request, sink_options={"queue": "q"}).checked_options(["queue"]) == {"queue": "q"}

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from core.config import Config, load_config
 from core.events import ObjectEvent
 from core.imaging.types import Box
-from core.keys import META_SOURCE, encode_meta_value, output_key, output_keys, thumbnail_metadata
+from core.keys import META_SOURCE, Provenance, encode_meta_value, render_key
 from core.ops.backfill.concurrency import ordered_map
 from core.ops.backfill.keyspace import dest_scan_prefix, output_key_pattern
 from core.ops.backfill.planner import Orphan, OrphanReason, PlanEntry, Planner, SourceStatus
@@ -105,13 +105,11 @@ def _build_scene(root: Path) -> Scene:
         foreign,
         photo,
         content_type="image/jpeg",
-        metadata=thumbnail_metadata(
-            config, bucket="/elsewhere", source_key="d2/other.jpg", revision="x", fmt="jpeg", box=Box(32, 32)
-        ),
+        metadata=Provenance("d2/other.jpg", "/elsewhere", "x", "32x32", "params").to_metadata(),
     )
-    orphans = {k for g in gone for k in output_keys(config, g).values()}
-    orphans |= {output_key(config, key, Box(64, 64)) for key in keys[:5]}
-    orphans |= set(output_keys(config, "d1/private-1.jpg").values())
+    orphans = {o.key for g in gone for o in config.profiles.outputs_for(g)}
+    orphans |= {render_key(config.key_template, key, Box(64, 64), "jpeg") for key in keys[:5]}
+    orphans |= {o.key for o in config.profiles.outputs_for("d1/private-1.jpg")}
     truth = {
         "current": set(keys[:100]),
         "stale": set(keys[100:180]),
@@ -378,7 +376,8 @@ def test_every_output_key_matches_the_shape_and_starts_with_the_scan_prefix(
     config = load_config({}, overrides={"THUMBS_KEY_TEMPLATE": template, "THUMBS_FORMAT": fmt})
     key = "/".join(parts)
     prefix = key[:cut]
-    rendered = output_key(config, key, Box(*box))
+    [fmt] = config.profiles.profiles[0].formats_for(key)
+    rendered = render_key(config.key_template, key, Box(*box), fmt)
 
     assert output_key_pattern(config).fullmatch(rendered)
     assert rendered.startswith(dest_scan_prefix(config, prefix))

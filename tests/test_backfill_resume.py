@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from core.keys import output_format, output_keys
 from tests import rigs
 from tests.images import open_bytes
 from tests.rigs.base import BackfillRig, current_keys
@@ -88,7 +87,7 @@ def test_killed_backfill_resumes_and_ends_with_one_correct_set_per_image(backfil
     for key in gone:
         rig.source.delete(key)
     config = rig.config
-    orphans = {thumb for key in gone for thumb in output_keys(config, key).values()}
+    orphans = {output.key for key in gone for output in config.profiles.outputs_for(key)}
     assert orphans <= {info.key for info in rig.dest.list()}
 
     checkpoint = tmp_path / f"{rig.name}.checkpoint.json"
@@ -138,14 +137,14 @@ def test_killed_backfill_resumes_and_ends_with_one_correct_set_per_image(backfil
     assert json.loads(checkpoint.read_text())["finished"] is True
 
     # Exactly one correct set per image, and nothing else.
-    expected = {thumb for key in keys for thumb in output_keys(config, key).values()}
+    expected = {output.key for key in keys for output in config.profiles.outputs_for(key)}
     assert {info.key for info in rig.dest.list()} == expected
     assert complete(rig, keys) == set(keys)
     report = run(rig, checkpoint, "--dry-run")
     assert (report["missing"], report["stale"], report["orphaned"], report["current"]) == (0, 0, 0, rig.count)
     for key in [*keys[:2], *(k for k in keys if not k.startswith("photos/")), *stale]:  # and the pixels are right
-        for box, thumb in output_keys(config, key).items():
+        for box, thumb, fmt in ((o.box, o.key, o.format) for o in config.profiles.outputs_for(key)):
             image = open_bytes(rig.dest.get(thumb).body)
-            assert image.format == output_format(config, key).upper()  # Pillow's name of the format
+            assert image.format == fmt.upper()  # Pillow's name of the format
             assert max(image.width / box.width, image.height / box.height) > 0.99
     rig.check_logs()

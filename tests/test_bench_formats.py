@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks import formats, photos
-from benchmarks.report import as_text
+from benchmarks.report import as_text, formats_table
 
 
 def test_formats_case_measures_both_renders_and_prints_the_ratio(tmp_path: Path) -> None:
@@ -23,5 +23,5 @@ def test_formats_case_measures_both_renders_and_prints_the_ratio(tmp_path: Path)
     assert len(cases["three_formats"]["out_bytes"]) == 9  # 3 sizes x 3 formats, from one decode
     assert all(size > 0 for size in cases["three_formats"]["out_bytes"])
     assert result["ratio"] == cases["three_formats"]["median_ms"] / cases["jpeg_only"]["median_ms"]
-    text = as_text(formats.table(result))
+    text = as_text(formats_table(result))
     assert "avif, webp, jpeg" in text and "<= 2.5x" in text

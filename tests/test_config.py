@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
 import pytest
 
+from core import registry
 from core.config import DEFAULT_INCLUDE, SETTINGS, Config, load_config
 from core.errors import ConfigError, PermanentError
 from core.imaging.types import Box, Fit
+from core.settings import Choice, Flag, Pattern, Setting, WholeNumber
+from core.vocabulary import VOCABULARY
 
 
 def test_defaults() -> None:
@@ -114,9 +119,99 @@ def test_unknown_setting_is_refused_with_a_suggestion() -> None:
     assert "Did you mean THUMBS_SIZES?" in str(caught.value)
 
 
-def test_provider_settings_can_be_declared_known() -> None:
-    config = load_config({"THUMBS_AZURE_CONNECTION": "X"}, extra_settings=["THUMBS_AZURE_CONNECTION"])
+def test_provider_settings_can_be_declared_known_and_are_validated_at_start() -> None:
+    queue = Setting("THUMBS_TEST_QUEUE", Pattern(r"[a-z-]{3,63}", "a queue name"), meaning="A queue.")
+    config = load_config({"THUMBS_TEST_QUEUE": "my-queue"}, extra_settings=[queue])
     assert config == Config(sources=config.sources)
+    with pytest.raises(ConfigError, match=r"THUMBS_TEST_QUEUE='Bad_Queue' is not valid; accepted values: a queue name"):
+        load_config({"THUMBS_TEST_QUEUE": "Bad_Queue"}, extra_settings=[queue])
+    with pytest.raises(ConfigError, match="THUMBS_TEST_QUEUE is not a polythumb setting"):
+        load_config({"THUMBS_TEST_QUEUE": "my-queue"})
+
+
+def test_each_provider_setting_is_refused_where_it_is_not_read_naming_who_reads_it() -> None:
+    """An operator's setting on a function (or any provider's in a local run) is named as such, not as a typo."""
+    from core.runtime import FunctionRuntime
+    from core.storage import MemoryStorage
+
+    checked = 0
+    for spec in registry.providers().values():
+        for setting in spec.settings:
+            with pytest.raises(ConfigError, match=f"{setting.name} is not read here: it is read by") as caught:
+                load_config({setting.name: "x"})
+            assert spec.title in str(caught.value) or spec.name in str(caught.value)
+            checked += 1
+        for setting in spec.operator_settings:
+            environ = {"THUMBS_DEST_BUCKET": "t", setting.name: "x"}
+            with pytest.raises(ConfigError, match=f"{setting.name} is not read here") as caught:
+                FunctionRuntime(MemoryStorage, environ=environ, provider=spec.name)
+            assert f"--target {spec.name}" in str(caught.value)
+    assert checked or not registry.providers()
+
+
+def test_a_typo_of_a_provider_setting_suggests_it() -> None:
+    for spec in registry.providers().values():
+        for setting in spec.settings:
+            typo = setting.name[:-1]  # THUMBS_BACKFILL_QUEUE_UR
+            if typo in {s.name for other in registry.providers().values() for s in other.settings}:
+                continue
+            with pytest.raises(ConfigError, match=f"Did you mean {setting.name}\\?"):
+                load_config({typo: "x"})
+
+
+# -- the declarations ------------------------------------------------------------------------------------
+
+
+def test_every_setting_is_declared_once_with_a_meaning_and_the_accepted_values() -> None:
+    names = [setting.name for setting in VOCABULARY]
+    assert names == list(SETTINGS) and len(set(names)) == len(names)
+    for spec in registry.providers().values():
+        own = [setting.name for setting in spec.settings]
+        assert len(set(own)) == len(own) and not set(own) & set(names), spec.name
+    for setting in (*VOCABULARY, *(s for spec in registry.providers().values() for s in spec.settings)):
+        assert setting.name.startswith("THUMBS_"), setting.name
+        assert setting.meaning.strip() and setting.accepted.strip(), setting.name
+
+
+def test_each_declared_default_is_the_config_default() -> None:
+    """A default is written once as a value (``256x256``): it parses to exactly what ``Config()`` holds."""
+    defaults = Config()
+    fields = {setting.field for setting in VOCABULARY if setting.field}
+    assert fields <= {f.name for f in dataclasses.fields(Config)}
+    for setting in VOCABULARY:
+        if setting.default is not None:
+            assert setting.field is not None, setting.name
+            assert setting.value(None) == getattr(defaults, setting.field), setting.name
+        elif setting.field is not None and setting.default_text is None:
+            assert getattr(defaults, setting.field) in (None, ()), setting.name  # shown as "(none)"
+
+
+def test_every_setting_is_read_into_its_field() -> None:
+    """Each declared field is set from its variable (a setting declared but never read would fail here)."""
+    samples = {
+        "THUMBS_DEST_BUCKET": "d", "THUMBS_SIZES": "32", "THUMBS_KEY_TEMPLATE": "{dir}/{stem}-x-{size}.{ext}",
+        "THUMBS_FORMAT": "png", "THUMBS_QUALITY": "50", "THUMBS_FIT": "cover", "THUMBS_STRIP_METADATA": "false",
+        "THUMBS_CACHE_CONTROL": "no-store", "THUMBS_INCLUDE": "*.png", "THUMBS_EXCLUDE": "x/*",
+        "THUMBS_MAX_PIXELS": "1000000", "THUMBS_MAX_BYTES": "1MB", "THUMBS_MAX_FRAMES": "7", "THUMBS_MAX_DURATION": "2",
+        "THUMBS_ON_DELETE": "keep", "THUMBS_LOG_LEVEL": "error", "THUMBS_ENGINE": "pillow",
+        "THUMBS_NOTIFY": "file:e.jsonl", "THUMBS_NOTIFY_SECRET": "s", "THUMBS_MANIFEST": "true",
+        "THUMBS_MANIFEST_KEY": "m/{dir}/{name}.json", "THUMBS_PUBLIC_BASE_URL": "https://cdn.example.com",
+        "THUMBS_URL_MODE": "public", "THUMBS_URL_TTL": "2h",
+    }  # fmt: skip
+    assert set(samples) == {setting.name for setting in VOCABULARY if setting.field}
+    config, defaults = load_config(samples), Config()
+    for setting in VOCABULARY:
+        if setting.field:
+            assert getattr(config, setting.field) != getattr(defaults, setting.field), setting.name
+            assert config.sources[setting.name] == setting.name
+
+
+def test_the_accepted_values_in_an_error_are_the_declared_ones() -> None:
+    for setting in VOCABULARY:
+        if isinstance(setting.kind, Choice | WholeNumber | Flag):
+            with pytest.raises(ConfigError) as caught:
+                load_config({setting.name: "not-a-value"})
+            assert f"accepted values: {setting.accepted}" in str(caught.value), setting.name
 
 
 def test_a_template_that_merges_sizes_is_refused() -> None:
@@ -137,7 +232,9 @@ def test_cloud_entrypoints_require_a_destination() -> None:
         load_config({}, require_dest=True)
 
 
-def test_every_setting_is_documented_in_the_readme() -> None:
+def test_the_readme_names_only_settings_that_exist() -> None:
+    """The README's short table is hand-written: every name in it must still be a setting."""
     readme = (Path(__file__).parents[1] / "README.md").read_text("utf-8")
-    missing = [name for name in SETTINGS if f"`{name}`" not in readme]
-    assert missing == []
+    known = {*SETTINGS, *(s.name for spec in registry.providers().values() for s in spec.settings)}
+    named = set(re.findall(r"\bTHUMBS_[A-Z_]+\b", readme))
+    assert named and named <= known, named - known

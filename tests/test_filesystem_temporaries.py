@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from core.config import load_config
-from core.keys import output_keys
 from core.ops.runner import run_directory
 from core.storage import FilesystemStorage
 from core.storage.filesystem import RESERVED_DIR, STALE_TEMPORARY_AGE, TMP_DIR
@@ -193,6 +192,6 @@ def test_a_backfill_killed_mid_write_leaves_no_temporary_after_the_resume(tmp_pa
     assert json.loads(resumed.stdout)["failed"] == 0
     assert _temporaries(out) == []
     config = load_config({}, overrides={"THUMBS_SIZES": SIZES})
-    assert {info.key for info in dest.list()} == {t for key in keys for t in output_keys(config, key).values()}
+    assert {info.key for info in dest.list()} == {o.key for key in keys for o in config.profiles.outputs_for(key)}
     source = FilesystemStorage(src)
     assert current_keys(config, source, dest, keys) == set(keys)

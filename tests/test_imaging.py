@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image, ImageChops, ImageCms, ImageFile, ImageOps, ImageStat
+from PIL import Image, ImageChops, ImageCms, ImageOps, ImageStat
 
 from core.errors import ConfigError, ImageError, NotAnImage, UnsupportedImage
 from core.imaging import CONTENT_TYPES, EXTENSIONS, FORMATS, Box, Fit, Thumbnail, probe_image, render_thumbnails
 from core.imaging import decode as imaging_decode
+from tests.images import record_decodes, record_resizes
 
 ROOT = Path(__file__).parent.parent
 CORPUS = Path(__file__).parent / "data" / "corpus"
@@ -176,18 +177,9 @@ def large_jpeg() -> bytes:
 
 
 @pytest.fixture
-def decoded_sizes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str | None, tuple[int, int]]]]:
-    """Records (format, size) of every real decode: ImageFile.load with tiles still pending."""
-    sizes: list[tuple[str | None, tuple[int, int]]] = []
-    original = ImageFile.ImageFile.load
-
-    def recording_load(self: ImageFile.ImageFile) -> Any:
-        if self.tile:
-            sizes.append((self.format, self.size))
-        return original(self)
-
-    monkeypatch.setattr(ImageFile.ImageFile, "load", recording_load)
-    yield sizes
+def decoded_sizes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str | None, tuple[int, int]]]:
+    """(format, size) of every real decode during the test."""
+    return record_decodes(monkeypatch)
 
 
 # --- the public API ------------------------------------------------------------------------------
@@ -389,14 +381,8 @@ def test_draft_size_is_computed_in_stored_orientation(
 def test_many_boxes_come_from_one_decode_each_from_a_larger_result(
     large_jpeg: bytes, decoded_sizes: list[tuple[str | None, tuple[int, int]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    resized_from: list[tuple[int, int]] = []
     original_resize = Image.Image.resize
-
-    def recording_resize(self: Image.Image, size: Any, *args: Any, **kwargs: Any) -> Image.Image:
-        resized_from.append(self.size)
-        return original_resize(self, size, *args, **kwargs)
-
-    monkeypatch.setattr(Image.Image, "resize", recording_resize)
+    resized_from = record_resizes(monkeypatch)
     boxes = [Box(256, 256), Box(512, 512), Box(64, 64), Box(128, 128)]
     thumbnails = render(large_jpeg, *boxes, output_format="jpeg")
     assert [(t.width, t.height) for t in thumbnails] == [(256, 192), (512, 384), (64, 48), (128, 96)]
@@ -414,14 +400,7 @@ def test_many_boxes_come_from_one_decode_each_from_a_larger_result(
 def test_cover_boxes_reuse_a_larger_cover_of_the_same_region(
     large_jpeg: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    resized_from: list[tuple[int, int]] = []
-    original_resize = Image.Image.resize
-
-    def recording_resize(self: Image.Image, size: Any, *args: Any, **kwargs: Any) -> Image.Image:
-        resized_from.append(self.size)
-        return original_resize(self, size, *args, **kwargs)
-
-    monkeypatch.setattr(Image.Image, "resize", recording_resize)
+    resized_from = record_resizes(monkeypatch)
     thumbnails = render(large_jpeg, Box(64, 64), Box(400, 400), Box(100, 300), fit=Fit.COVER)
     assert [(t.width, t.height) for t in thumbnails] == [(64, 64), (400, 400), (100, 300)]
     # 400x400 from the decode; 100x300 shows a region outside the 400x400 crop, so

@@ -9,14 +9,14 @@ from __future__ import annotations
 import importlib.util
 import io
 from pathlib import Path
-from typing import Any
 
 import pytest
-from PIL import Image, ImageFile
+from PIL import Image
 
 from core.errors import ImageError, ImageTooLarge, NotAnImage, TruncatedImage, UnsupportedImage
 from core.imaging import CONTENT_TYPES, FORMATS, Box, Fit, probe_image, render_thumbnails
 from core.imaging.geometry import contain_size
+from tests.images import record_decodes
 
 CORPUS = Path(__file__).parent / "data" / "corpus"
 # Above the 10000x10000 "warning zone" PNG (100 Mpx), below every real bomb.
@@ -196,15 +196,7 @@ def test_corpus_file_covers_a_box_exactly_in_every_format(name: str, output_form
 
 @pytest.mark.parametrize("name", RENDERABLE)
 def test_probe_reads_headers_only(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    decoded: list[tuple[str | None, tuple[int, int]]] = []
-    original_load = ImageFile.ImageFile.load
-
-    def recording_load(self: ImageFile.ImageFile) -> Any:
-        if self.tile:
-            decoded.append((self.format, self.size))
-        return original_load(self)
-
-    monkeypatch.setattr(ImageFile.ImageFile, "load", recording_load)
+    decoded = record_decodes(monkeypatch)
     probe = probe_image(read(name), max_pixels=MAX_PIXELS)
     assert probe.width > 0 and probe.height > 0 and probe.frames >= 1
     if name.endswith(".ico"):

@@ -20,15 +20,16 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from benchmarks.memory import run_fresh
 from core.config import load_config
 from core.errors import ConfigError
 from core.imaging import Box, Fit, geometry, plan, render, render_thumbnails, sniff, vips_engine
 from core.imaging.engine import engine_for
 from core.ops.runner import run_directory
 from tests.images import gradient
-from tests.test_imaging_limits import LAUNCHER, ROOT
 
-CORPUS = Path(__file__).parent / "data" / "corpus"
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "tests" / "data" / "corpus"
 MAX_PIXELS = 200_000_000
 needs_vips = pytest.mark.skipif(
     not vips_engine.available(), reason="the libvips engine is optional: pip install 'polythumb[fast]'"
@@ -169,10 +170,7 @@ def test_vips_renders_a_large_bilevel_png_without_holding_its_pixels() -> None:
         "print(json.dumps({'size': [t.width, t.height], 'mb': peak}))\n"
     )
     path = CORPUS / "decompression-bomb-warning-zone-10000x10000.png"
-    completed = subprocess.run(
-        [sys.executable, "-c", LAUNCHER, sys.executable, "-c", script, str(path)],
-        cwd=ROOT, capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
+    completed = run_fresh([sys.executable, "-c", script, str(path)], timeout=120, check=True)
     result = json.loads(completed.stdout)
     assert result["size"] == [128, 128]
     assert result["mb"] < 150, result  # Pillow needs more than 150 MB (test_imaging_limits' control)

@@ -5,22 +5,21 @@ from __future__ import annotations
 import io
 import json
 import struct
-import subprocess
 import sys
 import warnings
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image, ImageFile
+from PIL import Image
 
+from benchmarks.memory import run_fresh
 from core.errors import ImageTooLarge, TruncatedImage
 from core.imaging import Box, Fit, probe_image, render_thumbnails
 from core.imaging.types import MAX_PIXELS_CEILING
+from tests.images import record_decodes
 
-ROOT = Path(__file__).parent.parent
 CORPUS = Path(__file__).parent / "data" / "corpus"
 WARNING_ZONE = "decompression-bomb-warning-zone-10000x10000.png"
 # A limit a real deployment might use; every bomb is far above it.
@@ -73,23 +72,11 @@ def render(data: bytes, *, max_pixels: int) -> list[Any]:
     )
 
 
-# Linux hands a child the parent's RSS high-water mark: fork copies the memory
-# map with its peak, and exec folds that peak into the child's ru_maxrss. So a
-# child of this (possibly large) pytest process would report pytest's peak. A
-# small launcher process in between starts the probe from a fresh, small map.
-LAUNCHER = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
-
-
 def render_in_subprocess(name: str, *, max_pixels: int) -> dict[str, Any]:
+    # A child of this (possibly large) pytest process would report pytest's peak RSS: run_fresh starts it from
+    # a small launcher (see benchmarks.memory).
     probe = [sys.executable, "-c", RSS_PROBE, str(CORPUS / name), str(max_pixels)]
-    completed = subprocess.run(
-        [sys.executable, "-c", LAUNCHER, *probe],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
+    completed = run_fresh(probe, timeout=120, check=True)
     result: dict[str, Any] = json.loads(completed.stdout)
     return result
 
@@ -105,22 +92,15 @@ def png_header_only(width: int, height: int) -> bytes:
 
 
 @pytest.fixture
-def decodes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]]]:
-    """Records the size of every real decode (ImageFile.load with tiles pending)."""
-    sizes: list[tuple[int, int]] = []
-    original = ImageFile.ImageFile.load
-
-    def recording_load(self: ImageFile.ImageFile) -> Any:
-        if self.tile:
-            sizes.append(self.size)
-        return original(self)
-
-    monkeypatch.setattr(ImageFile.ImageFile, "load", recording_load)
-    yield sizes
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str | None, tuple[int, int]]]:
+    """(format, size) of every real decode during the test."""
+    return record_decodes(monkeypatch)
 
 
 @pytest.mark.parametrize("name", sorted(BOMBS))
-def test_bombs_are_refused_from_the_header_naming_size_and_limit(name: str, decodes: list[tuple[int, int]]) -> None:
+def test_bombs_are_refused_from_the_header_naming_size_and_limit(
+    name: str, decodes: list[tuple[str | None, tuple[int, int]]]
+) -> None:
     for call in (
         lambda: render(read(name), max_pixels=MAX_PIXELS),
         lambda: probe_image(read(name), max_pixels=MAX_PIXELS),

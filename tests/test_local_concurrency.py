@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from core.config import load_config
-from core.keys import is_polythumb_output, output_keys
+from core.keys import is_polythumb_output
 from core.storage import FilesystemStorage
 from tests.images import encode, gradient
 from tests.rigs.base import current_keys
@@ -93,7 +93,7 @@ def _assert_settled(cli: _Cli, keys: list[str]) -> None:
     config = load_config({}, overrides={"THUMBS_SIZES": SIZES})
     source, dest = FilesystemStorage(cli.src, create=False), FilesystemStorage(cli.out)
     listed = list(dest.list())
-    expected = {thumb for key in keys for thumb in output_keys(config, key).values()}
+    expected = {output.key for key in keys for output in config.profiles.outputs_for(key)}
     assert {info.key for info in listed} == expected
     unrecognised = [info.key for info in listed if not is_polythumb_output(info.metadata)]
     assert unrecognised == [], "thumbnails whose sidecar no longer matches their bytes"

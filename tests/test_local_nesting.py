@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 
 from core.config import load_config
-from core.imaging.types import Box
-from core.keys import Provenance, RenderSpec
+from core.keys import Provenance
 from core.ops.cli import main
 from core.ops.runner import watch_directory
 from core.storage import FilesystemStorage
@@ -143,10 +142,9 @@ def test_backfill_with_dest_inside_src_plans_no_thumbnail_as_a_source_and_cleans
     out = photos / "thumbs"
     assert _run(capsys, photos, out)[0] == 0
     # What an older version's second run left: a thumbnail rendered from a thumbnail.
-    provenance = Provenance.of(
-        RenderSpec.of(load_config({}, overrides={"THUMBS_SIZES": SIZES}), "jpeg"), bucket=str(photos.resolve()),
-        source_key="thumbs/cat-64x64.jpg", revision="r", box=Box.parse("64x64"),
-    )  # fmt: skip
+    [output] = load_config({}, overrides={"THUMBS_SIZES": "64x64"}).profiles.outputs_for("thumbs/cat-64x64.jpg")
+    provenance = Provenance.of(output.spec, bucket=str(photos.resolve()), source_key="thumbs/cat-64x64.jpg",
+                               revision="r", box=output.box, dimensions=(64, 48))  # fmt: skip
     FilesystemStorage(out).put("thumbs/cat-64x64-64x64.jpg", b"thumb of a thumb", content_type="image/jpeg",
                                metadata=provenance.to_metadata())  # fmt: skip
 

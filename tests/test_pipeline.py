@@ -12,7 +12,7 @@ import pytest
 from core.config import Config, load_config
 from core.errors import StorageUnavailable, SupersededError, TransientError
 from core.events import ObjectEvent
-from core.keys import META_SOURCE, META_SOURCE_REVISION, decode_meta_value, output_key
+from core.keys import META_SOURCE, META_SOURCE_REVISION, decode_meta_value
 from core.outcome import Action, SkipReason, Status
 from core.pipeline import Thumbnailer
 from core.storage import MemoryStorage, ObjectInfo, StoredObject
@@ -346,10 +346,32 @@ def test_a_slow_worker_never_overwrites_thumbnails_of_a_newer_original(buckets: 
 
 
 def test_output_keys_follow_the_template() -> None:
-    from core.imaging.types import Box
+    config = load_config(
+        {"THUMBS_KEY_TEMPLATE": "thumbs/{dir}/{stem}/{size}.{ext}", "THUMBS_FORMAT": "webp", "THUMBS_SIZES": "64x32"}
+    )
+    assert [o.key for o in config.profiles.outputs_for("a/b/c.JPG")] == ["thumbs/a/b/c/64x32.webp"]
+    assert [o.key for o in config.profiles.outputs_for("top.png")] == ["thumbs/top/64x32.webp"]
+    assert [o.key for o in Config().profiles.outputs_for("x.heic")] == ["x-256x256.webp"]
+    assert [o.key for o in Config().profiles.outputs_for("scan.tiff")] == ["scan-256x256.png"]
 
-    config = load_config({"THUMBS_KEY_TEMPLATE": "thumbs/{dir}/{stem}/{size}.{ext}", "THUMBS_FORMAT": "webp"})
-    assert output_key(config, "a/b/c.JPG", Box(64, 32)) == "thumbs/a/b/c/64x32.webp"
-    assert output_key(config, "top.png", Box(64, 32)) == "thumbs/top/64x32.webp"
-    assert output_key(Config(), "x.heic", Box(10, 10)) == "x-10x10.webp"
-    assert output_key(Config(), "scan.tiff", Box(10, 10)) == "scan-10x10.png"
+
+def test_each_objects_metadata_is_read_once_per_event(
+    buckets: dict[str, CountingStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan reads each output's (and the manifest's) metadata once, into the verdict that both the
+    ownership claim and the idempotency test use."""
+    from core.keys import Provenance
+
+    upload(buckets, "cat.jpg", jpeg_bytes(320, 240))
+    thumbnailer = make(buckets, THUMBS_MANIFEST="true")
+    thumbnailer.handle(ObjectEvent.created(SOURCE, "cat.jpg"))
+    reads: list[str] = []
+    original = Provenance.from_metadata.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Provenance], metadata: Mapping[str, str]) -> Provenance | None:
+        reads.append(metadata.get("polythumb_box", "source"))
+        return original(cls, metadata)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Provenance, "from_metadata", classmethod(counted))
+    assert thumbnailer.handle(ObjectEvent.created(SOURCE, "cat.jpg")).reason is SkipReason.UNCHANGED
+    assert sorted(reads) == ["256x256", "64x64", "manifest", "source"]  # the source: the loop guard

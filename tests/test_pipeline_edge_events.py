@@ -16,7 +16,7 @@ import pytest
 from core.config import load_config
 from core.errors import CopyPending, PrefixTooLarge
 from core.events import EventKind, ObjectEvent
-from core.keys import output_key
+from core.keys import render_key
 from core.outcome import Action, SkipReason, Status
 from core.prefixes import delete_outputs_under, output_listing_prefix, output_listing_prefixes
 from core.storage import ObjectInfo
@@ -192,7 +192,7 @@ def test_the_listing_prefix_covers_every_thumbnail_under_the_directory(template:
     assert output_listing_prefixes(config, "dir/sub") == [prefix]
     for source in ("dir/sub/a.jpg", "dir/sub/deeper/b c.png"):
         for box in config.boxes:
-            assert output_key(config, source, box).startswith(prefix)
+            assert render_key(config.key_template, source, box, "jpeg").startswith(prefix)
 
 
 def test_a_directory_delete_finds_the_thumbnails_of_every_profiles_key_template(

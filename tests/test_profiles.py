@@ -13,12 +13,12 @@ from PIL import Image
 from core.config import load_config
 from core.errors import ConfigError
 from core.events import ObjectEvent
-from core.keys import META_PARAMS, render_params_digest
+from core.imaging.types import Fit
+from core.keys import META_PARAMS, RenderSpec
 from core.ops.backfill.planner import Planner
 from core.ops.cli import main
 from core.outcome import Action, SkipReason, Status
 from core.pipeline import Thumbnailer
-from core.profiles import active_profiles, explain, outputs_for, profile_for
 from core.storage import MemoryStorage
 from core.storage.filesystem import FilesystemStorage
 from tests.images import jpeg_bytes, png_rgba_bytes
@@ -111,8 +111,9 @@ def test_toml_file_json_file_and_inline_json_give_the_same_profiles(tmp_path: Pa
     inline = _config(json.dumps(DOCUMENT)).profiles
 
     assert from_toml == from_json == inline
-    assert [p.name for p in from_toml] == ["avatars", "products", "banners"]  # file order: first match wins
-    avatars = from_toml[0]
+    assert from_toml.named
+    assert [p.name for p in from_toml.profiles] == ["avatars", "products", "banners"]  # file order: first match wins
+    avatars = from_toml.profiles[0]
     assert [str(b) for b in avatars.sizes] == ["64x64", "256x256"]
     assert avatars.formats == ("avif", "webp", "jpeg")
     assert str(avatars.fit) == "smart"
@@ -127,7 +128,7 @@ def test_fields_left_out_take_the_single_recipe_settings(tmp_path: Path) -> None
         THUMBS_QUALITY="70",
         THUMBS_FIT="cover",
     )
-    (profile,) = config.profiles
+    (profile,) = config.profiles.profiles
     assert [str(b) for b in profile.sizes] == ["100x100"]
     assert profile.formats == ("webp",)
     assert profile.quality_for("webp") == 70
@@ -214,18 +215,18 @@ def test_first_match_wins_exclude_falls_through_and_unmatched_keys_are_filtered(
             }
         )
     )
-    assert profile_for(config, "avatars/x.JPG").name == "avatars"  # type: ignore[union-attr]
-    assert profile_for(config, "products/raw/keep-1.png").name == "raw"  # type: ignore[union-attr]
-    assert profile_for(config, "products/raw/other.png") is None  # excluded from products, no later match
-    assert profile_for(config, "elsewhere/x.jpg") is None
-    assert profile_for(config, "avatars/notes.txt") is None  # THUMBS_INCLUDE still applies first
-    assert explain(config, "elsewhere/x.jpg")["reason"] == "no profile's match takes it"
-    assert explain(config, "avatars/notes.txt")["reason"] == "THUMBS_INCLUDE/THUMBS_EXCLUDE leave it out"
+    assert config.profiles.profile_for("avatars/x.JPG").name == "avatars"  # type: ignore[union-attr]
+    assert config.profiles.profile_for("products/raw/keep-1.png").name == "raw"  # type: ignore[union-attr]
+    assert config.profiles.profile_for("products/raw/other.png") is None  # excluded from products, no later match
+    assert config.profiles.profile_for("elsewhere/x.jpg") is None
+    assert config.profiles.profile_for("avatars/notes.txt") is None  # THUMBS_INCLUDE still applies first
+    assert config.profiles.explain("elsewhere/x.jpg")["reason"] == "no profile's match takes it"
+    assert config.profiles.explain("avatars/notes.txt")["reason"] == "THUMBS_INCLUDE/THUMBS_EXCLUDE leave it out"
 
 
 def test_outputs_are_every_size_in_every_format_largest_first_a_pure_function_of_the_key() -> None:
     config = _config(json.dumps(DOCUMENT))
-    outputs = outputs_for(config, "avatars/ada.jpg")
+    outputs = config.profiles.outputs_for("avatars/ada.jpg")
     assert [(o.key, str(o.box), o.format, o.quality) for o in outputs] == [
         ("avatars/ada-256x256.avif", "256x256", "avif", 55),
         ("avatars/ada-256x256.webp", "256x256", "webp", None),
@@ -236,19 +237,19 @@ def test_outputs_are_every_size_in_every_format_largest_first_a_pure_function_of
     ]
     assert len({o.params for o in outputs}) == 6  # one digest per (size, format)
     # "auto" next to a concrete format that it resolves to is one output, not two.
-    assert [o.key for o in outputs_for(config, "products/cup.webp")] == ["products/cup-512x512.webp"]
+    assert [o.key for o in config.profiles.outputs_for("products/cup.webp")] == ["products/cup-512x512.webp"]
     # animated="keep" resolves auto to WebP for animation-capable sources, whatever the file holds.
-    assert [o.format for o in outputs_for(config, "banners/a.gif")] == ["webp"]
-    assert [o.format for o in outputs_for(config, "banners/a.jpg")] == ["jpeg"]
+    assert [o.format for o in config.profiles.outputs_for("banners/a.gif")] == ["webp"]
+    assert [o.format for o in config.profiles.outputs_for("banners/a.jpg")] == ["jpeg"]
 
 
 def test_the_single_recipe_is_one_default_profile_with_unchanged_keys_and_digests() -> None:
     config = load_config({"THUMBS_SIZES": "256x256,64x64", "THUMBS_QUALITY": "70", "THUMBS_FORMAT": "webp"})
-    (profile,) = active_profiles(config)
+    (profile,) = config.profiles.profiles
     assert profile.name == "default"
-    outputs = outputs_for(config, "a/b.jpg")
+    outputs = config.profiles.outputs_for("a/b.jpg")
     assert [o.key for o in outputs] == ["a/b-256x256.webp", "a/b-64x64.webp"]
-    assert [o.params for o in outputs] == [render_params_digest(config, "webp", o.box) for o in outputs]
+    assert [o.params for o in outputs] == [RenderSpec("webp", 70, Fit.CONTAIN, True).digest(o.box) for o in outputs]
 
 
 def test_cli_config_prints_resolved_profiles_and_explain_names_outputs(
@@ -350,7 +351,7 @@ def test_a_changed_format_quality_renders_only_those_outputs_and_delete_removes_
     outcome = _thumbnailer(changed, stores).handle(event)
     written = sorted(o.key for o in outcome.outputs if o.action is Action.WRITTEN)
     assert written == ["avatars/ada-256x256.jpg", "avatars/ada-64x64.jpg"]
-    for output in outputs_for(_thumbnailer(changed, stores).config, "avatars/ada.jpg"):
+    for output in _thumbnailer(changed, stores).config.profiles.outputs_for("avatars/ada.jpg"):
         assert stores["dst"].head(output.key).metadata[META_PARAMS] == output.params
 
     stores["src"].delete("avatars/ada.jpg")
@@ -454,6 +455,17 @@ def test_a_smart_crop_redone_for_one_size_crops_as_the_first_render(monkeypatch:
     assert redone["64x64"] == pytest.approx(first["64x64"], abs=1e-6)
 
 
+def test_a_config_built_by_hand_gets_the_one_recipe_of_its_own_fields() -> None:
+    from core.config import Config
+    from core.imaging.types import Box
+
+    config = Config(boxes=(Box(64, 64),), format="webp", include=("*.jpg",))
+    assert not config.profiles.named
+    assert [(o.key, o.format) for o in config.profiles.outputs_for("a/b.jpg")] == [("a/b-64x64.webp", "webp")]
+    assert config.profiles.outputs_for("a/b.png") == []  # its THUMBS_INCLUDE too
+    assert Config().profiles == load_config({}).profiles
+
+
 # -- encoder effort ------------------------------------------------------------------------------------
 
 
@@ -469,15 +481,16 @@ def test_effort_left_out_or_set_to_the_default_keeps_every_digest() -> None:
     digests = {}
     for name, effort in (("unset", None), ("defaults", {"webp": 4, "avif": 0, "png": 6})):
         config = load_config({"THUMBS_PROFILES": json.dumps(_effort_document(effort))})
-        digests[name] = {output.format: output.params for output in outputs_for(config, "a/b.jpg")}
+        digests[name] = {output.format: output.params for output in config.profiles.outputs_for("a/b.jpg")}
     assert digests["unset"] == digests["defaults"]
     single = load_config({"THUMBS_SIZES": "64x64", "THUMBS_FORMAT": "webp"})
-    assert outputs_for(single, "a/b.jpg")[0].params == digests["unset"]["webp"]  # as the single recipe writes it
+    # as the single recipe writes it
+    assert single.profiles.outputs_for("a/b.jpg")[0].params == digests["unset"]["webp"]
 
     faster = load_config({"THUMBS_PROFILES": json.dumps(_effort_document({"webp": 2, "avif": 4}))})
-    changed = {output.format: output.params for output in outputs_for(faster, "a/b.jpg")}
+    changed = {output.format: output.params for output in faster.profiles.outputs_for("a/b.jpg")}
     assert {fmt for fmt in changed if changed[fmt] != digests["unset"][fmt]} == {"webp", "avif"}
-    assert profile_for(faster, "a/b.jpg").describe()["effort"] == {"avif": 4, "webp": 2}  # type: ignore[union-attr]
+    assert faster.profiles.profile_for("a/b.jpg").describe()["effort"] == {"avif": 4, "webp": 2}  # type: ignore[union-attr]
 
 
 def test_a_changed_effort_reaches_the_encoder_and_renders_only_that_format_again() -> None:
@@ -503,5 +516,5 @@ def test_the_engine_is_not_part_of_a_thumbnails_digest() -> None:
     params = set()
     for engine in engines:
         config = load_config({"THUMBS_PROFILES": json.dumps(_effort_document({"webp": 2})), "THUMBS_ENGINE": engine})
-        params.add(tuple(output.params for output in outputs_for(config, "a/b.jpg")))
+        params.add(tuple(output.params for output in config.profiles.outputs_for("a/b.jpg")))
     assert len(params) == 1

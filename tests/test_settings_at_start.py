@@ -22,10 +22,9 @@ from core.errors import ConfigError
 from core.events import ObjectEvent
 from core.imaging import engine as engines
 from core.imaging.types import Box
-from core.keys import output_key
+from core.keys import render_key
 from core.outcome import Status
 from core.pipeline import Thumbnailer
-from core.profiles import outputs_for
 from core.storage import MemoryStorage
 from tests.images import jpeg_bytes
 
@@ -85,8 +84,9 @@ def test_a_profile_key_template_is_checked_the_same_way(template: str) -> None:
 def test_empty_segments_are_normalised_as_they_always_were_and_names_with_dots_are_names() -> None:
     """A run of '/' renders as one and a leading '/' goes: no key has an empty segment (nothing to refuse)."""
     config = load_config({"THUMBS_KEY_TEMPLATE": "/thumbs//{dir}/..{stem}.-{size}.{ext}"})
-    assert output_key(config, "a/b.jpg", Box(8, 8)) == "thumbs/a/..b.-8x8.jpg"
-    assert output_key(config, "b.jpg", Box(8, 8)) == "thumbs/..b.-8x8.jpg"  # an empty {dir} leaves no '//'
+    assert render_key(config.key_template, "a/b.jpg", Box(8, 8), "jpeg") == "thumbs/a/..b.-8x8.jpg"
+    # An empty {dir} leaves no '//'.
+    assert render_key(config.key_template, "b.jpg", Box(8, 8), "jpeg") == "thumbs/..b.-8x8.jpg"
 
 
 def test_a_template_longer_than_any_portable_key_is_refused() -> None:
@@ -115,7 +115,7 @@ def test_a_profile_with_too_many_sizes_or_outputs_is_refused() -> None:
     sixty = [f"{n}x{n}" for n in range(1, 61)]
     message = refused({"THUMBS_PROFILES": profiles(sizes=sixty, formats=["webp", "jpeg", "avif"])}, "THUMBS_PROFILES")
     assert "180 outputs" in message and "128" in message
-    assert load_config({"THUMBS_PROFILES": profiles(sizes=sixty, formats=["webp", "jpeg"])}).profiles
+    assert len(load_config({"THUMBS_PROFILES": profiles(sizes=sixty, formats=["webp", "jpeg"])}).profiles.profiles) == 1
 
 
 @pytest.mark.parametrize(
@@ -139,7 +139,7 @@ def test_the_largest_edge_passes_where_the_formats_take_it() -> None:
     assert load_config({"THUMBS_SIZES": "16383", "THUMBS_FORMAT": "webp"}).boxes == (Box(16383, 16383),)
     # auto writes webp only for .webp, .heic and .heif sources (and .gif/.webp when animated): none included.
     assert load_config({"THUMBS_SIZES": "16384", "THUMBS_INCLUDE": "*.jpg,*.png,*.tif"}).boxes
-    assert load_config({"THUMBS_PROFILES": profiles(sizes=["16384"], formats=["avif", "png"])}).profiles
+    assert load_config({"THUMBS_PROFILES": profiles(sizes=["16384"], formats=["avif", "png"])}).profiles.named
 
 
 def test_the_webp_limit_is_the_encoders() -> None:
@@ -221,7 +221,7 @@ def test_the_manifest_check_agrees_with_rendered_keys() -> None:
     from core.completion.naming import manifest_key
 
     config = load_config({"THUMBS_MANIFEST_KEY": "{dir}/{stem}-256x256.png"})  # accepted while THUMBS_MANIFEST is off
-    assert manifest_key(config, "photos/cat.png") in {o.key for o in outputs_for(config, "photos/cat.png")}
+    assert manifest_key(config, "photos/cat.png") in {o.key for o in config.profiles.outputs_for("photos/cat.png")}
 
 
 # -- the engine --------------------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ def test_the_pipeline_renders_with_the_configured_engine(monkeypatch: pytest.Mon
 
 
 def test_the_engine_changes_no_digest_and_no_key() -> None:
-    outputs = {engine: outputs_for(load_config({"THUMBS_ENGINE": engine}), "a/b.jpg") for engine in ("auto", "pillow")}
+    outputs = {e: load_config({"THUMBS_ENGINE": e}).profiles.outputs_for("a/b.jpg") for e in ("auto", "pillow")}
     assert [(o.key, o.params) for o in outputs["auto"]] == [(o.key, o.params) for o in outputs["pillow"]]
 
 

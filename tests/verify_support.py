@@ -10,6 +10,7 @@ uploads, waits and checks.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,6 +24,26 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The settings the function under test runs with, and that ``verify`` reads: not the defaults, so the
 #: checks prove the settings reached both sides.
 SETTINGS: Mapping[str, str] = {"THUMBS_SIZES": "160x120,48x48", "THUMBS_CACHE_CONTROL": "public, max-age=3600"}
+
+#: A profiles deployment: three folders, three recipes (several formats, a quality table, a crop, animation kept,
+#: a key template of its own), and a profile only GIFs reach (verify uploads its animated sample there).
+PROFILES = {
+    "profiles": {
+        "avatars": {"match": "*/avatars/*", "sizes": [64, "96x72"], "formats": ["avif", "webp", "jpeg"],
+                    "fit": "smart"},
+        "products": {"match": "*/products/*", "sizes": [128], "formats": ["webp", "auto"], "quality": {"webp": 70}},
+        "banners": {"match": "*/banners/*", "sizes": ["120x40"], "fit": "cover", "formats": ["auto"],
+                    "animated": "keep", "key_template": "{dir}/animated/{stem}-{size}.{ext}"},
+        "moving": {"match": "*.gif", "sizes": [80], "animated": "keep"},
+    }
+}  # fmt: skip
+PROFILE_SETTINGS: Mapping[str, str] = {"THUMBS_PROFILES": json.dumps(PROFILES)}
+#: Every output of the profiles deployment (2 x 3 x 2 avatars, 4 products, 2 banners, 1 moving), and some labels.
+PROFILE_OUTPUTS = 19
+PROFILE_CHECKS = (
+    "avatars: oriented.jpg 96x72 avif", "avatars: alpha.png 64x64 jpeg", "products: alpha.png 128x128 png",
+    "products: oriented.jpg 128x128 webp", "banners: oriented.jpg 120x40", "moving: animated.gif 80x80",
+)  # fmt: skip
 
 
 class Relay:
@@ -81,12 +102,20 @@ def run_verify(
     )  # fmt: skip
 
 
-def assert_verified(result: subprocess.CompletedProcess[str], *, sizes: tuple[str, ...] = ("160x120", "48x48")) -> None:
-    """The run passed, and its table shows every check the verifier makes, for each of ``sizes``."""
+def assert_verified(
+    result: subprocess.CompletedProcess[str],
+    *,
+    sizes: tuple[str, ...] = ("160x120", "48x48"),
+    labels: tuple[str, ...] | None = None,
+) -> None:
+    """The run passed, and its table shows every check the verifier makes: for each of ``sizes`` of the single
+    recipe, or the checks named ``labels``."""
     table = result.stdout
     assert result.returncode == 0, f"verify failed:\n{table}\n{result.stderr[-3000:]}"
     checks = ["upload originals", "thumbnails appear", "non-image makes no thumbnail", "delete removes thumbnails"]
-    checks += [f"{sample} {size}" for sample in ("oriented.jpg", "alpha.png") for size in sizes]
+    if labels is None:
+        labels = tuple(f"{sample} {size}" for sample in ("oriented.jpg", "alpha.png") for size in sizes)
+    checks += labels
     for check in checks:
         assert any(line.startswith(check) and " pass " in line for line in table.splitlines()), (check, table)
     assert table.rstrip().endswith("pass")

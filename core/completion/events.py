@@ -53,10 +53,8 @@ def event_type(outcome: Outcome) -> str | None:
 def settings_digest(config: Config, source_key: str) -> str:
     """What the render settings are for ``source_key``: every output's key and params digest (of its profile),
     and the manifest's key."""
-    from core.profiles import outputs_for  # local import: profiles imports the configuration at load
-
     try:
-        parts = [f"{output.key}={output.params}" for output in outputs_for(config, source_key)]
+        parts = [f"{output.key}={output.params}" for output in config.profiles.outputs_for(source_key)]
     except InvalidKey:  # a source no output key can be rendered for (failed as invalid_key): it has no outputs
         parts = []
     if config.manifest:

@@ -28,7 +28,7 @@ from core.completion.naming import MANIFEST_BOX, legacy_manifest_key, manifest_k
 from core.completion.placeholders import BLURHASH_COMPONENTS, placeholders_of
 from core.completion.urls import UrlBuilder
 from core.config import Config
-from core.errors import NotFound, OutputConflict, PreconditionFailed, StorageError, SupersededError
+from core.errors import OutputConflict, PreconditionFailed, StorageError, SupersededError
 from core.events import ObjectEvent
 from core.keys import (
     META_BOX,
@@ -40,8 +40,8 @@ from core.keys import (
     encode_meta_value,
 )
 from core.outcome import Action, OutputRecord
-from core.ownership import Owner, SourceExists, SourceRef, ownership, refusal
-from core.storage.port import ObjectInfo, Storage
+from core.ownership import Owner, Ownership, SourceExists, SourceRef, ownership, refusal
+from core.storage.port import ObjectInfo, Storage, head_or_none
 
 CONTENT_TYPE = "application/json"
 MANIFEST_VERSION = 1
@@ -51,10 +51,11 @@ MANIFEST_KEY_FIX = "change THUMBS_MANIFEST_KEY"
 
 @dataclass(frozen=True)
 class ManifestState:
-    """The manifest key of one source and what it holds before the work."""
+    """The manifest key of one source, what it holds before the work, and whose that is (read once)."""
 
     key: str
     info: ObjectInfo | None
+    verdict: Ownership
 
 
 def manifest_params(config: Config, source_key: str) -> str:
@@ -93,25 +94,16 @@ class Manifests:
         key = manifest_key(self.config, event.key)
         if dest_bucket == event.bucket and key == event.key:
             raise OutputConflict(f"THUMBS_MANIFEST_KEY maps {key!r} onto itself; refusing to overwrite the original")
-        info = _head_or_none(dest, key)
+        info = head_or_none(dest, key)
         verdict = ownership(info, bucket=event.bucket, source_key=event.key, exists=exists)
         if not verdict.replaceable:
             raise refusal(verdict, location=f"{dest_bucket}/{key}", claimant=SourceRef(event.bucket, event.key),
                           fix=MANIFEST_KEY_FIX)  # fmt: skip
-        return ManifestState(key, info)
+        return ManifestState(key, info, verdict)
 
-    def is_current(self, state: ManifestState, *, bucket: str, source_key: str, revision: str) -> bool:
-        """Whether the manifest is this source's and describes ``revision`` with today's settings."""
-        if state.info is None:
-            return False
-        verdict = ownership(state.info, bucket=bucket, source_key=source_key)
-        provenance = verdict.provenance
-        return (
-            verdict.owner is Owner.THIS
-            and provenance is not None
-            and provenance.is_current(revision, manifest_params(self.config, source_key))
-        )
-
+    def is_current(self, state: ManifestState, *, source_key: str, revision: str) -> bool:
+        """Whether the manifest is ``source_key``'s and describes ``revision`` with today's settings."""
+        return state.verdict.renders(revision, manifest_params(self.config, source_key))
     def unchanged(self, state: ManifestState) -> OutputRecord | None:
         """The record of a manifest left as it is."""
         if state.info is None:
@@ -129,8 +121,8 @@ class Manifests:
         size: int | None,
         outputs: Sequence[OutputRecord],
         thumbnail: bytes | None,
-    ) -> tuple[OutputRecord, tuple[OutputRecord, ...]]:
-        """Write the manifest after the thumbnails; return its record and the outputs with their sizes.
+    ) -> OutputRecord:
+        """Write the manifest after the thumbnails; return its record.
 
         Raises:
             SupersededError: the manifest changed meanwhile to something other than this render.
@@ -148,17 +140,18 @@ class Manifests:
                 if_match=state.info.revision if state.info else None, if_none_match=state.info is None,
             )  # fmt: skip
         except PreconditionFailed as exc:
-            current = ManifestState(state.key, _head_or_none(dest, state.key))
-            if self.is_current(current, bucket=event.bucket, source_key=event.key, revision=revision):
+            found = head_or_none(dest, state.key)
+            current = ManifestState(state.key, found, ownership(found, bucket=event.bucket, source_key=event.key))
+            if self.is_current(current, source_key=event.key, revision=revision):
                 record = self.unchanged(current)
                 assert record is not None
-                return record, outputs
+                return record
             raise SupersededError(f"{state.key} changed while {event.key} was rendered; a retry reconciles") from exc
         record = OutputRecord(key=state.key, box=MANIFEST_BOX, action=Action.WRITTEN, content_type=CONTENT_TYPE,
                               bytes=len(body), revision=info.revision)  # fmt: skip
         if state.info is None:  # the first manifest at this key: one left at the old default key goes
             self.retire_legacy(dest, event)
-        return record, outputs
+        return record
 
     def document(
         self,
@@ -196,7 +189,7 @@ class Manifests:
         None when there is no old key (a chosen THUMBS_MANIFEST_KEY) or nothing of this source there.
         """
         key = legacy_manifest_key(self.config, event.key)
-        info = _head_or_none(dest, key) if key is not None else None
+        info = head_or_none(dest, key) if key is not None else None
         if key is None or info is None or info.metadata.get(META_BOX) != MANIFEST_BOX:
             return None
         if ownership(info, bucket=event.bucket, source_key=event.key).owner is not Owner.THIS:
@@ -208,10 +201,12 @@ class Manifests:
 def fill_dimensions(
     store: Storage, outputs: Sequence[OutputRecord], *, manifest: str | None = None
 ) -> tuple[OutputRecord, ...]:
-    """The outputs with width and height, for those found unchanged (their records hold only what a ``head`` says).
+    """The outputs with width and height, measured for those whose record lacks them; no request when none does.
 
-    The sizes come from the previous manifest when it lists the same output revision (one read), else
-    from each thumbnail's header (one small read each). Only redeliveries and partial re-renders get here.
+    Every thumbnail written records its measured size in its metadata (``polythumb_dimensions``), so the
+    pipeline's records have it, also for the outputs it found unchanged. Only a thumbnail written before
+    that was recorded (by an earlier version) lacks it: its size comes from the previous manifest when it
+    lists the same output revision (one read), else from the thumbnail's header (one small read each).
     """
     missing = [r for r in outputs if r.width is None and r.action in (Action.WRITTEN, Action.UNCHANGED)]
     if not missing:
@@ -249,10 +244,3 @@ def _measured(store: Storage, record: OutputRecord) -> OutputRecord:
         content_type=record.content_type or stored.info.content_type,
         revision=stored.info.revision,
     )
-
-
-def _head_or_none(store: Storage, key: str) -> ObjectInfo | None:
-    try:
-        return store.head(key)
-    except NotFound:
-        return None

@@ -36,9 +36,7 @@ def legacy_manifest_key(config: Config, source_key: str) -> str | None:
 
 def owned_keys(config: Config, source_key: str) -> set[str]:
     """Every key polythumb writes for ``source_key`` under ``config``: thumbnails, and the manifest if enabled."""
-    from core.profiles import outputs_for  # local import: profiles imports the configuration at load
-
-    keys = {output.key for output in outputs_for(config, source_key)}
+    keys = {output.key for output in config.profiles.outputs_for(source_key)}
     if config.manifest:
         keys.add(manifest_key(config, source_key))
     return keys
@@ -52,10 +50,8 @@ def check_manifest_key(config: Config) -> None:
     """
     if not config.manifest:
         return
-    from core.profiles import active_profiles, profile_outputs
-
-    sample = "photos/sample.jpg"
-    taken = {output.key for profile in active_profiles(config) for output in profile_outputs(config, profile, sample)}
+    profiles, sample = config.profiles, "photos/sample.jpg"
+    taken = {output.key for profile in profiles.profiles for output in profiles.outputs_of(profile, sample)}
     if manifest_key(config, sample) in taken:
         raise ConfigError(
             f"THUMBS_MANIFEST_KEY={config.manifest_key!r} gives the key of a thumbnail; accepted values: a "

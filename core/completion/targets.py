@@ -1,8 +1,8 @@
 """Where completion events go: the ``THUMBS_NOTIFY`` URIs, checked at start and opened on first use.
 
 ``file:`` and ``https:`` (``http:`` only to a loopback address) are built in; every other scheme is
-a provider's (``sns:``, ``eventbridge:``, ``pubsub:``, ``eventgrid:``), found in the ``completion``
-mapping of its :class:`core.registry.ProviderSpec`, so no core module names a cloud.
+a provider's (``sns:``, ``eventbridge:``, ``pubsub:``, ``eventgrid:``), found in the ``notifiers``
+of its :class:`core.registry.ProviderSpec`, so no core module names a cloud.
 """
 
 from __future__ import annotations
@@ -19,18 +19,14 @@ from core.errors import ConfigError
 if TYPE_CHECKING:
     from core.config import Config
 
-#: The reserved key of ``ProviderSpec.completion`` naming the signer of ``THUMBS_URL_MODE=signed``.
-SIGNER = "url_signer"
 BUILT_IN = ("file", "https", "http")
 
 
 def provider_pieces() -> dict[str, tuple[str, str]]:
-    """Every provider's completion pieces: scheme (or ``url_signer``) -> (provider name, ``module:attr``)."""
+    """Every provider's notifiers: scheme -> (provider name, ``module:attr``)."""
     found: dict[str, tuple[str, str]] = {}
     for spec in registry.providers().values():
-        for scheme, path in spec.completion.items():
-            if scheme == SIGNER:
-                continue
+        for scheme, path in spec.notifiers.items():
             if scheme in found or scheme in BUILT_IN:
                 raise ConfigError(f"THUMBS_NOTIFY scheme {scheme!r} is claimed twice ({spec.name})")
             found[scheme] = (spec.name, path)
@@ -129,10 +125,10 @@ def resolve_signer(provider: str | None) -> Any:
         ConfigError: the provider has none (locally there is no signer: use THUMBS_URL_MODE=public).
     """
     spec = registry.get(provider) if provider else None
-    if spec is None or SIGNER not in spec.completion:
+    if spec is None or not spec.url_signer:
         where = f"the {spec.title} provider" if spec else "the local runner"
         raise ConfigError(
             f"THUMBS_URL_MODE=signed is not available in {where} (no signer); accepted values: none | public "
             "(with THUMBS_PUBLIC_BASE_URL)"
         )
-    return registry.resolve(spec.completion[SIGNER], hint=spec.install_hint)
+    return registry.resolve(spec.url_signer, hint=spec.install_hint)

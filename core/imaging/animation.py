@@ -42,7 +42,7 @@ ANIMATED_FORMATS = frozenset({"webp"})
 SOURCE_FORMATS = frozenset({"GIF", "WEBP"})
 #: A kept animation's canvas may hold at most this share of THUMBS_MAX_PIXELS. Each frame is composed as
 #: RGB(A) next to the previous composite and converted once more, about 16.6 bytes a canvas pixel (measured:
-#: 1,064 MB peak for two 8000x8000 frames), where the costliest still, an RGBA PNG, takes 7.7 (the README's
+#: 1,064 MB peak for two 8000x8000 frames), where the costliest still, an RGBA PNG, takes 7.7 (the documented
 #: memory table): a quarter keeps every kept animation under what the largest still of the limit costs.
 CANVAS_SHARE = 4
 

@@ -24,7 +24,6 @@ from core.ops.backfill import cli as backfill_cli
 from core.ops.collisions import template_collisions
 from core.ops.console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Progress, add_setting_flags, setting_overrides
 from core.outcome import Outcome, Status
-from core.profiles import active_profiles, explain
 
 #: Report commands, each delegating to ``core.reports.<name>.main`` (they need the dev/test extras).
 REPORTS = {
@@ -193,7 +192,7 @@ def _show_config(args: argparse.Namespace) -> int:
         "max_frames": config.max_frames,
         "max_duration": config.max_duration,
         "engine": config.engine,
-        "profiles": [profile.describe() for profile in active_profiles(config)],
+        "profiles": [profile.describe() for profile in config.profiles.profiles],
         "notify": [describe(target) for target in config.notify],  # a URL's query or user info may hold a token
         "notify_secret": "***" if config.notify_secret else None,  # set or not; the value is never printed
         "manifest": config.manifest,
@@ -213,7 +212,7 @@ def _show_config(args: argparse.Namespace) -> int:
 
 def _explain_profile(args: argparse.Namespace) -> int:
     config = _config_from(args, dest=os.environ.get("THUMBS_DEST_BUCKET"))
-    print(json.dumps(explain(config, args.key), indent=2))
+    print(json.dumps(config.profiles.explain(args.key), indent=2))
     return EXIT_OK
 
 

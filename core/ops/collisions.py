@@ -15,8 +15,7 @@ from collections import defaultdict
 
 from core.config import DEFAULT_INCLUDE, Config
 from core.imaging.types import EXTENSIONS
-from core.keys import AUTO_FORMATS
-from core.profiles import DEFAULT_PROFILE, Profile, active_profiles, profile_for
+from core.profiles import AUTO_FORMATS, Profile
 
 #: The extensions polythumb knows, for the groups a message names.
 _KNOWN = tuple(dict.fromkeys([*(g.removeprefix("*.") for g in DEFAULT_INCLUDE), *AUTO_FORMATS]))
@@ -31,11 +30,12 @@ def template_collisions(config: Config) -> list[str]:
     ``a.JPG``), for each profile's key template and the manifest key.
     """
     found: list[str] = []
-    for profile in active_profiles(config):
-        where = "THUMBS_KEY_TEMPLATE" if profile.name == DEFAULT_PROFILE else f"profile {profile.name!r} key_template"
+    profiles = config.profiles
+    for profile in profiles.profiles:
+        where = f"profile {profile.name!r} key_template" if profiles.named else "THUMBS_KEY_TEMPLATE"
         found += _problems(profile.key_template, where, _extension_groups(config, profile))
     if config.manifest:  # no {ext}: every selected extension gets the same manifest key
-        every = sorted({ext for profile in active_profiles(config) for ext in _selected(config, profile)})
+        every = sorted({ext for profile in profiles.profiles for ext in _selected(config, profile)})
         found += _problems(config.manifest_key, "THUMBS_MANIFEST_KEY", {"": every})
     return found
 
@@ -83,7 +83,8 @@ def _extension_groups(config: Config, profile: Profile) -> dict[str, list[str]]:
 
 def _selected(config: Config, profile: Profile) -> list[str]:
     """The known extensions that ``profile`` renders, tried on keys shaped like its globs (all when none fits)."""
-    chosen = [ext for ext in _KNOWN if any(profile_for(config, key) == profile for key in _samples(profile, ext))]
+    chosen = [ext for ext in _KNOWN
+              if any(config.profiles.profile_for(key) == profile for key in _samples(profile, ext))]  # fmt: skip
     return chosen or list(_KNOWN)
 
 

@@ -274,9 +274,9 @@ def verify_command(args: argparse.Namespace) -> int:
         checks = deployer.deployment_checks(outputs)  # a deployment's own: also with --endpoint for its storage
     # Exported before the first storage call: the provider's adapter reads its endpoint and credentials there.
     os.environ.update(deployer.emulator_environment(args.endpoint) if args.endpoint else dict(target.environment))
-    config = load_config({**target.settings, "THUMBS_DEST_BUCKET": target.dest_bucket}, require_dest=True)
-    if config.profiles:  # the expected keys, sizes and formats would be each profile's, which verify does not model
-        raise ConfigError("polythumb verify checks the THUMBS_* recipe; THUMBS_PROFILES is not supported yet")
+    # The function's settings, read as the function reads them: its provider's own ones included.
+    settings = {**target.settings, "THUMBS_DEST_BUCKET": target.dest_bucket}
+    config = load_config(settings, require_dest=True, extra_settings=spec.function_settings)
     open_bucket = spec.resolve("open_bucket")
     where = args.endpoint or spec.title
     print(f"verifying {spec.title} ({where}): {target.source_bucket}/{target.prefix} -> {target.dest_bucket}")

@@ -22,10 +22,10 @@ SOURCE_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("core", "providers")
 
 
-def module_files(root: Path = SOURCE_ROOT) -> dict[str, Path]:
-    """Every module of :data:`PACKAGES` under ``root``, by dotted name."""
+def module_files(root: Path = SOURCE_ROOT, *, packages: Iterable[str] = PACKAGES) -> dict[str, Path]:
+    """Every module of ``packages`` (default :data:`PACKAGES`) under ``root``, by dotted name."""
     found: dict[str, Path] = {}
-    for package in PACKAGES:
+    for package in packages:
         for path in sorted((root / package).rglob("*.py")):
             if "__pycache__" in path.parts:
                 continue
@@ -36,13 +36,22 @@ def module_files(root: Path = SOURCE_ROOT) -> dict[str, Path]:
     return found
 
 
-def import_graph(root: Path = SOURCE_ROOT) -> dict[str, set[str]]:
-    """module -> the project modules it imports (``from a import b`` is ``a.b`` when that is a module)."""
-    modules = module_files(root)
+def import_graph(
+    root: Path = SOURCE_ROOT, *, packages: Iterable[str] = PACKAGES, types: bool = False
+) -> dict[str, set[str]]:
+    """module -> the project modules it imports (``from a import b`` is ``a.b`` when that is a module).
+
+    Args:
+        root: The folder holding the packages.
+        packages: The packages read (the graph's nodes); imports of anything else are left out.
+        types: Count the imports under ``if TYPE_CHECKING:`` too (they never run, but a circle through them
+            is still two modules that cannot be understood apart); a package never carries them.
+    """
+    modules = module_files(root, packages=packages)
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         targets: set[str] = set()
-        for node in _imports(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in _imports(ast.parse(path.read_text(encoding="utf-8")), types=types):
             if isinstance(node, ast.Import):
                 targets.update(alias.name for alias in node.names)
             elif node.module and node.level == 0:
@@ -76,7 +85,7 @@ def runtime_files(provider: str, root: Path = SOURCE_ROOT) -> Iterator[tuple[str
     spec = registry.get(provider)
     entrypoints = [path.partition(":")[0] for path in spec.entrypoints.values()]
     # The runtime loads its completion pieces (notifiers, URL signer) by name, when a setting asks for them.
-    pieces = [path.partition(":")[0] for path in spec.completion.values()]
+    pieces = [path.partition(":")[0] for path in (*spec.notifiers.values(), spec.url_signer) if path]
     modules = closure([spec.package, *entrypoints, *pieces], import_graph(root))
     files = {module_files(root)[module] for module in modules}
     files |= {folder / "py.typed" for folder in {path.parent for path in files} if (folder / "py.typed").is_file()}
@@ -84,13 +93,13 @@ def runtime_files(provider: str, root: Path = SOURCE_ROOT) -> Iterator[tuple[str
         yield path.relative_to(root).as_posix(), path
 
 
-def _imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+def _imports(tree: ast.AST, *, types: bool) -> Iterator[ast.Import | ast.ImportFrom]:
     for node in ast.iter_child_nodes(tree):
-        if isinstance(node, ast.If) and _is_type_checking(node):
+        if not types and isinstance(node, ast.If) and _is_type_checking(node):
             continue  # typing only: never executed
         if isinstance(node, ast.Import | ast.ImportFrom):
             yield node
-        yield from _imports(node)
+        yield from _imports(node, types=types)
 
 
 def _is_type_checking(node: ast.If) -> bool:

@@ -20,7 +20,6 @@ from core.errors import PolythumbError
 from core.events import EventKind, ObjectEvent
 from core.ops.pool import imap_unordered
 from core.outcome import Outcome, Status
-from core.profiles import is_selected
 from core.runtime import FunctionRuntime
 from core.storage.filesystem import FilesystemStorage
 
@@ -142,7 +141,7 @@ def run_directory(
     local = local_runtime(config)
     selected = []
     for event in events:
-        if is_selected(config, event.key):
+        if config.profiles.is_selected(event.key):
             selected.append(event)
         else:
             record(handle_safely(local, event))  # a cheap FILTERED outcome, no I/O

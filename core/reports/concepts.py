@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from core import registry
 from core.config import SETTINGS
+from core.registry import TerraformFacts
 
 _EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[.:][A-Za-z0-9*]+)+$")
 _TABLE_NAME = re.compile(r"KIND|FAMIL|TYPE|API|SCHEMA")
@@ -115,15 +114,10 @@ def terraform_default(terraform: str, name: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _terraform_facts(provider: str) -> Mapping[str, Any]:
-    """What the provider's descriptor says about its Terraform (``facts["terraform"]``), if this install has it.
-
-    ``permission_pattern``: a regular expression whose first group is one permission granted (an IAM action,
-    a role); ``instance_variables``: label (``memory_mb``, ``memory``, ``cpu``) -> the variable sizing an instance.
-    """
+def _terraform_facts(provider: str) -> TerraformFacts | None:
+    """What the provider's descriptor says about its Terraform, if this install has it and it says anything."""
     spec = registry.providers().get(provider)
-    facts: Mapping[str, Any] = spec.facts.get("terraform", {}) if spec is not None else {}
-    return facts
+    return spec.terraform if spec is not None else None
 
 
 def provider_concepts(root: Path, provider: str) -> Concepts:
@@ -136,8 +130,7 @@ def provider_concepts(root: Path, provider: str) -> Concepts:
     names = event_names(events_file.read_text(encoding="utf-8")) if events_file.exists() else []
     resources = sorted({kind for kind, _ in _RESOURCE.findall(terraform)})
     facts = _terraform_facts(provider)
-    pattern = facts.get("permission_pattern")
-    permissions = sorted(set(re.findall(pattern, terraform))) if pattern else []
+    permissions = sorted(set(re.findall(facts.permission_pattern, terraform))) if facts else []
     set_keys = setting_keys(terraform)
     thumbs = sorted({*(_THUMBS.findall(code)), *(k for k in set_keys if k.startswith("THUMBS_"))})
     platform_keys = {re.sub(r"\$\{[^}]*\}", "<connection>", k) for k in set_keys if not k.startswith("THUMBS_")}
@@ -150,7 +143,7 @@ def provider_concepts(root: Path, provider: str) -> Concepts:
     ]
     instance = {
         label: value
-        for label, variable in facts.get("instance_variables", {}).items()
+        for label, variable in (facts.instance_variables if facts else {}).items()
         if (value := terraform_default(terraform, variable)) is not None
     }
     return Concepts(

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from core.errors import NotFound
+
 
 @dataclass(frozen=True)
 class ObjectInfo:
@@ -115,3 +117,11 @@ class Storage(Protocol):
     def list(self, prefix: str = "", *, page_size: int = 1000) -> Iterator[ObjectInfo]:
         """Yield the objects whose keys start with ``prefix``, in key order."""
         ...
+
+
+def head_or_none(store: Storage, key: str) -> ObjectInfo | None:
+    """``store.head(key)``, or None when there is no such object (every other error is raised)."""
+    try:
+        return store.head(key)
+    except NotFound:
+        return None

@@ -1,11 +1,15 @@
-"""Key rules every backend shares (the strictest common subset of the clouds')."""
+"""Key rules every backend shares (the strictest common subset of the clouds'), and how a rendered key is tidied."""
 
 from __future__ import annotations
+
+import re
 
 from core.errors import InvalidKey
 
 #: S3 and GCS cap keys at 1024 bytes of UTF-8; Azure allows more, so this is the portable cap.
 MAX_KEY_BYTES = 1024
+
+_SLASHES = re.compile(r"/{2,}")
 
 
 def check_key(key: str) -> str:
@@ -21,3 +25,9 @@ def check_key(key: str) -> str:
     except UnicodeEncodeError as exc:
         raise InvalidKey(f"object key is not valid Unicode: {key!r}") from exc
     return key
+
+
+def collapse_slashes(text: str) -> str:
+    """``text`` with each run of ``/`` as one and no leading ``/``: how every key (or key prefix) polythumb
+    renders from a template is normalised, so no key it writes has an empty segment."""
+    return _SLASHES.sub("/", text).lstrip("/")

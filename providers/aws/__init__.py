@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from core.registry import ProviderSpec
+from core.registry import ProviderSpec, ReportModules, TerraformFacts
+from core.settings import Setting, Url
 
 INSTALL_HINT = "pip install '.[aws]' (from a polythumb checkout)"
 
@@ -28,6 +29,14 @@ def import_boto3() -> ModuleType:
     return module
 
 
+#: Where ``polythumb backfill --target aws`` sends work when ``--sink-option queue_url`` is not given.
+BACKFILL_QUEUE_URL = Setting(
+    "THUMBS_BACKFILL_QUEUE_URL",
+    Url("the SQS queue the function consumes"),
+    meaning="The queue `polythumb backfill --target aws` sends work items to when `--sink-option queue_url` is "
+    "not given (Terraform output `events_queue_url`); its region is taken from the URL.",
+)
+
 #: This provider, as the core's registry sees it (:mod:`core.registry`); importing it loads no SDK.
 PROVIDER = ProviderSpec(
     name="aws",
@@ -37,21 +46,16 @@ PROVIDER = ProviderSpec(
     entrypoints={"function": "providers.aws.handler:handler"},
     backfill_sink="providers.aws.backfill:make_sink",
     packager="providers.aws.packaging:main",
-    settings=("THUMBS_BACKFILL_QUEUE_URL",),
-    facts={
-        "capacity": "providers.aws.capacity",
-        "pricing": "providers.aws.pricing",
-        "reporting": "providers.aws.reporting:FACTS",
-        "terraform": {
-            "permission_pattern": r'"((?:s3|sqs|sns|logs|kms|lambda|events):[A-Za-z*]+)"',
-            "instance_variables": {"memory_mb": "memory_size"},
-        },
-    },
+    operator_settings=(BACKFILL_QUEUE_URL,),
+    reports=ReportModules(
+        capacity="providers.aws.capacity", pricing="providers.aws.pricing", reporting="providers.aws.reporting:FACTS"
+    ),
+    terraform=TerraformFacts(
+        permission_pattern=r'"((?:s3|sqs|sns|logs|kms|lambda|events):[A-Za-z*]+)"',
+        instance_variables={"memory_mb": "memory_size"},
+    ),
     deployer="providers.aws.deploy_cli:DEPLOYER",
     sdk_modules=("boto3", "botocore"),
-    completion={
-        "sns": "providers.aws.notify:SnsNotifier",
-        "eventbridge": "providers.aws.notify:EventBridgeNotifier",
-        "url_signer": "providers.aws.notify:sign_url",
-    },
+    notifiers={"sns": "providers.aws.notify:SnsNotifier", "eventbridge": "providers.aws.notify:EventBridgeNotifier"},
+    url_signer="providers.aws.notify:sign_url",
 )

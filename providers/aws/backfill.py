@@ -28,7 +28,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -38,13 +38,7 @@ from core import __version__
 from core.errors import ConfigError, PermissionDenied, PolythumbError, TransientError
 from core.events import ObjectEvent
 from core.ops.backfill.dispatch import SendFailure, SendResult, SinkRequest
-from providers.aws import import_boto3
-
-#: The environment setting naming the queue when ``--sink-option queue_url`` is not given.
-QUEUE_URL_SETTING = "THUMBS_BACKFILL_QUEUE_URL"
-
-#: THUMBS_* names this module reads, so ``load_config`` accepts them.
-EXTRA_SETTINGS: tuple[str, ...] = (QUEUE_URL_SETTING,)
+from providers.aws import BACKFILL_QUEUE_URL, import_boto3
 
 #: ``SendMessageBatch`` takes at most 10 entries.
 MAX_BATCH = 10
@@ -244,15 +238,12 @@ def make_sink(request: SinkRequest) -> SqsSink:
         ConfigError: no queue URL (``--sink-option queue_url=...`` or ``THUMBS_BACKFILL_QUEUE_URL``),
             or an unknown sink option.
     """
-    options: Mapping[str, str] = request.sink_options
-    unknown = sorted(set(options) - set(SINK_OPTIONS))
-    if unknown:
-        raise ConfigError(f"unknown --sink-option {', '.join(unknown)} for aws; accepted: {', '.join(SINK_OPTIONS)}")
-    queue_url = (options.get("queue_url") or os.environ.get(QUEUE_URL_SETTING) or "").strip()
+    options = request.checked_options(SINK_OPTIONS)
+    queue_url = (options.get("queue_url") or "").strip() or BACKFILL_QUEUE_URL.read(os.environ)
     if not queue_url:
         raise ConfigError(
             f"--target aws needs the SQS queue the function consumes: --sink-option queue_url=<url> or "
-            f"{QUEUE_URL_SETTING} (Terraform output events_queue_url)"
+            f"{BACKFILL_QUEUE_URL.name} (Terraform output events_queue_url)"
         )
     return SqsSink(queue_url, workers=int(request.workers or DEFAULT_WORKERS))
 

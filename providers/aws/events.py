@@ -11,7 +11,7 @@ Routes understood:
   S3 -> EventBridge -> SQS -> Lambda: the body is that event.
 
 ``s3:TestEvent`` (sent once when a notification configuration is saved) and S3 events polythumb does not
-act on (restore, tagging, ACL, ...) are acknowledged and reported in :attr:`Parsed.ignored`, as
+act on (restore, tagging, ACL, ...) are acknowledged and reported in :attr:`Notifications.ignored`, as
 :class:`core.delivery.Ignored` records.
 
 Keys in S3 notifications are form-URL-encoded (``+`` for space, ``%XX`` for the rest, ``/`` sometimes
@@ -69,8 +69,11 @@ _BUCKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,254}")
 
 
 @dataclass(frozen=True)
-class Parsed:
-    """What one document (or one Lambda event) asks for.
+class Notifications:
+    """The S3 notifications one document (or one Lambda event) carries: work, and what is acknowledged without.
+
+    (Not :data:`core.delivery.Parsed`, what a parse callable hands :func:`core.delivery.deliver`: that is
+    :attr:`items`.)
 
     Attributes:
         events: The object events to handle, in delivery order.
@@ -80,8 +83,8 @@ class Parsed:
     events: tuple[ObjectEvent, ...] = ()
     ignored: tuple[Ignored, ...] = ()
 
-    def __add__(self, other: Parsed) -> Parsed:
-        return Parsed(self.events + other.events, self.ignored + other.ignored)
+    def __add__(self, other: Notifications) -> Notifications:
+        return Notifications(self.events + other.events, self.ignored + other.ignored)
 
     @property
     def items(self) -> tuple[ObjectEvent | Ignored, ...]:
@@ -157,7 +160,7 @@ def sqs_messages(event: Mapping[str, Any]) -> list[SqsMessage] | None:
     return messages
 
 
-def parse_lambda_event(event: Any) -> Parsed:
+def parse_lambda_event(event: Any) -> Notifications:
     """Parse a Lambda event that is not an SQS batch (direct S3, SNS, EventBridge, s3:TestEvent).
 
     Raises:
@@ -169,7 +172,7 @@ def parse_lambda_event(event: Any) -> Parsed:
     if isinstance(records, list):
         if not records:
             raise MalformedEvent(f"the Lambda event has an empty 'Records' list; expected {EXPECTED_LAMBDA_EVENT}")
-        parsed = Parsed()
+        parsed = Notifications()
         for index, record in enumerate(records):
             parsed += _parse_lambda_record(record, index)
         return parsed
@@ -178,7 +181,7 @@ def parse_lambda_event(event: Any) -> Parsed:
     raise MalformedEvent(f"unrecognised Lambda event (keys: {_keys(event)}); expected {EXPECTED_LAMBDA_EVENT}")
 
 
-def _parse_lambda_record(record: Any, index: int) -> Parsed:
+def _parse_lambda_record(record: Any, index: int) -> Notifications:
     if not isinstance(record, Mapping):
         raise MalformedEvent(f"Records[{index}] is not an object; expected {EXPECTED_LAMBDA_EVENT}")
     if record.get("eventSource") == "aws:s3" or "s3" in record:
@@ -194,7 +197,7 @@ def _parse_lambda_record(record: Any, index: int) -> Parsed:
 # -- notification documents (the body of a message) ----------------------------
 
 
-def parse_body(body: str) -> Parsed:
+def parse_body(body: str) -> Notifications:
     """Parse an SQS message body: a JSON document as in :func:`parse_document`.
 
     Raises:
@@ -203,7 +206,7 @@ def parse_body(body: str) -> Parsed:
     return parse_document(_load_json(body, "the message body"))
 
 
-def parse_document(document: Any) -> Parsed:
+def parse_document(document: Any) -> Notifications:
     """Parse one notification document: S3 records, s3:TestEvent, an SNS envelope or an EventBridge event.
 
     Raises:
@@ -215,7 +218,7 @@ def parse_document(document: Any) -> Parsed:
         return _parse_s3_records(document["Records"])
     if _is_test_event(document):
         bucket = _optional_text(document.get("Bucket"))
-        return Parsed(ignored=(_ignored("s3:TestEvent", f"s3:TestEvent for bucket {bucket}", bucket=bucket),))
+        return Notifications(ignored=(_ignored("s3:TestEvent", f"s3:TestEvent for bucket {bucket}", bucket=bucket),))
     if document.get("Type") == "Notification" and "Message" in document:
         return _parse_sns_envelope(document, where="the SNS envelope")
     if _is_eventbridge(document):
@@ -223,7 +226,7 @@ def parse_document(document: Any) -> Parsed:
     raise MalformedEvent(f"unrecognised notification (keys: {_keys(document)}); expected {EXPECTED_DOCUMENT}")
 
 
-def _parse_sns_envelope(envelope: Mapping[str, Any], *, where: str) -> Parsed:
+def _parse_sns_envelope(envelope: Mapping[str, Any], *, where: str) -> Notifications:
     message = envelope.get("Message")
     if not isinstance(message, str):
         raise MalformedEvent(f"{where} has no string 'Message'; expected the S3 event notification as JSON text")
@@ -234,7 +237,7 @@ def _parse_sns_envelope(envelope: Mapping[str, Any], *, where: str) -> Parsed:
     raise MalformedEvent(f"{where} Message is not an S3 event notification (keys: {_keys(inner)})")
 
 
-def _parse_s3_records(records: Sequence[Any]) -> Parsed:
+def _parse_s3_records(records: Sequence[Any]) -> Notifications:
     events: list[ObjectEvent] = []
     ignored: list[Ignored] = []
     for index, record in enumerate(records):
@@ -267,14 +270,14 @@ def _parse_s3_records(records: Sequence[Any]) -> Parsed:
                 event_time=_optional_text(record.get("eventTime")),
             )
         )
-    return Parsed(tuple(events), tuple(ignored))
+    return Notifications(tuple(events), tuple(ignored))
 
 
-def _parse_eventbridge(event: Mapping[str, Any]) -> Parsed:
+def _parse_eventbridge(event: Mapping[str, Any]) -> Notifications:
     detail_type = str(event.get("detail-type"))
     kind = _EVENTBRIDGE_KINDS.get(detail_type)
     if kind is None:
-        return Parsed(ignored=(_ignored(detail_type, f"EventBridge {detail_type!r} (not a create or delete)"),))
+        return Notifications(ignored=(_ignored(detail_type, f"EventBridge {detail_type!r} (not a create or delete)"),))
     detail = event.get("detail")
     if not isinstance(detail, Mapping):
         raise MalformedEvent("the EventBridge event has no 'detail' object")
@@ -283,7 +286,7 @@ def _parse_eventbridge(event: Mapping[str, Any]) -> Parsed:
     raw_key = _text(obj, "key", "detail.object.key")
     assert isinstance(obj, Mapping)
     key = decode_key(raw_key)
-    return Parsed(
+    return Notifications(
         (
             ObjectEvent(
                 kind=kind,

@@ -31,9 +31,6 @@ from core.runtime import FunctionRuntime
 from providers.aws.events import SqsMessage, parse_body, parse_lambda_event, sqs_messages
 from providers.aws.storage import S3Storage, shared_client
 
-#: Provider-specific THUMBS_* settings read by this entrypoint (none: AWS has its own variables).
-EXTRA_SETTINGS: tuple[str, ...] = ()
-
 
 class LambdaHandler:
     """One container's handler: Lambda's event in, :func:`core.delivery.deliver`, Lambda's answer out."""
@@ -112,9 +109,7 @@ def build_handler(
     def open_bucket(bucket: str) -> S3Storage:
         return S3Storage(bucket, client=s3_client)
 
-    runtime = FunctionRuntime(
-        open_bucket, environ=environ, extra_settings=EXTRA_SETTINGS, provider="aws", notifier_options=notifier_options
-    )
+    runtime = FunctionRuntime(open_bucket, environ=environ, provider="aws", notifier_options=notifier_options)
     return LambdaHandler(runtime)
 
 

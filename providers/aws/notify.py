@@ -20,7 +20,6 @@ EventBridge entry): a larger event goes without its outputs' URLs (see :func:`co
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +29,7 @@ from core.completion.events import event_bytes
 from core.completion.http import ATTEMPT_TIMEOUT
 from core.completion.urls import SignedUrl, expiry_in
 from core.errors import NotifyTimeout, NotifyUnavailable, SigningRefused
+from core.once import given_or_once
 from core.storage.port import Storage
 from providers.aws import import_boto3
 from providers.aws.storage import S3Storage
@@ -55,20 +55,9 @@ def notify_client_config() -> Any:
     )
 
 
-class _Lazy:
-    """One client per notifier, created on first use."""
-
-    def __init__(self, service: str, client: Any) -> None:
-        self._service = service
-        self._client = client
-        self._lock = threading.Lock()
-
-    def __call__(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                session = import_boto3().session.Session()
-                self._client = session.client(self._service, config=notify_client_config())
-            return self._client
+def _notify_client(service: str) -> Any:
+    """A new boto3 client of ``service`` (``sns`` or ``events``) for publishing."""
+    return import_boto3().session.Session().client(service, config=notify_client_config())
 
 
 def _unavailable(what: str, exc: Exception) -> NotifyUnavailable:
@@ -92,7 +81,7 @@ class SnsNotifier:
     def __init__(self, topic_arn: str, *, sns_client: Any = None, **_: Any) -> None:
         self.topic_arn = topic_arn
         self.target = f"SNS topic {topic_arn}"
-        self._client = _Lazy("sns", sns_client)
+        self._client = given_or_once(sns_client, lambda: _notify_client("sns"))
 
     @staticmethod
     def check_target(rest: str) -> str | None:
@@ -126,7 +115,7 @@ class EventBridgeNotifier:
     def __init__(self, bus: str, *, events_client: Any = None, **_: Any) -> None:
         self.bus = bus
         self.target = f"EventBridge bus {bus}"
-        self._client = _Lazy("events", events_client)
+        self._client = given_or_once(events_client, lambda: _notify_client("events"))
 
     @staticmethod
     def check_target(rest: str) -> str | None:

@@ -81,9 +81,6 @@ _UNAVAILABLE_CODES = frozenset(
 )  # fmt: skip
 _REFUSED_CODES = frozenset({"KeyTooLongError", "MetadataTooLarge"})  # permanent: the same write can never pass
 
-# The container's one client, behind a lock (no global statement: the dict is the holder).
-
-
 def client_config() -> Any:
     """The botocore ``Config`` of polythumb's S3 clients (see :data:`RETRIES`)."""
     from botocore.config import Config

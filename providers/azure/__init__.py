@@ -7,7 +7,8 @@ and name the extra to install when it is missing.
 
 from __future__ import annotations
 
-from core.registry import ProviderSpec
+from core.registry import ProviderSpec, ReportModules, TerraformFacts
+from providers.azure.settings import BACKFILL_QUEUE, SOURCE_CONTAINER, STORAGE_CONNECTION
 
 #: What to tell a user whose environment lacks the Azure SDKs.
 MISSING_SDK_HINT = "the Azure SDKs are not installed; from a polythumb checkout: pip install '.[azure]'"
@@ -22,20 +23,19 @@ PROVIDER = ProviderSpec(
     entrypoints={"function_app": "providers.azure.function_app:app"},
     backfill_sink="providers.azure.backfill:make_sink",
     packager="providers.azure.packaging:main",
-    settings=("THUMBS_SOURCE_CONTAINER", "THUMBS_STORAGE_CONNECTION", "THUMBS_BACKFILL_QUEUE"),
-    facts={
-        "capacity": "providers.azure.capacity",
-        "pricing": "providers.azure.pricing",
-        "reporting": "providers.azure.reporting:FACTS",
-        "terraform": {
-            "permission_pattern": r'role_definition_name\s*=\s*"([^"]+)"',
-            "instance_variables": {"memory_mb": "instance_memory_mb"},
-        },
-    },
+    # The backfill reads them too (the images connection, the queue): one declaration, the function's.
+    function_settings=(SOURCE_CONTAINER, STORAGE_CONNECTION, BACKFILL_QUEUE),
+    reports=ReportModules(
+        capacity="providers.azure.capacity",
+        pricing="providers.azure.pricing",
+        reporting="providers.azure.reporting:FACTS",
+    ),
+    terraform=TerraformFacts(
+        permission_pattern=r'role_definition_name\s*=\s*"([^"]+)"',
+        instance_variables={"memory_mb": "instance_memory_mb"},
+    ),
     deployer="providers.azure.deploy_cli:DEPLOYER",
     sdk_modules=("azure.storage.blob", "azure.functions"),
-    completion={
-        "eventgrid": "providers.azure.notify:EventGridNotifier",
-        "url_signer": "providers.azure.notify:sign_url",
-    },
+    notifiers={"eventgrid": "providers.azure.notify:EventGridNotifier"},
+    url_signer="providers.azure.notify:sign_url",
 )

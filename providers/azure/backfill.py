@@ -33,32 +33,19 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from core.errors import ConfigError, PermissionDenied
 from core.events import ObjectEvent
-from core.ops.backfill.dispatch import SendFailure, SendResult, SinkRequest
+from core.once import once
+from core.ops.backfill.dispatch import ItemOutcome, SendResult, SinkRequest, send_each
 from providers.azure import MISSING_SDK_HINT
-from providers.azure.connection import resolve_connection
+from providers.azure.connection import credential, resolve_connection
 from providers.azure.events import BLOB_CREATED, SUBJECT_PREFIX
-from providers.azure.settings import (
-    DEFAULT_CONNECTION,
-    QUEUE_SETTING,
-    STORAGE_CONNECTION,
-    backfill_queue_name,
-    checked_queue_name,
-    load_azure_settings,
-)
-from providers.azure.settings import EXTRA_SETTINGS as FUNCTION_SETTINGS
+from providers.azure.settings import STORAGE_CONNECTION, backfill_queue_name, checked_queue_name, load_azure_settings
 from providers.azure.storage import AzureBlobStorage, BlobStorageOpener
-
-#: The setting naming the backfill queue (on the images connection), and its default.
-
-#: THUMBS_* names the backfill reads: the function's Azure settings, plus the queue name.
-EXTRA_SETTINGS: tuple[str, ...] = (*FUNCTION_SETTINGS, QUEUE_SETTING)
 
 #: The ``--sink-option`` keys this sink understands.
 SINK_OPTIONS = ("queue", "connection", "queue_url")
@@ -100,8 +87,10 @@ def queue_message(event: ObjectEvent) -> str:
 
 # -- opening the images account for planning -----------------------------------------------
 
-_openers: dict[str, BlobStorageOpener] = {}
-_openers_lock = threading.Lock()
+@once
+def _images_opener() -> BlobStorageOpener:
+    """The opener of the images connection, resolved on the first open (one client for SRC and DEST)."""
+    return BlobStorageOpener(resolve_connection(load_azure_settings(os.environ).connection_name, environ=os.environ))
 
 
 def open_bucket(name: str) -> AzureBlobStorage:
@@ -110,14 +99,7 @@ def open_bucket(name: str) -> AzureBlobStorage:
     ``THUMBS_STORAGE_CONNECTION`` names the connection (default ``AzureWebJobsStorage``): a connection
     string, or ``<name>__blobServiceUri`` / ``<name>__accountName`` with an Entra ID identity.
     """
-    with _openers_lock:
-        opener = _openers.get("images")
-        if opener is None:
-            settings = load_azure_settings(os.environ)
-            opener = _openers["images"] = BlobStorageOpener(
-                resolve_connection(settings.connection_name, environ=os.environ)
-            )
-    return opener(name)
+    return _images_opener()(name)
 
 
 # -- the CLI side: the sink ------------------------------------------------------------------
@@ -142,22 +124,13 @@ class StorageQueueSink:
 
     def send(self, batch: Sequence[ObjectEvent]) -> SendResult:
         """Put every event of ``batch`` on the queue; report each."""
-        outcomes = list(self._pool.map(self._put, [queue_message(event) for event in batch]))
-        stopping = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
-        if stopping:
-            raise stopping[0]  # a missing queue or refused credentials: resending cannot help
-        failures = [
-            SendFailure(index, outcome[0], retryable=outcome[1])
-            for index, outcome in enumerate(outcomes)
-            if isinstance(outcome, tuple)
-        ]
-        return SendResult.with_failures(len(batch), failures)
+        return send_each(self._pool, self._put, [queue_message(event) for event in batch])
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self._queue.close()
 
-    def _put(self, text: str) -> tuple[str, bool] | Exception | None:
+    def _put(self, text: str) -> ItemOutcome:
         """None when sent; (reason, retryable) when it failed; an exception that must stop the run."""
         from azure.core.exceptions import (
             ClientAuthenticationError,
@@ -199,32 +172,19 @@ def queue_client(*, connection_name: str, queue_name: str, environ: Mapping[str,
     Entra ID credential (``<name>__credential=managedidentity``, ``<name>__clientId``).
 
     Raises:
-        ConfigError: neither is set (naming the settings looked for, never their values).
+        ConfigError: neither is set, or a setting is malformed (naming the settings, never their values).
     """
-    QueueClient, encode = _queue_sdk()
-    settings = _CaseInsensitive(environ)
-    kwargs = {"message_encode_policy": encode(), **_client_options(), **options}
-    for setting in (connection_name, f"AzureWebJobs{connection_name}"):
-        value = (settings.get(setting) or "").strip()
-        if value:
-            return QueueClient.from_connection_string(value, queue_name, **kwargs)
-    account_url = (settings.get(f"{connection_name}__queueServiceUri") or "").strip().rstrip("/")
-    account = (settings.get(f"{connection_name}__accountName") or "").strip()
-    if not account_url and account:
-        account_url = f"https://{account}.queue.core.windows.net"
-    if not account_url:
-        raise ConfigError(
-            f"no queue connection named {connection_name!r}: set {connection_name} to a connection string, or "
-            f"{connection_name}__queueServiceUri / {connection_name}__accountName for an identity-based one "
-            "(or pass --sink-option queue_url=https://<account>.queue.core.windows.net/<queue>)"
-        )
-    if not account_url.startswith("https://"):
-        raise ConfigError(f"{connection_name}__queueServiceUri must be an https:// endpoint (tokens need TLS)")
-    credential = _credential(
-        managed=(settings.get(f"{connection_name}__credential") or "").strip().lower() == "managedidentity",
-        client_id=(settings.get(f"{connection_name}__clientId") or "").strip() or None,
+    connection = resolve_connection(
+        connection_name,
+        environ=environ,
+        service="queue",
+        otherwise="pass --sink-option queue_url=https://<account>.queue.core.windows.net/<queue>",
     )
-    return QueueClient(account_url, queue_name, credential=credential, **kwargs)
+    QueueClient, encode = _queue_sdk()
+    kwargs = {"message_encode_policy": encode(), **_client_options(), **options}
+    if connection.connection_string is not None:
+        return QueueClient.from_connection_string(connection.connection_string, queue_name, **kwargs)
+    return QueueClient(connection.account_url, queue_name, credential=credential(connection), **kwargs)
 
 
 def make_sink(request: SinkRequest) -> StorageQueueSink:
@@ -233,15 +193,12 @@ def make_sink(request: SinkRequest) -> StorageQueueSink:
     Raises:
         ConfigError: an unknown sink option, an invalid queue name, or no way to reach the queue.
     """
-    options: Mapping[str, str] = request.sink_options
-    unknown = sorted(set(options) - set(SINK_OPTIONS))
-    if unknown:
-        raise ConfigError(f"unknown --sink-option {', '.join(unknown)} for azure; accepted: {', '.join(SINK_OPTIONS)}")
+    options = request.checked_options(SINK_OPTIONS)
     workers = int(request.workers or 16)
     queue_url = (options.get("queue_url") or "").strip()
     if queue_url:
         return StorageQueueSink(_client_from_url(queue_url), workers=workers)
-    connection = (options.get("connection") or os.environ.get(STORAGE_CONNECTION) or "").strip() or DEFAULT_CONNECTION
+    connection = (options.get("connection") or "").strip() or STORAGE_CONNECTION.read(os.environ)
     name = options.get("queue")
     queue_name = checked_queue_name(name.strip(), "--sink-option queue") if name else backfill_queue_name(os.environ)
     client = queue_client(connection_name=connection, queue_name=queue_name, environ=os.environ)
@@ -254,9 +211,8 @@ def _client_from_url(queue_url: str) -> Any:
     QueueClient, encode = _queue_sdk()
     # A SAS in the query authorises by itself; otherwise authenticate with the developer's/host's identity.
     has_sas = "sig=" in queue_url.partition("?")[2]
-    credential = None if has_sas else _credential(managed=False, client_id=None)
-    return QueueClient.from_queue_url(queue_url, credential=credential, message_encode_policy=encode(),
-                                      **_client_options())  # fmt: skip
+    return QueueClient.from_queue_url(queue_url, credential=None if has_sas else credential(),
+                                      message_encode_policy=encode(), **_client_options())  # fmt: skip
 
 
 def _client_options() -> dict[str, Any]:
@@ -275,23 +231,3 @@ def _queue_sdk() -> tuple[Any, Callable[[], Any]]:
     return QueueClient, TextBase64EncodePolicy
 
 
-def _credential(*, managed: bool, client_id: str | None) -> Any:
-    try:
-        from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
-    except ImportError as exc:  # pragma: no cover - covered by the core-only isolation session
-        raise ImportError(MISSING_SDK_HINT) from exc
-    if managed:
-        return ManagedIdentityCredential(client_id=client_id)
-    return DefaultAzureCredential(managed_identity_client_id=client_id)
-
-
-class _CaseInsensitive:
-    """App-setting lookup that ignores case, as the Functions host's configuration does."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._exact = environ
-        self._folded = {key.lower(): value for key, value in environ.items()}
-
-    def get(self, name: str) -> str | None:
-        value = self._exact.get(name)
-        return value if value is not None else self._folded.get(name.lower())

@@ -1,11 +1,12 @@
-"""Find the Blob service the way Azure Functions finds a connection, and build one client for it.
+"""Find a storage service the way Azure Functions finds a connection, and build one client for it.
 
 A connection has a *name* (default ``AzureWebJobsStorage``). The Functions host, and this module,
 read it from app settings (environment variables, looked up case-insensitively as the host does):
 
 * ``<name>`` (or ``AzureWebJobs<name>``) holding a **connection string**: shared-key, SAS or
   ``UseDevelopmentStorage=true`` (Azurite);
-* else **identity-based** settings: ``<name>__blobServiceUri`` (also ``__serviceUri``) or
+* else **identity-based** settings: the service's endpoint, ``<name>__blobServiceUri`` (also
+  ``__serviceUri``) for Blob Storage or ``<name>__queueServiceUri`` for Queue Storage, or
   ``<name>__accountName`` (public cloud endpoint), authenticated with azure-identity:
   ``ManagedIdentityCredential`` when ``<name>__credential=managedidentity``, else
   ``DefaultAzureCredential``; ``<name>__clientId`` selects a user-assigned identity.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from core.errors import ConfigError
 from providers.azure import MISSING_SDK_HINT
@@ -27,7 +28,17 @@ if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
 
 # A storage connection string names at least one of these (lower-cased) keys.
-_KNOWN_KEYS = {"accountname", "blobendpoint", "usedevelopmentstorage", "sharedaccesssignature"}
+_KNOWN_KEYS = {"accountname", "blobendpoint", "queueendpoint", "usedevelopmentstorage", "sharedaccesssignature"}
+
+#: The storage services a connection reaches.
+Service = Literal["blob", "queue"]
+
+#: Per service: the settings naming its endpoint in an identity-based connection, as the Functions host
+#: reads them (``__serviceUri`` is the Blob trigger's older name), and its public-cloud host name suffix.
+_ENDPOINTS: dict[Service, tuple[tuple[str, ...], str]] = {
+    "blob": (("blobServiceUri", "serviceUri"), "blob.core.windows.net"),
+    "queue": (("queueServiceUri",), "queue.core.windows.net"),
+}
 
 #: Client timeouts in seconds. A thumbnail job moves a few MB: a read that stalls for 30 s is a
 #: failure to hand back to the platform's retry, not something to wait out inside one invocation.
@@ -36,13 +47,13 @@ READ_TIMEOUT = 30
 
 
 @dataclass(frozen=True)
-class BlobConnection:
-    """How to reach one Blob service: a connection string, or an account URL plus an identity.
+class StorageConnection:
+    """How to reach one storage service: a connection string, or the service's URL plus an identity.
 
     Attributes:
         name: The connection name it was resolved from (for messages).
         connection_string: The secret connection string, when one was configured.
-        account_url: The Blob endpoint for identity-based connections.
+        account_url: The service's endpoint for identity-based connections.
         credential_kind: ``"managedidentity"`` or ``"default"`` for identity-based connections.
         client_id: A user-assigned managed identity's client id, if configured.
     """
@@ -69,14 +80,26 @@ class BlobConnection:
         return f"{self.credential_kind} identity on {self.account_url} ({self.name}__*)"
 
 
-def resolve_connection(name: str = DEFAULT_CONNECTION, *, environ: Mapping[str, str]) -> BlobConnection:
-    """Resolve connection ``name`` from app settings, as the Functions host does.
+def resolve_connection(
+    name: str = DEFAULT_CONNECTION,
+    *,
+    environ: Mapping[str, str],
+    service: Service = "blob",
+    otherwise: str = "point THUMBS_STORAGE_CONNECTION at another connection name",
+) -> StorageConnection:
+    """Resolve connection ``name`` to ``service`` from app settings, as the Functions host does.
+
+    Args:
+        name: The connection name.
+        environ: The app settings.
+        service: Which of the account's services the connection is for (its identity-based endpoint).
+        otherwise: What else the operator may do, for the message of a missing connection.
 
     Raises:
         ConfigError: when neither a connection string nor identity-based settings are present,
             naming the settings looked for (never their values).
     """
-    settings = _CaseInsensitive(environ)
+    settings = AppSettings(environ)
     for setting in (name, f"AzureWebJobs{name}"):
         value = (settings.get(setting) or "").strip()
         if value:
@@ -87,28 +110,29 @@ def resolve_connection(name: str = DEFAULT_CONNECTION, *, environ: Mapping[str, 
                     "(expected 'Key=Value;...' pairs, e.g. AccountName=...;AccountKey=..., "
                     "or UseDevelopmentStorage=true)"
                 )
-            return BlobConnection(name=name, connection_string=value)
+            return StorageConnection(name=name, connection_string=value)
 
-    account_url = (settings.get(f"{name}__blobServiceUri") or settings.get(f"{name}__serviceUri") or "").strip()
+    uri_settings, host = _ENDPOINTS[service]
+    uri_setting = f"{name}__{uri_settings[0]}"
+    account_url = next(filter(None, ((settings.get(f"{name}__{s}") or "").strip() for s in uri_settings)), "")
     account_name = (settings.get(f"{name}__accountName") or "").strip()
     if not account_url and account_name:
-        # The host builds the public-cloud endpoint from the account name; sovereign clouds need blobServiceUri.
-        account_url = f"https://{account_name}.blob.core.windows.net"
+        # The host builds the public-cloud endpoint from the account name; sovereign clouds need the URI setting.
+        account_url = f"https://{account_name}.{host}"
     if not account_url:
         raise ConfigError(
-            f"no storage connection named {name!r}: set app setting {name} to a connection string, or "
-            f"{name}__blobServiceUri / {name}__accountName for an identity-based connection "
-            f"(or point THUMBS_STORAGE_CONNECTION at another connection name)"
+            f"no {service} connection named {name!r}: set app setting {name} to a connection string, or "
+            f"{uri_setting} / {name}__accountName for an identity-based connection (or {otherwise})"
         )
     if not account_url.startswith("https://"):
         raise ConfigError(
-            f"{name}__blobServiceUri={account_url!r} is not valid; accepted values: an https:// Blob endpoint, "
-            "e.g. https://myaccount.blob.core.windows.net (tokens are never sent over plain http)"
+            f"{uri_setting}={account_url!r} is not valid; accepted values: an https:// {service} endpoint, "
+            f"e.g. https://myaccount.{host} (tokens are never sent over plain http)"
         )
-    credential = (settings.get(f"{name}__credential") or "").strip().lower()
-    kind = "managedidentity" if credential == "managedidentity" else "default"
+    chosen = (settings.get(f"{name}__credential") or "").strip().lower()
+    kind = "managedidentity" if chosen == "managedidentity" else "default"
     client_id = (settings.get(f"{name}__clientId") or "").strip() or None
-    return BlobConnection(name=name, account_url=account_url.rstrip("/"), credential_kind=kind, client_id=client_id)
+    return StorageConnection(name=name, account_url=account_url.rstrip("/"), credential_kind=kind, client_id=client_id)
 
 
 def retry_policy() -> Any:
@@ -128,7 +152,7 @@ def retry_policy() -> Any:
     return ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3, random_jitter_range=1)
 
 
-def blob_service_client(connection: BlobConnection, **options: Any) -> BlobServiceClient:
+def blob_service_client(connection: StorageConnection, **options: Any) -> BlobServiceClient:
     """Build the one :class:`BlobServiceClient` a process uses for ``connection``.
 
     Args:
@@ -148,18 +172,24 @@ def blob_service_client(connection: BlobConnection, **options: Any) -> BlobServi
     kwargs.update(options)
     if connection.connection_string is not None:
         return BlobServiceClient.from_connection_string(connection.connection_string, **kwargs)
-    return BlobServiceClient(account_url=str(connection.account_url), credential=_credential(connection), **kwargs)
+    return BlobServiceClient(account_url=str(connection.account_url), credential=credential(connection), **kwargs)
 
 
-def _credential(connection: BlobConnection) -> Any:
+def credential(connection: StorageConnection | None = None) -> Any:
+    """The Entra ID credential of an identity-based ``connection`` (None: the developer's or host's default).
+
+    ``ManagedIdentityCredential`` for ``__credential=managedidentity``, else ``DefaultAzureCredential``;
+    ``__clientId`` selects a user-assigned identity in either.
+    """
     # Imported here: azure-identity (and msal) cost cold-start time and are unused with connection strings.
     try:
         from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
     except ImportError as exc:  # pragma: no cover - covered by the core-only isolation session
         raise ImportError(MISSING_SDK_HINT) from exc
-    if connection.credential_kind == "managedidentity":
-        return ManagedIdentityCredential(client_id=connection.client_id)
-    return DefaultAzureCredential(managed_identity_client_id=connection.client_id)
+    client_id = connection.client_id if connection is not None else None
+    if connection is not None and connection.credential_kind == "managedidentity":
+        return ManagedIdentityCredential(client_id=client_id)
+    return DefaultAzureCredential(managed_identity_client_id=client_id)
 
 
 def _parse_connection_string(value: str) -> dict[str, str]:
@@ -171,7 +201,7 @@ def _parse_connection_string(value: str) -> dict[str, str]:
     return parts
 
 
-class _CaseInsensitive:
+class AppSettings:
     """App-setting lookup that ignores case, as the Functions host's configuration does."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:

@@ -26,14 +26,7 @@ from core.runtime import FunctionRuntime
 from providers.azure.connection import resolve_connection
 from providers.azure.events import require_cloud_event
 from providers.azure.handlers import handle_blob, handle_event_grid, handle_queue_message
-from providers.azure.settings import (
-    EXTRA_SETTINGS,
-    QUEUE_SETTING,
-    SOURCE_CONTAINER,
-    backfill_queue_name,
-    function_timeout,
-    load_azure_settings,
-)
+from providers.azure.settings import SOURCE_CONTAINER, backfill_queue_name, function_timeout, load_azure_settings
 from providers.azure.storage import BlobStorageOpener
 
 # Fail the start, not each event, when the library cannot decode CloudEvents-schema deliveries.
@@ -41,8 +34,7 @@ require_cloud_event(func)
 settings = load_azure_settings(os.environ)
 runtime = FunctionRuntime(
     BlobStorageOpener(resolve_connection(settings.connection_name, environ=os.environ)),
-    extra_settings=(*EXTRA_SETTINGS, QUEUE_SETTING),
-    provider="azure",
+    provider="azure",  # the descriptor's function_settings are accepted and validated with the shared ones
     invocation_timeout=function_timeout(os.environ),  # host.json's functionTimeout bounds event publishing
 )
 # Read at indexing, not through a %...% binding expression: the host could not resolve one when the
@@ -66,7 +58,7 @@ def on_event_grid(event: func.EventGridEvent) -> None:
 @app.function_name("on_blob")
 @app.blob_trigger(
     arg_name="blob",
-    path=f"%{SOURCE_CONTAINER}%/{{name}}",
+    path=f"%{SOURCE_CONTAINER.name}%/{{name}}",
     connection=settings.connection_name,
     source=func.BlobSource.EVENT_GRID,
 )

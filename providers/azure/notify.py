@@ -21,6 +21,7 @@ from core.completion import http
 from core.completion.notify import CLOUDEVENT_CONTENT_TYPE, event_bytes
 from core.completion.urls import SignedUrl
 from core.errors import NotifyUnavailable, SigningRefused, SigningUnavailable
+from core.once import given_or_once
 from core.storage.port import Storage
 from providers.azure import MISSING_SDK_HINT
 
@@ -39,8 +40,8 @@ class EventGridNotifier:
     def __init__(self, endpoint: str, *, eventgrid_credential: Any = None, **_: Any) -> None:
         self.endpoint = endpoint
         self.target = f"Event Grid topic {http.describe(endpoint)}"
-        self._credential = eventgrid_credential
-        self._lock = threading.Lock()
+        self._credential = given_or_once(eventgrid_credential, _default_credential)
+        self._token_lock = threading.Lock()  # one token request at a time; the credential caches the token
 
     @staticmethod
     def check_target(rest: str) -> str | None:
@@ -55,14 +56,9 @@ class EventGridNotifier:
         return "eventgrid: needs the topic endpoint, eventgrid:https://TOPIC.REGION-1.eventgrid.azure.net/api/events"
 
     def _token(self) -> str:
-        with self._lock:
-            if self._credential is None:
-                try:
-                    from azure.identity import DefaultAzureCredential
-                except ImportError as exc:  # pragma: no cover - the azure extra installs it
-                    raise ImportError(MISSING_SDK_HINT) from exc
-                self._credential = DefaultAzureCredential()
-            token: str = self._credential.get_token(EVENTGRID_SCOPE).token
+        credential = self._credential()
+        with self._token_lock:
+            token: str = credential.get_token(EVENTGRID_SCOPE).token
             return token
 
     def publish(self, event: Mapping[str, Any], *, deadline: float | None = None) -> None:
@@ -81,6 +77,15 @@ class EventGridNotifier:
         http.post(self.endpoint, body, headers=headers, what=self.target, deadline=deadline)
 
 
+def _default_credential() -> Any:
+    # Not the connection's credential(): azure-identity reads AZURE_CLIENT_ID for a user-assigned identity here.
+    try:
+        from azure.identity import DefaultAzureCredential
+    except ImportError as exc:  # pragma: no cover - the azure extra installs it
+        raise ImportError(MISSING_SDK_HINT) from exc
+    return DefaultAzureCredential()
+
+
 class _DelegationKeys:
     """The process's user delegation keys (one per account), reused while they serve the TTL asked for.
 
@@ -92,10 +97,10 @@ class _DelegationKeys:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._keys: dict[str, Any] = {}
-        self._services: dict[str, Any] = {}
 
-    def key_for(self, account_url: str, credential: Any, *, ttl: int) -> Any:
-        """A key for ``account_url`` that outlives now + ``ttl`` less :func:`_slack` (fetched when none does).
+    def key_for(self, service: Any, *, ttl: int) -> Any:
+        """A key from the account of ``service`` (the store's own ``BlobServiceClient``) that outlives now +
+        ``ttl`` less :func:`_slack` (fetched when none does).
 
         Raises:
             SigningRefused: the identity may not get a key (no ``Storage Blob Delegator`` role).
@@ -103,19 +108,15 @@ class _DelegationKeys:
         """
         now = datetime.now(UTC)
         with self._lock:
-            key = self._keys.get(account_url)
+            key = self._keys.get(service.url)
             if key is None or _expiry(key) < now + timedelta(seconds=ttl) - _slack(ttl):
-                key = self._fetch(account_url, credential, now)
-                self._keys[account_url] = key
+                key = self._fetch(service, now)
+                self._keys[service.url] = key
             return key
 
-    def _fetch(self, account_url: str, credential: Any, now: datetime) -> Any:
+    def _fetch(self, service: Any, now: datetime) -> Any:
         from azure.core.exceptions import AzureError, HttpResponseError
-        from azure.storage.blob import BlobServiceClient
 
-        service = self._services.get(account_url)
-        if service is None:
-            service = self._services[account_url] = BlobServiceClient(account_url=account_url, credential=credential)
         try:
             return service.get_user_delegation_key(now - _CLOCK_SKEW, now + _KEY_LIFETIME - _CLOCK_SKEW)
         except HttpResponseError as exc:
@@ -188,7 +189,7 @@ class AzureUrlSigner:
         if account_key:
             options["account_key"] = account_key
         else:
-            delegation = self._keys.key_for(_account_url(container), container.credential, ttl=ttl)
+            delegation = self._keys.key_for(store.service, ttl=ttl)
             options["user_delegation_key"] = delegation
             expiry = min(expiry, _expiry(delegation))  # never past the key: Azure refuses the URL after it
         expiry = expiry.replace(microsecond=0)  # the SAS carries whole seconds; never round up
@@ -197,10 +198,6 @@ class AzureUrlSigner:
     def check(self, store: Storage) -> None:
         """At cold start: with the managed identity, fetch the user delegation key (kept for the URLs)."""
         self(store, "polythumb-signing-check", 60)
-
-
-def _account_url(container: Any) -> str:
-    return str(container.url).rsplit(f"/{container.container_name}", 1)[0]
 
 
 sign_url = AzureUrlSigner()

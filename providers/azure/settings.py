@@ -1,7 +1,8 @@
-"""The Azure-specific settings, and nothing else: names, defaults and how they are read.
+"""The Azure-specific settings, and nothing else: their declarations, defaults and how they are read.
 
-Everything generic is a ``THUMBS_*`` setting of :mod:`core.config`. Azure adds two, passed to
-:class:`core.runtime.FunctionRuntime` as ``extra_settings`` so the core does not reject them:
+Everything generic is a ``THUMBS_*`` setting of :mod:`core.vocabulary`. Azure adds three, declared here once
+(:class:`core.settings.Setting`) and listed in the descriptor's ``function_settings``, so the runtime
+accepts and validates them and the documentation's configuration reference shows them:
 
 * ``THUMBS_SOURCE_CONTAINER`` -- the container the blob trigger watches (its binding path is
   ``%THUMBS_SOURCE_CONTAINER%/{name}``, which the Functions host resolves from this app setting);
@@ -9,6 +10,7 @@ Everything generic is a ``THUMBS_*`` setting of :mod:`core.config`. Azure adds t
 * ``THUMBS_STORAGE_CONNECTION`` -- the *name* of the connection the images live behind, in the
   Azure Functions sense (default ``AzureWebJobsStorage``): an app setting holding a connection
   string, or identity-based settings ``<name>__blobServiceUri`` / ``<name>__accountName``.
+* ``THUMBS_BACKFILL_QUEUE`` -- the Storage Queue of backfill work items (default ``polythumb-backfill``).
 """
 
 from __future__ import annotations
@@ -17,25 +19,47 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from core.errors import ConfigError
+from core.settings import Pattern, Setting
 
-SOURCE_CONTAINER = "THUMBS_SOURCE_CONTAINER"
-STORAGE_CONNECTION = "THUMBS_STORAGE_CONNECTION"
 DEFAULT_CONNECTION = "AzureWebJobsStorage"
+DEFAULT_QUEUE = "polythumb-backfill"
 
-#: The THUMBS_* names this provider reads itself (``extra_settings`` of the runtime).
-EXTRA_SETTINGS = (SOURCE_CONTAINER, STORAGE_CONNECTION)
-
-# Azure container names: 3-63 characters, lower-case letters, digits and single hyphens,
+# Azure container and queue names: 3-63 characters, lower-case letters, digits and single hyphens,
 # starting and ending with a letter or digit.
-_CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
-# A connection name is an app-setting name; the host also reads "<name>__<property>" children.
-_CONNECTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+_NAME = r"(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*"
+_NAME_RULE = "3-63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit"
+#: A container's name, as Azure accepts it.
+CONTAINER_NAME = Pattern(_NAME, f"a container name: {_NAME_RULE}")
+#: A queue's name, as Azure accepts it.
+QUEUE_NAME = Pattern(_NAME, f"a queue name: {_NAME_RULE}")
+
+SOURCE_CONTAINER = Setting(
+    "THUMBS_SOURCE_CONTAINER",
+    CONTAINER_NAME,
+    meaning="The container the blob trigger watches: its path is `%THUMBS_SOURCE_CONTAINER%/{name}`, which the "
+    "Functions host resolves, so set it even for the Event Grid route; Event Grid events of other containers "
+    "are acknowledged and skipped.",
+)
+STORAGE_CONNECTION = Setting(
+    "THUMBS_STORAGE_CONNECTION",
+    # A connection name is an app-setting name; the host also reads "<name>__<property>" children.
+    Pattern(r"(?!.*__)[A-Za-z_][A-Za-z0-9_.]*", "the name of an app setting (letters, digits, '_' and '.', no '__')"),
+    default=DEFAULT_CONNECTION,
+    meaning="The name of the connection the images live behind, in the Functions sense: an app setting holding a "
+    "connection string, or identity-based `<name>__blobServiceUri` / `<name>__accountName` settings.",
+)
+BACKFILL_QUEUE = Setting(
+    "THUMBS_BACKFILL_QUEUE",
+    QUEUE_NAME,
+    default=DEFAULT_QUEUE,
+    meaning="The Storage Queue (on the images connection) that `on_backfill_queue` reads and "
+    "`polythumb backfill --target azure` sends work items to.",
+)
 
 
 @dataclass(frozen=True)
 class AzureSettings:
-    """The Azure-only settings, validated."""
+    """The Azure-only settings the function needs to start, validated."""
 
     source_container: str | None = None
     connection_name: str = DEFAULT_CONNECTION
@@ -47,31 +71,12 @@ def load_azure_settings(environ: Mapping[str, str]) -> AzureSettings:
     Raises:
         ConfigError: naming the setting and what it accepts.
     """
-    source = (environ.get(SOURCE_CONTAINER) or "").strip() or None
-    if source is not None and not is_container_name(source):
-        raise ConfigError(
-            f"{SOURCE_CONTAINER}={source!r} is not a valid container name; accepted values: 3-63 lower-case "
-            "letters, digits and single hyphens, starting and ending with a letter or digit"
-        )
-    connection = (environ.get(STORAGE_CONNECTION) or "").strip() or DEFAULT_CONNECTION
-    if not _CONNECTION_NAME.match(connection) or "__" in connection:
-        raise ConfigError(
-            f"{STORAGE_CONNECTION}={connection!r} is not valid; accepted values: the name of an app setting "
-            f"(letters, digits, '_' and '.', no '__'), default {DEFAULT_CONNECTION}"
-        )
-    return AzureSettings(source_container=source, connection_name=connection)
-
-
-def is_container_name(name: str) -> bool:
-    """Whether ``name`` is a valid Azure Blob container name."""
-    return bool(_CONTAINER_NAME.match(name))
+    return AzureSettings(
+        source_container=SOURCE_CONTAINER.read(environ), connection_name=STORAGE_CONNECTION.read(environ)
+    )
 
 
 # -- the backfill queue (here, not in backfill.py, so the app indexes it without importing the backfill) --
-
-QUEUE_SETTING = "THUMBS_BACKFILL_QUEUE"
-DEFAULT_QUEUE = "polythumb-backfill"
-_QUEUE_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
 
 
 def backfill_queue_name(environ: Mapping[str, str]) -> str:
@@ -80,17 +85,14 @@ def backfill_queue_name(environ: Mapping[str, str]) -> str:
     Raises:
         ConfigError: not a valid queue name.
     """
-    return checked_queue_name((environ.get(QUEUE_SETTING) or "").strip() or DEFAULT_QUEUE, QUEUE_SETTING)
+    name: str = BACKFILL_QUEUE.read(environ)
+    return name
 
 
 def checked_queue_name(name: str, where: str) -> str:
     """``name`` if Azure accepts it as a queue name, else a ConfigError naming ``where``."""
-    if not _QUEUE_NAME.match(name):
-        raise ConfigError(
-            f"{where}={name!r} is not a valid queue name; accepted values: 3-63 lower-case letters, digits and "
-            "single hyphens, starting and ending with a letter or digit"
-        )
-    return name
+    checked: str = QUEUE_NAME.parse(where, name)
+    return checked
 
 
 def function_timeout(environ: Mapping[str, str]) -> float | None:

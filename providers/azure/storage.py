@@ -21,7 +21,6 @@ Azure specifics handled at this edge:
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -35,10 +34,11 @@ from core.errors import (
     StorageError,
     StorageUnavailable,
 )
+from core.once import Once
 from core.storage.port import ObjectInfo, StoredObject
 from core.storage.validation import check_key
 from providers.azure import MISSING_SDK_HINT
-from providers.azure.connection import BlobConnection, blob_service_client
+from providers.azure.connection import StorageConnection, blob_service_client
 
 try:
     from azure.core import MatchConditions
@@ -79,6 +79,7 @@ class AzureBlobStorage:
 
     def __init__(self, container: str, *, service: BlobServiceClient) -> None:
         self._container_name = container
+        self._service = service
         self._container: ContainerClient = service.get_container_client(container)
 
     @property
@@ -86,8 +87,13 @@ class AzureBlobStorage:
         return self._container_name
 
     @property
+    def service(self) -> BlobServiceClient:
+        """The process's shared client (the URL signer fetches its user delegation keys with it)."""
+        return self._service
+
+    @property
     def container(self) -> ContainerClient:
-        """The container client (the URL signer reuses its account and credential)."""
+        """The container client (the URL signer signs its blobs' URLs)."""
         return self._container
 
     def head(self, key: str) -> ObjectInfo:
@@ -204,19 +210,14 @@ class BlobStorageOpener:
     first event and reused by every container and every warm invocation of the process.
     """
 
-    def __init__(self, connection: BlobConnection, **client_options: Any) -> None:
+    def __init__(self, connection: StorageConnection, **client_options: Any) -> None:
         self.connection = connection
-        self._client_options = client_options
-        self._service: BlobServiceClient | None = None
-        self._lock = threading.Lock()
+        self._service = Once(lambda: blob_service_client(connection, **client_options))
 
     @property
     def service(self) -> BlobServiceClient:
         """The shared client, created on first use."""
-        with self._lock:
-            if self._service is None:
-                self._service = blob_service_client(self.connection, **self._client_options)
-            return self._service
+        return self._service()
 
     def __call__(self, container: str) -> AzureBlobStorage:
         return AzureBlobStorage(container, service=self.service)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from core.registry import ProviderSpec
+from core.registry import ProviderSpec, ReportModules, TerraformFacts
+from core.settings import Setting, Url
 
 INSTALL_HINT = "pip install '.[gcp]' (from a polythumb checkout)"
 
@@ -27,6 +28,14 @@ def import_storage() -> ModuleType:
         raise ImportError(f"the GCP provider needs google-cloud-storage: {INSTALL_HINT}") from exc
 
 
+#: Where ``polythumb backfill --target gcp`` posts work when ``--sink-option url`` is not given.
+BACKFILL_URL = Setting(
+    "THUMBS_BACKFILL_URL",
+    Url("the function that renders"),
+    meaning="The function URL `polythumb backfill --target gcp` posts work items to when `--sink-option url` is "
+    "not given (Terraform output `backfill_url`).",
+)
+
 #: This provider, as the core's registry sees it (:mod:`core.registry`); importing it loads no SDK.
 PROVIDER = ProviderSpec(
     name="gcp",
@@ -39,17 +48,16 @@ PROVIDER = ProviderSpec(
     },
     backfill_sink="providers.gcp.backfill:make_sink",
     packager="providers.gcp.packaging:main",
-    settings=("THUMBS_BACKFILL_URL",),
-    facts={
-        "capacity": "providers.gcp.capacity",
-        "pricing": "providers.gcp.pricing",
-        "reporting": "providers.gcp.reporting:FACTS",
-        "terraform": {
-            "permission_pattern": r'"(roles/[A-Za-z.]+)"',
-            "instance_variables": {"memory": "available_memory", "cpu": "available_cpu"},
-        },
-    },
+    operator_settings=(BACKFILL_URL,),
+    reports=ReportModules(
+        capacity="providers.gcp.capacity", pricing="providers.gcp.pricing", reporting="providers.gcp.reporting:FACTS"
+    ),
+    terraform=TerraformFacts(
+        permission_pattern=r'"(roles/[A-Za-z.]+)"',
+        instance_variables={"memory": "available_memory", "cpu": "available_cpu"},
+    ),
     deployer="providers.gcp.deploy_cli:DEPLOYER",
     sdk_modules=("google.cloud.storage", "functions_framework"),
-    completion={"pubsub": "providers.gcp.notify:PubSubNotifier", "url_signer": "providers.gcp.notify:sign_url"},
+    notifiers={"pubsub": "providers.gcp.notify:PubSubNotifier"},
+    url_signer="providers.gcp.notify:sign_url",
 )

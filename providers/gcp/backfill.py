@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -43,15 +43,9 @@ from urllib.parse import quote
 from core import __version__
 from core.errors import ConfigError, PermissionDenied
 from core.events import ObjectEvent
-from core.ops.backfill.dispatch import SendFailure, SendResult, SinkRequest
-from providers.gcp import INSTALL_HINT
+from core.ops.backfill.dispatch import ItemOutcome, SendResult, SinkRequest, send_each
+from providers.gcp import BACKFILL_URL, INSTALL_HINT
 from providers.gcp.events import FINALIZED
-
-#: The environment setting naming the function URL when ``--sink-option url`` is not given.
-URL_SETTING = "THUMBS_BACKFILL_URL"
-
-#: THUMBS_* names this module reads, so ``load_config`` accepts them.
-EXTRA_SETTINGS: tuple[str, ...] = (URL_SETTING,)
 
 #: The ``--sink-option`` keys this sink understands.
 SINK_OPTIONS = ("url", "id_token", "id_token_file", "timeout")
@@ -170,22 +164,13 @@ class CloudEventSink:
     def send(self, batch: Sequence[ObjectEvent]) -> SendResult:
         """Post every event of ``batch``; report each."""
         token = self._tokens.current() if self._tokens is not None else None
-        outcomes = list(self._pool.map(lambda event: self._post(event, token), batch))
-        stopping = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
-        if stopping:
-            raise stopping[0]
-        failures = [
-            SendFailure(index, outcome[0], retryable=outcome[1])
-            for index, outcome in enumerate(outcomes)
-            if isinstance(outcome, tuple)
-        ]
-        return SendResult.with_failures(len(batch), failures)
+        return send_each(self._pool, lambda event: self._post(event, token), batch)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self._session.close()
 
-    def _post(self, event: ObjectEvent, token: str | None) -> tuple[str, bool] | Exception | None:
+    def _post(self, event: ObjectEvent, token: str | None) -> ItemOutcome:
         """None when done; (reason, retryable) when it failed; an exception that must stop the run."""
         import requests
 
@@ -226,14 +211,11 @@ def make_sink(request: SinkRequest) -> CloudEventSink:
         ConfigError: no URL (``--sink-option url=...`` or ``THUMBS_BACKFILL_URL``), an unknown sink option,
             an unreadable token file or a bad timeout.
     """
-    options: Mapping[str, str] = request.sink_options
-    unknown = sorted(set(options) - set(SINK_OPTIONS))
-    if unknown:
-        raise ConfigError(f"unknown --sink-option {', '.join(unknown)} for gcp; accepted: {', '.join(SINK_OPTIONS)}")
-    url = (options.get("url") or os.environ.get(URL_SETTING) or "").strip()
+    options = request.checked_options(SINK_OPTIONS)
+    url = (options.get("url") or "").strip() or BACKFILL_URL.read(os.environ)
     if not url:
         raise ConfigError(
-            f"--target gcp needs the function's URL: --sink-option url=<url> or {URL_SETTING} "
+            f"--target gcp needs the function's URL: --sink-option url=<url> or {BACKFILL_URL.name} "
             "(Terraform output backfill_url)"
         )
     if options.get("id_token") and options.get("id_token_file"):

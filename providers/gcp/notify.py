@@ -35,6 +35,7 @@ from core.completion import http
 from core.completion.notify import event_bytes
 from core.completion.urls import SignedUrl, expiry_in
 from core.errors import NotifyUnavailable, SigningRefused, SigningUnavailable
+from core.once import given_or_once
 from core.storage.port import Storage
 from providers.gcp.storage import GcsStorage
 
@@ -60,8 +61,8 @@ class PubSubNotifier:
         emulator = os.environ.get(PUBSUB_EMULATOR_ENV)
         self._endpoint = pubsub_endpoint or (f"http://{emulator}" if emulator else PUBSUB_ENDPOINT)
         self._emulated = pubsub_endpoint is None and bool(emulator)
-        self._credentials = pubsub_credentials
-        self._lock = threading.Lock()
+        self._credentials = given_or_once(pubsub_credentials, _default_credentials)
+        self._refresh_lock = threading.Lock()  # google-auth credentials are refreshed in place
 
     @staticmethod
     def check_target(rest: str) -> str | None:
@@ -72,16 +73,13 @@ class PubSubNotifier:
         headers = {"Content-Type": "application/json", "User-Agent": "polythumb"}
         if self._emulated:
             return headers
-        with self._lock:
-            if self._credentials is None:
-                import google.auth
-
-                self._credentials, _ = google.auth.default(scopes=[PUBSUB_SCOPE])
-            if not self._credentials.valid:
+        credentials = self._credentials()
+        with self._refresh_lock:
+            if not credentials.valid:
                 from google.auth.transport.requests import Request
 
-                self._credentials.refresh(Request())
-            headers["Authorization"] = f"Bearer {self._credentials.token}"
+                credentials.refresh(Request())
+            headers["Authorization"] = f"Bearer {credentials.token}"
         return headers
 
     def publish(self, event: Mapping[str, Any], *, deadline: float | None = None) -> None:
@@ -106,6 +104,14 @@ class PubSubNotifier:
             ids = None
         if not ids:
             raise NotifyUnavailable(f"Pub/Sub topic {self.topic} returned no message id; the platform will retry")
+
+
+def _default_credentials() -> Any:
+    """The function's (or developer's) Application Default Credentials for Pub/Sub."""
+    import google.auth
+
+    credentials, _project = google.auth.default(scopes=[PUBSUB_SCOPE])
+    return credentials
 
 
 class GcsUrlSigner:

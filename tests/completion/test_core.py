@@ -260,7 +260,7 @@ def test_every_cloud_package_carries_its_completion_pieces() -> None:
 
     for spec in registry.providers().values():
         packaged = {archive for archive, _ in runtime_files(spec.name)}
-        for path in spec.completion.values():
+        for path in [*spec.notifiers.values(), *([spec.url_signer] if spec.url_signer else [])]:
             module = path.partition(":")[0]
             assert f"{module.replace('.', '/')}.py" in packaged, (spec.name, module)
         assert "core/completion/__init__.py" in packaged and "core/completion/placeholders.py" in packaged

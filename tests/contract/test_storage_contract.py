@@ -77,6 +77,15 @@ def test_missing_key_is_not_found(store: Storage, operation: str) -> None:
     assert isinstance(caught.value, StorageError)
 
 
+def test_head_or_none_tells_a_missing_key_from_an_object(store: Storage) -> None:
+    from core.storage.port import head_or_none
+
+    assert head_or_none(store, "no/such/key.jpg") is None
+    written = store.put("here.jpg", b"x", content_type="image/jpeg")
+    found = head_or_none(store, "here.jpg")
+    assert found is not None and (found.key, found.revision) == ("here.jpg", written.revision)
+
+
 def test_delete_removes_and_is_idempotent(store: Storage) -> None:
     store.put("gone.jpg", b"x", content_type="image/jpeg")
     store.delete("gone.jpg")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from core.completion.naming import manifest_key
-from core.keys import META_BOX, META_SOURCE, decode_meta_value, output_keys
+from core.keys import META_BOX, META_SOURCE, decode_meta_value
 from tests.completion.support import blurhash_mean, mean_colour, read_events, validate_manifest
 from tests.e2e.conftest import ENTRYPOINTS, entrypoint_rig
 from tests.images import jpeg_bytes, open_bytes
@@ -58,7 +58,7 @@ def test_ready_event_and_manifest(completing: tuple[EntrypointRig, Path]) -> Non
     assert event["data"]["source"] == {"bucket": rig.source_bucket, "key": key, "revision": source.revision,
                                        "size": source.size}  # fmt: skip
     stored = rig.read_outputs()
-    expected = set(output_keys(rig.config, key).values())
+    expected = {o.key for o in rig.config.profiles.outputs_for(key)}
     assert {o["key"] for o in event["data"]["outputs"]} == expected
     for output in event["data"]["outputs"]:
         info = stored[output["key"]]
@@ -116,7 +116,7 @@ def test_delete_emits_deleted_and_removes_the_manifest(completing: tuple[Entrypo
     events = _events(rig, path, key)
     assert [e["type"] for e in events] == [READY, "dev.polythumb.thumbnails.deleted"]
     deleted = events[1]
-    assert {o["key"] for o in deleted["data"]["outputs"]} == set(output_keys(rig.config, key).values())
+    assert {o["key"] for o in deleted["data"]["outputs"]} == {o.key for o in rig.config.profiles.outputs_for(key)}
     assert deleted["id"] != events[0]["id"]
 
 
@@ -133,6 +133,6 @@ def test_sources_that_differ_in_extension_get_a_manifest_each(completing: tuple[
         assert decode_meta_value(stored[manifest].metadata[META_SOURCE]) == key
         document = json.loads(rig.read_body(manifest))
         assert document["source"]["key"] == key
-        assert {o["key"] for o in document["outputs"]} == set(output_keys(rig.config, key).values())
+        assert {o["key"] for o in document["outputs"]} == {o.key for o in rig.config.profiles.outputs_for(key)}
         [ready] = _events(rig, path, key)
         assert (ready["data"]["kind"], ready["data"]["manifest"]["key"]) == ("created", manifest)

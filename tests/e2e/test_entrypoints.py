@@ -14,7 +14,6 @@ from core.keys import (
     META_SOURCE_BUCKET,
     META_SOURCE_REVISION,
     decode_meta_value,
-    output_keys,
 )
 from tests.images import jpeg_bytes, open_bytes, png_rgba_bytes
 from tests.rigs.base import EntrypointRig
@@ -34,7 +33,7 @@ def _upload_image(rig: EntrypointRig, key: str) -> None:
 
 def assert_thumbnails_of(rig: EntrypointRig, key: str) -> dict[str, str]:
     """Every configured size of ``key`` is there, right in every respect; returns their revisions."""
-    expected = {out_key: box for box, out_key in output_keys(rig.config, key).items()}
+    expected = {output.key: output.box for output in rig.config.profiles.outputs_for(key)}
     outputs = {
         k: info for k, info in rig.read_outputs().items() if decode_meta_value(info.metadata[META_SOURCE]) == key
     }

@@ -16,7 +16,6 @@ import pytest
 from PIL import Image
 
 from core.keys import META_PARAMS, META_SOURCE, decode_meta_value
-from core.profiles import outputs_for
 from tests.e2e.conftest import ENTRYPOINTS, entrypoint_rig
 from tests.images import jpeg_bytes, png_rgba_bytes
 from tests.rigs.base import EntrypointRig
@@ -94,7 +93,7 @@ def test_three_folders_three_profiles_every_size_and_format(profiled: Entrypoint
         with Image.open(io.BytesIO(rig.read_body(key))) as image:
             assert (image.size, image.format, getattr(image, "n_frames", 1)) == (size, fmt, frames), key
     for name in EXPECTED:  # the digest each output records is its (profile, format, size) one
-        for output in outputs_for(rig.config, rig.key(name)):
+        for output in rig.config.profiles.outputs_for(rig.key(name)):
             assert outputs[output.key].metadata[META_PARAMS] == output.params
             assert decode_meta_value(outputs[output.key].metadata[META_SOURCE]) == rig.key(name)
 

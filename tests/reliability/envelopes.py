@@ -7,7 +7,8 @@ combining characters, very long text). A string that itself holds JSON (an SQS b
 ``Message``) is sometimes decoded, mutated and encoded again, so the edits reach the inner document.
 
 Also what the parser properties of every provider share (``tests/providers/<cloud>/test_hostile_envelopes.py``):
-the hypothesis settings, an in-memory function runtime and :func:`assert_sound`.
+the hypothesis settings, an in-memory function runtime, :func:`assert_parsed_soundly`, and the test of the
+pinned hostile fields (:func:`malformed_cases_test`).
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from core.errors import MalformedEvent
 from core.events import ObjectEvent
 from core.runtime import FunctionRuntime
 from core.storage.memory import MemoryStorage
@@ -219,6 +222,20 @@ def assert_sound(event: ObjectEvent, envelope: Any, keys_from: Callable[[set[str
     assert event.key in set(keys_from(strings)), f"key {event.key!r} does not come from the envelope"
 
 
+def assert_parsed_soundly(
+    parse: Callable[[], Any], envelope: Any, keys_from: Callable[[set[str]], Iterable[str]]
+) -> None:
+    """``parse()`` raises :class:`MalformedEvent`, or each :class:`ObjectEvent` it returns (alone or in a
+    sequence, among ignored notifications) is sound (:func:`assert_sound`)."""
+    try:
+        parsed = parse()
+    except MalformedEvent:
+        return
+    for item in parsed if isinstance(parsed, Iterable) else [parsed]:
+        if isinstance(item, ObjectEvent):
+            assert_sound(item, envelope, keys_from)
+
+
 def as_text(payload: Any) -> str:
     return json.dumps(payload, ensure_ascii=False)
 
@@ -227,3 +244,22 @@ def encodings(payload: Any) -> st.SearchStrategy[Any]:
     """The payload as decoded JSON, as text, and as bytes (lone surrogates passed through as bytes)."""
     text = as_text(payload)
     return st.sampled_from([payload, text, text.encode("utf-8", "surrogatepass")])
+
+
+#: JSON nested far deeper than any parser's recursion limit.
+DEEP = "[" * 100_000
+
+
+def malformed_cases_test(cases: Mapping[str, Callable[[], Any]]) -> Callable[[str], None]:
+    """The test that each of a provider's pinned hostile ``cases`` is refused as a :class:`MalformedEvent`.
+
+    A provider's test module binds it to a ``test_...`` name, which is what pytest collects it by.
+    """
+
+    @pytest.mark.parametrize("case", sorted(cases))
+    def test(case: str) -> None:
+        """Each was a crash (RecursionError, ValueError) or a key/bucket no store can hold before the fix."""
+        with pytest.raises(MalformedEvent):
+            cases[case]()
+
+    return test

@@ -14,9 +14,9 @@ import pytest
 
 from core.errors import StorageUnavailable, TransientError
 from tests.images import jpeg_bytes
-from tests.reliability.conftest import JsonLines
+from tests.log_capture import JsonLogs
 from tests.reliability.faultproxy import Fault, Rule, http_error
-from tests.rigs.base import FaultRig, is_transient
+from tests.rigs.base import Attempt, FaultRig, is_transient
 from tests.rigs.plugin import SdkSleeps
 
 SOURCE = jpeg_bytes(320, 240)
@@ -43,17 +43,23 @@ MATRIX = [
 ]
 
 
+def _once(rig: FaultRig, key: str, rule: Rule, target: str) -> tuple[Attempt, tuple[str, str]]:
+    """Upload ``key`` and deliver its notification with ``rule`` firing on the first ``target`` request: the
+    attempt, and the request pattern the rule watched (it fired once)."""
+    notification = rig.upload(key, SOURCE)
+    method, path = getattr(rig, target)()
+    added = rig.proxy.add(rule, method=method, path=path, times=1)
+    delivery = rig.deliver(notification)
+    assert added.fired == 1
+    return delivery, (method, path)
+
+
 @pytest.mark.parametrize(("fault", "target"), MATRIX)
 def test_a_blip_is_absorbed_by_the_sdk_retry(rig: FaultRig, sdk_sleeps: SdkSleeps, fault: str, target: str) -> None:
     key = f"blip/{fault}.jpg"
-    notification = rig.upload(key, SOURCE)
-    method, path = getattr(rig, target)()
-    rule = rig.proxy.add(BLIPS[fault](rig), method=method, path=path, times=1)
-
-    delivery = rig.deliver(notification)
+    delivery, (method, path) = _once(rig, key, BLIPS[fault](rig), target)
 
     assert not delivery.retry, f"one blip should not cost a platform retry: {delivery.error!r}"
-    assert rule.fired == 1
     requests = rig.proxy.seen(method, path)
     expected = 2 if target == "source_read" else OUTPUTS + 1  # the faulted request once more, nothing else
     assert len(requests) == expected, [(e.method, e.fault, e.status) for e in requests]
@@ -63,13 +69,8 @@ def test_a_blip_is_absorbed_by_the_sdk_retry(rig: FaultRig, sdk_sleeps: SdkSleep
 
 def test_an_upload_cut_mid_body_never_leaves_a_truncated_thumbnail(rig: FaultRig, sdk_sleeps: SdkSleeps) -> None:
     key = "cut/photo.jpg"
-    notification = rig.upload(key, SOURCE)
-    method, path = rig.dest_write()
-    rule = rig.proxy.add(Rule(Fault.CUT_UPLOAD), method=method, path=path, times=1)
+    delivery, _ = _once(rig, key, Rule(Fault.CUT_UPLOAD), "dest_write")
 
-    delivery = rig.deliver(notification)
-
-    assert rule.fired == 1
     assert not delivery.retry, delivery.error
     rig.assert_complete(key)  # every byte of every thumbnail, and its metadata
 
@@ -77,13 +78,8 @@ def test_an_upload_cut_mid_body_never_leaves_a_truncated_thumbnail(rig: FaultRig
 def test_a_lost_answer_to_a_write_converges_without_rewriting(rig: FaultRig, sdk_sleeps: SdkSleeps) -> None:
     """The write reached the store but its answer was lost: the SDK retries a create-only write that now fails."""
     key = "lost/photo.jpg"
-    notification = rig.upload(key, SOURCE)
-    method, path = rig.dest_write()
-    rule = rig.proxy.add(Rule(Fault.LOST_RESPONSE), method=method, path=path, times=1)
+    delivery, (method, path) = _once(rig, key, Rule(Fault.LOST_RESPONSE), "dest_write")
 
-    delivery = rig.deliver(notification)
-
-    assert rule.fired == 1
     assert not delivery.retry, f"a lost answer to our own write must not cost a platform retry: {delivery.error!r}"
     rig.assert_complete(key)
     writes = rig.proxy.seen(method, path)
@@ -143,7 +139,7 @@ def test_a_write_outage_after_the_first_thumbnail_leaves_only_whole_thumbnails(
 
 
 def test_a_403_is_permission_denied_retried_and_never_an_internal_error(
-    rig: FaultRig, sdk_sleeps: SdkSleeps, json_logs: JsonLines
+    rig: FaultRig, sdk_sleeps: SdkSleeps, json_logs: JsonLogs
 ) -> None:
     """A destination the function may not write (an IAM policy, an RBAC role): configuration, not a bug.
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from benchmarks.memory import run_fresh
 from tests.reliability.hostile_images import HOSTILE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,10 +31,6 @@ PEAK_RSS_LIMIT_MB = 150
 # every source it decodes when the `fast` extra is installed.
 ENGINES = ["auto", "pillow", *(["vips"] if importlib.util.find_spec("pyvips") else [])]
 
-# Linux gives an exec'd child the parent's RSS high-water mark; a small launcher in between starts the
-# probe from a fresh, small memory map (as in tests/test_imaging_limits.py).
-LAUNCHER = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
-
 #: (file, engine) -> reason, for cases the imaging engine fails; marked xfail(strict=True). Empty today: the
 #: one this suite found (a 16 MB ICC profile took the libvips engine to ~180 MB) is fixed by
 #: core.imaging.vips_engine.MAX_ICC_BYTES, and the icc-16MB-garbage case now guards it.
@@ -42,10 +38,10 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 
 def run_probe(files: list[Path], *, engine: str, max_pixels: int = MAX_PIXELS) -> list[dict[str, Any]]:
-    environ = {**os.environ, "THUMBS_ENGINE": engine, "PYTHONPATH": str(ROOT)}
+    # Linux gives an exec'd child the parent's RSS high-water mark: run_fresh starts the probe from a fresh one.
+    environ = {**os.environ, "THUMBS_ENGINE": engine}
     environ.pop("POLYTHUMB_ENGINE", None)
-    command = [sys.executable, "-c", LAUNCHER, sys.executable, str(PROBE), str(max_pixels), *map(str, files)]
-    done = subprocess.run(command, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
+    done = run_fresh([sys.executable, str(PROBE), str(max_pixels), *map(str, files)], env=environ, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return [json.loads(line) for line in done.stdout.splitlines()]
 

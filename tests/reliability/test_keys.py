@@ -20,7 +20,7 @@ import pytest
 from core.config import load_config
 from core.errors import ConfigError, InvalidKey, NotFound
 from core.events import ObjectEvent
-from core.keys import META_SOURCE, decode_meta_value, output_keys
+from core.keys import META_SOURCE, decode_meta_value
 from core.ops.runner import open_local_bucket
 from core.outcome import Status
 from core.pipeline import Thumbnailer
@@ -208,7 +208,7 @@ def test_keys_keep_their_identity_through_the_pipeline(store: Storage) -> None:
         store.put(key, body, content_type="image/jpeg")
         outcome = thumbnailer.handle(ObjectEvent.created(store.bucket, key))
         assert outcome.status is Status.OK, (key, outcome.error_message)
-        [out_key] = output_keys(config, key).values()
+        [out_key] = (output.key for output in config.profiles.outputs_for(key))
         assert decode_meta_value(store.head(out_key).metadata[META_SOURCE]) == key
     for key in keys:
         if _expect_refusal(store, key):

@@ -20,7 +20,7 @@ import pytest
 from core.logs import JsonFormatter, redact
 from tests import rigs
 from tests.images import jpeg_bytes
-from tests.reliability.conftest import JsonLines
+from tests.log_capture import JsonLogs
 from tests.reliability.faultproxy import http_error
 from tests.rigs.base import FaultRig, Notification
 from tests.rigs.plugin import SdkSleeps
@@ -88,7 +88,7 @@ def _run_everything(rig: FaultRig) -> dict[str, Any]:
 
 
 def test_a_full_run_logs_no_credentials(
-    rig: FaultRig, json_logs: JsonLines, sdk_sleeps: SdkSleeps, monkeypatch: pytest.MonkeyPatch
+    rig: FaultRig, json_logs: JsonLogs, sdk_sleeps: SdkSleeps, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     secrets = rig.plant_credentials(monkeypatch)  # credentials an SDK error message could echo
     rig.configure(THUMBS_LOG_LEVEL="DEBUG")

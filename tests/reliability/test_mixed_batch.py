@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 
 from core.config import load_config
-from core.keys import output_keys
 from core.ops.cli import EXIT_FAILED
 from tests.images import jpeg_bytes, open_bytes, png_rgba_bytes
-from tests.reliability.conftest import JsonLines
+from tests.log_capture import JsonLogs
 from tests.rigs.base import FaultRig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +44,7 @@ GOOD = [key for key, (_, _, kind) in BATCH.items() if kind is None]
 BAD = {key: kind for key, (_, _, kind) in BATCH.items() if kind is not None}
 
 
-def test_a_mixed_batch_completes_the_good_and_reports_each_bad_image_once(rig: FaultRig, json_logs: JsonLines) -> None:
+def test_a_mixed_batch_completes_the_good_and_reports_each_bad_image_once(rig: FaultRig, json_logs: JsonLogs) -> None:
     notifications = [rig.upload(key, body, content_type) for key, (content_type, body, _) in BATCH.items()]
 
     deliveries = rig.deliver_batch(notifications)
@@ -89,7 +88,7 @@ def test_the_local_cli_completes_the_good_and_reports_each_bad_image_once(source
         assert (record["status"], record["error_kind"]) == ("failed", kind)
     config = load_config({"THUMBS_DEST_BUCKET": str(out), "THUMBS_SIZES": "256x256"})
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and ".polythumb" not in p.parts)
-    expected = sorted(key for good in GOOD for key in output_keys(config, good).values())
+    expected = sorted(output.key for good in GOOD for output in config.profiles.outputs_for(good))
     assert written == expected, "thumbnails of the good images only"
     for key in expected:
         open_bytes((out / key).read_bytes())  # whole images

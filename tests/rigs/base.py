@@ -4,7 +4,7 @@ Two shapes, both fed by one rig module per platform (``tests/rigs/local.py``,
 ``tests/providers/<cloud>/rig.py``):
 
 * :class:`EntrypointRig` (the end-to-end suite): the platform's real event path and entrypoint, each
-  delivery reported as the platform would see it (:class:`Delivery`);
+  delivery reported as the platform would see it (:class:`DeliveryReport`);
 * :class:`FaultRig` (the reliability suite): the provider's function with its storage traffic going
   through a :class:`~tests.reliability.faultproxy.FaultProxy`, each delivery an :class:`Attempt`.
 
@@ -15,8 +15,6 @@ schedule; :class:`BackfillRig` drives the kill-and-resume backfill scenario.
 from __future__ import annotations
 
 import importlib
-import json
-import logging
 import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -24,10 +22,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import pytest
 
+from core import registry
 from core.config import Config, load_config
 from core.errors import TransientError
 from core.events import EventKind
@@ -40,12 +39,14 @@ from core.keys import (
     META_VERSION,
     decode_meta_value,
     is_polythumb_output,
-    output_keys,
 )
-from core.logs import LOGGER_NAME, JsonFormatter
+from core.ops.backfill.dispatch import SinkRequest
 from core.runtime import FunctionRuntime
 from core.storage.port import ObjectInfo, Storage, StoredObject
 from tests.reliability.faultproxy import FaultProxy, Rule
+
+if TYPE_CHECKING:  # the contract suite's helpers import the rig registry, which imports this module's users
+    from tests.contract.raw import RawObject, RequestLog
 
 # -- end to end ----------------------------------------------------------------------------------
 
@@ -58,8 +59,9 @@ EVENT_TIMEOUT = 15.0
 
 
 @dataclass(frozen=True)
-class Delivery:
-    """What happened to one delivery, as the platform saw it.
+class DeliveryReport:
+    """What happened to one delivery, as the platform saw it (the test's view; polythumb's own answer to a
+    delivery is :class:`core.delivery.Delivery`).
 
     Attributes:
         acknowledged: True when the platform would not deliver it again (SQS message not in
@@ -96,21 +98,22 @@ class EntrypointRig:
 
     name = "rig"
 
-    def __init__(self, *, source: Storage, dest: Storage, settings: Mapping[str, str], extra_settings: tuple[str, ...]):
+    def __init__(self, *, source: Storage, dest: Storage, settings: Mapping[str, str], provider: str | None):
         self.prefix = f"e2e-{uuid.uuid4().hex[:10]}"
         self._source = source
         self._dest = dest
         self.source_bucket = source.bucket
         self.dest_bucket = dest.bucket
-        self._config = load_config(settings, extra_settings=extra_settings)
-        self.deliveries: list[Delivery] = []
+        own = registry.get(provider).function_settings if provider else ()  # as the entrypoint reads them
+        self._config = load_config(settings, extra_settings=own)
+        self.deliveries: list[DeliveryReport] = []
 
     @property
     def config(self) -> Config:
         return self._config
 
     @property
-    def delivery_result(self) -> Delivery:
+    def delivery_result(self) -> DeliveryReport:
         assert self.deliveries, "nothing was delivered yet"
         return self.deliveries[-1]
 
@@ -135,7 +138,7 @@ class EntrypointRig:
     def source_info(self, key: str) -> ObjectInfo:
         return self._source.head(key)
 
-    def _record(self, delivery: Delivery) -> Delivery:
+    def _record(self, delivery: DeliveryReport) -> DeliveryReport:
         self.deliveries.append(delivery)
         return delivery
 
@@ -158,26 +161,6 @@ def outcome_fields(record: Mapping[str, Any] | None) -> dict[str, Any]:
         "error_kind": record.get("error_kind"),
         "key": record.get("key"),
     }
-
-
-def polythumb_logger() -> logging.Logger:
-    """polythumb's logger (it does not propagate, so handlers are added to it directly)."""
-    return logging.getLogger(LOGGER_NAME)
-
-
-class JsonRecords(logging.Handler):
-    """A logging handler keeping polythumb's records as the JSON objects its formatter writes."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.records: list[dict[str, Any]] = []
-        self.setFormatter(JsonFormatter())
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(json.loads(self.format(record)))
-
-    def clear(self) -> None:
-        self.records.clear()
 
 
 def cold_start(module: str) -> ModuleType:
@@ -336,7 +319,7 @@ class FaultRig:
 
     def expected_outputs(self, key: str) -> dict[str, Any]:
         """Output key -> box of every thumbnail of ``key``."""
-        return {out: box for box, out in output_keys(self.config, key).items()}
+        return {output.key: output.box for output in self.config.profiles.outputs_for(key)}
 
     def source_revision(self, key: str) -> str:
         return self.direct(self.source).head(key).revision
@@ -391,27 +374,29 @@ class Schedule:
 TRICKY_KEYS = ("plus+sign/a+b.jpg", "unicode/café/日本語 写真.jpg", "percent/100% off.jpg", "space dir/x y.jpg")
 
 
+def sink_request(target: str, *, workers: int | None = None, **options: str) -> SinkRequest:
+    """What ``polythumb backfill --target <target> --sink-option KEY=VALUE ...`` asks a sink factory for."""
+    return SinkRequest(target=target, src="images", dest="thumbs", config=load_config({}), workers=workers,
+                       sink_options=options)  # fmt: skip
+
+
 def current_keys(config: Config, source: Storage, dest: Storage, keys: Sequence[str]) -> set[str]:
     """The ``keys`` whose every thumbnail in ``dest`` renders their current revision with ``config``."""
     from core.errors import NotFound
-    from core.keys import output_format
-    from core.keys import render_params_digest as digest
 
     thumbs = {info.key for info in dest.list()}
     done = set()
     for key in keys:
         revision = source.head(key).revision
-        fmt = output_format(config, key)
-        for box, thumb in output_keys(config, key).items():
-            if thumb not in thumbs:
+        for output in config.profiles.outputs_for(key):
+            if output.key not in thumbs:
                 break
             try:
-                meta = dest.head(thumb).metadata  # listings may carry no metadata
+                meta = dest.head(output.key).metadata  # listings may carry no metadata
             except NotFound:
                 break
-            if decode_meta_value(meta.get(META_SOURCE_REVISION, "")) != revision or meta.get(META_PARAMS) != digest(
-                config, fmt, box
-            ):
+            rendered = decode_meta_value(meta.get(META_SOURCE_REVISION, ""))
+            if rendered != revision or meta.get(META_PARAMS) != output.params:
                 break
         else:
             done.add(key)
@@ -472,29 +457,44 @@ class BackfillRig(Protocol):
 
 
 class RigModule(Protocol):
-    """A rig module (``tests/rigs/local.py``, ``tests/providers/<cloud>/rig.py``), as the suites use it.
+    """What every rig module (``tests/rigs/local.py``, ``tests/providers/<cloud>/rig.py``) provides to the
+    shared suites; ``tests/test_rig_modules.py`` holds each module in the tree to it.
 
-    The local rig has no fault rig, no retry schedule and no SDK below the port; the suites that need
-    those run on :func:`tests.rigs.cloud_rigs`.
+    It is also a pytest plugin (its emulator and bucket fixtures: ``<store>_store`` for each of ``STORES``).
     """
 
-    NAME: str
-    STORES: tuple[str, ...]
-    REQUIRES: tuple[str, ...]
-    RETRY: Schedule
-    SAMPLES: Path
+    NAME: str  # the entrypoint id: ``local``, or the provider folder's name
+    STORES: tuple[str, ...]  # the contract suite's storage rig ids it serves
+    REQUIRES: tuple[str, ...]  # the modules it needs (SDK, emulator, function runtime)
 
     def entrypoint(
         self, request: pytest.FixtureRequest, *, in_place: bool, extra: Mapping[str, str] | None = None
     ) -> EntrypointRig: ...
 
+    def backfill(self, request: pytest.FixtureRequest, tmp_path: Path) -> BackfillRig: ...
+
+    def record_requests(
+        self, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, log: RequestLog
+    ) -> AbstractContextManager[None]: ...
+
+
+class CloudRigModule(RigModule, Protocol):
+    """A provider's rig module (:func:`tests.rigs.cloud_rigs`): beyond every rig's, an SDK below the port, a
+    fault rig with a documented retry schedule, vendor event samples, and the credential shapes it could leak.
+
+    ``EMULATOR_GAPS`` (``{gap: why}``, read by :func:`tests.rigs.emulator_gap`) is optional: only an emulator
+    that falls short of its cloud has one.
+    """
+
+    RETRY: Schedule
+    SAMPLES: Path  # the folder of vendor payloads (``*.json``) of the observed-events report
+    SECRET_SHAPES: Mapping[str, tuple[str, str]]  # shape -> (text an SDK error could carry, the secret in it)
+
     def faulty(self, request: pytest.FixtureRequest, proxy: FaultProxy) -> FaultRig: ...
 
     def upstream(self, request: pytest.FixtureRequest) -> str: ...
 
-    def patch_sdk_sleeps(self, monkeypatch: pytest.MonkeyPatch, sleep: Callable[[float], None], shim: Any) -> None: ...
-
-    def backfill(self, request: pytest.FixtureRequest, tmp_path: Path) -> BackfillRig: ...
+    def patch_sdk_sleeps(self, monkeypatch: pytest.MonkeyPatch, shim: Any) -> None: ...
 
     def parse_sample(self, document: Any) -> tuple[int, int]: ...
 
@@ -502,8 +502,4 @@ class RigModule(Protocol):
         self, request: pytest.FixtureRequest, store: Storage, key: str, metadata: Mapping[str, str]
     ) -> None: ...
 
-    def raw_get(self, request: pytest.FixtureRequest, store: Storage, key: str) -> Any: ...
-
-    def record_requests(
-        self, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, log: Any
-    ) -> AbstractContextManager[None]: ...
+    def raw_get(self, request: pytest.FixtureRequest, store: Storage, key: str) -> RawObject: ...

@@ -28,7 +28,7 @@ from core.events import EventKind, ObjectEvent
 from core.storage import FilesystemStorage, MemoryStorage
 from tests.contract.raw import RequestLog
 from tests.images import encode, gradient
-from tests.rigs.base import EVENT_TIMEOUT, SETTINGS, Delivery, EntrypointRig
+from tests.rigs.base import EVENT_TIMEOUT, SETTINGS, DeliveryReport, EntrypointRig
 
 NAME = "local"
 STORES = ("memory", "filesystem")
@@ -66,7 +66,7 @@ class Entrypoint(EntrypointRig):
         dest = self._root if in_place else (root / "dest").resolve()
         settings = {**SETTINGS, **(extra or {}), "THUMBS_DEST_BUCKET": str(dest)}
         super().__init__(
-            source=FilesystemStorage(self._root), dest=FilesystemStorage(dest), settings=settings, extra_settings=()
+            source=FilesystemStorage(self._root), dest=FilesystemStorage(dest), settings=settings, provider=None
         )
         self._runtime = local_runtime(self.config)
         self._created: set[str] = set()
@@ -83,18 +83,18 @@ class Entrypoint(EntrypointRig):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)
 
-    def deliver_created(self, key: str) -> Delivery:
+    def deliver_created(self, key: str) -> DeliveryReport:
         if key in self._created:
             # A restarted `polythumb watch` reports every file again: the local form of a duplicate.
             self._start_watcher()
         self._created.add(key)
         return self._deliver(EventKind.CREATED, key)
 
-    def deliver_deleted(self, key: str) -> Delivery:
+    def deliver_deleted(self, key: str) -> DeliveryReport:
         (self._root / key).unlink()
         return self._deliver(EventKind.DELETED, key)
 
-    def _deliver(self, kind: EventKind, key: str) -> Delivery:
+    def _deliver(self, kind: EventKind, key: str) -> DeliveryReport:
         from core.ops.runner import handle_safely
 
         assert self._watcher is not None
@@ -103,7 +103,7 @@ class Entrypoint(EntrypointRig):
         outcome = handle_safely(self._runtime, event)
         elapsed = (time.perf_counter() - started) * 1000
         return self._record(
-            Delivery(
+            DeliveryReport(
                 acknowledged=True,  # the watcher moves on: there is no redelivery to ask for locally
                 status=str(outcome.status),
                 reason=str(outcome.reason) if outcome.reason else None,

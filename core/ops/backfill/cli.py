@@ -55,7 +55,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     backfill.add_argument("--delete-orphans", action="store_true", help="delete the orphaned thumbnails found")
     backfill.add_argument("--resume", action="store_true", help="continue after the checkpoint's last completed key")
     backfill.add_argument(
-        "--checkpoint", type=Path, metavar="FILE", help="checkpoint file (default: ./.polythumb-backfill-<id>.json)"
+        "--checkpoint",
+        type=Path,
+        metavar="FILE",
+        help="checkpoint file (default: one per job in polythumb/backfill under $XDG_CACHE_HOME, else ~/.cache)",
     )
     backfill.add_argument(
         "--checkpoint-every",
@@ -124,6 +127,7 @@ def _run_backfill(args: argparse.Namespace) -> int:
     from core.ops.backfill.job import Job
 
     sink_options = _sink_options(args.sink_option)
+    # A cloud target's own settings: what its function reads (the images connection) and what only commands do.
     extra = registry.get(args.target).settings if args.target != "local" else ()
     config = load_config(os.environ, overrides=setting_overrides(args, dest=args.out), extra_settings=extra)
     stores = _open_backfill_stores(args, config.dest_bucket or args.src)
@@ -132,7 +136,7 @@ def _run_backfill(args: argparse.Namespace) -> int:
     source, dest = stores
     job = Job(args.target, source, dest, replace(config, dest_bucket=dest.bucket), prefix=args.prefix)
 
-    checkpoint_path: Path = args.checkpoint or job.default_checkpoint(Path.cwd())
+    checkpoint_path = _checkpoint_path(args, job)
     start = load_checkpoint(checkpoint_path, job=job.identity()) if args.resume else None
     if args.resume and start is None:
         print(f"polythumb: no checkpoint at {checkpoint_path}; starting from the beginning", file=sys.stderr)
@@ -169,6 +173,23 @@ def _run_backfill(args: argparse.Namespace) -> int:
     finally:
         if sink is not None:
             sink.close()
+
+
+def _checkpoint_path(args: argparse.Namespace, job: Job) -> Path:
+    """``--checkpoint``, else the job's file in the cache directory; a resume adopts one an older version left
+    in the working directory (moved, so no checkout keeps it; a dry run reads it where it is)."""
+    from core.ops.backfill.job import move_checkpoint
+
+    if args.checkpoint is not None:
+        return Path(args.checkpoint)
+    path, legacy = job.default_checkpoint(), job.legacy_checkpoint(Path.cwd())
+    if not args.resume or path.exists() or not legacy.exists():
+        return path
+    if args.dry_run:
+        return legacy
+    move_checkpoint(legacy, path)
+    print(f"polythumb: moved the checkpoint {legacy} to {path}", file=sys.stderr)
+    return path
 
 
 def load_sink(spec: registry.ProviderSpec, request: SinkRequest) -> WorkSink:

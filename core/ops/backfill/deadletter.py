@@ -12,27 +12,19 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import TextIO
 
 from core.events import ObjectEvent
+from core.ops.backfill.closing import Closing
 
 
-class DeadLetterFile:
+class DeadLetterFile(Closing):
     """Appends dead-lettered items to a JSON-lines file (created on the first item)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.count = 0
         self._file: TextIO | None = None  # opened lazily: a clean run leaves no empty file
-
-    def __enter__(self) -> DeadLetterFile:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
 
     def record(self, event: ObjectEvent, *, attempts: int, reason: str) -> None:
         """Append one item and flush it (a crash right after must not lose it)."""

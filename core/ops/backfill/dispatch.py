@@ -18,8 +18,8 @@ The CLI finds the provider in :mod:`core.registry` and calls its descriptor's ``
     def make_sink(request: SinkRequest) -> WorkSink
 
 with a :class:`SinkRequest` (what to send, already validated). The descriptor's ``open_bucket`` opens SRC
-and DEST for planning, and its ``settings`` names the ``THUMBS_*`` variables the sink reads, so
-:func:`core.config.load_config` does not reject them.
+and DEST for planning, and its ``function_settings`` and ``operator_settings`` declare the ``THUMBS_*``
+variables the sink reads, so :func:`core.config.load_config` validates them at start instead of rejecting them.
 
 ``make_sink`` raises :class:`core.errors.ConfigError` naming what is missing
 (a queue URL, an endpoint), and ``ImportError`` naming the extra to install
@@ -58,17 +58,19 @@ import itertools
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from core.config import Config
-from core.errors import PolythumbError, TransientError
+from core.errors import ConfigError, PolythumbError, TransientError
 from core.events import ObjectEvent
 from core.ops.backfill.checkpoint import CheckpointWriter, Watermark
 from core.ops.backfill.deadletter import DeadLetterFile
 from core.ops.backfill.orphans import OrphanAction
 from core.ops.backfill.planner import Orphan, PlanEntry
 from core.ops.backfill.ratelimit import Clock, SystemClock, TokenBucket
+from core.ops.backfill.report import RunCounts
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,20 @@ class SinkRequest:
     rate: float | None = None
     workers: int | None = None
     sink_options: Mapping[str, str] = field(default_factory=dict)
+
+    def checked_options(self, accepted: Iterable[str]) -> Mapping[str, str]:
+        """The ``--sink-option`` pairs, once every key is one the provider ``accepted`` (documents).
+
+        Raises:
+            ConfigError: a key it does not know, naming the ones it does (a typo must not be ignored).
+        """
+        known = tuple(accepted)
+        unknown = sorted(set(self.sink_options) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"unknown --sink-option {', '.join(unknown)} for {self.target}; accepted: {', '.join(known)}"
+            )
+        return self.sink_options
 
 
 @dataclass(frozen=True)
@@ -131,6 +147,31 @@ class SendResult:
         failed = tuple(failures)
         names = {failure.index for failure in failed}
         return cls(accepted=tuple(i for i in range(size) if i not in names), failed=failed)
+
+
+#: What became of one item that a sink sends in a request of its own: None, delivered; ``(reason, retryable)``,
+#: failed; an exception, a failure that must stop the run (a missing queue, a refused credential).
+ItemOutcome = tuple[str, bool] | Exception | None
+
+T = TypeVar("T")
+
+
+def send_each(pool: Executor, send_one: Callable[[T], ItemOutcome], items: Sequence[T]) -> SendResult:
+    """Send every item with ``send_one`` on ``pool`` (a sink whose service takes one item per request).
+
+    Raises:
+        Exception: the first item's stopping exception, once every item has been tried (resending cannot help).
+    """
+    outcomes = list(pool.map(send_one, items))
+    stopping = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+    if stopping:
+        raise stopping[0]
+    failures = [
+        SendFailure(index, outcome[0], retryable=outcome[1])
+        for index, outcome in enumerate(outcomes)
+        if isinstance(outcome, tuple)
+    ]
+    return SendResult.with_failures(len(items), failures)
 
 
 @runtime_checkable
@@ -178,7 +219,7 @@ class DispatchOptions:
 
 
 @dataclass
-class DispatchSummary:
+class DispatchSummary(RunCounts):
     """Counts of one dispatch run."""
 
     entries: int = 0
@@ -192,13 +233,6 @@ class DispatchSummary:
     orphan_failures: int = 0
     rate_limited_seconds: float = 0.0
     seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        data = dict(self.__dict__)
-        data["seconds"] = round(self.seconds, 3)
-        data["rate_limited_seconds"] = round(self.rate_limited_seconds, 3)
-        return data
 
     def describe(self) -> str:
         """One human line."""

@@ -20,13 +20,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from core.config import Config
 from core.errors import PolythumbError
 from core.ops.backfill.checkpoint import CheckpointWriter, Watermark
 from core.ops.backfill.orphans import OrphanAction, delete_orphan
 from core.ops.backfill.planner import PlanEntry
+from core.ops.backfill.report import RunCounts
 from core.ops.pool import imap_unordered
 from core.ops.runner import QUIET, handle_safely, open_local_bucket
 from core.outcome import Status
@@ -48,7 +48,7 @@ class EntryResult:
 
 
 @dataclass
-class LocalSummary:
+class LocalSummary(RunCounts):
     """Counts of one local run."""
 
     entries: int = 0
@@ -72,12 +72,6 @@ class LocalSummary:
         self.orphans_deleted += result.orphans_deleted
         self.orphans_kept += result.orphans_kept
         self.orphan_failures += result.orphan_error is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        data = dict(self.__dict__)
-        data["seconds"] = round(self.seconds, 3)
-        return data
 
     def describe(self) -> str:
         """One human line."""

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,10 +31,17 @@ class Job:
         """What a checkpoint must match to be resumed by this job."""
         return {"target": self.target, "source": self.source.bucket, "dest": self.dest.bucket, "prefix": self.prefix}
 
-    def default_checkpoint(self, directory: Path) -> Path:
-        """``.polythumb-backfill-<digest>.json`` in ``directory``: one file per job, so jobs never share one."""
-        digest = hashlib.sha256("\0".join(self.identity().values()).encode()).hexdigest()[:12]
-        return directory / f".polythumb-backfill-{digest}.json"
+    def default_checkpoint(self, directory: Path | None = None) -> Path:
+        """``<target>-<digest>.json`` in ``directory`` (default: :func:`checkpoint_directory`), the digest of the
+        job's identity: one file per source, destination, prefix and target, so two jobs never share one."""
+        return (directory or checkpoint_directory()) / f"{self.target}-{self._digest()}.json"
+
+    def legacy_checkpoint(self, directory: Path) -> Path:
+        """Where versions before the cache directory kept this job's checkpoint: in the working directory."""
+        return directory / f".polythumb-backfill-{self._digest()}.json"
+
+    def _digest(self) -> str:
+        return hashlib.sha256("\0".join(self.identity().values()).encode()).hexdigest()[:12]
 
     def plan(
         self,
@@ -65,3 +75,19 @@ class Job:
 def dead_letter_path(checkpoint: Path) -> Path:
     """The dead-letter file next to a checkpoint: ``<checkpoint stem>.dead-letter.jsonl``."""
     return checkpoint.with_name(f"{checkpoint.stem}.dead-letter.jsonl")
+
+
+def checkpoint_directory(environ: Mapping[str, str] | None = None) -> Path:
+    """Where checkpoints go unless ``--checkpoint`` names one: ``$XDG_CACHE_HOME/polythumb/backfill``, else
+    ``~/.cache/polythumb/backfill``. Per user, and never the working directory (often a checkout)."""
+    cache = (os.environ if environ is None else environ).get("XDG_CACHE_HOME", "")
+    root = Path(cache) if os.path.isabs(cache) else Path.home() / ".cache"  # XDG: a relative path is ignored
+    return root / "polythumb" / "backfill"
+
+
+def move_checkpoint(source: Path, target: Path) -> None:
+    """Move checkpoint ``source`` and its dead-letter file, if any, to ``target`` (another file system too)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if dead_letter_path(source).exists() and not dead_letter_path(target).exists():
+        shutil.move(dead_letter_path(source), dead_letter_path(target))
+    shutil.move(source, target)

@@ -17,8 +17,7 @@ import string
 
 from core.config import Config
 from core.imaging.types import EXTENSIONS
-
-_SLASHES = re.compile(r"/{2,}")
+from core.storage.validation import collapse_slashes
 
 # A regex per placeholder, as wide as the values it can take. {dir} may be empty or hold slashes;
 # {stem}, {name} and {srcext} come from the last path segment, so they never do.
@@ -38,16 +37,14 @@ def output_key_pattern(config: Config) -> re.Pattern[str]:
     """A regex every output key of every key template in use matches in full, for any source and box.
 
     Literal slashes are optional in the pattern because rendering collapses
-    repeated slashes and strips a leading one (:func:`core.keys.output_key`).
+    repeated slashes and strips a leading one (:func:`core.keys.fill_template`).
     A placeholder with a format spec or conversion matches anything. With
     THUMBS_PROFILES, it is the union of the profiles' templates. Manifest
     keys (``THUMBS_MANIFEST_KEY``) match too, even with ``THUMBS_MANIFEST`` off,
     so the manifests of an earlier run are found as orphans (the suffix is
     narrow: ``.thumbs.json`` keys cost the heads, not every JSON file).
     """
-    from core.profiles import key_templates
-
-    templates = [*key_templates(config), config.manifest_key]
+    templates = [*config.profiles.key_templates(), config.manifest_key]
     return re.compile("|".join(f"(?:{_template_pattern(t)})" for t in templates), re.DOTALL)
 
 
@@ -69,9 +66,7 @@ def dest_scan_prefix(config: Config, prefix: str) -> str:
     ``photos/2024/`` has a directory starting with ``photos/2024``). With
     THUMBS_PROFILES, the common prefix of every template's.
     """
-    from core.profiles import key_templates
-
-    templates = [*key_templates(config), *([config.manifest_key] if config.manifest else [])]
+    templates = [*config.profiles.key_templates(), *([config.manifest_key] if config.manifest else [])]
     heads = [_template_prefix(template, prefix) for template in templates]
     return posixpath.commonprefix(heads)
 
@@ -83,4 +78,4 @@ def _template_prefix(template: str, prefix: str) -> str:
         if name == "dir" and not spec and not conversion and "/" in prefix:
             head += prefix.rsplit("/", 1)[0]
         break  # only the text before (and of) the first placeholder is fixed
-    return _SLASHES.sub("/", head).lstrip("/")
+    return collapse_slashes(head)

@@ -20,8 +20,7 @@ from core.errors import NotFound
 from core.keys import is_polythumb_output
 from core.ops.backfill.planner import Orphan, OrphanReason
 from core.ownership import Owner, SourceExists, SourceRef, ownership, recorded_source
-from core.profiles import is_selected
-from core.storage.port import ObjectInfo, Storage
+from core.storage.port import ObjectInfo, Storage, head_or_none
 
 
 class OrphanAction(StrEnum):
@@ -34,9 +33,8 @@ class OrphanAction(StrEnum):
 
 def delete_orphan(orphan: Orphan, *, source: Storage, dest: Storage, config: Config) -> OrphanAction:
     """Delete ``orphan`` from ``dest`` if it still is one."""
-    try:
-        info = dest.head(orphan.key)
-    except NotFound:
+    info = head_or_none(dest, orphan.key)
+    if info is None:
         return OrphanAction.ABSENT
     if recorded_source(info, bucket=source.bucket) != SourceRef(source.bucket, orphan.source_key):
         return OrphanAction.KEPT  # rewritten for another source since the plan (or not polythumb's)
@@ -50,7 +48,7 @@ def _still_orphaned(orphan: Orphan, info: ObjectInfo, *, source: Storage, config
     if orphan.reason is OrphanReason.NOT_CONFIGURED:
         return orphan.key not in owned_keys(config, orphan.source_key)
     if orphan.reason is OrphanReason.SOURCE_FILTERED:
-        return not is_selected(config, orphan.source_key)
+        return not config.profiles.is_selected(orphan.source_key)
     if orphan.reason is OrphanReason.SOURCE_IS_OUTPUT:  # its "source" is itself a thumbnail: still one?
         try:
             return is_polythumb_output(source.head(orphan.source_key).metadata)
@@ -63,10 +61,6 @@ def _still_orphaned(orphan: Orphan, info: ObjectInfo, *, source: Storage, config
 
 def _exists_in(source: Storage) -> SourceExists:
     def exists(bucket: str, key: str) -> bool:
-        try:
-            source.head(key)
-        except NotFound:
-            return False
-        return True
+        return head_or_none(source, key) is not None
 
     return exists

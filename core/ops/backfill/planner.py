@@ -3,7 +3,7 @@
 :class:`Planner` compares a source with a destination without downloading an
 image, and yields one :class:`PlanEntry` per source key, in listing order:
 
-* **missing** -- an expected output key (:func:`core.keys.output_keys`) holds
+* **missing** -- an expected output key (:meth:`core.profiles.Profiles.outputs_for`) holds
   no thumbnail of this source;
 * **stale** -- every output exists, but one was rendered from another source
   revision (``polythumb_source_revision``) or with other settings
@@ -13,7 +13,7 @@ image, and yields one :class:`PlanEntry` per source key, in listing order:
   destination object carrying the ``polythumb_source`` marker whose source is
   no longer in the listing (gone, or now excluded by THUMBS_INCLUDE/EXCLUDE),
   or that is not an output of its source under the current settings (a size,
-  format or profile no longer configured: :func:`core.profiles.outputs_for`), or whose recorded source is
+  format or profile no longer configured: :meth:`core.profiles.Profiles.outputs_for`), or whose recorded source is
   itself a thumbnail (rendered from a destination nested in the source directory, before polythumb
   recognised its outputs there). Objects without the marker are never orphans, and neither are thumbnails
   another source bucket wrote.
@@ -73,7 +73,7 @@ from typing import Any
 from core.completion.manifest import manifest_params
 from core.completion.naming import manifest_key
 from core.config import Config
-from core.errors import InvalidKey, NotFound, StorageError
+from core.errors import InvalidKey, StorageError
 from core.events import ObjectEvent
 from core.keys import Provenance, is_polythumb_output
 from core.ops.backfill.collisions import Collision, CollisionFinder
@@ -81,8 +81,7 @@ from core.ops.backfill.concurrency import DEFAULT_IO_WORKERS, ordered_map
 from core.ops.backfill.keyspace import dest_scan_prefix, output_key_pattern
 from core.ops.backfill.sorting import DEFAULT_CHUNK_SIZE, ExternalSorter, Row
 from core.ownership import recorded_source
-from core.profiles import is_selected, outputs_for
-from core.storage.port import ObjectInfo, Storage
+from core.storage.port import ObjectInfo, Storage, head_or_none
 
 
 class SourceStatus(StrEnum):
@@ -296,12 +295,7 @@ class Planner:
             index.add((owner.key, info.key, provenance.source_revision, provenance.params, "1" if foreign else ""))
 
     def _with_metadata(self, info: ObjectInfo) -> ObjectInfo | None:
-        if info.metadata:
-            return info
-        try:
-            return self.dest.head(info.key)
-        except NotFound:
-            return None
+        return info if info.metadata else head_or_none(self.dest, info.key)
 
     # -- pass 2: merge with the source listing ---------------------------------------
 
@@ -329,7 +323,7 @@ class Planner:
                 if orphans:
                     yield PlanEntry(key, info, orphans=orphans)
                 continue
-            if not is_selected(self.config, key):
+            if not self.config.profiles.is_selected(key):
                 self.stats.filtered += 1
                 orphans = _orphans(rows, key, OrphanReason.SOURCE_FILTERED)
                 if orphans:
@@ -362,7 +356,7 @@ class Planner:
 
     def _expected(self, key: str) -> list[tuple[str, str]]:
         """``(output key, params)`` of every size in every format of the key's profile, and the manifest."""
-        expected = [(output.key, output.params) for output in outputs_for(self.config, key)]
+        expected = [(output.key, output.params) for output in self.config.profiles.outputs_for(key)]
         if self.config.manifest:
             expected.append((manifest_key(self.config, key), manifest_params(self.config, key)))
         return expected
@@ -397,10 +391,8 @@ class Planner:
         """Settle an uncertain revision with a ``head`` of the source (runs on the I/O pool)."""
         if isinstance(item, PlanEntry):
             return item
-        try:
-            revision: str | None = self.source.head(item.source.key).revision
-        except NotFound:
-            revision = None  # deleted since the listing: the pipeline will skip it as source_missing
+        now = head_or_none(self.source, item.source.key)
+        revision = now.revision if now is not None else None  # None: deleted since the listing (source_missing)
         stale = item.stale + [key for key, recorded in item.unsure if recorded != revision]
         return _entry(item.source, item.missing, stale, item.orphans)
 

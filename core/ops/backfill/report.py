@@ -1,4 +1,5 @@
-"""The dry run: counts per class and the first keys of each, as text or one JSON object."""
+"""What a backfill reports: the dry run's counts per class and first keys of each (text or one JSON object),
+and the counts of a run."""
 
 from __future__ import annotations
 
@@ -10,6 +11,15 @@ from core.ops.backfill.planner import PlanEntry, PlanStats, SourceStatus
 
 CLASSES = ("missing", "stale", "current", "orphaned")
 DEFAULT_SAMPLE = 10
+
+
+@dataclass
+class RunCounts:
+    """Counts of one run (local or dispatch), reported as JSON."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every count, and every duration rounded to the millisecond."""
+        return {name: round(value, 3) if isinstance(value, float) else value for name, value in vars(self).items()}
 
 
 @dataclass

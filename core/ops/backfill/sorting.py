@@ -14,15 +14,16 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from types import TracebackType
 from typing import IO
+
+from core.ops.backfill.closing import Closing
 
 Row = tuple[str, ...]
 
 DEFAULT_CHUNK_SIZE = 100_000
 
 
-class ExternalSorter:
+class ExternalSorter(Closing):
     """Collect rows, then read them back in tuple order.
 
     Args:
@@ -40,14 +41,6 @@ class ExternalSorter:
         self._buffer: list[Row] = []
         self._runs: list[IO[str]] = []
         self._count = 0
-
-    def __enter__(self) -> ExternalSorter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __len__(self) -> int:
         return self._count

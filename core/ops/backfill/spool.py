@@ -12,26 +12,18 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from types import TracebackType
 
+from core.ops.backfill.closing import Closing
 from core.ops.backfill.planner import PlanEntry
 
 
-class Spool:
+class Spool(Closing):
     """Write :class:`PlanEntry` items once, then read them back in the same order (repeatably)."""
 
     def __init__(self, *, directory: str | os.PathLike[str] | None = None) -> None:
         # Held open until close(); unnamed on POSIX, so nothing is left behind, even after SIGKILL.
         self._file = tempfile.TemporaryFile("w+", encoding="utf-8", dir=directory)  # noqa: SIM115
         self._count = 0
-
-    def __enter__(self) -> Spool:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __len__(self) -> int:
         return self._count

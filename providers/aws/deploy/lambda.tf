@@ -56,7 +56,7 @@ resource "aws_lambda_function" "thumbnailer" {
   lifecycle {
     precondition {
       condition     = try(tonumber(local.environment["THUMBS_MAX_PIXELS"]), 0) <= local.max_pixels_for_memory
-      error_message = "THUMBS_MAX_PIXELS in thumbs_settings is above what memory_size holds (memory.tf, the README's memory/pixel table): raise memory_size or lower the limit."
+      error_message = "THUMBS_MAX_PIXELS in thumbs_settings is above what memory_size holds (memory.tf, the memory/pixel table in docs/deploy/index.md): raise memory_size or lower the limit."
     }
   }
 

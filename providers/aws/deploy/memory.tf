@@ -1,4 +1,4 @@
-# Memory and THUMBS_MAX_PIXELS go together (the memory/pixel table of the main README, from measured
+# Memory and THUMBS_MAX_PIXELS go together (the memory/pixel table of docs/deploy/index.md, from measured
 # peak RSS): the pixel limit is the one of the largest table row memory_size reaches, so no image the
 # function accepts can exhaust its memory.
 locals {

@@ -61,7 +61,7 @@ variable "package_path" {
 }
 
 variable "memory_size" {
-  description = "MB. Sets THUMBS_MAX_PIXELS through the memory/pixel table of the main README (memory.tf): 2048 holds every image the default limit accepts and gives a full vCPU (from 1769 MB)."
+  description = "MB. Sets THUMBS_MAX_PIXELS through the memory/pixel table of docs/deploy/index.md (memory.tf): 2048 holds every image the default limit accepts and gives a full vCPU (from 1769 MB)."
   type        = number
   default     = 2048
 

@@ -81,7 +81,7 @@ resource "azurerm_function_app_flex_consumption" "this" {
   lifecycle {
     precondition {
       condition     = try(tonumber(local.function_app_settings["THUMBS_MAX_PIXELS"]), 0) <= local.max_pixels_for_memory
-      error_message = "THUMBS_MAX_PIXELS in thumbs_settings is above what instance_memory_mb holds (memory.tf, the README's memory/pixel table): raise instance_memory_mb or lower the limit."
+      error_message = "THUMBS_MAX_PIXELS in thumbs_settings is above what instance_memory_mb holds (memory.tf, the memory/pixel table in docs/deploy/index.md): raise instance_memory_mb or lower the limit."
     }
   }
 

@@ -1,4 +1,4 @@
-# Memory and THUMBS_MAX_PIXELS go together (the memory/pixel table of the main README, from measured
+# Memory and THUMBS_MAX_PIXELS go together (the memory/pixel table of docs/deploy/index.md, from measured
 # peak RSS): the pixel limit follows the instance memory, so no image the app accepts can exhaust it.
 # One instance renders up to host.json's concurrency at once; see the README for that factor.
 locals {

@@ -71,7 +71,7 @@ variable "maximum_instance_count" {
 }
 
 variable "instance_memory_mb" {
-  description = "Flex Consumption instance memory (512, 2048 or 4096): it sets THUMBS_MAX_PIXELS through the memory/pixel table of the main README (memory.tf)."
+  description = "Flex Consumption instance memory (512, 2048 or 4096): it sets THUMBS_MAX_PIXELS through the memory/pixel table of docs/deploy/index.md (memory.tf)."
   type        = number
   default     = 2048
 

@@ -103,7 +103,7 @@ resource "google_cloudfunctions2_function" "thumbnails" {
   lifecycle {
     precondition {
       condition     = try(tonumber(local.thumbs_environment["THUMBS_MAX_PIXELS"]), 0) <= local.max_pixels_for_memory
-      error_message = "THUMBS_MAX_PIXELS in thumbs_settings is above what available_memory holds (memory.tf, the README's memory/pixel table): raise available_memory or lower the limit."
+      error_message = "THUMBS_MAX_PIXELS in thumbs_settings is above what available_memory holds (memory.tf, the memory/pixel table in docs/deploy/index.md): raise available_memory or lower the limit."
     }
   }
 

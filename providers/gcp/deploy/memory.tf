@@ -1,4 +1,4 @@
-# Memory and THUMBS_MAX_PIXELS go together (the memory/pixel table of the main README, from measured
+# Memory and THUMBS_MAX_PIXELS go together (the memory/pixel table of docs/deploy/index.md, from measured
 # peak RSS): the pixel limit follows the memory, so no image the function accepts can exhaust it.
 locals {
   memory_mb             = { "512Mi" = 512, "1Gi" = 1024, "2Gi" = 2048, "4Gi" = 4096 }[var.available_memory]

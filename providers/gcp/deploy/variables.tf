@@ -57,7 +57,7 @@ variable "max_instance_count" {
 }
 
 variable "available_memory" {
-  description = "Memory per instance, in the memory/pixel table of the main README (512Mi, 1Gi, 2Gi, 4Gi): it sets THUMBS_MAX_PIXELS, so no image the function accepts can run it out of memory."
+  description = "Memory per instance, in the memory/pixel table of docs/deploy/index.md (512Mi, 1Gi, 2Gi, 4Gi): it sets THUMBS_MAX_PIXELS, so no image the function accepts can run it out of memory."
   type        = string
   default     = "2Gi"
 

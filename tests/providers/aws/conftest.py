@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from core.logs import LOGGER_NAME
-
-from .helpers import EVENTS, LogCapture, Queue
+from .helpers import EVENTS, Queue
 
 
 @pytest.fixture
@@ -37,13 +34,3 @@ def notify_queue(s3_client: Any) -> Callable[[str, Queue], None]:
     return configure
 
 
-@pytest.fixture
-def logs() -> Iterator[LogCapture]:
-    """polythumb's log lines during the test (its logger does not propagate, so caplog cannot see them)."""
-    capture = LogCapture()
-    logger = logging.getLogger(LOGGER_NAME)
-    logger.addHandler(capture)
-    try:
-        yield capture
-    finally:
-        logger.removeHandler(capture)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.logs import JsonFormatter
 from tests.providers.aws.emulator import REGION
 
 #: The S3 events the Terraform subscribes to.
@@ -74,21 +71,3 @@ class Queue:
                 )
             else:
                 self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
-
-
-class LogCapture(logging.Handler):
-    """Collects polythumb's log records and renders them as the JSON lines CloudWatch would get."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-        self.setFormatter(JsonFormatter())
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def lines(self) -> list[dict[str, Any]]:
-        return [json.loads(self.format(record)) for record in self.records]
-
-    def clear(self) -> None:
-        self.records.clear()

@@ -29,21 +29,21 @@ from core.runtime import FunctionRuntime
 from core.storage.port import Storage
 from tests.contract.raw import RawObject, RequestLog
 from tests.images import jpeg_bytes
+from tests.log_capture import JsonLogs
 from tests.providers.aws.emulator import CREDENTIALS, REGION
-from tests.providers.aws.helpers import EVENTS, LambdaContext, LogCapture, Queue
+from tests.providers.aws.helpers import EVENTS, LambdaContext, Queue
 from tests.reliability.faultproxy import FaultProxy, Rule, http_error
 from tests.rigs.base import (
     EVENT_TIMEOUT,
     SETTINGS,
     Attempt,
-    Delivery,
+    DeliveryReport,
     EntrypointRig,
     FaultRig,
     Notification,
     Schedule,
     guess_content_type,
     outcome_fields,
-    polythumb_logger,
 )
 
 pytest_plugins = ["tests.providers.aws.emulator"]
@@ -89,7 +89,7 @@ class Entrypoint(EntrypointRig):
         in_place: bool,
         extra: Mapping[str, str] | None = None,
     ) -> None:
-        from providers.aws.handler import EXTRA_SETTINGS, build_handler
+        from providers.aws.handler import build_handler
         from providers.aws.storage import S3Storage
 
         source = new_bucket("e2e-src")
@@ -99,13 +99,12 @@ class Entrypoint(EntrypointRig):
             source=S3Storage(source, client=s3_client),
             dest=S3Storage(dest, client=s3_client),
             settings=settings,
-            extra_settings=EXTRA_SETTINGS,
+            provider=NAME,
         )
         self._s3 = s3_client
         self._queue = _queue(s3_client, sqs_client, source, "e2e")
         self._handler = build_handler(settings, s3_client=s3_client)
-        self._logs = LogCapture()
-        polythumb_logger().addHandler(self._logs)
+        self._logs = JsonLogs().attach()
         self._inbox: list[dict[str, Any]] = []
         self._created: dict[str, dict[str, Any]] = {}
 
@@ -113,13 +112,13 @@ class Entrypoint(EntrypointRig):
         kind = guess_content_type(key, content_type)
         self._s3.put_object(Bucket=self.source_bucket, Key=key, Body=body, ContentType=kind)
 
-    def deliver_created(self, key: str) -> Delivery:
+    def deliver_created(self, key: str) -> DeliveryReport:
         duplicate = key in self._created
         message = self._created[key] if duplicate else self._message_for("ObjectCreated", key)
         self._created[key] = message
         return self._invoke(message, settle=not duplicate)  # a duplicate is the same S3 event delivered again
 
-    def deliver_deleted(self, key: str) -> Delivery:
+    def deliver_deleted(self, key: str) -> DeliveryReport:
         self._s3.delete_object(Bucket=self.source_bucket, Key=key)
         return self._invoke(self._message_for("ObjectRemoved", key), settle=True)
 
@@ -143,7 +142,7 @@ class Entrypoint(EntrypointRig):
                 time.sleep(0.05)
             self._inbox.extend(received)
 
-    def _invoke(self, message: dict[str, Any], *, settle: bool) -> Delivery:
+    def _invoke(self, message: dict[str, Any], *, settle: bool) -> DeliveryReport:
         self._logs.clear()
         started = time.perf_counter()
         response = self._handler(self._queue.lambda_event([message]), LambdaContext())
@@ -156,7 +155,7 @@ class Entrypoint(EntrypointRig):
         record = _s3_record(message)
         raw_key = record["s3"]["object"]["key"] if record else ""
         return self._record(
-            Delivery(
+            DeliveryReport(
                 acknowledged=message["MessageId"] not in failed,
                 envelope={"Records[].s3.object.key": raw_key},
                 handler_ms=elapsed,
@@ -166,12 +165,12 @@ class Entrypoint(EntrypointRig):
         )
 
     def close(self) -> None:
-        polythumb_logger().removeHandler(self._logs)
+        self._logs.detach()
 
 
 def entrypoint(
     request: pytest.FixtureRequest, *, in_place: bool, extra: Mapping[str, str] | None = None
-) -> EntrypointRig:
+) -> Entrypoint:
     """The end-to-end rig (see :class:`Entrypoint`), with ``extra`` THUMBS_* settings if given."""
     return Entrypoint(
         s3_client=request.getfixturevalue("s3_client"),
@@ -367,10 +366,10 @@ def record_requests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
 
 def parse_sample(document: Any) -> tuple[int, int]:
     """Object events and acknowledged non-events the handler's parser finds in a vendor payload."""
-    from providers.aws.events import Parsed, parse_body, parse_lambda_event, sqs_messages
+    from providers.aws.events import Notifications, parse_body, parse_lambda_event, sqs_messages
 
     messages = sqs_messages(document)
-    parsed = Parsed()
+    parsed = Notifications()
     if messages is None:
         parsed = parse_lambda_event(document)
     else:

@@ -18,7 +18,7 @@ from core.events import ObjectEvent
 from providers.aws.backfill import MAX_BATCH, SqsSink, message_body, s3_record
 from providers.aws.events import parse_body
 from tests.providers.aws.emulator import REGION
-from tests.rigs.base import TRICKY_KEYS
+from tests.rigs.base import TRICKY_KEYS, sink_request
 
 from .helpers import Queue
 
@@ -77,16 +77,31 @@ def test_batches_of_ten_go_out_in_parallel_and_all_arrive(sqs_client: Any, aws_c
 
 
 def test_make_sink_needs_a_queue_and_knows_its_options(monkeypatch: pytest.MonkeyPatch) -> None:
-    import argparse
-
     from core.errors import ConfigError
     from providers.aws.backfill import make_sink
 
     monkeypatch.delenv("THUMBS_BACKFILL_QUEUE_URL", raising=False)
     with pytest.raises(ConfigError, match="THUMBS_BACKFILL_QUEUE_URL"):
-        make_sink(argparse.Namespace(sink_options={}, workers=None))
+        make_sink(sink_request("aws"))
     with pytest.raises(ConfigError, match="unknown --sink-option url"):
-        make_sink(argparse.Namespace(sink_options={"url": "x"}, workers=None))
+        make_sink(sink_request("aws", url="x"))
+
+
+def test_a_queue_setting_that_is_no_url_is_refused_at_start_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``polythumb backfill --target aws`` validates the provider's settings with the shared ones, before any work."""
+    from core.config import load_config
+    from core.errors import ConfigError
+    from providers.aws import PROVIDER
+    from providers.aws.backfill import make_sink
+
+    environ = {"THUMBS_BACKFILL_QUEUE_URL": "pt-backfill"}  # the queue's name, not its URL
+    with pytest.raises(ConfigError, match=r"THUMBS_BACKFILL_QUEUE_URL='pt-backfill' is not valid; accepted values: "):
+        load_config(environ, extra_settings=PROVIDER.settings)
+    monkeypatch.setenv("THUMBS_BACKFILL_QUEUE_URL", "pt-backfill")
+    with pytest.raises(ConfigError, match="THUMBS_BACKFILL_QUEUE_URL='pt-backfill' is not valid"):
+        make_sink(sink_request("aws"))
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/pt-backfill"
+    assert load_config({"THUMBS_BACKFILL_QUEUE_URL": url}, extra_settings=PROVIDER.settings).sources
 
 
 def test_operator_policy_sends_to_the_events_queue_only() -> None:

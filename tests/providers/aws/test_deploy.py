@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from core.config import SETTINGS, load_config
-from providers.aws import packaging
-from providers.aws.handler import EXTRA_SETTINGS
+from providers.aws import PROVIDER, packaging
 from tests.terraform import as_list, block, blocks, load_module, variable_default
 
 DEPLOY = Path(__file__).parents[3] / "providers" / "aws" / "deploy"
@@ -70,7 +69,7 @@ def test_function_matches_what_packaging_builds(terraform: dict[str, list[Any]])
 def test_thumbs_settings_in_terraform_are_settings_of_the_code(terraform: dict[str, list[Any]]) -> None:
     text = "\n".join(p.read_text() for p in TF_FILES)
     named = set(re.findall(r"\bTHUMBS_[A-Z_]+\b", text))
-    assert named <= set(SETTINGS) | set(EXTRA_SETTINGS), named - set(SETTINGS)
+    assert named <= set(SETTINGS) | {setting.name for setting in PROVIDER.function_settings}, named - set(SETTINGS)
     environment = local_value(terraform, "environment")
     for name in ("THUMBS_DEST_BUCKET", "THUMBS_SIZES", "THUMBS_KEY_TEMPLATE", "THUMBS_LOG_LEVEL"):
         assert f"{name} = " in environment
@@ -92,9 +91,7 @@ def test_default_settings_are_valid_for_the_code(terraform: dict[str, list[Any]]
         },
         require_dest=True,
     )
-    from core.keys import output_keys
-
-    assert all(key.startswith(dest_prefix) for key in output_keys(config, "uploads/a b/photo.jpg").values())
+    assert all(o.key.startswith(dest_prefix) for o in config.profiles.outputs_for("uploads/a b/photo.jpg"))
 
 
 def test_sqs_visibility_timeout_is_at_least_six_function_timeouts(terraform: dict[str, list[Any]]) -> None:

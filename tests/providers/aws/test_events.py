@@ -10,7 +10,7 @@ import pytest
 
 from core.errors import MalformedEvent
 from core.events import EventKind, ObjectEvent
-from providers.aws.events import Parsed, decode_key, parse_body, parse_document, parse_lambda_event, sqs_messages
+from providers.aws.events import Notifications, decode_key, parse_body, parse_document, parse_lambda_event, sqs_messages
 
 EVENTS = Path(__file__).parent / "events"
 
@@ -19,12 +19,12 @@ def load_event(name: str) -> Any:
     return json.loads((EVENTS / name).read_text(encoding="utf-8"))
 
 
-def parse_any(event: Any) -> Parsed:
+def parse_any(event: Any) -> Notifications:
     """What the handler does: SQS batches message by message, everything else at once."""
     messages = sqs_messages(event)
     if messages is None:
         return parse_lambda_event(event)
-    parsed = Parsed()
+    parsed = Notifications()
     for message in messages:
         parsed += parse_body(message.body)
     return parsed

@@ -17,14 +17,14 @@ import pytest
 from core.config import load_config
 from core.errors import MalformedEvent, StorageUnavailable
 from core.keys import META_PARAMS, META_SOURCE, META_SOURCE_BUCKET, META_SOURCE_REVISION, decode_meta_value
-from core.keys import output_keys as config_output_keys
 from core.once import once
 from core.runtime import FunctionRuntime
 from providers.aws.handler import LambdaHandler, build_handler
 from providers.aws.storage import S3Storage
 from tests.images import jpeg_bytes, open_bytes, png_rgba_bytes
+from tests.log_capture import JsonLogs
 
-from .helpers import LambdaContext, LogCapture, Queue
+from .helpers import LambdaContext, Queue
 
 pytestmark = pytest.mark.aws
 
@@ -51,7 +51,7 @@ def image_for(key: str) -> tuple[bytes, str]:
 
 def expected_outputs(dest: str, key: str) -> dict[str, Any]:
     config = load_config(settings(dest))
-    return {output_key: box for box, output_key in config_output_keys(config, key).items()}
+    return {output.key: output.box for output in config.profiles.outputs_for(key)}
 
 
 def dead_endpoint() -> str:
@@ -74,7 +74,7 @@ def route(new_bucket: Callable[..., str], new_queue: Callable[[], Queue], notify
 
 
 def test_uploads_make_thumbnails_and_deletes_remove_them(
-    route: dict[str, Any], s3_client: Any, logs: LogCapture
+    route: dict[str, Any], s3_client: Any, json_logs: JsonLogs
 ) -> None:
     source, dest, queue = route["source"], route["dest"], route["queue"]
     handler = build_handler(settings(dest), s3_client=s3_client)
@@ -108,7 +108,7 @@ def test_uploads_make_thumbnails_and_deletes_remove_them(
             assert image.width <= box.width and image.height <= box.height
             assert max(image.width / box.width, image.height / box.height) > 0.99  # fits the box snugly
 
-    lines = logs.lines()
+    lines = json_logs.lines()
     written = [line for line in lines if line.get("status") == "ok"]
     assert sorted(line["key"] for line in written) == sorted(TRICKY_KEYS)
     for line in written:
@@ -128,7 +128,7 @@ def test_uploads_make_thumbnails_and_deletes_remove_them(
     assert keys_in(s3_client, dest) == []
 
 
-def test_duplicate_delivery_does_no_work_twice(route: dict[str, Any], s3_client: Any, logs: LogCapture) -> None:
+def test_duplicate_delivery_does_no_work_twice(route: dict[str, Any], s3_client: Any, json_logs: JsonLogs) -> None:
     source, dest, queue = route["source"], route["dest"], route["queue"]
     handler = build_handler(settings(dest), s3_client=s3_client)
     s3_client.put_object(Bucket=source, Key="dup/photo.jpg", Body=jpeg_bytes())
@@ -137,19 +137,19 @@ def test_duplicate_delivery_does_no_work_twice(route: dict[str, Any], s3_client:
     assert handler(event, LambdaContext()) == {"batchItemFailures": []}
     first = {k: s3_client.head_object(Bucket=dest, Key=k) for k in keys_in(s3_client, dest)}
     assert len(first) == 2
-    logs.clear()
+    json_logs.clear()
 
     assert handler(event, LambdaContext()) == {"batchItemFailures": []}  # SQS delivers at least once
     second = {k: s3_client.head_object(Bucket=dest, Key=k) for k in keys_in(s3_client, dest)}
     assert {k: h["ETag"] for k, h in second.items()} == {k: h["ETag"] for k, h in first.items()}
     assert {k: h["LastModified"] for k, h in second.items()} == {k: h["LastModified"] for k, h in first.items()}
-    [outcome] = [line for line in logs.lines() if line.get("key") == "dup/photo.jpg"]
+    [outcome] = [line for line in json_logs.lines() if line.get("key") == "dup/photo.jpg"]
     assert outcome["status"] == "skipped" and outcome["reason"] == "unchanged"
     assert {o["action"] for o in outcome["outputs"]} == {"unchanged"}
 
 
 def test_a_non_image_is_a_permanent_error_that_is_not_retried(
-    route: dict[str, Any], s3_client: Any, logs: LogCapture
+    route: dict[str, Any], s3_client: Any, json_logs: JsonLogs
 ) -> None:
     source, dest, queue = route["source"], route["dest"], route["queue"]
     handler = build_handler(settings(dest), s3_client=s3_client)
@@ -160,7 +160,7 @@ def test_a_non_image_is_a_permanent_error_that_is_not_retried(
     response = handler(queue.lambda_event(messages), LambdaContext())
 
     assert response == {"batchItemFailures": []}  # acknowledged: a retry would fail the same way
-    [failed] = [line for line in logs.lines() if line.get("status") == "failed"]
+    [failed] = [line for line in json_logs.lines() if line.get("status") == "failed"]
     assert failed["key"] == "broken/not-really.jpg"
     assert failed["error_kind"] == "not_an_image"
     assert failed["severity"] == "ERROR"
@@ -174,7 +174,7 @@ def test_transient_errors_name_exactly_their_messages_and_the_retry_completes(
     notify_queue: Any,
     s3_client: Any,
     aws_client: Callable[..., Any],
-    logs: LogCapture,
+    json_logs: JsonLogs,
 ) -> None:
     healthy, broken, dest, queue = new_bucket("ok"), new_bucket("down"), new_bucket("dst"), new_queue()
     notify_queue(healthy, queue)
@@ -196,7 +196,7 @@ def test_transient_errors_name_exactly_their_messages_and_the_retry_completes(
     response = handler(queue.lambda_event(batch), LambdaContext())
 
     assert response == {"batchItemFailures": [{"itemIdentifier": down_message["MessageId"]}]}
-    lines = logs.lines()
+    lines = json_logs.lines()
     assert any(line.get("error_kind") == "storage_unavailable" and line["key"] == "later.jpg" for line in lines)
     [bad] = [line for line in lines if line.get("message_id") == "malformed-1"]
     assert bad["error_kind"] == "malformed_event" and "S3 event notification" in bad["message"]
@@ -231,11 +231,11 @@ def test_direct_s3_invocation_writes_thumbnails_and_raises_on_transient_errors(
     assert len(keys_in(s3_client, dest)) == 4
 
 
-def test_a_top_level_event_of_another_shape_raises_malformed_event(s3_client: Any, logs: LogCapture) -> None:
+def test_a_top_level_event_of_another_shape_raises_malformed_event(s3_client: Any, json_logs: JsonLogs) -> None:
     handler = build_handler(settings("unused-bucket"), s3_client=s3_client)
     with pytest.raises(MalformedEvent, match="aws:sqs"):
         handler({"detail-type": "Scheduled Event", "source": "aws.events"}, LambdaContext())
-    assert logs.lines()[-1]["error_kind"] == "malformed_event"
+    assert json_logs.lines()[-1]["error_kind"] == "malformed_event"
 
 
 def test_s3_to_sns_to_sqs_with_envelope_and_raw_delivery_and_sns_to_lambda(
@@ -365,7 +365,7 @@ EVENTBRIDGE_SAMPLES = Path(__file__).parent / "events"
      "s3_eventbridge_object_created_special_key_encoded_docs.json"],
 )  # fmt: skip
 def test_an_eventbridge_key_with_special_characters_is_found_in_either_form(
-    new_bucket: Callable[..., str], s3_client: Any, logs: LogCapture, sample: str
+    new_bucket: Callable[..., str], s3_client: Any, json_logs: JsonLogs, sample: str
 ) -> None:
     # Issue 17: AWS does not document whether EventBridge keys are encoded. Before, a key sent raw with
     # "+" or "%" was form-decoded into a key that does not exist, and the image was skipped as missing.

@@ -11,6 +11,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from tests.completion.support import validate_event
 from tests.images import jpeg_bytes
 from tests.providers.aws.helpers import LambdaContext
 from tests.providers.aws.rig import Entrypoint as AwsRig
+from tests.providers.aws.rig import entrypoint
 
 pytestmark = pytest.mark.aws
 
@@ -86,20 +88,18 @@ def targets(aws_client: Callable[..., Any], sqs_client: Any) -> Targets:
 def rig(request: pytest.FixtureRequest, targets: Targets, aws_client: Callable[..., Any]) -> Iterator[AwsRig]:
     settings = {"THUMBS_MANIFEST": "true", "THUMBS_NOTIFY": f"sns:{targets.topic_arn},eventbridge:{targets.bus}",
                 "THUMBS_URL_MODE": "signed", "THUMBS_URL_TTL": "10m"}  # fmt: skip
-    made = AwsRig(
-        s3_client=request.getfixturevalue("s3_client"),
-        sqs_client=request.getfixturevalue("sqs_client"),
-        new_bucket=request.getfixturevalue("new_bucket"),
-        in_place=False,
-        extra=settings,
-    )
-    # The handler built its notifiers from THUMBS_NOTIFY; the same ones, on the moto server's clients.
+    made = _on_moto(entrypoint(request, in_place=False, extra=settings), targets)
+    yield made
+    made.close()
+
+
+def _on_moto(made: AwsRig, targets: Targets) -> AwsRig:
+    """``made``, whose handler built its notifiers from THUMBS_NOTIFY: the same ones, on the moto server's clients."""
     completion = made._handler.runtime.completion
     assert [type(n) for n in completion.notifiers] == [SnsNotifier, EventBridgeNotifier]
     completion.notifiers = [SnsNotifier(targets.topic_arn, sns_client=targets.sns),
                             EventBridgeNotifier(targets.bus, events_client=targets.events)]  # fmt: skip
-    yield made
-    made.close()
+    return made
 
 
 def _get(url: str) -> bytes:
@@ -188,13 +188,8 @@ def test_a_hanging_target_costs_one_wait_per_sqs_batch_and_every_message_comes_b
     """Four S3 notifications in one SQS batch, a webhook that never answers: the batch ends in the invocation's
     time (not 4 x 15 s), and all four messages are reported for retry, their thumbnails already written."""
     hang = RawServer(hanging)
-    made = AwsRig(
-        s3_client=request.getfixturevalue("s3_client"),
-        sqs_client=request.getfixturevalue("sqs_client"),
-        new_bucket=request.getfixturevalue("new_bucket"),
-        in_place=False,
-        extra={"THUMBS_MANIFEST": "true", "THUMBS_NOTIFY": f"{hang.url}/hook", "THUMBS_NOTIFY_SECRET": "k" * 16},
-    )
+    settings = {"THUMBS_MANIFEST": "true", "THUMBS_NOTIFY": f"{hang.url}/hook", "THUMBS_NOTIFY_SECRET": "k" * 16}
+    made = entrypoint(request, in_place=False, extra=settings)
     try:
         keys = [made.key(f"batch/{n}.jpg") for n in range(4)]
         for key in keys:
@@ -223,17 +218,7 @@ def many_outputs(request: pytest.FixtureRequest, targets: Targets) -> Iterator[A
                                       "formats": ["jpeg", "webp"]}}}
     settings = {"THUMBS_MANIFEST": "true", "THUMBS_NOTIFY": f"sns:{targets.topic_arn},eventbridge:{targets.bus}",
                 "THUMBS_URL_MODE": "signed", "THUMBS_PROFILES": json.dumps(profiles)}  # fmt: skip
-    made = AwsRig(
-        s3_client=request.getfixturevalue("s3_client"),
-        sqs_client=request.getfixturevalue("sqs_client"),
-        new_bucket=request.getfixturevalue("new_bucket"),
-        in_place=False,
-        extra=settings,
-    )
-    made._handler.runtime.completion.notifiers = [
-        SnsNotifier(targets.topic_arn, sns_client=targets.sns),
-        EventBridgeNotifier(targets.bus, events_client=targets.events),
-    ]
+    made = _on_moto(entrypoint(request, in_place=False, extra=settings), targets)
     yield made
     made.close()
 
@@ -251,3 +236,32 @@ def test_an_event_over_256_kib_reaches_sns_without_urls(many_outputs: AwsRig, ta
     assert all("url" not in output for output in data["outputs"])
     manifest = json.loads(_get(data["manifest"]["url"]))  # the manifest's signed URL works, and lists every URL
     assert len(manifest["outputs"]) == 128 and all("X-Amz-Signature=" in o["url"] for o in manifest["outputs"])
+
+
+def test_each_client_is_made_on_the_first_publish_once_however_many_threads_publish(
+    targets: Targets, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import providers.aws.notify as module
+    from tests.providers.aws.emulator import CREDENTIALS, REGION
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)  # what Lambda's boto3 reads, pointed at moto
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name.upper(), value)
+    made: list[str] = []
+    real = module._notify_client
+
+    def counting(service: str) -> Any:
+        made.append(service)
+        time.sleep(0.05)  # a slow first creation: every other thread arrives while it runs
+        return real(service)
+
+    monkeypatch.setattr(module, "_notify_client", counting)
+    targets.create_topic()
+    notifiers = [SnsNotifier(targets.topic_arn), EventBridgeNotifier(targets.bus)]
+    assert made == []  # the handler builds its notifiers at cold start: no client, no credentials read there
+    event = {"specversion": "1.0", "id": "e-1", "type": "dev.polythumb.thumbnails.ready", "subject": "a.jpg"}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda notifier: notifier.publish(event), notifiers * 8))
+    assert sorted(made) == ["events", "sns"]
+    assert len(targets.from_sns()) == len(targets.from_eventbridge()) == 8

@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from providers.aws.handler import build_handler
-from tests.verify_support import SETTINGS, Relay, assert_verified, run_verify
+from tests.verify_support import (
+    PROFILE_CHECKS,
+    PROFILE_OUTPUTS,
+    PROFILE_SETTINGS,
+    SETTINGS,
+    Relay,
+    assert_verified,
+    run_verify,
+)
 
 from .helpers import LambdaContext, Queue
 
@@ -80,3 +88,20 @@ def test_verify_fails_when_the_function_runs_other_settings(
         )
     assert result.returncode == 1
     assert "cache control 'no-store', expected 'public, max-age=3600'" in result.stdout
+
+
+def test_verify_walks_every_output_of_a_profiles_deployment(
+    moto_endpoint: str, s3_client: Any, notified: tuple[str, str, Queue]
+) -> None:
+    """THUMBS_PROFILES: each profile gets a sample it takes; each size in each format is checked, then deleted."""
+    source, dest, queue = notified
+    handler = build_handler({**SETTINGS, **PROFILE_SETTINGS, "THUMBS_DEST_BUCKET": dest}, s3_client=s3_client)
+    with Relay(lambda_poller(queue, handler)):
+        result = run_verify(
+            "aws", "--endpoint", moto_endpoint, "--source-bucket", source, "--dest-bucket", dest,
+            "--prefix", "uploads/", "--timeout", "60", environment=PROFILE_SETTINGS,
+        )  # fmt: skip
+    assert_verified(result, labels=PROFILE_CHECKS)
+    assert f"{PROFILE_OUTPUTS}/{PROFILE_OUTPUTS} in" in result.stdout
+    assert s3_client.list_objects_v2(Bucket=dest).get("KeyCount", 0) == 0
+    assert s3_client.list_objects_v2(Bucket=source).get("KeyCount", 0) == 0

@@ -33,20 +33,19 @@ from core.runtime import FunctionRuntime
 from core.storage.port import Storage
 from tests.contract.raw import RawObject, record_http_requests
 from tests.images import jpeg_bytes
+from tests.log_capture import JsonLogs
 from tests.providers.azure.emulator import ACCOUNT_KEY, ACCOUNT_NAME, Azurite, AzuriteQueue
 from tests.reliability.faultproxy import FaultProxy, Rule, http_error
 from tests.rigs.base import (
     SETTINGS,
-    Delivery,
+    DeliveryReport,
     EntrypointRig,
     FaultRig,
-    JsonRecords,
     Notification,
     Schedule,
     cold_start,
     guess_content_type,
     outcome_fields,
-    polythumb_logger,
 )
 
 pytest_plugins = ["tests.providers.azure.emulator"]
@@ -85,7 +84,6 @@ class Entrypoint(EntrypointRig):
         setenv: Callable[[str, str], None],
         extra: Mapping[str, str] | None = None,
     ) -> None:
-        from providers.azure.settings import EXTRA_SETTINGS
         from providers.azure.storage import AzureBlobStorage
 
         source = new_container("e2e-src")
@@ -95,7 +93,7 @@ class Entrypoint(EntrypointRig):
             source=AzureBlobStorage(source, service=service),
             dest=AzureBlobStorage(dest, service=service),
             settings=settings,
-            extra_settings=EXTRA_SETTINGS,
+            provider=NAME,
         )
         self._service = service
         setenv("AzureWebJobsStorage", connection_string)
@@ -105,8 +103,7 @@ class Entrypoint(EntrypointRig):
         # Once, as the worker indexes them: FunctionApp.get_functions() refuses a second call.
         functions = {f.get_function_name(): f for f in module.app.get_functions()}
         self._on_event_grid = functions["on_event_grid"].get_user_function()
-        self._logs = JsonRecords()
-        polythumb_logger().addHandler(self._logs)
+        self._logs = JsonLogs().attach()
         self._created: dict[str, dict[str, Any]] = {}
 
     def upload(self, key: str, body: bytes, *, content_type: str | None = None) -> None:
@@ -116,7 +113,7 @@ class Entrypoint(EntrypointRig):
         settings = ContentSettings(content_type=guess_content_type(key, content_type))
         blob.upload_blob(body, overwrite=True, content_settings=settings)
 
-    def deliver_created(self, key: str) -> Delivery:
+    def deliver_created(self, key: str) -> DeliveryReport:
         from tests.providers.azure.delivery import blob_event
 
         if key not in self._created:
@@ -126,7 +123,7 @@ class Entrypoint(EntrypointRig):
             )
         return self._invoke(self._created[key])  # at-least-once: the same event (same id) again
 
-    def deliver_deleted(self, key: str) -> Delivery:
+    def deliver_deleted(self, key: str) -> DeliveryReport:
         from tests.providers.azure.delivery import blob_event
 
         blob = self._service.get_blob_client(self.source_bucket, key)
@@ -136,7 +133,7 @@ class Entrypoint(EntrypointRig):
             blob_event(self.source_bucket, key, schema="eventgrid", kind="deleted", properties=properties, url=blob.url)
         )
 
-    def _invoke(self, raw: dict[str, Any]) -> Delivery:
+    def _invoke(self, raw: dict[str, Any]) -> DeliveryReport:
         from tests.providers.azure.delivery import as_worker_event
 
         self._logs.clear()
@@ -148,10 +145,10 @@ class Entrypoint(EntrypointRig):
             acknowledged, answer = False, f"on_event_grid raised {type(exc).__name__}"
         elapsed = (time.perf_counter() - started) * 1000
         outcome = next(
-            (r for r in reversed(self._logs.records) if r.get("event_id") == raw["id"] and "status" in r), None
+            (r for r in reversed(self._logs.lines()) if r.get("event_id") == raw["id"] and "status" in r), None
         )
         return self._record(
-            Delivery(
+            DeliveryReport(
                 acknowledged=acknowledged,
                 envelope={"subject": raw["subject"].split("/blobs/", 1)[1], "data.url": raw["data"]["url"]},
                 handler_ms=elapsed,
@@ -161,7 +158,7 @@ class Entrypoint(EntrypointRig):
         )
 
     def close(self) -> None:
-        polythumb_logger().removeHandler(self._logs)
+        self._logs.detach()
 
 
 def entrypoint(
@@ -233,11 +230,10 @@ class Faulty(FaultRig):
 
     def _build_runtime(self, environ: Mapping[str, str]) -> FunctionRuntime:
         from providers.azure.connection import resolve_connection
-        from providers.azure.settings import EXTRA_SETTINGS
         from providers.azure.storage import BlobStorageOpener
 
         connection = resolve_connection("AzureWebJobsStorage", environ={"AzureWebJobsStorage": self.connection_string})
-        return FunctionRuntime(BlobStorageOpener(connection), environ=environ, extra_settings=EXTRA_SETTINGS)
+        return FunctionRuntime(BlobStorageOpener(connection), environ=environ, provider=NAME)
 
     def upload(self, key: str, body: bytes, content_type: str = "image/jpeg") -> Notification:
         from azure.storage.blob import ContentSettings

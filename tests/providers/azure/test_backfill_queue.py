@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from core.errors import ConfigError, StorageUnavailable
 from core.events import ObjectEvent
 from core.runtime import FunctionRuntime
-from providers.azure.backfill import EXTRA_SETTINGS, StorageQueueSink, queue_client, queue_message
+from providers.azure.backfill import StorageQueueSink, queue_client, queue_message
 from providers.azure.connection import resolve_connection
 from providers.azure.events import parse_batch
 from providers.azure.settings import DEFAULT_QUEUE, backfill_queue_name
 from providers.azure.storage import BlobStorageOpener
 from tests.images import jpeg_bytes
-from tests.providers.azure.emulator import ACCOUNT_NAME, AzuriteQueue, free_port
+from tests.providers.azure.emulator import ACCOUNT_NAME, Azurite, AzuriteQueue, free_port
 from tests.providers.azure.rig import BackfillApp, start_backfill_app
-from tests.rigs.base import TRICKY_KEYS
+from tests.rigs.base import TRICKY_KEYS, sink_request
 
 pytestmark = pytest.mark.azure
 
@@ -71,7 +72,7 @@ def test_a_transient_error_is_raised_so_the_host_retries_then_poison_queues(
         resolve_connection("S", environ={"S": dead}), retry_policy=ExponentialRetry(retry_total=0)
     )
     healthy = app.module.runtime
-    monkeypatch.setattr(app.module, "runtime", FunctionRuntime(opener, extra_settings=EXTRA_SETTINGS))
+    monkeypatch.setattr(app.module, "runtime", FunctionRuntime(opener, provider="azure"))
     with pytest.raises(StorageUnavailable):  # raised to the host: the message comes back, then goes to poison
         app.deliver(message, dequeue_count=1)
     monkeypatch.setattr(app.module, "runtime", healthy)
@@ -113,18 +114,28 @@ def test_the_queue_connection_resolves_as_the_host_resolves_it() -> None:
         queue_client(connection_name="C", queue_name="q-1", environ={"C__queueServiceUri": "http://acct/"})
 
 
-def test_sink_options_are_checked_before_anything_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
-    import argparse
+def test_the_queue_connection_is_checked_and_authenticated_as_the_blob_connection_is() -> None:
+    from azure.identity import ManagedIdentityCredential
 
+    secret = "c2VjcmV0LWtleS10aGF0LW11c3Qtbm90LWxlYWs="
+    with pytest.raises(ConfigError, match="not a storage connection string") as caught:
+        queue_client(connection_name="C", queue_name="q-1", environ={"c": secret})  # any case
+    assert secret not in str(caught.value)
+    managed = {"C__accountName": "acct", "C__credential": "managedidentity", "C__clientId": "id-1"}
+    client = queue_client(connection_name="C", queue_name="q-1", environ=managed)
+    assert isinstance(client.credential, ManagedIdentityCredential)
+
+
+def test_sink_options_are_checked_before_anything_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
     from providers.azure.backfill import make_sink
 
     with pytest.raises(ConfigError, match="unknown --sink-option url"):
-        make_sink(argparse.Namespace(sink_options={"url": "x"}, workers=2))
+        make_sink(sink_request("azure", url="x", workers=2))
     with pytest.raises(ConfigError, match="--sink-option queue"):
-        make_sink(argparse.Namespace(sink_options={"queue": "Not_Valid"}, workers=2))
+        make_sink(sink_request("azure", queue="Not_Valid", workers=2))
     monkeypatch.delenv("AzureWebJobsStorage", raising=False)
     with pytest.raises(ConfigError, match="AzureWebJobsStorage"):
-        make_sink(argparse.Namespace(sink_options={}, workers=2))
+        make_sink(sink_request("azure", workers=2))
 
 
 def test_deploy_creates_the_queue_the_function_listens_on_with_queue_scoped_roles() -> None:
@@ -155,3 +166,28 @@ def test_deploy_creates_the_queue_the_function_listens_on_with_queue_scoped_role
     assert all("storage_account" not in body["scope"] for body in roles.values())  # nothing account-wide
     # The images connection the queue trigger uses names the queue service too.
     assert "__queueServiceUri" in (deploy / "function.tf").read_text()
+
+
+def test_planning_opens_every_container_on_one_client_made_on_the_first_open(
+    azurite: Azurite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import providers.azure.backfill as module
+    from core.once import once
+
+    monkeypatch.setattr(module, "_images_opener", once(module._images_opener.__wrapped__))  # a fresh process
+    monkeypatch.delenv("THUMBS_STORAGE_CONNECTION", raising=False)
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    resolved: list[str] = []
+    real = module.resolve_connection
+
+    def counting(name: str, **kwargs: Any) -> Any:
+        resolved.append(name)
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(module, "resolve_connection", counting)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        stores = list(pool.map(module.open_bucket, ["src", "dst"] * 4))
+    assert resolved == ["AzureWebJobsStorage"]
+    assert len({id(store.service) for store in stores}) == 1

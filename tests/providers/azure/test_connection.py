@@ -122,3 +122,16 @@ def test_azure_settings(environ: dict[str, str], expected: AzureSettings) -> Non
 def test_invalid_azure_settings_name_the_setting(environ: dict[str, str], setting: str) -> None:
     with pytest.raises(ConfigError, match=setting):
         load_azure_settings(environ)
+
+
+def test_the_runtime_accepts_and_validates_the_azure_settings_at_start() -> None:
+    """The function's own settings are declared once (the descriptor) and validated with the shared ones."""
+    from core.runtime import FunctionRuntime
+    from core.storage import MemoryStorage
+
+    environ = {"THUMBS_DEST_BUCKET": "thumbs", "THUMBS_SOURCE_CONTAINER": "images", "THUMBS_BACKFILL_QUEUE": "work"}
+    assert FunctionRuntime(MemoryStorage, environ=environ, provider="azure").config.dest_bucket == "thumbs"
+    for name, bad in [("THUMBS_SOURCE_CONTAINER", "Images"), ("THUMBS_BACKFILL_QUEUE", "Bad_Queue"),
+                      ("THUMBS_STORAGE_CONNECTION", "a__b")]:  # fmt: skip
+        with pytest.raises(ConfigError, match=f"{name}='{bad}' is not valid; accepted values: "):
+            FunctionRuntime(MemoryStorage, environ={**environ, name: bad}, provider="azure")

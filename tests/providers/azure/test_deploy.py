@@ -19,8 +19,9 @@ import hcl2
 import pytest
 
 from core.config import SETTINGS, load_config
+from providers.azure import PROVIDER
 from providers.azure.connection import resolve_connection
-from providers.azure.settings import EXTRA_SETTINGS, load_azure_settings
+from providers.azure.settings import load_azure_settings
 from tests.terraform import accepts, blocks, clean, load_module, parse
 from tests.terraform import block as resource_block
 from tests.terraform_schema import check_stack
@@ -117,7 +118,7 @@ def test_app_settings_boot_the_real_entrypoint(
     tf: Terraform, app_settings: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     thumbs = {k: v for k, v in app_settings.items() if k.startswith("THUMBS_")}
-    assert set(thumbs) <= set(SETTINGS) | set(EXTRA_SETTINGS)
+    assert set(thumbs) <= set(SETTINGS) | {setting.name for setting in PROVIDER.function_settings}
     assert {"THUMBS_DEST_BUCKET", "THUMBS_SOURCE_CONTAINER", "THUMBS_STORAGE_CONNECTION"} <= set(thumbs)
     assert thumbs["THUMBS_SOURCE_CONTAINER"] == "images" and thumbs["THUMBS_DEST_BUCKET"] == "thumbnails"
 
@@ -125,7 +126,7 @@ def test_app_settings_boot_the_real_entrypoint(
     environ = {k: (v if "${" not in v else "https://account.blob.core.windows.net/") for k, v in app_settings.items()}
     # ... except the pixel limit, which memory.tf derives from the default instance memory.
     environ["THUMBS_MAX_PIXELS"] = str(tf.locals["max_pixels_by_memory"][str(tf.variables["instance_memory_mb"])])
-    config = load_config(environ, require_dest=True, extra_settings=EXTRA_SETTINGS)
+    config = load_config(environ, require_dest=True, extra_settings=PROVIDER.function_settings)
     assert config.dest_bucket == "thumbnails"
     azure = load_azure_settings(environ)
     connection = resolve_connection(azure.connection_name, environ=environ)

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import datetime
 import importlib
-import io
 import json
-import logging
 import sys
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -24,9 +22,9 @@ import pytest
 
 from core.config import load_config
 from core.errors import ConfigError, StorageUnavailable, TransientError
-from core.keys import encode_meta_value, output_keys
-from core.logs import LOGGER_NAME, JsonFormatter
+from core.keys import encode_meta_value
 from tests.images import jpeg_bytes, open_bytes, png_rgba_bytes
+from tests.log_capture import JsonLogs
 from tests.providers.azure.delivery import (
     SCHEMAS,
     as_input_stream,
@@ -73,20 +71,6 @@ class App:
         return sorted(b.name for b in self.service.get_container_client(self.dest).list_blobs())
 
 
-@pytest.fixture
-def log_records() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """The JSON records polythumb's logger writes during the test."""
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger(LOGGER_NAME)
-    logger.addHandler(handler)
-    try:
-        yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines()]
-    finally:
-        logger.removeHandler(handler)
-
-
 def cold_start() -> ModuleType:
     """Import the entrypoint afresh, as a new Functions worker process would."""
     sys.modules.pop(MODULE, None)
@@ -109,9 +93,10 @@ def app(
 def expected_thumbnails(key: str) -> dict[Any, str]:
     import os
 
-    from providers.azure.settings import EXTRA_SETTINGS
+    from providers.azure import PROVIDER
 
-    return output_keys(load_config(os.environ, extra_settings=EXTRA_SETTINGS), key)
+    config = load_config(os.environ, extra_settings=PROVIDER.function_settings)
+    return {output.box: output.key for output in config.profiles.outputs_for(key)}
 
 
 def assert_thumbnails_of(app: App, key: str, source_etag: str) -> None:
@@ -181,14 +166,14 @@ def test_blob_trigger_connection_follows_the_setting(
 @pytest.mark.parametrize("schema", SCHEMAS)
 @pytest.mark.parametrize("key", KEYS)
 def test_created_makes_thumbnails_and_deleted_removes_them(
-    app: App, schema: str, key: str, log_records: Callable[[], list[dict[str, Any]]]
+    app: App, schema: str, key: str, json_logs: JsonLogs
 ) -> None:
     body, content_type = body_for(key)
     properties, url = app.upload(key, body, content_type)
 
     app.on_event_grid(as_worker_event(blob_event(app.source, key, schema=schema, properties=properties, url=url)))
     assert_thumbnails_of(app, key, properties.etag)
-    outcome = [r for r in log_records() if r.get("kind") == "created"][-1]
+    outcome = [r for r in json_logs.lines() if r.get("kind") == "created"][-1]
     assert (outcome["status"], outcome["schema"], outcome["route"]) == ("ok", schema, "event_grid")
 
     app.service.get_blob_client(app.source, key).delete_blob()
@@ -210,7 +195,7 @@ def test_func_event_grid_event_built_directly(app: App) -> None:
     assert_thumbnails_of(app, "direct/cat.jpg", properties.etag)
 
 
-def test_duplicate_delivery_does_nothing_twice(app: App, log_records: Callable[[], list[dict[str, Any]]]) -> None:
+def test_duplicate_delivery_does_nothing_twice(app: App, json_logs: JsonLogs) -> None:
     properties, url = app.upload("dup.jpg", jpeg_bytes(), "image/jpeg")
     raw = blob_event(app.source, "dup.jpg", schema="eventgrid", properties=properties, url=url)
     app.on_event_grid(as_worker_event(raw))
@@ -219,13 +204,13 @@ def test_duplicate_delivery_does_nothing_twice(app: App, log_records: Callable[[
     app.on_event_grid(as_worker_event(raw))  # Event Grid is at-least-once
     again = {n: app.service.get_blob_client(app.dest, n).get_blob_properties().etag for n in app.dest_names()}
     assert again == etags  # nothing rewritten
-    outcomes = [r for r in log_records() if r.get("kind") == "created"]
+    outcomes = [r for r in json_logs.lines() if r.get("kind") == "created"]
     assert [o["status"] for o in outcomes] == ["ok", "skipped"]
     assert outcomes[1]["reason"] == "unchanged"
 
 
 def test_data_lake_create_file_then_flush_with_close_processes_the_image_once(
-    app: App, log_records: Callable[[], list[dict[str, Any]]]
+    app: App, json_logs: JsonLogs
 ) -> None:
     # Data Lake: CreateFile makes an empty file (BlobCreated, contentLength 0), appends follow, and
     # FlushWithClose commits them (a second BlobCreated). Azurite has no DFS endpoint, so the two
@@ -243,29 +228,29 @@ def test_data_lake_create_file_then_flush_with_close_processes_the_image_once(
     app.on_event_grid(as_worker_event(flush))
     assert_thumbnails_of(app, "lake/photo.jpg", full.etag)
 
-    records = log_records()
+    records = json_logs.lines()
     assert [r.get("status") for r in records if r.get("kind") == "created"] == ["ok"]  # rendered once
     skipped = [r for r in records if r.get("reason") == "intermediate_write"]
     assert len(skipped) == 1 and skipped[0]["event_id"] == create_file["id"]
 
 
 def test_a_non_image_is_a_permanent_error_logged_not_raised(
-    app: App, log_records: Callable[[], list[dict[str, Any]]]
+    app: App, json_logs: JsonLogs
 ) -> None:
     properties, url = app.upload("notes/not-a-photo.jpg", b"<html>this is not a JPEG</html>", "image/jpeg")
     app.on_event_grid(as_worker_event(blob_event(app.source, "notes/not-a-photo.jpg", schema="eventgrid",
                                                  properties=properties, url=url)))  # fmt: skip
     assert app.dest_names() == []
-    [failure] = [r for r in log_records() if r.get("status") == "failed"]
+    [failure] = [r for r in json_logs.lines() if r.get("status") == "failed"]
     assert failure["severity"] == "ERROR"
     assert failure["error_kind"] in ("not_an_image", "truncated", "unsupported")
 
 
-def test_malformed_event_is_logged_and_acknowledged(app: App, log_records: Callable[[], list[dict[str, Any]]]) -> None:
+def test_malformed_event_is_logged_and_acknowledged(app: App, json_logs: JsonLogs) -> None:
     raw = blob_event(app.source, "x.jpg", schema="eventgrid", url="https://example.invalid/x.jpg")
     raw["subject"] = "/blobServices/default/containers/only-a-container"
     app.on_event_grid(as_worker_event(raw))  # not raised: retrying the same bad event cannot help
-    [record] = log_records()
+    [record] = json_logs.lines()
     assert record["severity"] == "ERROR"
     assert (record["error_kind"], record["event_id"], record["route"]) == ("malformed_event", raw["id"], "event_grid")
     assert "only-a-container" in record["message"]
@@ -277,19 +262,19 @@ def test_malformed_event_is_logged_and_acknowledged(app: App, log_records: Calla
      ("Microsoft.EventGrid.SubscriptionValidationEvent", "subscription_validation")],
 )  # fmt: skip
 def test_other_event_types_are_acknowledged_and_skipped(
-    app: App, event_type: str, reason: str, log_records: Callable[[], list[dict[str, Any]]]
+    app: App, event_type: str, reason: str, json_logs: JsonLogs
 ) -> None:
     properties, url = app.upload("tier.jpg", jpeg_bytes(), "image/jpeg")
     raw = blob_event(app.source, "tier.jpg", schema="eventgrid", properties=properties, url=url)
     raw["eventType"] = event_type
     app.on_event_grid(as_worker_event(raw))
     assert app.dest_names() == []
-    [record] = log_records()
+    [record] = json_logs.lines()
     assert (record["status"], record["reason"], record["severity"]) == ("skipped", reason, "INFO")
 
 
 def test_events_of_another_container_are_skipped(
-    app: App, new_container: Callable[..., str], log_records: Callable[[], list[dict[str, Any]]]
+    app: App, new_container: Callable[..., str], json_logs: JsonLogs
 ) -> None:
     other = new_container("other")
     blob = app.service.get_blob_client(other, "elsewhere.jpg")
@@ -297,17 +282,16 @@ def test_events_of_another_container_are_skipped(
     raw = blob_event(other, "elsewhere.jpg", schema="eventgrid", properties=blob.get_blob_properties(), url=blob.url)
     app.on_event_grid(as_worker_event(raw))
     assert app.dest_names() == []
-    assert [r["reason"] for r in log_records()] == ["other_container"]
+    assert [r["reason"] for r in json_logs.lines()] == ["other_container"]
 
 
 def test_transient_storage_errors_raise_so_event_grid_retries(
-    app: App, monkeypatch: pytest.MonkeyPatch, log_records: Callable[[], list[dict[str, Any]]]
+    app: App, monkeypatch: pytest.MonkeyPatch, json_logs: JsonLogs
 ) -> None:
     from azure.storage.blob import ExponentialRetry
 
     from core.runtime import FunctionRuntime
     from providers.azure.connection import resolve_connection
-    from providers.azure.settings import EXTRA_SETTINGS
     from providers.azure.storage import BlobStorageOpener
 
     properties, url = app.upload("outage.jpg", jpeg_bytes(), "image/jpeg")
@@ -317,12 +301,12 @@ def test_transient_storage_errors_raise_so_event_grid_retries(
     no_retry = ExponentialRetry(retry_total=0)
     opener = BlobStorageOpener(resolve_connection("S", environ={"S": dead}), retry_policy=no_retry)
     healthy = app.module.runtime
-    monkeypatch.setattr(app.module, "runtime", FunctionRuntime(opener, extra_settings=EXTRA_SETTINGS))
+    monkeypatch.setattr(app.module, "runtime", FunctionRuntime(opener, provider="azure"))
 
     with pytest.raises(StorageUnavailable) as caught:
         app.on_event_grid(as_worker_event(raw))
     assert isinstance(caught.value, TransientError)
-    assert [r["severity"] for r in log_records()] == ["WARNING"]  # logged once, then raised to the host
+    assert [r["severity"] for r in json_logs.lines()] == ["WARNING"]  # logged once, then raised to the host
 
     monkeypatch.setattr(app.module, "runtime", healthy)  # the account is back: the redelivery completes
     app.on_event_grid(as_worker_event(raw))
@@ -334,7 +318,7 @@ def test_transient_storage_errors_raise_so_event_grid_retries(
 
 @pytest.mark.parametrize("key", KEYS)
 def test_blob_trigger_makes_thumbnails_once(
-    app: App, key: str, log_records: Callable[[], list[dict[str, Any]]]
+    app: App, key: str, json_logs: JsonLogs
 ) -> None:
     body, content_type = body_for(key)
     properties, url = app.upload(key, body, content_type)
@@ -347,18 +331,18 @@ def test_blob_trigger_makes_thumbnails_once(
 
     app.on_blob(as_input_stream(body, blob_trigger=f"{app.source}/{key}", uri=url,
                                 properties=host_blob_properties(properties), metadata={}))  # fmt: skip
-    outcomes = [r for r in log_records() if r.get("kind") == "created"]
+    outcomes = [r for r in json_logs.lines() if r.get("kind") == "created"]
     assert [(o["status"], o.get("reason"), o["route"]) for o in outcomes] == [
         ("ok", None, "blob"), ("skipped", "unchanged", "blob"),
     ]  # fmt: skip
 
 
-def test_blob_trigger_non_image_is_not_raised(app: App, log_records: Callable[[], list[dict[str, Any]]]) -> None:
+def test_blob_trigger_non_image_is_not_raised(app: App, json_logs: JsonLogs) -> None:
     properties, url = app.upload("bad.png", b"\x89PNG\r\n\x1a\n truncated", "image/png")
     app.on_blob(as_input_stream(b"\x89PNG\r\n\x1a\n truncated", blob_trigger=f"{app.source}/bad.png", uri=url,
                                 properties=host_blob_properties(properties), metadata={}))  # fmt: skip
     assert app.dest_names() == []
-    assert [r["status"] for r in log_records() if r.get("kind") == "created"] == ["failed"]
+    assert [r["status"] for r in json_logs.lines() if r.get("kind") == "created"] == ["failed"]
 
 
 # -- cold start --------------------------------------------------------------------------

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,3 +138,25 @@ def test_sas_url_is_read_only_and_served(azure_service: Any, new_container: Call
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(tampered, timeout=10)
     assert refused.value.code == 403
+
+
+def test_the_credential_is_made_on_the_first_publish_once_however_many_threads_publish(
+    topic: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import providers.azure.notify as module
+
+    made: list[StaticCredential] = []
+
+    def default() -> StaticCredential:
+        time.sleep(0.05)  # a slow first creation: every other thread arrives meanwhile
+        made.append(StaticCredential())
+        return made[-1]
+
+    monkeypatch.setattr(module, "_default_credential", default)
+    notifier = EventGridNotifier(f"{topic.url}/api/events")
+    assert made == []  # built at cold start: no credential there
+    event = {"specversion": "1.0", "id": "e-1", "type": "dev.polythumb.thumbnails.ready", "subject": "once.jpg"}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _: notifier.publish(event), range(8)))
+    assert len(made) == 1 and made[0].scopes == [EVENTGRID_SCOPE] * 8
+    assert len(topic.accepted) == 8

@@ -185,3 +185,18 @@ def test_an_identity_without_the_delegator_role_is_refused_at_start(blob_service
         AzureUrlSigner().check(blob_service.store())
     assert "THUMBS_URL_MODE=signed" in str(caught.value) and "Storage Blob Delegator" in str(caught.value)
     assert caught.value.kind == "config"
+
+
+def test_the_key_is_fetched_with_the_stores_own_client(blob_service: BlobService) -> None:
+    """The process's one client (its retry policy, timeouts and connections), not a second one per account."""
+    store = blob_service.store()
+    calls: list[object] = []
+    fetch = store.service.get_user_delegation_key
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return fetch(*args, **kwargs)
+
+    store.service.get_user_delegation_key = counted  # type: ignore[method-assign]
+    AzureUrlSigner()(store, "k.jpg", 3600)
+    assert len(calls) == len(blob_service.fetches) == 1

@@ -18,7 +18,7 @@ from core.errors import (
     StorageUnavailable,
     TransientError,
 )
-from providers.azure.connection import BlobConnection, blob_service_client, resolve_connection
+from providers.azure.connection import StorageConnection, blob_service_client, resolve_connection
 from providers.azure.storage import AzureBlobStorage, BlobStorageOpener, InvalidMetadata, _translate
 from tests.providers.azure.emulator import ACCOUNT_NAME, Azurite, free_port
 
@@ -145,12 +145,20 @@ def test_unreachable_service_is_transient() -> None:
         assert isinstance(caught.value, TransientError) and isinstance(caught.value, ConnectionError)
 
 
-def test_one_lazily_created_client_for_every_container(azurite: Azurite) -> None:
+def test_one_lazily_created_client_for_every_container(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> None:
+    import providers.azure.storage as module
+
+    built: list[object] = []
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        built.append(blob_service_client(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(module, "blob_service_client", counting)
     opener = BlobStorageOpener(_connection(azurite.connection_string))
-    assert opener._service is None  # nothing built at cold start
+    assert built == []  # nothing built at cold start
     first, second = opener("pt-a"), opener("pt-b")
-    assert opener._service is not None
-    assert opener.service is opener.service
+    assert opener.service is opener.service is built[0] and len(built) == 1
     transport = opener.service._pipeline._transport  # the HTTP session (connection pool)
     for store in (first, second):
         assert store._container._pipeline._transport._transport is transport  # shared, not one per container
@@ -205,7 +213,7 @@ def test_connection_errors_and_timeouts_are_transient(name: str) -> None:
     assert isinstance(translated, StorageUnavailable)
 
 
-def _connection(connection_string: str) -> BlobConnection:
+def _connection(connection_string: str) -> StorageConnection:
     return resolve_connection("AzureWebJobsStorage", environ={"AzureWebJobsStorage": connection_string})
 
 

@@ -6,11 +6,7 @@ Each case replaces the first match of a pattern in one file of a copy of ``provi
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
-from tests.terraform_schema import REGENERATE, STACKS, load_extracts, mutated_problems
+from tests.terraform_schema import REGENERATE, STACKS, load_extracts, mutations_test
 
 STACK = STACKS["azure"]
 
@@ -77,10 +73,7 @@ MUTATIONS = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("case", sorted(MUTATIONS))
-def test_one_defect_in_a_copy_of_the_stack_is_reported_exactly(case: str, tmp_path: Path) -> None:
-    file, old, new, expected = MUTATIONS[case]
-    assert sorted(mutated_problems(tmp_path, STACK, file, old, new)) == sorted(expected)  # in any order
+test_one_defect_in_a_copy_of_the_stack_is_reported_exactly = mutations_test(STACK, MUTATIONS)
 
 
 def test_the_extract_names_every_type_of_the_provider_and_features_is_required() -> None:

@@ -21,7 +21,16 @@ import pytest
 
 from tests.providers.azure import fake_az
 from tests.providers.azure.emulator import Azurite
-from tests.verify_support import SETTINGS, ListingDiff, Relay, assert_verified, run_verify
+from tests.verify_support import (
+    PROFILE_CHECKS,
+    PROFILE_OUTPUTS,
+    PROFILE_SETTINGS,
+    SETTINGS,
+    ListingDiff,
+    Relay,
+    assert_verified,
+    run_verify,
+)
 
 from .delivery import as_worker_event, blob_event
 
@@ -94,7 +103,10 @@ def test_verify_of_a_deployment_checks_that_the_app_has_no_azure_web_jobs_storag
     app_id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/acme-thumbs"
     deployment_state(tmp_path / "deploy", {
         "source_container": source, "dest_container": dest, "blob_endpoint": "https://acmeimg.blob.core.windows.net/",
-        "thumbs_environment": {**SETTINGS, "THUMBS_DEST_BUCKET": dest}, "function_app_id": app_id,
+        # Every THUMBS_* app setting, as outputs.tf lists them: the Azure-only ones are read as the function reads them.
+        "thumbs_environment": {**SETTINGS, "THUMBS_DEST_BUCKET": dest, "THUMBS_SOURCE_CONTAINER": source,
+                               "THUMBS_STORAGE_CONNECTION": "AzureWebJobsStorage"},
+        "function_app_id": app_id,
     })  # fmt: skip
     names = ["AzureWebJobsStorage__accountName", "AzureWebJobsStorage__credential", "THUMBS_SIZES"]
     az, log = fake_az.install(tmp_path / "bin", names=[*names, "AzureWebJobsStorage"] if host_storage_string else names)
@@ -117,3 +129,26 @@ def test_verify_of_a_deployment_checks_that_the_app_has_no_azure_web_jobs_storag
     else:
         assert_verified(result)
         assert " pass " in line and "host storage uses the app's identity" in line
+
+
+def test_verify_walks_every_output_of_a_profiles_deployment(
+    azurite: Azurite, azure_service: Any, new_container: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """THUMBS_PROFILES: each profile gets a sample it takes; each size in each format is checked, then deleted."""
+    source, dest = new_container("verify-src"), new_container("verify-dst")
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    settings = {**SETTINGS, **PROFILE_SETTINGS, "THUMBS_DEST_BUCKET": dest, "THUMBS_SOURCE_CONTAINER": source}
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    sys.modules.pop("providers.azure.function_app", None)  # a cold start with these settings
+    app = importlib.import_module("providers.azure.function_app").app
+    on_event_grid = {f.get_function_name(): f for f in app.get_functions()}["on_event_grid"].get_user_function()
+    with Relay(event_grid_relay(azure_service, source, on_event_grid)):
+        result = run_verify(
+            "azure", "--endpoint", azurite.blob_endpoint, "--source-bucket", source, "--dest-bucket", dest,
+            "--prefix", "uploads/", "--timeout", "60", environment=PROFILE_SETTINGS,
+        )  # fmt: skip
+    assert_verified(result, labels=PROFILE_CHECKS)
+    assert f"{PROFILE_OUTPUTS}/{PROFILE_OUTPUTS} in" in result.stdout
+    assert list(azure_service.get_container_client(dest).list_blobs()) == []
+    assert list(azure_service.get_container_client(source).list_blobs()) == []

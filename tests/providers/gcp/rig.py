@@ -33,7 +33,7 @@ from tests.providers.gcp.emulator import PROJECT, FakeGcs, FunctionServer
 from tests.reliability.faultproxy import FaultProxy, Rule, http_error
 from tests.rigs.base import (
     SETTINGS,
-    Delivery,
+    DeliveryReport,
     EntrypointRig,
     FaultRig,
     Notification,
@@ -105,7 +105,7 @@ class Entrypoint(EntrypointRig):
             source=GcsStorage(infra.source, client=infra.client),
             dest=GcsStorage(dest, client=infra.client),
             settings=settings,
-            extra_settings=(),
+            provider=NAME,
         )
         self._client = infra.client
         self._server = infra.server(in_place=in_place)
@@ -115,7 +115,7 @@ class Entrypoint(EntrypointRig):
         blob = self._client.bucket(self.source_bucket).blob(key)
         blob.upload_from_string(body, content_type=guess_content_type(key, content_type))
 
-    def deliver_created(self, key: str) -> Delivery:
+    def deliver_created(self, key: str) -> DeliveryReport:
         from tests.providers.gcp.deliveries import attributes, object_resource
 
         if key not in self._created:
@@ -123,7 +123,7 @@ class Entrypoint(EntrypointRig):
             self._created[key] = (attributes(resource, "google.cloud.storage.object.v1.finalized"), resource)
         return self._post(*self._created[key])  # a duplicate carries the same id, as Pub/Sub redelivers it
 
-    def deliver_deleted(self, key: str) -> Delivery:
+    def deliver_deleted(self, key: str) -> DeliveryReport:
         from tests.providers.gcp.deliveries import attributes, object_resource
 
         blob = self._client.bucket(self.source_bucket).blob(key)
@@ -131,7 +131,7 @@ class Entrypoint(EntrypointRig):
         blob.delete()
         return self._post(attributes(resource, "google.cloud.storage.object.v1.deleted"), resource)
 
-    def _post(self, attrs: dict[str, str], resource: dict[str, Any]) -> Delivery:
+    def _post(self, attrs: dict[str, str], resource: dict[str, Any]) -> DeliveryReport:
         from tests.providers.gcp.deliveries import header_value, post_binary
 
         started = time.perf_counter()
@@ -139,7 +139,7 @@ class Entrypoint(EntrypointRig):
         elapsed = (time.perf_counter() - started) * 1000
         records = [r for r in self._server.records() if r.get("event_id") == attrs["id"] and "status" in r]
         return self._record(
-            Delivery(
+            DeliveryReport(
                 acknowledged=200 <= response.status_code < 300,  # any other answer: Pub/Sub redelivers
                 envelope={"data.name": resource["name"], "ce-subject header": header_value(attrs["subject"])},
                 handler_ms=elapsed,

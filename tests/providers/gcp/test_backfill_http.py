@@ -22,7 +22,7 @@ from core.errors import ConfigError, PermissionDenied
 from core.events import ObjectEvent
 from providers.gcp.backfill import CloudEventSink, TokenSource, cloud_event_headers, object_resource
 from providers.gcp.events import parse_cloud_event
-from tests.rigs.base import TRICKY_KEYS
+from tests.rigs.base import TRICKY_KEYS, sink_request
 
 pytestmark = pytest.mark.gcp
 
@@ -121,19 +121,27 @@ def test_unreachable_function_is_retryable_and_plain_http_elsewhere_is_refused(t
 
 
 def test_make_sink_needs_a_url_and_checks_its_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import argparse
-
     from providers.gcp.backfill import make_sink
 
     monkeypatch.delenv("THUMBS_BACKFILL_URL", raising=False)
     with pytest.raises(ConfigError, match="THUMBS_BACKFILL_URL"):
-        make_sink(argparse.Namespace(sink_options={}, workers=2))
+        make_sink(sink_request("gcp", workers=2))
     with pytest.raises(ConfigError, match="not both"):
-        make_sink(argparse.Namespace(sink_options={"url": "https://f", "id_token": "a", "id_token_file": "b"}))
+        make_sink(sink_request("gcp", url="https://f", id_token="a", id_token_file="b"))
     with pytest.raises(ConfigError, match="cannot read the identity token file"):
-        make_sink(argparse.Namespace(sink_options={"url": "https://f", "id_token_file": str(tmp_path / "none")}))
+        make_sink(sink_request("gcp", url="https://f", id_token_file=str(tmp_path / "none")))
     with pytest.raises(ConfigError, match="unknown --sink-option queue_url"):
-        make_sink(argparse.Namespace(sink_options={"queue_url": "x"}))
+        make_sink(sink_request("gcp", queue_url="x"))
+
+
+def test_a_url_setting_that_is_no_url_is_refused_at_start_naming_it() -> None:
+    """``polythumb backfill --target gcp`` validates the provider's settings with the shared ones, before any work."""
+    from core.config import load_config
+    from providers.gcp import PROVIDER
+
+    with pytest.raises(ConfigError, match=r"THUMBS_BACKFILL_URL='thumbnailer' is not valid; accepted values: "):
+        load_config({"THUMBS_BACKFILL_URL": "thumbnailer"}, extra_settings=PROVIDER.settings)
+    assert load_config({"THUMBS_BACKFILL_URL": "https://fn.a.run.app"}, extra_settings=PROVIDER.settings).sources
 
 
 def test_deploy_grants_invoker_on_the_finalized_service_only() -> None:

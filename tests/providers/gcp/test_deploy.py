@@ -15,7 +15,7 @@ import pytest
 from core.config import SETTINGS
 from providers.gcp.events import CLOUD_EVENT_KINDS
 from providers.gcp.packaging import DEFAULT_PYTHON, ENTRY_POINTS
-from tests.terraform import accepts, as_list, blocks, evaluate, expression_of, load_module, parse, unquote
+from tests.terraform import accepts, as_list, blocks, clean, evaluate, expression_of, load_module, parse, unquote
 from tests.terraform_schema import check_stack
 
 DEPLOY = Path(__file__).parents[3] / "providers" / "gcp" / "deploy"
@@ -199,25 +199,16 @@ def test_policy_project_level_grants_are_only_what_eventarc_needs() -> None:
 # -- issue 13: a fresh project, dead letters, alerts, retention, settings precedence ---------------------------
 
 
-def plain(value: Any) -> Any:
-    """:func:`unquote` all the way down."""
-    if isinstance(value, dict):
-        return {plain(k): plain(v) for k, v in value.items() if not str(k).startswith("__")}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return unquote(value)
-
-
 def top_level(parsed: dict[str, dict[str, Any]], block_type: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for document in parsed.values():
         for block in document.get(block_type, []):
-            found.update(plain(block))
+            found.update(clean(block))
     return found
 
 
 def one(parsed: dict[str, dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    return dict(plain(resources(parsed, kind)[name]))
+    return dict(clean(resources(parsed, kind)[name]))
 
 
 def test_a_fresh_project_enables_every_api_it_uses_before_using_it(parsed: dict[str, dict[str, Any]]) -> None:

@@ -6,9 +6,7 @@ own Flask app (``create_app``) so the HTTP status of a raised transient error is
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import sys
 import types
 from collections.abc import Callable, Iterator
@@ -19,12 +17,12 @@ import pytest
 
 from core.delivery import deliver
 from core.errors import StorageUnavailable, TransientError
-from core.logs import LOGGER_NAME, JsonFormatter
 from core.outcome import Status
 from core.runtime import FunctionRuntime
 from providers.gcp.events import parse_cloud_event
 from providers.gcp.storage import GcsStorage
 from tests.images import jpeg_bytes
+from tests.log_capture import JsonLogs
 from tests.providers.gcp.deliveries import attributes, header_value, object_resource
 from tests.providers.gcp.emulator import FakeGcs, free_port
 
@@ -32,20 +30,6 @@ pytestmark = pytest.mark.gcp
 
 ROOT = Path(__file__).parents[3]
 FINALIZED = "google.cloud.storage.object.v1.finalized"
-
-
-@pytest.fixture
-def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """The JSON records polythumb's logger writes during the test."""
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger(LOGGER_NAME)
-    logger.addHandler(handler)
-    try:
-        yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines()]
-    finally:
-        logger.removeHandler(handler)
 
 
 def unreachable_store(bucket: str) -> GcsStorage:
@@ -61,7 +45,7 @@ def unreachable_store(bucket: str) -> GcsStorage:
     return GcsStorage(bucket, client=client, retry_deadline=0.2)
 
 
-def test_transient_storage_error_is_raised_for_a_retry(log_lines: Callable[[], list[dict[str, Any]]]) -> None:
+def test_transient_storage_error_is_raised_for_a_retry(json_logs: JsonLogs) -> None:
     runtime = FunctionRuntime(unreachable_store, environ={"THUMBS_DEST_BUCKET": "thumbs"})
     attrs = attributes({"bucket": "src", "name": "a.jpg"}, FINALIZED)
     with pytest.raises(StorageUnavailable) as caught:
@@ -69,11 +53,11 @@ def test_transient_storage_error_is_raised_for_a_retry(log_lines: Callable[[], l
             runtime, lambda: parse_cloud_event(attrs, {"bucket": "src", "name": "a.jpg"}), route="cloudevent"
         ).raise_for_retry()
     assert isinstance(caught.value, TransientError)
-    [record] = log_lines()
+    [record] = json_logs.lines()
     assert record["severity"] == "WARNING" and record["error_kind"] == "storage_unavailable"
 
 
-def test_malformed_and_ignored_events_return_without_storage(log_lines: Callable[[], list[dict[str, Any]]]) -> None:
+def test_malformed_and_ignored_events_return_without_storage(json_logs: JsonLogs) -> None:
     runtime = FunctionRuntime(unreachable_store, environ={"THUMBS_DEST_BUCKET": "thumbs"})
     attrs = attributes({"bucket": "src", "name": "a.jpg"}, FINALIZED)
     malformed = deliver(runtime, lambda: parse_cloud_event(attrs, [1]), route="cloudevent", event_id="e1")
@@ -81,7 +65,7 @@ def test_malformed_and_ignored_events_return_without_storage(log_lines: Callable
     updated = {**attrs, "type": "google.cloud.storage.object.v1.metadataUpdated"}
     acknowledged = deliver(runtime, lambda: parse_cloud_event(updated, {"name": "a.jpg"}), route="cloudevent")
     assert acknowledged.outcomes == () and not acknowledged.retryable
-    malformed, ignored = log_lines()
+    malformed, ignored = json_logs.lines()
     assert (malformed["severity"], malformed["error_kind"], malformed["event_id"]) == ("ERROR", "malformed_event", "e1")
     assert (ignored["severity"], ignored["reason"], ignored["bucket"]) == ("INFO", "not_applicable", "src")
 
@@ -124,7 +108,7 @@ def framework_app(monkeypatch: pytest.MonkeyPatch, fake_gcs: FakeGcs) -> Iterato
 
 def test_transient_error_becomes_http_500_in_functions_framework(
     framework_app: tuple[Any, types.ModuleType], monkeypatch: pytest.MonkeyPatch,
-    log_lines: Callable[[], list[dict[str, Any]]],
+    json_logs: JsonLogs,
 ) -> None:  # fmt: skip
     app, module = framework_app
     monkeypatch.setattr(module, "RUNTIME", FunctionRuntime(unreachable_store, environ={"THUMBS_DEST_BUCKET": "t"}))
@@ -135,18 +119,18 @@ def test_transient_error_becomes_http_500_in_functions_framework(
     )
     assert response.status_code == 500  # Eventarc redelivers (RETRY_POLICY_RETRY)
     assert response.headers.get("X-Google-Status") == "crash"
-    assert any(r["error_kind"] == "storage_unavailable" for r in log_lines())
+    assert any(r["error_kind"] == "storage_unavailable" for r in json_logs.lines())
 
 
 def test_malformed_event_is_acknowledged_by_functions_framework(
-    framework_app: tuple[Any, types.ModuleType], log_lines: Callable[[], list[dict[str, Any]]]
+    framework_app: tuple[Any, types.ModuleType], json_logs: JsonLogs
 ) -> None:
     app, _ = framework_app
     attrs = attributes({"bucket": "src", "name": "x.jpg"}, FINALIZED)
     headers = {f"ce-{k}": v for k, v in attrs.items()}
     response = app.test_client().post("/", headers=headers, data="[]", content_type="application/json")
     assert response.status_code == 200
-    assert [r["error_kind"] for r in log_lines()] == ["malformed_event"]
+    assert [r["error_kind"] for r in json_logs.lines()] == ["malformed_event"]
 
 
 def test_module_builds_one_runtime_from_the_environment(framework_app: tuple[Any, types.ModuleType]) -> None:

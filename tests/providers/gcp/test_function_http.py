@@ -20,7 +20,6 @@ from core.keys import (
     META_SOURCE_BUCKET,
     META_SOURCE_REVISION,
     decode_meta_value,
-    output_keys,
 )
 from tests.images import jpeg_bytes, open_bytes, png_rgba_bytes
 from tests.providers.gcp.deliveries import (
@@ -91,7 +90,7 @@ def assert_thumbnails(
 ) -> dict[str, int]:
     """Every configured size is in the destination with the right type, caching and metadata; returns generations."""
     generations = {}
-    for box, out_key in output_keys(config, key).items():
+    for out_key, box in ((output.key, output.box) for output in config.profiles.outputs_for(key)):
         thumb = client.bucket(config.dest_bucket).get_blob(out_key)
         assert thumb is not None, f"missing thumbnail {out_key}"
         assert thumb.content_type == fmt_content_type
@@ -108,7 +107,7 @@ def assert_thumbnails(
 
 
 def assert_no_thumbnails(client: Any, config: Config, key: str) -> None:
-    for out_key in output_keys(config, key).values():
+    for out_key in (output.key for output in config.profiles.outputs_for(key)):
         assert client.bucket(config.dest_bucket).get_blob(out_key) is None, f"{out_key} still exists"
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -130,3 +132,40 @@ def test_v4_signed_url(fake_gcs: Any, gcs_client: Any, gcs_new_bucket: Any) -> N
                                      headers={"Host": "storage.googleapis.com"})  # fmt: skip
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.read() == b"bytes"
+
+
+class _Credentials:
+    """Application Default Credentials that need a refresh before their first token."""
+
+    def __init__(self, refreshes: list[int]) -> None:
+        self.valid, self.token, self._refreshes = False, None, refreshes
+
+    def refresh(self, request: Any) -> None:
+        time.sleep(0.05)  # a slow metadata server: every other thread arrives meanwhile
+        self._refreshes.append(1)
+        self.valid, self.token = True, "ya29.token"
+
+
+def test_the_credentials_are_made_on_the_first_publish_once_however_many_threads_publish(
+    pubsub: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import providers.gcp.notify as module
+
+    made: list[_Credentials] = []
+    refreshes: list[int] = []
+
+    def default() -> _Credentials:
+        time.sleep(0.05)
+        made.append(_Credentials(refreshes))
+        return made[-1]
+
+    monkeypatch.setattr(module, "_default_credentials", default)
+    monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
+    notifier = module.PubSubNotifier(TOPIC, pubsub_endpoint=pubsub.url)  # not the emulator: a token is sent
+    assert made == []  # built at cold start: no credentials looked up there
+    before = len(pubsub.accepted)
+    event = {"specversion": "1.0", "id": "e-1", "type": "dev.polythumb.thumbnails.ready", "subject": "once.jpg"}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _: notifier.publish(event), range(8)))
+    assert (len(made), len(refreshes)) == (1, 1)
+    assert [r.headers["authorization"] for r in pubsub.accepted[before:]] == ["Bearer ya29.token"] * 8

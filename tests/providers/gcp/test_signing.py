@@ -99,18 +99,31 @@ def test_signblob_signs_with_the_identitys_token(
     assert base64.b64decode(json.loads(call.body)["payload"]).startswith(b"GOOG4-RSA-SHA256\n")
 
 
+def _cold_start(
+    fake_gcs: Any,
+    identity: Any,
+    iam: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    answer: tuple[int, bytes],
+    **settings: str,
+) -> FunctionRuntime:
+    """The function's cold start with ``THUMBS_URL_MODE=signed``, IAM answering each signBlob with ``answer``."""
+    from providers.gcp import notify
+
+    iam.answer = lambda request: answer
+    monkeypatch.setattr(notify.sign_url, "iam_endpoint", iam.url)
+    environ = {"THUMBS_URL_MODE": "signed", **settings}
+    return FunctionRuntime(lambda name: _store(fake_gcs, identity, name), environ=environ, provider="gcp")
+
+
 def test_an_identity_without_signblob_fails_the_cold_start_naming_the_role(
     fake_gcs: Any, gcs_new_bucket: Any, identity: Any, iam: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Before: the thumbnails were written, then every event was a retried internal_error."""
-    from providers.gcp import notify
-
-    iam.answer = lambda request: (403, b'{"error": {"code": 403, "status": "PERMISSION_DENIED"}}')
-    monkeypatch.setattr(notify.sign_url, "iam_endpoint", iam.url)
-    bucket = gcs_new_bucket("iam-refused")
-    environ = {"THUMBS_DEST_BUCKET": bucket, "THUMBS_URL_MODE": "signed", "THUMBS_MANIFEST": "true"}
+    refused = (403, b'{"error": {"code": 403, "status": "PERMISSION_DENIED"}}')
     with pytest.raises(ConfigError) as caught:
-        FunctionRuntime(lambda name: _store(fake_gcs, identity, name), environ=environ, provider="gcp")
+        _cold_start(fake_gcs, identity, iam, monkeypatch, refused, THUMBS_DEST_BUCKET=gcs_new_bucket("iam-refused"),
+                    THUMBS_MANIFEST="true")  # fmt: skip
     assert isinstance(caught.value, SigningRefused) and caught.value.kind == "config"
     assert "THUMBS_URL_MODE=signed" in str(caught.value) and "roles/iam.serviceAccountTokenCreator" in str(caught.value)
     assert len(iam.requests) == 1  # one call per cold start
@@ -119,12 +132,7 @@ def test_an_identity_without_signblob_fails_the_cold_start_naming_the_role(
 def test_an_iam_outage_is_transient_and_does_not_fail_the_start(
     fake_gcs: Any, gcs_new_bucket: Any, identity: Any, iam: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from providers.gcp import notify
-
-    iam.answer = lambda request: (503, b"{}")
-    monkeypatch.setattr(notify.sign_url, "iam_endpoint", iam.url)
     bucket = gcs_new_bucket("iam-down")
-    environ = {"THUMBS_DEST_BUCKET": bucket, "THUMBS_URL_MODE": "signed"}
-    runtime = FunctionRuntime(lambda name: _store(fake_gcs, identity, name), environ=environ, provider="gcp")
+    runtime = _cold_start(fake_gcs, identity, iam, monkeypatch, (503, b"{}"), THUMBS_DEST_BUCKET=bucket)
     with pytest.raises(SigningUnavailable):
         runtime.completion.urls.url(runtime.thumbnailer.store(bucket), "x.jpg")

@@ -14,7 +14,16 @@ from typing import Any
 import pytest
 
 from tests.providers.gcp.emulator import FakeGcs, FunctionServer
-from tests.verify_support import SETTINGS, ListingDiff, Relay, assert_verified, run_verify
+from tests.verify_support import (
+    PROFILE_CHECKS,
+    PROFILE_OUTPUTS,
+    PROFILE_SETTINGS,
+    SETTINGS,
+    ListingDiff,
+    Relay,
+    assert_verified,
+    run_verify,
+)
 
 from .deliveries import attributes, post_binary
 
@@ -55,3 +64,22 @@ def test_verify_passes_against_fake_gcs_with_the_cloud_event_function(
         )  # fmt: skip
     assert_verified(result)
     assert list(gcs_client.list_blobs(dest)) == []
+
+
+def test_verify_walks_every_output_of_a_profiles_deployment(
+    fake_gcs: FakeGcs, gcs_client: Any, gcs_new_bucket: Callable[[str], str],
+    gcp_function_server: Callable[..., FunctionServer],
+) -> None:  # fmt: skip
+    """THUMBS_PROFILES: each profile gets a sample it takes; each size in each format is checked, then deleted."""
+    source, dest = gcs_new_bucket("verify-src"), gcs_new_bucket("verify-dst")
+    settings = {**SETTINGS, **PROFILE_SETTINGS, "THUMBS_DEST_BUCKET": dest}
+    server = gcp_function_server("handle_cloud_event", "cloudevent", settings)
+    with Relay(eventarc_relay(gcs_client, source, server)):
+        result = run_verify(
+            "gcp", "--endpoint", fake_gcs.url, "--source-bucket", source, "--dest-bucket", dest,
+            "--prefix", "uploads/", "--timeout", "60",
+            environment={**PROFILE_SETTINGS, "GOOGLE_CLOUD_PROJECT": "polythumb-test"},
+        )  # fmt: skip
+    assert_verified(result, labels=PROFILE_CHECKS)
+    assert f"{PROFILE_OUTPUTS}/{PROFILE_OUTPUTS} in" in result.stdout
+    assert list(gcs_client.list_blobs(dest)) == [] and list(gcs_client.list_blobs(source)) == []
