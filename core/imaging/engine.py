@@ -1,9 +1,11 @@
-"""Which engine decodes and resizes a source: Pillow (always there) or libvips (the ``fast`` extra).
+"""Which engine renders a source: Pillow (always there) or libvips (the ``fast`` extra).
 
-Both engines follow one plan (:mod:`core.imaging.plan`) and hand back Pillow
-images of the thumbnails; colour management, the output mode and encoding are
-shared (:mod:`core.imaging.render`), so the choice changes speed and memory,
-never what a thumbnail is.
+Both engines follow one plan (:mod:`core.imaging.plan`), one colour verdict
+(:func:`core.imaging.colour.profile_verdict`) and one :class:`core.imaging.encoding.Encoding`;
+the libvips engine stays in libvips from the bytes to the encoded thumbnails
+(:mod:`core.imaging.vips_render`). So the choice changes speed and memory,
+never what a thumbnail is, and the engine is not part of its digest
+(:meth:`core.keys.RenderSpec.digest`).
 
 The choice, per source, comes from the benchmark (``python -m benchmarks``):
 libvips wins on large PNG and WebP sources (it shrinks WebP while decoding and
