@@ -34,7 +34,8 @@ def section(results: dict[str, Any]) -> str:
         f"peer: {peer}. Wall times vary with the machine's load; CPU times (every thread of the process) are "
         "what an idle one-vCPU function would take, and the targets are judged on them.",
     ]
-    wanted = ("vs sharp, one interleaved run", "Several formats", "Each cloud's x86_64 package", "Targets (issue 25)")
+    wanted = ("vs sharp, one interleaved run", "The package gap", "Several formats", "Each cloud's x86_64 package",
+              "Targets (issue 25)")
     for table in report.tables(results):
         if any(marker in table[0] for marker in wanted):
             lines.append(report.as_markdown(table))

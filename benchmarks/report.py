@@ -36,6 +36,8 @@ def tables(results: Results) -> list[Table]:
     found = [_time_table(results), _engine_table(results), _memory_table(results)]
     if any(name.startswith(("sharp", "awspkg")) for photo in results["photos"] for name in photo["cases"]):
         found.append(versus_sharp_table(results))
+        if any(name.startswith("venvworker") for photo in results["photos"] for name in photo["cases"]):
+            found.append(package_gap_table(results))
         found.append(_peer_table(results))
         found.append(_peer_memory_table(results))
     if results.get("imports"):
@@ -124,6 +126,27 @@ def versus_sharp_table(results: Results) -> Table:
     ]  # fmt: skip
     title = (f"polythumb as deployed ({ours}) vs sharp, one interleaved run: each cell wall / CPU median, ms; "
              "ratios wall / CPU (above 1: polythumb faster); x3 = 128+512+1024, 1 = the 256 box, JPEG q85")  # fmt: skip
+    return (title, headers, rows)
+
+
+def package_gap_table(results: Results) -> Table:
+    """The package against this venv, in the benchmark's process and run exactly as a package is."""
+    from benchmarks.targets import DEPLOYED_REFERENCE
+
+    rows = []
+    for photo in results["photos"]:
+        for label in ("x3", "256"):
+            package, worker, here = f"{DEPLOYED_REFERENCE}pkg_{label}", f"venvworker_{label}", f"polythumb_{label}"
+            if package not in photo["cases"] or worker not in photo["cases"]:
+                continue
+            rows.append([photo["name"], label, _wall_cpu(photo, here), _wall_cpu(photo, worker),
+                         _wall_cpu(photo, package), _ratio_pair(photo, package, worker),
+                         _ratio_pair(photo, here, worker)])  # fmt: skip
+    headers = ["input", "sizes", "venv, in the benchmark", "venv, run as a package", f"{DEPLOYED_REFERENCE} package",
+               "package / venv as a package", "in the benchmark / as a package"]  # fmt: skip
+    title = ("The package gap: this venv timed in the benchmark's own process, and run exactly as the package is "
+             "(a worker under python -S timing itself), against the package; wall / CPU medians, ms (a ratio "
+             "above 1: the right-hand one is faster)")  # fmt: skip
     return (title, headers, rows)
 
 

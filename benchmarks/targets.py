@@ -240,6 +240,19 @@ def sharp_targets(results: Results) -> list[dict[str, Any]]:
                 f"{theirs[0] if theirs[0] is None else f'{theirs[0]:+.1f}'} MB, sharp's best "
                 f"{theirs[1] if theirs[1] is None else f'{theirs[1]:+.1f}'} MB (the lower is the bar)",
             ))  # fmt: skip
+    for photo in results["photos"]:
+        for label in ("x3", "256"):
+            package, worker = f"{DEPLOYED_REFERENCE}pkg_{label}", f"venvworker_{label}"
+            if photo["name"] != "jpeg-12mp" or package not in photo["cases"] or worker not in photo["cases"]:
+                continue
+            ratio = _ms(photo, package, "cpu_median_ms") / _ms(photo, worker, "cpu_median_ms")
+            found.append(_issue25(
+                f"the package within 1.05x of this venv run the same way ({photo['name']}, {label})", ratio, 1.05,
+                at_most=True, unit="x",
+                detail=f"CPU {_ms(photo, package, 'cpu_median_ms'):.0f} vs {_ms(photo, worker, 'cpu_median_ms'):.0f} "
+                f"ms; wall {_ms(photo, package):.0f} vs {_ms(photo, worker):.0f} ms; in the benchmark's own process "
+                f"{_ms(photo, f'polythumb_{label}', 'cpu_median_ms'):.0f} ms CPU",
+            ))  # fmt: skip
     several = results.get("formats")
     if several:
         cases = several["cases"]
