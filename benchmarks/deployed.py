@@ -106,6 +106,7 @@ def _installed(requirements: bytes, cache: Path, name: str) -> Path:
 
 def build(cloud: str, cache: Path) -> Deployed:
     """Builds ``cloud``'s package for x86_64 and this Python, unpacks it with its runtime's dependencies."""
+    cache = cache.resolve()  # the worker runs in the package directory: its PYTHONPATH must not be relative
     cache.mkdir(parents=True, exist_ok=True)
     provider = next(p for p in PROVIDERS if p.name == cloud)
     if cloud == "aws":
