@@ -161,7 +161,8 @@ class DeployedWorker(JsonLinesWorker):
         Raises:
             RuntimeError: The packaged process failed on it, or ended.
         """
-        answer = self.ask({"file": str(source), "sizes": list(sizes), "quality": quality})
+        # Absolute: the worker runs in the package's directory, not this one.
+        answer = self.ask({"file": str(source.resolve()), "sizes": list(sizes), "quality": quality})
         self.engines[str(source)] = answer["engine"]
         return SelfTimed([base64.b64decode(b) for b in answer["outputs"]], answer["wall_s"], answer["cpu_s"])
 

@@ -119,7 +119,8 @@ def versus_sharp_table(results: Results) -> Table:
         row += [" / ".join(_mb(value) for value in rss)]
         rows.append(row)
     reference = next((entry["provider"] for entry in results.get("deployed", []) if "skipped" not in entry), None)
-    ours = f"{reference} pkg" if reference else "venv"
+    measured = reference and any(f"{reference}pkg_x3" in photo["cases"] for photo in results["photos"])
+    ours = f"{reference} pkg" if measured else "venv"
     headers = [
         "input", f"pt {ours} x3", "sharp best x3", "best/pt x3", "sharp FB x3", "FB/pt x3",
         f"pt {ours} 1", "sharp 1", "sharp/pt 1", "peak RSS MB x3: pt / best / FB",
