@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import report, targets
+from benchmarks import docs_page, report, targets
 from benchmarks.run import Options, run
 
 DEFAULT_OUT = Path("reports/bench")
@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--report-only", type=Path, metavar="RESULTS", help="re-evaluate the targets and tables of a saved results.json"
     )
     parser.add_argument("--only", default="", metavar="INPUTS", help="comma-separated input names to run (default all)")
+    parser.add_argument(
+        "--docs", type=Path, default=None, metavar="PAGE",
+        help=f"the page whose generated results this run rewrites (default {docs_page.DOCS_PAGE} for a full run of "
+        "every input, none otherwise); 'none' to leave it",
+    )  # fmt: skip
     return parser
 
 
@@ -82,6 +87,13 @@ def _clouds(value: str | None, suite: str) -> tuple[str, ...]:
     return clouds
 
 
+def _docs_page(args: argparse.Namespace, options: Options) -> Path | None:
+    """The page this run regenerates: ``--docs``, else the documentation's after a full run of every input."""
+    if args.docs is not None:
+        return None if str(args.docs) == "none" else args.docs
+    return docs_page.DOCS_PAGE if options.suite == "full" and not options.only else None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns 0 when the run completed (whether or not every target is met)."""
     args = build_parser().parse_args(argv)
@@ -89,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         saved = json.loads(args.report_only.read_text(encoding="utf-8"))
         saved["targets"] = targets.evaluate(saved)
         print("\n\n".join(report.as_markdown(table) for table in report.tables(saved)))
+        if args.docs is not None and str(args.docs) != "none":
+            docs_page.write(args.docs, saved)
         return 0
     options = options_from(args)
     # One thread per process on both sides, as the peer runs (sharp.concurrency(1), UV_THREADPOOL_SIZE=1):
@@ -113,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.chart import write_chart
 
         write_chart(results, options.out / "chart.png")
-    log(f"wrote {options.out / 'results.json'}, report.md" + ("" if args.no_chart else ", chart.png"))
+    page = _docs_page(args, options)
+    if page is not None:
+        docs_page.write(page, results)
+    log(f"wrote {options.out / 'results.json'}, report.md" + ("" if args.no_chart else ", chart.png")
+        + (f", {page}" if page else ""))  # fmt: skip
     return 0
 
 

@@ -152,7 +152,7 @@ def decode_floor(data: bytes, size: int) -> list[bytes]:
     from PIL import Image
 
     from core.imaging import Box, Fit, decode, geometry
-    from core.imaging.render import DRAFT_REDUCING_GAP
+    from core.imaging.geometry import DRAFT_REDUCING_GAP
 
     with Image.open(io.BytesIO(data)) as image:
         orientation = decode.orientation_of(decode.read_exif(image))

@@ -34,6 +34,24 @@ from benchmarks.workers import JsonLinesWorker
 
 WORKER = Path(__file__).resolve().parent / "deployed_worker.py"
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+ROOT = Path(__file__).resolve().parent.parent
+#: The worker that runs this venv as a package runs (the package-gap control); its cases are ``venvworker_*``.
+DEV_VENV = "venv"
+
+
+def case_name(cloud: str, label: str) -> str:
+    """The results' case of a worker's render: ``awspkg_x3``, or ``venvworker_x3`` for the venv control."""
+    return f"venvworker_{label}" if cloud == DEV_VENV else f"{cloud}pkg_{label}"
+
+
+def dev_venv() -> Deployed:
+    """This venv as if it were a package: the repository and this interpreter's site-packages on PYTHONPATH,
+    run by the same worker under ``python -S``, with the AWS entry module and settings."""
+    import sysconfig
+
+    provider = next(p for p in PROVIDERS if p.name == "aws")
+    site = tuple(dict.fromkeys(Path(sysconfig.get_paths()[key]) for key in ("purelib", "platlib")))
+    return Deployed(DEV_VENV, "providers.aws.handler", (ROOT, *site), env=dict(provider.env), host=provider.host)
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,7 @@ def _installed(requirements: bytes, cache: Path, name: str) -> Path:
 
 def build(cloud: str, cache: Path) -> Deployed:
     """Builds ``cloud``'s package for x86_64 and this Python, unpacks it with its runtime's dependencies."""
+    cache = cache.resolve()  # the worker runs in the package directory: its PYTHONPATH must not be relative
     cache.mkdir(parents=True, exist_ok=True)
     provider = next(p for p in PROVIDERS if p.name == cloud)
     if cloud == "aws":
@@ -142,7 +161,8 @@ class DeployedWorker(JsonLinesWorker):
         Raises:
             RuntimeError: The packaged process failed on it, or ended.
         """
-        answer = self.ask({"file": str(source), "sizes": list(sizes), "quality": quality})
+        # Absolute: the worker runs in the package's directory, not this one.
+        answer = self.ask({"file": str(source.resolve()), "sizes": list(sizes), "quality": quality})
         self.engines[str(source)] = answer["engine"]
         return SelfTimed([base64.b64decode(b) for b in answer["outputs"]], answer["wall_s"], answer["cpu_s"])
 

@@ -35,6 +35,9 @@ def tables(results: Results) -> list[Table]:
     """The report's tables: (title, headers, rows)."""
     found = [_time_table(results), _engine_table(results), _memory_table(results)]
     if any(name.startswith(("sharp", "awspkg")) for photo in results["photos"] for name in photo["cases"]):
+        found.append(versus_sharp_table(results))
+        if any(name.startswith("venvworker") for photo in results["photos"] for name in photo["cases"]):
+            found.append(package_gap_table(results))
         found.append(_peer_table(results))
         found.append(_peer_memory_table(results))
     if results.get("imports"):
@@ -51,7 +54,7 @@ def tables(results: Results) -> list[Table]:
         found.append((title, ["workers", "images/s", "vs 1 worker", "CPU ms/image", "cores used"], rows))
     if "formats" in results:
         found.append(formats_table(results["formats"]))
-    for issue in (7, 14):
+    for issue in (7, 14, 25):
         rows = []
         for target in results.get("targets", []):
             if target.get("issue", 7) != issue:
@@ -67,28 +70,96 @@ def tables(results: Results) -> list[Table]:
 
 
 def formats_table(result: dict[str, Any]) -> Table:
-    """The table of :func:`benchmarks.formats.measure`'s result: every case against each one-format baseline."""
+    """The table of :func:`benchmarks.formats.measure`'s result: every case, its output bytes, and its CPU
+    against the JPEG-only baseline (the target judges the several-format cases on it)."""
     cases = result["cases"]
-    three = cases["three_formats"]
+    base = cases[result["baseline"]]
     rows = []
-    for name, case in cases.items():
-        ratio = three["median_ms"] / case["median_ms"] if name != "three_formats" else None
-        judged = name == result["baseline"]
+    for case in cases.values():
+        several = len(case["formats"]) > 1
+        efforts = case.get("efforts") or [None] * len(case["formats"])
+        described = ", ".join(fmt if effort is None else f"{fmt} (effort {effort})"
+                              for fmt, effort in zip(case["formats"], efforts, strict=True))  # fmt: skip
+        ratio = case["cpu_median_ms"] / base["cpu_median_ms"]
         rows.append([
-            ", ".join(case["formats"]),
+            described,
             f"{case['median_ms']:.0f}",
             f"{case['cpu_median_ms']:.0f}",
-            "-" if ratio is None else f"{ratio:.2f}x",
-            "-" if ratio is None else f"{three['cpu_median_ms'] / case['cpu_median_ms']:.2f}x",
-            f"<= {result['target_ratio']:g}x" if judged else "",
-            ("yes" if result["ratio"] <= result["target_ratio"] else "NO") if judged else "",
+            f"{sum(case['out_bytes']) / 1024:.0f}",
+            f"{ratio:.2f}x",
+            f"<= {result['target_ratio']:g}x" if several else "",
+            ("yes" if ratio <= result["target_ratio"] else "NO") if several else "",
         ])  # fmt: skip
     title = (
         f"Several formats from one decode: {result['input']}, sizes {'/'.join(map(str, result['sizes']))} "
-        f"(medians of {three['rounds']} interleaved rounds)"
+        f"(medians of {cases['three_formats']['rounds']} interleaved rounds; effort: the encoder's default "
+        "unless named)"
     )
-    headers = ["formats", "wall ms", "CPU ms", "3 formats vs this (wall)", "(CPU)", "target", "met"]
+    headers = ["formats", "wall ms", "CPU ms", "KB out (3 sizes)", "CPU vs JPEG alone", "target", "met"]
     return (title, headers, rows)
+
+
+def versus_sharp_table(results: Results) -> Table:
+    """Issue 25's table: polythumb as deployed against sharp, wall and CPU medians and peak RSS side by side."""
+    from benchmarks.targets import _deployed_case
+
+    rows = []
+    for photo in results["photos"]:
+        failed = photo.get("failed", {})
+        row = [photo["name"]]
+        for label, peers in (("x3", ("sharpbest_x3", "sharp_x3")), ("256", ("sharp_256",))):
+            ours, _ = _deployed_case(results, photo, label)
+            row += [_wall_cpu(photo, ours)]
+            for peer in peers:
+                if peer in failed:
+                    row += ["cannot read", "-"]
+                    continue
+                row += [_wall_cpu(photo, peer), _ratio_pair(photo, peer, ours)]
+        rss = [_case(photo, case, "peak_rss_mb") for case in ("polythumb_x3", "sharpbest_x3", "sharp_x3")]
+        row += [" / ".join(_mb(value) for value in rss)]
+        rows.append(row)
+    reference = next((entry["provider"] for entry in results.get("deployed", []) if "skipped" not in entry), None)
+    measured = reference and any(f"{reference}pkg_x3" in photo["cases"] for photo in results["photos"])
+    ours = f"{reference} pkg" if measured else "venv"
+    headers = [
+        "input", f"pt {ours} x3", "sharp best x3", "best/pt x3", "sharp FB x3", "FB/pt x3",
+        f"pt {ours} 1", "sharp 1", "sharp/pt 1", "peak RSS MB x3: pt / best / FB",
+    ]  # fmt: skip
+    title = (f"polythumb as deployed ({ours}) vs sharp, one interleaved run: each cell wall / CPU median, ms; "
+             "ratios wall / CPU (above 1: polythumb faster); x3 = 128+512+1024, 1 = the 256 box, JPEG q85")  # fmt: skip
+    return (title, headers, rows)
+
+
+def package_gap_table(results: Results) -> Table:
+    """The package against this venv, in the benchmark's process and run exactly as a package is."""
+    from benchmarks.targets import DEPLOYED_REFERENCE
+
+    rows = []
+    for photo in results["photos"]:
+        for label in ("x3", "256"):
+            package, worker, here = f"{DEPLOYED_REFERENCE}pkg_{label}", f"venvworker_{label}", f"polythumb_{label}"
+            if package not in photo["cases"] or worker not in photo["cases"]:
+                continue
+            rows.append([photo["name"], label, _wall_cpu(photo, here), _wall_cpu(photo, worker),
+                         _wall_cpu(photo, package), _ratio_pair(photo, package, worker),
+                         _ratio_pair(photo, here, worker)])  # fmt: skip
+    headers = ["input", "sizes", "venv, in the benchmark", "venv, run as a package", f"{DEPLOYED_REFERENCE} package",
+               "package / venv as a package", "in the benchmark / as a package"]  # fmt: skip
+    title = ("The package gap: this venv timed in the benchmark's own process, and run exactly as the package is "
+             "(a worker under python -S timing itself), against the package; wall / CPU medians, ms (a ratio "
+             "above 1: the right-hand one is faster)")  # fmt: skip
+    return (title, headers, rows)
+
+
+def _wall_cpu(photo: Results, name: str) -> str:
+    wall, cpu = _case(photo, name), _case(photo, name, "cpu_median_ms")
+    return "-" if wall is None else f"{_ms(wall)} / {_ms(cpu)}"
+
+
+def _ratio_pair(photo: Results, top: str, bottom: str) -> str:
+    wall = _ratio(_case(photo, top), _case(photo, bottom))
+    cpu = _ratio(_case(photo, top, "cpu_median_ms"), _case(photo, bottom, "cpu_median_ms"))
+    return f"{wall} / {cpu}"
 
 
 def _peer_table(results: Results) -> Table:

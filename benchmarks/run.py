@@ -148,6 +148,10 @@ def _start_deployed(
         log(f"deployed: {cloud} cold start, {options.deployed_repeats} fresh interpreters")
         results["deployed"].append(deployed.coldstart(package, repeats=options.deployed_repeats))
         workers[cloud] = stack.enter_context(deployed.DeployedWorker(package))
+    if workers:
+        # The control for the package gap: this venv's code and wheels run exactly as a package is (a worker
+        # process under python -S, timing itself), so package vs venv compares like with like.
+        workers[deployed.DEV_VENV] = stack.enter_context(deployed.DeployedWorker(deployed.dev_venv()))
     return workers
 
 
@@ -161,7 +165,8 @@ def _peer_runners(
             runners[name] = functools.partial(sharp.render, path, mode=mode, sizes=sizes, quality=QUALITY)
     for cloud, worker in packages.items():
         for label, sizes in DEPLOYED_SIZES.items():
-            runners[f"{cloud}pkg_{label}"] = functools.partial(worker.render, path, sizes=sizes, quality=QUALITY)
+            runners[deployed.case_name(cloud, label)] = functools.partial(worker.render, path, sizes=sizes,
+                                                                          quality=QUALITY)  # fmt: skip
     return runners
 
 

@@ -1,4 +1,4 @@
-"""The targets of issues 7 and 14, checked against a run's results.
+"""The targets of issues 7, 14 and 25, checked against a run's results.
 
 Each target names the figures it compares. "One size" is the default box
 (256); the three sizes are 128, 512 and 1024, compared with one render of the
@@ -67,6 +67,7 @@ def evaluate(results: Results) -> list[dict[str, Any]]:
                     f"other SDKs: {foreign or 'none'}")
         )  # fmt: skip
     found += peer_targets(results)
+    found += sharp_targets(results)
     if "throughput" in results:
         speed = results["throughput"]
         cpu = speed["cpu_ms_per_image"]
@@ -192,4 +193,81 @@ def peer_targets(results: Results) -> list[dict[str, Any]]:
             f"python -S); pyvips at import: {entry['loaded_at_import']['pyvips']}; first libvips render pays "
             f"+{entry['vips_first_use_ms']:.0f} ms, first HEIC +{entry['heif_first_use_ms']:.0f} ms",
         ))  # fmt: skip
+    return found
+
+
+# -- issue 25: ahead of sharp at its best, as deployed ------------------------------------------------------
+
+#: Inputs whose three sizes must beat sharp's best by this factor (CPU medians, polythumb as deployed).
+BEST_X3_LIMITS = {"jpeg-12mp": 1.1, "png-12mp": 1.1, "webp-12mp": 1.1, "jpeg-24mp": 1.0, "jpeg-50mp": 1.0}
+#: Inputs whose one size (the 256 box) must be no slower than sharp's.
+ONE_SIZE_INPUTS = ("jpeg-12mp", "png-12mp", "webp-12mp", "real-rocket-jpeg", "real-retina-jpeg",
+                   "real-astronaut-png", "real-coffee-webp")  # fmt: skip
+#: Peak RSS over sharp's (three sizes, each over its own warm idle process), every input sharp reads.
+RSS_MARGIN_MB = 10.0
+
+
+def _issue25(text: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    return {**_target(text, *args, **kwargs), "issue": 25}
+
+
+def sharp_targets(results: Results) -> list[dict[str, Any]]:
+    """Issue 25's targets: three sizes against sharp's best and the Firebase way, one size, memory, formats."""
+    found: list[dict[str, Any]] = []
+    has_sharp = "sharp" in results["meta"] and "skipped" not in results["meta"]["sharp"]
+    for photo in results["photos"] if has_sharp else []:
+        name = photo["name"]
+        checks = []
+        if name in BEST_X3_LIMITS:
+            checks.append(("x3", "sharpbest_x3", BEST_X3_LIMITS[name], "3 sizes vs sharp's best"))
+            checks.append(("x3", "sharp_x3", 1.5, "3 sizes vs sharp the Firebase way"))
+        if name in ONE_SIZE_INPUTS:
+            checks.append(("256", "sharp_256", 1.0, "1 size vs sharp"))
+        for label, peer, limit, what in checks:
+            ours, how = _deployed_case(results, photo, label)
+            if ours not in photo["cases"] or peer not in photo["cases"]:
+                continue
+            target = _cpu_ratio(photo, f"deployed, {what} >= {limit:g}x ({name})", peer, ours, limit, how=how)
+            found.append({**target, "issue": 25})
+        ours_rss = photo["cases"].get("polythumb_x3", {}).get("peak_rss_mb")
+        theirs = [photo["cases"].get(case, {}).get("peak_rss_mb") for case in ("sharp_x3", "sharpbest_x3")]
+        known = [value for value in theirs if value is not None]
+        if ours_rss is not None and known:
+            found.append(_issue25(
+                f"peak RSS, 3 sizes <= sharp's + {RSS_MARGIN_MB:g} MB ({name})", ours_rss - min(known),
+                RSS_MARGIN_MB, at_most=True, unit="MB",
+                detail=f"polythumb {ours_rss:+.1f} MB ({photo['engine']['x3']}); sharp the Firebase way "
+                f"{theirs[0] if theirs[0] is None else f'{theirs[0]:+.1f}'} MB, sharp's best "
+                f"{theirs[1] if theirs[1] is None else f'{theirs[1]:+.1f}'} MB (the lower is the bar)",
+            ))  # fmt: skip
+    for photo in results["photos"]:
+        for label in ("x3", "256"):
+            package, worker = f"{DEPLOYED_REFERENCE}pkg_{label}", f"venvworker_{label}"
+            if photo["name"] != "jpeg-12mp" or package not in photo["cases"] or worker not in photo["cases"]:
+                continue
+            ratio = _ms(photo, package, "cpu_median_ms") / _ms(photo, worker, "cpu_median_ms")
+            found.append(_issue25(
+                f"the package within 1.05x of this venv run the same way ({photo['name']}, {label})", ratio, 1.05,
+                at_most=True, unit="x",
+                detail=f"CPU {_ms(photo, package, 'cpu_median_ms'):.0f} vs {_ms(photo, worker, 'cpu_median_ms'):.0f} "
+                f"ms; wall {_ms(photo, package):.0f} vs {_ms(photo, worker):.0f} ms; in the benchmark's own process "
+                f"{_ms(photo, f'polythumb_{label}', 'cpu_median_ms'):.0f} ms CPU",
+            ))  # fmt: skip
+    several = results.get("formats")
+    if several:
+        cases = several["cases"]
+        base = cases[several["baseline"]]
+        for case, what in (("three_formats", "default efforts"), ("three_formats_fastest", "fastest efforts")):
+            if case not in cases:
+                continue
+            measured = cases[case]
+            sizes = measured.get("out_bytes_by_format", {})
+            found.append(_issue25(
+                f"AVIF+WebP+JPEG <= {several['target_ratio']:g}x JPEG alone, CPU ({what})",
+                measured["cpu_median_ms"] / base["cpu_median_ms"], several["target_ratio"], at_most=True, unit="x",
+                detail=f"CPU {measured['cpu_median_ms']:.0f} ms vs {base['cpu_median_ms']:.0f} ms (wall "
+                f"{measured['median_ms']:.0f} vs {base['median_ms']:.0f}); out "
+                + ", ".join(f"{fmt} {size / 1024:.0f} KB" for fmt, size in sizes.items())
+                + f" ({several['input']}, sizes {'/'.join(map(str, several['sizes']))})",
+            ))  # fmt: skip
     return found

@@ -20,6 +20,7 @@ from urllib.parse import quote, unquote
 
 from core import __version__
 from core.errors import InvalidKey
+from core.imaging.encoding import non_default_effort
 from core.imaging.types import EXTENSIONS, Box, Fit
 from core.storage.validation import collapse_slashes
 
@@ -97,6 +98,10 @@ class RenderSpec:
         fit: ``contain``, ``cover`` or ``smart``.
         strip_metadata: Whether EXIF, XMP and ICC are stripped.
         animated: ``first`` (a still of the first frame) or ``keep`` (an animated output).
+        effort: The encoder effort (:mod:`core.imaging.encoding`); None for the format's default.
+
+    The imaging engine (``THUMBS_ENGINE``) is not part of it: both engines make the same thumbnail, so
+    changing the engine re-renders nothing.
     """
 
     format: str
@@ -104,16 +109,20 @@ class RenderSpec:
     fit: Fit
     strip_metadata: bool
     animated: str = "first"
+    effort: int | None = None
 
     def digest(self, box: Box) -> str:
         """The ``polythumb_params`` of a thumbnail in ``box``: a changed spec or box gives another digest.
 
-        The text digested for ``animated="first"`` is the one polythumb has always written, so thumbnails
-        rendered before profiles existed stay current.
+        The text digested for ``animated="first"`` and the default effort is the one polythumb has always
+        written, so thumbnails rendered before profiles (and effort) existed stay current.
         """
         params = f"{self.format}|{self.quality}|{self.fit}|{int(self.strip_metadata)}|{box}"
         if self.animated != "first":
             params += f"|animated={self.animated}"
+        effort = non_default_effort(self.format, self.effort)
+        if effort is not None:
+            params += f"|effort={effort}"
         return hashlib.sha256(params.encode()).hexdigest()[:16]
 
 

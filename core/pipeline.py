@@ -347,7 +347,7 @@ class Thumbnailer:
             body,
             boxes=list(dict.fromkeys(item.output.box for item in stale)),
             fit=first.fit,
-            encodings=list(dict.fromkeys((item.output.format, item.output.quality) for item in stale)),
+            encodings=list(dict.fromkeys((o.format, o.quality, o.effort) for o in (item.output for item in stale))),
             strip_metadata=config.profiles.strip_metadata,
             max_pixels=config.max_pixels,
             animated=first.animated,

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
+from core.imaging.encoding import EFFORTS, effort_error, non_default_effort
 from core.imaging.types import FORMATS, MAX_ENCODED_EDGE, Box, Fit
 from core.keys import RenderSpec, render_key
 from core.syntax import MAX_SIZES, check_template, parse_boxes
@@ -55,7 +56,7 @@ from core.syntax import MAX_SIZES, check_template, parse_boxes
 PROFILES_SETTING = "THUMBS_PROFILES"
 DEFAULT_PROFILE = "default"
 ANIMATED = ("first", "keep")
-FIELDS = ("match", "exclude", "sizes", "formats", "fit", "quality", "animated", "key_template")
+FIELDS = ("match", "exclude", "sizes", "formats", "fit", "quality", "effort", "animated", "key_template")
 #: Which output format ``auto`` picks, by the source key's extension. Web formats keep their family;
 #: GIF (first frame only), TIFF, BMP, ICO and unknown kinds may carry alpha and are not web formats, so
 #: they become PNG; HEIC photos become WebP (lossy, with alpha).
@@ -112,6 +113,8 @@ class Profile:
         quality: ``(format, quality)`` pairs; a format not listed uses the encoder's default.
         animated: ``first`` (a still of the first frame) or ``keep`` (animated WebP).
         key_template: Output key template (see ``THUMBS_KEY_TEMPLATE``).
+        effort: ``(format, effort)`` pairs set to other than the encoder's default
+            (:mod:`core.imaging.encoding`); a format not listed uses the default.
     """
 
     name: str
@@ -123,6 +126,7 @@ class Profile:
     quality: tuple[tuple[str, int | None], ...]
     animated: str
     key_template: str
+    effort: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def recipe(
@@ -144,6 +148,10 @@ class Profile:
     def quality_for(self, fmt: str) -> int | None:
         """The quality asked for ``fmt`` (None: the encoder's default)."""
         return dict(self.quality).get(fmt)
+
+    def effort_for(self, fmt: str) -> int | None:
+        """The encoder effort asked for ``fmt`` (None: the encoder's default)."""
+        return dict(self.effort).get(fmt)
 
     def takes(self, key: str) -> bool:
         """Whether this profile renders ``key`` (its globs; the global filter is :class:`Profiles`')."""
@@ -182,7 +190,9 @@ class Profile:
             Output(
                 key=render_key(self.key_template, key, box, fmt),
                 box=box,
-                spec=RenderSpec(fmt, self.quality_for(fmt), self.fit, strip_metadata, self.animated),
+                spec=RenderSpec(
+                    fmt, self.quality_for(fmt), self.fit, strip_metadata, self.animated, self.effort_for(fmt)
+                ),
                 profile=self.name,
             )
             for box in boxes
@@ -199,6 +209,7 @@ class Profile:
             "formats": list(self.formats),
             "fit": str(self.fit),
             "quality": {fmt: quality for fmt, quality in self.quality if quality is not None},
+            "effort": dict(self.effort),
             "animated": self.animated,
             "key_template": self.key_template,
         }
@@ -209,9 +220,9 @@ class Output:
     """One output of one source: where it goes and everything that decides its bytes.
 
     ``params`` is the digest written as ``polythumb_params``; it covers the
-    format, quality, fit, metadata stripping, box and (when not ``first``) the
-    animation mode. The profile's name is not in it: renaming a profile does
-    not re-render anything.
+    format, quality, fit, metadata stripping, box, (when not ``first``) the
+    animation mode and (when not the encoder's default) the effort. The
+    profile's name is not in it: renaming a profile does not re-render anything.
     """
 
     key: str
@@ -235,6 +246,10 @@ class Output:
     @property
     def animated(self) -> str:
         return self.spec.animated
+
+    @property
+    def effort(self) -> int | None:
+        return self.spec.effort
 
     @property
     def params(self) -> str:
@@ -314,6 +329,7 @@ class Profiles:
                     "box": str(output.box),
                     "format": output.format,
                     "quality": output.quality,
+                    "effort": output.effort,
                     "fit": str(output.fit),
                     "animated": output.animated,
                     "params": output.params,
@@ -418,6 +434,7 @@ def _parse_profile(
         quality=_quality(fields["quality"], f"{here}, field 'quality'") if "quality" in fields else base.quality,
         animated=_choice(fields.get("animated", "first"), ANIMATED, f"{here}, field 'animated'", str),
         key_template=_template(fields.get("key_template", base.key_template), f"{here}, field 'key_template'"),
+        effort=_effort(fields.get("effort"), f"{here}, field 'effort'"),
     )
     check_outputs(profile, include=include, sizes=f"{here}, field 'sizes'", formats=f"{here}, field 'formats'")
     _check_keys_distinct(profile, here)
@@ -510,6 +527,25 @@ def _quality(value: Any, here: str) -> tuple[tuple[str, int | None], ...]:
     # A quality for a format the profile does not write is harmless (and kept for later).
     return tuple((fmt, _one_quality(value[fmt], f"{here}.{fmt}", accepted) if fmt in value else None)
                  for fmt in FORMATS)  # fmt: skip
+
+
+def _effort(value: Any, here: str) -> tuple[tuple[str, int], ...]:
+    """The ``effort`` table, validated; only values other than the encoder's default are kept (a default
+    written out must not change ``polythumb_params``)."""
+    ranges = ", ".join(f"{fmt} {low}-{high} (default {default})" for fmt, (low, high, default) in EFFORTS.items())
+    accepted = f"a table of whole numbers per format, e.g. {{ webp = 2, avif = 4 }}: {ranges}"
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{here}: {value!r} is not valid; accepted values: {accepted}")
+    chosen = []
+    for fmt, effort in value.items():
+        problem = effort_error(fmt, effort) if fmt in FORMATS else f"{fmt!r} is not a format"
+        if problem is not None:
+            raise ConfigError(f"{here}.{fmt}: {problem}; accepted values: {accepted}")
+        if non_default_effort(fmt, effort) is not None:
+            chosen.append((fmt, effort))
+    return tuple(sorted(chosen))
 
 
 def _one_quality(value: Any, here: str, accepted: str) -> int:

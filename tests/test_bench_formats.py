@@ -23,5 +23,11 @@ def test_formats_case_measures_both_renders_and_prints_the_ratio(tmp_path: Path)
     assert len(cases["three_formats"]["out_bytes"]) == 9  # 3 sizes x 3 formats, from one decode
     assert all(size > 0 for size in cases["three_formats"]["out_bytes"])
     assert result["ratio"] == cases["three_formats"]["median_ms"] / cases["jpeg_only"]["median_ms"]
+    assert cases["three_formats_fastest"]["efforts"] == [0, 0, None]
+    assert result["fastest_cpu_ratio"] == cases["three_formats_fastest"]["cpu_median_ms"] / cases["jpeg_only"][
+        "cpu_median_ms"
+    ]
+    # The effort reaches the encoder: libwebp's method 0 writes other bytes than its default, method 4.
+    assert cases["webp_effort0_only"]["out_bytes"] != cases["webp_only"]["out_bytes"]
     text = as_text(formats_table(result))
-    assert "avif, webp, jpeg" in text and "<= 2.5x" in text
+    assert "avif, webp, jpeg" in text and "<= 2.5x" in text and "webp (effort 0)" in text

@@ -127,8 +127,11 @@ def test_targets_table_and_markdown(results: dict[str, Any], bench: tuple[Path, 
     for title in ("Time, ms", "Engines side by side", "Peak RSS", "polythumb run", "Targets"):
         assert title in stdout
     markdown = (out / "report.md").read_text(encoding="utf-8")
-    peer_tables = "skipped" not in results["meta"]["sharp"]  # the sharp tables: times, and memory and quality
-    assert markdown.count("| input |") == 3 + 2 * peer_tables
+    # The sharp tables: issue 25's side by side (wall, CPU, RSS), times, and memory and quality.
+    peer_tables = "skipped" not in results["meta"]["sharp"]
+    assert markdown.count("| input |") == 3 + 3 * peer_tables
+    if peer_tables:
+        assert "vs sharp, one interleaved run" in markdown and "Targets (issue 25)" in markdown
     if results["imports"]:  # empty where no provider SDK is installed (the core-only session)
         assert "Entrypoint import" in stdout and "| provider |" in markdown
 
@@ -138,3 +141,32 @@ def test_the_chart_is_a_png(bench: tuple[Path, str]) -> None:
     chart = bench[0] / "chart.png"
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert chart.stat().st_size > 10_000
+
+
+def test_the_docs_page_is_rewritten_from_the_run_between_its_markers(results: dict[str, Any], tmp_path: Path) -> None:
+    from benchmarks import docs_page
+
+    page = tmp_path / "performance.md"
+    original = (ROOT / docs_page.DOCS_PAGE).read_text(encoding="utf-8")  # the real page carries the markers
+    page.write_text(original, encoding="utf-8")
+    docs_page.write(page, results)
+    written = page.read_text(encoding="utf-8")
+    before, rest = written.split(docs_page.START)
+    generated, after = rest.split(docs_page.END)
+    assert before == original.split(docs_page.START)[0] and after == original.split(docs_page.END)[1]
+    assert results["meta"]["date"] in generated and "Several formats from one decode" in generated
+    assert "issue" not in generated.lower() and "load average" not in generated  # user documentation
+    if "skipped" not in results["meta"]["sharp"]:
+        assert "vs sharp, one interleaved run" in generated and "Targets: as deployed against sharp" in generated
+    docs_page.write(page, results)  # again: the same page, nothing accumulates
+    assert page.read_text(encoding="utf-8") == written
+
+
+def test_a_page_without_the_markers_is_refused(results: dict[str, Any], tmp_path: Path) -> None:
+    from benchmarks import docs_page
+
+    page = tmp_path / "performance.md"
+    page.write_text("# Performance\n\nTyped figures.\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="markers"):
+        docs_page.write(page, results)
+    assert page.read_text(encoding="utf-8") == "# Performance\n\nTyped figures.\n"

@@ -28,6 +28,12 @@ DEFAULT_BOX = Box(128, 128)
 EXIF_IFD = 0x8769
 # Tags describing the source raster (a TIFF's strips, sample layout), not kept in thumbnails.
 RASTER_LAYOUT_TAGS = (0x0100, 0x0101, 0x0102, 0x0103, 0x0106, 0x0111, 0x0115, 0x0116, 0x0117, 0x011C)
+#: Tags that describe the file rather than the photo, which an encoder may rewrite for the thumbnail: its
+#: resolution (libvips writes the thumbnail's own), the embedded EXIF thumbnail's pointer and length (the
+#: thumbnail embeds none) and DNG raw-sensor tags (0xC612 up; libexif, which libvips writes EXIF with, drops
+#: tags it does not know).
+FILE_DESCRIPTION_TAGS = (0x011A, 0x011B, 0x0128, 0x0201, 0x0202)
+DNG_TAGS_FROM = 0xC612
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -45,6 +51,7 @@ def render(
     quality: int | None = None,
     strip_metadata: bool = True,
     max_pixels: int = MAX_PIXELS,
+    engine: str = "auto",
 ) -> list[Thumbnail]:
     return render_thumbnails(
         data,
@@ -54,6 +61,7 @@ def render(
         quality=quality,
         strip_metadata=strip_metadata,
         max_pixels=max_pixels,
+        engine=engine,
     )
 
 
@@ -336,7 +344,12 @@ def test_corrupt_exif_renders_as_orientation_1(name: str, strip_metadata: bool) 
 def test_corrupt_exif_with_a_truncated_ifd_renders() -> None:
     name = "exif-corrupt-truncated-ifd.jpg"
     output = render_one(read(name), output_format="jpeg", strip_metadata=False)
-    reference = full_decode(name).resize(output.size, Image.Resampling.LANCZOS)
+    # The reference is decoded at the same DCT scale (1/2 of this 500x500 scan): compared with a full
+    # decode, the scaled decode of its fine detail alone differs by ~5 levels, wherever its size ratio
+    # lets it be reduced (4.0 and up before 1.9 became the reduction margin, 3.8 and up since).
+    with Image.open(CORPUS / name) as source:
+        source.draft(source.mode, (250, 250))
+        reference = source.convert("L").resize(output.size, Image.Resampling.LANCZOS)
     assert mean_abs_diff(output, reference) < 4
 
 
@@ -348,9 +361,9 @@ def test_draft_decodes_a_large_jpeg_at_a_reduced_size(
 ) -> None:
     thumbnails = render(large_jpeg, Box(256, 256), Box(64, 64), output_format="jpeg")
     assert [(t.width, t.height) for t in thumbnails] == [(256, 192), (64, 48)]
-    # The largest box needs 256x192, twice that is 512x384: DCT scaling 1/4 is the
+    # The largest box needs 256x192, 1.9 times that is 487x365: DCT scaling 1/8 (500x375) is the
     # largest reduction that still delivers it. A full decode would be 4000x3000.
-    assert decoded_sizes == [("JPEG", (1000, 750))]
+    assert decoded_sizes == [("JPEG", (500, 375))]
     with Image.open(io.BytesIO(large_jpeg)) as image:
         image.load()
     assert decoded_sizes[-1] == ("JPEG", (4000, 3000))  # the recorder sees full decodes too
@@ -373,12 +386,13 @@ def test_many_boxes_come_from_one_decode_each_from_a_larger_result(
     original_resize = Image.Image.resize
     resized_from = record_resizes(monkeypatch)
     boxes = [Box(256, 256), Box(512, 512), Box(64, 64), Box(128, 128)]
-    thumbnails = render(large_jpeg, *boxes, output_format="jpeg")
+    # The Pillow engine's decode and resizes are recorded (auto renders this 0.75 Mpx decode with libvips).
+    thumbnails = render(large_jpeg, *boxes, output_format="jpeg", engine="pillow")
     assert [(t.width, t.height) for t in thumbnails] == [(256, 192), (512, 384), (64, 48), (128, 96)]
-    # One decode, sized for the largest box: 2 x 512x384 fits in 1/2 scale.
-    assert decoded_sizes == [("JPEG", (2000, 1500))]
+    # One decode, sized for the largest box: 1.9 x 512x384 fits in 1/4 scale.
+    assert decoded_sizes == [("JPEG", (1000, 750))]
     # Largest first; each smaller box from the previous result (at least twice its size).
-    assert resized_from == [(2000, 1500), (512, 384), (256, 192), (128, 96)]
+    assert resized_from == [(1000, 750), (512, 384), (256, 192), (128, 96)]
     # Deriving from a larger thumbnail looks like resizing the decoded image directly.
     monkeypatch.setattr(Image.Image, "resize", original_resize)
     (alone,) = render(large_jpeg, Box(64, 64), output_format="jpeg", quality=95)
@@ -390,7 +404,7 @@ def test_cover_boxes_reuse_a_larger_cover_of_the_same_region(
     large_jpeg: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     resized_from = record_resizes(monkeypatch)
-    thumbnails = render(large_jpeg, Box(64, 64), Box(400, 400), Box(100, 300), fit=Fit.COVER)
+    thumbnails = render(large_jpeg, Box(64, 64), Box(400, 400), Box(100, 300), fit=Fit.COVER, engine="pillow")
     assert [(t.width, t.height) for t in thumbnails] == [(64, 64), (400, 400), (100, 300)]
     # 400x400 from the decode; 100x300 shows a region outside the 400x400 crop, so
     # from the decode too; 64x64 is the same centred square as 400x400.
@@ -636,9 +650,11 @@ def test_keeping_metadata_keeps_exif_with_orientation_reset(name: str, output_fo
     exif = output.getexif()
     assert dict(exif.get_ifd(GPS_IFD)) == source_gps
     assert exif.get(ORIENTATION, 1) == 1
-    for tag, value in source_exif.items():
-        if tag not in (ORIENTATION, GPS_IFD, EXIF_IFD, *RASTER_LAYOUT_TAGS):
-            assert exif.get(tag) == value, hex(tag)
+    facts = {tag: value for tag, value in source_exif.items() if tag < DNG_TAGS_FROM
+             and tag not in (ORIENTATION, GPS_IFD, EXIF_IFD, *RASTER_LAYOUT_TAGS, *FILE_DESCRIPTION_TAGS)}  # fmt: skip
+    assert facts, "the source has facts to keep"
+    for tag, value in facts.items():
+        assert exif.get(tag) == value, hex(tag)
 
 
 def test_kept_exif_says_orientation_1_for_rotated_sources() -> None:

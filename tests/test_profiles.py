@@ -162,6 +162,11 @@ def test_fields_left_out_take_the_single_recipe_settings(tmp_path: Path) -> None
             {"profiles": {"b": {"match": "*"}, "c": {"match": "*", "fit": "cover", "sizes": ["20000x20000"]}}},
             "profile 'c', field 'sizes'",
         ),
+        ({"profiles": {"a": {"match": "*", "effort": {"webp": 7}}}}, "profile 'a', field 'effort'.webp"),
+        ({"profiles": {"a": {"match": "*", "effort": {"avif": 1.5}}}}, "profile 'a', field 'effort'.avif"),
+        ({"profiles": {"a": {"match": "*", "effort": {"jpeg": 1}}}}, "jpeg has no encoder effort"),
+        ({"profiles": {"a": {"match": "*", "effort": {"heic": 1}}}}, "profile 'a', field 'effort'.heic"),
+        ({"profiles": {"a": {"match": "*", "effort": 3}}}, "profile 'a', field 'effort'"),
         ({"profiles": {}}, "'profiles' must be a non-empty table"),
         ({"recipes": {}}, "exactly one table, 'profiles'"),
     ],
@@ -459,3 +464,57 @@ def test_a_config_built_by_hand_gets_the_one_recipe_of_its_own_fields() -> None:
     assert [(o.key, o.format) for o in config.profiles.outputs_for("a/b.jpg")] == [("a/b-64x64.webp", "webp")]
     assert config.profiles.outputs_for("a/b.png") == []  # its THUMBS_INCLUDE too
     assert Config().profiles == load_config({}).profiles
+
+
+# -- encoder effort ------------------------------------------------------------------------------------
+
+
+def _effort_document(effort: dict[str, int] | None) -> dict[str, Any]:
+    profile: dict[str, Any] = {"match": ["*"], "sizes": [64], "formats": ["avif", "webp", "jpeg", "png"]}
+    if effort is not None:
+        profile["effort"] = effort
+    return {"profiles": {"all": profile}}
+
+
+def test_effort_left_out_or_set_to_the_default_keeps_every_digest() -> None:
+    """Existing thumbnails stay current: an effort enters polythumb_params only when it changes the bytes."""
+    digests = {}
+    for name, effort in (("unset", None), ("defaults", {"webp": 4, "avif": 0, "png": 6})):
+        config = load_config({"THUMBS_PROFILES": json.dumps(_effort_document(effort))})
+        digests[name] = {output.format: output.params for output in config.profiles.outputs_for("a/b.jpg")}
+    assert digests["unset"] == digests["defaults"]
+    single = load_config({"THUMBS_SIZES": "64x64", "THUMBS_FORMAT": "webp"})
+    # as the single recipe writes it
+    assert single.profiles.outputs_for("a/b.jpg")[0].params == digests["unset"]["webp"]
+
+    faster = load_config({"THUMBS_PROFILES": json.dumps(_effort_document({"webp": 2, "avif": 4}))})
+    changed = {output.format: output.params for output in faster.profiles.outputs_for("a/b.jpg")}
+    assert {fmt for fmt in changed if changed[fmt] != digests["unset"][fmt]} == {"webp", "avif"}
+    assert faster.profiles.profile_for("a/b.jpg").describe()["effort"] == {"avif": 4, "webp": 2}  # type: ignore[union-attr]
+
+
+def test_a_changed_effort_reaches_the_encoder_and_renders_only_that_format_again() -> None:
+    stores = {"src": MemoryStorage("src"), "dst": MemoryStorage("dst")}
+    stores["src"].put("photos/a.jpg", jpeg_bytes(400, 300), content_type="image/jpeg")
+    event = ObjectEvent.created("src", "photos/a.jpg")
+    first = _thumbnailer(_effort_document(None), stores).handle(event)
+    assert first.status is Status.OK and len(first.outputs) == 4
+    before = {key: stores["dst"].get(key).body for key in (o.key for o in first.outputs)}
+
+    outcome = _thumbnailer(_effort_document({"webp": 0}), stores).handle(event)
+    assert sorted(o.key for o in outcome.outputs if o.action is Action.WRITTEN) == ["photos/a-64x64.webp"]
+    after = stores["dst"].get("photos/a-64x64.webp").body
+    assert after != before["photos/a-64x64.webp"], "libwebp method 0 writes other bytes than method 4"
+    assert Image.open(io.BytesIO(after)).size == (64, 48)
+
+
+def test_the_engine_is_not_part_of_a_thumbnails_digest() -> None:
+    """THUMBS_ENGINE changes how a thumbnail is made, never what it is: switching engines re-renders nothing."""
+    from core.imaging import vips_engine
+
+    engines = ("auto", "pillow", "vips") if vips_engine.import_failure() is None else ("auto", "pillow")
+    params = set()
+    for engine in engines:
+        config = load_config({"THUMBS_PROFILES": json.dumps(_effort_document({"webp": 2})), "THUMBS_ENGINE": engine})
+        params.add(tuple(output.params for output in config.profiles.outputs_for("a/b.jpg")))
+    assert len(params) == 1

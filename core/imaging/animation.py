@@ -32,6 +32,7 @@ from PIL import Image, ImageFile, ImageSequence
 
 from core.errors import ImageTooLarge
 from core.imaging import attention, colour, decode, geometry, plan
+from core.imaging.encoding import Encoding
 from core.imaging.geometry import Size
 from core.imaging.types import CONTENT_TYPES, Box, Fit, Thumbnail
 
@@ -39,8 +40,6 @@ from core.imaging.types import CONTENT_TYPES, Box, Fit, Thumbnail
 ANIMATED_FORMATS = frozenset({"webp"})
 #: Source formats whose animation is kept.
 SOURCE_FORMATS = frozenset({"GIF", "WEBP"})
-#: Pillow's WebP encoder default quality for animations when none is asked.
-DEFAULT_QUALITY = 80
 #: A kept animation's canvas may hold at most this share of THUMBS_MAX_PIXELS. Each frame is composed as
 #: RGB(A) next to the previous composite and converted once more, about 16.6 bytes a canvas pixel (measured:
 #: 1,064 MB peak for two 8000x8000 frames), where the costliest still, an RGBA PNG, takes 7.7 (the documented
@@ -102,7 +101,7 @@ def render(
     canvas: Size,
     boxes: Sequence[Box],
     fit: Fit,
-    encodings: Sequence[tuple[str, int | None]],
+    encodings: Sequence[Encoding],
     max_duration: float,
     reuse_factor: float,
 ) -> dict[tuple[Box, str], Thumbnail]:
@@ -145,14 +144,14 @@ def render(
     out: dict[tuple[Box, str], Thumbnail] = {}
     for box, images in frames.items():
         ready = [colour.for_format(colour.working_mode(im), "webp") for im in images]
-        for fmt, quality in encodings:
-            body = _encode(ready, durations=durations, loop=loop, quality=quality)
-            out[(box, fmt)] = Thumbnail(
+        for encoding in encodings:
+            body = _encode(ready, durations=durations, loop=loop, encoding=encoding)
+            out[(box, encoding.format)] = Thumbnail(
                 box=box,
                 width=ready[0].width,
                 height=ready[0].height,
-                format=fmt,
-                content_type=CONTENT_TYPES[fmt],
+                format=encoding.format,
+                content_type=CONTENT_TYPES[encoding.format],
                 body=body,
                 frames=len(ready),
             )
@@ -182,7 +181,7 @@ def _execute(full: Image.Image, steps: list[plan.Step]) -> list[tuple[Box, Image
     return done
 
 
-def _encode(frames: list[Image.Image], *, durations: list[int], loop: int, quality: int | None) -> bytes:
+def _encode(frames: list[Image.Image], *, durations: list[int], loop: int, encoding: Encoding) -> bytes:
     buffer = io.BytesIO()
     frames[0].save(
         buffer,
@@ -191,8 +190,8 @@ def _encode(frames: list[Image.Image], *, durations: list[int], loop: int, quali
         append_images=frames[1:],
         duration=durations,
         loop=loop,
-        quality=DEFAULT_QUALITY if quality is None else quality,
-        method=4,
+        quality=encoding.chosen_quality,
+        method=encoding.chosen_effort,
     )
     return buffer.getvalue()
 

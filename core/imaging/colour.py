@@ -103,25 +103,37 @@ def srgb_profile_bytes() -> bytes:
     return srgb_profile().tobytes()
 
 
+#: What :func:`profile_verdict` says of a source's ICC profile.
+CONVERT, SRGB, IGNORE = "convert", "srgb", "ignore"
+
+
 @functools.lru_cache(maxsize=16)
-def _inspect_profile(icc_profile: bytes, mode: str) -> tuple[ImageCms.ImageCmsTransform | None, bool]:
-    """Builds (and caches: building costs 5-60 ms) a transform to sRGB.
+def profile_verdict(icc_profile: bytes, mode: str) -> str:
+    """What both engines do with a source's ICC profile, for a working ``mode`` (cheap: parses only).
 
     Returns:
-        ``(transform, is_srgb)``. The transform is None when the profile does
-        not parse, is already sRGB, or describes a colour space other than
-        ``mode``'s: then the pixels are taken as they are.
+        :data:`CONVERT` the pixels to sRGB; :data:`SRGB`, the profile already is sRGB (pixels as they
+        are, profile kept when metadata is); :data:`IGNORE` a profile that does not parse or describes
+        another colour space than ``mode``'s (pixels as they are, no profile written).
     """
     try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
         space = profile.profile.xcolor_space.strip()
         if space != _PROFILE_SPACE_FOR_MODE.get(mode):
-            return None, False
-        if _is_srgb(profile):
-            return None, True
+            return IGNORE
+        return SRGB if _is_srgb(profile) else CONVERT
+    except Exception:  # an unparsable or unsupported profile is ignored
+        return IGNORE
+
+
+@functools.lru_cache(maxsize=16)
+def _transform_to_srgb(icc_profile: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """Builds (and caches: building costs 5-60 ms) Pillow's transform to sRGB; None when LittleCMS cannot."""
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
         input_mode = "L" if mode == "LA" else mode
         output_mode = "RGBA" if mode == "RGBA" else "RGB"
-        transform = ImageCms.buildTransform(
+        return ImageCms.buildTransform(
             profile,
             srgb_profile(),
             input_mode,
@@ -131,13 +143,20 @@ def _inspect_profile(icc_profile: bytes, mode: str) -> tuple[ImageCms.ImageCmsTr
             # one-pixel cache inside a transform is not thread-safe.
             flags=ImageCms.Flags.NOCACHE,
         )
-    except Exception:  # an unparsable or unsupported profile is ignored
-        return None, False
-    return transform, False
+    except Exception:  # an unsupported profile is ignored
+        return None
+
+
+def output_profile(icc_profile: bytes | None, verdict: str, *, converted: bool) -> bytes | None:
+    """The ICC profile a kept-metadata thumbnail embeds: our sRGB after a conversion, the source's own
+    sRGB profile, else None (no profile, or one that was ignored)."""
+    if converted:
+        return srgb_profile_bytes()
+    return icc_profile if verdict == SRGB else None
 
 
 class SrgbConverter:
-    """Converts working-mode thumbnails of one source to sRGB.
+    """Converts working-mode thumbnails of one source to sRGB (the Pillow engine).
 
     Args:
         icc_profile: The source's embedded ICC profile, if any.
@@ -145,18 +164,13 @@ class SrgbConverter:
     """
 
     def __init__(self, icc_profile: bytes | None, mode: str) -> None:
-        transform, is_srgb = _inspect_profile(icc_profile, mode) if icc_profile else (None, False)
+        verdict = profile_verdict(icc_profile, mode) if icc_profile else IGNORE
+        transform = _transform_to_srgb(icc_profile, mode) if icc_profile and verdict == CONVERT else None
         self._transform = transform
         #: Whether pixels are converted from a non-sRGB profile.
         self.converts = transform is not None
-        #: ICC bytes describing the converted pixels, for callers that keep
-        #: metadata: our sRGB after a conversion, the source's own sRGB
-        #: profile, or None when the source profile was absent or ignored.
-        self.output_profile: bytes | None = None
-        if self.converts:
-            self.output_profile = srgb_profile_bytes()
-        elif is_srgb:
-            self.output_profile = icc_profile
+        #: ICC bytes describing the converted pixels, for callers that keep metadata (:func:`output_profile`).
+        self.output_profile = output_profile(icc_profile, verdict, converted=self.converts)
 
     def __call__(self, image: Image.Image) -> Image.Image:
         """Returns ``image`` in sRGB: L, LA, RGB or RGBA."""
@@ -193,10 +207,16 @@ def flatten_on_white(image: Image.Image) -> Image.Image:
 def for_format(image: Image.Image, output_format: str) -> Image.Image:
     """Converts an sRGB L/LA/RGB/RGBA image to a mode ``output_format`` holds.
 
-    JPEG has no alpha, so transparency is flattened onto white; WebP and AVIF
-    hold only RGB(A); PNG takes all four.
+    A fully opaque alpha channel is dropped (smaller files); JPEG has no alpha,
+    so transparency is flattened onto white; WebP and AVIF hold only RGB(A);
+    PNG takes all four.
     """
-    image = drop_opaque_alpha(image)
+    return mode_for_format(drop_opaque_alpha(image), output_format)
+
+
+def mode_for_format(image: Image.Image, output_format: str) -> Image.Image:
+    """:func:`for_format` of an image whose opaque alpha is already dropped (one check per thumbnail,
+    however many formats it is encoded in)."""
     if output_format == "jpeg":
         return flatten_on_white(image)
     if output_format in ("webp", "avif") and image.mode in ("L", "LA"):

@@ -14,16 +14,10 @@ from typing import Any
 from PIL import Image
 
 from core.errors import UnsupportedImage
+from core.imaging.encoding import DEFAULT_QUALITY, Encoding
 
-#: Quality used when the caller passes ``quality=None``. PNG is lossless.
-DEFAULT_QUALITY: dict[str, int] = {"jpeg": 85, "webp": 80, "avif": 60}
-#: zlib level for PNG: 6 is the usual size/speed balance; no ``optimize``
-#: (it retries every filter and costs several times the CPU for ~5%).
-PNG_COMPRESS_LEVEL = 6
-#: libavif's encoder speed (0 slowest .. 10). Its default, 6, spends 8x the CPU of 9 on a 1024 px
-#: thumbnail for files 4% smaller (308 vs 39 ms, 81.5 vs 84.7 KB): with AVIF next to WebP and JPEG from
-#: one decode (profiles), the AVIF encode would cost more than everything else together.
-AVIF_SPEED = 9
+__all__ = ["DEFAULT_QUALITY", "encode", "exif_for_output"]
+
 _PILLOW_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF"}
 _ORIENTATION_TAG = 0x0112
 #: IFD0 tags that describe the source raster or embed other metadata blocks
@@ -78,22 +72,35 @@ def exif_for_output(exif: Image.Exif | None) -> bytes | None:
         return None
 
 
-def _save_options(output_format: str, quality: int | None) -> dict[str, Any]:
-    if output_format == "png":
-        return {"compress_level": PNG_COMPRESS_LEVEL}
-    chosen = DEFAULT_QUALITY[output_format] if quality is None else quality
-    if output_format == "jpeg":
-        return {"quality": chosen, "optimize": True}
-    if output_format == "avif":
-        return {"quality": chosen, "speed": AVIF_SPEED}
-    return {"quality": chosen}
+def exif_without_orientation(exif: bytes) -> bytes | None:
+    """``exif`` (from :func:`exif_for_output`) without its Orientation tag, None when nothing else is left.
+
+    What an AVIF carries: Pillow's AVIF encoder moves Orientation into the container's own transform
+    boxes (none for an upright image) and writes no EXIF that would be empty; the libvips engine does
+    the same with this.
+    """
+    parsed = Image.Exif()
+    parsed.load(exif)
+    parsed.pop(_ORIENTATION_TAG, None)
+    return parsed.tobytes() if len(parsed) else None
+
+
+def _save_options(encoding: Encoding) -> dict[str, Any]:
+    """Pillow's save options for ``encoding`` (the libvips engine's twin: :mod:`core.imaging.vips_encode`)."""
+    if encoding.format == "png":
+        # No ``optimize``: it retries every filter and costs several times the CPU for ~5%.
+        return {"compress_level": encoding.chosen_effort}
+    if encoding.format == "jpeg":
+        return {"quality": encoding.chosen_quality, "optimize": True}
+    if encoding.format == "avif":
+        return {"quality": encoding.chosen_quality, "speed": 9 - encoding.chosen_effort}
+    return {"quality": encoding.chosen_quality, "method": encoding.chosen_effort}
 
 
 def encode(
     image: Image.Image,
     *,
-    output_format: str,
-    quality: int | None,
+    encoding: Encoding,
     exif: bytes | None,
     icc_profile: bytes | None,
 ) -> bytes:
@@ -101,17 +108,17 @@ def encode(
 
     Args:
         image: The finished thumbnail; it is not modified.
-        output_format: One of ``core.imaging.types.FORMATS``.
-        quality: 1-100, or None for :data:`DEFAULT_QUALITY`; PNG ignores it.
+        encoding: The format, quality and effort.
         exif: EXIF bytes to embed, or None for none.
         icc_profile: ICC profile bytes to embed, or None for none.
 
     Raises:
         UnsupportedImage: The encoder refused the image.
     """
+    output_format = encoding.format
     clean = image.copy()
     clean.info = {}  # write only the metadata passed in, see module docstring
-    options = _save_options(output_format, quality)
+    options = _save_options(encoding)
     metadata: dict[str, Any] = {}
     if exif:
         metadata["exif"] = exif

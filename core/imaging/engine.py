@@ -1,13 +1,15 @@
-"""Which engine decodes and resizes a source: Pillow (always there) or libvips (the ``fast`` extra).
+"""Which engine renders a source: Pillow (always there) or libvips (the ``fast`` extra).
 
-Both engines follow one plan (:mod:`core.imaging.plan`) and hand back Pillow
-images of the thumbnails; colour management, the output mode and encoding are
-shared (:mod:`core.imaging.render`), so the choice changes speed and memory,
-never what a thumbnail is.
+Both engines follow one plan (:mod:`core.imaging.plan`), one colour verdict
+(:func:`core.imaging.colour.profile_verdict`) and one :class:`core.imaging.encoding.Encoding`;
+the libvips engine stays in libvips from the bytes to the encoded thumbnails
+(:mod:`core.imaging.vips_render`). So the choice changes speed and memory,
+never what a thumbnail is, and the engine is not part of its digest
+(:meth:`core.keys.RenderSpec.digest`).
 
 The choice, per source, comes from the benchmark (``python -m benchmarks``):
 libvips wins on large PNG and WebP sources (it shrinks WebP while decoding and
-resizes several times faster) and on JPEGs rendered to large thumbnails; the
+resizes several times faster) and on JPEGs whose reduced decode is large; the
 ``VIPS_*`` constants below say where. The ``engine`` of a render (the
 validated setting ``THUMBS_ENGINE``, :attr:`core.config.Config.engine`)
 overrides it: ``pillow`` never uses libvips, ``vips`` uses it for every source
@@ -30,12 +32,17 @@ from core.imaging.types import ENGINES, FAST_EXTRA_HINT, Box, Fit
 #: JPEG and WebP and libvips already wins on PNG (12 vs 19 ms); at 1 Mpx it
 #: wins on all three (PNG 33 vs 49 ms, WebP 37 vs 45, JPEG at 1024 px 36 vs 56).
 VIPS_MIN_SOURCE_PIXELS = 250_000
-#: ``auto`` renders a JPEG with libvips only when the largest thumbnail's long
-#: side is over this. Both engines decode through the same DCT scaling, so small
-#: thumbnails are bound by that decode and tie (12 MP at 256 px: 63 vs 62 ms);
-#: a large thumbnail needs a large decode, and there libvips' vectorised,
-#: streaming resize wins (12 MP at 1024 px: 106 vs 199 ms, +31 vs +69 MB).
-VIPS_JPEG_LARGE_OUTPUT = 512
+#: ``auto`` renders a JPEG with libvips when its reduced decode (the DCT scaling
+#: both engines pick, :func:`core.imaging.geometry.jpeg_scale`) has at least this
+#: many pixels: there libvips' vectorised resize wins; below it the render is
+#: bound by the decode, which both engines share, and libvips' fixed cost per
+#: render (building its pipeline) makes it lose. Measured with the native
+#: libvips path (CPU medians, one thread, JPEG q85): decoded 0.19 Mpx (12 MP at
+#: 256 px) 50 vs 50 ms, 0.27 Mpx (640x427, 3 sizes) Pillow 17.8 vs 21.4 ms,
+#: 0.48 Mpx (1600x1200 at 256) 11.7 vs 13.3, 0.75 Mpx (1000x750, 128 and 512)
+#: libvips 21.8 vs 29.1, 1.9 Mpx (1600x1200, 128 and 512) 31.7 vs 34.7, 3 Mpx
+#: (12 MP, 3 sizes to 1024) 108 vs 165 ms.
+VIPS_JPEG_MIN_DECODED_PIXELS = 600_000
 #: PNG modes ``auto`` sends to libvips: the truecolour and grey photos the
 #: benchmark measures (12 MP: RGB 351 vs 698 ms, RGBA 523 vs 841 ms, and half
 #: the memory). Palette and bilevel PNGs (graphics, not measured) stay with
@@ -85,9 +92,12 @@ def _vips_wins(image: ImageFile.ImageFile, *, boxes: Sequence[Box], fit: Fit) ->
         return False
     fmt = decode.pillow_format(image)
     if fmt == "JPEG":
-        displayed = geometry.displayed_size((width, height), decode.orientation_of(decode.read_exif(image)))
-        longest = max(max(geometry.output_size(displayed, box, fit)) for box in boxes)
-        return longest > VIPS_JPEG_LARGE_OUTPUT
+        orientation = decode.orientation_of(decode.read_exif(image))
+        displayed = geometry.displayed_size((width, height), orientation)
+        request = geometry.draft_request(displayed, boxes, fit, orientation=orientation,
+                                         reducing_gap=geometry.DRAFT_REDUCING_GAP)  # fmt: skip
+        scale = geometry.jpeg_scale((width, height), request)
+        return -(-width // scale) * -(-height // scale) >= VIPS_JPEG_MIN_DECODED_PIXELS
     if fmt == "PNG":
         return image.mode in VIPS_PNG_MODES
     # Still WebP: libvips scales while decoding (12 MP at 256 px: 344 vs 453 ms, +10 vs +190 MB).

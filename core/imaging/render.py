@@ -17,11 +17,15 @@ One source, any number of boxes, one decode:
    format holds (alpha flattened onto white for JPEG), and encode it with
    only the metadata asked for.
 
-Steps 2-5 run in Pillow, or in libvips where the optional ``fast`` extra is
-installed and the benchmark shows it winning (:mod:`core.imaging.engine`):
-it also shrinks WebP while decoding and streams rows instead of holding the
-raster. Steps 1 and 6 are always Pillow's, so both engines make the same
-thumbnails.
+Steps 2-6 run in Pillow, or, where the optional ``fast`` extra is installed
+and the benchmark shows it winning (:mod:`core.imaging.engine`), all in
+libvips (:mod:`core.imaging.vips_render`), which also shrinks WebP while
+decoding and streams rows instead of holding the raster. Step 1 is always
+Pillow's, and both engines follow the same plan, colour rules
+(:func:`core.imaging.colour.profile_verdict`), modes, metadata policy and
+encoder settings (:mod:`core.imaging.encoding`), so they make the same
+thumbnails. The engine is not part of what a thumbnail is: it is not in
+``polythumb_params``, and changing ``THUMBS_ENGINE`` re-renders nothing.
 
 Decisions:
 
@@ -54,15 +58,14 @@ from PIL import Image, ImageFile
 from core.errors import ConfigError, ImageTooLarge, PolythumbError, UnsupportedImage
 from core.imaging import animation, attention, colour, decode, encode, geometry, plan
 from core.imaging import engine as engines
+from core.imaging.encoding import Encoding, effort_error
+from core.imaging.geometry import DRAFT_REDUCING_GAP
 from core.imaging.resized import Resized
 from core.imaging.types import CONTENT_TYPES, FORMATS, Box, Fit, Rendered, SourceProbe, Thumbnail
 
-#: One output encoding: (format, quality or None for the format's default).
-Encoding = tuple[str, int | None]
+#: What ``encodings`` may hold: an :class:`Encoding`, or ``(format, quality)`` / ``(format, quality, effort)``.
+EncodingLike = Encoding | tuple[str, int | None] | tuple[str, int | None, int | None]
 
-#: The reduced decode is this many times the size the largest box needs, so
-#: the final resampling still has pixels to average (as Pillow's thumbnail).
-DRAFT_REDUCING_GAP = 2.0
 #: Resizing from the decoded image first shrinks by whole factors with a box
 #: filter down to this many times the target, then resamples with LANCZOS.
 #: After a DCT-reduced decode the remaining factor is 2-4, where 3.0 never
@@ -154,7 +157,7 @@ def render_thumbnails(
         data,
         boxes=boxes,
         fit=fit,
-        encodings=[(format, quality)],
+        encodings=[Encoding(format, quality)],
         strip_metadata=strip_metadata,
         max_pixels=max_pixels,
         engine=engine,
@@ -166,7 +169,7 @@ def render_outputs(
     *,
     boxes: Sequence[Box],
     fit: Fit,
-    encodings: Sequence[Encoding],
+    encodings: Sequence[EncodingLike],
     strip_metadata: bool,
     max_pixels: int,
     animated: str = "first",
@@ -181,7 +184,8 @@ def render_outputs(
         boxes: Bounding boxes; the result follows their order.
         fit: How each box is filled (see :func:`render_thumbnails`; ``Fit.SMART``
             crops around the most salient point).
-        encodings: ``(format, quality)`` pairs; every box is encoded in each.
+        encodings: Each format with its quality and effort (:class:`core.imaging.encoding.Encoding`, or a
+            ``(format, quality[, effort])`` tuple); every box is encoded in each.
         strip_metadata: As :func:`render_thumbnails`.
         max_pixels: Largest source width*height accepted (for an animation:
             all its frames together).
@@ -198,19 +202,20 @@ def render_outputs(
     Raises:
         The errors of :func:`render_thumbnails`.
     """
-    fit = _check_arguments(boxes=boxes, fit=fit, encodings=encodings, max_pixels=max_pixels)
+    wanted = [_encoding(item) for item in encodings]
+    fit = _check_arguments(boxes=boxes, fit=fit, encodings=wanted, max_pixels=max_pixels)
     engines.checked(engine)
     try:
         warnings: list[str] = []
         done: dict[tuple[Box, str], Thumbnail] = {}
         size: tuple[int, int] | None = None  # the source's, from the header of the decode that rendered
-        moving = [item for item in encodings if item[0] in animation.ANIMATED_FORMATS]
+        moving = [item for item in wanted if item.format in animation.ANIMATED_FORMATS]
         if animated == "keep" and moving:
             limits = _AnimationLimits(max_pixels=max_pixels, max_frames=max_frames, max_duration=max_duration)
             done, size = _render_animated(
                 data, boxes=boxes, fit=fit, encodings=moving, limits=limits, warnings=warnings
             )
-        still = [item for item in encodings if (boxes[0], item[0]) not in done]
+        still = [item for item in wanted if (boxes[0], item.format) not in done]
         if still:
             stills, size = _render(
                 data,
@@ -222,7 +227,7 @@ def render_outputs(
                 engine=engine,
             )
             done.update(stills)
-        formats = dict.fromkeys(fmt for fmt, _ in encodings)
+        formats = dict.fromkeys(item.format for item in wanted)
         ordered = [done[(box, fmt)] for box in boxes for fmt in formats]
         return Rendered(thumbnails=ordered, warnings=tuple(warnings), source_size=size)
     except PolythumbError:
@@ -230,7 +235,7 @@ def render_outputs(
     except MemoryError as exc:
         raise ImageTooLarge("ran out of memory rendering thumbnails") from exc
     except Exception as exc:  # never let a raw Pillow error escape
-        names = "/".join(fmt for fmt, _ in encodings)
+        names = "/".join(item.format for item in wanted)
         raise UnsupportedImage(f"could not render {names} thumbnails: {exc}") from exc
 
 
@@ -275,6 +280,15 @@ def _render_animated(
         return rendered, size
 
 
+def _encoding(item: EncodingLike) -> Encoding:
+    """``item`` as an :class:`Encoding` (tuples are how most callers write one)."""
+    if isinstance(item, Encoding):
+        return item
+    if not isinstance(item, tuple) or not 2 <= len(item) <= 3:
+        raise ConfigError(f"an encoding is (format, quality[, effort]) or an Encoding; got {item!r}")
+    return Encoding(*item)
+
+
 def _check_max_pixels(max_pixels: int) -> None:
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
         raise ConfigError(f"max_pixels must be a positive integer, got {max_pixels!r}")
@@ -290,13 +304,17 @@ def _check_arguments(
     _check_max_pixels(max_pixels)
     if not encodings:
         raise ConfigError("encodings must name at least one format")
-    for output_format, quality in encodings:
-        if output_format not in FORMATS:
-            raise ConfigError(f"format must be one of {', '.join(FORMATS)}; got {output_format!r}")
+    for encoding in encodings:
+        if encoding.format not in FORMATS:
+            raise ConfigError(f"format must be one of {', '.join(FORMATS)}; got {encoding.format!r}")
+        quality = encoding.quality
         if quality is not None and (
             isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100
         ):
             raise ConfigError(f"quality must be an integer from 1 to 100 or None; got {quality!r}")
+        problem = effort_error(encoding.format, encoding.effort)
+        if problem is not None:
+            raise ConfigError(problem)
     if not boxes:
         raise ConfigError("boxes must contain at least one Box")
     for box in boxes:
@@ -326,39 +344,44 @@ def _render(
     with decode.open_image(data, max_pixels=max_pixels) as image:
         size = image.size
         if engines.uses_vips(image, data, boxes=boxes, fit=fit, engine=engine):
-            from core.imaging import vips_engine
+            from core.imaging import vips_render
 
-            resized = vips_engine.resize(
-                image, data, boxes=list(boxes), fit=fit, draft_gap=DRAFT_REDUCING_GAP, reuse_factor=REUSE_FACTOR
+            rendered = vips_render.render(image, data, boxes=boxes, fit=fit, encodings=encodings,
+                                          strip_metadata=strip_metadata, draft_gap=DRAFT_REDUCING_GAP,
+                                          reuse_factor=REUSE_FACTOR)  # fmt: skip
+            return rendered, size
+        resized = _resize_with_pillow(image, boxes=boxes, fit=fit, max_pixels=max_pixels)
+        # The thumbnails may still share pixels with ``image``: finished before the ``with`` closes it.
+        return _finish_with_pillow(resized, encodings=encodings, strip_metadata=strip_metadata), size
+
+
+def _finish_with_pillow(
+    resized: Resized, *, encodings: Sequence[Encoding], strip_metadata: bool
+) -> dict[tuple[Box, str], Thumbnail]:
+    """The Pillow engine's last step: each thumbnail to sRGB and to each format's mode, then encoded."""
+    to_srgb = colour.SrgbConverter(resized.icc_profile, resized.mode)
+    exif_bytes = None if strip_metadata else encode.exif_for_output(resized.exif)
+    rendered: dict[tuple[Box, str], Thumbnail] = {}
+    for box, thumbnail in resized.thumbnails:
+        prepared = colour.drop_opaque_alpha(to_srgb(thumbnail))  # once, whatever the number of formats
+        for encoding in encodings:  # one resize, one encode per format
+            final = colour.mode_for_format(prepared, encoding.format)
+            keeps_profile = not strip_metadata and final.mode in ("RGB", "RGBA")
+            body = encode.encode(
+                final,
+                encoding=encoding,
+                exif=exif_bytes,
+                icc_profile=to_srgb.output_profile if keeps_profile else None,
             )
-        else:
-            resized = _resize_with_pillow(image, boxes=boxes, fit=fit, max_pixels=max_pixels)
-        # Everything below may still share pixels with ``image``, so it runs
-        # before the ``with`` closes it.
-        to_srgb = colour.SrgbConverter(resized.icc_profile, resized.mode)
-        exif_bytes = None if strip_metadata else encode.exif_for_output(resized.exif)
-        rendered: dict[tuple[Box, str], Thumbnail] = {}
-        for box, thumbnail in resized.thumbnails:
-            srgb = to_srgb(thumbnail)
-            for output_format, quality in encodings:  # one resize, one encode per format
-                final = colour.for_format(srgb, output_format)
-                keeps_profile = not strip_metadata and final.mode in ("RGB", "RGBA")
-                body = encode.encode(
-                    final,
-                    output_format=output_format,
-                    quality=quality,
-                    exif=exif_bytes,
-                    icc_profile=to_srgb.output_profile if keeps_profile else None,
-                )
-                rendered[(box, output_format)] = Thumbnail(
-                    box=box,
-                    width=final.width,
-                    height=final.height,
-                    format=output_format,
-                    content_type=CONTENT_TYPES[output_format],
-                    body=body,
-                )
-    return rendered, size
+            rendered[(box, encoding.format)] = Thumbnail(
+                box=box,
+                width=final.width,
+                height=final.height,
+                format=encoding.format,
+                content_type=CONTENT_TYPES[encoding.format],
+                body=body,
+            )
+    return rendered
 
 
 def _resize_with_pillow(image: ImageFile.ImageFile, *, boxes: Sequence[Box], fit: Fit, max_pixels: int) -> Resized:

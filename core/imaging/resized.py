@@ -1,7 +1,6 @@
-"""What an engine (Pillow in :mod:`core.imaging.render`, libvips in :mod:`core.imaging.vips_engine`) hands back.
+"""What the Pillow engine's decode and resize (:mod:`core.imaging.render`) hand to its colour and encode steps.
 
-Its own module so the engines and the engine choice (:mod:`core.imaging.engine`) import it without importing
-each other.
+(The libvips engine keeps its thumbnails in libvips to the end: :mod:`core.imaging.vips_render`.)
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from core.imaging.types import Box
 
 @dataclass(frozen=True)
 class Resized:
-    """What an engine hands back: the thumbnails before colour conversion and encoding.
+    """The Pillow engine's thumbnails before colour conversion and encoding.
 
     Attributes:
         thumbnails: ``(box, image)`` for each distinct box, largest first;

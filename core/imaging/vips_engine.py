@@ -1,10 +1,13 @@
-"""The libvips engine (the optional ``fast`` extra): decode while shrinking, resize, hand back Pillow images.
+"""The libvips engine (the optional ``fast`` extra): its runtime, what it decodes, and its decode and resize.
 
-Only the two expensive steps run in libvips: decoding (JPEG shrinks in the
-DCT as Pillow's draft does, WebP while decoding, which Pillow cannot; rows
-stream through the resize instead of the whole raster sitting in memory) and
-resizing (vectorised LANCZOS3). Everything that defines what a thumbnail *is*
-stays shared with the Pillow engine, so the semantics are the same:
+A source the libvips engine renders stays in libvips from its bytes to the
+encoded thumbnails (:mod:`core.imaging.vips_render`): decoding (JPEG shrinks
+in the DCT as Pillow's draft does, WebP while decoding, which Pillow cannot;
+rows stream through the resize instead of the whole raster sitting in memory),
+resizing (vectorised LANCZOS3), orientation, sRGB conversion and alpha
+(:mod:`core.imaging.vips_colour`), metadata and encoding
+(:mod:`core.imaging.vips_encode`). Both engines follow the same rules, so the
+thumbnails are the same whichever renders:
 
 * **limits**: Pillow opened the source header-only and :mod:`core.imaging.decode`
   checked it against ``max_pixels`` before libvips sees a byte;
@@ -13,7 +16,8 @@ stays shared with the Pillow engine, so the semantics are the same:
 * **orientation, EXIF, ICC**: read by Pillow from the header (a PNG keeping
   them after its pixel data, or cut short, goes to the Pillow engine, which
   reads the rest after decoding); the plan (:mod:`core.imaging.plan`) runs in
-  stored orientation and each small thumbnail is transposed upright by Pillow;
+  stored orientation and each small thumbnail is turned upright at the end;
+  what is done with a profile is :func:`core.imaging.colour.profile_verdict`'s;
 * **modes**: 16-bit samples keep their top byte, palettes and tRNS keys
   become RGB(A)/LA in the loader, alpha is resized premultiplied;
 * **errors**: libvips fails on truncated data (``fail_on="truncated"``), and
@@ -40,10 +44,8 @@ from typing import Any
 
 from PIL import Image, ImageFile
 
-from core.errors import ConfigError, ImageTooLarge, TruncatedImage
-from core.imaging import attention, decode, geometry, plan, sniff
-from core.imaging.resized import Resized
-from core.imaging.types import Box, Fit
+from core.errors import ConfigError
+from core.imaging import decode, geometry, plan, sniff
 
 #: Pillow modes of each source format this engine decodes exactly as the Pillow engine does.
 _MODES = {
@@ -204,80 +206,14 @@ def supports(image: ImageFile.ImageFile, data: bytes) -> bool:
     return fmt != "PNG" or sniff.png_header_tells_all(data)
 
 
-def resize(
-    image: ImageFile.ImageFile,
-    data: bytes,
-    *,
-    boxes: list[Box],
-    fit: Fit,
-    draft_gap: float,
-    reuse_factor: float,
-) -> Resized:
-    """Decodes ``data`` with libvips and resizes it for every box.
-
-    Args:
-        image: ``data`` opened header-only by Pillow (limits already checked).
-        data: The source bytes.
-        boxes: The boxes asked for.
-        fit: How each box is filled.
-        draft_gap: Decode a JPEG reduced to this many times the largest output
-            (WebP: :data:`WEBP_DRAFT_GAP`).
-        reuse_factor: See :func:`core.imaging.plan.plan_resizes`.
-
-    Raises:
-        TruncatedImage: libvips could not decode the pixels.
-        ImageTooLarge: Memory ran out.
-    """
+def runtime() -> ModuleType:
+    """pyvips, configured (call :func:`available` first)."""
     vips = _pyvips()
     assert vips is not None, "call available() first"
-    exif = decode.read_exif(image)
-    orientation = decode.orientation_of(exif)
-    stored = image.size
-    displayed = geometry.displayed_size(stored, orientation)
-    fmt = decode.pillow_format(image)
-    gap = WEBP_DRAFT_GAP if fmt == "WEBP" else draft_gap
-    request = geometry.draft_request(displayed, boxes, fit, orientation=orientation, reducing_gap=gap)
-    mode = _working_mode(image)
-    try:
-        decoded = _load(vips, data, fmt, stored=stored, request=request)
-        decoded = _to_eight_bits(decoded)
-        swap = orientation in geometry.SWAPPING_ORIENTATIONS
-        focus = None
-        if fit is Fit.SMART:
-            # The attention measure reads the decoded pixels once more: keep them in memory.
-            decoded = decoded.copy_memory()
-            focus = attention.focus_with_vips(decoded)
-        steps = plan.plan_resizes(
-            (decoded.width, decoded.height),
-            source_size=stored,
-            boxes=boxes,
-            fit=fit,
-            reuse_factor=reuse_factor,
-            swap=swap,
-            focus=focus,
-        )
-        if sum(1 for step in steps if step.source == plan.DECODED) > 1:
-            # Read more than once: decode to memory once (a sequential load streams only once).
-            decoded = decoded.copy_memory()
-        images = [decoded]
-        pillow: dict[int, Image.Image] = {}
-        thumbnails = []
-        for step in steps:
-            index = step.source
-            if step.resizes:
-                images.append(_resize(images[index], step, from_decoded=index == plan.DECODED))
-                index = len(images) - 1
-            if index not in pillow:
-                pillow[index] = decode.apply_orientation(_to_pillow(images[index], mode), orientation)
-            thumbnails.append((step.box, pillow[index]))
-    except vips.Error as exc:
-        if "out of memory" in str(exc).lower():
-            raise ImageTooLarge(f"ran out of memory decoding a {stored[0]}x{stored[1]} image") from exc
-        raise TruncatedImage(f"image data is truncated or corrupt: {_first_line(exc)}") from exc
-    return Resized(thumbnails=thumbnails, mode=mode, exif=exif, icc_profile=image.info.get("icc_profile") or None)
+    return vips
 
 
-def _working_mode(image: Image.Image) -> str:
+def working_mode(image: Image.Image) -> str:
     """The working mode the Pillow engine brings this source to (see ``colour.working_mode``)."""
     alpha = decode.has_alpha(image)
     if image.mode in ("1", "L", "I;16", "I;16B", "LA"):
@@ -287,7 +223,7 @@ def _working_mode(image: Image.Image) -> str:
     return "RGBA" if alpha or image.mode == "RGBA" else "RGB"
 
 
-def _load(vips: ModuleType, data: bytes, fmt: str, *, stored: tuple[int, int], request: tuple[int, int]) -> Any:
+def load(vips: ModuleType, data: bytes, fmt: str, *, stored: tuple[int, int], request: tuple[int, int]) -> Any:
     """A lazy, sequential libvips image of ``data``, reduced while decoding where the format allows."""
     # A memory source reads ``data`` in place; the *_buffer loaders copy it first (+13 MB for a 50 MP JPEG).
     source = vips.Source.new_from_memory(data)
@@ -301,14 +237,17 @@ def _load(vips: ModuleType, data: bytes, fmt: str, *, stored: tuple[int, int], r
     return vips.Image.pngload_source(source, **options)
 
 
-def _to_eight_bits(image: Any) -> Any:
-    """16-bit samples keep their top byte, as the Pillow engine's (viewers') reduction does."""
-    if image.format == "uchar":
+def to_eight_bits(image: Any) -> Any:
+    """8-bit samples, named as the savers expect (16-bit ones keep their top byte, as the Pillow engine's,
+    and viewers', reduction does)."""
+    if image.format != "uchar":
+        image = (image >> 8).cast("uchar")
+    if image.interpretation == "cmyk":
         return image
-    return (image >> 8).cast("uchar")
+    return image.copy(interpretation="b-w" if image.bands < 3 else "srgb")
 
 
-def _resize(image: Any, step: plan.Step, *, from_decoded: bool) -> Any:
+def resize(image: Any, step: plan.Step, *, from_decoded: bool) -> Any:
     """Crops and resizes ``image`` for ``step``, alpha premultiplied; the result is in memory."""
     left, top, right, bottom = step.crop
     # libvips crops whole pixels: the fraction dropped from a cover crop is below one source pixel.
@@ -337,16 +276,6 @@ def _resize(image: Any, step: plan.Step, *, from_decoded: bool) -> Any:
     return resized.copy_memory()
 
 
-def _to_pillow(image: Any, mode: str) -> Image.Image:
-    """Copies a small libvips image into a Pillow image of ``mode``."""
-    cmyk = image.interpretation == "cmyk"
-    natural = {1: "L", 2: "LA", 3: "RGB", 4: "CMYK" if cmyk else "RGBA"}.get(image.bands)
-    if natural is None:
-        raise TruncatedImage(f"decoded {image.bands} bands where the header promised {mode}")
-    converted = Image.frombytes(natural, (image.width, image.height), image.write_to_memory())
-    # The loaders expand exactly as the Pillow engine does; this only guards a disagreement.
-    return converted if natural == mode else converted.convert(mode)
-
-
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
+    """The first line of a libvips error (its log follows)."""
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

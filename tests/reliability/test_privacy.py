@@ -4,7 +4,8 @@ Sources carry GPS position, camera serial, owner name, XMP, IPTC, a comment and 
 thumbnails are read back from the destination (the emulator, or the output directory) and searched, in
 their bytes and through Pillow: by default nothing of that survives; with ``THUMBS_STRIP_METADATA=false``
 the EXIF (GPS included: explicitly kept) comes along with Orientation reset, and XMP, IPTC and comments
-still never do.
+still never do. Each case runs with both imaging engines (``THUMBS_ENGINE``): the libvips engine encodes in
+libvips, with its own metadata handling.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from core.config import load_config
+from core.imaging import vips_engine
 from core.ops.runner import run_directory
 from tests.images import gradient
 from tests.rigs.base import FaultRig
@@ -102,13 +104,24 @@ def assert_exif_kept_but_nothing_else(body: bytes, *, had_gps: bool) -> None:
         assert marker not in body, f"{marker!r} is never copied"
 
 
+@pytest.fixture(params=["pillow", "vips"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """THUMBS_ENGINE for the case: ``vips`` sends every JPEG and still PNG/WebP through libvips."""
+    if request.param == "vips" and not vips_engine.available():
+        pytest.skip("the libvips engine is optional: pip install 'polythumb[fast]'")
+    return str(request.param)
+
+
 def _outputs_of(rig: FaultRig, key: str) -> list[bytes]:
     objects = rig.dest_objects()
     return [objects[out].body for out in rig.expected_outputs(key)]
 
 
 @pytest.mark.parametrize("keep", [False, True], ids=["default", "strip_false"])
-def test_thumbnails_read_back_from_each_provider_carry_no_personal_metadata(rig: FaultRig, keep: bool) -> None:
+def test_thumbnails_read_back_from_each_provider_carry_no_personal_metadata(
+    rig: FaultRig, keep: bool, engine: str
+) -> None:
+    rig.configure(THUMBS_ENGINE=engine)
     if keep:
         rig.configure(THUMBS_STRIP_METADATA="false")
     for key, (body, content_type) in SOURCES.items():
@@ -123,12 +136,12 @@ def test_thumbnails_read_back_from_each_provider_carry_no_personal_metadata(rig:
 
 
 @pytest.mark.parametrize("keep", [False, True], ids=["default", "strip_false"])
-def test_thumbnails_written_locally_carry_no_personal_metadata(tmp_path: Path, keep: bool) -> None:
+def test_thumbnails_written_locally_carry_no_personal_metadata(tmp_path: Path, keep: bool, engine: str) -> None:
     source, out = tmp_path / "photos", tmp_path / "thumbs"
     for key, (body, _) in SOURCES.items():
         (source / key).parent.mkdir(parents=True, exist_ok=True)
         (source / key).write_bytes(body)
-    settings = {"THUMBS_DEST_BUCKET": str(out), "THUMBS_SIZES": "64x64,32x32"}
+    settings = {"THUMBS_DEST_BUCKET": str(out), "THUMBS_SIZES": "64x64,32x32", "THUMBS_ENGINE": engine}
     if keep:
         settings["THUMBS_STRIP_METADATA"] = "false"
     summary = run_directory(source, load_config(settings))
