@@ -102,3 +102,25 @@ class Served:
 
     def serve_lines(self) -> list[dict[str, Any]]:
         return [line for line in self.logs.lines() if line.get("request") == "serve"]
+
+
+def modules_loaded_by_importing(module: str, environ: Mapping[str, str]) -> set[str]:
+    """The modules a fresh interpreter holds after importing ``module`` with ``environ`` (a function's cold start)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))"
+    keep = {name: value for name, value in os.environ.items() if not name.startswith(("THUMBS_", "POLYTHUMB_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env={**keep, "PYTHONPATH": str(root), **environ},
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+#: What only the serve path loads: the event functions, which share a cold start with it, never pay for it.
+SERVE_ONLY_MODULES = {"core.serve", "core.serve_paths", "core.serve_gate"}

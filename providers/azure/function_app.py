@@ -25,7 +25,6 @@ import os
 import azure.functions as func
 
 from core.runtime import FunctionRuntime
-from core.serve import handle_request, prepare
 from providers.azure.connection import resolve_connection
 from providers.azure.events import require_cloud_event
 from providers.azure.handlers import handle_blob, handle_event_grid, handle_queue_message
@@ -43,6 +42,9 @@ runtime = FunctionRuntime(
 )
 if runtime.config.serve_source_bucket:
     # serve = true (serve.tf sets THUMBS_SERVE_SOURCE_BUCKET): the serve settings are checked at cold start too.
+    # Imported here and on the first request only: the event functions share this cold start.
+    from core.serve import prepare
+
     prepare(runtime)
 # Read at indexing, not through a %...% binding expression: the host could not resolve one when the
 # setting is absent, and the default must work without it.
@@ -87,5 +89,7 @@ def on_backfill_queue(message: func.QueueMessage) -> None:
 @app.route(route=SERVE_ROUTE, trigger_arg_name="request", auth_level=func.AuthLevel.ANONYMOUS)
 def serve_http(request: func.HttpRequest) -> func.HttpResponse:
     """Answer one request for an output key: redirect to it, rendering it first if missing."""
+    from core.serve import handle_request  # loaded once, on the first request (see the cold start above)
+
     response: func.HttpResponse = http_response(handle_request(runtime, request_from_http(request), route=ROUTE), func)
     return response

@@ -11,10 +11,11 @@ request here and :func:`core.serve.handle_request` answers it. Translation only:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from core.serve import ServeRequest, ServeResponse
+if TYPE_CHECKING:  # the event functions import this module too; core.serve loads on the first request
+    from core.serve import ServeRequest, ServeResponse
 
 #: The route named in each request's log line.
 ROUTE = "http_trigger"
@@ -28,6 +29,8 @@ MOUNT = f"/{ROUTE_PREFIX}/{SERVE_ROUTE.split('/', 1)[0]}"
 
 def request_from_http(request: Any) -> ServeRequest:
     """The :class:`ServeRequest` of one ``azure.functions.HttpRequest``."""
+    from core.serve import ServeRequest
+
     parts = urlsplit(request.url)
     path = parts.path
     # Case-insensitively, as the host routes: "/API/Thumbs/x" reaches this trigger too.

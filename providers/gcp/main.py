@@ -44,7 +44,6 @@ from typing import Any
 
 from core.delivery import deliver
 from core.runtime import FunctionRuntime
-from core.serve import handle_request, prepare
 from core.tracing import parse_traceparent
 from providers.gcp import INSTALL_HINT
 from providers.gcp.events import parse_background_event, parse_cloud_event
@@ -110,6 +109,8 @@ def serve_http(request: Any) -> Any:
 
     Never raises for a bad request: the core answers 4xx, and a transient storage error 503 with Retry-After.
     """
+    from core.serve import handle_request  # not at import: the event functions load this module too
+
     served = handle_request(RUNTIME, request_from_wsgi(request.method, request.environ, request.headers), route=ROUTE)
     return flask_answer(served)
 
@@ -131,6 +132,8 @@ def _give_every_path_to_the_core() -> None:
 if RUNTIME.config.serve_source_bucket:
     # The serve function's deployment (serve.tf sets THUMBS_SERVE_SOURCE_BUCKET): its settings are checked at
     # cold start too, so a key template no request can be read back through fails the start, not each request.
+    from core.serve import prepare
+
     prepare(RUNTIME)
     _give_every_path_to_the_core()
 

@@ -15,10 +15,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from core.serve import ServeRequest, ServeResponse
+if TYPE_CHECKING:  # the event functions import this module too; core.serve loads on the first request
+    from core.serve import ServeRequest, ServeResponse
 
 #: The route named in each request's log line.
 ROUTE = "cloud_function_http"
@@ -28,6 +29,8 @@ _PATH_SAFE = "/!$&'()*+,;=:@-._~"
 
 def request_from_wsgi(method: str, environ: Mapping[str, Any], headers: Any) -> ServeRequest:
     """The :class:`ServeRequest` of one WSGI request (``flask.Request.method``, ``.environ``, ``.headers``)."""
+    from core.serve import ServeRequest
+
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if isinstance(raw, str) and raw:
         if not raw.startswith("/"):  # an absolute-form request target (``http://host/path``): its path

@@ -135,3 +135,13 @@ def test_a_template_no_path_reads_back_through_fails_the_serve_function_s_cold_s
     with pytest.raises(RuntimeError, match="THUMBS_KEY_TEMPLATE") as caught:
         gcp_function_server("serve_http", "http", {**settings, "THUMBS_KEY_TEMPLATE": "all/{stem}.{ext}"})
     assert "exited" in str(caught.value)
+
+
+def test_the_event_functions_cold_start_loads_no_serve_code_unless_serving() -> None:
+    """main.py is every GCP function's source: the event functions never load the serve path."""
+    from tests.serve_support import SERVE_ONLY_MODULES, modules_loaded_by_importing
+
+    environ = {"GOOGLE_CLOUD_PROJECT": "bench", "THUMBS_DEST_BUCKET": "thumbnails"}
+    loaded = modules_loaded_by_importing("providers.gcp.main", environ)
+    assert "providers.gcp.main" in loaded
+    assert not SERVE_ONLY_MODULES & loaded
