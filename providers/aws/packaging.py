@@ -1,6 +1,7 @@
 """``polythumb package aws``: build the Lambda deployment zip.
 
-The zip holds polythumb's ``core`` and ``providers/aws`` (Python sources only) plus Linux wheels of the
+The zip holds polythumb's ``core`` and ``providers/aws`` (Python sources, and their bytecode when this
+machine has the runtime's Python: :mod:`core.ops.bytecode`) plus Linux wheels of the
 imaging engines (by default Pillow, pillow-heif, pyvips and pyvips-binary, which bundles libvips;
 ``--engine pillow``: Pillow only, pillow-heif too with ``--with-heif``) for the chosen architecture and
 Python, fetched with ``pip download --platform ... --only-binary=:all:`` so it builds the same on any
@@ -30,6 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.imaging import distributions
+from core.ops.bytecode import compile_directory, describe
 from core.ops.packaging import runtime_files
 
 #: Lambda architectures -> the manylinux platform tags their wheels may carry. The Python 3.12+ runtimes
@@ -150,6 +152,7 @@ def build_zip(
             if (stage / name).exists():
                 raise RuntimeError(f"{name} ended up in the package; the Lambda runtime provides it")
         _copy_sources(stage)
+        compile_directory(stage, python_version=python_version)  # the wheels' modules and ours
         output.parent.mkdir(parents=True, exist_ok=True)
         unzipped = _write_zip(stage, output)
     zipped = output.stat().st_size
@@ -202,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{MAX_ZIPPED / 1e6:.0f} / {MAX_UNZIPPED / 1e6:.0f} MB): {args.arch}, Python {args.python}, "
         f"{', '.join(requirements)}"
     )
+    with zipfile.ZipFile(output) as archive:
+        print(describe(archive.namelist(), python_version=args.python))
     return 0
 
 
@@ -232,8 +237,10 @@ def _write_zip(stage: Path, output: Path) -> int:
     files = []
     for path in sorted(stage.rglob("*")):
         parts = path.relative_to(stage).parts
-        # pip --target puts console scripts in bin/ (useless in Lambda); bytecode is compiled by the runtime.
-        if path.is_file() and parts[0] != "bin" and "__pycache__" not in parts and path.suffix != ".pyc":
+        # pip --target puts console scripts in bin/ (useless in Lambda). The only pycs are the checked-hash
+        # ones compile_directory wrote (pip ran with --no-compile): /var/task is read-only, so without them
+        # every cold start compiles every module it imports.
+        if path.is_file() and parts[0] != "bin":
             files.append(path)
     with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path in files:

@@ -8,6 +8,8 @@ The zip is what Azure Functions deploys (zip deploy with a remote build)::
                          without the lines marked ``engine: fast``, i.e. Pillow only)
     core/...             polythumb's provider-agnostic core
     providers/azure/...  this provider (without deploy/ and this packager)
+    **/__pycache__/*.pyc their bytecode for the app's Python, when this machine has it (the package is
+                         mounted read-only: the worker could not keep what it compiles; core.ops.bytecode)
 
 Entries are sorted and time-stamped 1980-01-01, so the same sources give a byte-identical zip.
 """
@@ -21,10 +23,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from core.imaging import distributions
+from core.ops.bytecode import describe, with_bytecode
 from core.ops.packaging import runtime_files
 
 PROVIDER = Path(__file__).resolve().parent
 DEFAULT_OUT = Path("dist") / "polythumb-azure.zip"
+#: The function app's Python (deploy/variables.tf's ``python_version`` default).
+DEFAULT_PYTHON = "3.11"
 
 #: The root script. The worker imports ``function_app`` and indexes the single FunctionApp instance it
 #: finds among the module's attributes; the app itself lives in ``providers/azure/function_app.py``.
@@ -44,9 +49,11 @@ FAST_MARKER = "# engine: fast"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def build_zip(out: Path, *, engine: str = distributions.DEFAULT_ENGINE) -> list[str]:
+def build_zip(
+    out: Path, *, engine: str = distributions.DEFAULT_ENGINE, python_version: str = DEFAULT_PYTHON
+) -> list[str]:
     """Write the function-app zip to ``out`` and return its entry names."""
-    entries = dict(_entries())
+    entries, _ = with_bytecode(dict(_entries()), python_version=python_version)
     entries["requirements.txt"] = requirements_txt(engine).encode()
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -63,9 +70,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="polythumb package azure", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"zip to write (default {DEFAULT_OUT})")
     distributions.add_engine_option(parser)
+    parser.add_argument(
+        "--python", default=DEFAULT_PYTHON, metavar="X.Y",
+        help=f"the function app's Python (Terraform's python_version), for the bytecode (default {DEFAULT_PYTHON})",
+    )  # fmt: skip
     args = parser.parse_args(list(argv) if argv is not None else None)
-    names = build_zip(args.out, engine=args.engine)
+    names = build_zip(args.out, engine=args.engine, python_version=args.python)
     print(f"wrote {args.out} ({len(names)} files); deploy it with a remote build, see providers/azure/README.md")
+    print(describe(names, python_version=args.python))
     return 0
 
 

@@ -11,6 +11,8 @@ Cloud Functions (1st and 2nd gen, Python runtimes) wants a zip whose root holds
     core/**.py           polythumb's provider-agnostic core
     providers/__init__.py
     providers/gcp/**.py  this provider (no Terraform, no docs)
+    **/__pycache__/*.pyc their bytecode for the runtime's Python, when this machine has it
+                         (:mod:`core.ops.bytecode`)
 
 The zip is reproducible: entries sorted, timestamps fixed, so its hash (and the
 Terraform object name derived from it) changes only when the content does.
@@ -28,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from core.imaging import distributions
+from core.ops.bytecode import describe, with_bytecode
 from core.ops.packaging import runtime_files
 from providers.gcp import INSTALL_HINT
 
@@ -76,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--python", default=DEFAULT_PYTHON, metavar="X.Y",
-        help=f"Python of the Cloud Functions runtime, for dependency markers (default {DEFAULT_PYTHON})",
+        help=f"Python of the Cloud Functions runtime, for dependency markers and bytecode (default {DEFAULT_PYTHON})",
     )  # fmt: skip
     args = parser.parse_args(argv)
     try:
@@ -85,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"polythumb package gcp: {exc}", file=sys.stderr)
         return 2
     print(path)
+    with zipfile.ZipFile(path) as archive:
+        print(describe(archive.namelist(), python_version=args.python))
     return 0
 
 
@@ -99,6 +104,7 @@ def build_archive(
     files = dict(source_files())
     files["main.py"] = ROOT_MAIN.encode()
     files["requirements.txt"] = requirements_txt(heif=heif, python=python, engine=engine).encode()
+    files, _ = with_bytecode(files, python_version=python)  # each instance would compile them again otherwise
     out.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:

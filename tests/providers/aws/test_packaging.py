@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import os
 import platform
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 
 from core.ops.cli import main as cli_main
 from providers.aws import packaging
+from tests.bytecode_support import assert_sound_bytecode
 
 #: Above today's 21.7 MB (arm64; Pillow, pillow-heif and libvips are most of it), well below Lambda's 50 MB
 #: upload limit; the unzipped bound (today 58-69 MB) leaves Lambda's 250 MB for layers and growth.
@@ -84,7 +86,8 @@ def test_arm64_zip_contents_and_size(arm64_wheels: Path, tmp_path: Path) -> None
     elf_machines = {_elf_machine(archive_bytes) for archive_bytes in _shared_objects(output)}
     assert elf_machines == {"aarch64"}, elf_machines  # every native library is built for Lambda's CPU
     assert not tops & {"boto3", "botocore", "s3transfer", "tests", "bin"}
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or "/deploy/" in n or n.endswith(".tf")]
+    assert not [n for n in names if "/deploy/" in n or n.endswith(".tf")]
+    assert_sound_bytecode(names, python_version="3.12")  # present only where this machine has a Python 3.12
     assert "providers/aws/packaging.py" not in names  # build-time only
     # Lambda runs as an unprivileged user: everything readable, shared objects executable.
     assert all(infos[n].external_attr >> 16 & 0o444 == 0o444 for n in names)
@@ -148,6 +151,10 @@ def test_a_zip_for_this_machine_imports_and_renders_without_boto3(
     root = tmp_path / "task"
     with zipfile.ZipFile(output) as archive:
         archive.extractall(root)
+        # Built by this very Python: everything ships compiled (Lambda's /var/task is read-only).
+        assert_sound_bytecode(
+            archive.namelist(), python_version=python_version, complete_for=("core/", "providers/", "PIL/")
+        )
     script = f"""
 import io, json, sys
 sys.path.insert(0, {str(root)!r})
@@ -182,8 +189,12 @@ handler = build_handler({{"THUMBS_DEST_BUCKET": "thumbs"}})
 event = {{"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2024-01-01T00:00:00Z", "Bucket": "b"}}
 print(json.dumps(handler(event, None)))
 """
-    result = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    environ = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [sys.executable, "-S", "-v", "-c", script]  # -v: which bytecode each import used
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=environ)
+    assert result.returncode == 0, result.stderr[-3000:]
+    tag = f"cpython-{sys.version_info.major}{sys.version_info.minor}"
+    assert f"core/__pycache__/pipeline.{tag}.pyc matches" in result.stderr  # the shipped pyc, not a compile
     assert result.stdout.strip().splitlines()[-1] == '{"outcomes": []}'
 
 

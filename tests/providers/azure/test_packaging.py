@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
+from core.ops.bytecode import interpreter_for
 from core.ops.cli import main as polythumb
 from providers.azure import packaging
+from tests.bytecode_support import assert_sound_bytecode
 from tests.images import jpeg_bytes
 from tests.providers.azure.delivery import blob_event
 from tests.providers.azure.emulator import Azurite
@@ -62,7 +64,12 @@ def test_zip_layout(built: Path) -> None:
     assert {"function_app.py", "host.json", "requirements.txt"} <= names
     assert {"core/pipeline.py", "core/imaging/render.py", "providers/azure/function_app.py",
             "providers/azure/storage.py", "providers/azure/events.py"} <= names  # fmt: skip
-    assert not any("deploy/" in n or n.endswith((".tf", ".pyc")) or "__pycache__" in n for n in names)
+    assert not any("deploy/" in n or n.endswith(".tf") for n in names)
+    # Bytecode for the runtime's Python, for every module, wherever this machine has that Python.
+    complete = (
+        ("core/", "providers/", "main.py", "function_app.py") if interpreter_for(packaging.DEFAULT_PYTHON) else ()
+    )
+    assert_sound_bytecode(sorted(names), python_version=packaging.DEFAULT_PYTHON, complete_for=complete)
     assert not any(n.startswith(("providers/aws", "providers/gcp", "tests/")) for n in names)
     assert ("providers/__init__.py" in names) == (PROVIDER.parent / "__init__.py").exists()
     assert "from providers.azure.function_app import app" in shim

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from core.ops.bytecode import interpreter_for
 from core.ops.cli import main as polythumb
-from providers.gcp.packaging import ENTRY_POINTS, build_archive, requirements_txt
+from providers.gcp.packaging import DEFAULT_PYTHON, ENTRY_POINTS, build_archive, requirements_txt
+from tests.bytecode_support import assert_sound_bytecode
 
 # Runs inside the unpacked archive with only that folder and site-packages on sys.path (python -S: no
 # .pth files, so not even an editable install of the repository can leak in).
@@ -52,7 +54,10 @@ def test_archive_layout(archive: Path) -> None:
     names = set(zipfile.ZipFile(archive).namelist())
     assert {"main.py", "requirements.txt", "core/__init__.py", "core/pipeline.py", "providers/__init__.py",
             "providers/gcp/__init__.py", "providers/gcp/main.py", "providers/gcp/storage.py"} <= names  # fmt: skip
-    assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".tf")) or n.startswith("tests/")]
+    assert not [n for n in names if n.endswith(".tf") or n.startswith("tests/")]
+    # Bytecode for the runtime's Python, for every module, wherever this machine has that Python.
+    complete = ("core/", "providers/", "main.py", "function_app.py") if interpreter_for(DEFAULT_PYTHON) else ()
+    assert_sound_bytecode(sorted(names), python_version=DEFAULT_PYTHON, complete_for=complete)
     assert not [n for n in names if n.startswith("providers/") and not n.startswith(("providers/gcp/", "providers/__"))]
 
 
