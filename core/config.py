@@ -8,7 +8,6 @@ settings' declarations (:mod:`core.vocabulary`, and a provider's own) and raises
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -231,6 +230,8 @@ def _unknown_setting_message(name: str, known: Iterable[str]) -> str:
     elsewhere = _provider_settings()
     if name in elsewhere:
         return f"{name} is not read here: it is {elsewhere[name]}. Settings read here: {', '.join(sorted(known))}."
+    import difflib  # only a refused setting needs it: off the cold start
+
     close = difflib.get_close_matches(name, sorted({*known, *elsewhere}), n=1)
     hint = f" Did you mean {close[0]}?" if close else ""
     return f"{name} is not a polythumb setting.{hint} Known settings: {', '.join(sorted(known))}."

@@ -41,7 +41,6 @@ import fnmatch
 import json
 import posixpath
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -404,6 +403,8 @@ def _unique_keys(pairs: list[tuple[str, Any]], where: str) -> dict[str, Any]:
 
 
 def _parse_toml(text: str, where: str) -> Any:
+    import tomllib  # only TOML profiles pay for the parser (about 3 ms of a cold start)
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
