@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from core.errors import MalformedEvent, PermanentError, PermissionDenied, TransientError
 from core.events import EventKind, ObjectEvent, is_backfill
 from core.logs import outcome_line
-from core.metrics import NOTIFY_FIELD, milliseconds_since
+from core.metrics import EVENT_REVISION_FIELD, NOTIFY_FIELD, milliseconds_since
 from core.outcome import Action, Outcome, SkipReason, Status
 from core.tracing import TraceContext, continue_trace
 
@@ -205,6 +205,9 @@ def handle(
     """
     span = runtime.telemetry.start(trace) if runtime.telemetry else continue_trace(trace)
     fields = {**context, "event_id": event.event_id or context.get("event_id"), "trace_id": span.trace_id}
+    announced = event.version or event.etag
+    if announced:  # the write this event is about: what the runaway detector counts deliveries of
+        fields[EVENT_REVISION_FIELD] = _loggable(announced)
     started = time.perf_counter()
     try:
         outcome = runtime.thumbnailer.handle(event, outputs=outputs)

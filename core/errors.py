@@ -130,6 +130,13 @@ class ConfigError(PermanentError, ValueError):
     kind = "config"
 
 
+class Braked(PermanentError):
+    """The deployment is braked (``polythumb brake <cloud>``): work that would render past the brake refuses to
+    start. The message names the brake and ``polythumb release <cloud>``."""
+
+    kind = "braked"
+
+
 class OutputConflict(PermanentError):
     """An output key holds an object polythumb did not write (or wrote for another source)."""
 

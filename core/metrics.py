@@ -268,6 +268,21 @@ UPLOAD_TO_READY_P95 = Threshold(
 WINDOW_MINUTES = 5
 
 
+#: The field of a delivery's line naming the revision its event announces (``event_revision``): the write
+#: (upload) the notification is about, as sent (S3 version id else etag, GCS generation, Azure etag), not the
+#: revision the pipeline found and rendered (``revision``: a late event of an overwritten key reads the newer one).
+EVENT_REVISION_FIELD = "event_revision"
+
+#: The least lines a runaway figure must count across the whole deployment in the window before its alert may
+#: fire: one odd source on a quiet deployment costs nothing worth stopping the stack for (0: no minimum).
+RUNAWAY_MIN_LINES = Threshold(
+    "alert_runaway_min_lines", 20,
+    "Runaway detector: its alerts fire only when the figure's lines across the whole deployment in 5 minutes "
+    "(renders, or deliveries of uploads) are at least this many (0: no minimum). A runaway makes hundreds a "
+    "minute; a few odd lines on a quiet deployment are no cost incident, and must not stop the stack (the brake).",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Runaway:
     """One figure of the runaway detector: the most lines any one source has in a window.
@@ -286,41 +301,59 @@ class Runaway:
     threshold: Threshold
     shows: str
 
-    def worst(self, records: Sequence[Mapping[str, Any]]) -> int:
-        """The highest count of selected lines of one source among ``records`` (one window's lines)."""
+    def counts(self, records: Sequence[Mapping[str, Any]]) -> dict[tuple[str, ...], int]:
+        """The selected lines of each source among ``records`` (one window's lines)."""
         counts: dict[tuple[str, ...], int] = {}
         for record in records:
             if selects(self.where, record):
                 group = tuple(str(record.get(field, "")) for field in self.per)
                 counts[group] = counts.get(group, 0) + 1
-        return max(counts.values(), default=0)
+        return counts
+
+    def worst(self, records: Sequence[Mapping[str, Any]]) -> int:
+        """The highest count of selected lines of one source among ``records`` (one window's lines)."""
+        return max(self.counts(records).values(), default=0)
+
+    def fires(
+        self, records: Sequence[Mapping[str, Any]], *, threshold: float | None = None, min_lines: float | None = None
+    ) -> bool:
+        """Whether the alert fires on one window's ``records``: the worst source is over the threshold, and the
+        whole deployment counted at least :data:`RUNAWAY_MIN_LINES` (the defaults unless given)."""
+        counts = self.counts(records)
+        limit = self.threshold.default if threshold is None else threshold
+        least = RUNAWAY_MIN_LINES.default if min_lines is None else min_lines
+        return max(counts.values(), default=0) > limit and sum(counts.values()) >= least
 
 
 RUNAWAY: tuple[Runaway, ...] = (
     Runaway(
         "renders_per_revision",
-        where=(Present("output_bytes"), _NOT_NOTIFY),
+        where=(Present("output_bytes"), _NOT_NOTIFY, Present("revision")),
         per=("bucket", "key", "revision"),
         threshold=Threshold(
             "alert_renders_per_revision", 3,
             "Runaway detector: alert when one source revision is rendered more than this many times in 5 minutes.",
         ),
-        shows="One revision of one source rendered again and again: two deployments (or two profiles' settings) "
-        "overwriting each other's thumbnails, or something deleting the thumbnails as they are written. A "
-        "normal source is rendered once (a retry after a partial write may write the rest: twice).",
+        shows="One revision of one source rendered again and again: a loop (the Firebase backfill loop: the same "
+        "objects re-rendered), two deployments (or two profiles' settings) overwriting each other's thumbnails, "
+        "or something deleting the thumbnails as they are written. A normal source revision is rendered once (a "
+        "retry after a partial write may write the rest: twice); a key rewritten often (a hot key) renders each "
+        "new revision once, and does not count here.",
     ),
     Runaway(
         "invocations_per_upload",
-        where=(OneOf("kind", ("created",)), _NOT_NOTIFY),
-        per=("bucket", "key"),
+        where=(OneOf("kind", ("created",)), _NOT_NOTIFY, Present(EVENT_REVISION_FIELD)),
+        per=("bucket", "key", EVENT_REVISION_FIELD),
         threshold=Threshold(
             "alert_invocations_per_upload", 10,
-            "Runaway detector: alert when one source key is handled more than this many times in 5 minutes.",
+            "Runaway detector: alert when one upload (one revision of one source key, as its event announces it) is "
+            "handled more than this many times in 5 minutes.",
         ),
-        shows="One key delivered again and again: a fan-out (the same notification reaching the function through "
-        "several subscriptions or rules), a redelivery storm, or a loop in which something rewrites the "
-        "original after each render (each rewrite is a new upload of the same key). A normal upload is handled "
-        "once (a duplicate delivery, or a retry, adds one or two).",
+        shows="One upload delivered again and again: a fan-out (the same notification reaching the function through "
+        "several subscriptions or rules), a redelivery storm, or a loop re-sending the same revision (a backfill "
+        "run over and over). A normal upload is handled once (a duplicate delivery, or a retry, adds one or two); "
+        "a key rewritten often (a hot key: an avatar re-uploaded, a CI job overwriting a file) is a new upload "
+        "each time, each handled once, and does not count here.",
     ),
 )  # fmt: skip
 

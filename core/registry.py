@@ -104,6 +104,9 @@ class ProviderSpec:
             :mod:`core.metrics` into its Terraform (``python -m core.ops.observability``).
         brake: A :class:`core.ops.brake.Brake` for ``polythumb brake|release <name>``: what stops its
             rendering without losing an event, and what undoes it.
+        backfill_bypasses_brake: Its backfill sink delivers to the function directly, past every control the
+            brake turns (not through a queue or subscription the brake holds): ``polythumb backfill --target
+            <name>`` then refuses to start while the deployment is braked.
         package: Its import package; empty: ``providers.<name>`` (a built-in provider).
         install: What to run when its SDK is missing; empty: the extra, from a polythumb checkout.
     """
@@ -127,6 +130,7 @@ class ProviderSpec:
     metrics_encoder: str | None = None
     observability: str | None = None
     brake: str | None = None
+    backfill_bypasses_brake: bool = False
     package: str = ""
     install: str = ""
 

@@ -74,3 +74,16 @@ def metric_names(text: str) -> set[str]:
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def variables(cloud: str, **overrides: float) -> dict[str, str]:
+    """Each ``var.<name>`` of a cloud's stack with a default, as its interpolated text (``overrides``: given
+    values, as ``terraform.tfvars`` would set them)."""
+    found: dict[str, str] = {}
+    for item in deploy_module(cloud).get("variable", []):
+        for name, body in item.items():
+            if name in overrides:
+                found[f"var.{name}"] = str(overrides[name])
+            elif isinstance(body.get("default"), int | float) and not isinstance(body.get("default"), bool):
+                found[f"var.{name}"] = str(body["default"])
+    return found

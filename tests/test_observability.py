@@ -109,12 +109,13 @@ def test_measure_reads_the_table_from_a_line() -> None:
 
 def test_polythumb_stats_summarises_a_log(tmp_path: Path) -> None:
     lines = [
-        {"status": "ok", "kind": "created", "bucket": "b", "key": "a.jpg", "revision": "1", "duration_ms": 10,
+        {"status": "ok", "kind": "created", "bucket": "b", "key": "a.jpg", "revision": "1", "event_revision": "1",
+         "duration_ms": 10,
          "upload_to_ready_ms": 900, "output_bytes": 100, "profile": "default", "route": "sqs"},
         {"status": "failed", "error_kind": "not_an_image", "kind": "created", "bucket": "b", "key": "b.jpg",
-         "duration_ms": 3, "route": "sqs"},
+         "event_revision": "e2", "duration_ms": 3, "route": "sqs"},
         {"status": "failed", "error_kind": "not_an_image", "kind": "created", "bucket": "b", "key": "b.jpg",
-         "duration_ms": 4, "route": "sqs"},
+         "event_revision": "e2", "duration_ms": 4, "route": "sqs"},
     ]  # fmt: skip
     log = tmp_path / "log.jsonl"
     log.write_text("START RequestId: x\n" + "\n".join("2024-05-01T10:00:00Z " + json.dumps(x) for x in lines) + "\n")

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from core import registry
 from core.brake import BrakeState
+from core.errors import Braked, PolythumbError
 from core.ops.console import EXIT_OK
 from core.ops.deploy import deployment_outputs
 
@@ -79,3 +80,39 @@ def brake_command(args: argparse.Namespace) -> int:
     command = None if args.command == "brake" and args.status else args.command
     print(json.dumps(state.to_dict()) if args.json else state.describe(spec.title, command=command))
     return EXIT_OK
+
+
+def check_backfill(spec: registry.ProviderSpec, *, workdir: Path | None = None) -> str | None:
+    """Refuse a backfill of ``spec``'s deployment while it is braked, where the backfill would render past the
+    brake (``ProviderSpec.backfill_bypasses_brake``: it posts to the function, not through what the brake holds).
+
+    A backfill whose sends the brake holds (a queue the stopped function reads) goes ahead: its work waits with
+    the other events. The deployment is read from its Terraform outputs (``workdir``, else the provider's deploy
+    folder), as ``polythumb brake`` reads it.
+
+    Returns:
+        None when the backfill may go ahead; a note when the brake could not be read (no Terraform outputs, the
+        cloud's CLI failed), which the caller prints: the backfill goes ahead unchecked.
+
+    Raises:
+        Braked: the brake is on, or half on (a record is there), naming ``polythumb release <cloud>``.
+    """
+    if not spec.backfill_bypasses_brake or not spec.brake:
+        return None
+    brake: Brake = spec.resolve("brake")
+    folder = workdir or spec.folder / spec.deploy_dir
+    try:
+        state = brake.status(deployment_outputs(spec.name, folder))
+    except PolythumbError as exc:
+        return (
+            f"the {spec.title} brake was not checked ({exc}); a backfill posts to the function directly and renders "
+            f"even while `polythumb brake {spec.name}` is on (--workdir: where `polythumb deploy {spec.name}` ran)"
+        )
+    if state.braked or state.since:
+        since = f" since {state.since}" if state.since else ""
+        raise Braked(
+            f"the {spec.title} deployment is braked{since} (`polythumb brake {spec.name}`): a backfill posts to the "
+            f"function directly, past the brake, and would render while it is on. Nothing was sent. Run "
+            f"`polythumb release {spec.name}` first (`polythumb brake {spec.name} --status` shows the brake)"
+        )
+    return None

@@ -19,6 +19,7 @@ from core.metrics import (
     BY_NAME,
     FAILURE_RATE,
     RUNAWAY,
+    RUNAWAY_MIN_LINES,
     UPLOAD_TO_READY_P95,
     WINDOW_MINUTES,
     Absent,
@@ -192,10 +193,25 @@ def _renders_query(ident: str, status: str) -> Block:
     ))  # fmt: skip
 
 
+def _insight_query(detector: Runaway, ident: str, statistic: str) -> Block:
+    """One statistic of ``detector``'s Contributor Insights rule (``MaxContributorValue``: the worst source's
+    lines; ``SampleCount``: every line the rule matched, the deployment's volume)."""
+    return Block("metric_query", (), (
+        ("id", ident),
+        ("expression", template(
+            f"INSIGHT_RULE_METRIC('${{aws_cloudwatch_contributor_insight_rule.{detector.name}.rule_name}}', "
+            f"'{statistic}')"
+        )),
+        ("period", PERIOD),
+        ("return_data", False),
+    ))  # fmt: skip
+
+
 def blocks() -> list[Block]:
     """Every block of ``deploy/observability.tf``."""
     found = [_variable(threshold) for threshold in (FAILURE_RATE, UPLOAD_TO_READY_P95)]
     found += [_variable(detector.threshold) for detector in RUNAWAY]
+    found.append(_variable(RUNAWAY_MIN_LINES))
     found.append(Block("locals", (), (
         ("observed_function", Raw("aws_lambda_function.thumbnailer.function_name")),
         ("runaway_alarm_names", Raw(
@@ -240,16 +256,16 @@ def blocks() -> list[Block]:
         )))  # fmt: skip
         found.append(_alarm(
             detector.name,
-            f"Runaway detector: {detector.shows}",
+            f"Runaway detector: {detector.shows} Fires only when the rule counted at least "
+            f"var.{RUNAWAY_MIN_LINES.variable} lines across the deployment in the window.",
             detector.threshold,
+            _insight_query(detector, "worst", "MaxContributorValue"),
+            _insight_query(detector, "volume", "SampleCount"),
             Block("metric_query", (), (
-                ("id", "worst"),
-                ("expression", template(
-                    f"INSIGHT_RULE_METRIC('${{aws_cloudwatch_contributor_insight_rule.{detector.name}.rule_name}}', "
-                    "'MaxContributorValue')"
-                )),
-                ("label", f"most lines of one source in {WINDOW_MINUTES} minutes"),
-                ("period", PERIOD),
+                ("id", "runaway"),
+                # Below the minimum volume the figure reads 0: nothing worth stopping the stack for.
+                ("expression", template(f"IF(volume >= ${{var.{RUNAWAY_MIN_LINES.variable}}}, worst, 0)")),
+                ("label", f"most lines of one source in {WINDOW_MINUTES} minutes, at the minimum volume"),
                 ("return_data", True),
             )),
         ))  # fmt: skip
@@ -262,7 +278,8 @@ HEADER = """\
 #
 # A CloudWatch dashboard of every metric (the handler's log lines carry them in Embedded Metric Format),
 # alarms on the failure rate and on the upload-to-ready p95, and the runaway detector: Contributor Insights
-# rules counting lines per source over the function's log group, each with an alarm on its top contributor.
+# rules counting lines per source revision over the function's log group, each with an alarm on its top
+# contributor once the rule counted a minimum volume.
 # Every alarm notifies the alarm topic (alarms.tf); local.runaway_alarm_names names the runaway alarms, which the
 # automatic brake (brake.tf, brake_on_runaway) listens to.
 """

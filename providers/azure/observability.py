@@ -24,6 +24,7 @@ from core.metrics import (
     BY_NAME,
     FAILURE_RATE,
     RUNAWAY,
+    RUNAWAY_MIN_LINES,
     UPLOAD_TO_READY_P95,
     WINDOW_MINUTES,
     Absent,
@@ -205,12 +206,14 @@ def upload_to_ready_query() -> str:
 
 
 def runaway_query(detector: Runaway) -> str:
-    """One runaway figure's query: the most lines of any one source in the window."""
+    """One runaway figure's query: the most lines of any one source in the window, read as 0 while the whole
+    deployment has fewer such lines than the minimum volume (nothing worth alerting on)."""
     groups = ", ".join(f"source_{field} = tostring(line.{field})" for field in detector.per)
     return (
         f"{selected(detector.where)}\n"
         f"| summarize line_count = sum(ItemCount) by {groups}\n"
-        "| summarize worst = max(line_count)"
+        "| summarize most = max(line_count), volume = sum(line_count)\n"
+        f"| extend worst = iff(volume >= ${{var.{RUNAWAY_MIN_LINES.variable}}}, most, 0)"
     )
 
 
@@ -228,7 +231,14 @@ def alerts() -> list[tuple[str, str, str, str, Threshold]]:
          upload_to_ready_query(), "p95", UPLOAD_TO_READY_P95),
     ]  # fmt: skip
     found += [
-        (detector.name, f"Runaway detector: {detector.shows}", runaway_query(detector), "worst", detector.threshold)
+        (
+            detector.name,
+            f"Runaway detector: {detector.shows} Fires only when the deployment has at least "
+            f"{RUNAWAY_MIN_LINES.variable} such lines in the window.",
+            runaway_query(detector),
+            "worst",
+            detector.threshold,
+        )
         for detector in RUNAWAY
     ]
     return found
@@ -269,6 +279,7 @@ def blocks() -> list[Block]:
     """Every block of ``deploy/observability.tf``."""
     found = [_variable(threshold) for threshold in (FAILURE_RATE, UPLOAD_TO_READY_P95)]
     found += [_variable(detector.threshold) for detector in RUNAWAY]
+    found.append(_variable(RUNAWAY_MIN_LINES))
     found.append(Block("resource", ("azurerm_application_insights_workbook", "thumbnails"), (
         ("name", Raw('uuidv5("url", "polythumb://${local.function_name}/thumbnails")')),
         ("resource_group_name", Raw("azurerm_resource_group.this.name")),
@@ -288,7 +299,7 @@ HEADER = """\
 #
 # An Application Insights workbook of every metric (KQL over the function's JSON lines in AppTraces),
 # scheduled query alerts on the failure rate and on the upload-to-ready p95, and the runaway detector (lines
-# per source in the window). Every alert notifies the action group (alerts.tf).
+# per source revision in the window, at a minimum volume). Every alert notifies the action group (alerts.tf).
 """
 
 

@@ -59,6 +59,8 @@ PROVIDER = ProviderSpec(
     ),
     deployer="providers.gcp.deploy_cli:DEPLOYER",
     brake="providers.gcp.brake:BRAKE",
+    # The backfill posts to the function's URL; the brake pauses the triggers' subscriptions only.
+    backfill_bypasses_brake=True,
     sdk_modules=("google.cloud.storage", "functions_framework"),
     notifiers={"pubsub": "providers.gcp.notify:PubSubNotifier"},
     url_signer="providers.gcp.notify:sign_url",

@@ -17,8 +17,9 @@ removes both. Everything goes through ``gcloud`` (authenticated, with the rights
 subscriptions and write that bucket), each command echoed. A Cloud Functions or Eventarc update of a
 trigger may rewrite its subscription's push configuration: that releases the brake (``--status`` tells).
 
-Not covered: ``polythumb backfill --target gcp`` posts to the function's URL, not through a trigger; it is
-the operator's own process (stop it, or bound it with ``--max-renders``).
+Not covered: ``polythumb backfill --target gcp`` posts to the function's URL, not through a trigger. It reads
+this brake first and refuses to start while it is on (``core.ops.brake.check_backfill``), but one already
+running when the brake goes on is the operator's own process (stop it, or bound it with ``--max-renders``).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from core.metrics import (
     FAILURE_RATE,
     METRICS,
     RUNAWAY,
+    RUNAWAY_MIN_LINES,
     UPLOAD_TO_READY_P95,
     WINDOW_MINUTES,
     Absent,
@@ -233,18 +234,25 @@ def sql_condition(condition: Condition) -> str:
 
 
 def runaway_sql(detector: Runaway) -> str:
-    """The query of one runaway figure: the sources with more lines than its threshold since the last run."""
-    columns = ",\n  ".join(f"JSON_VALUE(json_payload.{field}) AS source_{field}" for field in detector.per)
-    where = "\n  AND ".join(sql_condition(condition) for condition in detector.where)
+    """The query of one runaway figure: the sources with more lines than its threshold since the last run, once
+    the whole deployment has at least the minimum volume of such lines (else no row: nothing to alert on)."""
+    columns = ",\n    ".join(f"JSON_VALUE(json_payload.{field}) AS source_{field}" for field in detector.per)
+    where = "\n    AND ".join(sql_condition(condition) for condition in detector.where)
     groups = ", ".join(f"source_{field}" for field in detector.per)
+    # Built from the metric table's own names and Terraform variables: no outside input (S608).
     return (
-        f"SELECT\n  {columns},\n  COUNT(*) AS line_count\n"
-        f"FROM `{LOG_VIEW}`\n"
-        "WHERE resource.type = 'cloud_run_revision'\n"
-        "  AND JSON_VALUE(resource.labels.service_name) IN (${local.observed_services})\n"
-        f"  AND {where}\n"
+        "WITH selected AS (\n"  # noqa: S608
+        f"  SELECT\n    {columns}\n"
+        f"  FROM `{LOG_VIEW}`\n"
+        "  WHERE resource.type = 'cloud_run_revision'\n"
+        "    AND JSON_VALUE(resource.labels.service_name) IN (${local.observed_services})\n"
+        f"    AND {where}\n"
+        ")\n"
+        f"SELECT {groups}, COUNT(*) AS line_count\n"
+        "FROM selected\n"
         f"GROUP BY {groups}\n"
         f"HAVING COUNT(*) > ${{var.{detector.threshold.variable}}}\n"
+        f"  AND (SELECT COUNT(*) FROM selected) >= ${{var.{RUNAWAY_MIN_LINES.variable}}}\n"
     )
 
 
@@ -282,6 +290,7 @@ def blocks() -> list[Block]:
     renders, ready = BY_NAME["polythumb.renders"], BY_NAME["polythumb.upload_to_ready"]
     found = [_variable(threshold) for threshold in (FAILURE_RATE, UPLOAD_TO_READY_P95)]
     found += [_variable(detector.threshold) for detector in RUNAWAY]
+    found.append(_variable(RUNAWAY_MIN_LINES))
     found.append(Block("locals", (), (
         ("observed_services", Raw("""join(", ", [for name in local.function_services : "'${name}'"])""")),
         ("observed_logs_in_json", Raw(JSON_ESCAPED_FILTER)),
@@ -329,7 +338,8 @@ def blocks() -> list[Block]:
     for detector in RUNAWAY:
         found.append(_policy(
             detector.name, f"runaway: {detector.name.replace('_', ' ')}",
-            f"Runaway detector: {detector.shows}",
+            f"Runaway detector: {detector.shows} Fires only when the deployment has at least "
+            f"${{var.{RUNAWAY_MIN_LINES.variable}}} such lines in the window.",
             Block("conditions", (), (
                 ("display_name", f"sources over var.{detector.threshold.variable} lines in {WINDOW_MINUTES} minutes"),
                 Block("condition_sql", (), (
@@ -348,8 +358,8 @@ HEADER = """\
 #
 # Log-based metrics read from the functions' JSON lines, a Cloud Monitoring dashboard of every one of them,
 # alert policies on the failure rate and on the upload-to-ready p95, and the runaway detector: SQL conditions
-# over the functions' log bucket (upgraded to Log Analytics in logging.tf), counting lines per source. Every
-# policy notifies the alert channel (alerts.tf).
+# over the functions' log bucket (upgraded to Log Analytics in logging.tf), counting lines per source revision
+# once the deployment has a minimum volume of them. Every policy notifies the alert channel (alerts.tf).
 """
 
 

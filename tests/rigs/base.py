@@ -148,6 +148,18 @@ class EntrypointRig:
         """The JSON lines the function wrote about this rig's objects, as the platform receives them."""
         raise NotImplementedError
 
+    def deliver_rewritten(self, key: str) -> DeliveryReport:
+        """Deliver the event of ``key``'s latest write (an upload over an existing key: a new revision with a
+        notification of its own), where ``deliver_created`` delivers the first write's event again."""
+        raise NotImplementedError(f"the {self.name} rig cannot deliver a rewrite's own event")
+
+    def remove_outputs(self) -> int:
+        """Delete every thumbnail of this rig's objects (something removing them as they are written); how many."""
+        outputs = list(self.read_outputs())
+        for key in outputs:
+            self._dest.delete(key)
+        return len(outputs)
+
     def _own(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """The records about this rig's objects (its keys start with its prefix)."""
         return [dict(r) for r in records if str(r.get("key", "")).startswith(f"{self.prefix}/")]

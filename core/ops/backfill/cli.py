@@ -111,6 +111,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="KEY=VALUE",
         help="dry run on a cloud: the billed size (memory_mb=1024; GCP: memory=1Gi, cpu=1)",
     )
+    backfill.add_argument(
+        "--workdir",
+        type=Path,
+        help="cloud: where `polythumb deploy` ran, to check the brake (default: the provider's deploy folder)",
+    )
     backfill.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_setting_flags(backfill)
 
@@ -151,7 +156,6 @@ def _run_backfill(args: argparse.Namespace) -> int:
 
     from core.ops.backfill.checkpoint import load_checkpoint
     from core.ops.backfill.concurrency import DEFAULT_IO_WORKERS
-    from core.ops.backfill.dispatch import SinkRequest
     from core.ops.backfill.job import Job
 
     if args.lazy and (args.delete_orphans or args.resume):
@@ -204,13 +208,8 @@ def _run_backfill(args: argparse.Namespace) -> int:
                 print(estimate.describe(cost, target=args.target))
         return EXIT_OK
 
-    sink: WorkSink | None = None
-    if args.target != "local":  # fail fast, before any listing, when the fan-out is not available
-        request = SinkRequest(
-            target=args.target, src=args.src, dest=dest.bucket, config=job.config, prefix=args.prefix,
-            batch=args.batch, rate=args.rate, workers=args.workers, sink_options=sink_options,
-        )  # fmt: skip
-        sink = load_sink(registry.get(args.target), request)
+    # Fail fast, before any listing, when the fan-out is not available (or the brake is on).
+    sink = _cloud_sink(args, job, sink_options) if args.target != "local" else None
     try:
         return _execute_backfill(args, job, sink, start=start, checkpoint_path=checkpoint_path, report=report)
     finally:
@@ -262,6 +261,26 @@ def _measured(paths: list[Path] | None, job: Job) -> Measurements | None:
     if not measured.profiles:
         raise ConfigError(f"--cost-from-logs: no created events with duration_ms in {', '.join(map(str, paths))}")
     return measured
+
+
+def _cloud_sink(args: argparse.Namespace, job: Job, sink_options: dict[str, str]) -> WorkSink:
+    """The cloud target's sink, once the brake lets the backfill start (see :func:`core.ops.brake.check_backfill`).
+
+    Raises:
+        Braked: the deployment is braked, and this backfill would render past the brake.
+    """
+    from core.ops.backfill.dispatch import SinkRequest
+    from core.ops.brake import check_backfill
+
+    spec = registry.get(args.target)
+    note = check_backfill(spec, workdir=args.workdir)
+    if note:
+        print(f"polythumb: {note}", file=sys.stderr)
+    request = SinkRequest(
+        target=args.target, src=args.src, dest=job.dest.bucket, config=job.config, prefix=args.prefix,
+        batch=args.batch, rate=args.rate, workers=args.workers, sink_options=sink_options,
+    )  # fmt: skip
+    return load_sink(spec, request)
 
 
 def load_sink(spec: registry.ProviderSpec, request: SinkRequest) -> WorkSink:

@@ -3,7 +3,8 @@
 #
 # A CloudWatch dashboard of every metric (the handler's log lines carry them in Embedded Metric Format),
 # alarms on the failure rate and on the upload-to-ready p95, and the runaway detector: Contributor Insights
-# rules counting lines per source over the function's log group, each with an alarm on its top contributor.
+# rules counting lines per source revision over the function's log group, each with an alarm on its top
+# contributor once the rule counted a minimum volume.
 # Every alarm notifies the alarm topic (alarms.tf); local.runaway_alarm_names names the runaway alarms, which the
 # automatic brake (brake.tf, brake_on_runaway) listens to.
 
@@ -26,9 +27,15 @@ variable "alert_renders_per_revision" {
 }
 
 variable "alert_invocations_per_upload" {
-  description = "Runaway detector: alert when one source key is handled more than this many times in 5 minutes."
+  description = "Runaway detector: alert when one upload (one revision of one source key, as its event announces it) is handled more than this many times in 5 minutes."
   type        = number
   default     = 10
+}
+
+variable "alert_runaway_min_lines" {
+  description = "Runaway detector: its alerts fire only when the figure's lines across the whole deployment in 5 minutes (renders, or deliveries of uploads) are at least this many (0: no minimum). A runaway makes hundreds a minute; a few odd lines on a quiet deployment are no cost incident, and must not stop the stack (the brake)."
+  type        = number
+  default     = 20
 }
 
 locals {
@@ -432,6 +439,10 @@ resource "aws_cloudwatch_contributor_insight_rule" "renders_per_revision" {
       {
         "Match": "$.notify",
         "IsPresent": false
+      },
+      {
+        "Match": "$.revision",
+        "IsPresent": true
       }
     ]
   },
@@ -442,7 +453,7 @@ EOT
 
 resource "aws_cloudwatch_metric_alarm" "renders_per_revision" {
   alarm_name          = "${var.name}-renders-per-revision"
-  alarm_description   = "Runaway detector: One revision of one source rendered again and again: two deployments (or two profiles' settings) overwriting each other's thumbnails, or something deleting the thumbnails as they are written. A normal source is rendered once (a retry after a partial write may write the rest: twice)."
+  alarm_description   = "Runaway detector: One revision of one source rendered again and again: a loop (the Firebase backfill loop: the same objects re-rendered), two deployments (or two profiles' settings) overwriting each other's thumbnails, or something deleting the thumbnails as they are written. A normal source revision is rendered once (a retry after a partial write may write the rest: twice); a key rewritten often (a hot key) renders each new revision once, and does not count here. Fires only when the rule counted at least var.alert_runaway_min_lines lines across the deployment in the window."
   comparison_operator = "GreaterThanThreshold"
   evaluation_periods  = 1
   threshold           = var.alert_renders_per_revision
@@ -453,8 +464,21 @@ resource "aws_cloudwatch_metric_alarm" "renders_per_revision" {
   metric_query {
     id          = "worst"
     expression  = "INSIGHT_RULE_METRIC('${aws_cloudwatch_contributor_insight_rule.renders_per_revision.rule_name}', 'MaxContributorValue')"
-    label       = "most lines of one source in 5 minutes"
     period      = 300
+    return_data = false
+  }
+
+  metric_query {
+    id          = "volume"
+    expression  = "INSIGHT_RULE_METRIC('${aws_cloudwatch_contributor_insight_rule.renders_per_revision.rule_name}', 'SampleCount')"
+    period      = 300
+    return_data = false
+  }
+
+  metric_query {
+    id          = "runaway"
+    expression  = "IF(volume >= ${var.alert_runaway_min_lines}, worst, 0)"
+    label       = "most lines of one source in 5 minutes, at the minimum volume"
     return_data = true
   }
 }
@@ -475,7 +499,8 @@ resource "aws_cloudwatch_contributor_insight_rule" "invocations_per_upload" {
   "Contribution": {
     "Keys": [
       "$.bucket",
-      "$.key"
+      "$.key",
+      "$.event_revision"
     ],
     "Filters": [
       {
@@ -487,6 +512,10 @@ resource "aws_cloudwatch_contributor_insight_rule" "invocations_per_upload" {
       {
         "Match": "$.notify",
         "IsPresent": false
+      },
+      {
+        "Match": "$.event_revision",
+        "IsPresent": true
       }
     ]
   },
@@ -497,7 +526,7 @@ EOT
 
 resource "aws_cloudwatch_metric_alarm" "invocations_per_upload" {
   alarm_name          = "${var.name}-invocations-per-upload"
-  alarm_description   = "Runaway detector: One key delivered again and again: a fan-out (the same notification reaching the function through several subscriptions or rules), a redelivery storm, or a loop in which something rewrites the original after each render (each rewrite is a new upload of the same key). A normal upload is handled once (a duplicate delivery, or a retry, adds one or two)."
+  alarm_description   = "Runaway detector: One upload delivered again and again: a fan-out (the same notification reaching the function through several subscriptions or rules), a redelivery storm, or a loop re-sending the same revision (a backfill run over and over). A normal upload is handled once (a duplicate delivery, or a retry, adds one or two); a key rewritten often (a hot key: an avatar re-uploaded, a CI job overwriting a file) is a new upload each time, each handled once, and does not count here. Fires only when the rule counted at least var.alert_runaway_min_lines lines across the deployment in the window."
   comparison_operator = "GreaterThanThreshold"
   evaluation_periods  = 1
   threshold           = var.alert_invocations_per_upload
@@ -508,8 +537,21 @@ resource "aws_cloudwatch_metric_alarm" "invocations_per_upload" {
   metric_query {
     id          = "worst"
     expression  = "INSIGHT_RULE_METRIC('${aws_cloudwatch_contributor_insight_rule.invocations_per_upload.rule_name}', 'MaxContributorValue')"
-    label       = "most lines of one source in 5 minutes"
     period      = 300
+    return_data = false
+  }
+
+  metric_query {
+    id          = "volume"
+    expression  = "INSIGHT_RULE_METRIC('${aws_cloudwatch_contributor_insight_rule.invocations_per_upload.rule_name}', 'SampleCount')"
+    period      = 300
+    return_data = false
+  }
+
+  metric_query {
+    id          = "runaway"
+    expression  = "IF(volume >= ${var.alert_runaway_min_lines}, worst, 0)"
+    label       = "most lines of one source in 5 minutes, at the minimum volume"
     return_data = true
   }
 }

@@ -3,7 +3,7 @@
 #
 # An Application Insights workbook of every metric (KQL over the function's JSON lines in AppTraces),
 # scheduled query alerts on the failure rate and on the upload-to-ready p95, and the runaway detector (lines
-# per source in the window). Every alert notifies the action group (alerts.tf).
+# per source revision in the window, at a minimum volume). Every alert notifies the action group (alerts.tf).
 
 variable "alert_failure_rate_percent" {
   description = "Alert when more than this percentage of the images handled in 5 minutes failed (status failed among ok and failed)."
@@ -24,9 +24,15 @@ variable "alert_renders_per_revision" {
 }
 
 variable "alert_invocations_per_upload" {
-  description = "Runaway detector: alert when one source key is handled more than this many times in 5 minutes."
+  description = "Runaway detector: alert when one upload (one revision of one source key, as its event announces it) is handled more than this many times in 5 minutes."
   type        = number
   default     = 10
+}
+
+variable "alert_runaway_min_lines" {
+  description = "Runaway detector: its alerts fire only when the figure's lines across the whole deployment in 5 minutes (renders, or deliveries of uploads) are at least this many (0: no minimum). A runaway makes hundreds a minute; a few odd lines on a quiet deployment are no cost incident, and must not stop the stack (the brake)."
+  type        = number
+  default     = 20
 }
 
 resource "azurerm_application_insights_workbook" "thumbnails" {
@@ -265,14 +271,14 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "renders_per_revision"
   resource_group_name   = azurerm_resource_group.this.name
   location              = azurerm_resource_group.this.location
   scopes                = [azurerm_log_analytics_workspace.this.id]
-  description           = "Runaway detector: One revision of one source rendered again and again: two deployments (or two profiles' settings) overwriting each other's thumbnails, or something deleting the thumbnails as they are written. A normal source is rendered once (a retry after a partial write may write the rest: twice)."
+  description           = "Runaway detector: One revision of one source rendered again and again: a loop (the Firebase backfill loop: the same objects re-rendered), two deployments (or two profiles' settings) overwriting each other's thumbnails, or something deleting the thumbnails as they are written. A normal source revision is rendered once (a retry after a partial write may write the rest: twice); a key rewritten often (a hot key) renders each new revision once, and does not count here. Fires only when the deployment has at least alert_runaway_min_lines such lines in the window."
   severity              = 2
   evaluation_frequency  = "PT5M"
   window_duration       = "PT5M"
   skip_query_validation = true
 
   criteria {
-    query                   = "union isfuzzy=true\n  (datatable(TimeGenerated: datetime, Message: string, ItemCount: long)[]),\n  (AppTraces)\n| where Message startswith \"{\"\n| extend line = parse_json(Message)\n| where isnotnull(line.output_bytes) and isnull(line.notify)\n| summarize line_count = sum(ItemCount) by source_bucket = tostring(line.bucket), source_key = tostring(line.key), source_revision = tostring(line.revision)\n| summarize worst = max(line_count)"
+    query                   = "union isfuzzy=true\n  (datatable(TimeGenerated: datetime, Message: string, ItemCount: long)[]),\n  (AppTraces)\n| where Message startswith \"{\"\n| extend line = parse_json(Message)\n| where isnotnull(line.output_bytes) and isnull(line.notify) and isnotnull(line.revision)\n| summarize line_count = sum(ItemCount) by source_bucket = tostring(line.bucket), source_key = tostring(line.key), source_revision = tostring(line.revision)\n| summarize most = max(line_count), volume = sum(line_count)\n| extend worst = iff(volume >= ${var.alert_runaway_min_lines}, most, 0)"
     time_aggregation_method = "Maximum"
     metric_measure_column   = "worst"
     operator                = "GreaterThan"
@@ -291,14 +297,14 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "invocations_per_uploa
   resource_group_name   = azurerm_resource_group.this.name
   location              = azurerm_resource_group.this.location
   scopes                = [azurerm_log_analytics_workspace.this.id]
-  description           = "Runaway detector: One key delivered again and again: a fan-out (the same notification reaching the function through several subscriptions or rules), a redelivery storm, or a loop in which something rewrites the original after each render (each rewrite is a new upload of the same key). A normal upload is handled once (a duplicate delivery, or a retry, adds one or two)."
+  description           = "Runaway detector: One upload delivered again and again: a fan-out (the same notification reaching the function through several subscriptions or rules), a redelivery storm, or a loop re-sending the same revision (a backfill run over and over). A normal upload is handled once (a duplicate delivery, or a retry, adds one or two); a key rewritten often (a hot key: an avatar re-uploaded, a CI job overwriting a file) is a new upload each time, each handled once, and does not count here. Fires only when the deployment has at least alert_runaway_min_lines such lines in the window."
   severity              = 2
   evaluation_frequency  = "PT5M"
   window_duration       = "PT5M"
   skip_query_validation = true
 
   criteria {
-    query                   = "union isfuzzy=true\n  (datatable(TimeGenerated: datetime, Message: string, ItemCount: long)[]),\n  (AppTraces)\n| where Message startswith \"{\"\n| extend line = parse_json(Message)\n| where tostring(line.kind) in (\"created\") and isnull(line.notify)\n| summarize line_count = sum(ItemCount) by source_bucket = tostring(line.bucket), source_key = tostring(line.key)\n| summarize worst = max(line_count)"
+    query                   = "union isfuzzy=true\n  (datatable(TimeGenerated: datetime, Message: string, ItemCount: long)[]),\n  (AppTraces)\n| where Message startswith \"{\"\n| extend line = parse_json(Message)\n| where tostring(line.kind) in (\"created\") and isnull(line.notify) and isnotnull(line.event_revision)\n| summarize line_count = sum(ItemCount) by source_bucket = tostring(line.bucket), source_key = tostring(line.key), source_event_revision = tostring(line.event_revision)\n| summarize most = max(line_count), volume = sum(line_count)\n| extend worst = iff(volume >= ${var.alert_runaway_min_lines}, most, 0)"
     time_aggregation_method = "Maximum"
     metric_measure_column   = "worst"
     operator                = "GreaterThan"

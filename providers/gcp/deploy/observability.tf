@@ -3,8 +3,8 @@
 #
 # Log-based metrics read from the functions' JSON lines, a Cloud Monitoring dashboard of every one of them,
 # alert policies on the failure rate and on the upload-to-ready p95, and the runaway detector: SQL conditions
-# over the functions' log bucket (upgraded to Log Analytics in logging.tf), counting lines per source. Every
-# policy notifies the alert channel (alerts.tf).
+# over the functions' log bucket (upgraded to Log Analytics in logging.tf), counting lines per source revision
+# once the deployment has a minimum volume of them. Every policy notifies the alert channel (alerts.tf).
 
 variable "alert_failure_rate_percent" {
   description = "Alert when more than this percentage of the images handled in 5 minutes failed (status failed among ok and failed)."
@@ -25,9 +25,15 @@ variable "alert_renders_per_revision" {
 }
 
 variable "alert_invocations_per_upload" {
-  description = "Runaway detector: alert when one source key is handled more than this many times in 5 minutes."
+  description = "Runaway detector: alert when one upload (one revision of one source key, as its event announces it) is handled more than this many times in 5 minutes."
   type        = number
   default     = 10
+}
+
+variable "alert_runaway_min_lines" {
+  description = "Runaway detector: its alerts fire only when the figure's lines across the whole deployment in 5 minutes (renders, or deliveries of uploads) are at least this many (0: no minimum). A runaway makes hundreds a minute; a few odd lines on a quiet deployment are no cost incident, and must not stop the stack (the brake)."
+  type        = number
+  default     = 20
 }
 
 locals {
@@ -662,7 +668,7 @@ resource "google_monitoring_alert_policy" "renders_per_revision" {
     display_name = "sources over var.alert_renders_per_revision lines in 5 minutes"
 
     condition_sql {
-      query = "SELECT\n  JSON_VALUE(json_payload.bucket) AS source_bucket,\n  JSON_VALUE(json_payload.key) AS source_key,\n  JSON_VALUE(json_payload.revision) AS source_revision,\n  COUNT(*) AS line_count\nFROM `${var.project_id}.global.${google_logging_project_bucket_config.functions.bucket_id}._AllLogs`\nWHERE resource.type = 'cloud_run_revision'\n  AND JSON_VALUE(resource.labels.service_name) IN (${local.observed_services})\n  AND JSON_VALUE(json_payload.output_bytes) IS NOT NULL\n  AND JSON_VALUE(json_payload.notify) IS NULL\nGROUP BY source_bucket, source_key, source_revision\nHAVING COUNT(*) > ${var.alert_renders_per_revision}\n"
+      query = "WITH selected AS (\n  SELECT\n    JSON_VALUE(json_payload.bucket) AS source_bucket,\n    JSON_VALUE(json_payload.key) AS source_key,\n    JSON_VALUE(json_payload.revision) AS source_revision\n  FROM `${var.project_id}.global.${google_logging_project_bucket_config.functions.bucket_id}._AllLogs`\n  WHERE resource.type = 'cloud_run_revision'\n    AND JSON_VALUE(resource.labels.service_name) IN (${local.observed_services})\n    AND JSON_VALUE(json_payload.output_bytes) IS NOT NULL\n    AND JSON_VALUE(json_payload.notify) IS NULL\n    AND JSON_VALUE(json_payload.revision) IS NOT NULL\n)\nSELECT source_bucket, source_key, source_revision, COUNT(*) AS line_count\nFROM selected\nGROUP BY source_bucket, source_key, source_revision\nHAVING COUNT(*) > ${var.alert_renders_per_revision}\n  AND (SELECT COUNT(*) FROM selected) >= ${var.alert_runaway_min_lines}\n"
 
       minutes {
         periodicity = 5
@@ -677,7 +683,7 @@ resource "google_monitoring_alert_policy" "renders_per_revision" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "Runaway detector: One revision of one source rendered again and again: two deployments (or two profiles' settings) overwriting each other's thumbnails, or something deleting the thumbnails as they are written. A normal source is rendered once (a retry after a partial write may write the rest: twice)."
+    content   = "Runaway detector: One revision of one source rendered again and again: a loop (the Firebase backfill loop: the same objects re-rendered), two deployments (or two profiles' settings) overwriting each other's thumbnails, or something deleting the thumbnails as they are written. A normal source revision is rendered once (a retry after a partial write may write the rest: twice); a key rewritten often (a hot key) renders each new revision once, and does not count here. Fires only when the deployment has at least ${var.alert_runaway_min_lines} such lines in the window."
   }
 
   depends_on = [google_project_service.apis]
@@ -692,7 +698,7 @@ resource "google_monitoring_alert_policy" "invocations_per_upload" {
     display_name = "sources over var.alert_invocations_per_upload lines in 5 minutes"
 
     condition_sql {
-      query = "SELECT\n  JSON_VALUE(json_payload.bucket) AS source_bucket,\n  JSON_VALUE(json_payload.key) AS source_key,\n  COUNT(*) AS line_count\nFROM `${var.project_id}.global.${google_logging_project_bucket_config.functions.bucket_id}._AllLogs`\nWHERE resource.type = 'cloud_run_revision'\n  AND JSON_VALUE(resource.labels.service_name) IN (${local.observed_services})\n  AND JSON_VALUE(json_payload.kind) IN ('created')\n  AND JSON_VALUE(json_payload.notify) IS NULL\nGROUP BY source_bucket, source_key\nHAVING COUNT(*) > ${var.alert_invocations_per_upload}\n"
+      query = "WITH selected AS (\n  SELECT\n    JSON_VALUE(json_payload.bucket) AS source_bucket,\n    JSON_VALUE(json_payload.key) AS source_key,\n    JSON_VALUE(json_payload.event_revision) AS source_event_revision\n  FROM `${var.project_id}.global.${google_logging_project_bucket_config.functions.bucket_id}._AllLogs`\n  WHERE resource.type = 'cloud_run_revision'\n    AND JSON_VALUE(resource.labels.service_name) IN (${local.observed_services})\n    AND JSON_VALUE(json_payload.kind) IN ('created')\n    AND JSON_VALUE(json_payload.notify) IS NULL\n    AND JSON_VALUE(json_payload.event_revision) IS NOT NULL\n)\nSELECT source_bucket, source_key, source_event_revision, COUNT(*) AS line_count\nFROM selected\nGROUP BY source_bucket, source_key, source_event_revision\nHAVING COUNT(*) > ${var.alert_invocations_per_upload}\n  AND (SELECT COUNT(*) FROM selected) >= ${var.alert_runaway_min_lines}\n"
 
       minutes {
         periodicity = 5
@@ -707,7 +713,7 @@ resource "google_monitoring_alert_policy" "invocations_per_upload" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "Runaway detector: One key delivered again and again: a fan-out (the same notification reaching the function through several subscriptions or rules), a redelivery storm, or a loop in which something rewrites the original after each render (each rewrite is a new upload of the same key). A normal upload is handled once (a duplicate delivery, or a retry, adds one or two)."
+    content   = "Runaway detector: One upload delivered again and again: a fan-out (the same notification reaching the function through several subscriptions or rules), a redelivery storm, or a loop re-sending the same revision (a backfill run over and over). A normal upload is handled once (a duplicate delivery, or a retry, adds one or two); a key rewritten often (a hot key: an avatar re-uploaded, a CI job overwriting a file) is a new upload each time, each handled once, and does not count here. Fires only when the deployment has at least ${var.alert_runaway_min_lines} such lines in the window."
   }
 
   depends_on = [google_project_service.apis]

@@ -12,13 +12,24 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.metrics import ATTRIBUTES, RUNAWAY, Measurement
 from providers.aws.metrics import FUNCTION_DIMENSION, NAMESPACE, function_name
-from tests.observability_support import deploy_module, every_metric_read, expected, hcl_text, interpolate, key, resource
+from tests.observability_support import (
+    deploy_module,
+    every_metric_read,
+    expected,
+    hcl_text,
+    interpolate,
+    key,
+    resource,
+    resources,
+    variables,
+)
 
 #: CloudWatch's units (PutMetricData's StandardUnit).
 UNITS = {
@@ -149,6 +160,49 @@ def check_runaway(lines: Sequence[Mapping[str, Any]]) -> None:
         counts = rule_counts(rules[detector.name], lines)
         assert counts, f"the {detector.name} rule counts no line"
         assert max(counts.values()) == detector.worst(lines), detector.name
+
+
+#: What ``INSIGHT_RULE_METRIC`` gives for a rule's contributions (``Count`` aggregation): the top contributor's
+#: lines, and every line the rule matched.
+_INSIGHT_STATISTICS = {"MaxContributorValue": lambda counts: max(counts.values(), default=0),
+                       "SampleCount": lambda counts: sum(counts.values())}  # fmt: skip
+_INSIGHT = re.compile(r"INSIGHT_RULE_METRIC\('([^']+)', '(\w+)'\)")
+
+
+def _metric_math(expression: str, values: Mapping[str, float]) -> float:
+    """A CloudWatch metric math expression over scalar values: names, numbers, comparisons and ``IF``."""
+    assert re.fullmatch(r"[\w\s.,()<>=!+*/-]+", expression), expression
+    return float(eval(expression, {"__builtins__": {}, "IF": lambda c, a, b: a if c else b}, dict(values)))
+
+
+def runaway_fires(lines: Sequence[Mapping[str, Any]], **overrides: float) -> set[str]:
+    """The runaway alarms of ``deploy/observability.tf`` in ALARM over one window's ``lines``: each alarm's metric
+    queries evaluated as CloudWatch does (its rule's statistics, then the returned expression) against its
+    threshold, with the variables' defaults (``overrides``: tfvars)."""
+    rules = contributor_rules()
+    names = {f"aws_cloudwatch_contributor_insight_rule.{d.name}.rule_name": d.name for d in RUNAWAY}
+    values = variables("aws", **overrides)
+    alarms = resources(deploy_module("aws"), "aws_cloudwatch_metric_alarm")
+    firing = set()
+    for detector in RUNAWAY:
+        alarm = alarms[detector.name]
+        assert alarm["comparison_operator"] == "GreaterThanThreshold"
+        computed: dict[str, float] = {}
+        returned = []
+        for query in alarm["metric_query"]:
+            expression = query["expression"]
+            insight = _INSIGHT.fullmatch(expression)
+            if insight:
+                rule = names[insight.group(1).removeprefix("${").removesuffix("}")]
+                computed[query["id"]] = _INSIGHT_STATISTICS[insight.group(2)](rule_counts(rules[rule], lines))
+            else:
+                computed[query["id"]] = _metric_math(interpolate(expression, values), computed)
+            if query.get("return_data"):
+                returned.append(computed[query["id"]])
+        [value] = returned
+        if value > float(interpolate(alarm["threshold"], values)):
+            firing.add(detector.name)
+    return firing
 
 
 def check_metric_lines(lines: Sequence[Mapping[str, Any]]) -> None:

@@ -338,8 +338,12 @@ def test_the_apply_creates_the_dashboard_alarms_and_runaway_rules(
     for name in ("renders-per-revision", "invocations-per-upload"):
         rule = json.loads(rules[f"polythumb-{name}"]["Definition"])
         assert rule["LogGroupNames"] == [outputs["log_group"]]
-        [expression] = [q["Expression"] for q in alarms[f"polythumb-{name}"]["Metrics"] if "Expression" in q]
-        assert expression == f"INSIGHT_RULE_METRIC('polythumb-{name}', 'MaxContributorValue')"
+        # The worst source's lines, read as 0 below the minimum volume (every line the rule matched).
+        queries = {q["Id"]: q for q in alarms[f"polythumb-{name}"]["Metrics"]}
+        assert queries["worst"]["Expression"] == f"INSIGHT_RULE_METRIC('polythumb-{name}', 'MaxContributorValue')"
+        assert queries["volume"]["Expression"] == f"INSIGHT_RULE_METRIC('polythumb-{name}', 'SampleCount')"
+        assert queries["runaway"]["Expression"] == "IF(volume >= 20, worst, 0)"
+        assert [q for q in queries.values() if q.get("ReturnData")] == [queries["runaway"]]
     body = cloudwatch.get_dashboard(DashboardName="polythumb-thumbnails")["DashboardBody"]
     assert all(f'"{metric.name}' in body or f'\\"{metric.name}\\"' in body for metric in METRICS)
 

@@ -20,7 +20,15 @@ from typing import Any
 from core.metrics import BY_NAME, RUNAWAY, measure
 from core.ops.stats import percentile
 from tests.kql import run
-from tests.observability_support import deploy_module, every_metric_read, expected, hcl_text, interpolate, resources
+from tests.observability_support import (
+    deploy_module,
+    every_metric_read,
+    expected,
+    hcl_text,
+    interpolate,
+    resources,
+    variables,
+)
 
 VALUES = {"local.function_name": "pt-thumbs", "azurerm_log_analytics_workspace.this.id": "/subscriptions/x/workspace"}
 
@@ -38,13 +46,34 @@ def workbook() -> dict[str, Any]:
     return dict(json.loads(interpolate(hcl_text(body), VALUES)))
 
 
-def alert_queries() -> dict[str, tuple[str, str]]:
-    """Each scheduled alert's query and measured column, by resource name."""
+def alert_queries(**overrides: float) -> dict[str, tuple[str, str]]:
+    """Each scheduled alert's query and measured column, by resource name (the variables' defaults in the query,
+    ``overrides``: tfvars)."""
+    values = {**VALUES, **variables("azure", **overrides)}
     found = {}
     for name, body in resources(deploy_module("azure"), "azurerm_monitor_scheduled_query_rules_alert_v2").items():
         criteria = body["criteria"][0]
-        found[name] = (interpolate(hcl_text(criteria["query"]), VALUES), criteria.get("metric_measure_column", ""))
+        found[name] = (interpolate(hcl_text(criteria["query"]), values), criteria.get("metric_measure_column", ""))
     return found
+
+
+def runaway_fires(lines: Sequence[Mapping[str, Any]], **overrides: float) -> set[str]:
+    """The runaway alerts of ``deploy/observability.tf`` that fire over one window's ``lines``: each query's
+    measured column against the alert's threshold (``GreaterThan``), with the variables' defaults (``overrides``:
+    tfvars)."""
+    values = variables("azure", **overrides)
+    bodies = resources(deploy_module("azure"), "azurerm_monitor_scheduled_query_rules_alert_v2")
+    queries = alert_queries(**overrides)
+    firing = set()
+    for detector in RUNAWAY:
+        criteria = bodies[detector.name]["criteria"][0]
+        assert criteria["operator"] == "GreaterThan" and criteria["time_aggregation_method"] == "Maximum"
+        query, column = queries[detector.name]
+        rows = run(query, app_traces(lines))
+        threshold = float(interpolate(criteria["threshold"], values))
+        if any(row[column] > threshold for row in rows):
+            firing.add(detector.name)
+    return firing
 
 
 def _projection(query: str) -> str:
@@ -83,7 +112,7 @@ def check_workbook(lines: Sequence[Mapping[str, Any]]) -> None:
 
 def check_alerts(lines: Sequence[Mapping[str, Any]]) -> None:
     tables = app_traces(lines)
-    queries = alert_queries()
+    queries = alert_queries(alert_runaway_min_lines=0)  # the runaway figures whatever the volume
     measurements = [m for line in lines for m in measure(line)]
     statuses = Counter(m.attributes.get("status") for m in measurements if m.metric == "polythumb.renders")
     [rate] = run(queries["failure_rate"][0], tables)

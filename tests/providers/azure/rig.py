@@ -53,7 +53,7 @@ from tests.rigs.base import (
 
 pytest_plugins = ["tests.providers.azure.emulator"]
 
-from tests.providers.azure.observability_check import check_metric_lines  # noqa: E402, F401  (the rig's hook)
+from tests.providers.azure.observability_check import check_metric_lines, runaway_fires  # noqa: E402, F401  (the rig's hooks)
 
 NAME = "azure"
 STORES = ("azure",)
@@ -126,6 +126,10 @@ class Entrypoint(EntrypointRig):
         blob = self._service.get_blob_client(self.source_bucket, key)
         settings = ContentSettings(content_type=guess_content_type(key, content_type))
         blob.upload_blob(body, overwrite=True, content_settings=settings)
+
+    def deliver_rewritten(self, key: str) -> DeliveryReport:
+        self._created.pop(key, None)  # the latest write's own event, not the first one's again
+        return self.deliver_created(key)
 
     def deliver_created(self, key: str) -> DeliveryReport:
         from tests.providers.azure.delivery import blob_event

@@ -18,7 +18,15 @@ from typing import Any
 
 from core.metrics import BY_NAME, RUNAWAY
 from tests.logging_query import entry, extract, matches
-from tests.observability_support import deploy_module, every_metric_read, expected, hcl_text, interpolate, resources
+from tests.observability_support import (
+    deploy_module,
+    every_metric_read,
+    expected,
+    hcl_text,
+    interpolate,
+    resources,
+    variables,
+)
 
 SERVICES = ("pt-finalized", "pt-deleted")
 SINK_FILTER = 'resource.type="cloud_run_revision" AND resource.labels.service_name=({})'.format(
@@ -94,12 +102,27 @@ def check_runaway(lines: Sequence[Mapping[str, Any]]) -> None:
     policies = resources(deploy_module("gcp"), "google_monitoring_alert_policy")
     for detector in RUNAWAY:
         condition = policies[detector.name]["conditions"][0]["condition_sql"][0]
-        values = {**VALUES, f"var.{detector.threshold.variable}": "0"}  # every source: the top one is the figure
+        # Every source, whatever the volume: the top one is the figure.
+        values = {**VALUES, f"var.{detector.threshold.variable}": "0", "var.alert_runaway_min_lines": "0"}
         rows = runaway_rows(interpolate(hcl_text(condition["query"]), values), lines)
         assert rows, f"the {detector.name} query finds no source"
         assert max(row[-1] for row in rows) == detector.worst(lines), detector.name
-        above = {**VALUES, f"var.{detector.threshold.variable}": str(detector.worst(lines))}
+        above = {**values, f"var.{detector.threshold.variable}": str(detector.worst(lines))}
         assert runaway_rows(interpolate(hcl_text(condition["query"]), above), lines) == []  # the threshold holds
+
+
+def runaway_fires(lines: Sequence[Mapping[str, Any]], **overrides: float) -> set[str]:
+    """The runaway policies of ``deploy/observability.tf`` whose SQL condition (a row count over 0) holds over
+    one window's ``lines``, with the variables' defaults (``overrides``: tfvars)."""
+    policies = resources(deploy_module("gcp"), "google_monitoring_alert_policy")
+    values = {**VALUES, **variables("gcp", **overrides)}
+    firing = set()
+    for detector in RUNAWAY:
+        condition = policies[detector.name]["conditions"][0]["condition_sql"][0]
+        assert condition["row_count_test"][0] == {"comparison": "COMPARISON_GT", "threshold": 0}
+        if runaway_rows(interpolate(hcl_text(condition["query"]), values), lines):
+            firing.add(detector.name)
+    return firing
 
 
 def dashboard() -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -248,3 +249,55 @@ def test_a_release_killed_between_restoring_and_unlabelling_is_completed_by_rele
     assert [c.split(" ")[0] for c in again.changed] == ["removed"] + ["restored", "removed"] * 2
     assert [s["pushConfig"] for s in subscriptions(environment).values()] == [push_config(k) for k in KINDS]
     assert fake_gcloud.state(environment)["objects"] == {}
+
+
+# -- a backfill posts past the brake: it refuses to start while the brake is on ----------------------------------
+
+
+def test_a_backfill_refuses_to_start_while_braked_and_renders_once_released(
+    gcloud: tuple[dict[str, str], Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    gcs_client: Any,
+    gcs_new_bucket: Any,
+    gcp_function_server: Any,
+) -> None:
+    """``polythumb backfill --target gcp`` posts to the function's URL, not through the Eventarc subscriptions the
+    brake pauses: on a braked deployment it stops before listing or sending anything, with a classified error
+    naming the brake and ``polythumb release gcp``; released, the same command renders."""
+    from providers.gcp.storage import GcsStorage
+    from tests.images import jpeg_bytes
+
+    monkeypatch.setattr(brake_cli, "deployment_outputs", lambda provider, workdir: OUTPUTS)
+    source = GcsStorage(gcs_new_bucket("src"), client=gcs_client)
+    dest = GcsStorage(gcs_new_bucket("thumbs"), client=gcs_client)
+    for index in range(3):
+        source.put(f"photos/{index}.jpg", jpeg_bytes(80, 60), content_type="image/jpeg")
+    function = gcp_function_server(
+        "handle_cloud_event", "cloudevent", {"THUMBS_DEST_BUCKET": dest.bucket, "THUMBS_SIZES": "32x32"}
+    )
+    for name in [name for name in os.environ if name.startswith("THUMBS_")]:  # the operator's settings only
+        monkeypatch.delenv(name)
+    command = ["backfill", source.bucket, "--target", "gcp", "--out", dest.bucket, "--sizes", "32x32",
+               "--sink-option", f"url={function.url}", "--checkpoint", str(tmp_path / "checkpoint.json"),
+               "--json", "--no-progress"]  # fmt: skip
+
+    assert main(["brake", "gcp"]) == 0
+    capsys.readouterr()
+    log = gcloud[1]
+    calls = len(fake_gcloud.calls(log))
+    assert main(command) == 1
+    *looked, refusal = capsys.readouterr().err.strip().splitlines()
+    assert all(line.startswith("$ gcloud ") for line in looked)  # the brake's state, read as the commands read it
+    assert refusal.startswith("polythumb: braked: the Google Cloud deployment is braked since "), refusal
+    assert "`polythumb release gcp`" in refusal and "Nothing was sent" in refusal
+    assert [c for c in fake_gcloud.calls(log)[calls:] if c[2] != "describe"] == []  # it only looked
+    assert list(dest.list()) == [] and not [r for r in function.records() if r.get("status")]  # nothing posted
+    assert not (tmp_path / "checkpoint.json").exists()  # nothing started
+
+    assert main(["release", "gcp"]) == 0
+    capsys.readouterr()
+    assert main(command) == 0
+    assert json.loads(capsys.readouterr().out)["sent"] == 3
+    assert sorted(info.key for info in dest.list()) == [f"photos/{index}-32x32.jpg" for index in range(3)]
