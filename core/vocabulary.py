@@ -23,7 +23,10 @@ URL_MODES = ("none", "public", "signed")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 #: THUMBS_OTEL: the OpenTelemetry export, off by default (the metrics are read from the log lines).
 OTEL_EXPORTS = ("none", "otlp")
-OTEL_EXTRA_HINT = "pip install 'polythumb[otel]' (opentelemetry-sdk, opentelemetry-exporter-otlp-proto-http)"
+OTEL_EXTRA_HINT = (
+    "pip install 'polythumb[otel]' (opentelemetry-sdk, opentelemetry-exporter-otlp-proto-http); in a cloud "
+    "function, build its package with `polythumb package <cloud> --with-otel`"
+)
 DEFAULT_KEY_TEMPLATE = "{dir}/{stem}-{width}x{height}.{ext}"
 DEFAULT_MANIFEST_KEY = "{dir}/{name}.thumbs.json"  # one per source: a.jpg and a.png keep theirs apart
 #: The longest signed URL S3 (SigV4), GCS (V4) and Azure (user delegation key) all accept: 7 days.
@@ -64,7 +67,6 @@ class Template(Kind):
     def __init__(self, placeholders: tuple[str, ...] = KEY_PLACEHOLDERS, names_source: bool = False) -> None:
         self.placeholders = placeholders
         self.names_source = names_source
-
 
     @property
     def accepted(self) -> str:

@@ -10,7 +10,9 @@ Terraform or its state, caches or bytecode: none of them is imported by an entry
 
 from __future__ import annotations
 
+import argparse
 import ast
+import importlib.metadata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -20,6 +22,29 @@ from core import registry
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 #: The import packages a cloud package may carry modules of.
 PACKAGES = ("core", "providers")
+#: What ``THUMBS_OTEL=otlp`` needs (pyproject's ``otel`` extra), added by a packager's ``--with-otel``; with the
+#: lower bound used where a distribution is not installed here, so cannot be pinned.
+OTEL_DISTRIBUTIONS = {"opentelemetry-sdk": ">=1.25", "opentelemetry-exporter-otlp-proto-http": ">=1.25"}
+
+
+def add_otel_option(parser: argparse.ArgumentParser) -> None:
+    """Adds ``--with-otel`` to a packager's command line."""
+    parser.add_argument(
+        "--with-otel", action="store_true",
+        help="add the OpenTelemetry SDK and its OTLP/HTTP exporter, for THUMBS_OTEL=otlp (off: the default path "
+        "never imports them, and they cost a cold start hundreds of milliseconds when it does)",
+    )  # fmt: skip
+
+
+def otel_requirements() -> list[str]:
+    """:data:`OTEL_DISTRIBUTIONS` pinned to the versions installed here (the ones tested), else their bounds."""
+    pinned = []
+    for name, bound in OTEL_DISTRIBUTIONS.items():
+        try:
+            pinned.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pinned.append(name + bound)
+    return pinned
 
 
 def module_files(root: Path = SOURCE_ROOT, *, packages: Iterable[str] = PACKAGES) -> dict[str, Path]:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from core.imaging import distributions
 from core.ops.bytecode import compile_directory, describe
-from core.ops.packaging import runtime_files
+from core.ops.packaging import add_otel_option, otel_requirements, runtime_files
 
 #: Lambda architectures -> the manylinux platform tags their wheels may carry. The Python 3.12+ runtimes
 #: run on Amazon Linux 2023 (glibc 2.34), so any manylinux tag up to 2_34 works; pip does not expand
@@ -63,8 +63,11 @@ def default_output(arch: str, python_version: str) -> Path:
 _FALLBACK_SPECIFIERS = {"Pillow": ">=11.3", "pillow-heif": ">=0.18", "pyvips": ">=2.2", "pyvips-binary": ">=8.16"}
 
 
-def native_requirements(*, engine: str = distributions.DEFAULT_ENGINE, with_heif: bool = False) -> list[str]:
-    """The imaging dependencies of ``engine``, pinned to the versions installed here (the ones tested)."""
+def native_requirements(
+    *, engine: str = distributions.DEFAULT_ENGINE, with_heif: bool = False, with_otel: bool = False
+) -> list[str]:
+    """The imaging dependencies of ``engine`` (and the OpenTelemetry export's, ``with_otel``), pinned to the
+    versions installed here (the ones tested)."""
     names = list(distributions.distributions(engine))
     if with_heif and "pillow-heif" not in names:
         names.append("pillow-heif")
@@ -74,7 +77,7 @@ def native_requirements(*, engine: str = distributions.DEFAULT_ENGINE, with_heif
             pinned.append(f"{name}=={importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
             pinned.append(name + _FALLBACK_SPECIFIERS[name])
-    return pinned
+    return pinned + (otel_requirements() if with_otel else [])
 
 
 def pip_platform_args(arch: str, python_version: str) -> list[str]:
@@ -175,10 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     distributions.add_engine_option(parser)
     parser.add_argument("--with-heif", action="store_true", help="with --engine pillow: add pillow-heif (HEIC/HEIF)")
+    add_otel_option(parser)
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     output = args.output or default_output(args.arch, args.python)
-    requirements = native_requirements(engine=args.engine, with_heif=args.with_heif)
+    requirements = native_requirements(engine=args.engine, with_heif=args.with_heif, with_otel=args.with_otel)
     try:
         with tempfile.TemporaryDirectory(prefix="polythumb-wheels-") as tmp:
             wheelhouse = args.wheelhouse

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from core.imaging import distributions
 from core.ops.bytecode import describe, with_bytecode
-from core.ops.packaging import runtime_files
+from core.ops.packaging import add_otel_option, otel_requirements, runtime_files
 
 PROVIDER = Path(__file__).resolve().parent
 DEFAULT_OUT = Path("dist") / "polythumb-azure.zip"
@@ -50,11 +50,11 @@ _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 def build_zip(
-    out: Path, *, engine: str = distributions.DEFAULT_ENGINE, python_version: str = DEFAULT_PYTHON
+    out: Path, *, engine: str = distributions.DEFAULT_ENGINE, python_version: str = DEFAULT_PYTHON, otel: bool = False
 ) -> list[str]:
     """Write the function-app zip to ``out`` and return its entry names."""
     entries, _ = with_bytecode(dict(_entries()), python_version=python_version)
-    entries["requirements.txt"] = requirements_txt(engine).encode()
+    entries["requirements.txt"] = requirements_txt(engine, otel=otel).encode()
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(entries):
@@ -74,18 +74,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--python", default=DEFAULT_PYTHON, metavar="X.Y",
         help=f"the function app's Python (Terraform's python_version), for the bytecode (default {DEFAULT_PYTHON})",
     )  # fmt: skip
+    add_otel_option(parser)
     args = parser.parse_args(list(argv) if argv is not None else None)
-    names = build_zip(args.out, engine=args.engine, python_version=args.python)
+    names = build_zip(args.out, engine=args.engine, python_version=args.python, otel=args.with_otel)
     print(f"wrote {args.out} ({len(names)} files); deploy it with a remote build, see providers/azure/README.md")
     print(describe(names, python_version=args.python))
     return 0
 
 
-def requirements_txt(engine: str) -> str:
-    """``providers/azure/requirements.txt`` for ``engine``: as written for fast, without the fast lines for pillow."""
+def requirements_txt(engine: str, *, otel: bool = False) -> str:
+    """``providers/azure/requirements.txt`` for ``engine``: as written for fast, without the fast lines for pillow;
+    ``otel`` adds the OpenTelemetry export's distributions, pinned as tested."""
     text = (PROVIDER / "requirements.txt").read_text(encoding="utf-8")
     keep_fast = set(distributions.FAST_ONLY) <= set(distributions.distributions(engine))
-    return "".join(line for line in text.splitlines(keepends=True) if keep_fast or FAST_MARKER not in line)
+    kept = "".join(line for line in text.splitlines(keepends=True) if keep_fast or FAST_MARKER not in line)
+    added = otel_requirements() if otel else []
+    return kept + "".join(f"{requirement}  # --with-otel: THUMBS_OTEL=otlp\n" for requirement in added)
 
 
 def _entries() -> Iterator[tuple[str, bytes]]:

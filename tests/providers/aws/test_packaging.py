@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import importlib.metadata
 import os
 import platform
 import subprocess
@@ -213,3 +214,26 @@ def test_pip_is_asked_for_lambda_platforms_not_this_machine() -> None:
     assert "manylinux2014_aarch64" in args and "manylinux_2_28_aarch64" in args
     assert args[args.index("--python-version") + 1] == "3.12" and args[args.index("--abi") + 1] == "cp312"
     assert not any("boto" in r for r in packaging.native_requirements(with_heif=True))
+
+
+def test_with_otel_adds_the_export_s_distributions_pinned_as_tested(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """THUMBS_OTEL=otlp on Lambda needs the SDK in the zip; the default zip never carries it."""
+    from core.ops.packaging import OTEL_DISTRIBUTIONS
+
+    otel = [f"{name}=={importlib.metadata.version(name)}" for name in OTEL_DISTRIBUTIONS]
+    assert not [r for r in packaging.native_requirements() if r.startswith("opentelemetry")]
+    assert packaging.native_requirements(with_otel=True)[-2:] == otel
+
+    asked: list[list[str]] = []
+
+    def build_zip(output: Path, **options: object) -> Path:
+        asked.append(list(options["requirements"]))  # type: ignore[call-overload]
+        raise RuntimeError("stop here: the wheels are not downloaded in this test")
+
+    monkeypatch.setattr(packaging, "build_zip", build_zip)
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    assert packaging.main(["--with-otel", "--wheelhouse", str(wheels), "--output", str(tmp_path / "fn.zip")]) == 1
+    assert asked[0][-2:] == otel

@@ -192,3 +192,19 @@ def test_host_json_settings() -> None:
     assert host["extensionBundle"]["id"] == "Microsoft.Azure.Functions.ExtensionBundle"
     assert host["extensionBundle"]["version"].startswith("[4.")  # Event Grid-sourced blob trigger needs 4.x
     assert "retry" not in host  # not supported for Event Grid / blob triggers: Event Grid and the queue retry
+
+
+def test_with_otel_pins_the_export_s_distributions_as_tested(tmp_path: Path) -> None:
+    """THUMBS_OTEL=otlp needs the SDK installed by the remote build; the default zip never asks for it."""
+    import importlib.metadata
+
+    from core.ops.packaging import OTEL_DISTRIBUTIONS
+
+    assert not [name for name in _pins(packaging.requirements_txt("fast")) if name.startswith("opentelemetry")]
+    out = tmp_path / "otel.zip"
+    assert polythumb(["package", "azure", "--with-otel", "--out", str(out)]) == 0
+    pins = _pins(zipfile.ZipFile(out).read("requirements.txt").decode())
+    assert {name: pins[name] for name in OTEL_DISTRIBUTIONS} == {
+        name: importlib.metadata.version(name) for name in OTEL_DISTRIBUTIONS
+    }
+    assert pins.keys() - OTEL_DISTRIBUTIONS.keys() == _pins(packaging.requirements_txt("fast")).keys()

@@ -142,3 +142,15 @@ def test_a_missing_distribution_is_a_clear_usage_error(monkeypatch: pytest.Monke
     assert packaging.main(["--out", str(tmp_path / "x.zip")]) == 2
     assert "pip install '.[gcp]'" in capsys.readouterr().err
     assert not (tmp_path / "x.zip").exists()
+
+
+def test_with_otel_pins_the_export_s_distributions_and_what_they_pull_in(tmp_path: Path) -> None:
+    """THUMBS_OTEL=otlp needs the SDK installed by the cloud's build; the default archive never asks for it."""
+    # (google-cloud-storage itself pulls in opentelemetry-api: the API only, no SDK, no exporter)
+    assert not {"opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http"} & _pinned_names(requirements_txt())
+    with_otel = _pinned_names(requirements_txt(otel=True))
+    assert {"opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http", "opentelemetry-api",
+            "opentelemetry-proto"} <= with_otel  # fmt: skip
+    out = tmp_path / "otel.zip"
+    assert polythumb(["package", "gcp", "--with-otel", "--out", str(out)]) == 0
+    assert with_otel == _pinned_names(zipfile.ZipFile(out).read("requirements.txt").decode())
