@@ -4,14 +4,17 @@ Every function takes and returns pyvips images (the engine imported pyvips;
 nothing here imports it) in one of the working modes: 1 band (L), 2 (LA), 3
 (RGB), 4 (RGBA, or CMYK when the interpretation says so), 8 bits a sample.
 What is done with a source's ICC profile is decided once for both engines
-(:func:`core.imaging.colour.profile_verdict`); this module only carries it out.
+(:func:`core.imaging.colour.profile_verdict`); this module only carries it out,
+with a LittleCMS transform built once per profile and kept
+(:mod:`core.imaging.icc_transforms`; libvips' ``icc_transform`` would build
+one per call), and libvips' own conversion for grey sources.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from core.imaging import colour
+from core.imaging import colour, icc_transforms
 
 #: EXIF orientation -> the libvips operations that display the stored raster upright, in order: the
 #: transposes the Pillow engine applies (:func:`core.imaging.decode.apply_orientation`). libvips turns
@@ -79,6 +82,13 @@ class SrgbConverter:
 
     def _apply_profile(self, image: Any) -> Any | None:
         """``image`` through the source profile to sRGB (perceptual, as Pillow's), or None if it cannot be."""
+        assert self._icc is not None  # a CONVERT verdict comes from a profile
+        transform = _kept_transform(self._icc, image)
+        if transform is not None:
+            converted = transform.apply(image.write_to_memory(), count=image.width * image.height)
+            return self._vips.Image.new_from_memory(converted, image.width, image.height, transform.output_bands,
+                                                    "uchar").copy(interpretation="srgb")  # fmt: skip
+        # Grey sources, or no LittleCMS of Pillow's here: libvips builds its transform for this call.
         vips = self._vips
         tagged = image.copy()
         tagged.set_type(vips.GValue.blob_type, "icc-profile-data", self._icc)
@@ -92,6 +102,14 @@ class SrgbConverter:
             luma = (converted.extract_band(0, n=3).recomb(_LUMA) + 0.5).cast("uchar")
             converted = luma.bandjoin(converted.extract_band(3)) if converted.bands == 4 else luma
         return converted.cast("uchar").copy(interpretation="b-w" if grey else "srgb")
+
+
+def _kept_transform(icc_profile: bytes, image: Any) -> icc_transforms.Transform | None:
+    """The kept LittleCMS transform for ``image``'s layout (RGB, RGBA or CMYK, 8 bits), or None."""
+    if image.format != "uchar" or image.bands < 3:
+        return None
+    layout = "CMYK" if image.interpretation == "cmyk" else "RGBA" if image.bands == 4 else "RGB"
+    return icc_transforms.transform_to_srgb(icc_profile, layout)
 
 
 def _naive_cmyk_to_rgb(image: Any) -> Any:

@@ -5,8 +5,9 @@ both engines follow (:mod:`core.imaging.plan`), in the stored orientation:
 
 1. each image resized from the decoded one is converted to sRGB right away
    (:class:`core.imaging.vips_colour.SrgbConverter`), so a smaller thumbnail
-   derived from it needs no conversion of its own (LittleCMS builds a transform
-   for every conversion: 5-65 ms for real profiles, whatever the image size);
+   derived from it needs no conversion of its own (the transform from each
+   source profile is built once and kept, :mod:`core.imaging.icc_transforms`;
+   applying it still costs ~15 ns a pixel);
 2. each thumbnail's fully opaque alpha is dropped once, the thumbnail is turned
    upright, then, per format, brought to a mode the format holds and encoded
    with the chosen metadata (:mod:`core.imaging.vips_encode`).
