@@ -22,6 +22,8 @@ import ctypes
 import functools
 from typing import Any
 
+from core.imaging import loaded_libraries
+
 #: LittleCMS pixel formats (lcms2.h: COLORSPACE_SH(PT_x) | EXTRA_SH(e) | CHANNELS_SH(c) | BYTES_SH(1)).
 _PT_RGB, _PT_CMYK = 4, 6
 _TYPE_RGB_8 = (_PT_RGB << 16) | (3 << 3) | 1
@@ -80,7 +82,7 @@ def _littlecms() -> Any | None:
         from PIL import _imagingcms  # noqa: F401 -- loads LittleCMS into this process
     except ImportError:
         return None
-    path = _loaded_library("liblcms2")
+    path = loaded_libraries.loaded_library("liblcms2")
     if path is None:
         return None
     try:
@@ -99,19 +101,6 @@ def _littlecms() -> Any | None:
     except (OSError, AttributeError):  # not loadable, or not LittleCMS 2
         return None
     return library
-
-
-def _loaded_library(stem: str) -> str | None:
-    """The file of a shared library this process has mapped whose name starts with ``stem`` (Linux only)."""
-    try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
-            for line in maps:
-                path = line.split(maxsplit=5)[-1].strip()
-                if path.rpartition("/")[2].startswith(stem):
-                    return path
-    except OSError:  # no /proc: not Linux
-        return None
-    return None
 
 
 def available() -> bool:

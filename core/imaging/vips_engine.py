@@ -2,8 +2,9 @@
 
 A source the libvips engine renders stays in libvips from its bytes to the
 encoded thumbnails (:mod:`core.imaging.vips_render`): decoding (JPEG shrinks
-in the DCT as Pillow's draft does, WebP while decoding, which Pillow cannot;
-rows stream through the resize instead of the whole raster sitting in memory),
+in the DCT as Pillow's draft does; WebP scaled while decoding, which Pillow's
+plugin cannot, by the libwebp Pillow ships, :mod:`core.imaging.libwebp`, into one
+buffer; rows stream through the resize instead of the whole raster sitting in memory),
 resizing (vectorised LANCZOS3), orientation, sRGB conversion and alpha
 (:mod:`core.imaging.vips_colour`), metadata and encoding
 (:mod:`core.imaging.vips_encode`). Both engines follow the same rules, so the
@@ -45,7 +46,7 @@ from typing import Any
 from PIL import Image, ImageFile
 
 from core.errors import ConfigError
-from core.imaging import decode, geometry, plan, sniff
+from core.imaging import decode, geometry, libwebp, plan, sniff
 
 #: Pillow modes of each source format this engine decodes exactly as the Pillow engine does.
 _MODES = {
@@ -59,7 +60,8 @@ MAX_ICC_BYTES = 1 << 20
 #: WebP decodes this many times the largest output. libwebp scales while decoding by exact area
 #: averaging (not by powers of two like a JPEG's DCT), so it needs less margin than ``draft_gap``:
 #: 1.5 keeps 48 dB PSNR against a full LANCZOS resize (2.0: 50 dB) and cuts the peak memory of a
-#: 12 MP WebP at 1024 px from +46 MB to +32 MB (the decoded frame is held whole).
+#: 12 MP WebP at 1024 px from +46 MB to +32 MB (the decoded frame is held whole; with libvips' loader,
+#: twice in RGBA: decoded by :mod:`core.imaging.libwebp`, once in RGB, +21 MB for three sizes).
 WEBP_DRAFT_GAP = 1.5
 #: The resize from the decoded image first shrinks by whole factors (box
 #: filter) down to this many times the target, then applies LANCZOS3; the
@@ -233,8 +235,33 @@ def load(vips: ModuleType, data: bytes, fmt: str, *, stored: tuple[int, int], re
     if fmt == "WEBP":
         # libwebp scales while decoding; never below the request (the same margin as a JPEG draft).
         scale = min(1.0, max(request[0] / stored[0], request[1] / stored[1]))
-        return vips.Image.webpload_source(source, scale=scale, **options)
+        decoded = _webp_by_pillows_libwebp(vips, data, stored=stored, scale=scale)
+        return decoded if decoded is not None else vips.Image.webpload_source(source, scale=scale, **options)
     return vips.Image.pngload_source(source, **options)
+
+
+def _webp_by_pillows_libwebp(vips: ModuleType, data: bytes, *, stored: tuple[int, int], scale: float) -> Any | None:
+    """The still WebP decoded at ``scale`` by Pillow's libwebp into one buffer (:mod:`core.imaging.libwebp`):
+    ``webpload``'s pixels, faster and in a third of its memory; None where that libwebp is not usable here,
+    or reads another header than Pillow did (libvips' loader then decodes, as before).
+
+    Raises:
+        TruncatedImage: libwebp could not decode the pixels.
+        ImageTooLarge: Memory ran out.
+    """
+    if not libwebp.available():
+        return None
+    header = libwebp.features(data)
+    if header is None or header[:2] != stored or header[3]:
+        return None
+    size = libwebp.scaled_size(stored, scale)
+    alpha = header[2]
+    pixels = libwebp.decode(data, stored=stored, size=size, alpha=alpha)
+    wrapped = vips.Image.new_from_memory(pixels, size[0], size[1], 4 if alpha else 3, "uchar")  # no copy
+    # Never handed out bare: pyvips keeps ``pixels`` alive through the images operations derive from it, but
+    # copy_memory() of an image already in memory returns a new wrapper of the same libvips image without that
+    # reference, and libvips then reads freed memory. A copy (an operation, no pixels moved) carries it.
+    return wrapped.copy(interpretation="srgb")
 
 
 def to_eight_bits(image: Any) -> Any:
@@ -244,7 +271,9 @@ def to_eight_bits(image: Any) -> Any:
         image = (image >> 8).cast("uchar")
     if image.interpretation == "cmyk":
         return image
-    return image.copy(interpretation="b-w" if image.bands < 3 else "srgb")
+    interpretation = "b-w" if image.bands < 3 else "srgb"
+    # Renamed only when needed: a copy of an image held in memory would be copied again by copy_memory().
+    return image if image.interpretation == interpretation else image.copy(interpretation=interpretation)
 
 
 def resize(image: Any, step: plan.Step, *, from_decoded: bool) -> Any:
