@@ -123,7 +123,7 @@ def modules_loaded_by_importing(module: str, environ: Mapping[str, str]) -> set[
 
 
 #: What only the serve path loads: the event functions, which share a cold start with it, never pay for it.
-SERVE_ONLY_MODULES = {"core.serve", "core.serve_paths", "core.serve_gate"}
+SERVE_ONLY_MODULES = {"core.serve", "core.serve_paths", "core.serve_gate", "core.serve_signing", "core.serve_adhoc"}
 #: The embedded backends (with their sidecars, tree walk and locks): a cloud function never stores locally.
 LOCAL_BACKENDS = {"core.storage.filesystem", "core.storage.memory", "core.storage.sidecar", "core.storage.tree",
                   "core.storage.keylocks"}  # fmt: skip
