@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from core import registry
 from core.errors import ConfigError, PolythumbError
@@ -18,8 +19,6 @@ from core.imaging.types import Box, Fit
 from core.keys import render_key
 from core.overlap import check_manifest_apart
 from core.profiles import Profile, Profiles, check_outputs, load_profiles
-from core.serve_adhoc import check_adhoc_settings
-from core.serve_signing import SigningKey
 from core.settings import Setting
 from core.syntax import check_template
 from core.vocabulary import (
@@ -34,6 +33,9 @@ from core.vocabulary import (
 
 #: Also the vocabulary's names that modules read from here.
 __all__ = ["DEFAULT_INCLUDE", "DEFAULT_MANIFEST_KEY", "SETTINGS", "Config", "load_config"]
+
+if TYPE_CHECKING:  # the serve modules load only when serve is configured (never on a plain event function's start)
+    from core.serve_signing import SigningKey
 
 _LOGGER = logging.getLogger("polythumb.config")
 _deprecations_logged: set[str] = set()  # one WARNING per process and deprecated name
@@ -175,6 +177,8 @@ def load_config(
     if config.manifest:
         check_manifest_apart(config.manifest_key, config.profiles)
     if config.serve_adhoc:  # signed ad-hoc outputs: keys to verify with, and a key space of their own
+        from core.serve_adhoc import check_adhoc_settings
+
         check_adhoc_settings(
             keys=config.serve_keys, prefix=config.serve_adhoc_prefix, profiles=config.profiles,
             manifest_key=config.manifest_key if config.manifest else None,

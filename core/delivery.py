@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from core.errors import MalformedEvent, PermanentError, PermissionDenied, TransientError
 from core.events import EventKind, ObjectEvent, is_backfill
 from core.logs import outcome_line
-from core.metrics import EVENT_REVISION_FIELD, NOTIFY_FIELD, milliseconds_since
+from core.metric_fields import EVENT_REVISION_FIELD, NOTIFY_FIELD, milliseconds_since
 from core.outcome import Action, Outcome, SkipReason, Status
 from core.tracing import TraceContext, continue_trace
 

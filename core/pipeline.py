@@ -67,7 +67,6 @@ from core.outcome import Action, Outcome, OutputRecord, SkipReason, Status
 from core.ownership import Owner, Ownership, SourceRef, ownership, refusal
 from core.prefixes import delete_outputs_under
 from core.profiles import Output
-from core.serve_adhoc import adhoc_prefix
 from core.storage.port import ObjectInfo, Storage, head_or_none
 
 #: Opens the store for a bucket/container name. Providers pass their adapter's factory.
@@ -533,6 +532,9 @@ def _check_size(size: int, config: Config) -> None:
 def _delete_adhoc(dest: Storage, event: ObjectEvent, *, prefix: str) -> list[OutputRecord]:
     """Delete the signed ad-hoc outputs of ``event``'s deleted source (:mod:`core.serve_adhoc`): one listing of
     their prefix; only objects recording this source are deleted, at most :data:`MAX_ADHOC_DELETES`."""
+    # Only with THUMBS_SERVE_ADHOC on, when load_config has already loaded the module at start: free here.
+    from core.serve_adhoc import adhoc_prefix
+
     removed = []
     for listed in itertools.islice(dest.list(adhoc_prefix(prefix, event.key)), MAX_ADHOC_DELETES):
         info = head_or_none(dest, listed.key)  # listings may carry no metadata

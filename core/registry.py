@@ -45,35 +45,6 @@ class ProviderUnavailable(PermanentError):
 
 
 @dataclass(frozen=True)
-class TerraformFacts:
-    """What the lock-in report reads from a provider's Terraform (:mod:`core.reports.concepts`).
-
-    Attributes:
-        permission_pattern: A regular expression whose first group is one permission the stack grants (an
-            IAM action, a role name).
-        instance_variables: Label (``memory_mb``, ``memory``, ``cpu``) -> the variable that sizes an instance.
-    """
-
-    permission_pattern: str
-    instance_variables: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ReportModules:
-    """The repository tools' modules of a provider (never packaged), as lazy paths.
-
-    Attributes:
-        reporting: ``"module:attribute"`` of its reporting facts mapping (:mod:`core.reports.facts`).
-        pricing: The module with ``deployment`` and ``estimate`` (:mod:`core.reports.costs`).
-        capacity: The module with its backfill capacity limits (:mod:`core.reports.capacity`).
-    """
-
-    reporting: str | None = None
-    pricing: str | None = None
-    capacity: str | None = None
-
-
-@dataclass(frozen=True)
 class ProviderSpec:
     """What one cloud offers, as lazy ``"module:attribute"`` paths, and the settings it reads.
 
@@ -93,8 +64,12 @@ class ProviderSpec:
             <name>``); the function refuses them.
         notifiers: ``THUMBS_NOTIFY`` scheme -> notifier class (``{"sns": "providers.aws.notify:SnsNotifier"}``).
         url_signer: The ``(store, key, ttl) -> url`` signer of ``THUMBS_URL_MODE=signed``.
-        reports: Its repository tools' modules.
-        terraform: What the lock-in report reads from its Terraform.
+        reporting: Its repository tools' facts, a mapping (:mod:`core.reports.facts`).
+        pricing: The module with ``deployment`` and ``estimate`` (:mod:`core.reports.costs`).
+        capacity: The module with its backfill capacity limits (:mod:`core.reports.capacity`).
+        terraform_facts: What the lock-in report reads from its Terraform, a
+            :class:`core.reports.concepts.TerraformFacts`. These four are the tools' (never packaged), and lazy
+            like the rest: a function's cold start builds nothing of them.
         deployer: A :class:`core.ops.deploy.Deployer` for ``polythumb deploy|verify <name>``: its Terraform
             steps, how its outputs name the buckets, and how to reach an emulator instead of the cloud.
         metrics_encoder: ``(log fields) -> fields to add``: the platform's metric encoding, added to each delivery
@@ -124,8 +99,10 @@ class ProviderSpec:
     operator_settings: tuple[Setting, ...] = ()
     notifiers: Mapping[str, str] = field(default_factory=dict)
     url_signer: str | None = None
-    reports: ReportModules = ReportModules()
-    terraform: TerraformFacts | None = None
+    reporting: str | None = None
+    pricing: str | None = None
+    capacity: str | None = None
+    terraform_facts: str | None = None
     deployer: str | None = None
     metrics_encoder: str | None = None
     observability: str | None = None

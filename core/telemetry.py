@@ -19,7 +19,8 @@ import os
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from core.metrics import METRICS, NOTIFY_FIELD, faas_attributes, measure
+from core.metric_fields import NOTIFY_FIELD
+from core.metrics import METRICS, faas_attributes, measure
 from core.tracing import TraceContext, continue_trace
 
 #: What ``THUMBS_OTEL=otlp`` needs importable (the ``otel`` extra).

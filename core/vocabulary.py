@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 from core.errors import ConfigError
 from core.imaging.types import ENGINES, FAST_EXTRA_HINT, MAX_PIXELS_CEILING, Box, Fit
-from core.serve_signing import KEYS_ACCEPTED, parse_keys
 from core.settings import ByteSize, Choice, CommaList, Duration, Flag, Kind, Seconds, Setting, Text, WholeNumber
 from core.syntax import KEY_PLACEHOLDERS, MANIFEST_PLACEHOLDERS, MAX_EDGE, check_template, parse_boxes
 
@@ -171,11 +170,17 @@ class ServeKeys(Kind):
 
     __slots__ = ()
 
+    # core.serve_signing is imported here, not at the top: a function without serve keys never loads it.
+
     @property
     def accepted(self) -> str:
+        from core.serve_signing import KEYS_ACCEPTED
+
         return KEYS_ACCEPTED
 
     def parse(self, name: str, value: str) -> object:
+        from core.serve_signing import parse_keys
+
         return parse_keys(name, value)
 
 

@@ -123,9 +123,13 @@ def modules_loaded_by_importing(module: str, environ: Mapping[str, str]) -> set[
 
 
 #: What only the serve path loads: the event functions, which share a cold start with it, never pay for it.
-SERVE_ONLY_MODULES = {"core.serve", "core.serve_paths", "core.serve_gate"}
+SERVE_ONLY_MODULES = {"core.serve", "core.serve_paths", "core.serve_gate", "core.serve_signing", "core.serve_adhoc"}
 #: The embedded backends (with their sidecars, tree walk and locks): a cloud function never stores locally.
 LOCAL_BACKENDS = {"core.storage.filesystem", "core.storage.memory", "core.storage.sidecar", "core.storage.tree",
                   "core.storage.keylocks"}  # fmt: skip
+#: The alerts and the runaway detector: read by the generators and ``polythumb stats``, never by a function.
+DEPLOY_TIME_TABLES = {"core.alerts"}
 #: Nothing a cloud event function's cold start should load.
-NOT_ON_AN_EVENT_COLD_START = SERVE_ONLY_MODULES | LOCAL_BACKENDS
+NOT_ON_AN_EVENT_COLD_START = SERVE_ONLY_MODULES | LOCAL_BACKENDS | DEPLOY_TIME_TABLES
+#: The metric table: only a provider that encodes metrics into the log line (AWS's EMF) loads it at cold start.
+METRIC_TABLE = "core.metrics"

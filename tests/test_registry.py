@@ -162,3 +162,18 @@ def test_a_function_finds_its_own_provider_without_reading_installed_metadata(si
     for name in registry.builtin():
         assert registry.get(name).name == name
     assert registry.installed.cache_info().currsize == 0  # never listed
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_the_tools_pieces_of_a_descriptor_are_lazy_paths_that_resolve(name: str) -> None:
+    """The reports' pieces are ``module:attribute`` paths like the rest: a function's cold start, which imports the
+    descriptor, builds none of them (their types live with the tools), and each still resolves for the tools."""
+    from core.reports.concepts import TerraformFacts, terraform_facts
+
+    spec = registry.get(name)
+    for piece in ("reporting", "pricing", "capacity", "terraform_facts"):
+        assert isinstance(getattr(spec, piece), str), piece
+    facts = terraform_facts(name)
+    assert isinstance(facts, TerraformFacts) and facts.permission_pattern and facts.instance_variables
+    assert spec.resolve("reporting")["coldstart"]["module"]
+    assert callable(spec.resolve("pricing").estimate)

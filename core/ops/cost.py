@@ -125,13 +125,14 @@ def billed_instance(
     spec: registry.ProviderSpec, outputs: Mapping[str, Any], given: Sequence[str]
 ) -> tuple[dict[str, str], str]:
     """The billed size: ``--instance``, else the ``cost_inputs`` output, else the Terraform defaults."""
-    from core.reports.concepts import terraform_default, terraform_text
+    from core.reports.concepts import terraform_default, terraform_facts, terraform_text
 
     instance = {str(k): str(v) for k, v in ((outputs.get("cost_inputs") or {}).get("instance") or {}).items()}
     where = "the deployment's Terraform outputs (cost_inputs)"
-    if not instance and spec.terraform is not None:
+    facts = terraform_facts(spec.name) if not instance else None
+    if facts is not None:
         text = terraform_text(spec.folder / spec.deploy_dir)
-        for label, variable in spec.terraform.instance_variables.items():
+        for label, variable in facts.instance_variables.items():
             value = terraform_default(text, variable)
             if value is not None:
                 instance[label] = value

@@ -1,9 +1,9 @@
 """Generate every cloud's dashboards, metric definitions and alerts from the metric table (``core/metrics.py``).
 
 Each provider that offers it (its descriptor's ``observability`` module) turns :data:`core.metrics.METRICS`,
-the alert thresholds and the runaway detector into Terraform of its own cloud, written into its deploy folder
-and committed; a test fails while a committed file differs from what this writes, so the table stays the one
-source.
+the alert thresholds and the runaway detector (:mod:`core.alerts`) into Terraform of its own cloud, written into
+its deploy folder and committed; a test fails while a committed file differs from what this writes, so the table
+stays the one source.
 
     python -m core.ops.observability           # write the files
     python -m core.ops.observability --check   # exit 1, naming them, if a file is out of date

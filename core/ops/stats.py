@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from core.metrics import RUNAWAY, measure
+from core.alerts import RUNAWAY
+from core.metrics import measure
 
 PERCENTILES = (50, 95, 99)
 

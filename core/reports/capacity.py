@@ -52,10 +52,10 @@ class Source:
 
 
 def _from_providers(name: str) -> list[Any]:
-    """Every provider's capacity module (``reports.capacity``): ``name`` of each, in registry order."""
+    """Every provider's capacity module (its descriptor's ``capacity``): ``name`` of each, in registry order."""
     found: list[Any] = []
     for spec in registry.providers().values():
-        path = spec.reports.capacity
+        path = spec.capacity
         if path:
             found.append(getattr(registry.resolve(path), name))
     return found

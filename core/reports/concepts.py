@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import registry
 from core.config import SETTINGS
-from core.registry import TerraformFacts
 
 _EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[.:][A-Za-z0-9*]+)+$")
 _TABLE_NAME = re.compile(r"KIND|FAMIL|TYPE|API|SCHEMA")
@@ -32,6 +32,20 @@ _SETTING_KEY = re.compile(r'^\s*"?([A-Za-z$][A-Za-z0-9_.${}]*)"?\s*=\s*(.*?)\s*$
 _ENV_READ = re.compile(r'environ(?:\.get)?[(\[]\s*"([A-Za-z_][A-Za-z0-9_]*)"')
 _ENV_CONSTANT = re.compile(r'^[A-Z_]*_ENV\s*=\s*"([A-Za-z_][A-Za-z0-9_]*)"', re.MULTILINE)
 _DEFAULT = r'variable\s+"{name}"\s*\{{[^}}]*?default\s*=\s*"?([0-9A-Za-z.]+)"?'
+
+
+@dataclass(frozen=True)
+class TerraformFacts:
+    """What the lock-in report reads from a provider's Terraform (its descriptor's ``terraform_facts`` path).
+
+    Attributes:
+        permission_pattern: A regular expression whose first group is one permission the stack grants (an
+            IAM action, a role name).
+        instance_variables: Label (``memory_mb``, ``memory``, ``cpu``) -> the variable that sizes an instance.
+    """
+
+    permission_pattern: str
+    instance_variables: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -114,10 +128,13 @@ def terraform_default(terraform: str, name: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _terraform_facts(provider: str) -> TerraformFacts | None:
+def terraform_facts(provider: str) -> TerraformFacts | None:
     """What the provider's descriptor says about its Terraform, if this install has it and it says anything."""
     spec = registry.providers().get(provider)
-    return spec.terraform if spec is not None else None
+    if spec is None or not spec.terraform_facts:
+        return None
+    facts: TerraformFacts = registry.resolve(spec.terraform_facts, hint=spec.install_hint)
+    return facts
 
 
 def provider_concepts(root: Path, provider: str) -> Concepts:
@@ -129,7 +146,7 @@ def provider_concepts(root: Path, provider: str) -> Concepts:
     events_file = folder / "events.py"
     names = event_names(events_file.read_text(encoding="utf-8")) if events_file.exists() else []
     resources = sorted({kind for kind, _ in _RESOURCE.findall(terraform)})
-    facts = _terraform_facts(provider)
+    facts = terraform_facts(provider)
     permissions = sorted(set(re.findall(facts.permission_pattern, terraform))) if facts else []
     set_keys = setting_keys(terraform)
     thumbs = sorted({*(_THUMBS.findall(code)), *(k for k in set_keys if k.startswith("THUMBS_"))})

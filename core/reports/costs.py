@@ -108,13 +108,13 @@ class Deployment:
 
 
 def pricing(cloud: str) -> Any:
-    """The provider's pricing module (its descriptor's ``reports.pricing``): ``deployment`` and ``estimate``.
+    """The provider's pricing module (its descriptor's ``pricing``): ``deployment`` and ``estimate``.
 
     Raises:
         ValueError: ``cloud`` is no provider of this install, or declares no pricing.
     """
     spec = registry.providers().get(cloud)
-    path = spec.reports.pricing if spec is not None else None
+    path = spec.pricing if spec is not None else None
     if not path:
         raise ValueError(f"unknown cloud {cloud!r}")
     return registry.resolve(path)

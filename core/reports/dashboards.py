@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from core import registry
-from core.metrics import BY_NAME, RUNAWAY, measure
+from core.alerts import RUNAWAY
+from core.metrics import BY_NAME, measure
 from core.ops.stats import percentile
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,6 +1,6 @@
 """What the reports know about each provider: read from its descriptor, never written here.
 
-Each provider's descriptor points ``reports.reporting`` at a mapping (its ``reporting.py``):
+Each provider's descriptor points ``reporting`` at a mapping (its ``reporting.py``):
 
 * ``colour``: its bars in the charts;
 * ``rigs``: the test rigs whose results fill its column of the conformance matrix;
@@ -24,7 +24,7 @@ from core import registry
 
 def reporting(provider: str) -> Mapping[str, Any]:
     """``provider``'s reporting facts (empty when it declares none)."""
-    path = registry.get(provider).reports.reporting
+    path = registry.get(provider).reporting
     facts: Mapping[str, Any] = registry.resolve(path) if path else {}
     return facts
 

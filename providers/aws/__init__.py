@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from core.registry import ProviderSpec, ReportModules, TerraformFacts
+from core.registry import ProviderSpec
 from core.settings import Setting, Text, Url
 
 INSTALL_HINT = "pip install '.[aws]' (from a polythumb checkout)"
@@ -62,13 +62,11 @@ PROVIDER = ProviderSpec(
     packager="providers.aws.packaging:main",
     function_settings=(SERVE_KEYS_SECRET,),
     operator_settings=(BACKFILL_QUEUE_URL,),
-    reports=ReportModules(
-        capacity="providers.aws.capacity", pricing="providers.aws.pricing", reporting="providers.aws.reporting:FACTS"
-    ),
-    terraform=TerraformFacts(
-        permission_pattern=r'"((?:s3|sqs|sns|logs|kms|lambda|events):[A-Za-z*]+)"',
-        instance_variables={"memory_mb": "memory_size"},
-    ),
+    # The repository tools' pieces (reports, never packaged): lazy paths, like the rest.
+    reporting="providers.aws.reporting:FACTS",
+    pricing="providers.aws.pricing",
+    capacity="providers.aws.capacity",
+    terraform_facts="providers.aws.reporting:TERRAFORM",
     deployer="providers.aws.deploy_cli:DEPLOYER",
     brake="providers.aws.brake:BRAKE",
     sdk_modules=("boto3", "botocore"),

@@ -15,20 +15,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.metrics import (
-    BY_NAME,
+from core.alerts import (
     FAILURE_RATE,
     RUNAWAY,
     RUNAWAY_MIN_LINES,
     UPLOAD_TO_READY_P95,
     WINDOW_MINUTES,
-    Absent,
-    Condition,
-    OneOf,
-    Present,
     Runaway,
     Threshold,
 )
+from core.metrics import BY_NAME, Absent, Condition, OneOf, Present
 from core.ops.hcl import Block, Raw, json_heredoc, render, template
 from providers.aws.metrics import DIMENSION_SETS, FUNCTION_DIMENSION, NAMESPACE
 
@@ -75,40 +71,66 @@ def dashboard() -> dict[str, Any]:
     renders, duration, ready = RENDERS, "polythumb.render.duration", UPLOAD_TO_READY
     output, megapixels, notify = "polythumb.output.bytes", "polythumb.source.megapixels", "polythumb.notify.failures"
     widgets = [
-        {"type": "text", "properties": {"markdown": (
-            f"# polythumb: {FUNCTION}\n"
-            "How many images failed and why, and how long an upload takes to get its thumbnails. Metrics from "
-            "the function's log lines (Embedded Metric Format, namespace `polythumb`); the table is in the "
-            "documentation's *Observability* page."
-        )}},
-        _metric_widget("Images handled, by status (polythumb.renders)",
-                       [_expression(search(renders, ("status",), "Sum"), "status")], stacked=True),
-        _metric_widget("Failed images, by error kind (polythumb.renders, status=failed)",
-                       [_expression(search(renders, ("status", "error_kind"), "Sum", status="failed"), "why")],
-                       stacked=True),
-        _metric_widget("Upload to thumbnail, ms (polythumb.upload_to_ready)",
-                       _percentiles(ready, "p50", "p95", "p99")),
-        _metric_widget("Time per image, ms (polythumb.render.duration, status=ok)",
-                       _percentiles(duration, "p50", "p95", "Maximum", status="ok")),
-        _metric_widget("Bytes written per image, by profile and format (polythumb.output.bytes)",
-                       [_expression(search(output, ("profile", "format"), "Average"), "bytes")]),
-        _metric_widget("Source size, megapixels (polythumb.source.megapixels)",
-                       _percentiles(megapixels, "p50", "p95", "Maximum")),
-        _metric_widget("Completion events not published, by error kind (polythumb.notify.failures)",
-                       [_expression(search(notify, ("error_kind",), "Sum"), "notify")], stacked=True),
+        {
+            "type": "text",
+            "properties": {
+                "markdown": (
+                    f"# polythumb: {FUNCTION}\n"
+                    "How many images failed and why, and how long an upload takes to get its thumbnails. Metrics from "
+                    "the function's log lines (Embedded Metric Format, namespace `polythumb`); the table is in the "
+                    "documentation's *Observability* page."
+                )
+            },
+        },
+        _metric_widget(
+            "Images handled, by status (polythumb.renders)",
+            [_expression(search(renders, ("status",), "Sum"), "status")],
+            stacked=True,
+        ),
+        _metric_widget(
+            "Failed images, by error kind (polythumb.renders, status=failed)",
+            [_expression(search(renders, ("status", "error_kind"), "Sum", status="failed"), "why")],
+            stacked=True,
+        ),
+        _metric_widget("Upload to thumbnail, ms (polythumb.upload_to_ready)", _percentiles(ready, "p50", "p95", "p99")),
+        _metric_widget(
+            "Time per image, ms (polythumb.render.duration, status=ok)",
+            _percentiles(duration, "p50", "p95", "Maximum", status="ok"),
+        ),
+        _metric_widget(
+            "Bytes written per image, by profile and format (polythumb.output.bytes)",
+            [_expression(search(output, ("profile", "format"), "Average"), "bytes")],
+        ),
+        _metric_widget(
+            "Source size, megapixels (polythumb.source.megapixels)", _percentiles(megapixels, "p50", "p95", "Maximum")
+        ),
+        _metric_widget(
+            "Completion events not published, by error kind (polythumb.notify.failures)",
+            [_expression(search(notify, ("error_kind",), "Sum"), "notify")],
+            stacked=True,
+        ),
         *(
-            {"type": "metric", "properties": {
-                "title": f"Runaway detector: {detector.name.replace('_', ' ')} (top sources)", "region": REGION,
-                "period": PERIOD, "insightRule": {"maxContributorCount": 10, "orderBy": "Maximum",
-                                                  "ruleName": rule_name(detector)},
-            }}
+            {
+                "type": "metric",
+                "properties": {
+                    "title": f"Runaway detector: {detector.name.replace('_', ' ')} (top sources)",
+                    "region": REGION,
+                    "period": PERIOD,
+                    "insightRule": {"maxContributorCount": 10, "orderBy": "Maximum", "ruleName": rule_name(detector)},
+                },
+            }
             for detector in RUNAWAY
         ),
-        {"type": "log", "properties": {
-            "title": "Latest failures: which image, and why", "region": REGION, "view": "table",
-            "query": f"SOURCE '{LOG_GROUP}' | fields @timestamp, key, error_kind, error_message, status"
-                     ' | filter status = "failed" or status = "error" | sort @timestamp desc | limit 50',
-        }},
+        {
+            "type": "log",
+            "properties": {
+                "title": "Latest failures: which image, and why",
+                "region": REGION,
+                "view": "table",
+                "query": f"SOURCE '{LOG_GROUP}' | fields @timestamp, key, error_kind, error_message, status"
+                ' | filter status = "failed" or status = "error" | sort @timestamp desc | limit 50',
+            },
+        },
     ]
     return {"widgets": _laid_out(widgets)}
 

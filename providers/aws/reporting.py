@@ -6,6 +6,8 @@ Keys: see :mod:`core.reports.facts`.
 
 from __future__ import annotations
 
+from core.reports.concepts import TerraformFacts
+
 FACTS = {
     "matrix_notes": {
         "e2e": "`aws` are moto's real S3 notifications read from SQS and given to the Lambda handler",
@@ -41,3 +43,10 @@ FACTS = {
         },
     },
 }
+
+
+#: What the lock-in report reads from the Terraform (:mod:`core.reports.concepts`).
+TERRAFORM = TerraformFacts(
+    permission_pattern=r'"((?:s3|sqs|sns|logs|kms|lambda|events):[A-Za-z*]+)"',
+    instance_variables={"memory_mb": "memory_size"},
+)

@@ -7,7 +7,7 @@ and name the extra to install when it is missing.
 
 from __future__ import annotations
 
-from core.registry import ProviderSpec, ReportModules, TerraformFacts
+from core.registry import ProviderSpec
 from providers.azure.settings import BACKFILL_QUEUE, SOURCE_CONTAINER, STORAGE_CONNECTION
 
 #: What to tell a user whose environment lacks the Azure SDKs.
@@ -25,15 +25,11 @@ PROVIDER = ProviderSpec(
     packager="providers.azure.packaging:main",
     # The backfill reads them too (the images connection, the queue): one declaration, the function's.
     function_settings=(SOURCE_CONTAINER, STORAGE_CONNECTION, BACKFILL_QUEUE),
-    reports=ReportModules(
-        capacity="providers.azure.capacity",
-        pricing="providers.azure.pricing",
-        reporting="providers.azure.reporting:FACTS",
-    ),
-    terraform=TerraformFacts(
-        permission_pattern=r'role_definition_name\s*=\s*"([^"]+)"',
-        instance_variables={"memory_mb": "instance_memory_mb"},
-    ),
+    # The repository tools' pieces (reports, never packaged): lazy paths, like the rest.
+    reporting="providers.azure.reporting:FACTS",
+    pricing="providers.azure.pricing",
+    capacity="providers.azure.capacity",
+    terraform_facts="providers.azure.reporting:TERRAFORM",
     deployer="providers.azure.deploy_cli:DEPLOYER",
     brake="providers.azure.brake:BRAKE",
     sdk_modules=("azure.storage.blob", "azure.functions"),

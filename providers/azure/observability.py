@@ -19,22 +19,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.metrics import (
-    ATTRIBUTES,
-    BY_NAME,
+from core.alerts import (
     FAILURE_RATE,
     RUNAWAY,
     RUNAWAY_MIN_LINES,
     UPLOAD_TO_READY_P95,
     WINDOW_MINUTES,
-    Absent,
-    Condition,
-    Metric,
-    OneOf,
-    Present,
     Runaway,
     Threshold,
 )
+from core.metrics import ATTRIBUTES, BY_NAME, Absent, Condition, Metric, OneOf, Present
 from core.ops.hcl import Block, Raw, json_heredoc, render, template
 
 FILE = "observability.tf"

@@ -6,6 +6,8 @@ Keys: see :mod:`core.reports.facts`.
 
 from __future__ import annotations
 
+from core.reports.concepts import TerraformFacts
+
 FACTS = {
     "matrix_notes": {
         "e2e": (
@@ -39,3 +41,10 @@ FACTS = {
         "backfill": "polythumb backfill originals --out thumbnails --target azure",
     },
 }
+
+
+#: What the lock-in report reads from the Terraform (:mod:`core.reports.concepts`).
+TERRAFORM = TerraformFacts(
+    permission_pattern=r'role_definition_name\s*=\s*"([^"]+)"',
+    instance_variables={"memory_mb": "instance_memory_mb"},
+)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from core.registry import ProviderSpec, ReportModules, TerraformFacts
+from core.registry import ProviderSpec
 from core.settings import Setting, Url
 
 INSTALL_HINT = "pip install '.[gcp]' (from a polythumb checkout)"
@@ -50,13 +50,11 @@ PROVIDER = ProviderSpec(
     backfill_sink="providers.gcp.backfill:make_sink",
     packager="providers.gcp.packaging:main",
     operator_settings=(BACKFILL_URL,),
-    reports=ReportModules(
-        capacity="providers.gcp.capacity", pricing="providers.gcp.pricing", reporting="providers.gcp.reporting:FACTS"
-    ),
-    terraform=TerraformFacts(
-        permission_pattern=r'"(roles/[A-Za-z.]+)"',
-        instance_variables={"memory": "available_memory", "cpu": "available_cpu"},
-    ),
+    # The repository tools' pieces (reports, never packaged): lazy paths, like the rest.
+    reporting="providers.gcp.reporting:FACTS",
+    pricing="providers.gcp.pricing",
+    capacity="providers.gcp.capacity",
+    terraform_facts="providers.gcp.reporting:TERRAFORM",
     deployer="providers.gcp.deploy_cli:DEPLOYER",
     brake="providers.gcp.brake:BRAKE",
     # The backfill posts to the function's URL; the brake pauses the triggers' subscriptions only.

@@ -17,23 +17,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.metrics import (
-    ATTRIBUTES,
-    BY_NAME,
+from core.alerts import (
     FAILURE_RATE,
-    METRICS,
     RUNAWAY,
     RUNAWAY_MIN_LINES,
     UPLOAD_TO_READY_P95,
     WINDOW_MINUTES,
-    Absent,
-    Condition,
-    Metric,
-    OneOf,
-    Present,
     Runaway,
     Threshold,
 )
+from core.metrics import ATTRIBUTES, BY_NAME, METRICS, Absent, Condition, Metric, OneOf, Present
 from core.ops.hcl import Block, Raw, json_heredoc, render, template
 
 FILE = "observability.tf"
@@ -51,9 +44,7 @@ BUCKETS = 48
 LOG_VIEW = "${var.project_id}.global.${google_logging_project_bucket_config.functions.bucket_id}._AllLogs"
 CHANNELS = Raw("local.notification_channels")
 #: The sink's filter as the inside of a JSON string (its quotes escaped), for the dashboard's JSON.
-JSON_ESCAPED_FILTER = (
-    'trimsuffix(trimprefix(jsonencode(google_logging_project_sink.functions.filter), "\\""), "\\"")'
-)
+JSON_ESCAPED_FILTER = 'trimsuffix(trimprefix(jsonencode(google_logging_project_sink.functions.filter), "\\""), "\\"")'
 
 
 def metric_id(metric: Metric) -> str:

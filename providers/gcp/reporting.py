@@ -6,6 +6,8 @@ Keys: see :mod:`core.reports.facts`.
 
 from __future__ import annotations
 
+from core.reports.concepts import TerraformFacts
+
 FACTS = {
     "matrix_notes": {
         "e2e": (
@@ -46,3 +48,10 @@ FACTS = {
         },
     },
 }
+
+
+#: What the lock-in report reads from the Terraform (:mod:`core.reports.concepts`).
+TERRAFORM = TerraformFacts(
+    permission_pattern=r'"(roles/[A-Za-z.]+)"',
+    instance_variables={"memory": "available_memory", "cpu": "available_cpu"},
+)

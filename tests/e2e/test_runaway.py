@@ -3,7 +3,7 @@
 Each scenario runs through a cloud's real entrypoint (on its emulator), and the cloud's own alert definitions
 (CloudWatch Contributor Insights rules and alarm metric math, Log Analytics SQL, KQL), read off its generated
 ``observability.tf`` with the variables' defaults, are evaluated on the lines (the rig module's
-``runaway_fires``), beside the metric table's own reading (:meth:`core.metrics.Runaway.fires`):
+``runaway_fires``), beside the detector's own reading (:meth:`core.alerts.Runaway.fires`):
 
 * a hot key (one key legitimately rewritten 30 times in the window, each write rendered once) fires nothing;
 * a loop (the same upload re-rendered again and again: its thumbnails removed as they are written, the same
@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from core.metrics import EVENT_REVISION_FIELD, RUNAWAY, RUNAWAY_MIN_LINES
+from core.alerts import RUNAWAY, RUNAWAY_MIN_LINES
+from core.metric_fields import EVENT_REVISION_FIELD
 from tests import rigs
 from tests.e2e.conftest import ENTRYPOINTS, entrypoint_rig
 from tests.images import jpeg_bytes

@@ -17,7 +17,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from core.metrics import ATTRIBUTES, RUNAWAY, Measurement
+from core.alerts import RUNAWAY
+from core.metrics import ATTRIBUTES, Measurement
 from providers.aws.metrics import FUNCTION_DIMENSION, NAMESPACE, function_name
 from tests.observability_support import (
     deploy_module,

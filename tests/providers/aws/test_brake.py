@@ -297,7 +297,7 @@ def test_the_automatic_brake_refuses_to_start_without_an_alarm_to_watch() -> Non
 def test_brake_tf_hands_the_function_and_its_filter_the_generated_runaway_alarms() -> None:
     """The alarm names come from one place: the generator's ``local.runaway_alarm_names`` in observability.tf,
     each the name of one of its runaway alarms; brake.tf names none itself."""
-    from core.metrics import RUNAWAY
+    from core.alerts import RUNAWAY
     from providers.aws import observability
 
     deploy = Path(__file__).resolve().parents[3] / "providers" / "aws" / "deploy"

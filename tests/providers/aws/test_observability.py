@@ -7,7 +7,8 @@ import json
 import re
 from typing import Any
 
-from core.metrics import METRICS, RUNAWAY
+from core.alerts import RUNAWAY
+from core.metrics import METRICS
 from tests.observability_support import deploy_module, hcl_text, interpolate, metric_names, resources
 
 TABLE = {metric.name for metric in METRICS}

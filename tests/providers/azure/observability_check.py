@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from core.metrics import BY_NAME, RUNAWAY, measure
+from core.alerts import RUNAWAY
+from core.metrics import BY_NAME, measure
 from core.ops.stats import percentile
 from tests.kql import run
 from tests.observability_support import (

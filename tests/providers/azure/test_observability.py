@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.metrics import BY_NAME, METRICS, RUNAWAY
+from core.alerts import RUNAWAY
+from core.metrics import BY_NAME, METRICS
 from tests.observability_support import deploy_module, metric_names, resources
 
 TABLE = {metric.name for metric in METRICS}

@@ -16,7 +16,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from core.metrics import BY_NAME, RUNAWAY
+from core.alerts import RUNAWAY
+from core.metrics import BY_NAME
 from tests.logging_query import entry, extract, matches
 from tests.observability_support import (
     deploy_module,
