@@ -21,6 +21,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -70,25 +73,61 @@ def _pytest(tree: Path, *args: str, timeout: float) -> subprocess.CompletedProce
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Removal:
+    """What ran in a copy of the tree without one provider: the import probe, the collection, the shared suites."""
+
+    tree: Path
+    probe: subprocess.CompletedProcess[str]
+    collected: subprocess.CompletedProcess[str]
+    passed: subprocess.CompletedProcess[str] | None  # None: not run, the collection failed
+
+
+def _remove_and_run(provider: str, target: Path) -> Removal:
+    tree = _copy_without(provider, target)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import providers, tests.rigs as r; print(providers.__file__); print(r.names())"],
+        cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, text=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    collected = _pytest(tree, "--collect-only", timeout=300)
+    # The shared suites on every remaining rig, and the core's tools that read the providers' folders. The
+    # kill-and-resume backfill (minutes) is left to the full run; its rigs were collected above.
+    passed = _pytest(tree, *SUITES, "-m", "not slow", timeout=900) if collected.returncode == 0 else None
+    return Removal(tree, probe, collected, passed)
+
+
+@pytest.fixture(scope="module")
+def removals(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Future[Removal]]]:
+    """Every selected removal, started at once: each copy spends most of its time waiting on its emulators and
+    subprocesses, so the copies run side by side (each in its own tree, with its own emulators on free ports)."""
+    wanted = [
+        item.callspec.params["provider"] for item in request.session.items
+        if getattr(item, "module", None) is request.module and getattr(item, "originalname", "") == _SHARED_SUITES_TEST
+    ]  # fmt: skip
+    with ThreadPoolExecutor(max_workers=max(1, len(wanted)), thread_name_prefix="removal") as pool:
+        yield {name: pool.submit(_remove_and_run, name, tmp_path_factory.mktemp(f"without-{name}")) for name in wanted}
+
+
 @pytest.mark.parametrize(
     "provider",
     [pytest.param(name, marks=() if index == len(REMOVABLE) - 1 else pytest.mark.slow) for index, name in
      enumerate(REMOVABLE)],
 )  # fmt: skip
-def test_a_tree_without_one_provider_collects_and_its_shared_suites_pass(provider: str, tmp_path: Path) -> None:
-    tree = _copy_without(provider, tmp_path)
+@pytest.mark.timeout(1260)  # the copies run side by side (see removals): bounded by their own timeouts, not pytest's
+def test_a_tree_without_one_provider_collects_and_its_shared_suites_pass(
+    provider: str, removals: dict[str, Future[Removal]]
+) -> None:
+    run = removals[provider].result()
+    tree, probe, collected = run.tree, run.probe, run.collected
     remaining = [name for name in rigs.names() if name != provider]
 
-    probe = subprocess.run(
-        [sys.executable, "-c", "import providers, tests.rigs as r; print(providers.__file__); print(r.names())"],
-        cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, text=True, capture_output=True, timeout=60,
-    )  # fmt: skip
     assert probe.returncode == 0, probe.stderr
     where, names = probe.stdout.splitlines()
     assert Path(where).is_relative_to(tree), f"providers imported from {where}, not from the copy"
     assert names == repr(remaining), f"rigs found in the copy: {names}"
 
-    collected = _pytest(tree, "--collect-only", timeout=300)
     assert collected.returncode == 0, collected.stdout[-4000:] + collected.stderr[-2000:]
     ids = [line for line in collected.stdout.splitlines() if "::" in line]
     assert ids, "nothing collected"
@@ -97,10 +136,12 @@ def test_a_tree_without_one_provider_collects_and_its_shared_suites_pass(provide
     for name in remaining:  # every remaining rig still parametrises the shared suites
         assert any("tests/e2e/test_entrypoints.py::" in i and f"[{name}]" in i for i in ids), name
 
-    # The shared suites on every remaining rig, and the core's tools that read the providers' folders. The
-    # kill-and-resume backfill (minutes) is left to the full run; its rigs were collected above.
-    passed = _pytest(tree, *SUITES, "-m", "not slow", timeout=900)
+    passed = run.passed
+    assert passed is not None
     assert passed.returncode == 0, passed.stdout[-6000:] + passed.stderr[-2000:]
+
+
+_SHARED_SUITES_TEST = test_a_tree_without_one_provider_collects_and_its_shared_suites_pass.__name__
 
 
 @pytest.mark.xfail(

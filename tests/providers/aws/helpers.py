@@ -32,11 +32,16 @@ class Queue:
     arn: str
 
     def receive(self) -> list[dict[str, Any]]:
-        """Every message now visible (moto delivers notifications synchronously)."""
+        """Every message now visible (moto delivers notifications synchronously).
+
+        A short poll (``WaitTimeSeconds=0``): a queue created with long polling (the stack's waits 20 s) would
+        otherwise hold the last, empty receive for its whole wait before the messages are handed on.
+        """
         messages: list[dict[str, Any]] = []
         while True:
             batch = self.sqs.receive_message(
-                QueueUrl=self.url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=30
+                QueueUrl=self.url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=30,
+                WaitTimeSeconds=0,
             ).get("Messages", [])
             if not batch:
                 return messages
