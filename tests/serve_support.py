@@ -133,3 +133,12 @@ DEPLOY_TIME_TABLES = {"core.alerts"}
 NOT_ON_AN_EVENT_COLD_START = SERVE_ONLY_MODULES | LOCAL_BACKENDS | DEPLOY_TIME_TABLES
 #: The metric table: only a provider that encodes metrics into the log line (AWS's EMF) loads it at cold start.
 METRIC_TABLE = "core.metrics"
+
+
+def event_cold_start(module: str, environ: Mapping[str, str]) -> set[str]:
+    """The modules a cloud event entrypoint's cold start loads, checked to hold it and none of
+    :data:`NOT_ON_AN_EVENT_COLD_START`."""
+    loaded = modules_loaded_by_importing(module, environ)
+    assert module in loaded and "core.pipeline" in loaded
+    assert not NOT_ON_AN_EVENT_COLD_START & loaded, sorted(NOT_ON_AN_EVENT_COLD_START & loaded)
+    return loaded

@@ -385,10 +385,8 @@ def test_an_eventbridge_key_with_special_characters_is_found_in_either_form(
 
 def test_the_handler_s_cold_start_loads_no_serve_code_or_local_backend() -> None:
     """As Lambda's init does (AWS_LAMBDA_FUNCTION_NAME set: the runtime and the S3 client are built at import)."""
-    from tests.serve_support import NOT_ON_AN_EVENT_COLD_START, modules_loaded_by_importing
+    from tests.serve_support import event_cold_start
 
     environ = {"AWS_LAMBDA_FUNCTION_NAME": "polythumb", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
                "AWS_EC2_METADATA_DISABLED": "true", "THUMBS_DEST_BUCKET": "thumbnails"}  # fmt: skip
-    loaded = modules_loaded_by_importing("providers.aws.handler", environ)
-    assert "providers.aws.handler" in loaded and "core.pipeline" in loaded
-    assert not NOT_ON_AN_EVENT_COLD_START & loaded
+    event_cold_start("providers.aws.handler", environ)
