@@ -127,6 +127,11 @@ class ProviderSpec:
         return Path(module.__file__ or "").parent
 
     @property
+    def deploy_folder(self) -> Path:
+        """The provider's Terraform folder: where its commands run Terraform unless told ``--workdir``."""
+        return self.folder / self.deploy_dir
+
+    @property
     def install_hint(self) -> str:
         """What to run when the SDK is missing."""
         return self.install or f"pip install '.[{self.extra}]' (from a polythumb checkout)"

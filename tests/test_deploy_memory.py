@@ -22,7 +22,7 @@ def documented_table() -> dict[int, int]:
 
 
 def deploy_table(spec: registry.ProviderSpec) -> dict[int, int]:
-    path = spec.folder / spec.deploy_dir / "memory.tf"
+    path = spec.deploy_folder / "memory.tf"
     assert path.is_file(), f"{spec.name}: no {path.name} deriving THUMBS_MAX_PIXELS from memory"
     with path.open() as handle:
         [block] = [b for b in hcl2.load(handle)["locals"] if "max_pixels_by_memory" in b]
@@ -40,5 +40,5 @@ def test_the_docs_have_one_table_and_its_largest_row_holds_the_default_limit() -
 def test_each_deploy_folder_uses_the_documented_table(name: str) -> None:
     spec = registry.get(name)
     assert deploy_table(spec) == documented_table()
-    text = "\n".join(p.read_text() for p in (spec.folder / spec.deploy_dir).glob("*.tf"))
+    text = "\n".join(p.read_text() for p in (spec.deploy_folder).glob("*.tf"))
     assert "precondition" in text and "local.max_pixels_for_memory" in text  # a larger THUMBS_MAX_PIXELS is refused

@@ -26,7 +26,7 @@ PROVIDER_TESTS = Path(__file__).parent / "providers"
 
 
 def provider_sources(spec: registry.ProviderSpec) -> list[str]:
-    text = (spec.folder / spec.deploy_dir / "versions.tf").read_text()
+    text = (spec.deploy_folder / "versions.tf").read_text()
     return re.findall(r'source\s*=\s*"([\w-]+/[\w-]+)"', text)
 
 
@@ -72,4 +72,4 @@ def test_each_provider_readme_says_how_to_deploy_verify_watch_and_tear_down(name
         assert step in section, step
     assert f"polythumb deploy {name} --var-file my.tfvars" in section
     assert f"polythumb verify {name}" in section
-    assert (spec.folder / spec.deploy_dir / "example.tfvars").is_file()
+    assert (spec.deploy_folder / "example.tfvars").is_file()

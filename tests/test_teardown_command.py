@@ -25,7 +25,7 @@ from core.ops.deploy import Terraform
 class Provider:
     """A registry entry whose deployer records what the teardown asks of it."""
 
-    name, title, folder, deploy_dir = "cloud", "Cloud", Path("/nowhere"), "deploy"
+    name, title, deploy_folder = "cloud", "Cloud", Path("/nowhere/deploy")
 
     def __init__(self) -> None:
         self.emptied = 0

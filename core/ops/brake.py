@@ -68,7 +68,7 @@ def brake_command(args: argparse.Namespace) -> int:
     """``polythumb brake <provider> [--status]`` and ``polythumb release <provider>``."""
     spec = registry.get(args.provider)
     brake: Brake = spec.resolve("brake")
-    outputs = deployment_outputs(spec.name, args.workdir or spec.folder / spec.deploy_dir)
+    outputs = deployment_outputs(spec.name, args.workdir or spec.deploy_folder)
     if args.endpoint:  # the provider's SDK reads its endpoint and credentials from the environment
         os.environ.update(brake.emulator_environment(args.endpoint))
     if args.command == "release":
@@ -100,7 +100,7 @@ def check_backfill(spec: registry.ProviderSpec, *, workdir: Path | None = None) 
     if not spec.backfill_bypasses_brake or not spec.brake:
         return None
     brake: Brake = spec.resolve("brake")
-    folder = workdir or spec.folder / spec.deploy_dir
+    folder = workdir or spec.deploy_folder
     try:
         state = brake.status(deployment_outputs(spec.name, folder))
     except PolythumbError as exc:

@@ -87,7 +87,7 @@ def cost_command(args: argparse.Namespace) -> int:
 
 def _outputs(spec: registry.ProviderSpec, workdir: Path | None, *, required: bool) -> dict[str, Any]:
     try:
-        return deployment_outputs(spec.name, workdir or spec.folder / spec.deploy_dir)
+        return deployment_outputs(spec.name, workdir or spec.deploy_folder)
     except ConfigError:
         if required:
             raise
@@ -131,7 +131,7 @@ def billed_instance(
     where = "the deployment's Terraform outputs (cost_inputs)"
     facts = terraform_facts(spec.name) if not instance else None
     if facts is not None:
-        text = terraform_text(spec.folder / spec.deploy_dir)
+        text = terraform_text(spec.deploy_folder)
         for label, variable in facts.instance_variables.items():
             value = terraform_default(text, variable)
             if value is not None:

@@ -245,7 +245,7 @@ def deploy_command(args: argparse.Namespace) -> int:
     """``polythumb deploy <provider>``."""
     spec = registry.get(args.provider)
     deployer: Deployer = spec.resolve("deployer")
-    workdir = _workdir(spec.folder / spec.deploy_dir, args.workdir)
+    workdir = _workdir(spec.deploy_folder, args.workdir)
     package = args.package
     if package is None:
         package = Path("dist").resolve() / deployer.package_name
@@ -275,7 +275,7 @@ def verify_command(args: argparse.Namespace) -> int:
         target = Target(args.source_bucket, args.dest_bucket, args.prefix, settings_from(os.environ))
         serve = fetch_from(args.serve_url) if args.serve_url else None
     else:
-        workdir = args.workdir or spec.folder / spec.deploy_dir
+        workdir = args.workdir or spec.deploy_folder
         outputs = deployment_outputs(spec.name, workdir)
         try:
             target = deployer.target(outputs)

@@ -26,7 +26,7 @@ def generated() -> dict[Path, str]:
         if not spec.observability:
             continue
         module = registry.resolve(spec.observability, hint=spec.install_hint)
-        folder = spec.folder / spec.deploy_dir
+        folder = spec.deploy_folder
         for name, text in module.generate().items():
             files[folder / name] = text
     return files

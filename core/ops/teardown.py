@@ -47,7 +47,7 @@ def teardown_command(args: argparse.Namespace) -> int:
     """``polythumb teardown <provider>``."""
     spec = registry.get(args.provider)
     deployer: Deployer = spec.resolve("deployer")
-    workdir = (args.workdir or spec.folder / spec.deploy_dir).resolve()
+    workdir = (args.workdir or spec.deploy_folder).resolve()
     outputs = deployment_outputs(spec.name, workdir)
     if args.endpoint:  # the provider's SDK reads its endpoint and credentials from the environment
         os.environ.update(deployer.emulator_environment(args.endpoint))
