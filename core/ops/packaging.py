@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib.metadata
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -25,6 +26,13 @@ PACKAGES = ("core", "providers")
 #: What ``THUMBS_OTEL=otlp`` needs (pyproject's ``otel`` extra), added by a packager's ``--with-otel``; with the
 #: lower bound used where a distribution is not installed here, so cannot be pinned.
 OTEL_DISTRIBUTIONS = {"opentelemetry-sdk": ">=1.25", "opentelemetry-exporter-otlp-proto-http": ">=1.25"}
+
+
+def python_version(text: str) -> str:
+    """A packager's ``--python``: a CPython version such as ``3.11`` (an argparse type: anything else is refused)."""
+    if not re.fullmatch(r"3\.\d+", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a Python version such as 3.11")
+    return text
 
 
 def add_otel_option(parser: argparse.ArgumentParser) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from core.imaging import distributions
 from core.ops.bytecode import describe, with_bytecode
-from core.ops.packaging import add_otel_option, otel_requirements, runtime_files
+from core.ops.packaging import add_otel_option, otel_requirements, python_version, runtime_files
 
 PROVIDER = Path(__file__).resolve().parent
 DEFAULT_OUT = Path("dist") / "polythumb-azure.zip"
@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"zip to write (default {DEFAULT_OUT})")
     distributions.add_engine_option(parser)
     parser.add_argument(
-        "--python", default=DEFAULT_PYTHON, metavar="X.Y",
+        "--python", default=DEFAULT_PYTHON, metavar="X.Y", type=python_version,
         help=f"the function app's Python (Terraform's python_version), for the bytecode (default {DEFAULT_PYTHON})",
     )  # fmt: skip
     add_otel_option(parser)

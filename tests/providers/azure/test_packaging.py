@@ -208,3 +208,14 @@ def test_with_otel_pins_the_export_s_distributions_as_tested(tmp_path: Path) -> 
         name: importlib.metadata.version(name) for name in OTEL_DISTRIBUTIONS
     }
     assert pins.keys() - OTEL_DISTRIBUTIONS.keys() == _pins(packaging.requirements_txt("fast")).keys()
+
+
+def test_a_python_that_is_no_version_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "app.zip"
+    with pytest.raises(SystemExit) as exited:
+        packaging.main(["--python", "3.1x", "--out", str(out)])
+    assert exited.value.code == 2
+    assert "'3.1x' is not a Python version such as 3.11" in capsys.readouterr().err
+    assert not out.exists()
