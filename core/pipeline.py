@@ -44,10 +44,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from core.completion.manifest import MANIFEST_KEY_FIX, Manifests, ManifestState
-from core.completion.naming import MANIFEST_BOX
-from core.completion.urls import UrlBuilder
+from core.completion.naming import MANIFEST_BOX, MANIFEST_KEY_FIX
 from core.config import Config
 from core.errors import (
     CopyPending,
@@ -68,6 +67,10 @@ from core.ownership import Owner, Ownership, SourceRef, ownership, refusal
 from core.prefixes import delete_outputs_under
 from core.profiles import Output
 from core.storage.port import ObjectInfo, Storage, head_or_none
+
+if TYPE_CHECKING:  # loaded with THUMBS_MANIFEST only
+    from core.completion.manifest import Manifests, ManifestState
+    from core.completion.urls import UrlBuilder
 
 #: Opens the store for a bucket/container name. Providers pass their adapter's factory.
 BucketOpener = Callable[[str], Storage]
@@ -170,7 +173,11 @@ class Thumbnailer:
         self._open_bucket = open_bucket
         self._stores: dict[str, Storage] = {}
         #: The manifest hook (THUMBS_MANIFEST): written after the thumbnails, deleted with them.
-        self._manifests = Manifests(config, urls=urls) if config.manifest else None
+        self._manifests: Manifests | None = None
+        if config.manifest:
+            from core.completion.manifest import Manifests
+
+            self._manifests = Manifests(config, urls=urls)
 
     def store(self, bucket: str) -> Storage:
         """The (cached) store of ``bucket``."""

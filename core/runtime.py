@@ -74,7 +74,8 @@ class FunctionRuntime:
         self.completion = Completion(
             self.config, open_store=self._store, provider=provider, notifier_options=notifier_options
         )
-        self.thumbnailer = Thumbnailer(self.config, open_bucket, urls=self.completion.urls)
+        urls = self.completion.urls if self.config.manifest else None  # only manifests carry URLs
+        self.thumbnailer = Thumbnailer(self.config, open_bucket, urls=urls)
         self.completion.check_signer()  # THUMBS_URL_MODE=signed: an identity that cannot sign fails the cold start
         self.invocation_timeout = invocation_timeout
 

@@ -129,8 +129,13 @@ LOCAL_BACKENDS = {"core.storage.filesystem", "core.storage.memory", "core.storag
                   "core.storage.keylocks"}  # fmt: skip
 #: The alerts and the runaway detector: read by the generators and ``polythumb stats``, never by a function.
 DEPLOY_TIME_TABLES = {"core.alerts"}
+#: Completion events, their targets, manifests and URLs: loaded only with THUMBS_NOTIFY, THUMBS_MANIFEST or
+#: THUMBS_URL_MODE (the tests' defaults set none of them).
+UNCONFIGURED_COMPLETION = {"core.completion.events", "core.completion.targets", "core.completion.http",
+                           "core.completion.notify", "core.completion.urls", "core.completion.manifest",
+                           "core.completion.placeholders"}  # fmt: skip
 #: Nothing a cloud event function's cold start should load.
-NOT_ON_AN_EVENT_COLD_START = SERVE_ONLY_MODULES | LOCAL_BACKENDS | DEPLOY_TIME_TABLES
+NOT_ON_AN_EVENT_COLD_START = SERVE_ONLY_MODULES | LOCAL_BACKENDS | DEPLOY_TIME_TABLES | UNCONFIGURED_COMPLETION
 #: The metric table: only a provider that encodes metrics into the log line (AWS's EMF) loads it at cold start.
 METRIC_TABLE = "core.metrics"
 

@@ -8,19 +8,18 @@
 * :mod:`core.completion.urls` -- public or pre-signed output URLs.
 
 :class:`Completion` is what a runtime holds: after the pipeline's outcome it builds the event and
-publishes it to every ``THUMBS_NOTIFY`` target. Nothing here imports a cloud SDK or Pillow at import.
+publishes it to every ``THUMBS_NOTIFY`` target. Nothing here imports a cloud SDK or Pillow at import, and
+what serves a setting loads only when that setting is on: a function with no event target, manifest or URL
+mode never loads the events, targets or URL modules (they are on every cloud's cold start otherwise).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from core.completion.events import READY, cloud_event, event_type, fit
-from core.completion.naming import check_manifest_key
-from core.completion.targets import check_targets, open_notifier, resolve_signer
-from core.completion.urls import UrlBuilder, UrlSigner
 from core.completion.window import PublishWindow
 from core.config import Config
 from core.errors import NotifyTimeout, SigningUnavailable
@@ -28,7 +27,10 @@ from core.events import ObjectEvent
 from core.outcome import Outcome
 from core.storage.port import Storage
 
-__all__ = ["Completion", "PublishWindow", "UrlBuilder", "UrlSigner", "check_settings"]
+if TYPE_CHECKING:
+    from core.completion.urls import UrlBuilder, UrlSigner
+
+__all__ = ["Completion", "PublishWindow", "check_settings"]
 
 
 def check_settings(config: Config) -> None:
@@ -38,8 +40,14 @@ def check_settings(config: Config) -> None:
         ConfigError: a THUMBS_NOTIFY target a provider refuses (or no provider knows), a webhook without
             THUMBS_NOTIFY_SECRET, a THUMBS_MANIFEST_KEY on a thumbnail's key.
     """
-    check_targets(config.notify, secret=config.notify_secret)
-    check_manifest_key(config)
+    if config.notify:
+        from core.completion.targets import check_targets
+
+        check_targets(config.notify, secret=config.notify_secret)
+    if config.manifest:
+        from core.completion.naming import check_manifest_key
+
+        check_manifest_key(config)
 
 
 class Completion:
@@ -68,13 +76,23 @@ class Completion:
         check_settings(config)
         self.config = config
         self._open_store = open_store
-        self._signer: UrlSigner | None = resolve_signer(provider) if config.url_mode == "signed" else None
-        self.urls = UrlBuilder(config, signer=self._signer)
-        self.notifiers: list[Any] = (
-            list(notifiers)
-            if notifiers is not None
-            else [open_notifier(t, config=config, options=notifier_options) for t in config.notify]
-        )
+        self._signer: UrlSigner | None = None
+        if config.url_mode == "signed":
+            from core.completion.targets import resolve_signer
+
+            self._signer = resolve_signer(provider)
+        self.notifiers: list[Any] = list(notifiers) if notifiers is not None else []
+        if notifiers is None and config.notify:
+            from core.completion.targets import open_notifier
+
+            self.notifiers = [open_notifier(t, config=config, options=notifier_options) for t in config.notify]
+
+    @cached_property
+    def urls(self) -> UrlBuilder:
+        """The outputs' URLs (``THUMBS_URL_MODE``), for manifests, events and serve; built on first use."""
+        from core.completion.urls import UrlBuilder
+
+        return UrlBuilder(self.config, signer=self._signer)
 
     def check_signer(self) -> None:
         """Where URLs are signed, check at start that the function's identity can sign (at most one call).
@@ -97,6 +115,7 @@ class Completion:
 
     def event_for(self, outcome: Outcome, event: ObjectEvent) -> dict[str, Any] | None:
         """The CloudEvent announcing ``outcome`` (None when it announces nothing)."""
+        from core.completion.events import READY, cloud_event, event_type
         from core.completion.manifest import fill_dimensions
 
         kind = event_type(outcome)
@@ -135,7 +154,11 @@ class Completion:
             NotifyTimeout: a target ran out of time, now or earlier in this delivery (``window``).
             EventTooLarge: over a target's limit even without URLs (permanent).
         """
-        if not self.notifiers or event_type(outcome) is None:
+        if not self.notifiers:
+            return None
+        from core.completion.events import event_type, fit
+
+        if event_type(outcome) is None:
             return None
         window = window or PublishWindow()
         window.deadline()  # a delivery that already ran out of time builds no event (no URL is signed)

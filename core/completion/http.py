@@ -32,10 +32,10 @@ from functools import cache
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from core.completion.window import PUBLISH_BUDGET
 from core.errors import NotifyTimeout, NotifyUnavailable
 
 ATTEMPT_TIMEOUT = 5.0  # seconds one attempt may take (connect to last byte): an event is small
-PUBLISH_BUDGET = 10.0  # seconds one publish may take, every attempt and back-off included
 ATTEMPTS = 3
 BACKOFF = 0.25  # seconds before the second attempt; doubles, with full jitter
 MAX_ANSWER = 8 * 1024  # bytes of a 2xx answer read (Pub/Sub's message ids); the rest is never read

@@ -24,7 +24,7 @@ from typing import Any
 
 from core import __version__
 from core.completion.events import output_data, settings_digest
-from core.completion.naming import MANIFEST_BOX, legacy_manifest_key, manifest_key
+from core.completion.naming import MANIFEST_BOX, MANIFEST_KEY_FIX, legacy_manifest_key, manifest_key
 from core.completion.placeholders import BLURHASH_COMPONENTS, placeholders_of
 from core.completion.urls import UrlBuilder
 from core.config import Config
@@ -46,7 +46,6 @@ from core.storage.port import ObjectInfo, Storage, head_or_none
 CONTENT_TYPE = "application/json"
 MANIFEST_VERSION = 1
 #: What to change when a manifest key is taken (the ``output_conflict`` message says it).
-MANIFEST_KEY_FIX = "change THUMBS_MANIFEST_KEY"
 
 
 @dataclass(frozen=True)

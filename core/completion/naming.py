@@ -7,6 +7,7 @@ from core.errors import ConfigError
 from core.keys import fill_template
 
 MANIFEST_BOX = "manifest"  # the polythumb_box value that marks a manifest
+MANIFEST_KEY_FIX = "change THUMBS_MANIFEST_KEY"  # what a refusal of a manifest's key tells the user to do
 #: The default THUMBS_MANIFEST_KEY of earlier releases: ``a.jpg`` and ``a.png`` shared ``a.thumbs.json``. Deployments
 #: on the default move to :data:`core.config.DEFAULT_MANIFEST_KEY`; a manifest left at the old key is
 #: removed when its source is re-rendered or deleted (only if it names that source).

@@ -1,6 +1,6 @@
 """The time one delivery has for publishing completion events, shared by every event it carries.
 
-A publish gets :data:`core.completion.http.PUBLISH_BUDGET` seconds, cut to what the invocation has left
+A publish gets :data:`PUBLISH_BUDGET` seconds, cut to what the invocation has left
 (Lambda's ``get_remaining_time_in_millis()``, or the configured function timeout where the platform
 only exposes that) less a reserve for answering the platform. Once one publish ran out of time, the
 delivery's later events are not published at all: each is reported retryable at once, so a hanging
@@ -13,9 +13,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from core.completion.http import PUBLISH_BUDGET
 from core.errors import NotifyTimeout
 
+PUBLISH_BUDGET = 10.0  # seconds one publish may take, every attempt and back-off included
 #: Seconds kept back from the invocation's end: logging and answering the platform after the last publish.
 RESERVE = 1.0
 

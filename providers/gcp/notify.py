@@ -34,6 +34,7 @@ from urllib.parse import quote
 from core.completion import http
 from core.completion.notify import event_bytes
 from core.completion.urls import SignedUrl, expiry_in
+from core.completion.window import PUBLISH_BUDGET
 from core.errors import NotifyUnavailable, SigningRefused, SigningUnavailable
 from core.once import given_or_once
 from core.storage.port import Storage
@@ -201,7 +202,7 @@ class _IamSigning(_iam_signing_base()):  # type: ignore[misc]
         body = json.dumps({"payload": base64.b64encode(message).decode()}).encode()
         headers = {"Authorization": f"Bearer {credentials.token}", "Content-Type": "application/json"}
         try:
-            answer = http.exchange("POST", url, body, headers=headers, deadline=time.monotonic() + http.PUBLISH_BUDGET)
+            answer = http.exchange("POST", url, body, headers=headers, deadline=time.monotonic() + PUBLISH_BUDGET)
         except OSError as exc:  # TimeoutError is an OSError
             problem = type(exc).__name__
             raise SigningUnavailable(f"IAM signBlob did not answer ({problem}); the platform will retry") from exc
