@@ -161,8 +161,10 @@ def envelope_from_host(event: object) -> Envelope:
 
     The worker decodes a CloudEvents-schema delivery into ``func.CloudEvent`` (attributes ``type``,
     ``time``, ``specversion``) and an Event Grid-schema one into ``func.EventGridEvent``
-    (``event_type``, ``event_time``); both have ``id``, ``subject`` and ``get_json()``. A plain
-    mapping (a raw event) is accepted too.
+    (``event_type``, ``event_time``); both have ``id``, ``subject`` and ``get_json()``. A CloudEvent's
+    extension attributes (``traceparent``) are not attributes of that object but its ``extension_attrs``
+    mapping (the worker's converter puts every attribute it does not know there). A plain mapping (a raw
+    event) is accepted too.
 
     Raises:
         MalformedEvent: when the object is neither.
@@ -180,8 +182,14 @@ def envelope_from_host(event: object) -> Envelope:
         subject=getattr(event, "subject", None),
         time=getattr(event, "time" if cloud else "event_time", None),
         data=get_json(),
-        traceparent=getattr(event, "traceparent", None) if cloud else None,
+        traceparent=_extension(event, "traceparent") if cloud else None,
     )
+
+
+def _extension(event: object, name: str) -> object:
+    """A CloudEvent extension attribute of the worker's ``func.CloudEvent``, or None."""
+    extensions = getattr(event, "extension_attrs", None)
+    return extensions.get(name) if isinstance(extensions, Mapping) else None
 
 
 def to_object_events(envelope: Envelope) -> list[ObjectEvent | Ignored]:

@@ -55,13 +55,15 @@ app = func.FunctionApp()
 
 @app.function_name("on_event_grid")
 @app.event_grid_trigger(arg_name="event")
-def on_event_grid(event: func.EventGridEvent) -> None:
+def on_event_grid(event: func.EventGridEvent, context: func.Context) -> None:
     """Thumbnails for a created blob, cleanup for a deleted one; other events are acknowledged.
 
     The worker passes a ``func.EventGridEvent`` or, for a CloudEvents-schema subscription, a
-    ``func.CloudEvent``; both are read by :func:`providers.azure.events.envelope_from_host`.
+    ``func.CloudEvent``; both are read by :func:`providers.azure.events.envelope_from_host`. A parameter named
+    ``context`` (annotated ``func.Context``) is no binding: the worker passes the invocation's context, whose
+    trace the delivery continues (:mod:`providers.azure.handlers`).
     """
-    handle_event_grid(runtime, event, source_container=settings.source_container)
+    handle_event_grid(runtime, event, source_container=settings.source_container, context=context)
 
 
 @app.function_name("on_blob")
@@ -71,16 +73,16 @@ def on_event_grid(event: func.EventGridEvent) -> None:
     connection=settings.connection_name,
     source=func.BlobSource.EVENT_GRID,
 )
-def on_blob(blob: func.InputStream) -> None:
+def on_blob(blob: func.InputStream, context: func.Context) -> None:
     """Thumbnails for a blob created or replaced in the source container."""
-    handle_blob(runtime, blob, source_container=settings.source_container)
+    handle_blob(runtime, blob, source_container=settings.source_container, context=context)
 
 
 @app.function_name("on_backfill_queue")
 @app.queue_trigger(arg_name="message", queue_name=backfill_queue, connection=settings.connection_name)
-def on_backfill_queue(message: func.QueueMessage) -> None:
+def on_backfill_queue(message: func.QueueMessage, context: func.Context) -> None:
     """Thumbnails for one backfill work item (or a re-queued Event Grid event); poison queue after retries."""
-    handle_queue_message(runtime, message, source_container=settings.source_container)
+    handle_queue_message(runtime, message, source_container=settings.source_container, context=context)
 
 
 # Every method reaches the function (the core answers 405 to all but GET and HEAD); anonymous: an <img src> carries

@@ -20,6 +20,12 @@ Failure policy (what the platform sees):
 
 Each function here only reads the worker's object into a ``parse`` callable for
 :func:`core.delivery.deliver` and turns its answer into the host's (raise for a retry).
+
+**Trace context.** An event's own ``traceparent`` (a CloudEvents-schema delivery's distributed-tracing extension:
+the producer's trace) is continued first; else the invocation's, which the Functions host gives the function's
+``context`` parameter (``context.trace_context``: the host's Activity, which Application Insights records as the
+invocation's operation). So the log lines and the completion event join the producer's trace where it sent one,
+and the host's invocation otherwise.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from core.delivery import Delivery, Ignored, Parsed, deliver, refuse
 from core.errors import MalformedEvent
 from core.events import ObjectEvent
 from core.runtime import FunctionRuntime
-from core.tracing import parse_traceparent
+from core.tracing import TraceContext, parse_traceparent
 from providers.azure.events import (
     BLOB_CREATED,
     Envelope,
@@ -43,8 +49,26 @@ from providers.azure.events import (
 )
 
 
-def handle_event_grid(runtime: FunctionRuntime, event: object, *, source_container: str | None = None) -> Delivery:
+def invocation_trace(context: object | None) -> TraceContext | None:
+    """The trace of the host's invocation: ``context.trace_context`` of the worker's ``func.Context``, or None.
+
+    The worker's object names it ``Traceparent`` (``azure_functions_worker/bindings/tracecontext.py``); the
+    library's abstract class says ``trace_parent``: either is read. Anything else (no context, a context
+    without a trace, an invalid value) gives None: tracing never fails an invocation.
+    """
+    trace_context = getattr(context, "trace_context", None)
+    if trace_context is None:
+        return None
+    value = getattr(trace_context, "Traceparent", None) or getattr(trace_context, "trace_parent", None)
+    return parse_traceparent(value if isinstance(value, str) else None)
+
+
+def handle_event_grid(
+    runtime: FunctionRuntime, event: object, *, source_container: str | None = None, context: object | None = None
+) -> Delivery:
     """Handle one event delivered to the Event Grid trigger (either schema); a rename is two events.
+
+    ``context``: the invocation's ``func.Context``, whose trace is continued when the event carries none.
 
     Raises:
         Exception: the first transient error (or bug), so Event Grid redelivers.
@@ -57,13 +81,16 @@ def handle_event_grid(runtime: FunctionRuntime, event: object, *, source_contain
     def parse() -> Parsed:  # a rename is two events: every one runs before a retry is asked for
         return [in_source(item, source_container, envelope) for item in to_object_events(envelope)]
 
-    return _answer(deliver(runtime, parse, trace=parse_traceparent(envelope.traceparent), route="event_grid",
+    trace = parse_traceparent(envelope.traceparent) or invocation_trace(context)
+    return _answer(deliver(runtime, parse, trace=trace, route="event_grid",
                            schema=envelope.schema, event_type=envelope.event_type,
                            event_id=envelope.event_id))  # fmt: skip
 
 
-def handle_blob(runtime: FunctionRuntime, blob: Any, *, source_container: str | None = None) -> Delivery:
-    """Handle one invocation of the blob trigger (``func.InputStream``).
+def handle_blob(
+    runtime: FunctionRuntime, blob: Any, *, source_container: str | None = None, context: object | None = None
+) -> Delivery:
+    """Handle one invocation of the blob trigger (``func.InputStream``), in the invocation's trace (``context``).
 
     The core reads the source through the storage port (``head`` then ``get``), so the bytes the host
     already downloaded into ``blob`` are not used: the pipeline needs the bytes *and* the ETag of
@@ -87,11 +114,14 @@ def handle_blob(runtime: FunctionRuntime, blob: Any, *, source_container: str | 
             event_time=_text_or_none(properties.get("LastModified")),  # the write that fired the trigger
         )
 
-    return _answer(deliver(runtime, parse, route="blob"))
+    return _answer(deliver(runtime, parse, trace=invocation_trace(context), route="blob"))
 
 
-def handle_queue_message(runtime: FunctionRuntime, message: Any, *, source_container: str | None = None) -> Delivery:
-    """Handle one message of the backfill queue (``func.QueueMessage``), on the same path as Event Grid.
+def handle_queue_message(
+    runtime: FunctionRuntime, message: Any, *, source_container: str | None = None, context: object | None = None
+) -> Delivery:
+    """Handle one message of the backfill queue (``func.QueueMessage``), on the same path as Event Grid, in the
+    invocation's trace (``context``).
 
     Every event of the message is handled; the first transient error is raised afterwards, so the host
     retries the message (the events already done are found current and skipped).
@@ -103,7 +133,8 @@ def handle_queue_message(runtime: FunctionRuntime, message: Any, *, source_conta
     def parse() -> Parsed:
         return [in_source(item, source_container) for item in parse_batch(message.get_body())]
 
-    return _answer(deliver(runtime, parse, route="queue", message_id=getattr(message, "id", None),
+    return _answer(deliver(runtime, parse, trace=invocation_trace(context), route="queue",
+                           message_id=getattr(message, "id", None),
                            dequeue_count=getattr(message, "dequeue_count", None)))  # fmt: skip
 
 

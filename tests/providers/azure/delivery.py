@@ -6,6 +6,8 @@
   host passes it to an Event Grid trigger (``func.EventGridEvent`` or ``func.CloudEvent``).
 * :func:`as_input_stream` -- the ``func.InputStream`` the worker builds for a blob trigger, from
   the trigger metadata the host sends (BlobTrigger, Uri, Properties, Metadata).
+* :func:`as_worker_context` -- the ``func.Context`` the worker passes a function's ``context`` parameter, with
+  the invocation's trace context as the worker's own class exposes it.
 * :func:`as_http_request` / :func:`as_host_response` -- the ``func.HttpRequest`` the worker builds for an HTTP
   trigger from what the host sends, and what the host gets back from a returned ``func.HttpResponse``, both through
   the library's own converters.
@@ -23,6 +25,35 @@ EVENTS = Path(__file__).resolve().parent / "events"
 TOPIC = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/devstoreaccount1"  # noqa: E501
 
 SCHEMAS = ("eventgrid", "cloudevents")
+
+
+class WorkerTraceContext:
+    """The worker's ``TraceContext`` (azure_functions_worker/bindings/tracecontext.py): capitalised properties."""
+
+    def __init__(self, traceparent: str, tracestate: str = "", attributes: dict[str, str] | None = None) -> None:
+        self.Traceparent, self.Tracestate, self.Attributes = traceparent, tracestate, attributes or {}
+
+
+def as_worker_context(function_name: str, *, traceparent: str | None = None) -> Any:
+    """The invocation context the worker builds (its ``bindings/context.py``): a ``func.Context`` whose
+    ``trace_context`` carries the host's Activity (a new one per invocation when none came in)."""
+    import threading
+
+    import azure.functions as func
+
+    class WorkerContext(func.Context):
+        def __init__(self) -> None:
+            self._trace = WorkerTraceContext(traceparent or f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01")
+            self._invocation_id = str(uuid.uuid4())
+
+        invocation_id = property(lambda self: self._invocation_id)
+        thread_local_storage = property(lambda self: threading.local)
+        function_name = property(lambda self: function_name)
+        function_directory = property(lambda self: str(Path(__file__).resolve().parent))
+        trace_context = property(lambda self: self._trace)
+        retry_context = property(lambda self: None)
+
+    return WorkerContext()
 
 
 def load_event(name: str) -> Any:

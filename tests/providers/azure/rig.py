@@ -171,13 +171,13 @@ class Entrypoint(EntrypointRig):
         return as_host_response(self._serve_http(request))
 
     def _invoke(self, raw: dict[str, Any]) -> DeliveryReport:
-        from tests.providers.azure.delivery import as_worker_event
+        from tests.providers.azure.delivery import as_worker_context, as_worker_event
 
         self._logs.clear()
         acknowledged, answer = True, "on_event_grid returned"
         started = time.perf_counter()
         try:
-            self._on_event_grid(as_worker_event(raw))
+            self._on_event_grid(as_worker_event(raw), as_worker_context("on_event_grid"))
         except Exception as exc:  # the host answers Event Grid with an error: it redelivers
             acknowledged, answer = False, f"on_event_grid raised {type(exc).__name__}"
         elapsed = (time.perf_counter() - started) * 1000
@@ -398,7 +398,10 @@ class BackfillApp:
             trigger_metadata={"Id": meta.Datum(message_id, "string"),
                               "DequeueCount": meta.Datum(str(dequeue_count), "json")},
         )  # fmt: skip
-        assert self.functions["on_backfill_queue"].get_user_function()(message) is None
+        from tests.providers.azure.delivery import as_worker_context
+
+        context = as_worker_context("on_backfill_queue")
+        assert self.functions["on_backfill_queue"].get_user_function()(message, context) is None
 
     def drain(self) -> list[str]:
         """Run the function on every visible message, deleting each after it returns; the keys handled.

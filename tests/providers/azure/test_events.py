@@ -225,6 +225,17 @@ def test_worker_objects_carry_times_as_iso_strings() -> None:
     assert envelope_from_host(cloud).schema == "cloudevents"
 
 
+def test_a_worker_cloud_event_s_traceparent_is_read_from_its_extensions() -> None:
+    """The worker's converter keeps unknown attributes in ``extension_attrs``: before, the envelope looked for a
+    ``traceparent`` attribute the object never has, and every producer's trace was dropped."""
+    raw = {**load_event("cloudevents_blobcreated_docs.json")[0],
+           "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}  # fmt: skip
+    cloud = as_worker_event(raw)
+    assert not hasattr(cloud, "traceparent") and cloud.extension_attrs["traceparent"] == raw["traceparent"]
+    assert envelope_from_host(cloud).traceparent == raw["traceparent"]
+    assert envelope_from_host(as_worker_event(load_event("cloudevents_blobcreated_docs.json")[0])).traceparent is None
+
+
 def test_not_an_event_object() -> None:
     with pytest.raises(MalformedEvent, match="not an Event Grid event"):
         envelope_from_host(object())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import inspect
 import json
 import sys
 import typing
@@ -28,6 +29,7 @@ from tests.log_capture import JsonLogs
 from tests.providers.azure.delivery import (
     SCHEMAS,
     as_input_stream,
+    as_worker_context,
     as_worker_event,
     blob_event,
     host_blob_properties,
@@ -54,11 +56,13 @@ class App:
     def function(self, name: str) -> Any:
         return self.functions[name]
 
-    def on_event_grid(self, event: Any) -> None:
-        assert self.function("on_event_grid").get_user_function()(event) is None
+    def on_event_grid(self, event: Any, *, traceparent: str | None = None) -> None:
+        context = as_worker_context("on_event_grid", traceparent=traceparent)
+        assert self.function("on_event_grid").get_user_function()(event, context) is None
 
-    def on_blob(self, stream: Any) -> None:
-        assert self.function("on_blob").get_user_function()(stream) is None
+    def on_blob(self, stream: Any, *, traceparent: str | None = None) -> None:
+        context = as_worker_context("on_blob", traceparent=traceparent)
+        assert self.function("on_blob").get_user_function()(stream, context) is None
 
     def upload(self, key: str, body: bytes, content_type: str) -> tuple[Any, str]:
         from azure.storage.blob import ContentSettings
@@ -434,3 +438,74 @@ def test_an_event_without_subject_is_handled_by_its_url(app: App) -> None:
     del raw["subject"]
     app.on_event_grid(as_worker_event(raw))
     assert_thumbnails_of(app, key, properties.etag)
+
+
+# -- trace context: the event's own, else the host's invocation -------------------------------------------------
+
+HOST_TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+PRODUCER_TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_the_worker_would_load_every_function_with_its_context_parameter(app: App) -> None:
+    """The worker's indexing rule (azure_functions_worker/functions.py, ``is_context_required`` and
+    ``validate_function_params``): every parameter is a binding, except one named ``context``, which must be
+    annotated with a class named ``Context``; the worker then passes it the invocation's context."""
+    for name, function in app.functions.items():
+        user = function.get_user_function()
+        parameters = set(inspect.signature(user).parameters)
+        bindings = {binding.name for binding in function.get_bindings() if binding.name != "$return"}
+        hints = typing.get_type_hints(user)
+        assert parameters - bindings <= {"context"}, name
+        assert bindings <= parameters, name
+        if "context" in parameters:
+            assert isinstance(hints["context"], type) and hints["context"].__name__ == "Context", name
+    with_context = {name for name, f in app.functions.items()
+                    if "context" in inspect.signature(f.get_user_function()).parameters}  # fmt: skip
+    assert with_context == {"on_event_grid", "on_blob", "on_backfill_queue"}
+
+
+def trace_of(json_logs: JsonLogs, kind: str = "created") -> str:
+    [line] = [r for r in json_logs.lines() if r.get("kind") == kind and "status" in r]
+    return str(line["trace_id"])
+
+
+def test_an_event_grid_delivery_continues_the_host_s_invocation_trace(app: App, json_logs: JsonLogs) -> None:
+    """An Event Grid-schema event carries no trace: the log line joins the host's invocation (Application Insights'
+    operation); before, every delivery started a trace of its own."""
+    properties, url = app.upload("traced/a.jpg", jpeg_bytes(), "image/jpeg")
+    raw = blob_event(app.source, "traced/a.jpg", schema="eventgrid", properties=properties, url=url)
+    app.on_event_grid(as_worker_event(raw), traceparent=HOST_TRACE)
+    assert trace_of(json_logs) == HOST_TRACE.split("-")[1]
+
+
+def test_a_cloud_event_s_own_trace_wins_over_the_host_s(app: App, json_logs: JsonLogs) -> None:
+    """The producer's trace (the CloudEvents distributed-tracing extension) is the one to continue, as AWS prefers
+    a message's own X-Ray header to the invocation's."""
+    properties, url = app.upload("traced/b.jpg", jpeg_bytes(), "image/jpeg")
+    raw = blob_event(app.source, "traced/b.jpg", schema="cloudevents", properties=properties, url=url)
+    raw["traceparent"] = PRODUCER_TRACE
+    app.on_event_grid(as_worker_event(raw), traceparent=HOST_TRACE)
+    assert trace_of(json_logs) == PRODUCER_TRACE.split("-")[1]
+
+
+@pytest.mark.parametrize("host_trace", ["not-a-traceparent", "00-" + "0" * 32 + "-b7ad6b7169203331-01", ""])
+def test_an_invalid_host_trace_starts_a_new_one(app: App, json_logs: JsonLogs, host_trace: str) -> None:
+    properties, url = app.upload("traced/c.jpg", jpeg_bytes(), "image/jpeg")
+    raw = blob_event(app.source, "traced/c.jpg", schema="eventgrid", properties=properties, url=url)
+    context = as_worker_context("on_event_grid")
+    context.trace_context.Traceparent = host_trace
+    assert app.function("on_event_grid").get_user_function()(as_worker_event(raw), context) is None
+    trace = trace_of(json_logs)
+    assert len(trace) == 32 and trace != "0" * 32
+    assert_thumbnails_of(app, "traced/c.jpg", properties.etag)
+
+
+def test_a_blob_trigger_invocation_continues_the_host_s_trace(app: App, json_logs: JsonLogs) -> None:
+    body = jpeg_bytes()
+    properties, url = app.upload("traced/d.jpg", body, "image/jpeg")
+    stream = as_input_stream(
+        body, blob_trigger=f"{app.source}/traced/d.jpg", uri=url,
+        properties=host_blob_properties(properties), metadata=dict(properties.metadata),
+    )  # fmt: skip
+    app.on_blob(stream, traceparent=HOST_TRACE)
+    assert trace_of(json_logs) == HOST_TRACE.split("-")[1]

@@ -45,7 +45,7 @@ report = {
     "sys_path": sys.path,
 }
 event = EventGridEventInConverter.decode(meta.Datum(sys.argv[1], "json"), trigger_metadata={})
-functions["on_event_grid"].get_user_function()(event)
+functions["on_event_grid"].get_user_function()(event, None)  # no host: no invocation context to continue
 print("REPORT " + json.dumps(report))
 """
 
@@ -156,6 +156,10 @@ def test_packaged_app_loads_and_runs_in_a_clean_interpreter(
     assert report["hints"]["serve_http"] == {"request": "HttpRequest", "return": "HttpResponse"}
     assert report["hints"]["on_event_grid"]["event"] == "EventGridEvent"
     assert report["hints"]["on_blob"]["blob"] == "InputStream"
+    # The worker passes its invocation context to a parameter named `context` only if annotated azure.functions.Context.
+    assert {name: hints.get("context") for name, hints in report["hints"].items()} == {
+        "on_event_grid": "Context", "on_blob": "Context", "on_backfill_queue": "Context", "serve_http": None,
+    }  # fmt: skip
     # It really ran, from the zip alone: the thumbnail is in the destination container.
     names = [b.name for b in azure_service.get_container_client(dest).list_blobs()]
     assert names == ["packaged/red flower-48x48.jpg"]

@@ -25,7 +25,13 @@ from providers.azure import PROVIDER
 from providers.azure.serve import MOUNT, request_from_http
 from tests.images import jpeg_bytes, open_bytes
 from tests.log_capture import JsonLogs
-from tests.providers.azure.delivery import as_host_response, as_http_request, as_worker_event, blob_event
+from tests.providers.azure.delivery import (
+    as_host_response,
+    as_http_request,
+    as_worker_context,
+    as_worker_event,
+    blob_event,
+)
 from tests.providers.azure.emulator import Azurite
 
 pytestmark = pytest.mark.azure
@@ -115,7 +121,8 @@ def test_a_first_request_renders_and_the_upload_event_then_writes_nothing(
     # The upload's event, from the blob's real properties, into on_event_grid: nothing left to write.
     json_logs.clear()
     event = blob_event(serve_app.source, key, schema="eventgrid", properties=blob.get_blob_properties(), url=blob.url)
-    assert serve_app.functions["on_event_grid"].get_user_function()(as_worker_event(event)) is None
+    context = as_worker_context("on_event_grid")
+    assert serve_app.functions["on_event_grid"].get_user_function()(as_worker_event(event), context) is None
     [outcome] = [line for line in json_logs.lines() if line.get("event_id") == event["id"] and "status" in line]
     assert (outcome["status"], outcome["reason"]) == ("skipped", "unchanged")
     assert {out: container.get_blob_client(out).get_blob_properties().etag for out in (small, large)} == etags

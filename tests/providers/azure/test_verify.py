@@ -35,13 +35,13 @@ from tests.verify_support import (
     run_verify,
 )
 
-from .delivery import as_host_response, as_http_request, as_worker_event, blob_event
+from .delivery import as_host_response, as_http_request, as_worker_context, as_worker_event, blob_event
 
 pytestmark = pytest.mark.azure
 
 
 def event_grid_relay(
-    service: Any, container: str, on_event_grid: Callable[[Any], None], *, latency: float = 0.0
+    service: Any, container: str, on_event_grid: Callable[[Any, Any], None], *, latency: float = 0.0
 ) -> Callable[[], None]:
     """Event Grid: the events of what changed in ``container`` since the last step, delivered ``latency`` seconds
     after they were seen (Event Grid's delivery is not instant, which the serve step's first request relies on)."""
@@ -54,13 +54,12 @@ def event_grid_relay(
             time.sleep(latency)
         for name in created:
             url = service.get_blob_client(container, name).url
-            on_event_grid(
-                as_worker_event(blob_event(container, name, schema="eventgrid", properties=listing[name][1], url=url))
-            )
+            event = blob_event(container, name, schema="eventgrid", properties=listing[name][1], url=url)
+            on_event_grid(as_worker_event(event), as_worker_context("on_event_grid"))
         for name, properties in deleted.items():
             url = service.get_blob_client(container, name).url
             event = blob_event(container, name, schema="eventgrid", kind="deleted", properties=properties, url=url)
-            on_event_grid(as_worker_event(event))
+            on_event_grid(as_worker_event(event), as_worker_context("on_event_grid"))
 
     return step
 
