@@ -13,9 +13,14 @@ backlog, with Eventarc's retry policy.
 **The record.** Before a subscription is paused, its push configuration is written as JSON to
 ``gs://<code bucket>/polythumb-brake/<subscription>.json`` (the deployment's own bucket of build inputs),
 and the subscription gets the label ``polythumb-brake=<when>``; release restores from the record, then
-removes both. Everything goes through ``gcloud`` (authenticated, with the rights to update the
-subscriptions and write that bucket), each command echoed. A Cloud Functions or Eventarc update of a
-trigger may rewrite its subscription's push configuration: that releases the brake (``--status`` tells).
+removes both. A Cloud Functions or Eventarc update of a trigger may rewrite its subscription's push
+configuration: that releases the brake (``--status`` tells).
+
+**The transport.** The brake's logic talks to Google Cloud through a :class:`Transport`: the operator's
+commands through ``gcloud`` (:class:`GcloudTransport`: authenticated, with the rights to update the
+subscriptions and write that bucket, each command echoed), the automatic brake (``brake_on_runaway``,
+:mod:`providers.gcp.brake_function`) through the REST APIs with the function's own identity
+(:class:`providers.gcp.brake_rest.RestTransport`). Both do the same steps, in the same order.
 
 Not covered: ``polythumb backfill --target gcp`` posts to the function's URL, not through a trigger. It reads
 this brake first and refuses to start while it is on (``core.ops.brake.check_backfill``), but one already
@@ -30,7 +35,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from core.brake import BrakeState, utc_now
 from core.errors import ConfigError
@@ -90,8 +95,51 @@ def label_value(since: str) -> str:
     return since.replace("-", "").replace(":", "").lower()
 
 
-class EventarcBrake:
-    """The brake of one deployment, through ``gcloud``.
+class Transport(Protocol):
+    """How the brake reads and turns Eventarc triggers, Pub/Sub subscriptions and its records.
+
+    Names are full resource names (``projects/p/subscriptions/s``); records are ``gs://bucket/object`` URLs.
+    A failure raises a :mod:`core.errors` error (transient ones marked so).
+    """
+
+    def trigger(self, name: str) -> Mapping[str, Any]:
+        """The Eventarc trigger, as ``triggers.get`` answers it."""
+        ...
+
+    def subscription(self, name: str) -> dict[str, Any]:
+        """The Pub/Sub subscription, as ``subscriptions.get`` answers it."""
+        ...
+
+    def update_subscription(
+        self, name: str, *, set_label: tuple[str, str] | None = None, remove_label: str | None = None,
+        retention: str | None = None,
+    ) -> None:
+        """Set or remove one label (the others kept), and/or set the message retention (``7d``)."""
+        ...
+
+    def push_to(self, name: str, push: Mapping[str, Any]) -> None:
+        """Give the subscription this push configuration; ``{}`` makes it a pull subscription (paused)."""
+        ...
+
+    def write_record(self, url: str, text: str) -> None:
+        """Write the record (JSON text) to ``url``."""
+        ...
+
+    def read_record(self, url: str) -> str:
+        """The record's text."""
+        ...
+
+    def remove_record(self, url: str) -> None:
+        """Delete the record."""
+        ...
+
+
+#: ``retention`` as gcloud takes it -> as the Pub/Sub API takes it.
+RETENTION_DURATIONS = {RETENTION: f"{RETENTION_SECONDS}s"}
+
+
+class GcloudTransport:
+    """:class:`Transport` through ``gcloud``, each command echoed (the operator's commands).
 
     Args:
         run: Stands in for :func:`subprocess.run` (tests).
@@ -99,6 +147,57 @@ class EventarcBrake:
 
     def __init__(self, *, run: Callable[..., Any] = subprocess.run) -> None:
         self._cli = Terraform(Path.cwd(), binary="gcloud", run=run)  # its tool/capture run any command
+
+    def trigger(self, name: str) -> Mapping[str, Any]:
+        described: dict[str, Any] = json.loads(
+            self._cli.capture(["gcloud", "eventarc", "triggers", "describe", name, "--format=json"])
+        )
+        return described
+
+    def subscription(self, name: str) -> dict[str, Any]:
+        described: dict[str, Any] = json.loads(
+            self._cli.capture(["gcloud", "pubsub", "subscriptions", "describe", name, "--format=json"])
+        )
+        return described
+
+    def update_subscription(
+        self, name: str, *, set_label: tuple[str, str] | None = None, remove_label: str | None = None,
+        retention: str | None = None,
+    ) -> None:
+        flags = [f"--update-labels={set_label[0]}={set_label[1]}"] if set_label else []
+        flags += [f"--remove-labels={remove_label}"] if remove_label else []
+        flags += [f"--message-retention-duration={retention}"] if retention else []
+        self._cli.tool(["gcloud", "pubsub", "subscriptions", "update", name, *flags])
+
+    def push_to(self, name: str, push: Mapping[str, Any]) -> None:
+        if push.get("pushEndpoint"):
+            self._cli.tool(restore_argv(name, push))
+        else:
+            self._cli.tool(["gcloud", "pubsub", "subscriptions", "modify-push-config", name, "--push-endpoint="])
+
+    def write_record(self, url: str, text: str) -> None:
+        with tempfile.TemporaryDirectory(prefix="polythumb-brake-") as scratch:
+            path = Path(scratch) / "record.json"
+            path.write_text(text, encoding="utf-8")
+            self._cli.tool(["gcloud", "storage", "cp", str(path), url])
+
+    def read_record(self, url: str) -> str:
+        return self._cli.capture(["gcloud", "storage", "cat", url])
+
+    def remove_record(self, url: str) -> None:
+        self._cli.tool(["gcloud", "storage", "rm", url])
+
+
+class EventarcBrake:
+    """The brake of one deployment.
+
+    Args:
+        run: Stands in for :func:`subprocess.run` (tests) in the default transport, ``gcloud``'s.
+        transport: How to reach Google Cloud (default: :class:`GcloudTransport`).
+    """
+
+    def __init__(self, *, run: Callable[..., Any] = subprocess.run, transport: Transport | None = None) -> None:
+        self._cloud: Transport = transport or GcloudTransport(run=run)
 
     # -- the three commands (ProviderSpec.brake) -----------------------------------------------------------
 
@@ -125,14 +224,14 @@ class EventarcBrake:
             if push.get("pushEndpoint"):  # delivering: record what to restore (again, if an update rewrote it)
                 self._write_record(deployment, name, {"since": started, "subscription": name, "pushConfig": push})
                 changes.append(f"recorded the push configuration of {short} in {self._record_url(deployment, name)}")
-            update = [f"--update-labels={LABEL}={label_value(started)}"] if not labelled else []
-            if _seconds(subscription.get("messageRetentionDuration")) < RETENTION_SECONDS:
-                update.append(f"--message-retention-duration={RETENTION}")
+            label = None if labelled else (LABEL, label_value(started))
+            short_retention = _seconds(subscription.get("messageRetentionDuration")) < RETENTION_SECONDS
+            update = ["update-labels"] * bool(label) + ["message-retention-duration"] * short_retention
             if update:
-                self._cli.tool(["gcloud", "pubsub", "subscriptions", "update", name, *update])
-                changes.append(f"updated {short}: " + ", ".join(flag.lstrip("-").split("=")[0] for flag in update))
+                self._cloud.update_subscription(name, set_label=label, retention=RETENTION if short_retention else None)
+                changes.append(f"updated {short}: " + ", ".join(update))
             if push.get("pushEndpoint"):
-                self._cli.tool(["gcloud", "pubsub", "subscriptions", "modify-push-config", name, "--push-endpoint="])
+                self._cloud.push_to(name, {})
                 completing = f" (completing the brake labelled at {_since(subscription)})" if labelled else ""
                 changes.append(f"paused {short} (push -> pull){completing}")
         return self.status(outputs).with_changes(changes)
@@ -149,10 +248,10 @@ class EventarcBrake:
                 continue
             if not (subscription.get("pushConfig") or {}).get("pushEndpoint"):
                 record = self._read_record(deployment, name)
-                self._cli.tool(restore_argv(name, record["pushConfig"]))
+                self._cloud.push_to(name, record["pushConfig"])
                 changes.append(f"restored the recorded push configuration of {short}")
-            self._cli.tool(["gcloud", "pubsub", "subscriptions", "update", name, f"--remove-labels={LABEL}"])
-            self._cli.tool(["gcloud", "storage", "rm", self._record_url(deployment, name)])
+            self._cloud.update_subscription(name, remove_label=LABEL)
+            self._cloud.remove_record(self._record_url(deployment, name))
             changes.append(f"removed the brake label of {short} and its record {self._record_url(deployment, name)}")
         note = None if changes else "no paused subscription: nothing to release"
         return self.status(outputs, note=note).with_changes(changes)
@@ -207,34 +306,27 @@ class EventarcBrake:
         """Raises: ConfigError: there is no emulator of Eventarc and Pub/Sub's administration here."""
         raise ConfigError("polythumb brake gcp works through gcloud against the project; --endpoint is not offered")
 
-    # -- gcloud --------------------------------------------------------------------------------------------
+    # -- through the transport -----------------------------------------------------------------------------
 
     def _subscription_of(self, trigger: str) -> str:
-        described = json.loads(self._cli.capture(["gcloud", "eventarc", "triggers", "describe", trigger,
-                                                  "--format=json"]))  # fmt: skip
+        described = self._cloud.trigger(trigger)
         subscription = ((described.get("transport") or {}).get("pubsub") or {}).get("subscription")
         if not subscription:
             raise ConfigError(f"the Eventarc trigger {trigger} names no Pub/Sub subscription (transport.pubsub)")
         return str(subscription)
 
     def _describe(self, subscription: str) -> dict[str, Any]:
-        described: dict[str, Any] = json.loads(
-            self._cli.capture(["gcloud", "pubsub", "subscriptions", "describe", subscription, "--format=json"])
-        )
-        return described
+        return self._cloud.subscription(subscription)
 
     def _record_url(self, deployment: Deployment, subscription: str) -> str:
         return f"gs://{deployment.record_bucket}/{RECORD_PREFIX}{subscription.rsplit('/', 1)[-1]}.json"
 
     def _write_record(self, deployment: Deployment, subscription: str, record: Mapping[str, Any]) -> None:
-        with tempfile.TemporaryDirectory(prefix="polythumb-brake-") as scratch:
-            path = Path(scratch) / "record.json"
-            path.write_text(json.dumps(record, indent=1), encoding="utf-8")
-            self._cli.tool(["gcloud", "storage", "cp", str(path), self._record_url(deployment, subscription)])
+        self._cloud.write_record(self._record_url(deployment, subscription), json.dumps(record, indent=1))
 
     def _read_record(self, deployment: Deployment, subscription: str) -> dict[str, Any]:
         url = self._record_url(deployment, subscription)
-        record: dict[str, Any] = json.loads(self._cli.capture(["gcloud", "storage", "cat", url]))
+        record: dict[str, Any] = json.loads(self._cloud.read_record(url))
         if not (record.get("pushConfig") or {}).get("pushEndpoint"):
             raise ConfigError(f"{url} holds no push configuration: restore {subscription}'s by hand")
         return record
