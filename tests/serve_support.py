@@ -129,8 +129,11 @@ LOCAL_BACKENDS = {"core.storage.filesystem", "core.storage.memory", "core.storag
                   "core.storage.keylocks"}  # fmt: skip
 #: The alerts and the runaway detector: read by the generators and ``polythumb stats``, never by a function.
 DEPLOY_TIME_TABLES = {"core.alerts"}
+#: The automatic brakes (their own functions, from the same package): a thumbnail function never loads them.
+BRAKE_MODULES = {"providers.aws.brake", "providers.aws.brake_function", "providers.gcp.brake",
+                 "providers.gcp.brake_steps", "providers.gcp.brake_rest", "providers.gcp.brake_function"}  # fmt: skip
 #: Nothing a cloud event function's cold start should load.
-NOT_ON_AN_EVENT_COLD_START = SERVE_ONLY_MODULES | LOCAL_BACKENDS | DEPLOY_TIME_TABLES
+NOT_ON_AN_EVENT_COLD_START = SERVE_ONLY_MODULES | LOCAL_BACKENDS | DEPLOY_TIME_TABLES | BRAKE_MODULES
 #: The metric table: only a provider that encodes metrics into the log line (AWS's EMF) loads it at cold start.
 METRIC_TABLE = "core.metrics"
 
