@@ -46,6 +46,7 @@ PROVIDER = ProviderSpec(
         "function": "providers.gcp.main:handle_cloud_event",
         "legacy_function": "providers.gcp.main:handle_legacy_event",
         "serve": "providers.gcp.main:serve_http",
+        "brake": "providers.gcp.brake_function:handle_brake_alert",
     },
     backfill_sink="providers.gcp.backfill:make_sink",
     packager="providers.gcp.packaging:main",

@@ -1,25 +1,9 @@
-"""The brake on Google Cloud: each Eventarc trigger's Pub/Sub subscription paused, turned from push into pull.
+"""``polythumb brake gcp`` / ``release gcp``: the brake's steps (:mod:`providers.gcp.brake_steps`) through ``gcloud``.
 
-Eventarc carries the Cloud Storage events to the functions through a Pub/Sub push subscription per trigger
-(the one ``deploy/deadletter.tf`` attaches the dead-letter topic to). The brake makes each of them a pull
-subscription that nobody pulls (``modify-push-config --push-endpoint=""``): Pub/Sub stops pushing, and the
-events stay in the subscription, undelivered. No delivery is attempted, so none counts towards
-``max_delivery_attempts`` and nothing is dead-lettered. They are kept for the subscription's retention,
-which the brake raises to Pub/Sub's maximum, 7 days from publication (and leaves there on release:
-shortening it would expire the backlog being delivered). Release puts back the push configuration the
-brake recorded -- endpoint, authentication account and audience, wrapper -- and Pub/Sub delivers the
-backlog, with Eventarc's retry policy.
-
-**The record.** Before a subscription is paused, its push configuration is written as JSON to
-``gs://<code bucket>/polythumb-brake/<subscription>.json`` (the deployment's own bucket of build inputs),
-and the subscription gets the label ``polythumb-brake=<when>``; release restores from the record, then
-removes both. Everything goes through ``gcloud`` (authenticated, with the rights to update the
-subscriptions and write that bucket), each command echoed. A Cloud Functions or Eventarc update of a
-trigger may rewrite its subscription's push configuration: that releases the brake (``--status`` tells).
-
-Not covered: ``polythumb backfill --target gcp`` posts to the function's URL, not through a trigger. It reads
-this brake first and refuses to start while it is on (``core.ops.brake.check_backfill``), but one already
-running when the brake goes on is the operator's own process (stop it, or bound it with ``--max-renders``).
+The operator's commands run ``gcloud`` (authenticated, with the rights to update the subscriptions and write
+the code bucket), each command echoed; the automatic brake runs the same steps over REST
+(:mod:`providers.gcp.brake_function`). How the brake works, what it records and what it does not cover:
+:mod:`providers.gcp.brake_steps`.
 """
 
 from __future__ import annotations
@@ -28,45 +12,37 @@ import json
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.brake import BrakeState, utc_now
 from core.errors import ConfigError
 from core.ops.deploy import Terraform
+from providers.gcp.brake_steps import (
+    DEFAULT_ATTRIBUTES,
+    LABEL,
+    RECORD_PREFIX,
+    RETENTION,
+    RETENTION_SECONDS,
+    Deployment,
+    SubscriptionBrake,
+    Transport,
+    label_value,
+)
 
-#: The subscription label marking a paused subscription.
-LABEL = "polythumb-brake"
-#: Where records go in the record bucket.
-RECORD_PREFIX = "polythumb-brake/"
-#: Pub/Sub's longest message retention, as gcloud takes it and as it reports it.
-RETENTION, RETENTION_SECONDS = "7d", 7 * 24 * 3600
-#: The push attribute Eventarc sets, which ``modify-push-config`` sets the same way on the v1 API.
-DEFAULT_ATTRIBUTES = {"x-goog-version": "v1"}
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """What the brake acts on: the Terraform output ``brake`` of ``deploy/brake.tf``.
-
-    Attributes:
-        triggers: Event kind -> the Eventarc trigger's resource name.
-        record_bucket: The bucket the records go to.
-    """
-
-    triggers: Mapping[str, str]
-    record_bucket: str
-
-    @classmethod
-    def from_outputs(cls, outputs: Mapping[str, Any]) -> Deployment:
-        """Raises: ConfigError: the output is missing (a stack applied before brake.tf)."""
-        brake = outputs.get("brake")
-        if not isinstance(brake, Mapping) or not brake.get("triggers") or not brake.get("record_bucket"):
-            raise ConfigError(
-                "the Terraform outputs lack brake (triggers, record_bucket): apply the current deploy files"
-            )
-        return cls(dict(brake["triggers"]), str(brake["record_bucket"]))
+__all__ = [
+    "BRAKE",
+    "DEFAULT_ATTRIBUTES",
+    "LABEL",
+    "RECORD_PREFIX",
+    "RETENTION",
+    "RETENTION_SECONDS",
+    "Deployment",
+    "EventarcBrake",
+    "GcloudTransport",
+    "Transport",
+    "label_value",
+    "restore_argv",
+]  # fmt: skip
 
 
 def restore_argv(subscription: str, push: Mapping[str, Any]) -> list[str]:
@@ -85,13 +61,8 @@ def restore_argv(subscription: str, push: Mapping[str, Any]) -> list[str]:
     return argv
 
 
-def label_value(since: str) -> str:
-    """``since`` as a label value (lower-case letters, digits, ``-`` and ``_``): ``20260131t120000z``."""
-    return since.replace("-", "").replace(":", "").lower()
-
-
-class EventarcBrake:
-    """The brake of one deployment, through ``gcloud``.
+class GcloudTransport:
+    """:class:`Transport` through ``gcloud``, each command echoed (the operator's commands).
 
     Args:
         run: Stands in for :func:`subprocess.run` (tests).
@@ -100,159 +71,64 @@ class EventarcBrake:
     def __init__(self, *, run: Callable[..., Any] = subprocess.run) -> None:
         self._cli = Terraform(Path.cwd(), binary="gcloud", run=run)  # its tool/capture run any command
 
-    # -- the three commands (ProviderSpec.brake) -----------------------------------------------------------
+    def trigger(self, name: str) -> Mapping[str, Any]:
+        described: dict[str, Any] = json.loads(
+            self._cli.capture(["gcloud", "eventarc", "triggers", "describe", name, "--format=json"])
+        )
+        return described
 
-    def engage(self, outputs: Mapping[str, Any]) -> BrakeState:
-        """Record each subscription's push configuration, raise its retention, then pause it."""
-        deployment = Deployment.from_outputs(outputs)
-        found = {name: self._describe(name) for name in map(self._subscription_of, deployment.triggers.values())}
-        # A brake interrupted half-way, or one subscription rewritten since: its label says when the brake began.
-        labelled_at = [at for at in map(_since, found.values()) if at]
-        since = min(labelled_at) if labelled_at else utc_now()
-        for name, subscription in found.items():  # every one is checked before any is changed
-            paused = not (subscription.get("pushConfig") or {}).get("pushEndpoint")
-            if paused and LABEL not in (subscription.get("labels") or {}):
-                raise ConfigError(
-                    f"{name} is a pull subscription that polythumb did not pause: there is no push configuration "
-                    "to record, so nothing was changed. Give it back its push endpoint first"
-                )
-        changes: list[str] = []
-        for name, subscription in found.items():
-            push = subscription.get("pushConfig") or {}
-            labelled = LABEL in (subscription.get("labels") or {})
-            started = _since(subscription) or since
-            short = name.rsplit("/", 1)[-1]
-            if push.get("pushEndpoint"):  # delivering: record what to restore (again, if an update rewrote it)
-                self._write_record(deployment, name, {"since": started, "subscription": name, "pushConfig": push})
-                changes.append(f"recorded the push configuration of {short} in {self._record_url(deployment, name)}")
-            update = [f"--update-labels={LABEL}={label_value(started)}"] if not labelled else []
-            if _seconds(subscription.get("messageRetentionDuration")) < RETENTION_SECONDS:
-                update.append(f"--message-retention-duration={RETENTION}")
-            if update:
-                self._cli.tool(["gcloud", "pubsub", "subscriptions", "update", name, *update])
-                changes.append(f"updated {short}: " + ", ".join(flag.lstrip("-").split("=")[0] for flag in update))
-            if push.get("pushEndpoint"):
-                self._cli.tool(["gcloud", "pubsub", "subscriptions", "modify-push-config", name, "--push-endpoint="])
-                completing = f" (completing the brake labelled at {_since(subscription)})" if labelled else ""
-                changes.append(f"paused {short} (push -> pull){completing}")
-        return self.status(outputs).with_changes(changes)
+    def subscription(self, name: str) -> dict[str, Any]:
+        described: dict[str, Any] = json.loads(
+            self._cli.capture(["gcloud", "pubsub", "subscriptions", "describe", name, "--format=json"])
+        )
+        return described
 
-    def release(self, outputs: Mapping[str, Any]) -> BrakeState:
-        """Restore each paused subscription's recorded push configuration, then drop the label and record."""
-        deployment = Deployment.from_outputs(outputs)
-        changes: list[str] = []
-        for trigger in deployment.triggers.values():
-            name = self._subscription_of(trigger)
-            short = name.rsplit("/", 1)[-1]
-            subscription = self._describe(name)
-            if LABEL not in (subscription.get("labels") or {}):
-                continue
-            if not (subscription.get("pushConfig") or {}).get("pushEndpoint"):
-                record = self._read_record(deployment, name)
-                self._cli.tool(restore_argv(name, record["pushConfig"]))
-                changes.append(f"restored the recorded push configuration of {short}")
-            self._cli.tool(["gcloud", "pubsub", "subscriptions", "update", name, f"--remove-labels={LABEL}"])
-            self._cli.tool(["gcloud", "storage", "rm", self._record_url(deployment, name)])
-            changes.append(f"removed the brake label of {short} and its record {self._record_url(deployment, name)}")
-        note = None if changes else "no paused subscription: nothing to release"
-        return self.status(outputs, note=note).with_changes(changes)
+    def update_subscription(
+        self,
+        name: str,
+        *,
+        set_label: tuple[str, str] | None = None,
+        remove_label: str | None = None,
+        retention: str | None = None,
+    ) -> None:
+        flags = [f"--update-labels={set_label[0]}={set_label[1]}"] if set_label else []
+        flags += [f"--remove-labels={remove_label}"] if remove_label else []
+        flags += [f"--message-retention-duration={retention}"] if retention else []
+        self._cli.tool(["gcloud", "pubsub", "subscriptions", "update", name, *flags])
 
-    def status(self, outputs: Mapping[str, Any], *, note: str | None = None) -> BrakeState:
-        """Each subscription: pushing or paused, its label and retention; nothing is changed."""
-        deployment = Deployment.from_outputs(outputs)
-        controls: list[str] = []
-        waiting: list[str] = []
-        notes = [note] if note else []
-        paused = 0
-        since: str | None = None
-        for kind, trigger in sorted(deployment.triggers.items()):
-            name = self._subscription_of(trigger)
-            subscription = self._describe(name)
-            push = subscription.get("pushConfig") or {}
-            labelled = LABEL in (subscription.get("labels") or {})
-            short = name.rsplit("/", 1)[-1]
-            if push.get("pushEndpoint"):
-                controls.append(f"{kind} trigger, subscription {short}: pushing to the function")
-                since = since or (_since(subscription) if labelled else None)
-                if labelled:
-                    notes.append(
-                        f"{short} pushes again although it is labelled {LABEL} (an update of the trigger rewrote "
-                        "it): `polythumb release gcp` clears the label, `polythumb brake gcp` pauses it again"
-                    )
-            else:
-                paused += 1
-                controls.append(f"{kind} trigger, subscription {short}: PAUSED (pull, nobody pulls)")
-                since = since or (_since(subscription) if labelled else None)
-                if not labelled:
-                    notes.append(f"{short} is paused, but not by `polythumb brake`: nothing to restore")
-            retention = _seconds(subscription.get("messageRetentionDuration"))
-            waiting.append(
-                f"subscription {short}: undelivered events are kept {retention / 86400:g} days from publication "
-                "(count: Cloud Monitoring, pubsub.googleapis.com/subscription/num_undelivered_messages)"
-            )
-            extra = {k: v for k, v in (push.get("attributes") or {}).items() if DEFAULT_ATTRIBUTES.get(k) != v}
-            if extra:
-                notes.append(f"{short} has push attributes {sorted(extra)} that release cannot set through gcloud")
-        braked = paused == len(deployment.triggers)
-        if braked:
-            notes.append("nothing is pushed, so no delivery counts towards max_delivery_attempts and nothing is "
-                         "dead-lettered; `polythumb release gcp` restores the push configurations and Pub/Sub "
-                         "delivers the backlog")  # fmt: skip
-        elif paused:
-            notes.append(f"only {paused} of {len(deployment.triggers)} subscriptions are paused: run `polythumb "
-                         "brake gcp` again (it records and pauses the rest) or `polythumb release gcp`")  # fmt: skip
-        return BrakeState(braked, since, tuple(controls), tuple(waiting), tuple(notes))
+    def push_to(self, name: str, push: Mapping[str, Any]) -> None:
+        if push.get("pushEndpoint"):
+            self._cli.tool(restore_argv(name, push))
+        else:
+            self._cli.tool(["gcloud", "pubsub", "subscriptions", "modify-push-config", name, "--push-endpoint="])
+
+    def write_record(self, url: str, text: str) -> None:
+        with tempfile.TemporaryDirectory(prefix="polythumb-brake-") as scratch:
+            path = Path(scratch) / "record.json"
+            path.write_text(text, encoding="utf-8")
+            self._cli.tool(["gcloud", "storage", "cp", str(path), url])
+
+    def read_record(self, url: str) -> str:
+        return self._cli.capture(["gcloud", "storage", "cat", url])
+
+    def remove_record(self, url: str) -> None:
+        self._cli.tool(["gcloud", "storage", "rm", url])
+
+
+class EventarcBrake(SubscriptionBrake):
+    """The brake of one deployment, through ``gcloud`` unless given another transport.
+
+    Args:
+        run: Stands in for :func:`subprocess.run` (tests) in the ``gcloud`` transport.
+        transport: How to reach Google Cloud (default: :class:`GcloudTransport`).
+    """
+
+    def __init__(self, *, run: Callable[..., Any] = subprocess.run, transport: Transport | None = None) -> None:
+        super().__init__(transport or GcloudTransport(run=run))
 
     def emulator_environment(self, endpoint: str) -> dict[str, str]:
         """Raises: ConfigError: there is no emulator of Eventarc and Pub/Sub's administration here."""
         raise ConfigError("polythumb brake gcp works through gcloud against the project; --endpoint is not offered")
-
-    # -- gcloud --------------------------------------------------------------------------------------------
-
-    def _subscription_of(self, trigger: str) -> str:
-        described = json.loads(self._cli.capture(["gcloud", "eventarc", "triggers", "describe", trigger,
-                                                  "--format=json"]))  # fmt: skip
-        subscription = ((described.get("transport") or {}).get("pubsub") or {}).get("subscription")
-        if not subscription:
-            raise ConfigError(f"the Eventarc trigger {trigger} names no Pub/Sub subscription (transport.pubsub)")
-        return str(subscription)
-
-    def _describe(self, subscription: str) -> dict[str, Any]:
-        described: dict[str, Any] = json.loads(
-            self._cli.capture(["gcloud", "pubsub", "subscriptions", "describe", subscription, "--format=json"])
-        )
-        return described
-
-    def _record_url(self, deployment: Deployment, subscription: str) -> str:
-        return f"gs://{deployment.record_bucket}/{RECORD_PREFIX}{subscription.rsplit('/', 1)[-1]}.json"
-
-    def _write_record(self, deployment: Deployment, subscription: str, record: Mapping[str, Any]) -> None:
-        with tempfile.TemporaryDirectory(prefix="polythumb-brake-") as scratch:
-            path = Path(scratch) / "record.json"
-            path.write_text(json.dumps(record, indent=1), encoding="utf-8")
-            self._cli.tool(["gcloud", "storage", "cp", str(path), self._record_url(deployment, subscription)])
-
-    def _read_record(self, deployment: Deployment, subscription: str) -> dict[str, Any]:
-        url = self._record_url(deployment, subscription)
-        record: dict[str, Any] = json.loads(self._cli.capture(["gcloud", "storage", "cat", url]))
-        if not (record.get("pushConfig") or {}).get("pushEndpoint"):
-            raise ConfigError(f"{url} holds no push configuration: restore {subscription}'s by hand")
-        return record
-
-
-def _seconds(duration: Any) -> float:
-    """A Pub/Sub duration (``"86400s"``) in seconds; 0 when absent."""
-    text = str(duration or "0s")
-    return float(text[:-1]) if text.endswith("s") else float(text)
-
-
-def _since(subscription: Mapping[str, Any]) -> str | None:
-    """The brake's time from the label (``20260131t120000z`` back to ``2026-01-31T12:00:00Z``)."""
-    value = (subscription.get("labels") or {}).get(LABEL)
-    if not value or len(value) != 16:
-        return None
-    text = value.upper()
-    return f"{text[0:4]}-{text[4:6]}-{text[6:8]}T{text[9:11]}:{text[11:13]}:{text[13:15]}Z"
 
 
 BRAKE = EventarcBrake()

@@ -43,6 +43,9 @@ BUCKETS = 48
 #: The log view the runaway detector's SQL reads (the functions' bucket, upgraded to Log Analytics).
 LOG_VIEW = "${var.project_id}.global.${google_logging_project_bucket_config.functions.bucket_id}._AllLogs"
 CHANNELS = Raw("local.notification_channels")
+#: The runaway detector's policies also notify the automatic brake's channel (deploy/brake.tf: none unless
+#: brake_on_runaway, so the value is then the same list as CHANNELS).
+RUNAWAY_CHANNELS = Raw("concat(local.notification_channels, local.brake_channels)")
 #: The sink's filter as the inside of a JSON string (its quotes escaped), for the dashboard's JSON.
 JSON_ESCAPED_FILTER = 'trimsuffix(trimprefix(jsonencode(google_logging_project_sink.functions.filter), "\\""), "\\"")'
 
@@ -254,11 +257,11 @@ def _variable(threshold: Threshold) -> Block:
     ))  # fmt: skip
 
 
-def _policy(name: str, title: str, documentation: str, condition: Block) -> Block:
+def _policy(name: str, title: str, documentation: str, condition: Block, *, channels: Raw = CHANNELS) -> Block:
     return Block("resource", ("google_monitoring_alert_policy", name), (
         ("display_name", template(f"{PREFIX}: {title}")),
         ("combiner", "OR"),
-        ("notification_channels", CHANNELS),
+        ("notification_channels", channels),
         condition,
         Block("documentation", (), (("mime_type", "text/markdown"), ("content", template(documentation)))),
         ("depends_on", Raw("[google_project_service.apis]")),
@@ -285,6 +288,10 @@ def blocks() -> list[Block]:
     found.append(Block("locals", (), (
         ("observed_services", Raw("""join(", ", [for name in local.function_services : "'${name}'"])""")),
         ("observed_logs_in_json", Raw(JSON_ESCAPED_FILTER)),
+        # What the automatic brake acts on (brake.tf): the incidents' policy_name is the policy's display name.
+        ("runaway_policy_names", Raw(
+            "[" + ", ".join(f"google_monitoring_alert_policy.{d.name}.display_name" for d in RUNAWAY) + "]"
+        )),
     )))  # fmt: skip
     found += [log_metric(metric) for metric in METRICS]
     metrics = ", ".join(f"google_logging_metric.{resource_name(metric)}" for metric in METRICS)
@@ -339,6 +346,7 @@ def blocks() -> list[Block]:
                     Block("row_count_test", (), (("comparison", "COMPARISON_GT"), ("threshold", 0))),
                 )),
             )),
+            channels=RUNAWAY_CHANNELS,
         ))  # fmt: skip
     return found
 
@@ -350,7 +358,9 @@ HEADER = """\
 # Log-based metrics read from the functions' JSON lines, a Cloud Monitoring dashboard of every one of them,
 # alert policies on the failure rate and on the upload-to-ready p95, and the runaway detector: SQL conditions
 # over the functions' log bucket (upgraded to Log Analytics in logging.tf), counting lines per source revision
-# once the deployment has a minimum volume of them. Every policy notifies the alert channel (alerts.tf).
+# once the deployment has a minimum volume of them. Every policy notifies the alert channel (alerts.tf);
+# local.runaway_policy_names names the runaway policies, which also notify the automatic brake (brake.tf,
+# brake_on_runaway).
 """
 
 

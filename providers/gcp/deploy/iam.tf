@@ -161,6 +161,10 @@ resource "time_sleep" "iam_propagation" {
       google_service_account_iam_member.serve_signs_as_itself[*].id,
       google_pubsub_topic_iam_member.serve_publishes[*].id,
       [for grant in google_secret_manager_secret_iam_member.reads_serve_keys : grant.id],
+      # brake.tf (brake_on_runaway = true): the automatic brake's grants.
+      google_project_iam_member.brake_pauses_subscriptions[*].id,
+      google_storage_bucket_iam_member.brake_writes_records[*].id,
+      google_pubsub_topic_iam_member.monitoring_publishes_alerts[*].id,
     )))
   }
 }

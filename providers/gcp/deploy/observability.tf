@@ -4,7 +4,9 @@
 # Log-based metrics read from the functions' JSON lines, a Cloud Monitoring dashboard of every one of them,
 # alert policies on the failure rate and on the upload-to-ready p95, and the runaway detector: SQL conditions
 # over the functions' log bucket (upgraded to Log Analytics in logging.tf), counting lines per source revision
-# once the deployment has a minimum volume of them. Every policy notifies the alert channel (alerts.tf).
+# once the deployment has a minimum volume of them. Every policy notifies the alert channel (alerts.tf);
+# local.runaway_policy_names names the runaway policies, which also notify the automatic brake (brake.tf,
+# brake_on_runaway).
 
 variable "alert_failure_rate_percent" {
   description = "Alert when more than this percentage of the images handled in 5 minutes failed (status failed among ok and failed)."
@@ -39,6 +41,7 @@ variable "alert_runaway_min_lines" {
 locals {
   observed_services     = join(", ", [for name in local.function_services : "'${name}'"])
   observed_logs_in_json = trimsuffix(trimprefix(jsonencode(google_logging_project_sink.functions.filter), "\""), "\"")
+  runaway_policy_names  = [google_monitoring_alert_policy.renders_per_revision.display_name, google_monitoring_alert_policy.invocations_per_upload.display_name]
 }
 
 resource "google_logging_metric" "renders" {
@@ -662,7 +665,7 @@ resource "google_monitoring_alert_policy" "upload_to_ready_p95" {
 resource "google_monitoring_alert_policy" "renders_per_revision" {
   display_name          = "${var.name_prefix}: runaway: renders per revision"
   combiner              = "OR"
-  notification_channels = local.notification_channels
+  notification_channels = concat(local.notification_channels, local.brake_channels)
 
   conditions {
     display_name = "sources over var.alert_renders_per_revision lines in 5 minutes"
@@ -692,7 +695,7 @@ resource "google_monitoring_alert_policy" "renders_per_revision" {
 resource "google_monitoring_alert_policy" "invocations_per_upload" {
   display_name          = "${var.name_prefix}: runaway: invocations per upload"
   combiner              = "OR"
-  notification_channels = local.notification_channels
+  notification_channels = concat(local.notification_channels, local.brake_channels)
 
   conditions {
     display_name = "sources over var.alert_invocations_per_upload lines in 5 minutes"

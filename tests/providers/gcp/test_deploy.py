@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from core.alerts import RUNAWAY
 from core.config import SETTINGS
 from providers.gcp.events import CLOUD_EVENT_KINDS
 from providers.gcp.packaging import DEFAULT_PYTHON, ENTRY_POINTS
@@ -131,6 +132,8 @@ def test_object_roles_are_granted_on_buckets_not_on_the_project(parsed: dict[str
     # Changed by issue 13: the dedicated build account adds its documented roles; its one storage role is
     # conditioned to the gcf-v2-* buckets Cloud Functions creates, so no project grant reaches the images.
     project_grants = resources(parsed, "google_project_iam_member")
+    # The automatic brake's custom role (brake.tf, off by default) is checked in test_brake.py.
+    project_grants.pop("brake_pauses_subscriptions")
     project_roles = {unquote(g["role"]) for name, g in project_grants.items() if name != "build"}
     assert project_roles == {"roles/pubsub.publisher", "roles/eventarc.eventReceiver", "roles/storage.objectAdmin"}
     storage = [g for g in project_grants.values() if "storage." in unquote(g["role"])]
@@ -187,6 +190,11 @@ def test_policy_object_roles_are_on_the_two_buckets_only() -> None:
 def test_policy_project_level_grants_are_only_what_eventarc_needs() -> None:
     tf = load_module(DEPLOY)
     grants = dict(blocks(tf, "resource", "google_project_iam_member"))
+    # The automatic brake's custom role (brake.tf, brake_on_runaway, off by default): tests/providers/gcp/test_brake.py
+    # checks it holds only the three permissions the brake uses.
+    brake = grants.pop("brake_pauses_subscriptions")
+    assert brake["role"] == "${google_project_iam_custom_role.brake[0].id}"
+    assert brake["count"] == "${var.brake_on_runaway ? 1 : 0}"
     project_grants = {(body["role"], body["member"]) for body in grants.values()}
     build = "serviceAccount:${google_service_account.build[0].email}"  # issue 21: made only when none is given
     # Changed by issue 13: the dedicated build account (new projects give the default one no roles) adds the
@@ -283,8 +291,12 @@ def test_poison_events_are_dead_lettered_kept_and_alerted_on(parsed: dict[str, d
     assert "${google_pubsub_subscription.dead_letters.name}" in condition["filter"]
     errors = one(parsed, "google_monitoring_alert_policy", "function_errors")["conditions"][0]["condition_threshold"][0]
     assert "run.googleapis.com/request_count" in errors["filter"] and "5xx" in errors["filter"]
-    for policy in resources(parsed, "google_monitoring_alert_policy").values():
-        assert policy["notification_channels"] == "${local.notification_channels}"
+    # The runaway detector's policies also notify the automatic brake's channel, an empty list unless
+    # brake_on_runaway (brake.tf; tests/providers/gcp/test_brake.py).
+    runaway = {detector.name for detector in RUNAWAY}
+    for name, policy in resources(parsed, "google_monitoring_alert_policy").items():
+        expected = "concat(local.notification_channels, local.brake_channels)" if name in runaway else None
+        assert policy["notification_channels"] == "${" + (expected or "local.notification_channels") + "}", name
 
 
 def test_logs_are_kept_for_an_explicit_retention(parsed: dict[str, dict[str, Any]]) -> None:

@@ -48,9 +48,14 @@ def test_the_dashboard_shows_every_metric_and_nothing_else() -> None:
 
 
 def test_the_policies_notify_the_alert_channel() -> None:
+    """Changed for the automatic brake: the runaway policies also notify its channel (brake.tf's
+    local.brake_channels, an empty list unless brake_on_runaway)."""
     policies = resources(deploy_module("gcp"), "google_monitoring_alert_policy")
+    runaway = {detector.name for detector in RUNAWAY}
     for name in ALERTS:
-        assert policies[name]["notification_channels"] == "${local.notification_channels}", name
+        channels = "concat(local.notification_channels, local.brake_channels)" if name in runaway else None
+        assert policies[name]["notification_channels"] == "${" + (channels or "local.notification_channels") + "}"
+    assert runaway <= set(ALERTS)
 
 
 def test_the_log_bucket_can_run_the_runaway_sql() -> None:

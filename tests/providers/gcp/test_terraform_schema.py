@@ -14,6 +14,18 @@ from tests.terraform_schema import REGENERATE, STACKS, check_stack, load_extract
 STACK = STACKS["gcp"]
 
 MUTATIONS = {
+    # The automatic brake (brake.tf, brake_on_runaway): its function's Pub/Sub trigger and its custom role.
+    "misspelled argument of the brake function's Pub/Sub trigger": (
+        "brake.tf", r"pubsub_topic(\s+)= google_pubsub_topic", r"pubsub_topics\1= google_pubsub_topic",
+        ["brake.tf: google_cloudfunctions2_function.brake: event_trigger.pubsub_topics: unsupported argument: "
+         "google_cloudfunctions2_function event_trigger has no pubsub_topics (did you mean pubsub_topic?)"],
+    ),
+    "misspelled argument of the brake's custom role": (
+        "brake.tf", r'^(\s*)permissions = \["eventarc', r'\1permission = ["eventarc',
+        ["brake.tf: google_project_iam_custom_role.brake: permission: unsupported argument: "
+         "google_project_iam_custom_role has no permission (did you mean permissions?)",
+         "brake.tf: google_project_iam_custom_role.brake: missing required argument permissions"],
+    ),
     "unknown resource type": (
         "storage.tf",
         r'resource "google_storage_bucket_iam_member" "access_logs_writer"',
@@ -34,6 +46,8 @@ MUTATIONS = {
         ["iam.tf: data.google_projects_list.this: data source type google_projects_list does not exist in "
          "provider hashicorp/google 6.50.0 (did you mean google_projects?)",
          "iam.tf: locals: reference to undeclared data data.google_project.this in data.google_project.this.number",
+         # the automatic brake's grant to Cloud Monitoring's notification agent names the project number too
+         "brake.tf: locals: reference to undeclared data data.google_project.this in data.google_project.this.number",
          "budget.tf: google_billing_budget.deployment: budget_filter.projects: reference to undeclared data "
          "data.google_project.this in data.google_project.this.number"],
     ),
