@@ -299,6 +299,11 @@ class HoldingBrake:
                 "every event waits in a queue with no expiry: nothing is retried or dead-lettered while braked. "
                 "`polythumb release azure` restores the subscription and moves the held events"
             )
+        if self._queues is None:
+            notes.append(
+                "the queues were not counted (the automatic brake reaches none): "
+                "`polythumb brake azure --status` counts them"
+            )
         if record and record.get("app") == "Stopped":
             notes.append("the app was stopped before the brake: release leaves it stopped")
         return BrakeState(braked, record.get("since") if record else None, controls, waiting, tuple(notes))
@@ -362,7 +367,7 @@ class HoldingBrake:
 
     def _count(self, deployment: Deployment, name: str) -> str:
         if self._queues is None:
-            return "not counted here (`polythumb brake azure --status` counts)"
+            return "uncounted"
         try:
             client = self._queue(deployment, name)
             try:
@@ -415,4 +420,3 @@ def _describe(subscription: Mapping[str, Any]) -> str:
         "endpointBaseUrl", ""
     )
     return f"{kind} {target.rsplit('/', 1)[-1] if kind == 'AzureFunction' else target}".strip()
-

@@ -15,10 +15,13 @@ accepts and validates them and the documentation's configuration reference shows
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from core.errors import ConfigError
 from core.settings import Pattern, Setting
 
 DEFAULT_CONNECTION = "AzureWebJobsStorage"
@@ -118,3 +121,32 @@ def function_timeout(environ: Mapping[str, str]) -> float | None:
         days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
         return float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
     return None
+
+
+# -- the automatic brake (deploy/brake.tf, brake_on_runaway) ------------------------------------------------------
+# Here, not in brake_function.py, so the app decides at indexing whether to register the brake's function without
+# importing it (the event functions' cold start never loads the brake).
+
+#: The runaway detector's alert rules the automatic brake acts on, comma-separated (Terraform's
+#: local.runaway_alert_names); unset: no brake function is registered.
+BRAKE_ALERTS = "BRAKE_ALERTS"
+#: The deployment the brake acts on: the JSON of the Terraform output ``brake`` (deploy/brake.tf).
+BRAKE_DEPLOYMENT = "BRAKE_DEPLOYMENT"
+
+
+def brake_settings(environ: Mapping[str, str]) -> tuple[frozenset[str], dict[str, Any]]:
+    """The rules the automatic brake watches (Azure rule names hold no comma) and the Terraform output it acts on.
+
+    Raises:
+        ConfigError: ``BRAKE_ALERTS`` names no rule, or ``BRAKE_DEPLOYMENT`` is no JSON object (naming it).
+    """
+    names = frozenset(name.strip() for name in environ.get(BRAKE_ALERTS, "").split(",") if name.strip())
+    if not names:
+        raise ConfigError(f"{BRAKE_ALERTS} names no alert rule: the automatic brake would never act")
+    try:
+        deployment = json.loads(environ.get(BRAKE_DEPLOYMENT) or "")
+    except ValueError:
+        deployment = None
+    if not isinstance(deployment, dict):
+        raise ConfigError(f"{BRAKE_DEPLOYMENT} is not the JSON object of the Terraform output brake")
+    return names, deployment
