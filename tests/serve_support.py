@@ -129,8 +129,12 @@ LOCAL_BACKENDS = {"core.storage.filesystem", "core.storage.memory", "core.storag
                   "core.storage.keylocks"}  # fmt: skip
 #: The alerts and the runaway detector: read by the generators and ``polythumb stats``, never by a function.
 DEPLOY_TIME_TABLES = {"core.alerts"}
+#: The automatic brakes (``brake_on_runaway``) and the brakes they run: loaded by their own function only, on its
+#: first alert, even where it shares the event functions' app (Azure).
+AUTOMATIC_BRAKES = {"providers.azure.brake_function", "providers.azure.brake_core", "providers.azure.brake_arm",
+                    "providers.azure.brake", "providers.aws.brake_function", "providers.aws.brake"}  # fmt: skip
 #: Nothing a cloud event function's cold start should load.
-NOT_ON_AN_EVENT_COLD_START = SERVE_ONLY_MODULES | LOCAL_BACKENDS | DEPLOY_TIME_TABLES
+NOT_ON_AN_EVENT_COLD_START = SERVE_ONLY_MODULES | LOCAL_BACKENDS | DEPLOY_TIME_TABLES | AUTOMATIC_BRAKES
 #: The metric table: only a provider that encodes metrics into the log line (AWS's EMF) loads it at cold start.
 METRIC_TABLE = "core.metrics"
 
