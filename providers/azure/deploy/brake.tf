@@ -118,7 +118,8 @@ locals {
 resource "azurerm_role_definition" "brake" {
   count = var.brake_on_runaway ? 1 : 0
 
-  name        = "polythumb brake ${local.function_name} (${azurerm_resource_group.this.name})"
+  # Unique in the tenant, as a role's name must be.
+  name        = "polythumb brake ${local.function_name} in ${azurerm_resource_group.this.name} (${data.azurerm_client_config.current.subscription_id})"
   scope       = azurerm_resource_group.this.id
   description = "The automatic brake of ${local.function_name}: redirect its Event Grid subscription to the held queue, stop the app."
 

@@ -10,7 +10,8 @@ As the real services: the identity endpoint answers only with the ``X-IDENTITY-H
 token for the resource asked; Resource Manager refuses a request without that token (401), with another API
 version than the resource type's (400 ``InvalidApiVersionParameter``), or for a resource it does not hold (404
 ``ResourceNotFound``); the app's ``stop`` and ``start`` change its state, kept between calls. Every request is
-recorded (method, path, api-version); ``fail_next`` makes the next requests answer an error.
+recorded (method, path, api-version); ``fail_next`` makes the next requests answer an error, ``lose_answer_of``
+carries one out and loses its answer (as when the app stopping itself ends the call).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class FakeArm:
     calls: list[Call] = field(default_factory=list)
     tokens_issued: list[str] = field(default_factory=list)
     failures: list[tuple[int, str]] = field(default_factory=list)
+    lost: list[tuple[str, str]] = field(default_factory=list)
 
     def resources(self) -> dict[str, Any]:
         state: dict[str, Any] = json.loads(self.state.read_text(encoding="utf-8"))
@@ -62,6 +64,10 @@ class FakeArm:
     def fail_next(self, status: int, code: str, *, times: int = 1) -> None:
         """The next ``times`` Resource Manager requests answer ``status`` with error ``code``."""
         self.failures.extend([(status, code)] * times)
+
+    def lose_answer_of(self, method: str, suffix: str) -> None:
+        """The next ``method`` request on a path ending in ``suffix`` is carried out, but its answer is lost (504)."""
+        self.lost.append((method, suffix))
 
     def environment(self) -> dict[str, str]:
         """What App Service sets for the app's managed identity, and the brake's endpoint setting."""
@@ -131,6 +137,11 @@ def _handler(arm: FakeArm) -> type[BaseHTTPRequestHandler]:
             resources = arm.resources()
             status, answer = self._route(resources, method, path, body)
             arm.save(resources)
+            for lost in arm.lost:
+                if lost[0] == method and path.endswith(lost[1]):
+                    arm.lost.remove(lost)
+                    self._error(504, "GatewayTimeout", "done, but the answer was lost")
+                    return 504
             if status >= 400:
                 self._error(status, answer["code"], answer["message"])
             else:

@@ -277,6 +277,19 @@ def test_resource_manager_refusing_answers_500_and_throttling_503_which_the_acti
     assert fake_arm.TOKEN not in json_logs.text()
 
 
+def test_the_app_stopping_itself_losing_the_answer_is_harmless_the_retry_changes_nothing(rig: Rig) -> None:
+    """The stop is the brake's last step: carried out, its answer lost, the action group retries (503), and the
+    retry finds the brake complete: the first record kept, nothing changed."""
+    rig.arm.lose_answer_of("POST", "/stop")
+    assert rig.post(alert(RUNAWAY_RULES[1])) == (503, {"braked": False, "error": "management_unavailable"})
+    stopped = rig.state()
+    assert stopped["apps"][APP_ID]["state"] == "Stopped"
+    before = len(rig.arm.calls)
+    assert rig.post(alert(RUNAWAY_RULES[1])) == (200, {"braked": True, "changed": []})
+    assert all(call.method == "GET" for call in rig.arm.calls[before:])
+    assert rig.state()["resources"] == stopped["resources"]  # the same record, written once
+
+
 def test_the_function_exists_only_with_brake_alerts_and_its_settings_are_refused_at_start(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:

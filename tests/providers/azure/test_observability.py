@@ -51,7 +51,8 @@ def test_the_alerts_notify_the_action_group() -> None:
     alerts = resources(module, "azurerm_monitor_scheduled_query_rules_alert_v2")
     runaway = {detector.name for detector in RUNAWAY}
     for name in ALERTS:
-        expected = "${local.runaway_action_groups}" if name in runaway else ["${azurerm_monitor_action_group.alerts.id}"]
+        alerts_only = ["${azurerm_monitor_action_group.alerts.id}"]
+        expected = "${local.runaway_action_groups}" if name in runaway else alerts_only
         assert alerts[name]["action"][0]["action_groups"] == expected, name
     [groups] = [entry["runaway_action_groups"] for entry in module["locals"] if "runaway_action_groups" in entry]
     assert groups.startswith("${concat([azurerm_monitor_action_group.alerts.id], ")
