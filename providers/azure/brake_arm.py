@@ -15,8 +15,9 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from core.errors import ConfigError, PermanentError, TransientError
+from core.errors import PermanentError, TransientError
 from providers.azure.brake_core import API_VERSION, ARM
+from providers.azure.settings import checked_management_endpoint
 
 #: The App Service management API version (sites: read, stop, start, host keys).
 WEB_API_VERSION = "2023-12-01"
@@ -46,10 +47,8 @@ class ArmRest:
     """
 
     def __init__(self, *, token: Callable[[], str], endpoint: str = ARM, timeout: float = TIMEOUT) -> None:
-        if not endpoint.startswith(("https://", "http://")):
-            raise ConfigError(f"the Resource Manager endpoint must be an https:// URL, not {endpoint[:80]!r}")
         self._token = token
-        self._endpoint = endpoint.rstrip("/")
+        self._endpoint = checked_management_endpoint(endpoint)
         self._timeout = timeout
 
     # -- the plane -----------------------------------------------------------------------------------------
@@ -82,7 +81,7 @@ class ArmRest:
     def _call(self, method: str, path: str, api_version: str, *, body: Any = None) -> dict[str, Any]:
         """One request; its JSON answer (an empty answer: ``{}``)."""
         data = json.dumps(body).encode("utf-8") if body is not None else (b"" if method == "POST" else None)
-        request = urllib.request.Request(  # noqa: S310 (the endpoint's scheme is checked at construction)
+        request = urllib.request.Request(  # noqa: S310 (https, or this machine: checked at construction)
             f"{self._endpoint}{path}?api-version={api_version}", data=data, method=method,
             headers={"Authorization": f"Bearer {self._token()}", "Content-Type": "application/json"},
         )  # fmt: skip

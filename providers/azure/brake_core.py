@@ -39,6 +39,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from core.brake import BrakeState, utc_now
 from core.errors import ConfigError
+from providers.azure.settings import BRAKE_DEPLOYMENT_FIELDS
 
 #: The Event Grid management API version the bodies follow.
 API_VERSION = "2022-06-15"
@@ -76,9 +77,7 @@ class Deployment:
                 "the stack has no Event Grid subscription (subscribe_events = false), so no event reaches the app "
                 "that a brake could hold: finish `polythumb deploy azure`, or stop the app with `az functionapp stop`"
             )
-        fields = ("function_app_id", "event_subscription_id", "images_account_id", "queue_endpoint", "held_queue",
-                  "backfill_queue")  # fmt: skip
-        return cls(*(str(brake[name]) for name in fields))
+        return cls(*(str(brake[name]) for name in BRAKE_DEPLOYMENT_FIELDS))
 
     @property
     def app_name(self) -> str:

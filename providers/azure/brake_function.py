@@ -32,10 +32,8 @@ from core.errors import ConfigError, MalformedEvent, PolythumbError, TransientEr
 from core.logs import configure_logging
 from core.once import once
 from providers.azure.brake_core import ARM, Deployment, HoldingBrake, ManagementPlane
-from providers.azure.settings import BRAKE_DEPLOYMENT, brake_settings
+from providers.azure.settings import BRAKE_DEPLOYMENT, BRAKE_MANAGEMENT_ENDPOINT, brake_settings
 
-#: Resource Manager's endpoint (a sovereign cloud's), by default the public one.
-BRAKE_MANAGEMENT_ENDPOINT = "BRAKE_MANAGEMENT_ENDPOINT"
 #: The common alert schema's id, the only payload the action group sends here.
 COMMON_ALERT_SCHEMA = "azureMonitorCommonAlertSchema"
 #: The condition of an alert going off (``Resolved``: coming back).
@@ -104,7 +102,7 @@ def managed_identity_plane(environ: Mapping[str, str]) -> ManagementPlane:
 
     from providers.azure.brake_arm import ArmRest
 
-    endpoint = (environ.get(BRAKE_MANAGEMENT_ENDPOINT) or ARM).rstrip("/")
+    endpoint = (environ.get(BRAKE_MANAGEMENT_ENDPOINT) or ARM).rstrip("/")  # checked by ArmRest, and at start
     credential = ManagedIdentityCredential()
     return ArmRest(token=lambda: credential.get_token(f"{endpoint}/.default").token, endpoint=endpoint)
 

@@ -298,9 +298,16 @@ def test_the_function_exists_only_with_brake_alerts_and_its_settings_are_refused
         "POST"
     ]
     assert binding["authLevel"] in ("FUNCTION", 1) or str(binding["authLevel"]).endswith("FUNCTION")
-    monkeypatch.setenv("BRAKE_DEPLOYMENT", "{not json")
-    with pytest.raises(ConfigError, match="BRAKE_DEPLOYMENT"):
-        rig.cold_start(monkeypatch)
+    for endpoint in ("http://management.example.com", "ftp://127.0.0.1/"):  # a token is never sent in the clear
+        monkeypatch.setenv("BRAKE_MANAGEMENT_ENDPOINT", endpoint)
+        with pytest.raises(ConfigError, match="BRAKE_MANAGEMENT_ENDPOINT"):
+            rig.cold_start(monkeypatch)
+    monkeypatch.setenv("BRAKE_MANAGEMENT_ENDPOINT", rig.arm.endpoint)
+    lacking = {name: value for name, value in rig.deployment["brake"].items() if name != "held_queue"}
+    for deployment in ("{not json", json.dumps(lacking)):
+        monkeypatch.setenv("BRAKE_DEPLOYMENT", deployment)
+        with pytest.raises(ConfigError, match="BRAKE_DEPLOYMENT"):
+            rig.cold_start(monkeypatch)
     monkeypatch.setenv("BRAKE_ALERTS", " , ")
     with pytest.raises(ConfigError, match="BRAKE_ALERTS"):
         rig.cold_start(monkeypatch)
