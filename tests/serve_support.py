@@ -134,12 +134,16 @@ DEPLOY_TIME_TABLES = {"core.alerts"}
 UNCONFIGURED_COMPLETION = {"core.completion.events", "core.completion.targets", "core.completion.http",
                            "core.completion.notify", "core.completion.urls", "core.completion.manifest",
                            "core.completion.placeholders"}  # fmt: skip
-#: The automatic brakes (their own functions, from the same package): a thumbnail function never loads them.
-BRAKE_MODULES = {"providers.aws.brake", "providers.aws.brake_function", "providers.gcp.brake",
-                 "providers.gcp.brake_steps", "providers.gcp.brake_rest", "providers.gcp.brake_function"}  # fmt: skip
+#: The automatic brakes (``brake_on_runaway``) and the brakes they run: loaded by their own function only, on its
+#: first alert, even where it shares the event functions' app (Azure), or from its own source file (GCP).
+AUTOMATIC_BRAKES = {"providers.aws.brake", "providers.aws.brake_function",
+                    "providers.gcp.brake", "providers.gcp.brake_steps", "providers.gcp.brake_rest",
+                    "providers.gcp.brake_function",
+                    "providers.azure.brake", "providers.azure.brake_core", "providers.azure.brake_arm",
+                    "providers.azure.brake_function"}  # fmt: skip
 #: Nothing a cloud event function's cold start should load.
 NOT_ON_AN_EVENT_COLD_START = (SERVE_ONLY_MODULES | LOCAL_BACKENDS | DEPLOY_TIME_TABLES | UNCONFIGURED_COMPLETION
-                              | BRAKE_MODULES)  # fmt: skip
+                              | AUTOMATIC_BRAKES)  # fmt: skip
 #: The metric table: only a provider that encodes metrics into the log line (AWS's EMF) loads it at cold start.
 METRIC_TABLE = "core.metrics"
 

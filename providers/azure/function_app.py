@@ -11,6 +11,9 @@ Two functions, one core path (:mod:`providers.azure.handlers`):
   Event Grid BlobCreated event (see :mod:`providers.azure.backfill`).
 * ``serve_http`` -- HTTP trigger on ``/api/thumbs/<output key>``, anonymous: renders on first request
   (:mod:`providers.azure.serve`); the Terraform disables it unless ``serve = true``.
+* ``brake_on_runaway`` -- HTTP trigger (POST ``/api/polythumb/brake``, function key) that the runaway alerts'
+  action group calls (:mod:`providers.azure.brake_function`); registered only where ``BRAKE_ALERTS`` is set
+  (``brake_on_runaway = true`` in deploy/brake.tf), and its code imported on its first request only.
 
 Everything is built once per process at import (cold start): settings are validated here, so a
 missing ``THUMBS_DEST_BUCKET`` or storage connection fails the start loudly, and the one Blob
@@ -20,6 +23,7 @@ client is reused by every warm invocation. The packaged app's root ``function_ap
 
 from __future__ import annotations
 
+import json
 import os
 
 import azure.functions as func
@@ -29,7 +33,14 @@ from providers.azure.connection import resolve_connection
 from providers.azure.events import require_cloud_event
 from providers.azure.handlers import handle_blob, handle_event_grid, handle_queue_message
 from providers.azure.serve import ROUTE, SERVE_ROUTE, http_response, request_from_http
-from providers.azure.settings import SOURCE_CONTAINER, backfill_queue_name, function_timeout, load_azure_settings
+from providers.azure.settings import (
+    BRAKE_ALERTS,
+    SOURCE_CONTAINER,
+    backfill_queue_name,
+    brake_settings,
+    function_timeout,
+    load_azure_settings,
+)
 from providers.azure.storage import BlobStorageOpener
 
 # Fail the start, not each event, when the library cannot decode CloudEvents-schema deliveries.
@@ -95,3 +106,19 @@ def serve_http(request: func.HttpRequest) -> func.HttpResponse:
 
     response: func.HttpResponse = http_response(handle_request(runtime, request_from_http(request), route=ROUTE), func)
     return response
+
+
+if os.environ.get(BRAKE_ALERTS):
+    # The automatic brake (deploy/brake.tf, brake_on_runaway): its settings are refused at start like the others,
+    # its code (the brake, Resource Manager's client, azure-identity) loaded on its first alert only.
+    brake_settings(os.environ)
+
+    @app.function_name("brake_on_runaway")
+    @app.route(route="polythumb/brake", methods=["POST"], trigger_arg_name="request",
+               auth_level=func.AuthLevel.FUNCTION)  # fmt: skip
+    def brake_on_runaway(request: func.HttpRequest) -> func.HttpResponse:
+        """Put the brake on when a runaway alert fires (common alert schema); never release."""
+        from providers.azure.brake_function import default_handler
+
+        answer = default_handler()(request.get_body())
+        return func.HttpResponse(json.dumps(answer.body), status_code=answer.status, mimetype="application/json")

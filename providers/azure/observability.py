@@ -43,6 +43,11 @@ SOURCE = (
 BIN = f"bin(TimeGenerated, {WINDOW_MINUTES}m)"
 WORKSPACE = "${azurerm_log_analytics_workspace.this.id}"
 ACTION_GROUPS = Raw("[azurerm_monitor_action_group.alerts.id]")
+#: The runaway detector's rules notify these instead: the alerts' group, and the automatic brake's when
+#: brake_on_runaway is true (deploy/brake.tf defines the local).
+RUNAWAY_ACTION_GROUPS = Raw("local.runaway_action_groups")
+#: Where the runaway rules' names are defined, once: the rules and the automatic brake read them.
+RUNAWAY_ALERT_NAMES = "runaway_alert_names"
 
 
 def kql_string(value: str) -> str:
@@ -245,9 +250,15 @@ def _variable(threshold: Threshold) -> Block:
     ))  # fmt: skip
 
 
+def alert_name(name: str) -> Raw:
+    """The name of alert ``name`` as Azure knows it (the runaway rules': from ``local.runaway_alert_names``)."""
+    return template("${local.function_name}-" + name.replace("_", "-"))
+
+
 def _alert(name: str, description: str, query: str, column: str, threshold: Threshold) -> Block:
+    runaway = name in {detector.name for detector in RUNAWAY}
     return Block("resource", ("azurerm_monitor_scheduled_query_rules_alert_v2", name), (
-        ("name", template("${local.function_name}-" + name.replace("_", "-"))),
+        ("name", Raw(f'local.{RUNAWAY_ALERT_NAMES}["{name}"]') if runaway else alert_name(name)),
         ("resource_group_name", Raw("azurerm_resource_group.this.name")),
         ("location", Raw("azurerm_resource_group.this.location")),
         ("scopes", Raw("[azurerm_log_analytics_workspace.this.id]")),
@@ -264,7 +275,7 @@ def _alert(name: str, description: str, query: str, column: str, threshold: Thre
             ("operator", "GreaterThan"),
             ("threshold", Raw(f"var.{threshold.variable}")),
         )),
-        Block("action", (), (("action_groups", ACTION_GROUPS),)),
+        Block("action", (), (("action_groups", RUNAWAY_ACTION_GROUPS if runaway else ACTION_GROUPS),)),
         ("tags", Raw("var.tags")),
     ))  # fmt: skip
 
@@ -274,6 +285,9 @@ def blocks() -> list[Block]:
     found = [_variable(threshold) for threshold in (FAILURE_RATE, UPLOAD_TO_READY_P95)]
     found += [_variable(detector.threshold) for detector in RUNAWAY]
     found.append(_variable(RUNAWAY_MIN_LINES))
+    found.append(Block("locals", (), (
+        (RUNAWAY_ALERT_NAMES, {detector.name: alert_name(detector.name) for detector in RUNAWAY}),
+    )))  # fmt: skip
     found.append(Block("resource", ("azurerm_application_insights_workbook", "thumbnails"), (
         ("name", Raw('uuidv5("url", "polythumb://${local.function_name}/thumbnails")')),
         ("resource_group_name", Raw("azurerm_resource_group.this.name")),
@@ -293,7 +307,9 @@ HEADER = """\
 #
 # An Application Insights workbook of every metric (KQL over the function's JSON lines in AppTraces),
 # scheduled query alerts on the failure rate and on the upload-to-ready p95, and the runaway detector (lines
-# per source revision in the window, at a minimum volume). Every alert notifies the action group (alerts.tf).
+# per source revision in the window, at a minimum volume). Every alert notifies the action group (alerts.tf);
+# local.runaway_alert_names names the runaway rules, which also notify the automatic brake (brake.tf,
+# brake_on_runaway).
 """
 
 

@@ -15,10 +15,13 @@ accepts and validates them and the documentation's configuration reference shows
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from core.errors import ConfigError
 from core.settings import Pattern, Setting
 
 DEFAULT_CONNECTION = "AzureWebJobsStorage"
@@ -118,3 +121,56 @@ def function_timeout(environ: Mapping[str, str]) -> float | None:
         days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
         return float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
     return None
+
+
+# -- the automatic brake (deploy/brake.tf, brake_on_runaway) ------------------------------------------------------
+# Here, not in brake_function.py, so the app decides at indexing whether to register the brake's function without
+# importing it (the event functions' cold start never loads the brake).
+
+#: The runaway detector's alert rules the automatic brake acts on, comma-separated (Terraform's
+#: local.runaway_alert_names); unset: no brake function is registered.
+BRAKE_ALERTS = "BRAKE_ALERTS"
+#: The deployment the brake acts on: the JSON of the Terraform output ``brake`` (deploy/brake.tf), these fields.
+BRAKE_DEPLOYMENT = "BRAKE_DEPLOYMENT"
+BRAKE_DEPLOYMENT_FIELDS = (
+    "function_app_id", "event_subscription_id", "images_account_id", "queue_endpoint", "held_queue", "backfill_queue",
+)  # fmt: skip
+#: Resource Manager's endpoint (a sovereign cloud's); by default the public one.
+BRAKE_MANAGEMENT_ENDPOINT = "BRAKE_MANAGEMENT_ENDPOINT"
+#: Hosts a bearer token may be sent to over plain HTTP: this machine only (a stand-in, an emulator).
+_LOOPBACK = re.compile(r"http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/.*)?")
+
+
+def checked_management_endpoint(value: str) -> str:
+    """``value`` if a bearer token may be sent there: an ``https://`` URL, or ``http://`` to this machine.
+
+    Raises:
+        ConfigError: naming :data:`BRAKE_MANAGEMENT_ENDPOINT`.
+    """
+    if not (value.startswith("https://") or _LOOPBACK.fullmatch(value)):
+        raise ConfigError(f"{BRAKE_MANAGEMENT_ENDPOINT} must be an https:// URL, not {value[:80]!r}")
+    return value.rstrip("/")
+
+
+def brake_settings(environ: Mapping[str, str]) -> tuple[frozenset[str], dict[str, Any]]:
+    """The rules the automatic brake watches (Azure rule names hold no comma) and the Terraform output it acts on.
+
+    Raises:
+        ConfigError: ``BRAKE_ALERTS`` names no rule, ``BRAKE_DEPLOYMENT`` is no JSON object of every field, or
+            ``BRAKE_MANAGEMENT_ENDPOINT`` is no https:// URL (naming the setting).
+    """
+    names = frozenset(name.strip() for name in environ.get(BRAKE_ALERTS, "").split(",") if name.strip())
+    if not names:
+        raise ConfigError(f"{BRAKE_ALERTS} names no alert rule: the automatic brake would never act")
+    try:
+        deployment = json.loads(environ.get(BRAKE_DEPLOYMENT) or "")
+    except ValueError:
+        deployment = None
+    if not isinstance(deployment, dict):
+        raise ConfigError(f"{BRAKE_DEPLOYMENT} is not the JSON object of the Terraform output brake")
+    missing = [name for name in BRAKE_DEPLOYMENT_FIELDS if not isinstance(deployment.get(name), str)]
+    if missing:
+        raise ConfigError(f"{BRAKE_DEPLOYMENT} lacks {', '.join(missing)}: apply the current deploy files")
+    if environ.get(BRAKE_MANAGEMENT_ENDPOINT):
+        checked_management_endpoint(environ[BRAKE_MANAGEMENT_ENDPOINT])
+    return names, deployment

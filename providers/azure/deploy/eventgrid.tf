@@ -47,9 +47,14 @@ data "azurerm_function_app_host_keys" "this" {
   resource_group_name = azurerm_resource_group.this.name
 }
 
+locals {
+  # Named here: the automatic brake's settings (brake.tf) build the subscription's id from it.
+  event_subscription_name = "polythumb-${replace(var.trigger, "_", "-")}"
+}
+
 resource "azurerm_eventgrid_system_topic_event_subscription" "thumbnails" {
   count               = var.subscribe_events ? 1 : 0
-  name                = "polythumb-${replace(var.trigger, "_", "-")}"
+  name                = local.event_subscription_name
   system_topic        = azurerm_eventgrid_system_topic.images.name
   resource_group_name = azurerm_resource_group.this.name
 

@@ -44,9 +44,11 @@ locals {
   }
 
   # Every setting the app gets, in order of precedence: ours, the completion and serve switches (notify.tf,
-  # serve.tf), then the user's thumbs_settings. The thumbs_environment output (what `polythumb verify` checks)
-  # reads the same map.
-  function_app_settings = merge(local.app_settings, local.completion_settings, local.serve_app_settings, var.thumbs_settings)
+  # serve.tf), the automatic brake's (brake.tf, none unless brake_on_runaway), then the user's thumbs_settings.
+  # The thumbs_environment output (what `polythumb verify` checks) reads the same map.
+  function_app_settings = merge(
+    local.app_settings, local.completion_settings, local.serve_app_settings, local.brake_app_settings, var.thumbs_settings
+  )
 }
 
 resource "azurerm_function_app_flex_consumption" "this" {

@@ -89,6 +89,7 @@ resource "time_sleep" "role_propagation" {
       azurerm_role_assignment.backfill_operator_source_reader[*].id,
       azurerm_role_assignment.backfill_operator_dest[*].id,
       [for assignment in azurerm_role_assignment.brake_operator : assignment.id],
+      [for assignment in azurerm_role_assignment.brake_function : assignment.id], # brake.tf, brake_on_runaway
     )))
   }
 }

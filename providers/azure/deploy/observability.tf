@@ -3,7 +3,9 @@
 #
 # An Application Insights workbook of every metric (KQL over the function's JSON lines in AppTraces),
 # scheduled query alerts on the failure rate and on the upload-to-ready p95, and the runaway detector (lines
-# per source revision in the window, at a minimum volume). Every alert notifies the action group (alerts.tf).
+# per source revision in the window, at a minimum volume). Every alert notifies the action group (alerts.tf);
+# local.runaway_alert_names names the runaway rules, which also notify the automatic brake (brake.tf,
+# brake_on_runaway).
 
 variable "alert_failure_rate_percent" {
   description = "Alert when more than this percentage of the images handled in 5 minutes failed (status failed among ok and failed)."
@@ -33,6 +35,13 @@ variable "alert_runaway_min_lines" {
   description = "Runaway detector: its alerts fire only when the figure's lines across the whole deployment in 5 minutes (renders, or deliveries of uploads) are at least this many (0: no minimum). A runaway makes hundreds a minute; a few odd lines on a quiet deployment are no cost incident, and must not stop the stack (the brake)."
   type        = number
   default     = 20
+}
+
+locals {
+  runaway_alert_names = {
+    renders_per_revision   = "${local.function_name}-renders-per-revision"
+    invocations_per_upload = "${local.function_name}-invocations-per-upload"
+  }
 }
 
 resource "azurerm_application_insights_workbook" "thumbnails" {
@@ -267,7 +276,7 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "upload_to_ready_p95" 
 }
 
 resource "azurerm_monitor_scheduled_query_rules_alert_v2" "renders_per_revision" {
-  name                  = "${local.function_name}-renders-per-revision"
+  name                  = local.runaway_alert_names["renders_per_revision"]
   resource_group_name   = azurerm_resource_group.this.name
   location              = azurerm_resource_group.this.location
   scopes                = [azurerm_log_analytics_workspace.this.id]
@@ -286,14 +295,14 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "renders_per_revision"
   }
 
   action {
-    action_groups = [azurerm_monitor_action_group.alerts.id]
+    action_groups = local.runaway_action_groups
   }
 
   tags = var.tags
 }
 
 resource "azurerm_monitor_scheduled_query_rules_alert_v2" "invocations_per_upload" {
-  name                  = "${local.function_name}-invocations-per-upload"
+  name                  = local.runaway_alert_names["invocations_per_upload"]
   resource_group_name   = azurerm_resource_group.this.name
   location              = azurerm_resource_group.this.location
   scopes                = [azurerm_log_analytics_workspace.this.id]
@@ -312,7 +321,7 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "invocations_per_uploa
   }
 
   action {
-    action_groups = [azurerm_monitor_action_group.alerts.id]
+    action_groups = local.runaway_action_groups
   }
 
   tags = var.tags

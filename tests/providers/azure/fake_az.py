@@ -5,11 +5,11 @@ Terraform's ``local-exec``: it records its arguments and keeps one app's setting
 ``az`` evaluates it) and ``--output json|tsv``; ``... delete --setting-names N...`` removes them.
 
 For the brake, it also keeps Azure Resource Manager resources (``arm``): ``rest --method get|put`` on an
-Event Grid subscription (a PUT replaces its properties, as the API does, refusing a body with both
-``destination`` and ``deliveryWithResourceIdentity``, or a webhook whose key is not the app's, or whose app
-is stopped: Event Grid's validation handshake fails then), ``rest --method post .../getFullUrl`` (the
-webhook URL with its key, which a GET never shows), and ``functionapp show|stop|start|keys list``. It tests
-polythumb's commands and its reading of the answers, not Azure.
+Event Grid subscription (a PUT replaces its properties, as the API does: :func:`put_subscription`, which
+the Resource Manager stand-in of the automatic brake's tests shares, tests/providers/azure/fake_arm.py),
+``rest --method post .../getFullUrl`` (the webhook URL with its key, which a GET never shows), and
+``functionapp show|stop|start|keys list``. It tests polythumb's commands and its reading of the answers, not
+Azure.
 """
 
 from __future__ import annotations
@@ -21,12 +21,51 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+#: The repository (the script imports :func:`put_subscription` from here, as the ARM stand-in does).
+ROOT = Path(__file__).resolve().parents[3]
+
+
+class Refused(Exception):
+    """Resource Manager refuses the request (``Bad Request: ...``)."""
+
+
+def put_subscription(resources: dict[str, Any], path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A PUT of an Event Grid subscription on the state ``resources``, as the API answers it: the properties
+    replaced, refusing a body with both ``destination`` and ``deliveryWithResourceIdentity``, or a webhook whose
+    key is not the app's, or whose app is stopped (Event Grid's validation handshake fails then).
+
+    Raises:
+        Refused: what the API refuses.
+    """
+    properties = dict(body["properties"])
+    if properties.get("destination") and properties.get("deliveryWithResourceIdentity"):
+        raise Refused("Bad Request: destination and deliveryWithResourceIdentity cannot both be set")
+    destination = properties.get("destination") or {}
+    full_url = None
+    if destination.get("endpointType") == "WebHook":
+        url = destination["properties"].pop("endpointUrl")
+        app = resources["apps"][resources["webhook_app"]]
+        code = parse_qs(urlsplit(url).query).get("code", [None])[0]
+        if app["state"] != "Running" or code != app["blobs_extension"]:
+            raise Refused("Bad Request: Webhook validation handshake failed for " + url.split("?")[0])
+        destination["properties"]["endpointBaseUrl"] = url.split("?")[0]
+        full_url = url
+    properties.update({"provisioningState": "Succeeded", "topic": path.split("/eventSubscriptions/", maxsplit=1)[0]})
+    resource = {"id": path, "name": path.rsplit("/", 1)[1], "properties": properties}
+    resources["resources"][path] = resource
+    if full_url:
+        resources["full_urls"][path] = full_url
+    return resource
 
 SCRIPT = r"""#!{python}
 import json, os, sys
-from urllib.parse import parse_qs, urlsplit
 
 import jmespath
+
+sys.path.insert(0, {root!r})
+from tests.providers.azure.fake_az import Refused, put_subscription
 
 args = sys.argv[1:]
 with open(os.environ["FAKE_AZ_LOG"], "a", encoding="utf-8") as log:
@@ -52,27 +91,6 @@ def refuse(message):
     sys.exit(1)
 
 
-def put(resources, path, body):
-    properties = dict(body["properties"])
-    if properties.get("destination") and properties.get("deliveryWithResourceIdentity"):
-        refuse("Bad Request: destination and deliveryWithResourceIdentity cannot both be set")
-    destination = properties.get("destination") or {{}}
-    full_url = None
-    if destination.get("endpointType") == "WebHook":
-        url = destination["properties"].pop("endpointUrl")
-        app = resources["apps"][resources["webhook_app"]]
-        code = parse_qs(urlsplit(url).query).get("code", [None])[0]
-        if app["state"] != "Running" or code != app["blobs_extension"]:
-            refuse("Bad Request: Webhook validation handshake failed for " + url.split("?")[0])
-        destination["properties"]["endpointBaseUrl"] = url.split("?")[0]
-        full_url = url
-    properties.update({{"provisioningState": "Succeeded", "topic": path.split("/eventSubscriptions/")[0]}})
-    resources["resources"][path] = {{"id": path, "name": path.rsplit("/", 1)[1], "properties": properties}}
-    if full_url:
-        resources["full_urls"][path] = full_url
-    save_arm(resources)
-
-
 if args[:1] == ["rest"]:
     url = option("--url")
     path = url.split("management.azure.com", 1)[1].split("?", 1)[0]
@@ -86,7 +104,11 @@ if args[:1] == ["rest"]:
         print(json.dumps(resources["resources"][path]))
     elif method == "put":
         with open(option("--body")[1:], encoding="utf-8") as handle:
-            put(resources, path, json.load(handle))
+            try:
+                put_subscription(resources, path, json.load(handle))
+            except Refused as exc:
+                refuse(str(exc))
+        save_arm(resources)
         print(json.dumps(resources["resources"][path]))
     else:
         refuse("unsupported: " + " ".join(args))
@@ -136,7 +158,7 @@ def install(
     """
     bin_dir.mkdir(parents=True, exist_ok=True)
     script = bin_dir / "az"
-    script.write_text(SCRIPT.format(python=sys.executable), encoding="utf-8")
+    script.write_text(SCRIPT.format(python=sys.executable, root=str(ROOT)), encoding="utf-8")
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     state = bin_dir / "az-settings.json"
     state.write_text(json.dumps(list(names)), encoding="utf-8")

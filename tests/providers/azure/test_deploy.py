@@ -90,12 +90,14 @@ def tf() -> Terraform:
 def app_settings(tf: Terraform) -> dict[str, str]:
     """The function app's settings as Terraform writes them with default variables."""
     function = tf.resource("azurerm_function_app_flex_consumption", "this")
-    # local.completion_settings (notify.tf) and local.serve_app_settings (serve.tf) are empty with the default
-    # variables (events, manifest, signed URLs, serve off).
+    # local.completion_settings (notify.tf), local.serve_app_settings (serve.tf) and local.brake_app_settings
+    # (brake.tf) are empty with the default variables (events, manifest, signed URLs, serve, automatic brake off).
     assert function["app_settings"] == "${local.function_app_settings}"
-    merged = "${merge(local.app_settings, local.completion_settings, local.serve_app_settings, var.thumbs_settings)}"
+    merged = ("${merge(local.app_settings, local.completion_settings, local.serve_app_settings, "
+              "local.brake_app_settings, var.thumbs_settings)}")  # fmt: skip
     assert tf.locals["function_app_settings"] == merged
-    assert not any(tf.variables[name] for name in ("completion_events", "manifest", "signed_urls", "serve"))
+    off = ("completion_events", "manifest", "signed_urls", "serve", "brake_on_runaway")
+    assert not any(tf.variables[name] for name in off)
     assert tf.variables["thumbs_settings"] == {}
     return {tf.resolve(k): tf.resolve(str(v)) for k, v in tf.locals["app_settings"].items()}
 
@@ -188,7 +190,9 @@ def test_function_app_runs_python_with_a_system_assigned_identity(tf: Terraform)
 
 def test_data_plane_roles_are_scoped_to_the_containers(tf: Terraform) -> None:
     roles = tf.of_type("azurerm_role_assignment")
-    scopes = {name: (body["role_definition_name"], body["scope"]) for name, body in roles.items()}
+    # A built-in role by name, or the automatic brake's custom role (brake.tf) by id.
+    scopes = {name: (body.get("role_definition_name") or body["role_definition_id"], body["scope"])
+              for name, body in roles.items()}  # fmt: skip
     assert scopes["source_reader"] == (
         "Storage Blob Data Reader", "${azurerm_storage_container.source.id}",
     )  # fmt: skip
@@ -247,6 +251,11 @@ def test_policy_data_plane_roles_are_scoped_to_the_right_containers() -> None:
     tf = load_module(DEPLOY)
     function = "${local.function_principal}"
     assignments = {name: body for name, body in blocks(tf, "resource", "azurerm_role_assignment")}
+    # The automatic brake's custom role (brake.tf: exactly its management calls, tests/providers/azure/
+    # test_brake_on_runaway.py) on the event subscription and the app only: no data-plane role.
+    brake = assignments.pop("brake_function")
+    assert brake["role_definition_id"] == "${azurerm_role_definition.brake[0].role_definition_resource_id}"
+    assert brake["for_each"] == "${local.brake_function_scopes}" and brake["principal_id"] == function
     for name, body in assignments.items():
         role = body["role_definition_name"]
         assert role not in ("Owner", "Contributor", "User Access Administrator"), f"{name}: control-plane role {role}"

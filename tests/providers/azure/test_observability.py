@@ -43,6 +43,16 @@ def test_the_workbook_shows_every_metric_and_nothing_else() -> None:
 
 
 def test_the_alerts_notify_the_action_group() -> None:
-    alerts = resources(deploy_module("azure"), "azurerm_monitor_scheduled_query_rules_alert_v2")
+    """The runaway rules notify it through local.runaway_action_groups (brake.tf), which adds the automatic
+    brake's group when brake_on_runaway is true (tests/providers/azure/test_brake_on_runaway.py evaluates it)."""
+    from core.alerts import RUNAWAY
+
+    module = deploy_module("azure")
+    alerts = resources(module, "azurerm_monitor_scheduled_query_rules_alert_v2")
+    runaway = {detector.name for detector in RUNAWAY}
     for name in ALERTS:
-        assert alerts[name]["action"][0]["action_groups"] == ["${azurerm_monitor_action_group.alerts.id}"], name
+        alerts_only = ["${azurerm_monitor_action_group.alerts.id}"]
+        expected = "${local.runaway_action_groups}" if name in runaway else alerts_only
+        assert alerts[name]["action"][0]["action_groups"] == expected, name
+    [groups] = [entry["runaway_action_groups"] for entry in module["locals"] if "runaway_action_groups" in entry]
+    assert groups.startswith("${concat([azurerm_monitor_action_group.alerts.id], ")
