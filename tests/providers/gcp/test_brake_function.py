@@ -29,7 +29,7 @@ from . import fake_control_plane
 from .deliveries import post_binary
 from .test_brake import KINDS, eventarc_state, push_config, subscription, trigger
 
-EVENTS = Path(__file__).parent / "events"
+ALERTS = Path(__file__).parent / "alerts"
 DEPLOY = ROOT / "providers" / "gcp" / "deploy"
 #: The runaway policies' display names with the default name_prefix, as observability.tf names them (checked below).
 RUNAWAY_POLICIES = ("polythumb: runaway: renders per revision", "polythumb: runaway: invocations per upload")
@@ -39,7 +39,7 @@ TOPIC = "projects/acme-images/topics/polythumb-brake-alerts"
 
 def notification(policy: str, state: str = "open") -> dict[str, Any]:
     """The vendor-shaped incident (schema 1.2, tests/providers/gcp/events/SOURCES.md) for ``policy`` in ``state``."""
-    document = json.loads((EVENTS / "monitoring_incident_sql_open_1_2.json").read_text(encoding="utf-8"))
+    document = json.loads((ALERTS / "monitoring_incident_sql_open_1_2.json").read_text(encoding="utf-8"))
     document["incident"].update(policy_name=policy, state=state, ended_at=None if state == "open" else 1765158000)
     return dict(document)
 
