@@ -59,8 +59,12 @@ def exchange(
     headers: Mapping[str, str],
     deadline: float,
     max_answer: int = MAX_ANSWER,
+    error_body: bool = False,
 ) -> Answer:
     """One request, no redirect followed, over by ``deadline`` (``time.monotonic()`` seconds).
+
+    ``error_body``: read (at most ``max_answer`` bytes of) a non-2xx answer's body too, for an API whose
+    refusals say why in it; by default an error's body is never read.
 
     Raises:
         TimeoutError: the deadline passed (connecting, sending or reading).
@@ -86,7 +90,7 @@ def exchange(
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         connection.request(method, path, body=body, headers=dict(headers))
         response = connection.getresponse()
-        answer = response.read(max_answer) if 200 <= response.status < 300 else b""
+        answer = response.read(max_answer) if error_body or 200 <= response.status < 300 else b""
         return Answer(response.status, response.getheader("Location"), answer)
     except http.client.HTTPException as exc:  # not an HTTP answer: a connection problem to the caller
         raise ConnectionError(f"not an HTTP answer ({type(exc).__name__})") from exc

@@ -4,25 +4,29 @@ What the automatic brake (:mod:`providers.azure.brake_function`) uses inside the
 ``az``: the same requests ``az rest`` / ``az functionapp`` make for a person (:mod:`providers.azure.brake`),
 with a bearer token of the app's managed identity. A refusal (4xx) is permanent and says which request and
 what Resource Manager answered (its error code and message, never a body sent, a token or a key); throttling,
-a server error or no answer is transient.
+a server error or no answer is transient. Requests go through :func:`core.completion.http.exchange`: a redirect
+is never followed (it would carry the token to whatever host it names), each request has one overall deadline,
+and at most :data:`MAX_ANSWER` bytes of an answer are read.
 """
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from core.completion.http import exchange
 from core.errors import PermanentError, TransientError
 from providers.azure.brake_core import API_VERSION, ARM
 from providers.azure.settings import checked_management_endpoint
 
 #: The App Service management API version (sites: read, stop, start, host keys).
 WEB_API_VERSION = "2023-12-01"
-#: Seconds one request may take: the brake answers its alert well inside the action group's wait.
+#: Seconds one request may take, all of it: the brake answers its alert well inside the action group's wait.
 TIMEOUT = 30
+#: Most bytes of an answer read: a site's resource, the largest answer used, is tens of kilobytes.
+MAX_ANSWER = 1 << 20
 
 
 class ManagementRefused(PermanentError):
@@ -80,24 +84,26 @@ class ArmRest:
 
     def _call(self, method: str, path: str, api_version: str, *, body: Any = None) -> dict[str, Any]:
         """One request; its JSON answer (an empty answer: ``{}``)."""
-        data = json.dumps(body).encode("utf-8") if body is not None else (b"" if method == "POST" else None)
-        request = urllib.request.Request(  # noqa: S310 (https, or this machine: checked at construction)
-            f"{self._endpoint}{path}?api-version={api_version}", data=data, method=method,
-            headers={"Authorization": f"Bearer {self._token()}", "Content-Type": "application/json"},
-        )  # fmt: skip
+        data = json.dumps(body).encode("utf-8") if body is not None else b""
+        headers = {"Authorization": f"Bearer {self._token()}", "Content-Type": "application/json"}
         what = f"{method} {_short(path)}"
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310 (as above)
-                text = response.read().decode("utf-8", "replace")
-        except urllib.error.HTTPError as exc:
-            detail = _error_of(exc)
-            if exc.code == 429 or exc.code >= 500:
-                raise ManagementUnavailable(f"{what}: Resource Manager answered {exc.code} {detail}") from None
-            raise ManagementRefused(f"{what}: Resource Manager answered {exc.code} {detail}") from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            answer = exchange(method, f"{self._endpoint}{path}?api-version={api_version}", data, headers=headers,
+                              deadline=time.monotonic() + self._timeout, max_answer=MAX_ANSWER, error_body=True)
+        except (TimeoutError, OSError) as exc:
             raise ManagementUnavailable(f"{what}: no answer from Resource Manager ({type(exc).__name__})") from None
-        answer = json.loads(text) if text.strip() else {}
-        return answer if isinstance(answer, dict) else {}
+        if answer.status == 429 or answer.status >= 500:
+            raise ManagementUnavailable(f"{what}: Resource Manager answered {answer.status} {_error_of(answer.body)}")
+        if answer.status >= 300:
+            redirect = " (a redirect, not followed)" if answer.status < 400 else ""
+            detail = _error_of(answer.body)
+            raise ManagementRefused(f"{what}: Resource Manager answered {answer.status}{redirect} {detail}")
+        text = answer.body.decode("utf-8", "replace")
+        try:
+            parsed = json.loads(text) if text.strip() else {}
+        except ValueError:
+            raise ManagementRefused(f"{what}: the answer is no JSON, or over {MAX_ANSWER} bytes") from None
+        return parsed if isinstance(parsed, dict) else {}
 
 
 def _short(path: str) -> str:
@@ -105,10 +111,10 @@ def _short(path: str) -> str:
     return "/".join(path.rstrip("/").split("/")[-3:])
 
 
-def _error_of(exc: urllib.error.HTTPError) -> str:
+def _error_of(body: bytes) -> str:
     """Resource Manager's ``error.code: error.message`` (the start of it), or nothing."""
     try:
-        error = json.loads(exc.read().decode("utf-8", "replace")).get("error") or {}
-    except (ValueError, AttributeError, OSError):
+        error = json.loads(body.decode("utf-8", "replace")).get("error") or {}
+    except (ValueError, AttributeError):
         return ""
     return f"({error.get('code', '?')}: {str(error.get('message', ''))[:300]})"

@@ -101,7 +101,8 @@ class RestTransport:
 
         resource = url.split("/v1/", 1)[-1]
         try:
-            response = self._session.request(method, url, json=body, timeout=TIMEOUT)
+            # A redirect is not followed: no Google API answers one, and it would take the request elsewhere.
+            response = self._session.request(method, url, json=body, timeout=TIMEOUT, allow_redirects=False)
         except (requests.RequestException, OSError) as exc:
             raise TransientError(f"{what} {resource}: unreachable ({type(exc).__name__}), retry later") from exc
         except Exception as exc:  # google-auth failing to mint a token: TransportError / RefreshError
@@ -111,6 +112,8 @@ class RestTransport:
                 raise TransientError(f"{what} {resource}: no token for the call ({type(exc).__name__})") from exc
             raise
         status = int(response.status_code)
+        if 300 <= status < 400:
+            raise ConfigError(f"{what} {resource}: answered {status}, a redirect, not followed")
         if status >= 400:
             detail = _error_message(response)
             if status in RETRYABLE:

@@ -481,3 +481,58 @@ def test_the_brake_role_holds_exactly_the_calls_the_automatic_brake_makes(
     assert set(permissions["actions"]) == {action(method, path) for method, path in calls}
     assert not permissions.get("data_actions") and not permissions.get("not_actions")
     assert role["assignable_scopes"] == ["${azurerm_resource_group.this.id}"]
+
+
+def test_resource_manager_s_redirect_is_not_followed_and_the_token_stays_home() -> None:
+    """A redirect would carry the bearer token to whatever host it names (urllib forwards it): refused, unfollowed;
+    and a drip-fed answer ends at the request's deadline, classified transient."""
+    import http.server
+    import threading
+    import time
+
+    from providers.azure.brake_arm import ArmRest, ManagementRefused, ManagementUnavailable
+
+    seen: list[str | None] = []
+
+    class Elsewhere(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    class Redirecting(Elsewhere):
+        def do_GET(self) -> None:
+            if self.path.startswith("/drip"):
+                self.send_response(200)
+                self.send_header("Content-Length", "100")
+                self.end_headers()
+                for _ in range(100):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+                return
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{elsewhere.server_port}/stolen")
+            self.end_headers()
+
+    elsewhere = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere)
+    redirecting = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    for server in (elsewhere, redirecting):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        plane = ArmRest(token=lambda: "secret-token", endpoint=f"http://127.0.0.1:{redirecting.server_port}",
+                        timeout=1.0)  # fmt: skip
+        with pytest.raises(ManagementRefused, match="302 \\(a redirect, not followed\\)"):
+            plane.get("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/app")
+        assert seen == []
+        started = time.monotonic()
+        with pytest.raises(ManagementUnavailable, match="no answer"):
+            plane.get("/drip/sites/app")
+        assert time.monotonic() - started < 3
+    finally:
+        for server in (elsewhere, redirecting):
+            server.shutdown()
+            server.server_close()
